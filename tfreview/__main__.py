@@ -1,0 +1,3 @@
+from tfreview.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""The Store protocol: a small object store with create-only and compare-and-swap writes.
+
+Keys are '/'-separated relative paths ("plans/<id>/record.json"). Every write is atomic: a reader sees the old
+object or the new one, never half of one. `create` fails if the key exists (S3: If-None-Match: *); `replace`
+fails unless the object still has the etag the caller read (S3: If-Match), so two writers cannot lose each
+other's update.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import json
+
+
+class Store(Protocol):
+    url: str
+
+    def read(self, key: str) -> bytes:
+        """Bytes of `key`; raises NotFound."""
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        """(bytes, etag) of `key`; raises NotFound."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def create(self, key: str, data: bytes, *, private: bool = False) -> str:
+        """Write `key` only if it does not exist; returns the etag; raises Conflict if it exists.
+        `private`: the object holds secrets (plan binaries, state): owner-only / encrypted."""
+
+    def write(self, key: str, data: bytes, *, private: bool = False) -> str:
+        """Write or overwrite `key` atomically; returns the etag."""
+
+    def replace(self, key: str, data: bytes, etag: str, *, private: bool = False) -> str:
+        """Overwrite `key` only if its current etag is `etag`; returns the new etag; raises Conflict otherwise."""
+
+    def delete(self, key: str, etag: str | None = None) -> None:
+        """Delete `key` (only if its etag is `etag`, when given); missing keys are ignored."""
+
+    def list(self, prefix: str) -> list[str]:
+        """All keys under `prefix` (recursive), sorted."""
+
+
+def dumps(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, UTF-8, newline-terminated (stable hashes across machines)."""
+    return (json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def put_json(store: Store, key: str, obj: Any, *, create: bool = True) -> str:
+    data = dumps(obj)
+    return store.create(key, data) if create else store.write(key, data)
+
+
+def get_json(store: Store, key: str) -> Any:
+    return json.loads(store.read(key))

@@ -1,0 +1,121 @@
+"""The local store: a directory (default `.tfreview/`). Atomic writes by temp file + rename (create: + link)."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tfreview.errors import Conflict, NotFound, StoreError
+
+
+def _etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class LocalStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser()
+        self.url = str(self.root)
+
+    # -- paths -----------------------------------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        """Filesystem path of `key` (local store only: terraform's local state lives here)."""
+        parts = [p for p in key.split("/") if p]
+        if not parts or any(p in (".", "..") for p in parts):
+            raise StoreError(f"invalid store key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _tmp(self, target: Path, data: bytes, private: bool) -> str:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600 if private else 0o644)
+            return tmp
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc.strerror}", "check the store directory's permissions") from exc
+
+    @contextmanager
+    def _locked(self, target: Path) -> Iterator[None]:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(target.parent / f".{target.name}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- protocol --------------------------------------------------------------------------------------------
+    def read(self, key: str) -> bytes:
+        return self.read_versioned(key)[0]
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        p = self.path(key)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{key} not found in store {self.url}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {p}: {exc.strerror}") from exc
+        return data, _etag(data)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def create(self, key: str, data: bytes, *, private: bool = False) -> str:
+        target = self.path(key)
+        tmp = self._tmp(target, data, private)
+        try:
+            os.link(tmp, target)  # atomic create-only: fails if target exists
+        except FileExistsError:
+            raise Conflict(f"{key} already exists in the store") from None
+        finally:
+            os.unlink(tmp)
+        return _etag(data)
+
+    def write(self, key: str, data: bytes, *, private: bool = False) -> str:
+        target = self.path(key)
+        os.replace(self._tmp(target, data, private), target)
+        return _etag(data)
+
+    def replace(self, key: str, data: bytes, etag: str, *, private: bool = False) -> str:
+        target = self.path(key)
+        with self._locked(target):
+            try:
+                current = _etag(target.read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != etag:
+                raise Conflict(f"{key} changed while we were updating it", "retry the command")
+            os.replace(self._tmp(target, data, private), target)
+        return _etag(data)
+
+    def delete(self, key: str, etag: str | None = None) -> None:
+        target = self.path(key)
+        with self._locked(target):
+            if etag is not None:
+                try:
+                    if _etag(target.read_bytes()) != etag:
+                        raise Conflict(f"{key} changed while we were deleting it", "retry the command")
+                except FileNotFoundError:
+                    return
+            target.unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root.joinpath(*[p for p in prefix.split("/") if p]) if prefix.strip("/") else self.root
+        if not base.exists():
+            return []
+        out = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith("."):
+                    continue
+                out.append(Path(dirpath, name).relative_to(self.root).as_posix())
+        return sorted(out)
