@@ -1,0 +1,11 @@
+output "strategy" { value = module.webapp.strategy }
+output "live_color" { value = module.webapp.live_color }
+output "versions" { value = module.webapp.versions }
+output "weights" { value = module.webapp.weights }
+output "cluster_name" { value = module.webapp.cluster_name }
+output "services" { value = module.webapp.services }
+output "target_groups" { value = module.webapp.target_groups }
+output "task_definitions" { value = module.webapp.task_definitions }
+output "listener_arn" { value = module.webapp.listener_arn }
+output "test_listener_arn" { value = module.webapp.test_listener_arn }
+output "alb_dns_name" { value = module.webapp.alb_dns_name }

@@ -1,0 +1,116 @@
+"""Settings: tfreview.toml + TFREVIEW_* environment + command-line overrides -> one frozen Settings object.
+
+Precedence (highest first): command-line option, environment variable, tfreview.toml, default.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from tfreview.errors import BadInput
+
+ENVS = ("sandbox", "qa", "prod")
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = ".tfreview"
+    source_dir: str = "terraform"
+    terraform_bin: str = "terraform"
+    # Root of a provider filesystem mirror (offline / air-gapped installs); None = terraform's own config.
+    provider_mirror: str | None = None
+    plugin_cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "tfreview" / "plugins"))
+    work_dir: str | None = None  # where per-plan working directories are made; None = system temp
+    # Per-environment terraform backend: {"type": "local"} (state in the store) or {"type": "s3", ...}.
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Per-app settings from [apps.<app>] (image_repository, ...).
+    apps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Raw [policy] tables, interpreted by tfreview.review.policy.
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
+    rollout_timeout_s: float = 600.0
+    config_file: str | None = None
+
+    def backend_for(self, env: str) -> Mapping[str, Any]:
+        return self.backends.get(env) or self.backends.get("default") or {"type": "local"}
+
+    def app_setting(self, app: str, key: str, default: Any = None) -> Any:
+        return self.apps.get(app, {}).get(key, default)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path} is not valid TOML: {exc}", "fix the file or remove it") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                  cwd: Path | None = None) -> Settings:
+    """Build Settings from tfreview.toml (TFREVIEW_CONFIG or ./tfreview.toml), TFREVIEW_* variables and overrides."""
+    env = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    cfg_path = Path(env["TFREVIEW_CONFIG"]) if env.get("TFREVIEW_CONFIG") else cwd / "tfreview.toml"
+    data: dict[str, Any] = {}
+    if env.get("TFREVIEW_CONFIG") or cfg_path.is_file():
+        data = _read_toml(cfg_path)
+    tf = data.get("terraform", {})
+    values: dict[str, Any] = {
+        "store": data.get("store"),
+        "source_dir": data.get("source_dir"),
+        "terraform_bin": tf.get("bin"),
+        "provider_mirror": tf.get("provider_mirror"),
+        "plugin_cache_dir": tf.get("plugin_cache_dir"),
+        "work_dir": tf.get("work_dir"),
+        "plan_max_age_hours": data.get("plan_max_age_hours"),
+        "rollout_timeout_s": data.get("rollout_timeout_s"),
+    }
+    env_map = {
+        "store": "TFREVIEW_STORE",
+        "terraform_bin": "TFREVIEW_TERRAFORM_BIN",
+        "provider_mirror": "TFREVIEW_PROVIDER_MIRROR",
+        "plugin_cache_dir": "TFREVIEW_PLUGIN_CACHE_DIR",
+        "work_dir": "TFREVIEW_WORK_DIR",
+        "rollout_timeout_s": "TFREVIEW_ROLLOUT_TIMEOUT",
+    }
+    for key, var in env_map.items():
+        if env.get(var):
+            values[key] = env[var]
+    for key, val in (overrides or {}).items():
+        if val is not None:
+            values[key] = val
+    try:
+        for key in ("plan_max_age_hours", "rollout_timeout_s"):
+            if values.get(key) is not None:
+                values[key] = float(values[key])
+    except ValueError:
+        raise BadInput("plan_max_age_hours and rollout_timeout_s must be numbers", "fix tfreview.toml") from None
+    backends = {k: dict(v) for k, v in data.get("backend", {}).items() if isinstance(v, dict)}
+    for name, b in backends.items():
+        if b.get("type", "local") not in ("local", "s3"):
+            raise BadInput(f"backend.{name}.type must be \"local\" or \"s3\"", "fix tfreview.toml")
+    kwargs = {k: v for k, v in values.items() if v is not None}
+    return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}),
+                    config_file=str(cfg_path) if data else None, **kwargs)
+
+
+def current_user(environ: Mapping[str, str] | None = None) -> str:
+    """Who is acting: TFREVIEW_USER, else git's user.email, else the OS user."""
+    env = os.environ if environ is None else environ
+    if env.get("TFREVIEW_USER"):
+        return env["TFREVIEW_USER"].strip()
+    try:
+        out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return getpass.getuser()

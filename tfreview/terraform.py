@@ -1,0 +1,205 @@
+"""The only place that runs terraform.
+
+python-terraform builds the command lines (its option conventions: snake_case -> -kebab-case, IsFlagged flags,
+-var/-backend-config dicts); we run them ourselves so that each call gets an explicit environment (provider
+mirror, plugin cache, AWS endpoint) and so that `-json` UI events stream to a progress callback line by line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tfreview.config import Settings
+from tfreview.errors import BadInput, TerraformFailed
+
+# One UI event of `terraform ... -json` (see Terraform's machine-readable UI docs): {"@level", "@message", "type", ...}
+Event = dict[str, Any]
+OnEvent = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    diagnostics: tuple[Event, ...] = ()
+
+
+def cli_config_text(provider_mirror: str) -> str:
+    """Terraform CLI configuration installing every provider from a filesystem mirror (offline installs)."""
+    return (
+        "provider_installation {\n"
+        f"  filesystem_mirror {{\n    path = {json.dumps(provider_mirror)}\n  }}\n"
+        "}\n"
+    )
+
+
+class Terraform:
+    """Runs terraform in one working directory with tfreview's settings."""
+
+    def __init__(self, settings: Settings, working_dir: str | os.PathLike[str]) -> None:
+        self.settings = settings
+        self.working_dir = Path(working_dir)
+        from python_terraform import Terraform as _CommandLayer  # small import, but keep the CLI start-up lean
+
+        self._cmd = _CommandLayer(working_dir=str(working_dir), terraform_bin_path=settings.terraform_bin)
+
+    # -- environment -----------------------------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["TF_IN_AUTOMATION"] = "1"
+        env["TF_INPUT"] = "0"
+        env.pop("TF_CLI_ARGS", None)
+        cache = Path(self.settings.plugin_cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        env["TF_PLUGIN_CACHE_DIR"] = str(cache)
+        if self.settings.provider_mirror:
+            mirror = Path(self.settings.provider_mirror)
+            if not mirror.is_dir():
+                raise BadInput(f"provider mirror {mirror} does not exist",
+                               "fix TFREVIEW_PROVIDER_MIRROR or [terraform].provider_mirror in tfreview.toml")
+            cfg = cache.parent / f"cli-config-{abs(hash(str(mirror))):x}.tfrc"
+            text = cli_config_text(str(mirror))
+            if not cfg.is_file() or cfg.read_text() != text:
+                tmp = cfg.with_suffix(".tmp")
+                tmp.write_text(text)
+                tmp.replace(cfg)
+            env["TF_CLI_CONFIG_FILE"] = str(cfg)
+        elif env.get("TF_CLI_CONFIG_FILE") and not Path(env["TF_CLI_CONFIG_FILE"]).is_file():
+            env.pop("TF_CLI_CONFIG_FILE")  # a dangling setting only produces a warning on every command
+        return env
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def run(self, cmd: str, *args: str, on_event: OnEvent | None = None, check: bool = True,
+            **options: Any) -> Result:
+        """Run `terraform CMD [options] ARGS`; with on_event, `-json` UI events are streamed to it."""
+        argv = self._cmd.generate_cmd_string(cmd, *args, **options)
+        try:
+            proc = subprocess.Popen(argv, cwd=self.working_dir, env=self.environment(), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.umask(0o077))
+        except FileNotFoundError:
+            raise TerraformFailed(f"terraform binary {self.settings.terraform_bin!r} not found",
+                                  "install Terraform >= 1.5 or set TFREVIEW_TERRAFORM_BIN") from None
+        out_lines: list[str] = []
+        diags: list[Event] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out_lines.append(line)
+            if on_event is None and "json" not in options:
+                continue
+            event = _parse_event(line)
+            if event is None:
+                continue
+            if event.get("type") == "diagnostic":
+                diags.append(event)
+            if on_event is not None:
+                on_event(event)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        rc = proc.wait()
+        result = Result(rc, "".join(out_lines), stderr, tuple(diags))
+        if check and rc != 0:
+            raise TerraformFailed(f"terraform {cmd} failed: {first_error(result)}",
+                                  "fix the configuration or the environment, then run the command again")
+        return result
+
+    def init(self, backend_config: dict[str, str] | None = None, on_event: OnEvent | None = None) -> Result:
+        return self.run("init", on_event=on_event, input=False, no_color=_flag(), json=_flag(),
+                        backend_config=backend_config or None)
+
+    def plan(self, out: str, on_event: OnEvent | None = None, destroy: bool = False) -> Result:
+        return self.run("plan", on_event=on_event, input=False, no_color=_flag(), json=_flag(), out=out,
+                        destroy=_flag() if destroy else None, lock_timeout="60s")
+
+    def apply(self, plan_file: str, on_event: OnEvent | None = None) -> Result:
+        return self.run("apply", plan_file, on_event=on_event, input=False, no_color=_flag(), json=_flag(),
+                        lock_timeout="60s")
+
+    def show_json(self, plan_file: str | None = None) -> bytes:
+        """`terraform show -json [PLAN]` as raw bytes (a plan document, or the state with no argument)."""
+        args = (plan_file,) if plan_file else ()
+        result = self.run("show", *args, no_color=_flag(), json=_flag())
+        return result.stdout.encode()
+
+    def output_json(self) -> dict[str, Any]:
+        """Root outputs of the current state: {name: value} (sensitive values included: never print them)."""
+        result = self.run("output", no_color=_flag(), json=_flag())
+        data = json.loads(result.stdout or "{}")
+        return {k: v.get("value") for k, v in data.items()}
+
+    def state_pull(self) -> dict[str, Any] | None:
+        """The current state document (lineage, serial...), or None when there is no state yet."""
+        result = self.run("state pull")
+        text = result.stdout.strip()
+        return json.loads(text) if text else None
+
+    def version(self) -> str:
+        result = self.run("version", json=_flag())
+        return json.loads(result.stdout).get("terraform_version", "unknown")
+
+
+def _flag() -> Any:
+    from python_terraform import IsFlagged
+
+    return IsFlagged
+
+
+def _parse_event(line: str) -> Event | None:
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def first_error(result: Result) -> str:
+    """One line saying why terraform failed: the first error diagnostic, else the last line of stderr."""
+    for d in result.diagnostics:
+        diag = d.get("diagnostic", {})
+        if diag.get("severity") == "error":
+            detail = " ".join(str(diag.get("detail", "")).split())
+            where = diag.get("address") or (diag.get("range") or {}).get("filename", "")
+            text = diag.get("summary", "error")
+            if where:
+                text = f"{text} ({where})"
+            return f"{text}: {detail[:300]}" if detail else text
+    lines = [ln.strip() for ln in (result.stderr or result.stdout).splitlines() if ln.strip()
+             and not set(ln.strip()) <= set("╷│╵")]
+    return lines[0].lstrip("│ ").strip()[:300] if lines else f"exit code {result.returncode}"
+
+
+def make_workdir(settings: Settings, prefix: str) -> Path:
+    """A fresh private working directory for one terraform run (removed by the caller)."""
+    base = settings.work_dir
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-", dir=base))
+
+
+def progress_text(event: Event) -> str | None:
+    """A short human line for a terraform UI event, or None for events not worth showing."""
+    kind = event.get("type")
+    hook = event.get("hook") or {}
+    addr = (hook.get("resource") or {}).get("addr", "")
+    if kind == "apply_start":
+        return f"{hook.get('action', 'apply')} {addr}"
+    if kind == "apply_progress":
+        return f"{addr}: still {hook.get('action', 'working')} ({hook.get('elapsed_seconds', 0)}s)"
+    if kind == "apply_complete":
+        return f"{addr}: {hook.get('action', 'done')} complete"
+    if kind in ("refresh_start", "planned_change", "change_summary", "init_output", "log"):
+        return str(event.get("@message", ""))[:120] or None
+    return None
+
+
+def iter_diagnostics(result: Result) -> Iterable[str]:
+    for d in result.diagnostics:
+        diag = d.get("diagnostic", {})
+        yield f"{diag.get('severity', '')}: {diag.get('summary', '')}"
