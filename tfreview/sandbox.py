@@ -1,16 +1,58 @@
-"""The local AWS: moto served in-process on loopback, for demos (`tfreview sandbox`) and tests.
+"""The local AWS: moto served in-process on loopback, with the ECS deployment lifecycle AWS has.
 
-moto's backends are process-global: every Sandbox started in one process shares the same fake AWS account.
-Only loopback addresses are accepted, so nothing here ever listens beyond this machine.
+`start_sandbox()` serves moto (`moto[server]`) on 127.0.0.1 in a background thread; `run_sandbox()` does the same in
+the foreground for `tfreview sandbox`. moto's backends are process-global: every Sandbox started in one process
+shares the same fake AWS account. Only loopback addresses are accepted.
+
+Emulator extension: the ECS deployment lifecycle
+------------------------------------------------
+moto keeps the old PRIMARY deployment on `UpdateService`, starts no tasks and emits no service events. While a
+sandbox runs, this module patches moto's ECS and ELBv2 backends in-process so that services follow the lifecycle
+the Amazon ECS documentation describes (service deployments, rolling update with minimumHealthyPercent 100 /
+maximumPercent 200, deployment circuit breaker):
+
+- `CreateService`, and `UpdateService` with a new task definition (or `forceNewDeployment`), create a new
+  deployment: status PRIMARY, rolloutState IN_PROGRESS, rolloutStateReason "ECS deployment ecs-svc/N in
+  progress."; the previous PRIMARY becomes ACTIVE and keeps its running tasks.
+- Time then drives the deployment, one step every `step_s` seconds (0.5 s by default; state is advanced lazily
+  whenever the API is read, so no thread burns CPU): tasks are started (pendingCount), become RUNNING
+  (runningCount), their IPs are registered in the service's target group (health `initial`, then `healthy`),
+  the old deployment's targets are drained and deregistered, its tasks stopped and the ACTIVE deployment
+  removed; the new one ends COMPLETED ("ECS deployment ecs-svc/N completed.").
+- Service events use the wording ECS uses ("(service S) has started 1 tasks: (task T).", "(service S) registered 1
+  targets in (target-group ARN)", "(service S) has stopped 1 running tasks: (task T).", "(service S) (deployment
+  ecs-svc/N) deployment completed.", "(service S) has reached a steady state."), newest first, at most 100.
+- `DescribeTargetHealth` reports the emulated health of those targets (moto alone says `healthy` for any
+  registered target).
+
+Faults, chosen per service name, apply to every deployment of that service started while the fault is set:
+- "failed": tasks fail to start; after the circuit-breaker threshold (3 failed tasks, ECS's minimum) the deployment
+  is FAILED ("ECS deployment circuit breaker: tasks failed to start."), no rollback; the old ACTIVE keeps serving.
+- "circuit-breaker-rollback": as "failed", then the circuit breaker rolls back: a new PRIMARY deployment on the
+  previous task definition ("ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/N.") ends
+  COMPLETED, so the service is stable - on the old revision.
+- "unhealthy-targets": tasks run but their targets fail health checks; ECS replaces them; after 3 attempts the
+  deployment is FAILED.
+- "never-finishes": tasks stay PENDING; the deployment stays IN_PROGRESS forever.
+
+Set faults in-process (`Sandbox.set_fault`), over HTTP (`POST /_tfreview/faults {"service": S, "fault": F}`,
+`"fault": null` clears; `GET` lists; `DELETE` clears all; see `set_remote_fault`) or with the environment variable
+`TFREVIEW_SANDBOX_FAULTS="svc-a=failed,svc-b=never-finishes"` read at start. `TFREVIEW_SANDBOX_STEP_S` sets the step.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import os
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
 
-from tfreview.errors import BadInput
+from tfreview.errors import AwsError, BadInput
 
 FAKE_CREDENTIALS: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -20,16 +62,586 @@ FAKE_CREDENTIALS: dict[str, str] = {
     "AWS_REGION": "us-east-1",
 }
 
+FAULTS: tuple[str, ...] = ("failed", "circuit-breaker-rollback", "unhealthy-targets", "never-finishes")
+DEFAULT_STEP_S = 0.5
+CIRCUIT_BREAKER_THRESHOLD = 3  # failed tasks; ECS uses max(3, min(200, desired / 2))
+UNHEALTHY_ATTEMPTS = 3  # task replacements before an unhealthy deployment is marked FAILED
+MAX_EVENTS = 100  # ECS keeps the 100 most recent service events
+
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Faults
+# --------------------------------------------------------------------------------------------------------------
+
+
+def parse_faults(spec: str) -> dict[str, str]:
+    """Parse "svc-a=failed,svc-b=never-finishes" into {service name: fault}; BadInput on an unknown fault."""
+    faults: dict[str, str] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        service, sep, fault = item.partition("=")
+        if not sep or not service.strip():
+            raise BadInput(f"bad sandbox fault {item!r}", "write SERVICE=FAULT, e.g. web-qa-green=failed")
+        faults[service.strip()] = _check_fault(fault.strip())
+    return faults
+
+
+def _check_fault(fault: str) -> str:
+    if fault not in FAULTS:
+        raise BadInput(f"unknown sandbox fault {fault!r}", f"choose one of {', '.join(FAULTS)}")
+    return fault
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The lifecycle engine (process-global, like moto's backends)
+# --------------------------------------------------------------------------------------------------------------
+
+_ip_counter = itertools.count(1)
+
+
+@dataclass
+class _Task:
+    """One emulated ECS task of a deployment; `ip` is its awsvpc address, registered as an `ip` target."""
+
+    task_id: str
+    ip: str
+    state: str = "PENDING"  # PENDING | RUNNING | STOPPED
+
+    @staticmethod
+    def new() -> "_Task":
+        n = next(_ip_counter)
+        return _Task(task_id=uuid.uuid4().hex, ip=f"10.0.{(n // 250) % 250}.{n % 250 + 2}")
+
+
+@dataclass
+class _Rollout:
+    """A deployment in progress: the script (a generator doing one step per `next`) and when its next step is due."""
+
+    service: Any
+    script: Iterator[None]
+    next_at: float  # time.monotonic() seconds
+    step_s: float
+
+
+class Lifecycle:
+    """The ECS deployment lifecycle emulation; one per process (see `LIFECYCLE`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.step_s = DEFAULT_STEP_S
+        self.faults: dict[str, str] = {}
+        self._users = 0
+        self._rollouts: dict[int, _Rollout] = {}  # id(service) -> rollout
+        self._tasks: dict[str, list[_Task]] = {}  # deployment id -> its tasks
+        self._health: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}  # (tg arn, ip) -> health
+        self._installed = False
+
+    # -- switching on and off ------------------------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        return self._users > 0
+
+    def acquire(self) -> None:
+        with self.lock:
+            _install_patches(self)
+            self._users += 1
+
+    def release(self) -> None:
+        with self.lock:
+            self._users = max(0, self._users - 1)
+            if not self._users:
+                self.reset()
+
+    def reset(self) -> None:
+        """Forget every rollout, task, health and fault (moto's own state is reset by /moto-api/reset)."""
+        with self.lock:
+            self._rollouts.clear()
+            self._tasks.clear()
+            self._health.clear()
+            self.faults.clear()
+
+    def set_fault(self, service: str, fault: str | None) -> None:
+        """Inject `fault` (one of FAULTS) into every new deployment of the service named `service`; None clears."""
+        with self.lock:
+            if fault is None or fault == "none":
+                self.faults.pop(service, None)
+            else:
+                self.faults[service] = _check_fault(fault)
+
+    # -- time -----------------------------------------------------------------------------------------------------
+
+    def advance(self, now: float | None = None) -> None:
+        """Run every rollout step that is due at `now` (time.monotonic() seconds)."""
+        if not self.enabled:
+            return
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            for key, rollout in list(self._rollouts.items()):
+                while rollout.next_at <= now:
+                    self._clock = rollout.next_at
+                    try:
+                        next(rollout.script)
+                    except StopIteration:
+                        self._rollouts.pop(key, None)
+                        break
+                    rollout.next_at += rollout.step_s
+            self._clock = None
+
+    _clock: float | None = None
+
+    def _timestamp(self) -> datetime:
+        """Naive UTC wall-clock time of the step being run (steps run late are stamped when they were due)."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        if self._clock is not None:
+            now -= timedelta(seconds=max(0.0, time.monotonic() - self._clock))
+        return now
+
+    # -- hooks called by the patched moto backends ----------------------------------------------------------------
+
+    def on_create(self, service: Any) -> None:
+        deployment = self._new_deployment(service, service.task_definition)
+        service.deployments = [deployment]
+        self._start(service, deployment, fault=self.faults.get(service.name))
+
+    def on_new_deployment(self, service: Any, previous: list[dict[str, Any]]) -> None:
+        for old in previous:
+            old["status"] = "ACTIVE"
+            old["updatedAt"] = self._timestamp()
+        deployment = self._new_deployment(service, service.task_definition)
+        service.deployments = [deployment, *previous]
+        self._start(service, deployment, fault=self.faults.get(service.name))
+
+    def on_scale(self, service: Any, desired: int) -> None:
+        """A desiredCount change without a new deployment: the PRIMARY deployment scales at once."""
+        primary = _primary(service)
+        if primary is None:
+            return
+        primary["desiredCount"] = desired
+        if id(service) in self._rollouts:
+            return  # the running script reads desiredCount when it launches tasks
+        tasks = [t for t in self._tasks.setdefault(primary["id"], []) if t.state == "RUNNING"]
+        if len(tasks) < desired:
+            new = [_Task.new() for _ in range(desired - len(tasks))]
+            for task in new:
+                task.state = "RUNNING"
+            self._tasks[primary["id"]].extend(new)
+            self._event(service, f"has started {len(new)} tasks: {_task_list(new)}.")
+            self._register(service, new, ("healthy", None, None))
+        elif len(tasks) > desired:
+            gone = tasks[desired:]
+            self._deregister(service, gone)
+            for task in gone:
+                task.state = "STOPPED"
+            self._event(service, f"has stopped {len(gone)} running tasks: {_task_list(gone)}.")
+        self._sync(service)
+
+    def on_delete(self, service: Any) -> None:
+        self._rollouts.pop(id(service), None)
+        for deployment in service.deployments:
+            tasks = [t for t in self._tasks.pop(deployment["id"], []) if t.state != "STOPPED"]
+            self._deregister(service, tasks)
+        service.running_count = 0
+        service.pending_count = 0
+
+    def health_of(self, target_group_arn: str, target_id: str) -> tuple[str, str | None, str | None] | None:
+        return self._health.get((target_group_arn, target_id))
+
+    # -- the deployment script ------------------------------------------------------------------------------------
+
+    def _new_deployment(self, service: Any, task_definition: str | None) -> dict[str, Any]:
+        deployment_id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        now = self._timestamp()
+        network = getattr(service, "network_configuration", None) or None
+        return {
+            "id": deployment_id,
+            "status": "PRIMARY",
+            "taskDefinition": task_definition,
+            "desiredCount": service.desired_count,
+            "pendingCount": 0,
+            "runningCount": 0,
+            "failedTasks": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "launchType": service.launch_type,
+            "platformVersion": service.platform_version,
+            "platformFamily": "EC2" if service.launch_type == "EC2" else "Linux",
+            "networkConfiguration": network,
+            "rolloutState": "IN_PROGRESS",
+            "rolloutStateReason": f"ECS deployment {deployment_id} in progress.",
+        }
+
+    def _start(self, service: Any, deployment: dict[str, Any], fault: str | None) -> None:
+        self._tasks[deployment["id"]] = []
+        self._sync(service)
+        script = self._script(service, deployment, fault)
+        self._rollouts[id(service)] = _Rollout(service, script, time.monotonic() + self.step_s, self.step_s)
+
+    def _script(self, service: Any, new: dict[str, Any], fault: str | None) -> Iterator[None]:
+        """One deployment, one step per `next()`: launch, run, register, healthy, drain old, complete (or fail)."""
+        tasks = self._tasks[new["id"]]
+        attempts = 0
+        while True:
+            wanted = new["desiredCount"]
+            if wanted == 0:
+                break
+            launched = [_Task.new() for _ in range(wanted)]
+            tasks.extend(launched)
+            self._event(service, f"has started {wanted} tasks: {_task_list(launched)}.")
+            self._touch(service, new)
+            yield
+            if fault == "never-finishes":
+                while True:
+                    yield
+            if fault in ("failed", "circuit-breaker-rollback"):
+                for task in launched:
+                    task.state = "STOPPED"
+                    self._event(service, f"(task {task.task_id}) failed to start: CannotPullContainerError: "
+                                         f"pull image manifest has been retried 5 time(s) (sandbox fault {fault!r}).")
+                new["failedTasks"] += wanted
+                self._touch(service, new)
+                if new["failedTasks"] >= CIRCUIT_BREAKER_THRESHOLD:
+                    yield from self._fail(service, new, rollback=fault == "circuit-breaker-rollback")
+                    return
+                yield
+                continue
+            for task in launched:
+                task.state = "RUNNING"
+            self._register(service, launched, ("initial", "Elb.RegistrationInProgress",
+                                               "Target registration is in progress"))
+            self._touch(service, new)
+            yield
+            if fault == "unhealthy-targets":
+                self._set_health(service, launched, ("unhealthy", "Target.FailedHealthChecks", "Health checks failed"))
+                for task in launched:
+                    self._event(service, f"(task {task.task_id}) (port {_container_port(service)}) is unhealthy in "
+                                         f"(target-group {_target_group(service)}) due to "
+                                         f"(reason Health checks failed).")
+                self._touch(service, new)
+                yield
+                self._deregister(service, launched)
+                for task in launched:
+                    task.state = "STOPPED"
+                self._event(service, f"has stopped {wanted} running tasks: {_task_list(launched)}.")
+                new["failedTasks"] += wanted
+                attempts += 1
+                self._touch(service, new)
+                if attempts >= UNHEALTHY_ATTEMPTS:
+                    yield from self._fail(service, new, rollback=False)
+                    return
+                yield
+                continue
+            self._set_health(service, launched, ("healthy", None, None))
+            self._touch(service, new)
+            yield
+            break
+        yield from self._drain_others(service, keep=new)
+        new["rolloutState"] = "COMPLETED"
+        new["rolloutStateReason"] = f"ECS deployment {new['id']} completed."
+        self._touch(service, new)
+        self._event(service, f"(deployment {new['id']}) deployment completed.")
+        self._event(service, "has reached a steady state.")
+
+    def _drain_others(self, service: Any, keep: dict[str, Any]) -> Iterator[None]:
+        """Drain and stop every deployment but `keep`: targets draining, deregistered, tasks stopped, removed."""
+        others = [d for d in service.deployments if d is not keep]
+        old_tasks = [t for d in others for t in self._tasks.get(d["id"], []) if t.state == "RUNNING"]
+        if old_tasks:
+            self._set_health(service, old_tasks, ("draining", "Target.DeregistrationInProgress",
+                                                  "Target deregistration is in progress"))
+            self._event(service, f"has begun draining connections on {len(old_tasks)} tasks.")
+            self._event(service, f"deregistered {len(old_tasks)} targets in (target-group {_target_group(service)})")
+            self._sync(service)
+            yield
+            self._deregister(service, old_tasks)
+            for task in old_tasks:
+                task.state = "STOPPED"
+            self._event(service, f"has stopped {len(old_tasks)} running tasks: {_task_list(old_tasks)}.")
+        for deployment in others:
+            self._tasks.pop(deployment["id"], None)
+        service.deployments = [keep]
+        self._sync(service)
+
+    def _fail(self, service: Any, new: dict[str, Any], rollback: bool) -> Iterator[None]:
+        new["rolloutState"] = "FAILED"
+        new["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
+        self._touch(service, new)
+        self._event(service, f"(deployment {new['id']}) deployment failed: tasks failed to start.")
+        stable = next((d for d in service.deployments if d is not new and d.get("rolloutState") == "COMPLETED"), None)
+        if not rollback or stable is None:
+            return
+        yield
+        # The circuit breaker rolls back to the last COMPLETED deployment: a new PRIMARY on its task definition.
+        back = self._new_deployment(service, stable["taskDefinition"])
+        back["desiredCount"] = stable["desiredCount"]
+        back["rolloutStateReason"] = f"ECS deployment circuit breaker: rolling back to deploymentId {stable['id']}."
+        new["status"] = "ACTIVE"
+        service.deployments = [back, *[d for d in service.deployments]]
+        service.task_definition = stable["taskDefinition"]
+        self._tasks[back["id"]] = []
+        self._event(service, f"rolling back to deployment {stable['id']}.")
+        self._sync(service)
+        yield
+        # The rollback's tasks start and take over from the old ones, like any deployment.
+        launched = [_Task.new() for _ in range(back["desiredCount"])]
+        for task in launched:
+            task.state = "RUNNING"
+        self._tasks[back["id"]].extend(launched)
+        if launched:
+            self._event(service, f"has started {len(launched)} tasks: {_task_list(launched)}.")
+        self._register(service, launched, ("healthy", None, None))
+        self._touch(service, back)
+        yield
+        yield from self._drain_others(service, keep=back)
+        back["rolloutState"] = "COMPLETED"
+        back["rolloutStateReason"] = f"ECS deployment {back['id']} completed."
+        self._touch(service, back)
+        self._event(service, f"(deployment {back['id']}) deployment completed.")
+        self._event(service, "has reached a steady state.")
+
+    # -- bookkeeping --------------------------------------------------------------------------------------------
+
+    def _touch(self, service: Any, deployment: dict[str, Any]) -> None:
+        deployment["updatedAt"] = self._timestamp()
+        self._sync(service)
+
+    def _sync(self, service: Any) -> None:
+        """Recompute per-deployment and service running/pending counts from the tasks."""
+        running_total = pending_total = 0
+        for deployment in service.deployments:
+            tasks = self._tasks.get(deployment["id"])
+            if tasks is None:
+                continue
+            deployment["runningCount"] = sum(t.state == "RUNNING" for t in tasks)
+            deployment["pendingCount"] = sum(t.state == "PENDING" for t in tasks)
+            running_total += deployment["runningCount"]
+            pending_total += deployment["pendingCount"]
+        service.running_count = running_total
+        service.pending_count = pending_total
+
+    def _event(self, service: Any, text: str) -> None:
+        message = f"(service {service.name}) {text}"
+        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": self._timestamp(), "message": message})
+        del service.events[MAX_EVENTS:]
+
+    def _register(self, service: Any, tasks: list[_Task], health: tuple[str, str | None, str | None]) -> None:
+        group = _target_group_model(service)
+        if group is None or not tasks:
+            return
+        group.register([{"Id": t.ip, "Port": _container_port(service)} for t in tasks])
+        self._set_health(service, tasks, health)
+        self._event(service, f"registered {len(tasks)} targets in (target-group {group.arn})")
+
+    def _deregister(self, service: Any, tasks: list[_Task]) -> None:
+        group = _target_group_model(service)
+        if group is None:
+            return
+        for task in tasks:
+            self._health.pop((group.arn, task.ip), None)
+            if task.ip in group.targets:
+                group.deregister([{"Id": task.ip}])
+
+    def _set_health(self, service: Any, tasks: list[_Task], health: tuple[str, str | None, str | None]) -> None:
+        arn = _target_group(service)
+        if arn:
+            for task in tasks:
+                self._health[(arn, task.ip)] = health
+
+
+def _primary(service: Any) -> dict[str, Any] | None:
+    return next((d for d in service.deployments if d.get("status") == "PRIMARY"), None)
+
+
+def _task_list(tasks: list[_Task]) -> str:
+    return " ".join(f"(task {t.task_id})" for t in tasks)
+
+
+def _load_balancer(service: Any) -> dict[str, Any] | None:
+    for lb in service.load_balancers or []:
+        if lb.get("targetGroupArn"):
+            return lb
+    return None
+
+
+def _target_group(service: Any) -> str | None:
+    lb = _load_balancer(service)
+    return lb["targetGroupArn"] if lb else None
+
+
+def _container_port(service: Any) -> int:
+    lb = _load_balancer(service)
+    return int(lb.get("containerPort") or 80) if lb else 80
+
+
+def _target_group_model(service: Any) -> Any:
+    arn = _target_group(service)
+    if not arn:
+        return None
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[service._account_id][service.region_name].target_groups.get(arn)
+
+
+LIFECYCLE = Lifecycle()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Patching moto (once per process; every patched method passes straight through while no sandbox is running)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _install_patches(self: Lifecycle) -> None:
+    if self._installed:
+        return
+    from moto.ecs import models as ecs_models
+    from moto.ecs import responses as ecs_responses
+    from moto.elbv2 import models as elbv2_models
+
+    backend_cls = ecs_models.EC2ContainerServiceBackend
+    orig_create = backend_cls.create_service
+    orig_update = backend_cls.update_service
+    orig_describe = backend_cls.describe_services
+    orig_delete = backend_cls.delete_service
+    orig_health = elbv2_models.ELBv2Backend.describe_target_health
+    orig_health_for = elbv2_models.FakeTargetGroup.health_for
+    orig_create_response = ecs_responses.EC2ContainerServiceResponse.create_service
+
+    def create_service(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        service = orig_create(backend, *args, **kwargs)
+        if self.enabled:
+            with self.lock:
+                self.advance()
+                self.on_create(service)
+        return service
+
+    def update_service(backend: Any, properties: dict[str, Any]) -> Any:
+        if not self.enabled:
+            return orig_update(backend, properties)
+        with self.lock:
+            self.advance()
+            properties = dict(properties)
+            force = bool(properties.pop("force_new_deployment", False))
+            td_str = properties.get("task_definition")
+            service = backend._get_service(properties.get("cluster", "default"), properties["service"].split("/")[-1])
+            before_td = service.task_definition
+            before_desired = service.desired_count
+            previous = list(service.deployments)
+            new_td = backend.describe_task_definition(td_str).arn if td_str else before_td
+            service = orig_update(backend, properties)
+            service.task_definition = new_td  # moto stores the string it was given ("family:rev"); ECS the ARN
+            service.deployments = previous
+            if new_td != before_td or force:
+                self.on_new_deployment(service, previous)
+            elif service.desired_count != before_desired:
+                self.on_scale(service, service.desired_count)
+            self._sync(service)
+            return service
+
+    def describe_services(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        self.advance()
+        return orig_describe(backend, *args, **kwargs)
+
+    def delete_service(backend: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+        service = orig_delete(backend, cluster_name, service_name, force)
+        if self.enabled:
+            with self.lock:
+                self.on_delete(service)
+        return service
+
+    def describe_target_health(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        self.advance()
+        return orig_health(backend, *args, **kwargs)
+
+    def health_for(group: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        status = orig_health_for(group, target, ec2_backend)
+        override = self.health_of(group.arn, target["Id"]) if self.enabled else None
+        if override is not None and target["Id"] in group.targets:
+            status.status, status.reason, status.description = override
+        return status
+
+    def create_service_response(response: Any) -> Any:
+        # moto drops deploymentConfiguration (circuit breaker, min/max percent) and the health check grace period;
+        # keep them so that they round-trip like in ECS and terraform sees no drift.
+        result = orig_create_response(response)
+        if self.enabled:
+            service = response.ecs_backend._get_service(
+                response._get_param("cluster", "default"), response._get_param("serviceName"))
+            for param, attr in (("deploymentConfiguration", "deployment_configuration"),
+                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds")):
+                value = response._get_param(param)
+                if value is not None:
+                    setattr(service, attr, value)
+        return result
+
+    backend_cls.create_service = create_service
+    backend_cls.update_service = update_service
+    backend_cls.describe_services = describe_services
+    backend_cls.delete_service = delete_service
+    elbv2_models.ELBv2Backend.describe_target_health = describe_target_health
+    elbv2_models.FakeTargetGroup.health_for = health_for
+    ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+    self._installed = True
+
+
+@contextlib.contextmanager
+def ecs_lifecycle(step_s: float = DEFAULT_STEP_S, faults: dict[str, str] | None = None) -> Iterator[Lifecycle]:
+    """Give moto the ECS deployment lifecycle for the duration of the block (also under `moto.mock_aws`)."""
+    LIFECYCLE.acquire()
+    LIFECYCLE.step_s = step_s
+    for service, fault in (faults or {}).items():
+        LIFECYCLE.set_fault(service, fault)
+    try:
+        yield LIFECYCLE
+    finally:
+        LIFECYCLE.release()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _control_app(inner: Callable[..., Any], lifecycle: Lifecycle) -> Callable[..., Any]:
+    """WSGI middleware: /_tfreview/faults (GET, POST, DELETE) in front of moto; /moto-api/reset also resets us."""
+
+    def reply(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+        data = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_tfreview/faults":
+            if method == "POST":
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                    lifecycle.set_fault(str(body["service"]), body.get("fault"))
+                except (ValueError, KeyError, TypeError, BadInput) as exc:
+                    message = exc.one_line() if isinstance(exc, BadInput) else f"bad request: {exc}"
+                    return reply(start_response, "400 Bad Request", {"error": message})
+            elif method == "DELETE":
+                lifecycle.faults.clear()
+            return reply(start_response, "200 OK", {"faults": dict(lifecycle.faults)})
+        if path == "/moto-api/reset":
+            lifecycle.reset()
+        return inner(environ, start_response)
+
+    return app
 
 
 @dataclass
 class Sandbox:
-    """A running moto server. `endpoint` is "http://HOST:PORT"; `port` the TCP port it listens on."""
+    """A running sandbox. `endpoint` is "http://HOST:PORT"; `port` the TCP port it listens on."""
 
     host: str
     port: int
     _server: Any = field(repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -39,11 +651,38 @@ class Sandbox:
         """Environment variables that point terraform and boto3 at this sandbox (fake credentials included)."""
         return {"AWS_ENDPOINT_URL": self.endpoint, **FAKE_CREDENTIALS}
 
+    def client(self, service_name: str) -> Any:
+        """A boto3 client for `service_name` ("ecs", "elbv2"...) talking to this sandbox."""
+        import boto3
+
+        return boto3.client(service_name, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def set_fault(self, service: str, fault: str | None) -> None:
+        """Inject `fault` (one of FAULTS, None clears) into new deployments of the ECS service named `service`."""
+        LIFECYCLE.set_fault(service, fault)
+
+    def clear_faults(self) -> None:
+        LIFECYCLE.faults.clear()
+
+    @property
+    def step_s(self) -> float:
+        return LIFECYCLE.step_s
+
+    @step_s.setter
+    def step_s(self, seconds: float) -> None:
+        """Seconds per emulated deployment step, for deployments started from now on."""
+        LIFECYCLE.step_s = seconds
+
     def stop(self) -> None:
         """Stop serving (idempotent)."""
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
             self._server = None
+            LIFECYCLE.release()
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -52,34 +691,74 @@ class Sandbox:
         self.stop()
 
 
-def start_sandbox(host: str = "127.0.0.1", port: int = 0) -> Sandbox:
-    """Start moto on `host`:`port` (port 0 = any free port) in a background thread; returns at once when it listens."""
+def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None = None,
+                  faults: dict[str, str] | None = None) -> Sandbox:
+    """Start moto with the ECS lifecycle on `host`:`port` (0 = any free port) in a thread; returns once it listens.
+
+    `step_s` (seconds per deployment step) defaults to TFREVIEW_SANDBOX_STEP_S or 0.5; `faults` ({service: fault})
+    are added to those of TFREVIEW_SANDBOX_FAULTS.
+    """
     if host not in _LOOPBACK:
         raise BadInput(f"sandbox host {host!r} is not a loopback address", "use 127.0.0.1")
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
+    if step_s is None:
+        try:
+            step_s = float(os.environ.get("TFREVIEW_SANDBOX_STEP_S", DEFAULT_STEP_S))
+        except ValueError:
+            raise BadInput("TFREVIEW_SANDBOX_STEP_S is not a number", "set it to seconds, e.g. 0.5") from None
+    all_faults = {**parse_faults(os.environ.get("TFREVIEW_SANDBOX_FAULTS", "")), **(faults or {})}
+
     import logging
 
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call drowns the output
-
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    app = _control_app(DomainDispatcherApplication(create_backend_app), LIFECYCLE)
     try:
-        server.start()
-    except OSError as exc:  # port in use
-        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", "choose another --port") from exc
-    bound_host, bound_port = server.get_host_and_port()
-    return Sandbox(host=host, port=bound_port, _server=server)
+        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
+        raise BadInput(f"cannot listen on {host}:{port}", "choose another --port") from exc
+    LIFECYCLE.acquire()
+    LIFECYCLE.step_s = step_s
+    for service, fault in all_faults.items():
+        LIFECYCLE.set_fault(service, fault)
+    thread = threading.Thread(target=server.serve_forever, name="tfreview-sandbox", daemon=True)
+    thread.start()
+    return Sandbox(host=host, port=server.server_address[1], _server=server, _thread=thread)
 
 
-def run_sandbox(port: int = 5000, host: str = "127.0.0.1") -> None:
+def set_remote_fault(endpoint: str, service: str, fault: str | None) -> dict[str, str]:
+    """Set a fault in a sandbox served by another process (loopback only); returns the faults now set."""
+    import urllib.parse
+    import urllib.request
+
+    host = urllib.parse.urlparse(endpoint).hostname or ""
+    if host not in _LOOPBACK:
+        raise BadInput(f"{endpoint} is not a loopback sandbox", "faults exist only in `tfreview sandbox`")
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/_tfreview/faults", method="POST",
+        data=json.dumps({"service": service, "fault": fault}).encode(),
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only, checked above
+            return json.loads(response.read())["faults"]
+    except OSError as exc:
+        raise AwsError(f"cannot reach the sandbox at {endpoint}: {exc}", "start it with `tfreview sandbox`") from exc
+
+
+def run_sandbox(port: int = 5000, host: str = "127.0.0.1", step_s: float | None = None,
+                faults: dict[str, str] | None = None) -> None:
     """Serve the sandbox until Ctrl-C, after printing the `export` lines that point terraform and boto3 at it."""
-    sandbox = start_sandbox(host=host, port=port)
+    sandbox = start_sandbox(host=host, port=port, step_s=step_s, faults=faults)
     try:
         for key, value in sandbox.env().items():
             print(f"export {key}={value}")
-        print(f"# sandbox listening on {sandbox.endpoint}; Ctrl-C to stop", flush=True)
+        print(f"# sandbox listening on {sandbox.endpoint} (ECS deployment step {sandbox.step_s} s); Ctrl-C to stop",
+              flush=True)
+        if LIFECYCLE.faults:
+            print(f"# faults: {', '.join(f'{s}={f}' for s, f in sorted(LIFECYCLE.faults.items()))}", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
