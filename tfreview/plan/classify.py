@@ -1,0 +1,206 @@
+"""Release classification of a plan of the ecs-webapp module (blue/green or rolling).
+
+kinds:
+- "no-changes"      nothing to apply (drift and no-op outputs aside)
+- "deploy-to-idle"  only the task definition / service of colours that take no production traffic change
+- "traffic-shift"   only `aws_lb_listener.production` weights change (and maybe where `aws_lb_listener.test`
+                    points)
+- "rolling-deploy"  rolling strategy (colour key "main"): only its task definition / service change
+- "infrastructure"  anything else that does not touch a live colour's task definition or service
+- "unsafe"          touches a live colour's task definition or service, or deploys and shifts weights at once
+
+Live colours are those whose target group has weight > 0 in the production listener's prior (before) state.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tfreview.plan.model import Plan, ResourceChange
+
+COLOURS = ("blue", "green")
+ROLLING_KEY = "main"
+_DEPLOY_TYPES = ("aws_ecs_task_definition", "aws_ecs_service")
+_ADDRESS = re.compile(r'(?:^|\.)(?P<type>[a-z0-9_]+)\.(?P<name>[A-Za-z0-9_-]+)(?:\["?(?P<key>[^"\]]*)"?\])?$')
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What kind of release a plan is, why, which colours serve traffic now, and which colour it targets."""
+
+    kind: str
+    reasons: tuple[str, ...]
+    live_colours: tuple[str, ...]
+    target_colour: str | None
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "reasons": list(self.reasons),
+            "live_colours": list(self.live_colours),
+            "target_colour": self.target_colour,
+        }
+
+
+def _parts(rc: ResourceChange) -> tuple[str, str, str | None]:
+    key = rc.index if isinstance(rc.index, str) else None
+    if key is None:
+        match = _ADDRESS.search(rc.address)
+        if match:
+            key = match.group("key")
+    return rc.type, rc.name, key
+
+
+def _changed(rc: ResourceChange) -> bool:
+    if not rc.is_managed:
+        return False
+    moved = bool(rc.previous_address and rc.previous_address != rc.address)
+    return rc.action != "no-op" or rc.importing is not None or moved
+
+
+def _forward_weights(listener: Any) -> dict[str, int]:
+    """target group ARN -> weight of a listener value's forward actions (a plain target_group_arn weighs 1)."""
+    weights: dict[str, int] = {}
+    if not isinstance(listener, dict):
+        return weights
+    for action in listener.get("default_action") or ():
+        if not isinstance(action, dict):
+            continue
+        if isinstance(action.get("target_group_arn"), str) and action["target_group_arn"]:
+            weights[action["target_group_arn"]] = max(weights.get(action["target_group_arn"], 0), 1)
+        for forward in action.get("forward") or ():
+            if not isinstance(forward, dict):
+                continue
+            for tg in forward.get("target_group") or ():
+                if isinstance(tg, dict) and isinstance(tg.get("arn"), str):
+                    weight = tg.get("weight")
+                    weights[tg["arn"]] = int(weight) if isinstance(weight, (int, float)) else 1
+    return weights
+
+
+def _strip_routing(listener: Any) -> Any:
+    """A listener value without its target groups and weights (what must stay equal in a pure shift)."""
+    if not isinstance(listener, dict):
+        return listener
+    out = {k: v for k, v in listener.items() if k not in ("default_action", "tags_all")}
+    actions = []
+    for action in listener.get("default_action") or ():
+        if isinstance(action, dict):
+            actions.append({k: v for k, v in action.items() if k not in ("forward", "target_group_arn")})
+    out["default_action"] = actions
+    return out
+
+
+def _colour_of_arn(arn: str, tg_arns: dict[str, str]) -> str | None:
+    if arn in tg_arns:
+        return tg_arns[arn]
+    for colour in COLOURS:
+        if re.search(rf"[-_/]{colour}(?:[-_/]|$)", arn):
+            return colour
+    return None
+
+
+def classify(plan: Any) -> Classification:
+    """Classify a `Plan` (or a `Review`, whose plan is used) as a release step; see the module docstring."""
+    plan = getattr(plan, "plan", plan)
+    if not isinstance(plan, Plan):
+        raise TypeError("classify() takes a Plan or a Review")
+    changes = [rc for rc in plan.resource_changes if _changed(rc)]
+    tg_arns: dict[str, str] = {}
+    production = test = None
+    keys_seen: set[str] = set()
+    for rc in plan.resource_changes:
+        rtype, name, key = _parts(rc)
+        if rtype in _DEPLOY_TYPES and key:
+            keys_seen.add(key)
+        if rtype in ("aws_lb_target_group", "aws_alb_target_group") and key in COLOURS:
+            for side in (rc.before, rc.after):
+                if isinstance(side, dict) and isinstance(side.get("arn"), str):
+                    tg_arns[side["arn"]] = key
+        if rtype in ("aws_lb_listener", "aws_alb_listener") and name == "production":
+            production = rc
+        if rtype in ("aws_lb_listener", "aws_alb_listener") and name == "test":
+            test = rc
+    live: list[str] = []
+    if production is not None:
+        for arn, weight in _forward_weights(production.before).items():
+            colour = _colour_of_arn(arn, tg_arns)
+            if colour and weight > 0 and colour not in live:
+                live.append(colour)
+    live_colours = tuple(c for c in COLOURS if c in live)
+    if not changes:
+        return Classification("no-changes", ("no resource changes",), live_colours, None)
+
+    rolling = ROLLING_KEY in keys_seen and not (keys_seen & set(COLOURS))
+    deploys: dict[str, list[str]] = {}
+    shift = False
+    infra: list[str] = []
+    shift_target: str | None = None
+    for rc in changes:
+        rtype, name, key = _parts(rc)
+        if rtype in _DEPLOY_TYPES and key is not None and (key in COLOURS or key == ROLLING_KEY) and (
+            rc.action not in ("delete", "forget") or key in live_colours
+        ):
+            deploys.setdefault(key, []).append(rc.address)
+            continue
+        if rc is production and rc.action == "update" and _strip_routing(rc.before) == _strip_routing(rc.after):
+            shift = True
+            before_w = {_colour_of_arn(a, tg_arns): w for a, w in _forward_weights(rc.before).items()}
+            after_w = {_colour_of_arn(a, tg_arns): w for a, w in _forward_weights(rc.after).items()}
+            gained = [c for c in COLOURS if after_w.get(c, 0) > before_w.get(c, 0)]
+            shift_target = gained[0] if gained else shift_target
+            continue
+        if rc is test and rc.action == "update" and _strip_routing(rc.before) == _strip_routing(rc.after):
+            shift = True
+            continue
+        infra.append(rc.address)
+
+    if rolling:
+        if deploys and not infra and not shift:
+            return Classification("rolling-deploy", (f"rolling deploy of {', '.join(sorted(deploys))}",), live_colours, ROLLING_KEY)
+        reasons = tuple(f"infrastructure change: {a}" for a in infra[:20]) or ("listener change",)
+        return Classification("infrastructure", reasons, live_colours, ROLLING_KEY if deploys else None)
+
+    touched_live = [c for c in deploys if c in live_colours]
+    if touched_live:
+        addresses = [a for c in touched_live for a in deploys[c]]
+        return Classification(
+            "unsafe",
+            tuple(f"touches the live colour {c}: {', '.join(deploys[c])}" for c in touched_live)
+            + ("deploy to the idle colour first, then shift traffic in a separate plan",),
+            live_colours,
+            touched_live[0] if len(addresses) else None,
+        )
+    idle_targets = sorted(deploys)
+    if deploys and shift:
+        return Classification(
+            "unsafe",
+            (f"deploys to {', '.join(idle_targets)} and shifts traffic in one plan",
+             "apply the deploy, watch it become healthy, then shift traffic in a separate plan"),
+            live_colours,
+            idle_targets[0],
+        )
+    if infra:
+        reasons = tuple(f"infrastructure change: {a}" for a in infra[:20])
+        if len(infra) > 20:
+            reasons += (f"... and {len(infra) - 20} more",)
+        if deploys:
+            reasons += (f"also deploys to the idle colour {', '.join(idle_targets)}",)
+        if shift:
+            reasons += ("also changes listener routing",)
+        return Classification("infrastructure", reasons, live_colours, idle_targets[0] if deploys else None)
+    if shift:
+        target = shift_target
+        return Classification(
+            "traffic-shift",
+            (f"only listener routing changes{f': traffic moves towards {target}' if target else ''}",),
+            live_colours,
+            target,
+        )
+    return Classification(
+        "deploy-to-idle",
+        tuple(f"deploys to idle colour {c}: {', '.join(deploys[c])}" for c in idle_targets),
+        live_colours,
+        idle_targets[0] if len(idle_targets) == 1 else None,
+    )

@@ -1,0 +1,323 @@
+"""The renderer-independent diff tree: one `Node` per attribute, built once per resource, on demand.
+
+Sensitive and unknown are values in the tree (`SENSITIVE`, `UNKNOWN`), not flags renderers must remember to
+check: a renderer cannot leak a secret it never receives. Values that are masked:
+- anything Terraform marks sensitive (`before_sensitive` / `after_sensitive`);
+- any string equal to a value known to be sensitive elsewhere in the plan (`Plan.sensitive_strings`);
+- values of environment variables whose names look secret (PASSWORD, SECRET, TOKEN, KEY...), even unmarked.
+JSON strings (`jsonencode(...)`, e.g. container_definitions or IAM policies) are diffed structurally.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any, Iterable
+
+import orjson
+
+
+class Marker(str):
+    """A value that stands for something else and is printed verbatim, never quoted."""
+
+    __slots__ = ()
+
+
+SENSITIVE = Marker("(sensitive value)")
+UNKNOWN = Marker("(known after apply)")
+COMPLEX = Marker("{...}")
+
+SECRET_NAME_RE = re.compile(
+    r"PASSW|PASSPHRASE|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|PWD|CERT|SIGNATURE|SALT|DSN|COOKIE|SESSION",
+    re.IGNORECASE,
+)
+# Object keys whose members are environment variables (maps of NAME -> value).
+ENV_CONTAINER_KEYS = frozenset({"environment", "variables", "env", "environment_variables"})
+
+
+def looks_secret(name: Any) -> bool:
+    """True when an environment variable name suggests a secret value (PASSWORD, API_KEY, TOKEN...)."""
+    return isinstance(name, str) and SECRET_NAME_RE.search(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One attribute of a change.
+
+    action: "create" | "delete" | "update" | "no-op"
+    kind: "value" (primitive), "object", "list", "json" (a JSON string, child 0 is the parsed diff),
+          "sensitive" (masked), "unknown" (known after apply)
+    before / after: primitives or `Marker`s for value-like kinds; None for containers or when absent
+    children: (key, Node) pairs; keys are attribute names, map keys or list indexes
+    forces_replacement: Terraform lists this path in `replace_paths`
+    note: a short explanation shown beside the value ("sensitivity changed", "formatting only"...)
+    """
+
+    action: str
+    kind: str
+    before: Any = None
+    after: Any = None
+    children: tuple[tuple[Any, "Node"], ...] = ()
+    forces_replacement: bool = False
+    note: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "no-op"
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    secrets: frozenset[str]
+    replace_paths: frozenset[tuple]
+
+
+_ABSENT = object()
+
+
+def build_tree(
+    before: Any,
+    after: Any,
+    after_unknown: Any = None,
+    before_sensitive: Any = None,
+    after_sensitive: Any = None,
+    *,
+    secrets: frozenset[str] = frozenset(),
+    replace_paths: Iterable[tuple] = (),
+) -> Node:
+    """Build the diff tree of one resource (or output) change from its raw before/after values and marks.
+    `before`/`after` of None mean the object does not exist on that side (create / delete)."""
+    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(tuple(p) for p in replace_paths))
+    b = _ABSENT if before is None else before
+    a = _ABSENT if after is None and after_unknown is not True else after
+    return _node(b, a, after_unknown, before_sensitive, after_sensitive, ctx, (), False, None)
+
+
+def _action(b: Any, a: Any) -> str:
+    if b is _ABSENT:
+        return "create"
+    if a is _ABSENT:
+        return "delete"
+    return "update"
+
+
+def _is_json_text(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) < 2:
+        return False
+    head = value.lstrip()[:1]
+    return head in ("{", "[")
+
+
+def _parse_json(value: Any) -> Any:
+    if value is _ABSENT:
+        return _ABSENT
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_key: Any) -> Node:
+    forces = bool(ctx.replace_paths) and path in ctx.replace_paths
+    # Sensitive (marked, or named like a secret): never look at the values beyond equality.
+    if bs is True or as_ is True or secret_name:
+        if b is not _ABSENT and a is not _ABSENT:
+            marks_changed = (bs is True) != (as_ is True)
+            action = "no-op" if (b == a and not marks_changed) and au is not True else "update"
+            note = ""
+            if action == "update":
+                note = "sensitivity changed" if b == a and au is not True else "changed"
+        else:
+            action = _action(b, a)
+            note = ""
+        return Node(
+            action,
+            "sensitive",
+            None if b is _ABSENT else SENSITIVE,
+            None if a is _ABSENT else (UNKNOWN if au is True else SENSITIVE),
+            forces_replacement=forces,
+            note=note,
+        )
+    # Unknown after apply.
+    if au is True and a is not _ABSENT:
+        shown = None if b is _ABSENT else _plain(b, bs, ctx)
+        return Node(_action(b, a) if b is _ABSENT else "update", "unknown", shown, UNKNOWN, forces_replacement=forces)
+    bv = None if b is _ABSENT else b
+    av = None if a is _ABSENT else a
+    if isinstance(bv, dict) or isinstance(av, dict):
+        if (bv is None or isinstance(bv, dict)) and (av is None or isinstance(av, dict)):
+            return _object(b, a, au, bs, as_, ctx, path, forces, parent_key)
+    if isinstance(bv, list) or isinstance(av, list):
+        if (bv is None or isinstance(bv, list)) and (av is None or isinstance(av, list)):
+            return _list(b, a, au, bs, as_, ctx, path, forces)
+    if (bv is None or _is_json_text(bv)) and (av is None or _is_json_text(av)) and (bv or av):
+        jb, ja = _parse_json(b), _parse_json(a)
+        if jb is not None and ja is not None and not isinstance(jb, (str, int, float, bool)):
+            inner = _node(jb, ja, None, None, None, ctx, (), False, parent_key)
+            if b is not _ABSENT and a is not _ABSENT:
+                if b == a:
+                    action, note = "no-op", ""
+                elif inner.action == "no-op":
+                    action, note = "update", "formatting only"
+                else:
+                    action, note = "update", ""
+            else:
+                action, note = _action(b, a), ""
+            return Node(action, "json", children=((None, inner),), forces_replacement=forces, note=note)
+    # Primitive (or a type change, shown as a whole value).
+    if (isinstance(bv, str) and bv in ctx.secrets) or (isinstance(av, str) and av in ctx.secrets):
+        if b is not _ABSENT and a is not _ABSENT:
+            action = "no-op" if b == a else "update"
+        else:
+            action = _action(b, a)
+        return Node(
+            action,
+            "sensitive",
+            None if b is _ABSENT else SENSITIVE,
+            None if a is _ABSENT else SENSITIVE,
+            forces_replacement=forces,
+            note="equals a sensitive value",
+        )
+    if b is not _ABSENT and a is not _ABSENT:
+        action = "no-op" if (b == a and type(b) is type(a)) else "update"
+    else:
+        action = _action(b, a)
+    return Node(
+        action,
+        "value",
+        None if b is _ABSENT else _plain(b, bs, ctx),
+        None if a is _ABSENT else _plain(a, as_, ctx),
+        forces_replacement=forces,
+    )
+
+
+def _plain(value: Any, marks: Any, ctx: _Ctx) -> Any:
+    """A value shown whole (type change or before of an unknown): primitives pass, containers collapse."""
+    if marks is True:
+        return SENSITIVE
+    if isinstance(value, (dict, list)):
+        return COMPLEX
+    if isinstance(value, str) and value in ctx.secrets:
+        return SENSITIVE
+    return value
+
+
+def _sub(marks: Any, key: Any) -> Any:
+    if marks is True:
+        return True
+    if isinstance(marks, dict):
+        return marks.get(key)
+    if isinstance(marks, list) and isinstance(key, int) and key < len(marks):
+        return marks[key]
+    return None
+
+
+def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
+    bd = b if isinstance(b, dict) else {}
+    ad = a if isinstance(a, dict) else {}
+    keys = list(bd)
+    keys.extend(k for k in ad if k not in bd)
+    if isinstance(au, dict):
+        keys.extend(k for k, v in au.items() if v is True and k not in bd and k not in ad)
+    env_map = parent_key in ENV_CONTAINER_KEYS
+    name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
+    children = []
+    changed = False
+    for key in keys:
+        cb = bd.get(key)
+        ca = ad.get(key)
+        cau = _sub(au, key)
+        cb = _ABSENT if cb is None or b is _ABSENT else cb
+        ca = _ABSENT if (ca is None and cau is not True) or a is _ABSENT else ca
+        if cb is _ABSENT and ca is _ABSENT:
+            continue
+        secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
+        child = _node(cb, ca, cau, _sub(bs, key), _sub(as_, key), ctx, path + (key,), secret, key)
+        changed = changed or child.action != "no-op"
+        children.append((key, child))
+    if b is _ABSENT or a is _ABSENT:
+        action = _action(b, a)
+    else:
+        action = "update" if changed else "no-op"
+    return Node(action, "object", children=tuple(children), forces_replacement=forces)
+
+
+def _is_primitive_list(items: list) -> bool:
+    return all(not isinstance(x, (dict, list)) for x in items)
+
+
+def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
+    bl = b if isinstance(b, list) else []
+    al = a if isinstance(a, list) else []
+    children: list[tuple[Any, Node]] = []
+    simple = (
+        b is not _ABSENT
+        and a is not _ABSENT
+        and _is_primitive_list(bl)
+        and _is_primitive_list(al)
+        and not _has_marks(au)
+        and not _has_marks(bs)
+        and not _has_marks(as_)
+    )
+    if simple:
+        # Longest common subsequence, as Terraform does for lists of primitives.
+        matcher = SequenceMatcher(None, [_hashable(x) for x in bl], [_hashable(x) for x in al], autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                for k in range(j2 - j1):
+                    children.append((j1 + k, _node(bl[i1 + k], al[j1 + k], None, None, None, ctx, path + (j1 + k,), False, None)))
+                continue
+            for i in range(i1, i2):
+                children.append((i, _node(bl[i], _ABSENT, None, None, None, ctx, path + (i,), False, None)))
+            for j in range(j1, j2):
+                children.append((j, _node(_ABSENT, al[j], None, None, None, ctx, path + (j,), False, None)))
+    else:
+        length = max(len(bl), len(al), len(au) if isinstance(au, list) else 0)
+        for i in range(length):
+            cb = bl[i] if i < len(bl) and b is not _ABSENT else _ABSENT
+            cau = _sub(au, i)
+            ca = al[i] if i < len(al) and a is not _ABSENT else (_ABSENT if cau is not True else None)
+            if cb is None:
+                cb = _ABSENT
+            if ca is None and cau is not True:
+                ca = _ABSENT
+            if cb is _ABSENT and ca is _ABSENT:
+                continue
+            children.append((i, _node(cb, ca, cau, _sub(bs, i), _sub(as_, i), ctx, path + (i,), False, None)))
+    if b is _ABSENT or a is _ABSENT:
+        action = _action(b, a)
+    else:
+        action = "update" if any(c.action != "no-op" for _, c in children) else "no-op"
+    return Node(action, "list", children=tuple(children), forces_replacement=forces)
+
+
+def _hashable(value: Any) -> Any:
+    return (type(value).__name__, value)
+
+
+def _has_marks(marks: Any) -> bool:
+    if marks is True:
+        return True
+    if isinstance(marks, dict):
+        return any(_has_marks(v) for v in marks.values())
+    if isinstance(marks, list):
+        return any(_has_marks(v) for v in marks)
+    return False
+
+
+def count_unchanged(node: Node) -> int:
+    """Number of direct children without changes (what renderers summarise as "N unchanged attributes")."""
+    return sum(1 for _, child in node.children if child.action == "no-op")
+
+
+def path_text(path: Iterable[Any]) -> str:
+    """Terraform-style attribute path: `container_definitions`, `ingress[0].cidr_blocks`, `tags["Name"]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out

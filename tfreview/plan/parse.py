@@ -1,0 +1,284 @@
+"""`terraform show -json` document -> `Plan` model.
+
+Reads format_version 0.x and 1.x; refuses any other major version, and anything that is not a plan, with an
+`InvalidPlan` error carrying a one-line message and a hint. Unknown fields are ignored. Raw values are kept by
+reference (no copies), so parsing costs little beyond `orjson.loads`.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import orjson
+
+from tfreview.errors import InvalidPlan
+from tfreview.plan.model import (
+    ACTION_WORDS,
+    CheckResult,
+    DeferredChange,
+    OutputChange,
+    Plan,
+    ResourceChange,
+)
+
+SUPPORTED_MAJORS = ("0", "1")
+HINT = "pass the output of `terraform show -json PLANFILE` (a plan, not a state)"
+
+
+def load_document(doc: bytes | str | dict) -> dict:
+    """Decode a plan document given as bytes, text or an already-decoded dict."""
+    if isinstance(doc, dict):
+        return doc
+    if isinstance(doc, (bytes, bytearray, memoryview, str)):
+        try:
+            data = orjson.loads(doc)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidPlan(f"the plan is not valid JSON: {exc}", HINT) from None
+        if not isinstance(data, dict):
+            raise InvalidPlan("the plan is not a JSON object", HINT)
+        return data
+    raise InvalidPlan(f"cannot read a plan from a {type(doc).__name__}", HINT)
+
+
+def check_format_version(data: dict) -> str:
+    """Return the document's format_version, refusing missing or unsupported (major not 0 or 1) versions."""
+    version = data.get("format_version")
+    if not isinstance(version, str) or not version:
+        raise InvalidPlan("not a Terraform JSON plan: no format_version", HINT)
+    major = version.split(".", 1)[0]
+    if major not in SUPPORTED_MAJORS:
+        raise InvalidPlan(
+            f"unsupported plan format_version {version} (this tfreview reads 0.x and 1.x)",
+            "render it with the Terraform version that wrote it, or upgrade tfreview",
+        )
+    if "resource_changes" not in data and "planned_values" not in data and "values" in data:
+        raise InvalidPlan("this is a Terraform state document, not a plan", HINT)
+    return version
+
+
+def parse_plan(doc: bytes | str | dict) -> Plan:
+    """Parse and validate a plan document into the `Plan` model (raises InvalidPlan)."""
+    data = load_document(doc)
+    version = check_format_version(data)
+    changes = tuple(_resource_change(rc, "resource_changes") for rc in _list(data, "resource_changes"))
+    drift = tuple(_resource_change(rc, "resource_drift") for rc in _list(data, "resource_drift"))
+    deferred = tuple(_deferred(d) for d in _list(data, "deferred_changes"))
+    outputs = _outputs(data)
+    sensitive = _sensitive_strings(data, changes, drift, outputs)
+    return Plan(
+        format_version=version,
+        terraform_version=_str_or_none(data.get("terraform_version")),
+        applyable=data.get("applyable") if isinstance(data.get("applyable"), bool) else None,
+        complete=data.get("complete") if isinstance(data.get("complete"), bool) else None,
+        errored=data.get("errored") is True,
+        resource_changes=changes,
+        resource_drift=drift,
+        output_changes=outputs,
+        checks=tuple(_check(c) for c in _list(data, "checks")),
+        deferred=deferred,
+        relevant_attributes=tuple(
+            (str(a.get("resource", "")), tuple(a.get("attribute") or ()))
+            for a in _list(data, "relevant_attributes")
+            if isinstance(a, dict)
+        ),
+        timestamp=_str_or_none(data.get("timestamp")),
+        sensitive_strings=sensitive,
+    )
+
+
+def _list(data: dict, key: str) -> list:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPlan(f"broken plan: `{key}` is not a list", HINT)
+    return value
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _actions(raw: Any, where: str) -> tuple[tuple[str, ...], str]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidPlan(f"broken plan: {where} has no actions list", HINT)
+    actions = tuple(raw)
+    word = ACTION_WORDS.get(actions)
+    if word is None:
+        raise InvalidPlan(f"broken plan: {where} has unknown actions {list(actions)}", HINT)
+    return actions, word
+
+
+def _resource_change(rc: Any, section: str) -> ResourceChange:
+    if not isinstance(rc, dict) or not isinstance(rc.get("address"), str):
+        raise InvalidPlan(f"broken plan: an entry of `{section}` has no address", HINT)
+    address = rc["address"]
+    change = rc.get("change")
+    if not isinstance(change, dict):
+        raise InvalidPlan(f"broken plan: {address} in `{section}` has no change", HINT)
+    actions, word = _actions(change.get("actions"), address)
+    replace_paths = change.get("replace_paths") or ()
+    return ResourceChange(
+        address=address,
+        mode=rc.get("mode") or "managed",
+        type=str(rc.get("type") or ""),
+        name=str(rc.get("name") or ""),
+        index=rc.get("index"),
+        module_address=_str_or_none(rc.get("module_address")),
+        provider_name=str(rc.get("provider_name") or ""),
+        actions=actions,
+        action=word,
+        action_reason=_str_or_none(rc.get("action_reason")),
+        previous_address=_str_or_none(rc.get("previous_address")),
+        deposed=_str_or_none(rc.get("deposed")),
+        importing=change.get("importing") if isinstance(change.get("importing"), dict) else None,
+        replace_paths=tuple(tuple(p) for p in replace_paths if isinstance(p, list)),
+        generated_config=_str_or_none(change.get("generated_config")),
+        before=change.get("before"),
+        after=change.get("after"),
+        after_unknown=change.get("after_unknown"),
+        before_sensitive=change.get("before_sensitive"),
+        after_sensitive=change.get("after_sensitive"),
+    )
+
+
+def _deferred(entry: Any) -> DeferredChange:
+    if not isinstance(entry, dict):
+        raise InvalidPlan("broken plan: an entry of `deferred_changes` is not an object", HINT)
+    return DeferredChange(
+        reason=str(entry.get("reason") or "unknown"),
+        change=_resource_change(entry.get("resource_change"), "deferred_changes"),
+    )
+
+
+def _outputs(data: dict) -> tuple[OutputChange, ...]:
+    raw = data.get("output_changes") or {}
+    if not isinstance(raw, dict):
+        raise InvalidPlan("broken plan: `output_changes` is not an object", HINT)
+    declared = _declared_sensitive_outputs(data)
+    result = []
+    for name, change in raw.items():
+        if not isinstance(change, dict):
+            raise InvalidPlan(f"broken plan: output {name} has no change", HINT)
+        actions, word = _actions(change.get("actions"), f"output {name}")
+        sensitive = (
+            name in declared
+            or change.get("before_sensitive") is True
+            or change.get("after_sensitive") is True
+        )
+        result.append(
+            OutputChange(
+                name=name,
+                actions=actions,
+                action=word,
+                sensitive=sensitive,
+                before=change.get("before"),
+                after=change.get("after"),
+                after_unknown=change.get("after_unknown"),
+                before_sensitive=True if sensitive else change.get("before_sensitive"),
+                after_sensitive=True if sensitive else change.get("after_sensitive"),
+            )
+        )
+    return tuple(sorted(result, key=lambda o: o.name))
+
+
+def _declared_sensitive_outputs(data: dict) -> set[str]:
+    """Outputs marked sensitive anywhere: configuration, planned values or prior state (old formats carry the
+    mark only there, not on the output change)."""
+    names: set[str] = set()
+    root = ((data.get("configuration") or {}).get("root_module") or {})
+    for name, out in (root.get("outputs") or {}).items():
+        if isinstance(out, dict) and out.get("sensitive"):
+            names.add(name)
+    for values in ((data.get("planned_values") or {}), ((data.get("prior_state") or {}).get("values") or {})):
+        for name, out in (values.get("outputs") or {}).items():
+            if isinstance(out, dict) and out.get("sensitive"):
+                names.add(name)
+    return names
+
+
+def _check(entry: Any) -> CheckResult:
+    if not isinstance(entry, dict):
+        raise InvalidPlan("broken plan: an entry of `checks` is not an object", HINT)
+    addr = entry.get("address") or {}
+    display = addr.get("to_display") if isinstance(addr, dict) else str(addr)
+    failing = []
+    problems = []
+    for inst in entry.get("instances") or ():
+        if not isinstance(inst, dict):
+            continue
+        if inst.get("status") in ("fail", "error"):
+            iaddr = inst.get("address") or {}
+            failing.append(str(iaddr.get("to_display") if isinstance(iaddr, dict) else iaddr))
+        for problem in inst.get("problems") or ():
+            if isinstance(problem, dict) and problem.get("message"):
+                problems.append(str(problem["message"]))
+    return CheckResult(
+        address=str(display or "?"),
+        kind=str(addr.get("kind") if isinstance(addr, dict) else "") or "check",
+        status=str(entry.get("status") or "unknown"),
+        failing_instances=tuple(failing),
+        problems=tuple(problems),
+    )
+
+
+# --- sensitive values -----------------------------------------------------------------------------------------
+
+def _sensitive_strings(
+    data: dict,
+    changes: Iterable[ResourceChange],
+    drift: Iterable[ResourceChange],
+    outputs: Iterable[OutputChange],
+) -> frozenset[str]:
+    """Every string known to be secret: values of sensitive root variables, values under sensitive marks of
+    resource changes and drift, and sensitive outputs. Walks only the (small) sensitivity marks."""
+    found: set[str] = set()
+    root = ((data.get("configuration") or {}).get("root_module") or {})
+    declared_vars = root.get("variables") or {}
+    values = data.get("variables") or {}
+    if isinstance(declared_vars, dict) and isinstance(values, dict):
+        for name, decl in declared_vars.items():
+            if isinstance(decl, dict) and decl.get("sensitive") and isinstance(values.get(name), dict):
+                _collect_all(values[name].get("value"), found)
+    for rc in (*changes, *drift):
+        if rc.before_sensitive:
+            _collect_marked(rc.before, rc.before_sensitive, found)
+        if rc.after_sensitive:
+            _collect_marked(rc.after, rc.after_sensitive, found)
+    for out in outputs:
+        if out.sensitive:
+            _collect_all(out.before, found)
+            _collect_all(out.after, found)
+    found.discard("")
+    return frozenset(found)
+
+
+def _collect_all(value: Any, found: set[str]) -> None:
+    if isinstance(value, str):
+        found.add(value)
+        # A sensitive JSON string also hides each string inside it.
+        if value[:1] in ("{", "[") and len(value) < 1_000_000:
+            try:
+                _collect_all(orjson.loads(value), found)
+            except orjson.JSONDecodeError:
+                pass
+    elif isinstance(value, dict):
+        for v in value.values():
+            _collect_all(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_all(v, found)
+    elif value is not None and not isinstance(value, bool):
+        found.add(str(value))
+
+
+def _collect_marked(value: Any, marks: Any, found: set[str]) -> None:
+    if marks is True:
+        _collect_all(value, found)
+    elif isinstance(marks, dict) and isinstance(value, dict):
+        for key, mark in marks.items():
+            if mark and key in value:
+                _collect_marked(value[key], mark, found)
+    elif isinstance(marks, list) and isinstance(value, list):
+        for mark, item in zip(marks, value):
+            if mark:
+                _collect_marked(item, mark, found)

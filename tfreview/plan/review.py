@@ -1,0 +1,306 @@
+"""`Review`: everything a reviewer reads about one plan, computed once, sanitized, renderer-independent.
+
+Per-resource diff trees are built lazily (first access of `ResourceDiff.tree`), so the summary of a 50k-resource
+plan costs little more than decoding its JSON. The JSON form (`Review.to_json()`) is a documented, versioned
+schema (`schema_version` 1, see docs in `to_json`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from tfreview.plan.classify import Classification, classify
+from tfreview.plan.diff import Marker, Node, build_tree, path_text
+from tfreview.plan.ecs import EcsStory, ecs_stories
+from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
+from tfreview.plan.parse import parse_plan
+from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text
+
+SCHEMA_VERSION = 1
+
+
+def scrub(text: str, secrets: frozenset[str]) -> str:
+    """`text` with every occurrence of a known sensitive string (4+ characters) replaced by a marker."""
+    for secret in secrets:
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "(sensitive value)")
+    return text
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    """One resource instance change (or drift) as the reviewer sees it; `tree` is the sanitized attribute diff."""
+
+    address: str
+    previous_address: str | None
+    module_address: str | None
+    mode: str
+    type: str
+    name: str
+    index: Any
+    deposed: str | None
+    provider_name: str
+    actions: tuple[str, ...]
+    action: str
+    action_reason: str | None
+    reason: str
+    replace_paths: tuple[str, ...]
+    importing_id: str | None
+    importing: bool
+    is_drift: bool
+    _change: ResourceChange = field(repr=False, compare=False)
+    _secrets: frozenset[str] = field(repr=False, compare=False)
+
+    @cached_property
+    def tree(self) -> Node:
+        """The attribute diff tree (built on first access)."""
+        rc = self._change
+        return build_tree(
+            rc.before,
+            rc.after,
+            rc.after_unknown,
+            rc.before_sensitive,
+            rc.after_sensitive,
+            secrets=self._secrets,
+            replace_paths=rc.replace_paths,
+        )
+
+    @property
+    def moved(self) -> bool:
+        return bool(self.previous_address and self.previous_address != self.address)
+
+    @property
+    def noteworthy(self) -> bool:
+        """True when a reviewer must see this resource: any action but no-op, or an import or a move."""
+        return self.action != "no-op" or self.importing or self.moved
+
+    def to_json(self, *, full: bool = False) -> dict:
+        return {
+            "address": self.address,
+            "previous_address": self.previous_address,
+            "module_address": self.module_address,
+            "mode": self.mode,
+            "type": self.type,
+            "name": self.name,
+            "index": self.index if isinstance(self.index, (str, int)) else None,
+            "deposed": self.deposed,
+            "actions": list(self.actions),
+            "action": self.action,
+            "action_reason": self.action_reason,
+            "reason": self.reason,
+            "replace_paths": list(self.replace_paths),
+            "importing": self.importing,
+            "importing_id": self.importing_id,
+            "changes": node_to_json(self.tree, full=full),
+        }
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    """One output change; a sensitive output's tree only says that it changed."""
+
+    name: str
+    action: str
+    sensitive: bool
+    _change: OutputChange = field(repr=False, compare=False)
+    _secrets: frozenset[str] = field(repr=False, compare=False)
+
+    @cached_property
+    def tree(self) -> Node:
+        oc = self._change
+        before = oc.before if oc.action not in ("create",) else None
+        after = oc.after if oc.action not in ("delete",) else None
+        unknown = oc.after_unknown
+        if oc.action == "no-op" and before is None and after is None:
+            return Node("no-op", "value")
+        return build_tree(before, after, unknown, oc.before_sensitive, oc.after_sensitive, secrets=self._secrets)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "action": self.action, "sensitive": self.sensitive, "changes": node_to_json(self.tree)}
+
+
+@dataclass(frozen=True)
+class Review:
+    """The reviewed plan. Everything here is safe to print: secrets are masked before any renderer sees them."""
+
+    format_version: str
+    terraform_version: str | None
+    timestamp: str | None
+    applyable: bool | None
+    complete: bool | None
+    errored: bool
+    counts: Counts
+    resources: tuple[ResourceDiff, ...]
+    drift: tuple[ResourceDiff, ...]
+    outputs: tuple[OutputDiff, ...]
+    ecs: tuple[EcsStory, ...]
+    risks: tuple[RiskFlag, ...]
+    checks: tuple[CheckResult, ...]
+    deferred: tuple[tuple[str, str], ...]
+    classification: Classification
+    image_changes: tuple[tuple[str, str | None, str | None], ...]
+    reveal_ecs_safe_fields: bool
+    plan: Plan = field(repr=False, compare=False)
+
+    @property
+    def changed_resources(self) -> tuple[ResourceDiff, ...]:
+        """Resources a reviewer must see (any action but no-op, imports and moves), in plan order."""
+        return tuple(r for r in self.resources if r.noteworthy)
+
+    @property
+    def changed_outputs(self) -> tuple[OutputDiff, ...]:
+        return tuple(o for o in self.outputs if o.action != "no-op")
+
+    def to_json(self, *, full: bool = False) -> dict:
+        """The review as JSON-ready data, schema_version 1:
+
+        {schema_version, tool, format_version, terraform_version, timestamp, applyable, complete, errored,
+         counts {add, change, destroy, replace, import, move, forget, read, no_op, drift, outputs_changed, summary},
+         classification {kind, reasons, live_colours, target_colour},
+         risks [{level, kind, address, reason}], ecs [{family, address, action, old_revision, verdict,
+         containers, task_changes, flags, services}], image_changes [{container, old_image, new_image}],
+         resources [resource], drift [resource], outputs [{name, action, sensitive, changes}],
+         checks [{address, kind, status, failing_instances, problems}], deferred [{address, reason}]}
+        resource: {address, previous_address, module_address, mode, type, name, index, deposed, actions, action,
+                   action_reason, reason, replace_paths, importing, importing_id, changes: node}
+        node: {action, kind, before?, after?, forces_replacement?, note?, children?: [{key, ...node}],
+               unchanged?: N}. kind "sensitive" values read "(sensitive value)", "unknown" "(known after apply)".
+        Only noteworthy resources are listed; `full` keeps unchanged attributes in the trees.
+        """
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "tfreview",
+            "format_version": self.format_version,
+            "terraform_version": self.terraform_version,
+            "timestamp": self.timestamp,
+            "applyable": self.applyable,
+            "complete": self.complete,
+            "errored": self.errored,
+            "counts": self.counts.to_json(),
+            "classification": self.classification.to_json(),
+            "risks": [r.to_json() for r in self.risks],
+            "ecs": [s.to_json() for s in self.ecs],
+            "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
+            "resources": [r.to_json(full=full) for r in self.changed_resources],
+            "drift": [r.to_json(full=full) for r in self.drift],
+            "outputs": [o.to_json() for o in self.outputs if o.action != "no-op"],
+            "checks": [
+                {"address": c.address, "kind": c.kind, "status": c.status,
+                 "failing_instances": list(c.failing_instances), "problems": list(c.problems)}
+                for c in self.checks
+            ],
+            "deferred": [{"address": a, "reason": r} for a, r in self.deferred],
+        }
+
+
+def node_to_json(node: Node, *, full: bool = False) -> dict:
+    """JSON form of a diff node (see `Review.to_json`); unchanged children are counted unless `full`."""
+    out: dict[str, Any] = {"action": node.action, "kind": node.kind}
+    if node.kind in ("value", "sensitive", "unknown"):
+        if node.before is not None or node.action in ("update", "delete", "no-op"):
+            out["before"] = _json_value(node.before)
+        if node.after is not None or node.action in ("update", "create", "no-op"):
+            out["after"] = _json_value(node.after)
+    if node.forces_replacement:
+        out["forces_replacement"] = True
+    if node.note:
+        out["note"] = node.note
+    if node.children:
+        children = []
+        unchanged = 0
+        for key, child in node.children:
+            if child.action == "no-op" and not full and node.action == "update":
+                unchanged += 1
+                continue
+            item = {"key": key}
+            item.update(node_to_json(child, full=full))
+            children.append(item)
+        if children:
+            out["children"] = children
+        if unchanged:
+            out["unchanged"] = unchanged
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Marker):
+        return str(value)
+    return value
+
+
+def _resource_diff(rc: ResourceChange, secrets: frozenset[str], drift: bool) -> ResourceDiff:
+    importing_id = None
+    if rc.importing is not None:
+        raw = rc.importing.get("id")
+        importing_id = raw if isinstance(raw, str) and raw not in secrets else None
+    return ResourceDiff(
+        address=rc.address,
+        previous_address=rc.previous_address,
+        module_address=rc.module_address,
+        mode=rc.mode,
+        type=rc.type,
+        name=rc.name,
+        index=rc.index,
+        deposed=rc.deposed,
+        provider_name=rc.provider_name,
+        actions=rc.actions,
+        action=rc.action,
+        action_reason=rc.action_reason,
+        reason=reason_text(rc.action_reason),
+        replace_paths=tuple(path_text(p) for p in rc.replace_paths),
+        importing_id=importing_id,
+        importing=rc.importing is not None,
+        is_drift=drift,
+        _change=rc,
+        _secrets=secrets,
+    )
+
+
+def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
+    """Review of an already parsed plan (pure)."""
+    secrets = plan.sensitive_strings
+    stories = ecs_stories(plan.resource_changes, secrets, reveal_safe_fields=reveal_ecs_safe_fields)
+    images = []
+    for story in stories:
+        for c in story.containers:
+            if c.old_image != c.new_image:
+                images.append((c.name, c.old_image, c.new_image))
+    checks = tuple(
+        CheckResult(c.address, c.kind, c.status, c.failing_instances, tuple(scrub(p, secrets) for p in c.problems))
+        for c in plan.checks
+    )
+    risks = tuple(
+        RiskFlag(r.level, r.kind, r.address, scrub(r.reason, secrets)) if r.kind == "check" else r
+        for r in assess(plan, stories)
+    )
+    return Review(
+        format_version=plan.format_version,
+        terraform_version=plan.terraform_version,
+        timestamp=plan.timestamp,
+        applyable=plan.applyable,
+        complete=plan.complete,
+        errored=plan.errored,
+        counts=count_changes(plan),
+        resources=tuple(_resource_diff(rc, secrets, False) for rc in plan.resource_changes),
+        drift=tuple(_resource_diff(rc, secrets, True) for rc in plan.resource_drift),
+        outputs=tuple(OutputDiff(o.name, o.action, o.sensitive, o, secrets) for o in plan.output_changes),
+        ecs=stories,
+        risks=risks,
+        checks=checks,
+        deferred=tuple((d.change.address, d.reason) for d in plan.deferred),
+        classification=classify(plan),
+        image_changes=tuple(images),
+        reveal_ecs_safe_fields=reveal_ecs_safe_fields,
+        plan=plan,
+    )
+
+
+def review_plan(doc: bytes | str | dict, *, reveal_ecs_safe_fields: bool = True) -> Review:
+    """Parse a `terraform show -json` document (bytes/str decoded with orjson, or a dict) and review it.
+
+    Raises InvalidPlan for documents that are not a readable plan (bad JSON, unknown major format_version...).
+    `reveal_ecs_safe_fields`: when container_definitions is sensitive as a whole, still show container names,
+    images, cpu, memory and ports in the ECS story (never environment values or secret references).
+    """
+    return build_review(parse_plan(doc), reveal_ecs_safe_fields=reveal_ecs_safe_fields)
