@@ -1,0 +1,186 @@
+"""The auditor's report of one plan, from the store alone (no terraform, no AWS): what was planned and by whom,
+who approved or rejected it, when and with what comment, what was applied, by whom, and the outcome.
+
+`build_report` gathers the records into one JSON-ready document; `render_report` writes it as markdown, html or
+json. The diff itself comes from the review engine's renderers (`tfreview.render.render`) when they are
+installed; otherwise the report carries the stored summary only. Records never hold sensitive values; the
+renderers mask them in the diff.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from tfreview.errors import BadInput, NotFound
+from tfreview.store.base import Store, get_json
+
+FORMATS = ("markdown", "html", "json")
+REPORT_VERSION = 1
+
+
+def _maybe(store: Store, key: str) -> dict[str, Any] | None:
+    try:
+        return get_json(store, key)
+    except NotFound:
+        return None
+
+
+def build_report(store: Store, plan_id: str) -> dict[str, Any]:
+    """The report document of `plan_id` (documented shape: report_version, plan, approvals, apply, events,
+    audit_chain). Raises NotFound for an unknown plan."""
+    from tfreview.store.audit import iter_entries, verify_chain
+
+    record = _maybe(store, f"plans/{plan_id}/record.json")
+    if record is None:
+        raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history")
+    decisions = sorted((get_json(store, k) for k in store.list(f"approvals/{plan_id}/")),
+                       key=lambda d: d.get("approved_at", ""))
+    start = _maybe(store, f"applies/{plan_id}/start.json")
+    result = _maybe(store, f"applies/{plan_id}/result.json")
+    if start is None:
+        outcome = "not applied"
+    elif result is None:
+        outcome = "interrupted (no outcome recorded)"
+    else:
+        outcome = result.get("outcome", "?")
+    events = [e for e in iter_entries(store) if e.get("plan_id") == plan_id]
+    chain = verify_chain(store)
+    plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
+                                       "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
+                                       "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
+                                       "identity")}
+    apply = None
+    if start is not None:
+        apply = {"by": start.get("by"), "started_at": start.get("started_at"),
+                 "break_glass": start.get("break_glass"),
+                 "finished_at": (result or {}).get("finished_at"), "outcome": outcome,
+                 "error": (result or {}).get("error"), "rollout": (result or {}).get("rollout"),
+                 "unlocked_by": (result or {}).get("unlocked_by")}
+    return {
+        "report_version": REPORT_VERSION,
+        "plan": plan,
+        "approvals": [{"kind": d.get("kind"), "by": d.get("approver"), "at": d.get("approved_at"),
+                       "comment": d.get("comment", ""), "plan_sha256": d.get("plan_sha256"),
+                       "bound_to_plan": d.get("plan_sha256") == record.get("plan_sha256")} for d in decisions],
+        "apply": apply,
+        "outcome": outcome,
+        "break_glass": bool(start and start.get("break_glass")),
+        "events": [{"seq": e.get("seq"), "time": e.get("time"), "event": e.get("event"), "actor": e.get("actor"),
+                    "hash": e.get("hash")} for e in events],
+        "audit_chain": {"ok": chain.ok, "entries": chain.count, "first_bad_seq": chain.first_bad_seq,
+                        "reason": chain.reason},
+    }
+
+
+def _diff(store: Store, plan_id: str, fmt: str) -> str | None:
+    """The review engine's rendering of the plan diff in `fmt`, or None when no renderer is available."""
+    try:
+        from tfreview.render import render  # type: ignore[attr-defined]
+        from tfreview.workflow import load_review
+    except ImportError:
+        return None
+    try:
+        return str(render(load_review(store, plan_id), fmt))
+    except NotFound:
+        return None
+
+
+def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
+    """The report of `plan_id` as markdown, html or json text (json: the `build_report` document plus `diff`)."""
+    if fmt not in FORMATS:
+        raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+    doc = build_report(store, plan_id)
+    diff = _diff(store, plan_id, fmt)
+    if fmt == "json":
+        if diff is not None:
+            try:
+                doc["diff"] = json.loads(diff)
+            except ValueError:
+                doc["diff"] = diff
+        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return _markdown(doc, diff) if fmt == "markdown" else _html(doc, diff)
+
+
+def _md_cell(value: Any) -> str:
+    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+
+def _facts_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    p = doc["plan"]
+    summary = (p.get("summary") or {}).get("summary_line") or ""
+    return [("App / env / version", f"{p['app']} / {p['env']} / {p['version']}"),
+            ("Planned by", f"{p['planner']} at {p['created_at']}"),
+            ("Plan sha256", p.get("plan_sha256") or ""), ("Package sha256", p.get("package_sha256") or ""),
+            ("State", f"lineage {p.get('state_lineage') or '(none)'}, serial {p.get('state_serial')}"),
+            ("Terraform", p.get("terraform_version") or ""), ("Changes", summary),
+            ("Risk", "; ".join(p.get("risk_reasons") or []) or "none flagged"),
+            ("Outcome", doc["outcome"] + (" (BREAK-GLASS)" if doc["break_glass"] else ""))]
+
+
+def _markdown(doc: dict[str, Any], diff: str | None) -> str:
+    p = doc["plan"]
+    out = [f"# Plan {p['id']}", ""]
+    if doc["break_glass"]:
+        out += [f"> **BREAK-GLASS apply** by {doc['apply']['by']}: {doc['apply']['break_glass']}", ""]
+    out += ["| | |", "|---|---|"] + [f"| {k} | {_md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
+    out += ["## Approvals", ""]
+    if doc["approvals"]:
+        out += ["| Decision | By | At | Comment | Bound to this plan |", "|---|---|---|---|---|"]
+        out += [f"| {a['kind']} | {_md_cell(a['by'])} | {a['at']} | {_md_cell(a['comment'])} | "
+                f"{'yes' if a['bound_to_plan'] else 'NO'} |" for a in doc["approvals"]]
+    else:
+        out.append("None.")
+    out += ["", "## Apply", ""]
+    a = doc["apply"]
+    if a is None:
+        out.append("Not applied.")
+    else:
+        out.append(f"Started by {a['by']} at {a['started_at']}; finished {a['finished_at'] or '(never)'}: "
+                   f"**{doc['outcome']}**.")
+        if a.get("error"):
+            out.append(f"\nError: {a['error']}")
+        if a.get("unlocked_by"):
+            out.append(f"\nLock released by {a['unlocked_by']}.")
+    out += ["", "## Audit trail", ""]
+    out += [f"- #{e['seq']} {e['time']} {e['event']} by {e['actor']}" for e in doc["events"]] or ["None."]
+    chain = doc["audit_chain"]
+    out += ["", f"Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
+                f"({chain['entries']} entries)."]
+    if diff is not None:
+        out += ["", "## Changes", "", diff.rstrip()]
+    return "\n".join(out) + "\n"
+
+
+def _html(doc: dict[str, Any], diff: str | None) -> str:
+    e = html.escape
+    p = doc["plan"]
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in _facts_rows(doc))
+    approvals = "".join(
+        f"<tr><td>{e(a['kind'] or '')}</td><td>{e(a['by'] or '')}</td><td>{e(a['at'] or '')}</td>"
+        f"<td>{e(a['comment'] or '')}</td><td>{'yes' if a['bound_to_plan'] else 'NO'}</td></tr>"
+        for a in doc["approvals"]) or "<tr><td colspan=5>None.</td></tr>"
+    a = doc["apply"]
+    applied = ("<p>Not applied.</p>" if a is None else
+               f"<p>Started by {e(a['by'] or '')} at {e(a['started_at'] or '')}; finished "
+               f"{e(a['finished_at'] or '(never)')}: <strong>{e(doc['outcome'])}</strong>.</p>"
+               + (f"<p>Error: {e(a['error'])}</p>" if a.get("error") else ""))
+    glass = (f"<p class=glass>BREAK-GLASS apply by {e(a['by'] or '')}: {e(a['break_glass'] or '')}</p>"
+             if doc["break_glass"] and a else "")
+    events = "".join(f"<li>#{x['seq']} {e(x['time'] or '')} {e(x['event'] or '')} by {e(x['actor'] or '')}</li>"
+                     for x in doc["events"])
+    chain = doc["audit_chain"]
+    body = diff if diff is not None and diff.lstrip().startswith("<") else (f"<pre>{e(diff)}</pre>" if diff else "")
+    return (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>Plan {e(p['id'])}</title><style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
+        "th{text-align:left;padding-right:1em}td,th{vertical-align:top}.glass{color:#fff;background:#b00;padding:.5em}"
+        "</style></head><body>"
+        f"<h1>Plan {e(p['id'])}</h1>{glass}<table>{rows}</table>"
+        "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th></tr>"
+        f"{approvals}</table><h2>Apply</h2>{applied}<h2>Audit trail</h2><ul>{events}</ul>"
+        f"<p>Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
+        f"({chain['entries']} entries).</p>"
+        + (f"<h2>Changes</h2>{body}" if body else "")
+        + "</body></html>\n"
+    )
