@@ -1,0 +1,487 @@
+"""Watch one ECS service's deployment to its end, the way AWS documents it, and tell the story as it happens.
+
+Pure core: `observe` turns a DescribeServices service and DescribeTargetHealth descriptions (AWS shapes, dicts) into
+an `Observation`; `assess` decides from it whether the release succeeded, failed or is still in progress;
+`changes` compares two observations and returns the log lines worth printing (deduplicated: a line only when
+something changed). Imperative shell: `watch_deployment` polls boto3 clients until `assess` says done or time runs out.
+
+Success means, and only means (ARCHITECTURE.md, "Blue/green, the testable and correct way"): the PRIMARY deployment
+runs the expected task definition ARN, its rolloutState is COMPLETED, runningCount == desiredCount, no deployment is
+FAILED, no older deployment is left, and every target of that service's target group (the colour's) is healthy.
+A service that is stable on another revision - the deployment circuit breaker rolled back - is a failed release.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from tfreview.errors import AwsError, TfreviewError
+
+IN_PROGRESS = "in_progress"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_POLL_S = 5.0
+MAX_CONSECUTIVE_ERRORS = 3  # polls in a row that may fail (after botocore's own retries) before we give up
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The data (frozen, AWS-shaped in, plain out)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One entry of a service's `deployments` (counts are numbers of tasks)."""
+
+    id: str
+    status: str  # PRIMARY | ACTIVE | INACTIVE
+    task_definition: str
+    rollout_state: str | None  # IN_PROGRESS | COMPLETED | FAILED; None when the circuit breaker is off
+    rollout_state_reason: str
+    desired: int
+    running: int
+    pending: int
+    failed_tasks: int
+    created_at: datetime | None = None
+
+    @staticmethod
+    def from_aws(d: dict[str, Any]) -> "Deployment":
+        return Deployment(
+            id=str(d.get("id", "")),
+            status=str(d.get("status", "")),
+            task_definition=str(d.get("taskDefinition", "")),
+            rollout_state=d.get("rolloutState"),
+            rollout_state_reason=str(d.get("rolloutStateReason", "") or ""),
+            desired=int(d.get("desiredCount", 0) or 0),
+            running=int(d.get("runningCount", 0) or 0),
+            pending=int(d.get("pendingCount", 0) or 0),
+            failed_tasks=int(d.get("failedTasks", 0) or 0),
+            created_at=_as_datetime(d.get("createdAt")),
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One DescribeTargetHealth description: `id` (IP or instance), `port`, `state` (initial, healthy, unhealthy,
+    unused, draining, unavailable), and AWS's reason code / description."""
+
+    id: str
+    port: int | None
+    state: str
+    reason: str = ""
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}:{self.port}" if self.port is not None else self.id
+
+    @staticmethod
+    def from_aws(d: dict[str, Any]) -> "Target":
+        target = d.get("Target", {}) or {}
+        health = d.get("TargetHealth", {}) or {}
+        port = target.get("Port")
+        return Target(
+            id=str(target.get("Id", "")),
+            port=int(port) if port is not None else None,
+            state=str(health.get("State", "unavailable")),
+            reason=str(health.get("Reason", "") or ""),
+            description=str(health.get("Description", "") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    id: str
+    created_at: datetime | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one poll saw. `targets` is None when the service has no target group to check."""
+
+    service: str
+    status: str  # ACTIVE | DRAINING | INACTIVE | MISSING
+    task_definition: str
+    desired: int
+    running: int
+    pending: int
+    deployments: tuple[Deployment, ...]
+    targets: tuple[Target, ...] | None
+    events: tuple[ServiceEvent, ...]  # oldest first
+    rollback_enabled: bool = False  # deployment circuit breaker with rollback
+
+    @property
+    def primary(self) -> Deployment | None:
+        return next((d for d in self.deployments if d.status == "PRIMARY"), None)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The decision about one observation: `state` is in_progress, succeeded or failed; `reason` one line."""
+
+    state: str
+    reason: str
+    primary: Deployment | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state != IN_PROGRESS
+
+    @property
+    def ok(self) -> bool:
+        return self.state == SUCCEEDED
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the rollout log: `at_s` seconds since the watch began, `kind` (deploy, task, target, event,
+    result) and the text."""
+
+    at_s: float
+    kind: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.at_s:6.1f}s  {self.kind:<6}  {self.text}"
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """How a watched deployment ended. `events` are the log lines emitted; `duration_s` seconds of watching."""
+
+    ok: bool
+    state: str
+    reason: str
+    events: tuple[LogLine, ...]
+    duration_s: float
+    service: str = ""
+    deployment_id: str = ""
+    task_definition: str = ""  # what the PRIMARY deployment ran at the end
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record (for the store and `--format json`)."""
+        return {
+            "ok": self.ok, "state": self.state, "reason": self.reason, "service": self.service,
+            "deployment_id": self.deployment_id, "task_definition": self.task_definition,
+            "duration_s": round(self.duration_s, 3), "log": [str(line) for line in self.events],
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pure core
+# --------------------------------------------------------------------------------------------------------------
+
+
+def observe(service_description: dict[str, Any] | None, target_health: Iterable[dict[str, Any]] | None) -> Observation:
+    """Build an Observation from a DescribeServices `services[i]` (None: the service is missing) and the
+    DescribeTargetHealth `TargetHealthDescriptions` of its target group (None: no target group)."""
+    s = service_description or {}
+    # ECS lists events newest first; reversing before the (stable) sort keeps same-time events in their order.
+    events = sorted(
+        (ServiceEvent(str(e.get("id", "")), _as_datetime(e.get("createdAt")), str(e.get("message", "")))
+         for e in reversed(s.get("events", []) or [])),
+        key=lambda e: (e.created_at or datetime.min.replace(tzinfo=timezone.utc)),
+    )
+    breaker = ((s.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {})
+    return Observation(
+        service=str(s.get("serviceName", "")),
+        status=str(s.get("status", "MISSING")) if s else "MISSING",
+        task_definition=str(s.get("taskDefinition", "")),
+        desired=int(s.get("desiredCount", 0) or 0),
+        running=int(s.get("runningCount", 0) or 0),
+        pending=int(s.get("pendingCount", 0) or 0),
+        deployments=tuple(Deployment.from_aws(d) for d in s.get("deployments", []) or []),
+        targets=None if target_health is None else tuple(Target.from_aws(t) for t in target_health),
+        events=tuple(events),
+        rollback_enabled=bool(breaker.get("enable") and breaker.get("rollback")),
+    )
+
+
+def assess(service_description: dict[str, Any] | Observation | None,
+           target_health: Iterable[dict[str, Any]] | None, expected_td_arn: str) -> Assessment:
+    """Decide whether the deployment of `expected_td_arn` (an ARN, or "family:revision") succeeded, failed or is
+    still in progress, from one DescribeServices service and its target group's DescribeTargetHealth list."""
+    obs = service_description if isinstance(service_description, Observation) \
+        else observe(service_description, target_health)
+    if obs.status == "MISSING":
+        return Assessment(FAILED, "the service does not exist")
+    if obs.status != "ACTIVE":
+        return Assessment(FAILED, f"the service is {obs.status}")
+    primary = obs.primary
+    if primary is None:
+        return Assessment(IN_PROGRESS, "no PRIMARY deployment yet")
+    failed = [d for d in obs.deployments if d.rollout_state == "FAILED"]
+    expected = short_td(expected_td_arn)
+
+    if not same_task_definition(primary.task_definition, expected_td_arn):
+        # The PRIMARY runs another revision: the circuit breaker rolled back (or someone else deployed).
+        rolled_back = "rolling back" in primary.rollout_state_reason or any(
+            "rolling back" in e.message for e in obs.events)
+        why = f" after {failed[0].id} failed: {failed[0].rollout_state_reason}" if failed else ""
+        if rolled_back:
+            settled = "and is stable there" if primary.rollout_state == "COMPLETED" else "(rollback in progress)"
+            return Assessment(FAILED, f"the deployment circuit breaker rolled back to {short_td(primary.task_definition)} "
+                                      f"{settled}{why}; {expected} is not running", primary)
+        return Assessment(FAILED, f"the PRIMARY deployment runs {short_td(primary.task_definition)}, not {expected}"
+                                  f"{why}", primary)
+    if failed:
+        d = failed[0]
+        detail = d.rollout_state_reason or "rolloutState FAILED"
+        stable = next((o for o in obs.deployments if o is not d and o.rollout_state == "COMPLETED"), None)
+        then = (f"; the circuit breaker rolls the service back to {short_td(stable.task_definition)}"
+                if obs.rollback_enabled and stable else "")
+        return Assessment(FAILED, f"deployment {d.id} of {expected} failed: {detail}"
+                                  f"{_failed_tasks(d)}{then}", primary)
+
+    progress = _progress(obs, primary)
+    if primary.rollout_state not in (None, "COMPLETED"):
+        return Assessment(IN_PROGRESS, progress, primary)
+    others = [d for d in obs.deployments if d is not primary]
+    if others:
+        return Assessment(IN_PROGRESS, progress, primary)
+    if primary.running != primary.desired or primary.pending:
+        return Assessment(IN_PROGRESS, progress, primary)
+    unhealthy = _not_healthy(obs)
+    if unhealthy is not None:
+        return Assessment(IN_PROGRESS, progress, primary)
+    done = primary.rollout_state_reason or f"{primary.running}/{primary.desired} tasks running"
+    return Assessment(SUCCEEDED, f"{expected} is live on {obs.service or 'the service'}: {done}", primary)
+
+
+def timed_out(last: Assessment, timeout_s: float) -> Assessment:
+    """The failed assessment for a deployment still in progress after `timeout_s` seconds."""
+    return replace(last, state=FAILED, reason=f"did not finish in {timeout_s:g} s: {last.reason}")
+
+
+def changes(before: Observation | None, after: Observation, at_s: float,
+            since: datetime | None = None) -> list[LogLine]:
+    """Log lines for what changed between two observations (`before` None: the first one), `at_s` seconds into
+    the watch. Service events are reported once, oldest first, and only those created at or after `since`."""
+    lines: list[LogLine] = []
+
+    def add(kind: str, text: str) -> None:
+        lines.append(LogLine(at_s, kind, text))
+
+    old_deps = {d.id: d for d in before.deployments} if before else {}
+    new_deps = {d.id: d for d in after.deployments}
+    for d in after.deployments:
+        prev = old_deps.get(d.id)
+        if prev is None:
+            add("deploy", f"{d.status.lower()} deployment {d.id} runs {short_td(d.task_definition)}: "
+                          f"{_deployment_state(d)}")
+            continue
+        if (prev.status, prev.rollout_state) != (d.status, d.rollout_state):
+            add("deploy", f"deployment {d.id} ({short_td(d.task_definition)}) is now {d.status} "
+                          f"{d.rollout_state or ''}".rstrip() + (f": {d.rollout_state_reason}"
+                                                                  if d.rollout_state_reason else ""))
+        if (prev.pending, prev.running, prev.failed_tasks) != (d.pending, d.running, d.failed_tasks):
+            add("task", f"{short_td(d.task_definition)} ({d.status.lower()}): {_counts(d)}")
+    for dep_id, d in old_deps.items():
+        if dep_id not in new_deps:
+            add("deploy", f"deployment {dep_id} ({short_td(d.task_definition)}) is gone: its tasks were drained")
+
+    old_targets = {t.key: t for t in (before.targets or ())} if before else {}
+    for t in after.targets or ():
+        prev = old_targets.pop(t.key, None)
+        if prev is None or (prev.state, prev.reason) != (t.state, t.reason):
+            was = f"{prev.state} -> " if prev else ""
+            add("target", f"{t.key} {was}{t.state}" + (f" ({t.reason}: {t.description})" if t.reason else ""))
+    for key in old_targets:
+        add("target", f"{key} deregistered")
+
+    seen = {e.id for e in before.events} if before else set()
+    for e in after.events:
+        if e.id in seen:
+            continue
+        if since is not None and e.created_at is not None and e.created_at < since:
+            continue
+        add("event", e.message)
+    return lines
+
+
+def same_task_definition(a: str, b: str) -> bool:
+    """Whether two task definition references ("arn:...:task-definition/web:3" or "web:3") name the same revision."""
+    return bool(a) and bool(b) and short_td(a) == short_td(b)
+
+
+def short_td(arn: str) -> str:
+    """"arn:aws:ecs:...:task-definition/web-qa-green:7" -> "web-qa-green:7" (anything else unchanged)."""
+    return arn.rsplit("task-definition/", 1)[-1] if arn else "?"
+
+
+def _deployment_state(d: Deployment) -> str:
+    state = d.rollout_state or "no rollout state"
+    return f"{state}, {_counts(d)}"
+
+
+def _counts(d: Deployment) -> str:
+    text = f"{d.running}/{d.desired} running, {d.pending} pending"
+    return text + (f", {d.failed_tasks} failed" if d.failed_tasks else "")
+
+
+def _failed_tasks(d: Deployment) -> str:
+    return f" ({d.failed_tasks} tasks failed)" if d.failed_tasks else ""
+
+
+def _not_healthy(obs: Observation) -> str | None:
+    """Why the colour's targets are not all healthy yet (draining ones are leaving and do not count), or None."""
+    if obs.targets is None:
+        return None
+    primary = obs.primary
+    wanted = primary.desired if primary else obs.desired
+    current = [t for t in obs.targets if t.state != "draining"]
+    bad = [t for t in current if t.state != "healthy"]
+    healthy = len(current) - len(bad)
+    if bad:
+        worst = bad[0]
+        why = f" ({worst.reason})" if worst.reason else ""
+        return f"{len(bad)} of {len(current)} targets not healthy: {worst.key} {worst.state}{why}"
+    if healthy < wanted:
+        return f"{healthy}/{wanted} targets healthy"
+    return None
+
+
+def _progress(obs: Observation, primary: Deployment) -> str:
+    parts = [f"{short_td(primary.task_definition)} {primary.rollout_state or 'deploying'}: {_counts(primary)}"]
+    old = [d for d in obs.deployments if d is not primary]
+    if old:
+        parts.append(f"{len(old)} older deployment(s) still running {sum(d.running for d in old)} tasks")
+    unhealthy = _not_healthy(obs)
+    if unhealthy:
+        parts.append(unhealthy)
+    elif obs.targets:
+        parts.append(f"{sum(t.state == 'healthy' for t in obs.targets)} targets healthy")
+    return "; ".join(parts)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Imperative shell
+# --------------------------------------------------------------------------------------------------------------
+
+
+def clients(endpoint_url: str | None = None, region: str | None = None) -> tuple[Any, Any]:
+    """(ecs, elbv2) boto3 clients; `endpoint_url` None honours AWS_ENDPOINT_URL."""
+    from tfreview import aws
+
+    return (aws.client("ecs", endpoint_url=endpoint_url, region=region),
+            aws.client("elbv2", endpoint_url=endpoint_url, region=region))
+
+
+def poll_once(ecs: Any, elbv2: Any, cluster: str, service: str,
+              target_group_arn: str | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """One DescribeServices and (if the service has a target group) one DescribeTargetHealth call.
+
+    Returns the service description (None if missing) and the target health descriptions (None if no target
+    group); `target_group_arn` None means the service's first load balancer's target group."""
+    from tfreview.aws import translated
+
+    with translated("ecs:DescribeServices", resource=f"{cluster}/{service}"):
+        response = ecs.describe_services(cluster=cluster, services=[service])
+    described = next(iter(response.get("services", []) or []), None)
+    tg = target_group_arn
+    if tg is None and described:
+        tg = next((lb.get("targetGroupArn") for lb in described.get("loadBalancers", []) or []
+                   if lb.get("targetGroupArn")), None)
+    if tg is None:
+        return described, None
+    with translated("elasticloadbalancing:DescribeTargetHealth", resource=tg):
+        health = elbv2.describe_target_health(TargetGroupArn=tg)
+    return described, list(health.get("TargetHealthDescriptions", []) or [])
+
+
+def watch_deployment(
+    ecs: Any,
+    elbv2: Any,
+    cluster: str,
+    service: str,
+    expected_task_definition_arn: str,
+    target_group_arn: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    poll_s: float = DEFAULT_POLL_S,
+    on_event: Callable[[LogLine], None] | None = None,
+    on_poll: Callable[[Observation, Assessment], None] | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RolloutResult:
+    """Poll `service` in `cluster` every `poll_s` seconds until its deployment of `expected_task_definition_arn`
+    succeeds, fails, or `timeout_s` seconds pass (then it failed: "did not finish in N s").
+
+    `on_event` receives each new log line (deduplicated); `on_poll` each observation and its assessment (for a
+    live display). AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a row raises AwsError; the
+    deployment's own failure is a RolloutResult with ok False, never an exception.
+    """
+    started = clock()
+    log: list[LogLine] = []
+    before: Observation | None = None
+    since: datetime | None = None
+    errors = 0
+    last = Assessment(IN_PROGRESS, "not observed yet")
+
+    def emit(line: LogLine) -> None:
+        log.append(line)
+        if on_event is not None:
+            on_event(line)
+
+    while True:
+        elapsed = clock() - started
+        try:
+            described, health = poll_once(ecs, elbv2, cluster, service, target_group_arn)
+            errors = 0
+        except TfreviewError as exc:
+            errors += 1
+            if errors >= MAX_CONSECUTIVE_ERRORS:
+                raise AwsError(f"lost AWS while watching {service}: {exc.message}", exc.hint) from exc
+            emit(LogLine(elapsed, "error", f"{exc.message} (retrying)"))
+        else:
+            now = observe(described, health)
+            if since is None:
+                since = _deployment_start(now, expected_task_definition_arn)
+            for line in changes(before, now, elapsed, since):
+                emit(line)
+            before = now
+            last = assess(now, None, expected_task_definition_arn)
+            if on_poll is not None:
+                on_poll(now, last)
+            if last.done:
+                break
+        if elapsed >= timeout_s:
+            last = timed_out(last, timeout_s)
+            break
+        sleep(max(0.0, min(poll_s, timeout_s - elapsed)) or poll_s)
+
+    duration = clock() - started
+    emit(LogLine(duration, "result", f"{last.state.upper()}: {last.reason}"))
+    primary = last.primary
+    return RolloutResult(
+        ok=last.ok, state=last.state, reason=last.reason, events=tuple(log), duration_s=duration, service=service,
+        deployment_id=primary.id if primary else "", task_definition=primary.task_definition if primary else "",
+    )
+
+
+def _deployment_start(obs: Observation, expected_td_arn: str) -> datetime | None:
+    """When the deployment being watched began (its createdAt), so that older service events are not replayed."""
+    for d in obs.deployments:
+        if same_task_definition(d.task_definition, expected_td_arn) and d.created_at is not None:
+            return d.created_at
+    primary = obs.primary
+    return primary.created_at if primary else None
