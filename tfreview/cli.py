@@ -1,0 +1,363 @@
+"""The typer app: parse arguments, call one workflow function, render, map errors to exit codes.
+
+Kept light on import: boto3, hcl2, moto and the review engine load only inside the commands that use them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from tfreview.errors import EXIT_ERROR, EXIT_USAGE, TfreviewError
+
+app = typer.Typer(
+    name="tfreview",
+    help="Review, approve and release Terraform plans of ECS web apps (blue/green).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class ReportFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+_state: dict[str, Any] = {"store": None}
+
+FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts (stable shape).")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _settings() -> Any:
+    from tfreview.config import load_settings
+
+    return load_settings({"store": _state["store"]})
+
+
+class Progress:
+    """Shows terraform's progress: a live status line on a terminal, deduplicated log lines otherwise."""
+
+    def __init__(self, title: str) -> None:
+        self.console = _console(stderr=True)
+        self.title = title
+        self.status = None
+        self.last = ""
+
+    def __enter__(self) -> "Progress":
+        if self.console.is_terminal:
+            self.status = self.console.status(self.title)
+            self.status.__enter__()
+        else:
+            self.console.print(self.title, markup=False)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        from tfreview.terraform import progress_text
+
+        text = progress_text(event)
+        if not text or text == self.last:
+            return
+        self.last = text
+        if self.status is not None:
+            self.status.update(f"{self.title}: {text}")
+        elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
+            self.console.print(f"  {text}", markup=False)
+
+    def log(self, line: str) -> None:
+        """A line of the rollout story (always printed, deduplicated by the caller)."""
+        self.console.print(f"  {line}", markup=False)
+
+
+def _context(title: str | None = None) -> Any:
+    from tfreview.workflow import Context
+
+    progress = Progress(title) if title else None
+    return Context.create(_settings(), on_event=progress), progress
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _print(text: str) -> None:
+    _console().print(text, markup=False, highlight=False)
+
+
+# -- global options -------------------------------------------------------------------------------------------
+@app.callback()
+def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE",
+                                               help="Store: a directory (default .tfreview) or s3://bucket/prefix.")) -> None:
+    _state["store"] = store
+
+
+# -- package --------------------------------------------------------------------------------------------------
+@app.command()
+def package(app_name: str = typer.Option(..., "--app", help="Application name."),
+            version: str = typer.Option(..., "--version", help="Version to package (image tag)."),
+            source: Optional[Path] = typer.Option(None, "--source", help="Terraform tree (default: ./terraform)."),
+            fmt: Format = FormatOpt) -> None:
+    """Build and store terraform.zip for a version (deterministic: same content, same sha256)."""
+    ctx, _ = _context()
+    from tfreview.workflow import package as do_package
+
+    result = do_package(ctx, app_name, version, str(source) if source else None)
+    if fmt is Format.json:
+        _emit_json({k: result[k] for k in ("app", "version", "sha256", "size", "status", "created_at", "source_commit")}
+                   | {"files": len(result["files"])})
+        return
+    verb = "already packaged (same content)" if result["status"] == "unchanged" else "packaged"
+    _print(f"{app_name} {version} {verb}: {len(result['files'])} files, sha256 {result['sha256']}")
+
+
+# -- plan -----------------------------------------------------------------------------------------------------
+@app.command()
+def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
+         version: str = typer.Option(..., "--version", help="Packaged version to deploy."),
+         env: str = typer.Option(..., "--env", help="Environment (sandbox, qa, prod...)."),
+         detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
+                                                help="Exit 0 when there are no changes, 2 when there are."),
+         full: bool = typer.Option(False, "--full", help="Show every attribute, not only the changed ones."),
+         fmt: Format = FormatOpt) -> None:
+    """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
+    ctx, progress = _context(f"planning {app_name} {version} for {env}")
+    from tfreview.workflow import load_review, plan as do_plan
+
+    with progress:
+        record = do_plan(ctx, app_name, version, env)
+    review = load_review(ctx.store, record["id"])
+    if fmt is Format.json:
+        _emit_json(_plan_json(record))
+    else:
+        _show_review(review, full=full)
+        _print(f"\nplan id: {record['id']}   sha256: {record['plan_sha256']}")
+        _print(f"next: tfreview approve {record['id']}")
+    if detailed_exitcode and review.counts.has_changes:
+        raise typer.Exit(2)
+
+
+def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
+            "terraform_version", "state_lineage", "state_serial")
+    return {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
+
+
+def _show_review(review: Any, full: bool = False, **filters: Any) -> None:
+    from tfreview.render.terminal import render_terminal
+
+    _console().print(render_terminal(review, full=full, **filters))
+
+
+# -- render / show -------------------------------------------------------------------------------------------
+@app.command()
+def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform show -json` output."),
+           fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f"),
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+           full: bool = typer.Option(False, "--full", help="Show every attribute."),
+           action: Optional[list[str]] = typer.Option(None, "--action", help="Only resources with this action."),
+           rtype: Optional[list[str]] = typer.Option(None, "--type", help="Only resources of this type."),
+           address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
+    """Review any plan without storing it."""
+    if not file.is_file():
+        raise _bad(f"{file} does not exist", "pass a .tfplan file or the output of terraform show -json")
+    data = file.read_bytes()
+    if not data.lstrip().startswith(b"{"):
+        data = _show_plan_file(file)
+    from tfreview.plan import review_plan
+
+    _output_review(review_plan(data), fmt, output, full=full, actions=action, types=rtype, addresses=address)
+
+
+def _show_plan_file(file: Path) -> bytes:
+    """`terraform show -json` of a binary plan, run in the plan's directory (it must be initialised there)."""
+    from tfreview.terraform import Terraform
+
+    return Terraform(_settings(), file.resolve().parent).show_json(str(file.resolve()))
+
+
+def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opts: Any) -> None:
+    if fmt is ReportFormat.text and output is None:
+        _show_review(review, full=opts.get("full", False),
+                     **{k: v for k, v in opts.items() if k != "full" and v})
+        return
+    from tfreview.render import render as render_as
+
+    text = render_as(review, fmt.value, **{k: v for k, v in opts.items() if v})
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        _write_atomic(output, text)
+        _console(stderr=True).print(f"wrote {output}", markup=False)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@app.command()
+def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or tfreview history)."),
+         fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f"),
+         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+         full: bool = typer.Option(False, "--full", help="Show every attribute.")) -> None:
+    """Review a stored plan."""
+    from tfreview.workflow import load_plan, load_review, open_store
+
+    store = open_store(_settings().store)
+    record = load_plan(store, plan_id)
+    review = load_review(store, plan_id)
+    if fmt is ReportFormat.text and output is None:
+        _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
+               f"(planned by {record['planner']} at {record['created_at']})")
+    _output_review(review, fmt, output, full=full)
+
+
+# -- approve / reject ----------------------------------------------------------------------------------------
+@app.command()
+def approve(plan_id: str = typer.Argument(..., help="Plan id."),
+            comment: str = typer.Option("", "--comment", "-m", help="Why you approve (recorded)."),
+            yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (scripts)."),
+            fmt: Format = FormatOpt) -> None:
+    """Approve a plan: binds your approval to this exact plan's bytes, package and state."""
+    from tfreview.workflow import decide, load_plan, load_review
+
+    ctx, _ = _context()
+    record = load_plan(ctx.store, plan_id)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
+        _show_review(load_review(ctx.store, plan_id))
+        typer.confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?",
+                      abort=True)
+    doc = decide(ctx, plan_id, "approve", comment)
+    if fmt is Format.json:
+        _emit_json(doc)
+        return
+    _print(f"approved {plan_id} as {doc['approver']} (plan sha256 {doc['plan_sha256'][:12]})")
+
+
+@app.command()
+def reject(plan_id: str = typer.Argument(..., help="Plan id."),
+           reason: str = typer.Option(..., "--reason", help="Why (recorded, shown to the planner)."),
+           fmt: Format = FormatOpt) -> None:
+    """Reject a plan: it can no longer be applied."""
+    from tfreview.workflow import decide
+
+    ctx, _ = _context()
+    doc = decide(ctx, plan_id, "reject", reason)
+    if fmt is Format.json:
+        _emit_json(doc)
+        return
+    _print(f"rejected {plan_id} as {doc['approver']}: {reason}")
+
+
+# -- apply ------------------------------------------------------------------------------------------------------
+@app.command()
+def apply(plan_id: str = typer.Argument(..., help="Plan id."),
+          no_wait: bool = typer.Option(False, "--no-wait", help="Do not watch the rollout after applying."),
+          break_glass: bool = typer.Option(False, "--break-glass", help="Apply without approvals (allowed identities only)."),
+          reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
+          fmt: Format = FormatOpt) -> None:
+    """Apply an approved, unchanged, fresh plan."""
+    if break_glass and not (reason or "").strip():
+        raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
+    ctx, progress = _context(f"applying {plan_id}")
+    from tfreview.workflow import apply as do_apply
+
+    with progress:
+        result = do_apply(ctx, plan_id, break_glass_reason=reason if break_glass else None)
+    if fmt is Format.json:
+        _emit_json(result)
+        return
+    _print(f"applied {plan_id}: {result['outcome']}")
+
+
+# -- history ----------------------------------------------------------------------------------------------------
+@app.command()
+def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional[str] = typer.Option(None, "--env"),
+            version: Optional[str] = typer.Option(None, "--version"),
+            person: Optional[str] = typer.Option(None, "--person", help="Planned or approved by this identity."),
+            since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
+            until: Optional[str] = typer.Option(None, "--until", help="ISO date/time."),
+            fmt: Format = FormatOpt) -> None:
+    """Plans, approvals and applies, newest first."""
+    from tfreview.workflow import history as do_history, open_store
+
+    rows = do_history(open_store(_settings().store), app_name, env, version, person, since, until)
+    if fmt is Format.json:
+        _emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("plan id", "version", "env", "planned by", "approvals", "outcome", "changes", box=None)
+    for r in rows:
+        approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
+        table.add_row(r["id"], r["version"], r["env"], r["planner"], approvals or "-", r["outcome"], r["summary"] or "")
+    _console().print(table if rows else "no plans yet")
+
+
+# -- sandbox ----------------------------------------------------------------------------------------------------
+@app.command()
+def sandbox(port: int = typer.Option(5000, "--port", help="Loopback port for the local AWS."),
+            step: Optional[float] = typer.Option(None, "--step", help="Seconds per ECS deployment step."),
+            faults: Optional[str] = typer.Option(None, "--faults", help="service=fault,... to inject.")) -> None:
+    """Run the local AWS (moto + the ECS deployment lifecycle) on 127.0.0.1 until Ctrl-C."""
+    try:
+        from tfreview.sandbox import parse_faults, run_sandbox
+    except ImportError as exc:
+        raise _bad(f"the sandbox needs moto ({exc.name} is missing)", "pip install 'tfreview[sandbox]'")
+    run_sandbox(port=port, step_s=step, faults=parse_faults(faults) if faults else None)
+
+
+# -- errors -------------------------------------------------------------------------------------------------------
+def _bad(message: str, hint: str) -> TfreviewError:
+    from tfreview.errors import BadInput
+
+    return BadInput(message, hint)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code."""
+    try:
+        app(args=argv, prog_name="tfreview")
+    except TfreviewError as exc:
+        if os.environ.get("TFREVIEW_DEBUG"):
+            raise
+        sys.stderr.write(f"tfreview: error: {exc.one_line()}\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("tfreview: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line unless debugging
+        if os.environ.get("TFREVIEW_DEBUG"):
+            raise
+        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {exc} "
+                         "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
+        sys.exit(EXIT_ERROR)
+
+
+__all__ = ["app", "main", "EXIT_USAGE"]

@@ -1,0 +1,531 @@
+"""The use cases: package, plan, approve, reject, apply, history. Orchestration only.
+
+Decisions live in the pure core (tfreview.plan, tfreview.review); I/O in terraform.py and store/. Every record
+that matters is an immutable JSON document with a stable id, and each use case appends to the audit log.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from tfreview import packaging
+from tfreview.config import Settings, current_user
+from tfreview.errors import BadInput, Conflict, NotFound, PolicyRefusal, StoreError, TfreviewError
+from tfreview.store import Store, get_json, open_store
+from tfreview.store.base import dumps
+from tfreview.terraform import Event, Terraform, make_workdir
+
+OnEvent = Callable[[Event], None]
+
+_APP = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
+_ENV = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_PLAN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+RELEASE_VARS_FILE = "tfreview.auto.tfvars.json"
+BACKEND_OVERRIDE_FILE = "tfreview_backend_override.tf"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check_name(kind: str, value: str) -> str:
+    pattern = {"app": _APP, "version": _VERSION, "env": _ENV, "plan id": _PLAN_ID}[kind]
+    if not pattern.match(value or ""):
+        hints = {
+            "app": "use lowercase letters, digits and dashes (at most 21 characters), e.g. --app webapp",
+            "version": "use a tag like 1.2.3 (letters, digits, '.', '_', '+', '-')",
+            "env": "use a lowercase name like sandbox, qa or prod",
+            "plan id": "copy the id printed by `tfreview plan` or listed by `tfreview history`",
+        }
+        raise BadInput(f"invalid {kind} {value!r}", hints[kind])
+    return value
+
+
+@dataclass
+class Context:
+    """What every use case needs: settings, the store, who is acting, and a progress callback."""
+
+    settings: Settings
+    store: Store
+    user: str
+    on_event: OnEvent | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, on_event: OnEvent | None = None) -> "Context":
+        store = open_store(settings.store)
+        user = current_user()
+        identity: dict[str, Any] = {"user": user}
+        if settings.store.startswith("s3://"):
+            from tfreview.aws import caller_identity  # S3 mode records the AWS principal beside the user
+
+            identity["aws_arn"] = caller_identity()
+        return cls(settings, store, user, on_event, identity)
+
+    def audit(self, event: str, **fields: Any) -> None:
+        from tfreview.store.audit import append_event
+
+        append_event(self.store, event, self.user, **fields)
+
+
+# -- package -------------------------------------------------------------------------------------------------
+def _git_commit(source: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def package(ctx: Context, app: str, version: str, source: str | None = None) -> dict[str, Any]:
+    """Build terraform.zip for app/version and store it with its manifest. Same content again is a no-op;
+    different content for an existing version is refused (Conflict)."""
+    check_name("app", app)
+    check_name("version", version)
+    src = Path(source or ctx.settings.source_dir)
+    pkg = packaging.build_package(src)
+    zip_key, manifest_key = packaging.package_keys(app, version)
+    if ctx.store.exists(manifest_key):
+        existing = get_json(ctx.store, manifest_key)
+        if existing["sha256"] == pkg.sha256:
+            return {**existing, "status": "unchanged"}
+        changed = sorted(set(existing["files"].items()) ^ set(pkg.files.items()))
+        names = sorted({name for name, _ in changed})
+        raise Conflict(f"{app} {version} is already packaged with different content ({len(names)} files differ, "
+                       f"e.g. {names[0] if names else '?'})", "package a new version instead of changing a released one")
+    manifest = packaging.manifest(pkg, app, version, iso(now_utc()), ctx.user, _git_commit(src))
+    try:
+        ctx.store.create(zip_key, pkg.zip_bytes)
+    except Conflict:
+        # A crashed earlier run left the zip but no manifest: accept it only if it is the same bytes.
+        if hashlib.sha256(ctx.store.read(zip_key)).hexdigest() != pkg.sha256:
+            raise
+    ctx.store.create(manifest_key, dumps(manifest))
+    ctx.audit("package", app=app, version=version, details={"sha256": pkg.sha256, "files": len(pkg.files)})
+    return {**manifest, "status": "created"}
+
+
+def fetch_package(store: Store, app: str, version: str, expected_sha256: str | None = None) -> tuple[bytes, dict]:
+    """The package zip and manifest of app/version, verified against the manifest (and `expected_sha256`)."""
+    zip_key, manifest_key = packaging.package_keys(app, version)
+    try:
+        manifest = get_json(store, manifest_key)
+    except NotFound:
+        raise NotFound(f"no package for {app} {version}",
+                       f"run: tfreview package --app {app} --version {version}") from None
+    data = store.read(zip_key)
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != manifest["sha256"]:
+        raise PolicyRefusal(f"package {app} {version} does not match its manifest (sha256 {sha[:12]} != "
+                            f"{manifest['sha256'][:12]})", "the store was modified: re-package under a new version")
+    if expected_sha256 and sha != expected_sha256:
+        raise PolicyRefusal(f"package {app} {version} changed since the plan (sha256 {sha[:12]} != "
+                            f"{expected_sha256[:12]})", f"make a new plan: tfreview plan --app {app} --version {version}")
+    return data, manifest
+
+
+# -- terraform working directories ----------------------------------------------------------------------------
+def state_key(app: str, env: str) -> str:
+    return f"state/{app}/{env}/terraform.tfstate"
+
+
+def backend_config(ctx: Context, app: str, env: str, env_dir: Path) -> dict[str, str]:
+    """Point the environment's backend at its state: a local file in the store (default), or the S3 backend
+    (team mode, `[backend.<env>] type = "s3"`), written as an override so the package stays untouched."""
+    backend = ctx.settings.backend_for(env)
+    if backend.get("type", "local") == "s3":
+        from tfreview.store.backend import s3_backend_config  # team mode
+
+        (env_dir / BACKEND_OVERRIDE_FILE).write_text('terraform {\n  backend "s3" {}\n}\n')
+        return s3_backend_config(ctx.settings, ctx.store, backend, app, env)
+    local_path = getattr(ctx.store, "path", None)
+    if local_path is None:
+        raise BadInput(f"environment {env} keeps local state, which needs a local store",
+                       f"set [backend.{env}] type = \"s3\" in tfreview.toml for an S3 store")
+    state_file = local_path(state_key(app, env))
+    state_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {"path": str(state_file)}
+
+
+@dataclass
+class Workspace:
+    """A fresh, private unpack of one package, initialised for one environment."""
+
+    root: Path
+    env_dir: Path
+    tf: Terraform
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def open_workspace(ctx: Context, app: str, env: str, zip_bytes: bytes, purpose: str) -> Workspace:
+    root = make_workdir(ctx.settings, purpose)
+    try:
+        packaging.unpack(zip_bytes, root)
+        env_dir = root / "envs" / env
+        if not env_dir.is_dir():
+            envs = sorted(p.name for p in (root / "envs").iterdir()) if (root / "envs").is_dir() else []
+            raise BadInput(f"environment {env!r} is not in the package",
+                           f"use one of: {', '.join(envs) or '(none: the package has no envs/ directory)'}")
+        tf = Terraform(ctx.settings, env_dir)
+        tf.init(backend_config(ctx, app, env, env_dir), on_event=ctx.on_event)
+        return Workspace(root, env_dir, tf)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def state_identity(tf: Terraform) -> tuple[str, int]:
+    """(lineage, serial) of the environment's current state; ("", 0) when there is none yet."""
+    state = tf.state_pull()
+    if not state:
+        return "", 0
+    return str(state.get("lineage", "")), int(state.get("serial", 0))
+
+
+# -- release variables ------------------------------------------------------------------------------------------
+def env_default_strategy(env_dir: Path) -> str:
+    """The `strategy` variable's default in the environment's root module (read with python-hcl2)."""
+    import hcl2  # lazy: hcl2 pulls in lark
+
+    for tf_file in sorted(env_dir.glob("*.tf")):
+        try:
+            with tf_file.open() as fh:
+                doc = hcl2.load(fh)
+        except Exception as exc:  # hcl2 raises lark errors of many kinds
+            raise BadInput(f"cannot parse {tf_file.name}: {str(exc).splitlines()[0][:200]}",
+                           "run terraform validate on the package") from None
+        for block in doc.get("variable", []):
+            if "strategy" in block:
+                default = block["strategy"].get("default", "blue_green")
+                return str(default).strip('"')
+    return "blue_green"
+
+
+def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strategy: str) -> dict[str, Any]:
+    """Release variables that put `version` on the idle colour (blue/green) or the one service (rolling).
+
+    First release (no outputs yet): both colours run `version`, blue is live with 100 % of the traffic.
+    """
+    strategy = outputs.get("strategy") or default_strategy
+    if strategy == "rolling":
+        return {"app": app, "strategy": "rolling", "app_version": version}
+    if not outputs.get("versions"):
+        return {"app": app, "strategy": strategy, "live_color": "blue", "blue_version": version,
+                "green_version": version, "blue_weight": 100, "green_weight": 0}
+    weights = outputs.get("weights") or {}
+    versions = dict(outputs["versions"])
+    live = outputs.get("live_color") or max(weights, key=lambda c: weights[c])
+    idle = "green" if live == "blue" else "blue"
+    versions[idle] = version
+    return {"app": app, "strategy": strategy, "live_color": live, "blue_version": versions["blue"],
+            "green_version": versions["green"], "blue_weight": int(weights.get("blue", 100)),
+            "green_weight": int(weights.get("green", 0))}
+
+
+# -- plan ------------------------------------------------------------------------------------------------------
+def new_plan_id(app: str, env: str, at: datetime) -> str:
+    return f"{app}-{env}-{at.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def plan_keys(plan_id: str) -> dict[str, str]:
+    base = f"plans/{check_name('plan id', plan_id)}"
+    return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
+
+
+def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy",
+         release_vars: dict[str, Any] | None = None, release_id: str | None = None) -> dict[str, Any]:
+    """Fetch and verify the package, init, `plan -out`, `show -json`, and store the plan record.
+
+    `kind` is "deploy" (the version goes to the idle colour), or "shift"/"rollback" with explicit
+    `release_vars` (weight-only plans made by a release). Returns the record (with the review summary)."""
+    for k, v in (("app", app), ("version", version), ("env", env)):
+        check_name(k, v)
+    zip_bytes, manifest = fetch_package(ctx.store, app, version)
+    ws = open_workspace(ctx, app, env, zip_bytes, "plan")
+    try:
+        lineage, serial = state_identity(ws.tf)
+        outputs = ws.tf.output_json() if lineage else {}
+        variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir))
+        image_repo = ctx.settings.app_setting(app, "image_repository")
+        if image_repo:
+            variables = {**variables, "image_repository": image_repo}
+        (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+        ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
+        binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
+        plan_json = ws.tf.show_json("tfreview.tfplan")
+        tf_version = ws.tf.version()
+    finally:
+        ws.close()
+
+    from tfreview.plan import review_plan
+
+    review = review_plan(plan_json)
+    created = now_utc()
+    plan_id = new_plan_id(app, env, created)
+    keys = plan_keys(plan_id)
+    summary = review_summary(review)
+    record = {
+        "kind": "plan",
+        "id": plan_id,
+        "plan_kind": kind,
+        "release_id": release_id,
+        "app": app,
+        "env": env,
+        "version": version,
+        "plan_sha256": hashlib.sha256(binary).hexdigest(),
+        "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "package_sha256": manifest["sha256"],
+        "state_lineage": lineage,
+        "state_serial": serial,
+        "prior_outputs": _public_outputs(outputs),
+        "release_vars": variables,
+        "terraform_version": tf_version,
+        "planner": ctx.user,
+        "identity": ctx.identity,
+        "created_at": iso(created),
+        "summary": summary,
+        "risky": bool(summary["risk_reasons"]),
+        "risk_reasons": summary["risk_reasons"],
+    }
+    # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
+    ctx.store.create(keys["binary"], binary, private=True)
+    ctx.store.create(keys["json"], plan_json, private=True)
+    ctx.store.create(keys["record"], dumps(record))
+    ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
+    ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
+              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+    return record
+
+
+def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    keep = ("strategy", "live_color", "versions", "weights", "services", "cluster_name", "target_groups",
+            "task_definitions", "listener_arn", "test_listener_arn")
+    return {k: outputs[k] for k in keep if k in outputs}
+
+
+def review_summary(review: Any) -> dict[str, Any]:
+    """The part of a review stored in the plan record (no attribute values: nothing sensitive)."""
+    doc = review.to_json()
+    counts = doc.get("counts", {})
+    risks = doc.get("risks", [])
+    reasons = [f"{r.get('address', '')}: {r.get('reason', '')}".strip(": ") for r in risks
+               if r.get("level") in ("critical", "high", "medium")]
+    return {
+        "counts": counts,
+        "summary_line": review.counts.summary_line(),
+        "classification": doc.get("classification"),
+        "ecs": doc.get("ecs", []),
+        "risk_reasons": reasons,
+    }
+
+
+def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
+    keys = plan_keys(plan_id)
+    try:
+        return get_json(store, keys["record"])
+    except NotFound:
+        raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
+
+
+def load_review(store: Store, plan_id: str) -> Any:
+    from tfreview.plan import review_plan
+
+    load_plan(store, plan_id)
+    return review_plan(store.read(plan_keys(plan_id)["json"]))
+
+
+# -- approvals ---------------------------------------------------------------------------------------------------
+def _facts(record: dict[str, Any]) -> Any:
+    from tfreview.review.policy import PlanFacts
+
+    return PlanFacts.from_dict({**record, "plan_id": record["id"]})
+
+
+def _policy(ctx: Context) -> Any:
+    from tfreview.review.policy import policy_from_dict
+
+    return policy_from_dict(ctx.settings.policy)
+
+
+def approvals_of(store: Store, plan_id: str) -> list[Any]:
+    from tfreview.review.policy import Approval
+
+    out = []
+    for key in store.list(f"approvals/{plan_id}/"):
+        out.append(Approval.from_dict(get_json(store, key)))
+    return sorted(out, key=lambda a: a.approved_at)
+
+
+def _identity_slug(who: str) -> str:
+    return hashlib.sha256(who.strip().lower().encode()).hexdigest()[:16]
+
+
+def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any]:
+    """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts."""
+    from tfreview.review.policy import check_can_approve, make_approval
+
+    record = load_plan(ctx.store, plan_id)
+    facts = _facts(record)
+    now = now_utc()
+    check_can_approve(_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now)
+    # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
+    current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
+    if current != record["plan_sha256"]:
+        raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
+                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
+    approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
+    doc = {**approval.to_dict(), "identity": ctx.identity}
+    try:
+        ctx.store.create(f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json", dumps(doc))
+    except Conflict:
+        raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
+                            "another person must approve; see: tfreview show " + plan_id) from None
+    ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
+              details={"comment": comment, "plan_sha256": record["plan_sha256"]})
+    return doc
+
+
+# -- apply -------------------------------------------------------------------------------------------------------
+def latest_plan_id(store: Store, app: str, env: str) -> str | None:
+    try:
+        return get_json(store, f"heads/{app}/{env}/latest-plan.json")["plan_id"]
+    except NotFound:
+        return None
+
+
+def succeeded_in(store: Store, app: str, version: str) -> frozenset[str]:
+    """Environments where app/version was applied successfully (for promotion gates)."""
+    try:
+        return frozenset(get_json(store, f"releases/{app}/{version}/succeeded.json").get("envs", []))
+    except NotFound:
+        return frozenset()
+
+
+def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
+          after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Apply an approved, unchanged, fresh plan. Preconditions are checked before terraform starts and again
+    (state identity) with the lock held; the outcome is recorded whatever happens."""
+    from tfreview.review.policy import CurrentFacts, check_apply, check_break_glass
+    from tfreview.store.locks import acquire_lock, release_lock
+
+    record = load_plan(ctx.store, plan_id)
+    app, env, version = record["app"], record["env"], record["version"]
+    keys = plan_keys(plan_id)
+    policy = _policy(ctx)
+    if break_glass_reason is not None:
+        check_break_glass(policy, env, ctx.user, break_glass_reason)
+    binary = ctx.store.read(keys["binary"])
+    age_h = (now_utc() - datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))).total_seconds() / 3600
+    if age_h > ctx.settings.plan_max_age_hours:
+        raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
+                            f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
+    lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
+    try:
+        zip_bytes, _manifest = fetch_package(ctx.store, app, version)
+        ws = open_workspace(ctx, app, env, zip_bytes, "apply")
+        try:
+            lineage, serial = state_identity(ws.tf)
+            current = CurrentFacts(
+                plan_sha256=hashlib.sha256(binary).hexdigest(),
+                package_sha256=hashlib.sha256(zip_bytes).hexdigest(),
+                state_lineage=lineage, state_serial=serial,
+                latest_plan_id=latest_plan_id(ctx.store, app, env),
+                succeeded_in=succeeded_in(ctx.store, app, version),
+            )
+            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(), current,
+                        break_glass=break_glass_reason is not None)
+            return _run_apply(ctx, record, binary, ws, break_glass_reason, after_apply)
+        finally:
+            ws.close()
+    finally:
+        release_lock(ctx.store, lock)
+
+
+def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
+               after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None) -> dict[str, Any]:
+    plan_id = record["id"]
+    base = f"applies/{plan_id}"
+    fields = {"app": record["app"], "env": record["env"], "version": record["version"], "plan_id": plan_id}
+    start = {"kind": "apply-start", **fields, "by": ctx.user, "identity": ctx.identity, "started_at": iso(now_utc()),
+             "break_glass": break_glass_reason}
+    try:
+        ctx.store.create(f"{base}/start.json", dumps(start))
+    except Conflict:
+        raise PolicyRefusal(f"plan {plan_id} was already applied (or an apply of it was interrupted)",
+                            "a plan is applied once: make a new plan") from None
+    if break_glass_reason is not None:
+        ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
+    ctx.audit("apply-start", **fields)
+    plan_file = ws.env_dir / "tfreview.tfplan"
+    plan_file.write_bytes(binary)
+    plan_file.chmod(0o600)
+    result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
+    try:
+        ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
+        result["outcome"] = "applied"
+        outputs = _public_outputs(ws.tf.output_json())
+        result["outputs"] = outputs
+        if after_apply is not None:
+            result["rollout"] = after_apply(record, ws)
+    except TfreviewError as exc:
+        result["outcome"] = "failed"
+        result["error"] = exc.one_line()
+        raise
+    finally:
+        result["finished_at"] = iso(now_utc())
+        try:
+            ctx.store.create(f"{base}/result.json", dumps(result))
+            ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
+        except (StoreError, Conflict):
+            pass  # the error that brought us here matters more; the missing result shows as interrupted
+    return result
+
+
+# -- history ------------------------------------------------------------------------------------------------------
+def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
+            person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+    """Plans with their approvals and apply outcome, newest first, filtered."""
+    rows = []
+    for key in store.list("plans/"):
+        if not key.endswith("/record.json"):
+            continue
+        rec = get_json(store, key)
+        if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
+            continue
+        if since and rec["created_at"] < since:
+            continue
+        if until and rec["created_at"] > until:
+            continue
+        decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
+        outcome = "planned"
+        try:
+            outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
+        except NotFound:
+            if store.exists(f"applies/{rec['id']}/start.json"):
+                outcome = "interrupted"
+        people = {rec["planner"], *(d["approver"] for d in decisions)}
+        if person and person not in people:
+            continue
+        rows.append({"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
+                     "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
+                     "planner": rec["planner"], "summary": rec["summary"].get("summary_line"),
+                     "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
+                                    "comment": d["comment"]} for d in decisions],
+                     "outcome": outcome})
+    return sorted(rows, key=lambda r: r["created_at"], reverse=True)
