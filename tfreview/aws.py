@@ -77,7 +77,8 @@ def client(
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts or max_attempts_from_env()},
+        # total_max_attempts counts the first attempt; botocore's "max_attempts" would count retries only.
+        retries={"mode": "standard", "total_max_attempts": max_attempts or max_attempts_from_env()},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         region_name=region or region_from_env(),
