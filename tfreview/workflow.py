@@ -417,6 +417,29 @@ def succeeded_in(store: Store, app: str, version: str) -> frozenset[str]:
         return frozenset()
 
 
+def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
+    """Record that app/version was applied successfully in `env` (CAS update: concurrent envs lose nothing)."""
+    key = f"releases/{app}/{version}/succeeded.json"
+    for _ in range(20):
+        try:
+            raw, etag = store.read_versioned(key)
+        except NotFound:
+            try:
+                store.create(key, dumps({"app": app, "version": version, "envs": [env]}))
+                return
+            except Conflict:
+                continue
+        doc = json.loads(raw)
+        if env in doc.get("envs", []):
+            return
+        try:
+            store.replace(key, dumps({**doc, "envs": sorted({*doc.get("envs", []), env})}), etag)
+            return
+        except Conflict:
+            continue
+    raise StoreError(f"could not record the success of {app} {version} in {env}", "retry the command")
+
+
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
           after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Apply an approved, unchanged, fresh plan. Preconditions are checked before terraform starts and again
@@ -435,6 +458,17 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     if age_h > ctx.settings.plan_max_age_hours:
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
+    _refuse_if_applied(ctx.store, record)
+    # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
+    zip_bytes, _manifest = fetch_package(ctx.store, app, version)
+    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+                CurrentFacts(plan_sha256=hashlib.sha256(binary).hexdigest(),
+                             package_sha256=hashlib.sha256(zip_bytes).hexdigest(),
+                             state_lineage=record.get("state_lineage") or "",
+                             state_serial=int(record.get("state_serial") or 0),
+                             latest_plan_id=latest_plan_id(ctx.store, app, env),
+                             succeeded_in=succeeded_in(ctx.store, app, version)),
+                break_glass=break_glass_reason is not None)
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         zip_bytes, _manifest = fetch_package(ctx.store, app, version)
@@ -455,6 +489,18 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
             ws.close()
     finally:
         release_lock(ctx.store, lock)
+
+
+def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
+    """A plan is applied once: refuse one whose apply already recorded an outcome."""
+    try:
+        done = get_json(store, f"applies/{record['id']}/result.json")
+    except NotFound:
+        return
+    raise PolicyRefusal(f"plan {record['id']} was already applied at {done.get('finished_at')} "
+                        f"(outcome: {done.get('outcome')})",
+                        f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
+                        f"--env {record['env']}")
 
 
 def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
@@ -483,6 +529,7 @@ def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspac
         result["outputs"] = outputs
         if after_apply is not None:
             result["rollout"] = after_apply(record, ws)
+        mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
     except TfreviewError as exc:
         result["outcome"] = "failed"
         result["error"] = exc.one_line()
