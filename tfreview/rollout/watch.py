@@ -262,37 +262,42 @@ def changes(before: Observation | None, after: Observation, at_s: float,
             since: datetime | None = None) -> list[LogLine]:
     """Log lines for what changed between two observations (`before` None: the first one), `at_s` seconds into
     the watch. Service events are reported once, oldest first, and only those created at or after `since`."""
-    lines: list[LogLine] = []
-
-    def add(kind: str, text: str) -> None:
-        lines.append(LogLine(at_s, kind, text))
+    # Within one poll the story reads: new deployments, task counts, targets, state changes and drained, events.
+    started: list[LogLine] = []
+    tasks: list[LogLine] = []
+    health: list[LogLine] = []
+    settled: list[LogLine] = []
+    events: list[LogLine] = []
 
     old_deps = {d.id: d for d in before.deployments} if before else {}
     new_deps = {d.id: d for d in after.deployments}
     for d in after.deployments:
         prev = old_deps.get(d.id)
         if prev is None:
-            add("deploy", f"{d.status.lower()} deployment {d.id} runs {short_td(d.task_definition)}: "
-                          f"{_deployment_state(d)}")
+            started.append(LogLine(at_s, "deploy", f"{d.status.lower()} deployment {d.id} runs "
+                                                   f"{short_td(d.task_definition)}: {_deployment_state(d)}"))
             continue
-        if (prev.status, prev.rollout_state) != (d.status, d.rollout_state):
-            add("deploy", f"deployment {d.id} ({short_td(d.task_definition)}) is now {d.status} "
-                          f"{d.rollout_state or ''}".rstrip() + (f": {d.rollout_state_reason}"
-                                                                  if d.rollout_state_reason else ""))
         if (prev.pending, prev.running, prev.failed_tasks) != (d.pending, d.running, d.failed_tasks):
-            add("task", f"{short_td(d.task_definition)} ({d.status.lower()}): {_counts(d)}")
+            tasks.append(LogLine(at_s, "task", f"{short_td(d.task_definition)} ({d.status.lower()}): {_counts(d)}"))
+        if (prev.status, prev.rollout_state) != (d.status, d.rollout_state):
+            text = f"deployment {d.id} ({short_td(d.task_definition)}) is now {d.status} {d.rollout_state or ''}"
+            reason = f": {d.rollout_state_reason}" if d.rollout_state_reason else ""
+            settled.append(LogLine(at_s, "deploy", text.rstrip() + reason))
     for dep_id, d in old_deps.items():
         if dep_id not in new_deps:
-            add("deploy", f"deployment {dep_id} ({short_td(d.task_definition)}) is gone: its tasks were drained")
+            settled.append(LogLine(at_s, "deploy", f"deployment {dep_id} ({short_td(d.task_definition)}) is gone: "
+                                                   f"its tasks were drained"))
 
     old_targets = {t.key: t for t in (before.targets or ())} if before else {}
     for t in after.targets or ():
         prev = old_targets.pop(t.key, None)
         if prev is None or (prev.state, prev.reason) != (t.state, t.reason):
             was = f"{prev.state} -> " if prev else ""
-            add("target", f"{t.key} {was}{t.state}" + (f" ({t.reason}: {t.description})" if t.reason else ""))
+            why = f" ({t.reason}: {t.description})" if t.reason and t.description else (
+                f" ({t.reason})" if t.reason else "")
+            health.append(LogLine(at_s, "target", f"{t.key} {was}{t.state}{why}"))
     for key in old_targets:
-        add("target", f"{key} deregistered")
+        health.append(LogLine(at_s, "target", f"{key} deregistered"))
 
     seen = {e.id for e in before.events} if before else set()
     for e in after.events:
@@ -300,7 +305,8 @@ def changes(before: Observation | None, after: Observation, at_s: float,
             continue
         if since is not None and e.created_at is not None and e.created_at < since:
             continue
-        add("event", e.message)
+        events.append(LogLine(at_s, "event", e.message))
+    lines = started + tasks + health + settled + events
     return lines
 
 

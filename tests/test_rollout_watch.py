@@ -1,0 +1,352 @@
+"""The rollout watcher's pure core on AWS-shaped DescribeServices / DescribeTargetHealth payloads, and its polling
+loop on scripted fake clients (no AWS, no moto)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tfreview.errors import AwsError
+from tfreview.rollout.watch import (
+    FAILED,
+    IN_PROGRESS,
+    SUCCEEDED,
+    assess,
+    changes,
+    observe,
+    same_task_definition,
+    short_td,
+    watch_deployment,
+)
+
+ACCOUNT = "arn:aws:ecs:us-east-1:123456789012"
+OLD_TD = f"{ACCOUNT}:task-definition/web-qa-green:6"
+NEW_TD = f"{ACCOUNT}:task-definition/web-qa-green:7"
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-qa-green/0123456789abcdef"
+T0 = datetime(2026, 11, 26, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def deployment(dep_id: str, td: str, status: str = "PRIMARY", state: str | None = "IN_PROGRESS", *,
+               desired: int = 2, running: int = 0, pending: int = 0, failed: int = 0, reason: str | None = None,
+               created: datetime = T0) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": dep_id, "status": status, "taskDefinition": td, "desiredCount": desired, "runningCount": running,
+        "pendingCount": pending, "failedTasks": failed, "createdAt": created, "updatedAt": created,
+        "launchType": "FARGATE",
+    }
+    if state is not None:
+        d["rolloutState"] = state
+        d["rolloutStateReason"] = reason or (f"ECS deployment {dep_id} completed." if state == "COMPLETED"
+                                             else f"ECS deployment {dep_id} in progress.")
+    return d
+
+
+def service(*deployments: dict[str, Any], events: list[tuple[int, str]] = (), status: str = "ACTIVE",
+            rollback: bool = True) -> dict[str, Any]:
+    """A DescribeServices `services[0]`; `events` are (seconds after T0, message), given oldest first."""
+    primary = next(d for d in deployments if d["status"] == "PRIMARY")
+    return {
+        "serviceName": "web-qa-green", "clusterArn": f"{ACCOUNT}:cluster/web-qa", "status": status,
+        "taskDefinition": primary["taskDefinition"], "desiredCount": primary["desiredCount"],
+        "runningCount": sum(d["runningCount"] for d in deployments),
+        "pendingCount": sum(d["pendingCount"] for d in deployments),
+        "deployments": list(deployments),
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": True, "rollback": rollback},
+                                    "maximumPercent": 200, "minimumHealthyPercent": 100},
+        "loadBalancers": [{"targetGroupArn": TG, "containerName": "web", "containerPort": 8080}],
+        "events": [{"id": f"e{i}", "createdAt": T0 + timedelta(seconds=at), "message": f"(service web-qa-green) {m}"}
+                   for i, (at, m) in reversed(list(enumerate(events)))],  # ECS: newest first
+    }
+
+
+def targets(*states: str | tuple[str, str]) -> list[dict[str, Any]]:
+    """TargetHealthDescriptions: each state is "healthy" or (state, reason); ids 10.0.1.1, 10.0.1.2..."""
+    out = []
+    for i, s in enumerate(states, start=1):
+        state, reason = (s, "") if isinstance(s, str) else s
+        health: dict[str, Any] = {"State": state}
+        if reason:
+            health["Reason"] = reason
+        out.append({"Target": {"Id": f"10.0.1.{i}", "Port": 8080}, "HealthCheckPort": "8080", "TargetHealth": health})
+    return out
+
+
+COMPLETED_NEW = deployment("ecs-svc/2", NEW_TD, state="COMPLETED", running=2)
+
+
+# -- assess: success means exactly one thing --------------------------------------------------------------------
+
+
+def test_success_when_primary_runs_expected_revision_completed_and_all_targets_healthy():
+    result = assess(service(COMPLETED_NEW), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == SUCCEEDED and result.ok
+    assert "web-qa-green:7" in result.reason
+
+
+def test_expected_revision_may_be_given_as_family_and_revision():
+    assert assess(service(COMPLETED_NEW), targets("healthy", "healthy"), "web-qa-green:7").ok
+
+
+def test_in_progress_while_new_tasks_are_pending():
+    new = deployment("ecs-svc/2", NEW_TD, pending=2)
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=2)
+    result = assess(service(new, old), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == IN_PROGRESS
+    assert "0/2 running, 2 pending" in result.reason and "older deployment" in result.reason
+
+
+def test_completed_rollout_with_targets_still_initial_is_not_yet_a_success():
+    result = assess(service(COMPLETED_NEW), targets(("initial", "Elb.RegistrationInProgress"), "healthy"), NEW_TD)
+    assert result.state == IN_PROGRESS
+    assert "1 of 2 targets not healthy" in result.reason and "Elb.RegistrationInProgress" in result.reason
+
+
+def test_fewer_healthy_targets_than_desired_tasks_is_not_a_success():
+    assert assess(service(COMPLETED_NEW), targets("healthy"), NEW_TD).state == IN_PROGRESS
+
+
+def test_draining_targets_of_the_old_tasks_do_not_block_success():
+    assert assess(service(COMPLETED_NEW), targets("healthy", "healthy", "draining"), NEW_TD).ok
+
+
+def test_an_old_active_deployment_still_running_is_not_yet_a_success():
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=2)
+    assert assess(service(COMPLETED_NEW, old), targets("healthy", "healthy"), NEW_TD).state == IN_PROGRESS
+
+
+def test_running_below_desired_is_not_a_success_even_if_completed():
+    short = deployment("ecs-svc/2", NEW_TD, state="COMPLETED", running=1)
+    assert assess(service(short), targets("healthy"), NEW_TD).state == IN_PROGRESS
+
+
+def test_failed_deployment_is_a_failed_release_with_the_circuit_breaker_reason():
+    new = deployment("ecs-svc/2", NEW_TD, state="FAILED", failed=3,
+                     reason="ECS deployment circuit breaker: tasks failed to start.")
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=2)
+    result = assess(service(new, old, rollback=False), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == FAILED and not result.ok
+    assert "tasks failed to start" in result.reason and "3 tasks failed" in result.reason
+    assert "rolls the service back" not in result.reason
+
+
+def test_failed_deployment_with_rollback_enabled_says_where_the_service_goes_back_to():
+    new = deployment("ecs-svc/2", NEW_TD, state="FAILED", failed=3,
+                     reason="ECS deployment circuit breaker: tasks failed to start.")
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=2)
+    result = assess(service(new, old), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == FAILED and "rolls the service back to web-qa-green:6" in result.reason
+
+
+def test_stable_on_the_old_revision_after_a_circuit_breaker_rollback_is_a_failed_release():
+    # Everything looks green - COMPLETED, 2/2 running, targets healthy - but on the OLD task definition.
+    back = deployment("ecs-svc/3", OLD_TD, state="COMPLETED", running=2)
+    svc = service(back, events=[(1, "(deployment ecs-svc/2) deployment failed: tasks failed to start."),
+                                (2, "rolling back to deployment ecs-svc/1."),
+                                (5, "has reached a steady state.")])
+    result = assess(svc, targets("healthy", "healthy"), NEW_TD)
+    assert result.state == FAILED
+    assert "rolled back to web-qa-green:6" in result.reason and "stable" in result.reason
+    assert "web-qa-green:7 is not running" in result.reason
+
+
+def test_rollback_in_progress_is_already_a_failed_release():
+    back = deployment("ecs-svc/3", OLD_TD, reason="ECS deployment circuit breaker: rolling back to deploymentId "
+                                                  "ecs-svc/1.")
+    failed = deployment("ecs-svc/2", NEW_TD, status="ACTIVE", state="FAILED", failed=3,
+                        reason="ECS deployment circuit breaker: tasks failed to start.")
+    result = assess(service(back, failed), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == FAILED and "rollback in progress" in result.reason
+    assert "after ecs-svc/2 failed" in result.reason
+
+
+def test_primary_on_another_revision_without_rollback_evidence_is_a_failed_release():
+    other = deployment("ecs-svc/9", f"{ACCOUNT}:task-definition/web-qa-green:8", state="COMPLETED", running=2)
+    result = assess(service(other), targets("healthy", "healthy"), NEW_TD)
+    assert result.state == FAILED and "runs web-qa-green:8, not web-qa-green:7" in result.reason
+
+
+def test_missing_or_draining_service_is_a_failed_release():
+    assert assess(None, None, NEW_TD).state == FAILED
+    assert "DRAINING" in assess(service(COMPLETED_NEW, status="DRAINING"), [], NEW_TD).reason
+
+
+def test_without_circuit_breaker_a_single_deployment_at_desired_count_is_complete():
+    plain = deployment("ecs-svc/2", NEW_TD, state=None, running=2)
+    assert assess(service(plain), targets("healthy", "healthy"), NEW_TD).ok
+    plain_old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state=None, running=2)
+    assert assess(service(plain, plain_old), targets("healthy", "healthy"), NEW_TD).state == IN_PROGRESS
+
+
+def test_a_service_without_target_group_is_judged_on_the_deployment_alone():
+    assert assess(service(COMPLETED_NEW), None, NEW_TD).ok
+
+
+_states = st.sampled_from(["IN_PROGRESS", "COMPLETED", "FAILED", None])
+_tds = st.sampled_from([OLD_TD, NEW_TD])
+_health = st.sampled_from(["healthy", "initial", "unhealthy", "draining", "unused"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(primary_td=_tds, primary_state=_states, other=st.one_of(st.none(), st.tuples(_tds, _states)),
+       desired=st.integers(0, 3), running=st.integers(0, 3), health=st.lists(_health, max_size=4))
+def test_success_always_means_primary_on_expected_revision_nothing_failed_and_targets_healthy(
+        primary_td, primary_state, other, desired, running, health):
+    deps = [deployment("ecs-svc/2", primary_td, state=primary_state, desired=desired, running=running)]
+    if other:
+        deps.append(deployment("ecs-svc/1", other[0], status="ACTIVE", state=other[1], running=1))
+    result = assess(service(*deps), targets(*health), NEW_TD)
+    if result.ok:
+        assert primary_td == NEW_TD and primary_state in ("COMPLETED", None) and running == desired
+        assert other is None
+        assert all(h in ("healthy", "draining") for h in health)
+        assert sum(h == "healthy" for h in health) >= desired
+    if primary_td != NEW_TD or primary_state == "FAILED" or (other and other[1] == "FAILED"):
+        assert result.state == FAILED
+
+
+# -- short names ------------------------------------------------------------------------------------------------
+
+
+def test_task_definition_names():
+    assert short_td(NEW_TD) == "web-qa-green:7"
+    assert same_task_definition(NEW_TD, "web-qa-green:7")
+    assert not same_task_definition(NEW_TD, OLD_TD)
+    assert not same_task_definition("", "")
+
+
+# -- changes: a line only when something changed ----------------------------------------------------------------
+
+
+def test_the_same_observation_twice_logs_nothing_the_second_time():
+    obs = observe(service(COMPLETED_NEW, events=[(0, "has reached a steady state.")]), targets("healthy"))
+    assert changes(None, obs, 0.0)
+    assert changes(obs, obs, 5.0) == []
+
+
+def test_the_log_tells_the_story_pending_started_healthy_drained():
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=1, desired=1)
+    new = dict(deployment("ecs-svc/2", NEW_TD, desired=1))
+    frames = [
+        service(new, old),
+        service(dict(new, pendingCount=1), old, events=[(1, "has started 1 tasks: (task abc).")]),
+        service(dict(new, runningCount=1), old, events=[(1, "has started 1 tasks: (task abc)."),
+                                                        (2, f"registered 1 targets in (target-group {TG})")]),
+        service(dict(new, runningCount=1, rolloutState="COMPLETED",
+                     rolloutStateReason="ECS deployment ecs-svc/2 completed."),
+                events=[(1, "has started 1 tasks: (task abc)."), (2, f"registered 1 targets in (target-group {TG})"),
+                        (4, "has stopped 1 running tasks: (task old)."), (5, "has reached a steady state.")]),
+    ]
+    healths = [targets("healthy"), targets("healthy"),
+               targets("draining", ("initial", "Elb.RegistrationInProgress")), [targets("healthy")[0] | {
+                   "Target": {"Id": "10.0.1.2", "Port": 8080}}]]
+    lines: list[str] = []
+    before = None
+    for i, (frame, health) in enumerate(zip(frames, healths)):
+        now = observe(frame, health)
+        lines += [line.text for line in changes(before, now, float(i), since=T0)]
+        before = now
+    story = "\n".join(lines)
+    assert story.index("0/1 running, 1 pending") < story.index("has started 1 tasks") \
+        < story.index("10.0.1.2:8080 initial") < story.index("10.0.1.2:8080 initial -> healthy") \
+        < story.index("ecs-svc/1 (web-qa-green:6) is gone") < story.index("has reached a steady state")
+    assert story.count("has started 1 tasks") == 1  # events are reported once
+    assert "10.0.1.1:8080 healthy -> draining" in story and "10.0.1.1:8080 deregistered" in story
+
+
+def test_events_older_than_the_deployment_are_not_replayed():
+    svc = service(COMPLETED_NEW, events=[(-60, "has reached a steady state."), (1, "has started 2 tasks: (task a).")])
+    texts = [line.text for line in changes(None, observe(svc, []), 0.0, since=T0) if line.kind == "event"]
+    assert texts == ["(service web-qa-green) has started 2 tasks: (task a)."]
+
+
+def test_same_time_events_keep_ecs_order():
+    svc = service(COMPLETED_NEW, events=[(1, "(deployment ecs-svc/2) deployment completed."),
+                                         (1, "has reached a steady state.")])
+    texts = [e.message for e in observe(svc, []).events]
+    assert texts[0].endswith("deployment completed.") and texts[1].endswith("steady state.")
+
+
+# -- the polling loop, on fake clients ---------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedAws:
+    """ecs + elbv2 stand-in that plays one (service, targets) frame per poll, repeating the last one."""
+
+    def __init__(self, frames: list[tuple[dict[str, Any] | Exception, list[dict[str, Any]]]]) -> None:
+        self.frames = frames
+        self.polls = 0
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        frame, _ = self.frames[min(self.polls, len(self.frames) - 1)]
+        self.polls += 1
+        if isinstance(frame, Exception):
+            raise frame
+        return {"services": [frame], "failures": []}
+
+    def describe_target_health(self, TargetGroupArn: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        assert TargetGroupArn == TG
+        return {"TargetHealthDescriptions": self.frames[min(self.polls - 1, len(self.frames) - 1)][1]}
+
+
+def test_watch_ends_with_success_and_streams_each_change_once():
+    new = deployment("ecs-svc/2", NEW_TD, pending=2)
+    aws = ScriptedAws([(service(new), []), (service(new), []),
+                       (service(COMPLETED_NEW, events=[(3, "has reached a steady state.")]),
+                        targets("healthy", "healthy"))])
+    clock, seen = FakeClock(), []
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=60, poll_s=5,
+                              on_event=seen.append, clock=clock, sleep=clock.sleep)
+    assert result.ok and result.state == SUCCEEDED and result.task_definition == NEW_TD
+    assert aws.polls == 3 and result.duration_s == 10.0
+    assert seen == list(result.events) and seen[-1].kind == "result"
+    assert sum("0/2 running, 2 pending" in line.text for line in seen) == 1
+    assert result.to_dict()["log"][-1].endswith("SUCCEEDED: " + result.reason)
+
+
+def test_watch_times_out_as_a_failure_saying_how_long_and_where_it_stuck():
+    stuck = deployment("ecs-svc/2", NEW_TD, pending=2)
+    aws = ScriptedAws([(service(stuck), [])])
+    clock = FakeClock()
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=30, poll_s=10,
+                              clock=clock, sleep=clock.sleep)
+    assert not result.ok and result.state == FAILED
+    assert result.reason.startswith("did not finish in 30 s") and "2 pending" in result.reason
+    assert clock.now == 30.0
+
+
+def test_watch_stops_at_the_first_failed_deployment():
+    failed = deployment("ecs-svc/2", NEW_TD, state="FAILED", reason="ECS deployment circuit breaker: tasks failed "
+                                                                     "to start.")
+    aws = ScriptedAws([(service(failed), [])])
+    clock = FakeClock()
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=600, poll_s=5,
+                              clock=clock, sleep=clock.sleep)
+    assert result.state == FAILED and aws.polls == 1 and "tasks failed to start" in result.reason
+
+
+def test_watch_survives_a_transient_aws_error_but_not_three_in_a_row():
+    from botocore.exceptions import EndpointConnectionError
+
+    down = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+    aws = ScriptedAws([(down, []), (service(COMPLETED_NEW), targets("healthy", "healthy"))])
+    clock = FakeClock()
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, poll_s=1, clock=clock, sleep=clock.sleep)
+    assert result.ok and any(line.kind == "error" for line in result.events)
+
+    with pytest.raises(AwsError, match="lost AWS while watching web-qa-green"):
+        watch_deployment(ScriptedAws([(down, [])]), None, "web-qa", "web-qa-green", NEW_TD, poll_s=1,
+                         clock=clock, sleep=clock.sleep)
