@@ -545,9 +545,32 @@ def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspac
 
 
 # -- history ------------------------------------------------------------------------------------------------------
+def time_bound(value: str | None, *, end: bool = False) -> datetime | None:
+    """--since/--until as an aware UTC datetime; a bare date means its start (or, with `end`, its end)."""
+    if not value:
+        return None
+    from datetime import timedelta
+
+    from tfreview.review.policy import parse_time
+
+    try:
+        t = parse_time(value)
+    except ValueError:
+        raise BadInput(f"cannot read the time {value!r}", "use an ISO date or time, e.g. 2026-11-01 or "
+                       "2026-11-01T14:00Z") from None
+    if end and len(value.strip()) == 10:  # a date: until the end of that day
+        t += timedelta(days=1) - timedelta(microseconds=1)
+    return t
+
+
 def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
             person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-    """Plans with their approvals and apply outcome, newest first, filtered."""
+    """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
+    approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
+    from tfreview.review.policy import parse_time, same_identity
+    from tfreview.store.locks import holder_alive, read_lock
+
+    lo, hi = time_bound(since), time_bound(until, end=True)
     rows = []
     for key in store.list("plans/"):
         if not key.endswith("/record.json"):
@@ -555,24 +578,29 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
         rec = get_json(store, key)
         if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
             continue
-        if since and rec["created_at"] < since:
-            continue
-        if until and rec["created_at"] > until:
+        created = parse_time(rec["created_at"])
+        if (lo and created < lo) or (hi and created > hi):
             continue
         decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
-        outcome = "planned"
+        outcome, start = "planned", None
         try:
             outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
+            start = get_json(store, f"applies/{rec['id']}/start.json")
         except NotFound:
             if store.exists(f"applies/{rec['id']}/start.json"):
-                outcome = "interrupted"
-        people = {rec["planner"], *(d["approver"] for d in decisions)}
-        if person and person not in people:
+                start = get_json(store, f"applies/{rec['id']}/start.json")
+                lock = read_lock(store, rec["app"], rec["env"])
+                running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
+                outcome = "applying" if running else "interrupted"
+        applied_by = start.get("by") if start else None
+        people = [rec["planner"], *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
+        if person and not any(same_identity(person, p) for p in people):
             continue
         rows.append({"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
                      "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
                      "planner": rec["planner"], "summary": rec["summary"].get("summary_line"),
                      "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
                                     "comment": d["comment"]} for d in decisions],
+                     "applied_by": applied_by, "break_glass": (start or {}).get("break_glass"),
                      "outcome": outcome})
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
