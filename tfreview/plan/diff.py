@@ -215,10 +215,12 @@ def _sub(marks: Any, key: Any) -> Any:
 def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     bd = b if isinstance(b, dict) else {}
     ad = a if isinstance(a, dict) else {}
-    keys = list(bd)
-    keys.extend(k for k in ad if k not in bd)
+    # Attributes in name order, as Terraform prints them (unknown-only attributes included).
+    keys = set(bd)
+    keys.update(ad)
     if isinstance(au, dict):
-        keys.extend(k for k, v in au.items() if v is True and k not in bd and k not in ad)
+        keys.update(k for k, v in au.items() if v is True)
+    keys = sorted(keys, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     children = []

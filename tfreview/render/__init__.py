@@ -1,0 +1,57 @@
+"""Renderers over the same review: terminal (rich), text (terminal without colour), markdown, html, json.
+
+They only walk the sanitized review; adding a format never touches the diff.
+"""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+from tfreview.errors import BadInput
+from tfreview.plan.review import Review
+
+FORMATS = ("text", "markdown", "html", "json")
+TEXT_WIDTH = 120
+
+
+def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
+    """The terminal rendering captured as plain text (no colour, no control codes), `width` columns wide."""
+    from rich.console import Console
+
+    from tfreview.render.terminal import render_terminal
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, color_system=None, force_terminal=False, no_color=True, highlight=False,
+        emoji=False, markup=False, legacy_windows=False,
+    )
+    console.print(render_terminal(review, **options))
+    return buffer.getvalue()
+
+
+def render(
+    review: Review,
+    fmt: str,
+    *,
+    full: bool = False,
+    actions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    addresses: Sequence[str] | None = None,
+) -> str:
+    """Render `review` as text | markdown | html | json (see each module); raises BadInput for other formats."""
+    options = {"full": full, "actions": actions, "types": types, "addresses": addresses}
+    if fmt == "text":
+        return render_text(review, **options)
+    if fmt == "markdown":
+        from tfreview.render.markdown import render_markdown
+
+        return render_markdown(review, **options)
+    if fmt == "html":
+        from tfreview.render.html import render_html
+
+        return render_html(review, **options)
+    if fmt == "json":
+        from tfreview.render.json import render_json
+
+        return render_json(review, **options)
+    raise BadInput(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")

@@ -1,0 +1,272 @@
+"""Shared walk of the diff tree into Terraform-like lines, so every text-ish renderer frames values the same way.
+
+Parents frame their children (indent, key, action symbol); a child renders only its value. Values arrive
+already sanitized (sensitive and unknown are `Marker`s), so this walk cannot leak what the tree never held.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import orjson
+
+from tfreview.plan.diff import Marker, Node
+from tfreview.plan.review import ResourceDiff, Review
+
+SYMBOLS = {
+    "create": "+",
+    "delete": "-",
+    "update": "~",
+    "no-op": " ",
+    "replace": "-/+",
+    "replace-create-first": "+/-",
+    "replace-forget": "+/.",
+    "read": "<=",
+    "forget": ".",
+}
+_HEADLINES = {
+    "create": "will be created",
+    "delete": "will be destroyed",
+    "update": "will be updated in-place",
+    "replace": "must be replaced",
+    "replace-create-first": "must be replaced (create before destroy)",
+    "replace-forget": "must be replaced, the old object forgotten",
+    "read": "will be read during apply",
+    "forget": "will no longer be managed by Terraform",
+    "no-op": "has no changes",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One rendered line: `symbol` (+ - ~ space ...), `depth` of indentation, `text`, and `style` (the action
+    that colours it, or "note" / "header")."""
+
+    depth: int
+    symbol: str
+    text: str
+    style: str
+
+
+def headline(res: ResourceDiff) -> str:
+    """Terraform's comment line for a resource: `# aws_x.y will be updated in-place` (+ move/import/reason)."""
+    words = _HEADLINES.get(res.action, res.action)
+    if res.action == "no-op" and res.moved:
+        words = f"has moved to {res.address}"
+        text = f"# {res.previous_address} {words}"
+    else:
+        subject = res.address + (f" (deposed object {res.deposed})" if res.deposed else "")
+        text = f"# {subject} {words}"
+        if res.moved:
+            text += f" (moved from {res.previous_address})"
+    if res.importing:
+        text += " (imported" + (f" from id {format_value(res.importing_id)}" if res.importing_id else "") + ")"
+    if res.reason:
+        text += f" because {res.reason}"
+    if res.is_drift:
+        text = f"# {res.address} has changed outside of Terraform ({res.action})"
+    return text
+
+
+def format_value(value: Any) -> str:
+    """A primitive as Terraform prints it: strings quoted, null, true/false; markers verbatim."""
+    if isinstance(value, Marker):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _key_text(key: Any) -> str:
+    if key is None or isinstance(key, int):
+        return ""
+    text = str(key)
+    if text.replace("_", "").replace("-", "").isalnum() and not text[:1].isdigit():
+        return text
+    return orjson.dumps(text).decode()
+
+
+def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
+    """All lines of one resource: headline, `resource "type" "name" {`, attributes, closing brace."""
+    symbol = SYMBOLS.get(res.action, "~")
+    lines = [Line(0, "", headline(res), "header")]
+    kind = "data" if res.mode == "data" else "resource"
+    lines.append(Line(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
+    tree = res.tree
+    lines.extend(_children(tree, 1, full or tree.action in ("create", "delete")))
+    lines.append(Line(0, " ", "}", "no-op"))
+    return lines
+
+
+def node_lines(node: Node, *, key: Any = None, full: bool = False, depth: int = 0) -> list[Line]:
+    """Lines of one node (used for outputs): `key = value` or a framed container."""
+    return _node(key, node, depth, full or node.action in ("create", "delete"))
+
+
+def _suffix(node: Node) -> str:
+    parts = []
+    if node.forces_replacement:
+        parts.append("# forces replacement")
+    if node.note:
+        parts.append(f"# {node.note}")
+    return ("  " + " ".join(parts)) if parts else ""
+
+
+def _value_text(node: Node) -> str:
+    if node.action == "create":
+        return format_value(node.after)
+    if node.action == "delete":
+        return f"{format_value(node.before)} -> null"
+    if node.action == "no-op":
+        return format_value(node.after if node.after is not None else node.before)
+    before = "null" if node.before is None else format_value(node.before)
+    after = "null" if node.after is None else format_value(node.after)
+    if node.kind == "sensitive" and before == after:
+        return after
+    return f"{before} -> {after}"
+
+
+def _node(key: Any, node: Node, depth: int, show_all: bool) -> list[Line]:
+    symbol = SYMBOLS.get(node.action, "~")
+    label = _key_text(key)
+    prefix = f"{label} = " if label else ""
+    if node.kind in ("value", "sensitive", "unknown"):
+        text = _value_text(node)
+        if isinstance(node.before, str) and isinstance(node.after, str) and "\n" in (node.before + node.after) and node.action == "update":
+            return _multiline(prefix, node, depth)
+        return [Line(depth, symbol, f"{prefix}{text}{_suffix(node)}", node.action)]
+    if node.kind == "json":
+        inner = node.children[0][1] if node.children else Node("no-op", "value")
+        out = [Line(depth, symbol, f"{prefix}jsonencode({_suffix(node)}", node.action)]
+        out.extend(_node(None, inner, depth + 1, show_all or node.action in ("create", "delete")))
+        out.append(Line(depth, " ", ")", node.action))
+        return out
+    opening, closing = ("[", "]") if node.kind == "list" else ("{", "}")
+    if not node.children:
+        return [Line(depth, symbol, f"{prefix}{opening}{closing}{_suffix(node)}", node.action)]
+    out = [Line(depth, symbol, f"{prefix}{opening}{_suffix(node)}", node.action)]
+    out.extend(_children(node, depth + 1, show_all or node.action in ("create", "delete")))
+    out.append(Line(depth, " ", closing, node.action))
+    return out
+
+
+def _children(node: Node, depth: int, show_all: bool) -> list[Line]:
+    out: list[Line] = []
+    hidden = 0
+    for key, child in node.children:
+        if child.action == "no-op" and not show_all:
+            hidden += 1
+            continue
+        out.extend(_node(key, child, depth, show_all))
+    if hidden:
+        noun = "elements" if node.kind == "list" else "attributes"
+        if hidden == 1:
+            noun = noun[:-1]
+        out.append(Line(depth, " ", f"# ({hidden} unchanged {noun} hidden)", "note"))
+    return out
+
+
+def _multiline(prefix: str, node: Node, depth: int) -> list[Line]:
+    out = [Line(depth, "~", f"{prefix}<<-EOT", "update")]
+    before = str(node.before).split("\n")
+    after = str(node.after).split("\n")
+    from difflib import SequenceMatcher
+
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend(Line(depth + 1, " ", line, "no-op") for line in after[j1:j2])
+            continue
+        out.extend(Line(depth + 1, "-", line, "delete") for line in before[i1:i2])
+        out.extend(Line(depth + 1, "+", line, "create") for line in after[j1:j2])
+    out.append(Line(depth, " ", "EOT", "update"))
+    return out
+
+
+def plain(lines: Iterable[Line]) -> str:
+    """Lines as plain text, Terraform style: indentation, then the action symbol, then the text."""
+    out = []
+    for line in lines:
+        if line.style == "header":
+            out.append(("    " * line.depth) + "  " + line.text)
+        else:
+            out.append(("    " * line.depth) + f"{line.symbol:>3} " + line.text)
+    return "\n".join(out)
+
+
+# --- filters ------------------------------------------------------------------------------------------------
+
+def select(
+    review: Review,
+    *,
+    actions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    addresses: Sequence[str] | None = None,
+) -> tuple[ResourceDiff, ...]:
+    """Noteworthy resources matching all filters: actions (create, update, delete, replace, read, forget, import,
+    move, no-op), types (exact or glob) and addresses (glob, or a prefix such as `module.webapp`)."""
+    chosen = []
+    for res in review.changed_resources:
+        if actions and not _action_matches(res, actions):
+            continue
+        if types and not any(fnmatch.fnmatchcase(res.type, t) for t in types):
+            continue
+        if addresses and not any(
+            fnmatch.fnmatchcase(res.address, a) or res.address.startswith(a.rstrip("*").rstrip(".") + ".") or res.address == a
+            for a in addresses
+        ):
+            continue
+        chosen.append(res)
+    return tuple(chosen)
+
+
+def _action_matches(res: ResourceDiff, actions: Sequence[str]) -> bool:
+    wanted = {a.strip().lower() for a in actions}
+    if res.action in wanted:
+        return True
+    if "replace" in wanted and res.action.startswith("replace"):
+        return True
+    if "destroy" in wanted and res.action in ("delete", "replace", "replace-create-first"):
+        return True
+    if "import" in wanted and res.importing:
+        return True
+    return "move" in wanted and res.moved
+
+
+def summary_lines(review: Review) -> list[str]:
+    """The few lines every format opens with: Terraform's summary, the release kind and the plan status."""
+    counts = review.counts
+    lines = [counts.summary_line() if counts.has_changes or review.changed_resources else "No changes. Your infrastructure matches the configuration."]
+    extra = []
+    if counts.replace:
+        extra.append(f"{counts.replace} replaced")
+    if counts.move:
+        extra.append(f"{counts.move} moved")
+    if counts.read:
+        extra.append(f"{counts.read} data source(s) read")
+    if counts.drift:
+        extra.append(f"{counts.drift} changed outside Terraform")
+    if counts.outputs_changed:
+        extra.append(f"{counts.outputs_changed} output(s) changed")
+    if extra:
+        lines.append("(" + ", ".join(extra) + ")")
+    c = review.classification
+    live = ", ".join(c.live_colours) or "none"
+    target = f"; target colour: {c.target_colour}" if c.target_colour else ""
+    lines.append(f"Release kind: {c.kind} (live colours: {live}{target})")
+    status = []
+    if review.errored:
+        status.append("ERRORED: planning failed")
+    if review.applyable is False:
+        status.append("not applyable")
+    if review.complete is False:
+        status.append("incomplete")
+    if status:
+        lines.append("Plan status: " + ", ".join(status))
+    return lines

@@ -1,0 +1,157 @@
+"""Terminal renderer (rich): summary, risk panel, ECS panel, then per-resource diffs.
+
+Returns renderables; the CLI owns the console (colour, pager, NO_COLOR). `render_summary` is the cheap part
+(no per-resource trees are built), used alone for very large plans.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from tfreview.plan.review import Review
+from tfreview.render.lines import Line, node_lines, resource_lines, select, summary_lines
+
+ACTION_STYLES = {
+    "create": "green",
+    "delete": "red",
+    "update": "yellow",
+    "replace": "bold magenta",
+    "replace-create-first": "bold magenta",
+    "replace-forget": "bold magenta",
+    "read": "cyan",
+    "forget": "blue",
+    "no-op": "",
+    "note": "dim",
+    "header": "bold",
+}
+LEVEL_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+KIND_STYLES = {
+    "no-changes": "green",
+    "deploy-to-idle": "green",
+    "traffic-shift": "cyan",
+    "rolling-deploy": "green",
+    "infrastructure": "yellow",
+    "unsafe": "bold red",
+}
+
+
+def render_summary(review: Review) -> RenderableType:
+    """Summary panel + risk panel + ECS panel (+ failing checks, deferred changes): what to read first."""
+    parts: list[RenderableType] = []
+    head = Text()
+    lines = summary_lines(review)
+    head.append(lines[0] + "\n", style="bold")
+    for line in lines[1:]:
+        style = KIND_STYLES.get(review.classification.kind, "") if line.startswith("Release kind") else ""
+        head.append(line + "\n", style=style)
+    for reason in review.classification.reasons[:8]:
+        head.append(f"  - {reason}\n", style="dim")
+    head.rstrip()
+    parts.append(Panel(head, title="Plan", title_align="left"))
+    if review.risks:
+        table = Table(show_header=True, header_style="bold", box=None, expand=False, pad_edge=False)
+        table.add_column("Level", no_wrap=True)
+        table.add_column("Resource", overflow="fold")
+        table.add_column("Why", overflow="fold")
+        shown = review.risks[:200]
+        for flag in shown:
+            table.add_row(Text(flag.level, style=LEVEL_STYLES.get(flag.level, "")), flag.address, flag.reason)
+        body: RenderableType = table
+        if len(review.risks) > len(shown):
+            body = Group(table, Text(f"... and {len(review.risks) - len(shown)} more risk flags", style="dim"))
+        parts.append(Panel(body, title=f"Risks ({len(review.risks)})", title_align="left", border_style="red"))
+    if review.ecs:
+        text = Text()
+        for story in review.ecs[:200]:
+            rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
+            text.append(f"{story.family}{rev}: ", style="bold")
+            text.append(story.verdict + "\n")
+            for flag in story.flags:
+                text.append(f"  ! {flag}\n", style="yellow")
+            for svc in story.services:
+                text.append(f"  → {svc.address}: {svc.triggers}\n", style="dim")
+        if len(review.ecs) > 200:
+            text.append(f"... and {len(review.ecs) - 200} more task definitions\n", style="dim")
+        text.rstrip()
+        parts.append(Panel(text, title="ECS revisions", title_align="left", border_style="cyan"))
+    failing = [c for c in review.checks if c.status in ("fail", "error")]
+    if failing:
+        text = Text()
+        for check in failing:
+            text.append(f"{check.address}: {check.status}\n", style="red")
+            for problem in check.problems:
+                text.append(f"  {problem}\n")
+        text.rstrip()
+        parts.append(Panel(text, title="Failing checks", title_align="left", border_style="red"))
+    if review.deferred:
+        text = Text("\n".join(f"{a}: {r}" for a, r in review.deferred))
+        parts.append(Panel(text, title="Deferred changes", title_align="left"))
+    return Group(*parts)
+
+
+def _styled(lines: list[Line]) -> Text:
+    text = Text()
+    for line in lines:
+        indent = "    " * line.depth
+        if line.style == "header":
+            text.append(f"{indent}  {line.text}\n", style="bold")
+            continue
+        style = ACTION_STYLES.get(line.style, "")
+        text.append(f"{indent}{line.symbol:>3} ", style=style)
+        text.append(line.text + "\n", style="" if line.style in ("no-op", "update") else style)
+    return text
+
+
+def render_resources(
+    review: Review,
+    *,
+    full: bool = False,
+    actions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    addresses: Sequence[str] | None = None,
+) -> RenderableType:
+    """Per-resource diffs (Terraform-like), drift apart, then output changes."""
+    parts: list[RenderableType] = []
+    chosen = select(review, actions=actions, types=types, addresses=addresses)
+    if review.drift:
+        text = Text("Objects changed outside of Terraform (drift, not part of this plan's actions):\n\n", style="bold yellow")
+        for res in review.drift:
+            text.append_text(_styled(resource_lines(res, full=full)))
+            text.append("\n")
+        parts.append(text)
+    if chosen:
+        text = Text("Resource changes:\n\n", style="bold")
+        for res in chosen:
+            text.append_text(_styled(resource_lines(res, full=full)))
+            text.append("\n")
+        parts.append(text)
+    elif review.changed_resources:
+        parts.append(Text("No resource matches the filters.\n", style="dim"))
+    outputs = review.changed_outputs
+    if outputs:
+        text = Text("Changes to Outputs:\n", style="bold")
+        for out in outputs:
+            text.append_text(_styled(node_lines(out.tree, key=out.name, full=full, depth=0)))
+        parts.append(text)
+    return Group(*parts)
+
+
+def render_terminal(
+    review: Review,
+    *,
+    full: bool = False,
+    actions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    addresses: Sequence[str] | None = None,
+    summary_only: bool = False,
+) -> RenderableType:
+    """The whole review for a console: summary, risks, ECS story, then (unless summary_only) the diffs.
+    `full` shows unchanged attributes too; filters narrow the per-resource diffs (see `lines.select`)."""
+    summary = render_summary(review)
+    if summary_only:
+        return summary
+    return Group(summary, render_resources(review, full=full, actions=actions, types=types, addresses=addresses))
