@@ -146,6 +146,7 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
     ctx, progress = _context(f"planning {app_name} {version} for {env}")
     from tfreview.workflow import load_review, plan as do_plan
 
+    _warn_interrupted(ctx.store, app_name, env)
     with progress:
         record = do_plan(ctx, app_name, version, env)
     review = load_review(ctx.store, record["id"])
@@ -286,8 +287,10 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
     if break_glass and not (reason or "").strip():
         raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
     ctx, progress = _context(f"applying {plan_id}")
-    from tfreview.workflow import apply as do_apply
+    from tfreview.workflow import apply as do_apply, load_plan
 
+    record = load_plan(ctx.store, plan_id)
+    _warn_interrupted(ctx.store, record["app"], record["env"])
     with progress:
         result = do_apply(ctx, plan_id, break_glass_reason=reason if break_glass else None)
     if fmt is Format.json:
@@ -316,8 +319,80 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     table = Table("plan id", "version", "env", "planned by", "approvals", "outcome", "changes", box=None)
     for r in rows:
         approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
-        table.add_row(r["id"], r["version"], r["env"], r["planner"], approvals or "-", r["outcome"], r["summary"] or "")
+        outcome = r["outcome"] + (" (BREAK-GLASS)" if r.get("break_glass") else "")
+        table.add_row(r["id"], r["version"], r["env"], r["planner"], approvals or "-", outcome, r["summary"] or "")
     _console().print(table if rows else "no plans yet")
+    _warn_interrupted(open_store(_settings().store), app_name, env)
+
+
+def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None) -> None:
+    """Tell about applies that stopped without an outcome (killed, host lost) and the locks they left."""
+    from tfreview.unlock import stale_warnings
+
+    for line in stale_warnings(store, app_name, env):
+        _console(stderr=True).print(f"warning: {line}", markup=False, highlight=False)
+
+
+# -- unlock / audit / report ------------------------------------------------------------------------------------
+@app.command()
+def unlock(app_name: str = typer.Option(..., "--app", help="Application name."),
+           env: str = typer.Option(..., "--env", help="Environment."),
+           force: bool = typer.Option(False, "--force", help="Even if the holder's process still runs on this host."),
+           fmt: Format = FormatOpt) -> None:
+    """Release a stuck apply lock (recorded in the audit log, with the interrupted apply's outcome)."""
+    from tfreview.unlock import unlock as do_unlock
+
+    ctx, _ = _context()
+    done = do_unlock(ctx, app_name, env, force=force)
+    if fmt is Format.json:
+        _emit_json(done)
+        return
+    prev = done["previous"]
+    _print(f"unlocked {app_name}/{env}: lock of {prev['owner']} (plan {prev['plan_id']}, pid {prev['pid']} on "
+           f"{prev['host']}, since {prev['acquired_at']}) removed by {done['unlocked_by']}")
+    if done["interrupted"]:
+        _print(f"apply of plan {done['interrupted']} recorded as interrupted: check the environment "
+               f"(tfreview status --app {app_name} --env {env}) before the next apply")
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(fmt: Format = FormatOpt) -> None:
+    """Prove the audit chain intact, or name the first bad entry (exit 1)."""
+    from tfreview.errors import StoreError
+    from tfreview.store import open_store
+    from tfreview.store.audit import verify_chain
+
+    result = verify_chain(open_store(_settings().store))
+    if fmt is Format.json:
+        _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
+                    "reason": result.reason})
+        if not result.ok:
+            raise typer.Exit(EXIT_ERROR)
+        return
+    if not result.ok:
+        raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
+                         "the log was modified outside tfreview: compare with a backup of the store")
+    _print(f"audit log intact: {result.count} entries, each chained to the one before")
+
+
+@app.command()
+def report(plan_id: str = typer.Argument(..., help="Plan id."),
+           fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, html or json."),
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout.")) -> None:
+    """The auditor's report of a plan: diff, planner, approvals (who, when, comment), what was applied, outcome."""
+    from tfreview.report import render_report
+    from tfreview.store import open_store
+
+    text = render_report(open_store(_settings().store), plan_id, fmt)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(output, text)
+        _console(stderr=True).print(f"wrote {output}", markup=False)
 
 
 # -- sandbox ----------------------------------------------------------------------------------------------------
