@@ -622,7 +622,7 @@ def _control_app(inner: Callable[..., Any], lifecycle: Lifecycle) -> Callable[..
                     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
                     lifecycle.set_fault(str(body["service"]), body.get("fault"))
                 except (ValueError, KeyError, TypeError, BadInput) as exc:
-                    message = exc.one_line() if isinstance(exc, BadInput) else f"bad request: {exc}"
+                    message = exc.message if isinstance(exc, BadInput) else f"bad request: {exc}"
                     return reply(start_response, "400 Bad Request", {"error": message})
             elif method == "DELETE":
                 lifecycle.faults.clear()
@@ -731,6 +731,7 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
 
 def set_remote_fault(endpoint: str, service: str, fault: str | None) -> dict[str, str]:
     """Set a fault in a sandbox served by another process (loopback only); returns the faults now set."""
+    import urllib.error
     import urllib.parse
     import urllib.request
 
@@ -744,6 +745,11 @@ def set_remote_fault(endpoint: str, service: str, fault: str | None) -> dict[str
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only, checked above
             return json.loads(response.read())["faults"]
+    except urllib.error.HTTPError as exc:
+        if exc.code == 400:
+            raise BadInput(json.loads(exc.read() or b"{}").get("error", "bad fault"),
+                           f"choose one of {', '.join(FAULTS)}") from exc
+        raise AwsError(f"the sandbox at {endpoint} answered {exc.code}", "is it a `tfreview sandbox`?") from exc
     except OSError as exc:
         raise AwsError(f"cannot reach the sandbox at {endpoint}: {exc}", "start it with `tfreview sandbox`") from exc
 

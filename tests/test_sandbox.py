@@ -1,0 +1,274 @@
+"""The sandbox: moto on loopback, with the ECS deployment lifecycle and injectable faults, seen through boto3 only."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+from tfreview.errors import BadInput
+from tfreview.sandbox import LIFECYCLE, parse_faults, set_remote_fault, start_sandbox
+
+STEP_S = 0.05
+
+
+@dataclass
+class WebApp:
+    """One colour of a web app in the sandbox: cluster, service, its target group and two task definitions."""
+
+    ecs: Any
+    elbv2: Any
+    cluster: str
+    service: str
+    target_group: str
+    td_v1: str
+    td_v2: str
+
+    def describe(self) -> dict[str, Any]:
+        return self.ecs.describe_services(cluster=self.cluster, services=[self.service])["services"][0]
+
+    def targets(self) -> dict[str, str]:
+        health = self.elbv2.describe_target_health(TargetGroupArn=self.target_group)["TargetHealthDescriptions"]
+        return {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in health}
+
+    def deploy_v2(self) -> None:
+        self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=self.td_v2)
+
+    def wait(self, condition: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            svc = self.describe()
+            if condition(svc):
+                return svc
+            assert time.monotonic() < deadline, f"condition not met in {timeout_s} s: {svc['deployments']}"
+            time.sleep(STEP_S / 2)
+
+
+def make_webapp(sandbox: Any, desired: int = 1, *, settle: bool = True) -> WebApp:
+    """Create a VPC, a target group (target_type ip), a cluster, two revisions and a FARGATE service on v1."""
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    ec2, ecs, elbv2 = sandbox.client("ec2"), sandbox.client("ecs"), sandbox.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=name, Description="web", VpcId=vpc)["GroupId"]
+    tg = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
+                                   TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    ecs.create_cluster(clusterName=name)
+    tds = [ecs.register_task_definition(
+        family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "web", "image": f"registry.local/web:{v}", "portMappings": [
+            {"containerPort": 8080}]}])["taskDefinition"]["taskDefinitionArn"] for v in ("1.0.0", "1.1.0")]
+    ecs.create_service(
+        cluster=name, serviceName=name, taskDefinition=tds[0], desiredCount=desired, launchType="FARGATE",
+        loadBalancers=[{"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                 "maximumPercent": 200, "minimumHealthyPercent": 100})
+    app = WebApp(ecs, elbv2, name, name, tg, tds[0], tds[1])
+    if settle:
+        app.wait(lambda s: s["deployments"][0]["rolloutState"] == "COMPLETED")
+    return app
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with start_sandbox(step_s=STEP_S) as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind():
+    yield
+    LIFECYCLE.faults.clear()
+
+
+def primary(svc: dict[str, Any]) -> dict[str, Any]:
+    return next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+
+
+def messages(svc: dict[str, Any]) -> list[str]:
+    return [e["message"] for e in reversed(svc["events"])]  # oldest first
+
+
+# -- the server ---------------------------------------------------------------------------------------------------
+
+
+def test_sandbox_listens_on_a_free_loopback_port_and_prints_its_environment(sandbox):
+    assert sandbox.endpoint == f"http://127.0.0.1:{sandbox.port}" and sandbox.port > 0
+    assert sandbox.env()["AWS_ENDPOINT_URL"] == sandbox.endpoint
+    assert sandbox.env()["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+def test_sandbox_refuses_to_listen_beyond_loopback():
+    with pytest.raises(BadInput, match="not a loopback address"):
+        start_sandbox(host="0.0.0.0")
+
+
+def test_sandbox_reports_a_busy_port_as_bad_input(sandbox):
+    with pytest.raises(BadInput, match="cannot listen"):
+        start_sandbox(port=sandbox.port)
+
+
+# -- the lifecycle ------------------------------------------------------------------------------------------------
+
+
+def test_create_service_starts_a_deployment_that_completes_with_healthy_targets(sandbox):
+    app = make_webapp(sandbox, desired=2, settle=False)
+    first = app.describe()
+    assert primary(first)["rolloutState"] == "IN_PROGRESS" and first["runningCount"] == 0
+    done = app.wait(lambda s: primary(s)["rolloutState"] == "COMPLETED")
+    assert done["runningCount"] == 2 and primary(done)["runningCount"] == 2
+    assert sorted(app.targets().values()) == ["healthy", "healthy"]
+    assert messages(done)[-1] == f"(service {app.service}) has reached a steady state."
+
+
+def test_a_new_task_definition_makes_a_new_primary_and_demotes_the_old_one_to_active(sandbox):
+    app = make_webapp(sandbox)
+    app.deploy_v2()
+    svc = app.describe()
+    assert svc["taskDefinition"] == app.td_v2
+    assert [(d["status"], d["taskDefinition"], d["rolloutState"]) for d in svc["deployments"]] == [
+        ("PRIMARY", app.td_v2, "IN_PROGRESS"), ("ACTIVE", app.td_v1, "COMPLETED")]
+    assert svc["runningCount"] == 1  # the old task keeps serving (minimum healthy 100 %)
+
+
+def test_the_deployment_starts_registers_drains_and_completes_in_that_order(sandbox):
+    app = make_webapp(sandbox)
+    old_ips = set(app.targets())
+    app.deploy_v2()
+    seen_states: set[str] = set()
+    svc = app.describe()
+    deadline = time.monotonic() + 10
+    while primary(svc)["rolloutState"] != "COMPLETED":
+        assert time.monotonic() < deadline
+        seen_states |= {f"{ip in old_ips}:{state}" for ip, state in app.targets().items()}
+        time.sleep(STEP_S / 3)
+        svc = app.describe()
+    assert [d["status"] for d in svc["deployments"]] == ["PRIMARY"]
+    assert primary(svc)["taskDefinition"] == app.td_v2 and primary(svc)["runningCount"] == 1
+    assert primary(svc)["rolloutStateReason"] == f"ECS deployment {primary(svc)['id']} completed."
+    new_targets = app.targets()
+    assert not old_ips & set(new_targets) and list(new_targets.values()) == ["healthy"]
+    assert {"False:initial", "False:healthy", "True:draining"} <= seen_states
+
+    story = [m.split(") ", 1)[1] for m in messages(svc)]
+    since_update = story[story.index("has reached a steady state.") + 1:]
+    kinds = [s.split(" ")[0] + " " + s.split(" ")[1] for s in since_update]
+    assert kinds == ["has started", "registered 1", "has begun", "deregistered 1", "has stopped", "(deployment ecs-svc/" +
+                     primary(svc)["id"].split("/")[1] + ")", "has reached"]
+
+
+def test_deployment_configuration_round_trips_like_ecs(sandbox):
+    app = make_webapp(sandbox)
+    config = app.describe()["deploymentConfiguration"]
+    assert config["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert (config["minimumHealthyPercent"], config["maximumPercent"]) == (100, 200)
+
+
+def test_scaling_without_a_new_revision_keeps_the_deployment(sandbox):
+    app = make_webapp(sandbox)
+    before = primary(app.describe())["id"]
+    app.ecs.update_service(cluster=app.cluster, service=app.service, desiredCount=3)
+    svc = app.describe()
+    assert primary(svc)["id"] == before and svc["runningCount"] == 3 and len(app.targets()) == 3
+
+
+def test_force_new_deployment_rolls_the_same_revision(sandbox):
+    app = make_webapp(sandbox)
+    before = primary(app.describe())["id"]
+    app.ecs.update_service(cluster=app.cluster, service=app.service, forceNewDeployment=True)
+    svc = app.describe()
+    assert primary(svc)["id"] != before and primary(svc)["taskDefinition"] == app.td_v1
+    assert [d["status"] for d in svc["deployments"]] == ["PRIMARY", "ACTIVE"]
+
+
+# -- faults -------------------------------------------------------------------------------------------------------
+
+
+def test_fault_failed_ends_in_a_failed_deployment_while_the_old_one_keeps_serving(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "failed")
+    app.deploy_v2()
+    svc = app.wait(lambda s: primary(s)["rolloutState"] == "FAILED")
+    assert primary(svc)["rolloutStateReason"] == "ECS deployment circuit breaker: tasks failed to start."
+    assert primary(svc)["failedTasks"] >= 3 and primary(svc)["runningCount"] == 0
+    old = next(d for d in svc["deployments"] if d["status"] == "ACTIVE")
+    assert old["taskDefinition"] == app.td_v1 and old["runningCount"] == 1
+    assert list(app.targets().values()) == ["healthy"]
+    assert any("deployment failed: tasks failed to start." in m for m in messages(svc))
+
+
+def test_fault_circuit_breaker_rollback_ends_stable_on_the_old_revision(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "circuit-breaker-rollback")
+    app.deploy_v2()
+    svc = app.wait(lambda s: len(s["deployments"]) == 1 and primary(s)["taskDefinition"] == app.td_v1
+                   and primary(s)["rolloutState"] == "COMPLETED")
+    assert svc["taskDefinition"] == app.td_v1 and svc["runningCount"] == 1
+    assert any("rolling back to deployment" in m for m in messages(svc))
+    assert messages(svc)[-1].endswith("has reached a steady state.")
+    assert list(app.targets().values()) == ["healthy"]
+
+
+def test_fault_unhealthy_targets_runs_tasks_whose_targets_fail_health_checks(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "unhealthy-targets")
+    app.deploy_v2()
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while primary(app.describe())["rolloutState"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        seen |= set(app.targets().values())
+        time.sleep(STEP_S / 3)
+    svc = app.describe()
+    assert "unhealthy" in seen
+    assert primary(svc)["rolloutState"] == "FAILED" and primary(svc)["failedTasks"] >= 3
+    assert any("is unhealthy in (target-group" in m for m in messages(svc))
+
+
+def test_fault_never_finishes_stays_in_progress_with_pending_tasks(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "never-finishes")
+    app.deploy_v2()
+    time.sleep(STEP_S * 10)
+    svc = app.describe()
+    assert primary(svc)["rolloutState"] == "IN_PROGRESS" and primary(svc)["pendingCount"] == 1
+    assert [d["status"] for d in svc["deployments"]] == ["PRIMARY", "ACTIVE"]
+
+
+def test_a_fault_only_touches_the_service_it_names(sandbox):
+    sick, well = make_webapp(sandbox), make_webapp(sandbox)
+    sandbox.set_fault(sick.service, "failed")
+    well.deploy_v2()
+    assert primary(well.wait(lambda s: primary(s)["rolloutState"] != "IN_PROGRESS"))["rolloutState"] == "COMPLETED"
+
+
+def test_faults_can_be_set_over_http_by_another_process(sandbox):
+    app = make_webapp(sandbox)
+    assert set_remote_fault(sandbox.endpoint, app.service, "never-finishes") == {app.service: "never-finishes"}
+    assert LIFECYCLE.faults[app.service] == "never-finishes"
+    assert set_remote_fault(sandbox.endpoint, app.service, None) == {}
+    with pytest.raises(BadInput, match="unknown sandbox fault"):
+        set_remote_fault(sandbox.endpoint, app.service, "meteor-strike")
+    with pytest.raises(BadInput, match="loopback"):
+        set_remote_fault("http://example.com:5000", app.service, "failed")
+
+
+def test_fault_specs_from_the_environment_variable():
+    assert parse_faults("web-qa-green=failed, web-qa-blue=never-finishes,") == {
+        "web-qa-green": "failed", "web-qa-blue": "never-finishes"}
+    with pytest.raises(BadInput, match="bad sandbox fault") as bad:
+        parse_faults("web-qa-green")
+    assert "SERVICE=FAULT" in bad.value.hint
+    with pytest.raises(BadInput, match="unknown sandbox fault"):
+        parse_faults("web=slow")
+
+
+def test_environment_faults_are_loaded_at_start(monkeypatch, sandbox):
+    monkeypatch.setenv("TFREVIEW_SANDBOX_FAULTS", "web-env=unhealthy-targets")
+    with start_sandbox() as second:
+        assert second.port != sandbox.port
+        assert LIFECYCLE.faults["web-env"] == "unhealthy-targets"
+    assert LIFECYCLE.enabled  # the module's sandbox still runs
