@@ -16,6 +16,7 @@ from tfreview.review.policy import (
     check_apply,
     check_break_glass,
     check_can_approve,
+    escalation_reasons,
     make_approval,
     policy_from_dict,
     required_approvals,
@@ -262,3 +263,31 @@ def test_facts_and_approvals_round_trip_through_json_dicts():
     a = approve(BOB)
     assert Approval.from_dict(a.to_dict()) == a
     assert a.to_dict()["approved_at"] == "2026-11-26T09:10:00Z"
+
+
+# -- what escalates --------------------------------------------------------------------------------------------
+def test_a_routine_deploy_does_not_escalate():
+    changes = [{"address": 'module.app.aws_ecs_task_definition.app["green"]', "type": "aws_ecs_task_definition",
+                "action": "replace"},
+               {"address": 'module.app.aws_ecs_service.app["green"]', "type": "aws_ecs_service", "action": "update"}]
+    assert escalation_reasons(changes) == ()
+
+
+def test_a_first_deploy_creating_iam_and_security_groups_does_not_escalate():
+    changes = [{"address": "aws_iam_role.exec", "type": "aws_iam_role", "action": "create"},
+               {"address": "aws_security_group.alb", "type": "aws_security_group", "action": "create"}]
+    assert escalation_reasons(changes) == ()
+
+
+def test_destroy_replace_and_changes_to_existing_iam_or_security_groups_escalate():
+    changes = [{"address": "aws_lb_listener.prod", "type": "aws_lb_listener", "action": "delete"},
+               {"address": "aws_lb_target_group.blue", "type": "aws_lb_target_group", "action": "replace"},
+               {"address": "aws_iam_role_policy.exec", "type": "aws_iam_role_policy", "action": "update"},
+               {"address": "aws_security_group.alb", "type": "aws_security_group", "action": "update"},
+               {"address": "aws_ecs_task_definition.old", "type": "aws_ecs_task_definition", "action": "delete",
+                "deposed": "abc123"},
+               {"address": "data.aws_iam_policy_document.x", "type": "aws_iam_policy_document", "action": "read",
+                "mode": "data"}]
+    assert escalation_reasons(changes) == (
+        "destroys aws_lb_listener.prod", "replaces aws_lb_target_group.blue",
+        "changes IAM aws_iam_role_policy.exec", "changes security group aws_security_group.alb")

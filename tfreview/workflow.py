@@ -280,6 +280,11 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
     plan_id = new_plan_id(app, env, created)
     keys = plan_keys(plan_id)
     summary = review_summary(review)
+    from tfreview.review.policy import escalation_reasons
+
+    # Risks that call for more approvers (destroy, replace, changed IAM/security groups), per the policy.
+    escalation = escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
+                                     "deposed": r.deposed} for r in review.resources)
     record = {
         "kind": "plan",
         "id": plan_id,
@@ -300,8 +305,9 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
         "identity": ctx.identity,
         "created_at": iso(created),
         "summary": summary,
-        "risky": bool(summary["risk_reasons"]),
+        "risky": bool(escalation),
         "risk_reasons": summary["risk_reasons"],
+        "escalation_reasons": list(escalation),
     }
     # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
     ctx.store.create(keys["binary"], binary, private=True)
@@ -354,7 +360,8 @@ def load_review(store: Store, plan_id: str) -> Any:
 def _facts(record: dict[str, Any]) -> Any:
     from tfreview.review.policy import PlanFacts
 
-    return PlanFacts.from_dict({**record, "plan_id": record["id"]})
+    return PlanFacts.from_dict({**record, "plan_id": record["id"],
+                                "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", []))})
 
 
 def _policy(ctx: Context) -> Any:

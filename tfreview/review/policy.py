@@ -265,6 +265,36 @@ class CurrentFacts:
     succeeded_in: frozenset[str] = frozenset()
 
 
+# -- risk escalation -----------------------------------------------------------------------------------------
+# A new task definition revision is how ECS deploys: its "replace" is routine, not a reason for more approvers.
+ROUTINE_REPLACE_TYPES = frozenset({"aws_ecs_task_definition"})
+SECURITY_TYPE_PREFIXES = ("aws_iam_", "aws_security_group", "aws_vpc_security_group_")
+_REPLACES = ("replace", "replace-create-first", "replace-forget", "delete-create", "create-delete")
+
+
+def escalation_reasons(changes: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Why a plan needs `escalate_on_risk` more approvers, one line per resource (empty: it does not).
+
+    `changes`: the plan's resource changes as dicts with address, type, action (tfreview's action names:
+    create, update, delete, replace, replace-create-first, ...), and optionally mode and deposed.
+    Escalates: any destroy; any replace but a task definition's new revision; any change to an existing
+    IAM or security-group object. Creating new objects (a first deploy) does not escalate.
+    """
+    out = []
+    for c in changes:
+        if c.get("mode", "managed") != "managed" or c.get("deposed"):
+            continue
+        address, rtype, action = str(c.get("address", "")), str(c.get("type", "")), str(c.get("action", ""))
+        if action == "delete":
+            out.append(f"destroys {address}")
+        elif action in _REPLACES and rtype not in ROUTINE_REPLACE_TYPES:
+            out.append(f"replaces {address}")
+        elif action in ("update", *_REPLACES) and rtype.startswith(SECURITY_TYPE_PREFIXES):
+            kind = "IAM" if rtype.startswith("aws_iam_") else "security group"
+            out.append(f"changes {kind} {address}")
+    return tuple(out)
+
+
 # -- decisions -----------------------------------------------------------------------------------------------
 def same_identity(a: str, b: str) -> bool:
     """Identities compare case-insensitively, ignoring surrounding blanks (emails, user names)."""
