@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -70,6 +70,8 @@ class Node:
 class _Ctx:
     secrets: frozenset[str]
     replace_paths: frozenset[tuple]
+    normalizers: dict
+    keyed: bool = False  # inside a JSON string: lists of objects with a unique "name" match by name
 
 
 _ABSENT = object()
@@ -84,10 +86,17 @@ def build_tree(
     *,
     secrets: frozenset[str] = frozenset(),
     replace_paths: Iterable[tuple] = (),
+    json_normalizers: dict[tuple, Callable[[Any], Any]] | None = None,
 ) -> Node:
     """Build the diff tree of one resource (or output) change from its raw before/after values and marks.
-    `before`/`after` of None mean the object does not exist on that side (create / delete)."""
-    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(tuple(p) for p in replace_paths))
+    `before`/`after` of None mean the object does not exist on that side (create / delete).
+    `json_normalizers` maps an attribute path holding a JSON string to a function cleaning its decoded value
+    (e.g. ECS container definitions without AWS defaults) before the structural diff."""
+    ctx = _Ctx(
+        secrets=secrets,
+        replace_paths=frozenset(tuple(p) for p in replace_paths),
+        normalizers=json_normalizers or {},
+    )
     b = _ABSENT if before is None else before
     a = _ABSENT if after is None and after_unknown is not True else after
     return _node(b, a, after_unknown, before_sensitive, after_sensitive, ctx, (), False, None)
@@ -153,12 +162,19 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
     if (bv is None or _is_json_text(bv)) and (av is None or _is_json_text(av)) and (bv or av):
         jb, ja = _parse_json(b), _parse_json(a)
         if jb is not None and ja is not None and not isinstance(jb, (str, int, float, bool)):
-            inner = _node(jb, ja, None, None, None, ctx, (), False, parent_key)
+            normalize = ctx.normalizers.get(path)
+            quiet = "formatting only"
+            if normalize is not None:
+                jb = jb if jb is _ABSENT else normalize(jb)
+                ja = ja if ja is _ABSENT else normalize(ja)
+                quiet = "only ordering/defaults changed"
+            inner_ctx = _Ctx(ctx.secrets, frozenset(), {}, True)
+            inner = _node(jb, ja, None, None, None, inner_ctx, (), False, parent_key)
             if b is not _ABSENT and a is not _ABSENT:
                 if b == a:
                     action, note = "no-op", ""
                 elif inner.action == "no-op":
-                    action, note = "update", "formatting only"
+                    action, note = "update", quiet
                 else:
                     action, note = "update", ""
             else:
@@ -261,6 +277,10 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
         and not _has_marks(bs)
         and not _has_marks(as_)
     )
+    if not simple and ctx.keyed and b is not _ABSENT and a is not _ABSENT:
+        by_name = _by_name(bl), _by_name(al)
+        if by_name[0] is not None and by_name[1] is not None:
+            return _keyed_list(bl, al, by_name[0], by_name[1], ctx, path, forces)
     if simple:
         # Longest common subsequence, as Terraform does for lists of primitives.
         matcher = SequenceMatcher(None, [_hashable(x) for x in bl], [_hashable(x) for x in al], autojunk=False)
@@ -291,6 +311,32 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
     else:
         action = "update" if any(c.action != "no-op" for _, c in children) else "no-op"
     return Node(action, "list", children=tuple(children), forces_replacement=forces)
+
+
+def _by_name(items: list) -> dict | None:
+    """name -> index when every item is an object with a distinct string "name", else None."""
+    if not items:
+        return None
+    out = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or item["name"] in out:
+            return None
+        out[item["name"]] = i
+    return out
+
+
+def _keyed_list(bl: list, al: list, bnames: dict, anames: dict, ctx: _Ctx, path: tuple, forces: bool) -> Node:
+    """Lists of named objects (containers, environment variables) matched by name, not position."""
+    children: list[tuple[Any, Node]] = []
+    for j, item in enumerate(al):
+        i = bnames.get(item["name"])
+        before = bl[i] if i is not None else _ABSENT
+        children.append((j, _node(before, item, None, None, None, ctx, path + (j,), False, None)))
+    for name, i in bnames.items():
+        if name not in anames:
+            children.append((i, _node(bl[i], _ABSENT, None, None, None, ctx, path + (i,), False, None)))
+    changed = any(c.action != "no-op" for _, c in children)
+    return Node("update" if changed else "no-op", "list", children=tuple(children), forces_replacement=forces)
 
 
 def _hashable(value: Any) -> Any:

@@ -39,7 +39,8 @@ _NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "dependsOn": ("containerName",),
     "environmentFiles": ("value",),
 }
-_SAFE_FIELDS = ("name", "image", "cpu", "memory", "memoryReservation", "portMappings")
+# Order of the parts of a container verdict: what reviewers look for first.
+_PART_ORDER = {k: i for i, k in enumerate(("image", "cpu", "memory", "memoryReservation", "environment", "secrets", "portMappings"))}
 _TASK_FIELDS_IGNORED = frozenset(
     {"container_definitions", "arn", "arn_without_revision", "revision", "id", "tags_all", "skip_destroy", "track_latest"}
 )
@@ -217,6 +218,24 @@ def normalize_container(container: dict) -> dict:
     return out
 
 
+def clean_definitions(definitions: Any) -> Any:
+    """Container definitions (decoded JSON) without AWS defaults, nulls and empty lists, keyed lists sorted by
+    natural key: the shape the diff tree compares, so reorders and restated defaults are no changes."""
+    if not isinstance(definitions, list):
+        return definitions
+    out = []
+    for container in definitions:
+        if not isinstance(container, dict):
+            out.append(container)
+            continue
+        cleaned = normalize_container(container)
+        for key in _NATURAL_KEYS:
+            if isinstance(cleaned.get(key), dict):
+                cleaned[key] = [cleaned[key][k] for k in sorted(cleaned[key])]
+        out.append(cleaned)
+    return out
+
+
 def _normalize_port(port: dict) -> dict:
     port = {k: v for k, v in port.items() if v is not None}
     if port.get("protocol") == "tcp":
@@ -256,7 +275,7 @@ def _compare_containers(old: list[dict], new: list[dict], secrets: frozenset[str
 
 def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool) -> list[str]:
     parts = []
-    keys = list(o) + [k for k in n if k not in o]
+    keys = sorted(set(o) | set(n), key=lambda k: (_PART_ORDER.get(k, len(_PART_ORDER)), k))
     other = []
     for key in keys:
         ov, nv = o.get(key), n.get(key)

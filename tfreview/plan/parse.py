@@ -254,13 +254,10 @@ def _sensitive_strings(
 
 def _collect_all(value: Any, found: set[str]) -> None:
     if isinstance(value, str):
+        # A sensitive JSON string (e.g. container_definitions) is masked whole; its inner strings are not
+        # secrets by themselves (container names, images), the values that made it sensitive are collected
+        # from the sensitive variables.
         found.add(value)
-        # A sensitive JSON string also hides each string inside it.
-        if value[:1] in ("{", "[") and len(value) < 1_000_000:
-            try:
-                _collect_all(orjson.loads(value), found)
-            except orjson.JSONDecodeError:
-                pass
     elif isinstance(value, dict):
         for v in value.values():
             _collect_all(v, found)

@@ -12,12 +12,13 @@ from typing import Any
 
 from tfreview.plan.classify import Classification, classify
 from tfreview.plan.diff import Marker, Node, build_tree, path_text
-from tfreview.plan.ecs import EcsStory, ecs_stories
+from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
 from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text
 
 SCHEMA_VERSION = 1
+_ECS_NORMALIZERS = {("container_definitions",): clean_definitions}
 
 
 def scrub(text: str, secrets: frozenset[str]) -> str:
@@ -64,6 +65,7 @@ class ResourceDiff:
             rc.after_sensitive,
             secrets=self._secrets,
             replace_paths=rc.replace_paths,
+            json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
         )
 
     @property

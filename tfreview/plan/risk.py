@@ -246,7 +246,9 @@ def _world_open(rc: ResourceChange) -> str:
 def _check_flags(check: CheckResult) -> list[RiskFlag]:
     if check.status in ("fail", "error"):
         detail = "; ".join(check.problems) or ", ".join(check.failing_instances) or check.status
-        return [RiskFlag("high", "check", check.address, f"{check.kind} check {check.status}: {detail}")]
+        what = "check" if check.kind == "check" else f"{check.kind} check"
+        verb = "failed" if check.status == "fail" else "errored"
+        return [RiskFlag("high", "check", check.address, f"{what} {verb}: {detail}")]
     if check.status == "unknown":
         return [RiskFlag("info", "check", check.address, f"{check.kind} check result known only after apply")]
     return []

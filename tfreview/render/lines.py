@@ -161,7 +161,8 @@ def _children(node: Node, depth: int, show_all: bool) -> list[Line]:
     out: list[Line] = []
     hidden = 0
     for key, child in node.children:
-        if child.action == "no-op" and not show_all:
+        # A changed list element keeps its "name" visible: it says which container / variable changed.
+        if child.action == "no-op" and not show_all and not (key == "name" and node.action == "update"):
             hidden += 1
             continue
         out.extend(_node(key, child, depth, show_all))
