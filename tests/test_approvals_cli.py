@@ -1,0 +1,317 @@
+"""Approvals you can trust, through the real `tfreview` command: who may approve, every apply refusal (exit 3
+and its reason), break-glass, locks and interrupted applies, unlock, audit verify, history and report.
+
+Most tests need no terraform: plans are recorded in the store exactly as `tfreview plan` records them (same
+record builder, a real review of a small plan document), and every refusal happens before terraform starts.
+Where a test must show that the policy lets an apply through, terraform is a stub that says it was called.
+The tests marked `integration` run real terraform against the local AWS (kill -9 during apply, 20 concurrent
+applies of one plan).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tfreview.store.audit import append_event, entry_key, iter_entries
+from tfreview.store.base import dumps
+from tfreview.store.local import LocalStore
+
+BOB, CAROL, ALICE = "bob@example.com", "carol@example.com", "alice@example.com"
+
+PLAN_DOC = {
+    "format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
+    "resource_changes": [{
+        "address": 'module.app.aws_ecs_task_definition.app["green"]', "mode": "managed",
+        "type": "aws_ecs_task_definition", "name": "app", "index": "green",
+        "provider_name": "registry.terraform.io/hashicorp/aws",
+        "change": {"actions": ["delete", "create"],
+                   "before": {"family": "shop", "container_definitions": json.dumps([{"name": "web", "image": "r/shop:1.0.0"}])},
+                   "after": {"family": "shop", "container_definitions": json.dumps([{"name": "web", "image": "r/shop:1.1.0"}])},
+                   "after_unknown": {"arn": True}, "before_sensitive": {}, "after_sensitive": {},
+                   "replace_paths": [["container_definitions"]]}}],
+    "prior_state": {"format_version": "1.0", "terraform_version": "1.11.4", "values": {"root_module": {}}},
+}
+
+_seq = iter(range(1, 10_000))
+
+
+def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, escalation: list[str] | None = None) -> str:
+    """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit)."""
+    from tfreview.plan import review_plan
+    from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
+
+    store = LocalStore(cli.store)
+    manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
+    created = now_utc()
+    plan_id = new_plan_id(app, env, created) + f"-{next(_seq)}"
+    plan_json = json.dumps(PLAN_DOC).encode()
+    binary = b"tfplan binary of " + plan_id.encode()
+    summary = review_summary(review_plan(plan_json))
+    record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": app, "env": env,
+              "version": version, "plan_sha256": hashlib.sha256(binary).hexdigest(),
+              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
+              "state_lineage": "", "state_serial": 0, "prior_outputs": {}, "release_vars": {},
+              "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
+              "created_at": iso(created), "summary": summary, "risky": bool(escalation),
+              "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
+    keys = plan_keys(plan_id)
+    store.create(keys["binary"], binary, private=True)
+    store.create(keys["json"], plan_json, private=True)
+    store.create(keys["record"], dumps(record))
+    store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
+    append_event(store, "plan", planner, app=app, env=env, version=version, plan_id=plan_id)
+    return plan_id
+
+
+@pytest.fixture
+def cli(cli_factory, tmp_path):
+    """A fresh store with shop 1.1.0 packaged; terraform is a stub that fails loudly if it is ever reached."""
+    c = cli_factory("approvals")
+    stub = tmp_path / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
+    base_call = c.__call__
+
+    c.run = lambda *args, **kw: base_call(*args, env={**c.env, **kw.pop("env", {})}, **kw)
+    c.run("package", "--app", "shop", "--version", "1.1.0")
+    return c
+
+
+def policy(cli, text: str) -> None:
+    (cli.cwd / "tfreview.toml").write_text(text)
+
+
+def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
+    assert proc.returncode == 3, f"exit {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    err = proc.stderr.strip()
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, f"{w!r} not in {err!r}"
+    return err
+
+
+def reached_terraform(proc: subprocess.CompletedProcess) -> None:
+    """The policy let the apply through: it got as far as running terraform (the stub)."""
+    assert proc.returncode == 1 and "stub terraform reached" in proc.stderr, proc.stderr
+
+
+# -- who may approve -------------------------------------------------------------------------------------------
+def test_planner_cannot_approve_own_plan_and_a_second_person_can(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
+    refused(cli.run("approve", pid, "--yes", user=ALICE), f"{ALICE} made plan {pid} and may not approve it")
+    ok = cli.run("approve", pid, "--yes", "--comment", "image bump only", user=BOB)
+    assert ok.returncode == 0 and f"approved {pid} as {BOB}" in ok.stdout
+    reached_terraform(cli.run("apply", pid, user=ALICE))
+
+
+def test_two_required_approvers_need_two_distinct_people(cli):
+    policy(cli, '[policy.qa]\nrequired_approvals = 2\n')
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    refused(cli.run("apply", pid), f"plan {pid} has 1 of 2 required approvals (approved by: {BOB})")
+    refused(cli.run("approve", pid, "--yes", user="BOB@example.com"), "already approved")
+    assert cli.run("approve", pid, "--yes", user=CAROL).returncode == 0
+    reached_terraform(cli.run("apply", pid))
+
+
+def test_risky_plan_needs_one_more_approver(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa", escalation=["destroys aws_lb_listener.prod"])
+    cli.run("approve", pid, "--yes", user=BOB)
+    refused(cli.run("apply", pid), "1 of 2 required approvals, 1 more because destroys aws_lb_listener.prod")
+
+
+def test_only_listed_approvers_may_approve(cli):
+    policy(cli, f'[policy.qa]\napprovers = ["{CAROL}"]\n')
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    refused(cli.run("approve", pid, "--yes", user=BOB), f"{BOB} is not an approver for qa")
+
+
+def test_approve_asks_for_confirmation_unless_yes(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    proc = cli.run("approve", pid, user=BOB)
+    assert proc.returncode == 2 and "--yes" in proc.stderr
+
+
+# -- apply refusals ----------------------------------------------------------------------------------------------
+def test_apply_refuses_unapproved_plan(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    refused(cli.run("apply", pid), f"plan {pid} is not approved", f"tfreview approve {pid}")
+
+
+def test_rejected_plan_cannot_be_approved_or_applied(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    assert cli.run("reject", pid, "--reason", "wrong image tag", user=CAROL).returncode == 0
+    refused(cli.run("apply", pid), f"plan {pid} was rejected by {CAROL}: wrong image tag")
+    refused(cli.run("approve", pid, "--yes", user="dave@example.com"), "was rejected")
+
+
+def test_apply_refuses_plan_whose_bytes_changed(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    binary = cli.store / "plans" / pid / "plan.tfplan"
+    binary.write_bytes(binary.read_bytes() + b"!")
+    refused(cli.run("apply", pid), f"plan {pid} changed since it was made", "do not apply it")
+
+
+def test_apply_refuses_changed_package(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    zip_path = cli.store / "packages" / "shop" / "1.1.0" / "terraform.zip"
+    zip_path.write_bytes(zip_path.read_bytes() + b"tampered")
+    refused(cli.run("apply", pid), "package shop 1.1.0 does not match its manifest")
+
+
+def test_apply_refuses_expired_approval(cli):
+    policy(cli, '[policy.qa]\napproval_ttl_hours = 0.0003\n')  # about one second
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    time.sleep(1.2)
+    refused(cli.run("apply", pid), f"approval of plan {pid} by {BOB} expired at", "fresh approval")
+
+
+def test_apply_refuses_superseded_plan(cli):
+    old = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", old, "--yes", user=BOB)
+    new = record_plan(cli, "shop", "1.1.0", "qa")
+    refused(cli.run("apply", old), f"plan {old} is superseded by a newer plan {new} for shop/qa",
+            f"tfreview show {new}")
+
+
+def test_promotion_gate_requires_success_in_qa(cli):
+    policy(cli, '[policy.prod]\nrequires_success_in = "qa"\n')
+    pid = record_plan(cli, "shop", "1.1.0", "prod")
+    cli.run("approve", pid, "--yes", user=BOB)
+    refused(cli.run("apply", pid), "shop 1.1.0 has not been applied successfully in qa (prod requires it)")
+    LocalStore(cli.store).create("releases/shop/1.1.0/succeeded.json",
+                                 dumps({"app": "shop", "version": "1.1.0", "envs": ["qa"]}))
+    reached_terraform(cli.run("apply", pid))
+
+
+def test_apply_refuses_plan_already_applied(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    store = LocalStore(cli.store)
+    store.create(f"applies/{pid}/start.json", dumps({"plan_id": pid, "app": "shop", "env": "qa", "by": ALICE}))
+    store.create(f"applies/{pid}/result.json", dumps({"outcome": "applied", "finished_at": "2026-11-26T10:00:00Z"}))
+    refused(cli.run("apply", pid), f"plan {pid} was already applied at 2026-11-26T10:00:00Z (outcome: applied)")
+
+
+# -- break-glass -------------------------------------------------------------------------------------------------
+def test_break_glass_is_for_listed_identities_only_and_needs_a_reason(cli):
+    policy(cli, f'[policy.prod]\nbreak_glass = ["{CAROL}"]\n')
+    pid = record_plan(cli, "shop", "1.1.0", "prod")
+    refused(cli.run("apply", pid, "--break-glass", "--reason", "site down", user=BOB),
+            f"{BOB} may not break glass in prod")
+    assert cli.run("apply", pid, "--break-glass", user=CAROL).returncode == 2
+    reached_terraform(cli.run("apply", pid, "--break-glass", "--reason", "site down", user=CAROL))
+
+
+# -- locks, interrupted applies, unlock ---------------------------------------------------------------------------
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def leave_killed_apply(cli, pid: str) -> None:
+    """What kill -9 during `tfreview apply` leaves: start record, no result, a lock held by a dead process."""
+    import socket
+
+    store = LocalStore(cli.store)
+    store.create(f"applies/{pid}/start.json", dumps({
+        "kind": "apply-start", "app": "shop", "env": "qa", "version": "1.1.0", "plan_id": pid, "by": ALICE,
+        "started_at": "2026-11-26T10:05:00Z", "break_glass": None}))
+    store.create("locks/shop/qa.json", dumps({
+        "app": "shop", "env": "qa", "owner": ALICE, "pid": _dead_pid(), "host": socket.gethostname(),
+        "plan_id": pid, "break_glass": False, "acquired_at": "2026-11-26T10:04:59Z"}))
+    append_event(store, "apply-start", ALICE, app="shop", env="qa", version="1.1.0", plan_id=pid)
+
+
+def test_interrupted_apply_and_its_lock_are_reported_then_unlock_records_it(cli):
+    killed = record_plan(cli, "shop", "1.1.0", "qa")
+    leave_killed_apply(cli, killed)
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    err = refused(cli.run("apply", pid), f"apply in progress for shop/qa by {ALICE} since 2026-11-26 10:04:59Z",
+                  "its process is gone: the apply was interrupted", "tfreview unlock --app shop --env qa")
+    assert f"warning: apply of plan {killed} (shop/qa 1.1.0) by {ALICE}" in err
+    rows = json.loads(cli.run("history", "--format", "json").stdout)
+    assert {r["id"]: r["outcome"] for r in rows}[killed] == "interrupted"
+
+    unlocked = cli.run("unlock", "--app", "shop", "--env", "qa", user=CAROL)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert f"unlocked shop/qa: lock of {ALICE} (plan {killed}" in unlocked.stdout
+    assert f"apply of plan {killed} recorded as interrupted" in unlocked.stdout
+    events = [(e["event"], e["actor"]) for e in iter_entries(LocalStore(cli.store))]
+    assert events[-2:] == [("apply-end", CAROL), ("unlock", CAROL)]
+    reached_terraform(cli.run("apply", pid))  # the lock is gone: the next apply goes ahead
+    assert "warning" not in cli.run("history").stderr
+    assert cli.run("unlock", "--app", "shop", "--env", "qa").returncode == 2  # nothing to unlock
+
+
+# -- audit verify ------------------------------------------------------------------------------------------------
+def test_audit_verify_proves_the_chain_and_names_the_first_bad_entry(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", "--comment", "ok", user=BOB)
+    good = cli.run("audit", "verify")
+    assert good.returncode == 0 and "audit log intact: 3 entries" in good.stdout  # package, plan, approve
+    entry = cli.store / entry_key(2)
+    entry.write_bytes(entry.read_bytes().replace(b'"plan"', b'"PLAN"'))
+    bad = cli.run("audit", "verify")
+    assert bad.returncode == 1 and "audit log broken at entry 2" in bad.stderr
+    doc = json.loads(cli.run("audit", "verify", "--format", "json").stdout)
+    assert doc["ok"] is False and doc["first_bad_seq"] == 2
+
+
+# -- history and report ------------------------------------------------------------------------------------------
+def test_history_filters_by_person_version_env_and_date(cli):
+    cli.run("package", "--app", "shop", "--version", "1.2.0")
+    a = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
+    b = record_plan(cli, "shop", "1.2.0", "prod", planner=CAROL)
+    cli.run("approve", a, "--yes", "--comment", "fine", user=BOB)
+
+    def ids(*args):
+        proc = cli.run("history", "--format", "json", *args)
+        assert proc.returncode == 0, proc.stderr
+        return {r["id"] for r in json.loads(proc.stdout)}
+
+    assert ids() == {a, b}
+    assert ids("--person", "BOB@example.com") == {a}
+    assert ids("--person", CAROL) == {b}
+    assert ids("--version", "1.2.0") == {b}
+    assert ids("--env", "qa") == {a}
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert ids("--since", today, "--until", today) == {a, b}
+    assert ids("--until", "2020-01-01") == set()
+    bad = cli.run("history", "--since", "last tuesday")
+    assert bad.returncode == 2 and "cannot read the time" in bad.stderr
+    row = next(r for r in json.loads(cli.run("history", "--format", "json").stdout) if r["id"] == a)
+    assert row["approvals"] == [{"by": BOB, "kind": "approve", "at": row["approvals"][0]["at"], "comment": "fine"}]
+
+
+def test_report_gives_an_auditor_the_diff_and_who_did_what(cli, tmp_path):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", "--comment", "checked the image tag", user=BOB)
+    md = cli.run("report", pid, "--format", "markdown")
+    assert md.returncode == 0, md.stderr
+    assert f"Planned by | {ALICE}" in md.stdout
+    assert f"| approve | {BOB} |" in md.stdout and "checked the image tag" in md.stdout
+    assert "Not applied." in md.stdout and "1.0.0 → 1.1.0" in md.stdout
+    out = tmp_path / "report.html"
+    assert cli.run("report", pid, "--format", "html", "--output", str(out)).returncode == 0
+    assert out.read_text().startswith("<!doctype html>") and "checked the image tag" in out.read_text()
+    doc = json.loads(cli.run("report", pid, "--format", "json").stdout)
+    assert doc["plan"]["planner"] == ALICE and doc["approvals"][0]["by"] == BOB and doc["outcome"] == "not applied"
+    assert doc["audit_chain"]["ok"] is True
+    assert cli.run("report", pid, "--format", "pdf").returncode == 2
