@@ -406,7 +406,7 @@ def _task_changes(before: dict, after: dict, rc: ResourceChange, secrets: frozen
         if key in _TASK_FIELDS_IGNORED or unknown.get(key) is True:
             continue
         ov, nv = before.get(key), after.get(key)
-        if ov == nv or (ov in (None, [], {}) and nv in (None, [], {})):
+        if ov == nv or (ov in (None, [], {}, "") and nv in (None, [], {}, "")):
             continue
         if _marked(rc.before_sensitive, key) or _marked(rc.after_sensitive, key):
             out.append(f"task {key} changed (sensitive)")

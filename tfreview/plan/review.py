@@ -15,7 +15,7 @@ from tfreview.plan.diff import Marker, Node, build_tree, path_text
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
-from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text
+from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text, relevant_drift
 
 SCHEMA_VERSION = 1
 _ECS_NORMALIZERS = {("container_definitions",): clean_definitions}
@@ -135,6 +135,7 @@ class Review:
     counts: Counts
     resources: tuple[ResourceDiff, ...]
     drift: tuple[ResourceDiff, ...]
+    drift_hidden: int
     outputs: tuple[OutputDiff, ...]
     ecs: tuple[EcsStory, ...]
     risks: tuple[RiskFlag, ...]
@@ -162,7 +163,8 @@ class Review:
          classification {kind, reasons, live_colours, target_colour},
          risks [{level, kind, address, reason}], ecs [{family, address, action, old_revision, verdict,
          containers, task_changes, flags, services}], image_changes [{container, old_image, new_image}],
-         resources [resource], drift [resource], outputs [{name, action, sensitive, changes}],
+         resources [resource], drift [resource] (only drift relevant to this plan, as Terraform shows it),
+         drift_not_relevant N, outputs [{name, action, sensitive, changes}],
          checks [{address, kind, status, failing_instances, problems}], deferred [{address, reason}]}
         resource: {address, previous_address, module_address, mode, type, name, index, deposed, actions, action,
                    action_reason, reason, replace_paths, importing, importing_id, changes: node}
@@ -186,6 +188,7 @@ class Review:
             "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
             "resources": [r.to_json(full=full) for r in self.changed_resources],
             "drift": [r.to_json(full=full) for r in self.drift],
+            "drift_not_relevant": self.drift_hidden,
             "outputs": [o.to_json() for o in self.outputs if o.action != "no-op"],
             "checks": [
                 {"address": c.address, "kind": c.kind, "status": c.status,
@@ -262,6 +265,7 @@ def _resource_diff(rc: ResourceChange, secrets: frozenset[str], drift: bool) -> 
 def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
     """Review of an already parsed plan (pure)."""
     secrets = plan.sensitive_strings
+    counts = count_changes(plan)
     stories = ecs_stories(plan.resource_changes, secrets, reveal_safe_fields=reveal_ecs_safe_fields)
     images = []
     for story in stories:
@@ -283,9 +287,10 @@ def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
         applyable=plan.applyable,
         complete=plan.complete,
         errored=plan.errored,
-        counts=count_changes(plan),
+        counts=counts,
         resources=tuple(_resource_diff(rc, secrets, False) for rc in plan.resource_changes),
-        drift=tuple(_resource_diff(rc, secrets, True) for rc in plan.resource_drift),
+        drift=tuple(_resource_diff(rc, secrets, True) for rc in relevant_drift(plan)),
+        drift_hidden=len(plan.resource_drift) - counts.drift,
         outputs=tuple(OutputDiff(o.name, o.action, o.sensitive, o, secrets) for o in plan.output_changes),
         ecs=stories,
         risks=risks,

@@ -13,6 +13,7 @@ from tfreview.plan.diff import path_text
 from tfreview.plan.ecs import EcsStory
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, DeferredChange, Plan, ResourceChange
 
+NO_CHANGES = "No changes. Your infrastructure matches the configuration."
 LEVELS = ("critical", "high", "medium", "low", "info")
 _LEVEL_RANK = {level: i for i, level in enumerate(LEVELS)}
 
@@ -74,7 +75,10 @@ class Counts:
         return bool(self.add or self.change or self.destroy or self.import_ or self.move or self.forget or self.outputs_changed)
 
     def summary_line(self) -> str:
-        """Terraform's summary line: "Plan: [N to import, ]X to add, Y to change, Z to destroy[, W to forget]."."""
+        """Terraform's summary line: "Plan: [N to import, ]X to add, Y to change, Z to destroy[, W to forget]."
+        or, when no resource changes at all, "No changes. Your infrastructure matches the configuration."."""
+        if not (self.add or self.change or self.destroy or self.import_ or self.forget or self.move):
+            return NO_CHANGES
         head = f"Plan: {self.import_} to import, " if self.import_ else "Plan: "
         tail = f", {self.forget} to forget." if self.forget else "."
         return f"{head}{self.add} to add, {self.change} to change, {self.destroy} to destroy{tail}"
@@ -120,7 +124,46 @@ def count_changes(plan: Plan) -> Counts:
         elif action == "no-op":
             no_op += 1
     outputs = sum(1 for o in plan.output_changes if o.action != "no-op")
-    return Counts(add, change, destroy, replace, imports, moves, forget, read, no_op, len(plan.resource_drift), outputs)
+    drift = len(relevant_drift(plan))
+    return Counts(add, change, destroy, replace, imports, moves, forget, read, no_op, drift, outputs)
+
+
+def _at(value: Any, path: tuple) -> Any:
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == {} or value == [] or value == ""
+
+
+def relevant_drift(plan: Plan) -> tuple[ResourceChange, ...]:
+    """Drift entries Terraform itself would show: with `relevant_attributes` present, only those whose relevant
+    attributes (resource address matched exactly, as Terraform does) really changed; null and empty count as
+    equal. Without `relevant_attributes` (older formats) every drift entry is relevant."""
+    if not plan.relevant_attributes:
+        return plan.resource_drift
+    by_resource: dict[str, list[tuple]] = {}
+    for resource, path in plan.relevant_attributes:
+        by_resource.setdefault(resource, []).append(path)
+    kept = []
+    for rc in plan.resource_drift:
+        for path in by_resource.get(rc.address, ()):
+            b, a = _at(rc.before, path), _at(rc.after, path)
+            if b != a and not (_empty(b) and _empty(a)):
+                if not path and isinstance(b, dict) and isinstance(a, dict):
+                    keys = set(b) | set(a)
+                    if all(b.get(k) == a.get(k) or (_empty(b.get(k)) and _empty(a.get(k))) for k in keys):
+                        continue
+                kept.append(rc)
+                break
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +184,14 @@ def assess(plan: Plan, stories: Iterable[EcsStory] = ()) -> tuple[RiskFlag, ...]
     flags: list[RiskFlag] = []
     if plan.errored:
         flags.append(RiskFlag("critical", "errored", "(plan)", "planning failed: this plan is incomplete and must not be applied"))
-    if plan.applyable is False:
+    if plan.applyable is False and any(rc.action not in ("no-op", "read") for rc in plan.resource_changes):
         flags.append(RiskFlag("high", "not-applyable", "(plan)", "Terraform says this plan cannot be applied"))
     if plan.complete is False:
         flags.append(RiskFlag("medium", "incomplete", "(plan)", "the plan is incomplete: another plan/apply round will be needed"))
     for rc in plan.resource_changes:
         if rc.is_managed:
             flags.extend(_resource_flags(rc))
-    for rc in plan.resource_drift:
+    for rc in relevant_drift(plan):
         flags.append(RiskFlag("medium", "drift", rc.address, f"changed outside Terraform ({rc.action})"))
     for check in plan.checks:
         flags.extend(_check_flags(check))

@@ -243,7 +243,7 @@ def _action_matches(res: ResourceDiff, actions: Sequence[str]) -> bool:
 def summary_lines(review: Review) -> list[str]:
     """The few lines every format opens with: Terraform's summary, the release kind and the plan status."""
     counts = review.counts
-    lines = [counts.summary_line() if counts.has_changes or review.changed_resources else "No changes. Your infrastructure matches the configuration."]
+    lines = [counts.summary_line()]
     extra = []
     if counts.replace:
         extra.append(f"{counts.replace} replaced")
