@@ -18,7 +18,9 @@ def released(aws_sandbox, cli_factory):
     cli = cli_factory("skeleton")
     cli.ok("package", "--app", APP, "--version", "1.0.0")
     first = json.loads(cli.ok("plan", "--app", APP, "--version", "1.0.0", "--env", ENV, "--format", "json").stdout)
+    # The first release creates IAM roles and security groups: the default policy wants one more approver.
     cli.ok("approve", first["id"], "--yes", "--comment", "first release", user="bob@example.com")
+    cli.ok("approve", first["id"], "--yes", "--comment", "IAM reviewed", user="carol@example.com")
     cli.ok("apply", first["id"], "--no-wait")
     cli.ok("package", "--app", APP, "--version", "1.1.0")
     second_proc = cli.ok("plan", "--app", APP, "--version", "1.1.0", "--env", ENV)

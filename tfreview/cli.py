@@ -67,8 +67,6 @@ class Progress:
         if self.console.is_terminal:
             self.status = self.console.status(self.title)
             self.status.__enter__()
-        else:
-            self.console.print(self.title, markup=False)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -85,6 +83,9 @@ class Progress:
         if self.status is not None:
             self.status.update(f"{self.title}: {text}")
         elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
+            if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
+                self.console.print(self.title, markup=False)
+                self.title = ""
             self.console.print(f"  {text}", markup=False)
 
     def log(self, line: str) -> None:

@@ -1,0 +1,46 @@
+# tfreview: `make demo` runs a whole release against the local AWS; `make test` runs the whole suite.
+# Both create the virtualenv and install what they need on a fresh clone.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The hashicorp/aws provider mirror for offline machines (a setting: override with TFREVIEW_PROVIDER_MIRROR=...).
+TFREVIEW_PROVIDER_MIRROR ?= $(firstword $(wildcard /opt/tf-plugins) $(patsubst %/registry.terraform.io/hashicorp/aws,%,$(wildcard /usr/share/terraform/plugins/registry.terraform.io/hashicorp/aws)))
+TFREVIEW_PLUGIN_CACHE_DIR ?= $(CURDIR)/.cache/plugins
+export TFREVIEW_PROVIDER_MIRROR TFREVIEW_PLUGIN_CACHE_DIR
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-unit test-integration demo bench golden clean
+
+$(BIN)/tfreview: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip >/dev/null
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/tfreview
+
+# Headless Chromium for the HTML report test (Debian package); skipped with a reason when it cannot be installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null 2>&1) || echo "chromium not installed: the HTML browser test will be skipped"; }
+
+test: venv browser
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest -q -m "not integration and not browser" $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/pytest -q -m integration $(PYTEST_ARGS)
+
+demo: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+golden: venv
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py
+
+clean:
+	rm -rf $(VENV) .cache .tfreview .demo build *.egg-info
