@@ -291,3 +291,11 @@ def test_destroy_replace_and_changes_to_existing_iam_or_security_groups_escalate
     assert escalation_reasons(changes) == (
         "destroys aws_lb_listener.prod", "replaces aws_lb_target_group.blue",
         "changes IAM aws_iam_role_policy.exec", "changes security group aws_security_group.alb")
+
+
+def test_an_env_may_need_no_approval_at_all():
+    policy = policy_from_dict({"sandbox": {"required_approvals": 0, "escalate_on_risk": 0}})
+    sandbox = replace(FACTS, env="sandbox")
+    check_apply(policy, sandbox, [], NOW, current(sandbox))
+    # ...but a rejection still stops it.
+    refusal(check_apply, policy, sandbox, [approve(BOB, sandbox, kind="reject")], NOW, current(sandbox))

@@ -449,6 +449,8 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
 
     approved = [a for a in decisions if a.kind == "approve"]
     need = required_approvals(ep, f)
+    if need == 0:
+        return
     if not approved:
         raise PolicyRefusal(
             f"plan {pid} is not approved ({need} approval{'s' if need != 1 else ''} required)",
