@@ -1,0 +1,98 @@
+"""The diff tree: sensitive and unknown values, JSON strings, forced replacement, secret-looking names."""
+from __future__ import annotations
+
+from tfreview.plan.diff import SENSITIVE, UNKNOWN, build_tree, looks_secret, path_text
+
+
+def child(node, *keys):
+    for key in keys:
+        node = dict(node.children)[key]
+    return node
+
+
+def test_a_changed_secret_says_changed_and_holds_no_value():
+    tree = build_tree({"password": "old-pass"}, {"password": "new-pass"}, {}, {"password": True}, {"password": True})
+    node = child(tree, "password")
+    assert node.kind == "sensitive"
+    assert node.action == "update" and node.note == "changed"
+    assert (node.before, node.after) == (SENSITIVE, SENSITIVE)
+    assert "old-pass" not in repr(tree) and "new-pass" not in repr(tree)
+
+
+def test_an_unchanged_secret_is_no_change():
+    tree = build_tree({"password": "same"}, {"password": "same"}, {}, {"password": True}, {"password": True})
+    assert child(tree, "password").action == "no-op"
+
+
+def test_sensitivity_only_change_is_reported_as_such():
+    tree = build_tree({"x": "v"}, {"x": "v"}, {}, {}, {"x": True})
+    assert child(tree, "x").note == "sensitivity changed"
+
+
+def test_unknown_values_read_known_after_apply():
+    tree = build_tree({"id": "i-1", "ip": "1.2.3.4"}, {"ip": "1.2.3.4"}, {"id": True}, {}, {})
+    node = child(tree, "id")
+    assert node.kind == "unknown" and node.after == UNKNOWN and node.before == "i-1"
+
+
+def test_created_unknown_attributes_appear():
+    tree = build_tree(None, {"name": "x"}, {"arn": True})
+    assert tree.action == "create"
+    assert child(tree, "arn").after == UNKNOWN
+
+
+def test_json_strings_are_diffed_structurally():
+    before = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}'
+    after = '{"Statement": [{"Action": "s3:*", "Effect": "Allow"}], "Version": "2012-10-17"}'
+    node = child(build_tree({"policy": before}, {"policy": after}), "policy")
+    assert node.kind == "json"
+    inner = node.children[0][1]
+    action = child(inner, "Statement", 0, "Action")
+    assert (action.before, action.after) == ("s3:GetObject", "s3:*")
+    assert child(inner, "Version").action == "no-op"
+
+
+def test_json_reformatting_alone_is_marked_formatting_only():
+    node = child(build_tree({"p": '{"a": 1, "b": 2}'}, {"p": '{"b":2,"a":1}'}), "p")
+    assert node.action == "update" and node.note == "formatting only"
+
+
+def test_replace_paths_mark_the_forcing_attribute():
+    tree = build_tree({"port": 80, "name": "x"}, {"port": 81, "name": "x"}, replace_paths=[("port",)])
+    assert child(tree, "port").forces_replacement
+    assert not child(tree, "name").forces_replacement
+
+
+def test_secret_looking_environment_values_are_masked_even_unmarked():
+    before = {"environment": [{"variables": {"DB_PASSWORD": "p1", "LOG_LEVEL": "info"}}]}
+    after = {"environment": [{"variables": {"DB_PASSWORD": "p2", "LOG_LEVEL": "debug"}}]}
+    tree = build_tree(before, after)
+    variables = child(tree, "environment", 0, "variables")
+    assert child(variables, "DB_PASSWORD").after == SENSITIVE
+    assert child(variables, "LOG_LEVEL").after == "debug"
+
+
+def test_name_value_pairs_with_secret_names_are_masked_inside_json():
+    defs = '[{"name": "web", "environment": [{"name": "API_TOKEN", "value": "%s"}]}]'
+    tree = build_tree({"c": defs % "t1"}, {"c": defs % "t2"})
+    assert "t1" not in repr(tree) and "t2" not in repr(tree)
+
+
+def test_strings_equal_to_a_known_secret_are_masked_anywhere():
+    tree = build_tree(None, {"tags": {"note": "hunter2-abc"}}, secrets=frozenset({"hunter2-abc"}))
+    assert child(tree, "tags", "note").after == SENSITIVE
+
+
+def test_lists_of_primitives_show_inserted_elements_only():
+    tree = build_tree({"l": ["a", "b", "c"]}, {"l": ["a", "x", "b", "c"]})
+    actions = [c.action for _, c in child(tree, "l").children]
+    assert actions.count("create") == 1 and actions.count("delete") == 0
+
+
+def test_secret_name_heuristic():
+    assert all(looks_secret(n) for n in ("DB_PASSWORD", "api_key", "GITHUB_TOKEN", "SESSION_SECRET", "AWS_CREDENTIALS"))
+    assert not any(looks_secret(n) for n in ("LOG_LEVEL", "REGION", "FEATURE_X"))
+
+
+def test_path_text_reads_like_terraform():
+    assert path_text(("ingress", 0, "cidr_blocks")) == "ingress[0].cidr_blocks"
