@@ -341,7 +341,7 @@ def _not_healthy(obs: Observation) -> str | None:
     primary = obs.primary
     wanted = primary.desired if primary else obs.desired
     current = [t for t in obs.targets if t.state != "draining"]
-    bad = [t for t in current if t.state != "healthy"]
+    bad = sorted((t for t in current if t.state != "healthy"), key=lambda t: t.state != "unhealthy")
     healthy = len(current) - len(bad)
     if bad:
         worst = bad[0]

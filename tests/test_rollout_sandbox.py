@@ -1,0 +1,111 @@
+"""The rollout watcher against the sandbox (moto + ECS lifecycle): a good deployment is watched to success, and
+every injected fault is detected and never reported as a success."""
+from __future__ import annotations
+
+import pytest
+
+from tfreview.rollout.watch import FAILED, SUCCEEDED, LogLine, watch_deployment
+from tfreview.sandbox import LIFECYCLE, start_sandbox
+from tests.test_sandbox import WebApp, make_webapp, primary
+
+STEP_S = 0.05
+POLL_S = 0.05
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with start_sandbox(step_s=STEP_S) as sb:
+        yield sb
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind():
+    yield
+    LIFECYCLE.faults.clear()
+
+
+def watch(app: WebApp, expected: str, timeout_s: float = 10.0, lines: list[LogLine] | None = None):
+    return watch_deployment(app.ecs, app.elbv2, app.cluster, app.service, expected, app.target_group,
+                            timeout_s=timeout_s, poll_s=POLL_S, on_event=(lines.append if lines is not None else None))
+
+
+def test_a_good_deployment_is_watched_to_success_and_the_log_tells_the_story(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.step_s = 0.3  # slow enough that polls every 0.05 s see every step, even on a busy machine
+    try:
+        app.deploy_v2()
+    finally:
+        sandbox.step_s = STEP_S
+    lines: list[LogLine] = []
+    result = watch(app, app.td_v2, lines=lines)
+    assert result.ok and result.state == SUCCEEDED, result.reason
+    assert result.task_definition == app.td_v2 and result.duration_s < 5
+    story = "\n".join(line.text for line in lines)
+    for order in (["1 pending", "initial", "-> healthy", "is gone: its tasks were drained", "steady state"],
+                  ["has started 1 tasks", "-> healthy", "has stopped 1 running tasks", "steady state"]):
+        positions = [story.index(marker) for marker in order]
+        assert positions == sorted(positions), story
+    assert story.count("has started 1 tasks") == 1
+
+
+def test_the_initial_deployment_of_a_new_service_is_watched_too(sandbox):
+    app = make_webapp(sandbox, desired=2, settle=False)
+    result = watch(app, app.td_v1)
+    assert result.ok, result.reason
+    assert sorted(app.targets().values()) == ["healthy", "healthy"]
+
+
+def test_fault_failed_is_a_failed_release(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "failed")
+    app.deploy_v2()
+    result = watch(app, app.td_v2)
+    assert not result.ok and result.state == FAILED
+    assert "tasks failed to start" in result.reason
+
+
+def test_fault_circuit_breaker_rollback_is_a_failed_release_even_once_the_service_is_stable_again(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "circuit-breaker-rollback")
+    app.deploy_v2()
+    caught = watch(app, app.td_v2)
+    # Caught while failing ("rolls the service back to") or while rolling back ("rolled back to"): failed either way.
+    assert not caught.ok and " back to " in caught.reason and app.td_v1.rsplit("/", 1)[1] in caught.reason
+
+    # Watching only after the rollback settled: the service is stable, healthy, COMPLETED - on the old revision.
+    app.wait(lambda s: len(s["deployments"]) == 1 and primary(s)["rolloutState"] == "COMPLETED")
+    late = watch(app, app.td_v2)
+    assert not late.ok and late.state == FAILED
+    assert "rolled back to" in late.reason and "is not running" in late.reason
+    assert late.task_definition == app.td_v1
+
+
+def test_fault_unhealthy_targets_is_a_failed_release(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "unhealthy-targets")
+    app.deploy_v2()
+    lines: list[LogLine] = []
+    result = watch(app, app.td_v2, lines=lines)
+    assert not result.ok and result.state == FAILED
+    # The ELB health-check failures are told (as a target state, or at least as ECS's service event).
+    assert any(line.kind in ("target", "event") and "unhealthy" in line.text for line in lines)
+
+
+def test_fault_unhealthy_targets_is_never_a_success_even_when_watched_too_briefly(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "unhealthy-targets")
+    app.deploy_v2()
+    app.wait(lambda s: any(v == "unhealthy" for v in app.targets().values()))
+    result = watch(app, app.td_v2, timeout_s=0.01)
+    assert result.state == FAILED and result.reason.startswith("did not finish in 0.01 s")
+    assert "older deployment(s) still running 1 tasks" in result.reason
+
+
+def test_fault_never_finishes_is_a_failed_release_after_the_timeout(sandbox):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, "never-finishes")
+    app.deploy_v2()
+    result = watch(app, app.td_v2, timeout_s=1.0)
+    assert not result.ok and result.reason.startswith("did not finish in 1 s")
+    assert "1 pending" in result.reason
+    assert 1.0 <= result.duration_s < 3.0
