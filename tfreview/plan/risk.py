@@ -220,7 +220,11 @@ def _resource_flags(rc: ResourceChange) -> list[RiskFlag]:
         if forced:
             reason += f"; forced by {forced}"
         level = "critical" if rc.type in TRAFFIC_TYPES and action == "replace" else "high"
-        if rc.type in TRAFFIC_TYPES:
+        if rc.type == "aws_ecs_task_definition":
+            # How every ECS deploy works: a new revision is registered, the old one deregistered.
+            level = "low"
+            reason = "new task definition revision (the old revision is deregistered)" + (f"; forced by {forced}" if forced else "")
+        elif rc.type in TRAFFIC_TYPES:
             reason = "downtime: load balancing resource " + reason
         flags.append(RiskFlag(level, "replace", rc.address, reason))
     elif action == "delete":
