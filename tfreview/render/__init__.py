@@ -25,7 +25,8 @@ def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
         file=buffer, width=width, color_system=None, force_terminal=False, no_color=True, highlight=False,
         emoji=False, markup=False, legacy_windows=False,
     )
-    console.print(render_terminal(review, **options))
+    # soft_wrap: diff lines are never folded, so addresses and values stay greppable.
+    console.print(render_terminal(review, **options), soft_wrap=True)
     return buffer.getvalue()
 
 
