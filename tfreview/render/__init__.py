@@ -18,15 +18,18 @@ def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
     """The terminal rendering captured as plain text (no colour, no control codes), `width` columns wide."""
     from rich.console import Console
 
-    from tfreview.render.terminal import render_terminal
+    from tfreview.render.terminal import render_resources, render_summary
 
     buffer = io.StringIO()
     console = Console(
         file=buffer, width=width, color_system=None, force_terminal=False, no_color=True, highlight=False,
         emoji=False, markup=False, legacy_windows=False,
     )
-    # soft_wrap: diff lines are never folded, so addresses and values stay greppable.
-    console.print(render_terminal(review, **options), soft_wrap=True)
+    summary_only = options.pop("summary_only", False)
+    console.print(render_summary(review))
+    if not summary_only:
+        # soft_wrap: diff lines are never folded, so addresses and values stay greppable.
+        console.print(render_resources(review, **options), soft_wrap=True)
     return buffer.getvalue()
 
 
