@@ -1,0 +1,84 @@
+"""Format-specific promises: Markdown fits a PR comment, filters narrow the diffs, HTML is self-contained,
+JSON is versioned."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from tests.data.corpus import DATA
+from tfreview.errors import BadInput
+from tfreview.plan import review_plan
+from tfreview.render import render
+from tfreview.render.markdown import MAX_CHARS
+
+
+def doc(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def big_plan(n: int) -> dict:
+    """n copies of the image-bump task definition change, each under its own address."""
+    base = doc("ecs_image_bump")
+    td = base["resource_changes"][0]
+    changes = []
+    for i in range(n):
+        rc = copy.deepcopy(td)
+        rc["address"] = f'module.webapp.aws_ecs_task_definition.app["c{i}"]'
+        rc["index"] = f"c{i}"
+        changes.append(rc)
+    base["resource_changes"] = changes
+    return base
+
+
+def test_markdown_is_capped_with_an_explicit_truncation_notice():
+    review = review_plan(big_plan(400))
+    out = render(review, "markdown")
+    assert len(out) <= MAX_CHARS
+    shown = out.count("<details>")
+    assert 0 < shown < 400
+    assert f"truncated: {400 - shown} resources not shown" in out
+
+
+def test_small_markdown_is_not_truncated():
+    out = render(review_plan(doc("ecs_image_bump")), "markdown")
+    assert "truncated" not in out
+    assert "web: image 1.0.0 → 1.1.0; env +FEATURE_X" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
+def test_filters_by_action_type_and_address(fmt):
+    review = review_plan(doc("risky_infrastructure"))
+    only_deletes = render(review, fmt, actions=["delete"])
+    assert "aws_ecs_service.legacy" in only_deletes
+    assert "aws_iam_role.execution will be updated" not in only_deletes
+    by_type = render(review, fmt, types=["aws_iam_*"])
+    assert "aws_cloudwatch_log_group.old will be destroyed" not in by_type
+    by_address = render(review, fmt, addresses=["module.webapp.aws_security_group.*"])
+    assert "aws_iam_role.execution will be updated" not in by_address
+    if fmt == "json":
+        assert [r["address"] for r in json.loads(by_address)["resources"]] == ["module.webapp.aws_security_group.alb"]
+
+
+def test_html_is_self_contained():
+    out = render(review_plan(doc("ecs_image_bump")), "html")
+    assert out.startswith("<!DOCTYPE html>")
+    assert "<script" not in out
+    for needle in ("http://", "https://", "src=", "@import", "url("):
+        assert needle not in out
+    assert "@media print" in out
+
+
+def test_json_is_versioned_and_documented_fields_are_present():
+    data = json.loads(render(review_plan(doc("ecs_image_bump")), "json"))
+    assert data["schema_version"] == 1
+    assert data["counts"]["summary"] == "Plan: 1 to add, 1 to change, 1 to destroy."
+    assert data["classification"]["kind"] == "deploy-to-idle"
+    assert data["ecs"][0]["verdict"] == "web: image 1.0.0 → 1.1.0; env +FEATURE_X"
+    assert {r["action"] for r in data["resources"]} == {"replace", "update"}
+
+
+def test_unknown_format_is_bad_input():
+    with pytest.raises(BadInput, match="unknown format"):
+        render(review_plan(doc("no_changes")), "pdf")
