@@ -105,7 +105,7 @@ def _emit_json(obj: Any) -> None:
 
 
 def _print(text: str) -> None:
-    _console().print(text, markup=False, highlight=False)
+    _console().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- global options -------------------------------------------------------------------------------------------
@@ -280,24 +280,97 @@ def reject(plan_id: str = typer.Argument(..., help="Plan id."),
 # -- apply ------------------------------------------------------------------------------------------------------
 @app.command()
 def apply(plan_id: str = typer.Argument(..., help="Plan id."),
-          no_wait: bool = typer.Option(False, "--no-wait", help="Do not watch the rollout after applying."),
+          no_wait: bool = typer.Option(False, "--no-wait", help="Apply only: do not watch the rollout nor shift traffic."),
+          steps: Optional[str] = typer.Option(None, "--steps", help="Traffic steps in percent, e.g. 10,50,100 (default: all at once)."),
+          bake: float = typer.Option(0.0, "--bake", help="Seconds to wait (and re-check health) after each traffic step."),
+          verify_cmd: Optional[str] = typer.Option(None, "--verify-cmd", help="Command run against the test listener before traffic moves ($TFREVIEW_TEST_URL)."),
           break_glass: bool = typer.Option(False, "--break-glass", help="Apply without approvals (allowed identities only)."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
           fmt: Format = FormatOpt) -> None:
-    """Apply an approved, unchanged, fresh plan."""
+    """Apply an approved, unchanged, fresh plan, then watch the rollout and shift traffic (blue/green)."""
     if break_glass and not (reason or "").strip():
         raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
+    from tfreview.release import ReleaseOptions, apply_release, weight_steps
+
+    settings = _settings()
+    options = None if no_wait else ReleaseOptions(weight_steps(steps), bake_s=bake, verify_cmd=verify_cmd,
+                                                  timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
     ctx, progress = _context(f"applying {plan_id}")
-    from tfreview.workflow import apply as do_apply, load_plan
+    from tfreview.workflow import load_plan
 
     record = load_plan(ctx.store, plan_id)
     _warn_interrupted(ctx.store, record["app"], record["env"])
     with progress:
-        result = do_apply(ctx, plan_id, break_glass_reason=reason if break_glass else None)
+        result = apply_release(ctx, plan_id, options=options, log=progress.log,
+                               break_glass_reason=reason if break_glass else None)
     if fmt is Format.json:
         _emit_json(result)
         return
-    _print(f"applied {plan_id}: {result['outcome']}")
+    rollout = result.get("rollout") or {}
+    live = f"; live colour: {rollout['live_color']}" if rollout.get("live_color") else ""
+    _print(f"applied {plan_id}: {result['outcome']}{live}")
+
+
+@app.command()
+def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(..., "--env"),
+           fmt: Format = FormatOpt) -> None:
+    """Live colour, version per colour, traffic weights, last release and its outcome."""
+    from tfreview.release import status as do_status
+
+    ctx, _ = _context()
+    st = do_status(ctx, app_name, env)
+    if fmt is Format.json:
+        _emit_json(st)
+        return
+    _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}")
+    for colour, version in sorted((st["versions"] or {}).items()):
+        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic ({st['weights_source']})")
+    last = st["last_release"]
+    if last:
+        why = f": {last['reason']}" if last.get("reason") else ""
+        _print(f"last release: {last['version']} {last['outcome']}{why} ({last['plan_id']}, {last['finished_at']})")
+
+
+@app.command()
+def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(..., "--env"),
+             yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (scripts)."),
+             fmt: Format = FormatOpt) -> None:
+    """Move all production traffic back to the previous colour (it still runs the previous version)."""
+    from tfreview.release import rollback as do_rollback
+
+    if not yes and not sys.stdin.isatty():
+        raise _bad("rollback needs a confirmation", "run it in a terminal, or pass --yes in scripts")
+    if not yes:
+        typer.confirm(f"Move all traffic of {app_name} in {env} back to the previous colour?", abort=True)
+    ctx, progress = _context(f"rolling back {app_name} in {env}")
+    with progress:
+        result = do_rollback(ctx, app_name, env, progress.log)
+    if fmt is Format.json:
+        _emit_json(result)
+        return
+    if result.get("needs_approval"):
+        _print(f"rollback planned as {result['plan_id']}; policy wants approvals: tfreview approve {result['plan_id']}")
+    else:
+        _print(f"rolled back: 100% of traffic on {result['target']} ({result['version']}), plan {result['plan_id']}")
+
+
+@app.command()
+def promote(app_name: str = typer.Option(..., "--app"), version: str = typer.Option(..., "--version"),
+            source: str = typer.Option(..., "--from", help="Environment the version was released in."),
+            target: str = typer.Option(..., "--to", help="Environment to plan it for."),
+            fmt: Format = FormatOpt) -> None:
+    """Plan a version for the next environment, only if it was released successfully in the previous one."""
+    from tfreview.release import promote as do_promote
+    from tfreview.workflow import load_review
+
+    ctx, progress = _context(f"planning {app_name} {version} for {target}")
+    with progress:
+        record = do_promote(ctx, app_name, version, source, target)
+    if fmt is Format.json:
+        _emit_json(_plan_json(record))
+        return
+    _show_review(load_review(ctx.store, record["id"]))
+    _print(f"\nplan id: {record['id']}   sha256: {record['plan_sha256']}")
 
 
 # -- history ----------------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ class Settings:
     # Raw [policy] tables, interpreted by tfreview.review.policy.
     policy: Mapping[str, Any] = field(default_factory=dict)
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
-    rollout_timeout_s: float = 600.0
+    rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
+    rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
     config_file: str | None = None
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
@@ -72,6 +73,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "work_dir": tf.get("work_dir"),
         "plan_max_age_hours": data.get("plan_max_age_hours"),
         "rollout_timeout_s": data.get("rollout_timeout_s"),
+        "rollout_poll_s": data.get("rollout_poll_s"),
     }
     env_map = {
         "store": "TFREVIEW_STORE",
@@ -80,6 +82,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "plugin_cache_dir": "TFREVIEW_PLUGIN_CACHE_DIR",
         "work_dir": "TFREVIEW_WORK_DIR",
         "rollout_timeout_s": "TFREVIEW_ROLLOUT_TIMEOUT",
+        "rollout_poll_s": "TFREVIEW_ROLLOUT_POLL",
     }
     for key, var in env_map.items():
         if env.get(var):
@@ -88,11 +91,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         if val is not None:
             values[key] = val
     try:
-        for key in ("plan_max_age_hours", "rollout_timeout_s"):
+        for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
             if values.get(key) is not None:
                 values[key] = float(values[key])
     except ValueError:
-        raise BadInput("plan_max_age_hours and rollout_timeout_s must be numbers", "fix tfreview.toml") from None
+        raise BadInput("plan_max_age_hours, rollout_timeout_s and rollout_poll_s must be numbers", "fix tfreview.toml") from None
     backends = {k: dict(v) for k, v in data.get("backend", {}).items() if isinstance(v, dict)}
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):

@@ -321,7 +321,7 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
 
 def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     keep = ("strategy", "live_color", "versions", "weights", "services", "cluster_name", "target_groups",
-            "task_definitions", "listener_arn", "test_listener_arn")
+            "task_definitions", "listener_arn", "test_listener_arn", "alb_dns_name")
     return {k: outputs[k] for k in keep if k in outputs}
 
 
@@ -448,9 +448,13 @@ def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
 
 
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
-          after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None = None) -> dict[str, Any]:
+          after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None = None,
+          rollback_by: str | None = None) -> dict[str, Any]:
     """Apply an approved, unchanged, fresh plan. Preconditions are checked before terraform starts and again
-    (state identity) with the lock held; the outcome is recorded whatever happens."""
+    (state identity) with the lock held; the outcome is recorded whatever happens.
+
+    `rollback_by`: a weight-only rollback plan that policy lets an approver apply alone (approvals waived,
+    every other check kept, recorded as such)."""
     from tfreview.review.policy import CurrentFacts, check_apply, check_break_glass
     from tfreview.store.locks import acquire_lock, release_lock
 
@@ -475,7 +479,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                              state_serial=int(record.get("state_serial") or 0),
                              latest_plan_id=latest_plan_id(ctx.store, app, env),
                              succeeded_in=succeeded_in(ctx.store, app, version)),
-                break_glass=break_glass_reason is not None)
+                break_glass=break_glass_reason is not None or rollback_by is not None)
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         zip_bytes, _manifest = fetch_package(ctx.store, app, version)
@@ -490,7 +494,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                 succeeded_in=succeeded_in(ctx.store, app, version),
             )
             check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(), current,
-                        break_glass=break_glass_reason is not None)
+                        break_glass=break_glass_reason is not None or rollback_by is not None)
             return _run_apply(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()

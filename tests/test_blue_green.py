@@ -1,0 +1,128 @@
+"""Blue/green releases on the local AWS, asserted through boto3: deploy to the idle colour, watch, shift traffic,
+roll back; every injected ECS fault is detected and traffic never moves onto the failed colour."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+APP = "bg"
+ENV = "sandbox"
+CLUSTER = f"{APP}-{ENV}"
+FAST = {"TFREVIEW_ROLLOUT_POLL": "0.3", "TFREVIEW_ROLLOUT_TIMEOUT": "60"}
+
+
+def _weights(sandbox) -> dict[str, int]:
+    elbv2 = sandbox.client("elbv2")
+    lb = elbv2.describe_load_balancers(Names=[CLUSTER])["LoadBalancers"][0]
+    listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    prod = next(li for li in listeners if li["Port"] == 80)
+    tgs = {tg["TargetGroupArn"]: tg["TargetGroupName"].rsplit("-", 1)[1]
+           for tg in elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]}
+    return {tgs[t["TargetGroupArn"]]: t["Weight"] for t in prod["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]}
+
+
+def _images(sandbox) -> dict[str, str]:
+    ecs = sandbox.client("ecs")
+    out = {}
+    for svc in ecs.describe_services(cluster=CLUSTER, services=[f"{CLUSTER}-blue", f"{CLUSTER}-green"])["services"]:
+        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        out[svc["serviceName"].rsplit("-", 1)[1]] = td["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
+    return out
+
+
+def _release(cli, version: str, *apply_args: str, expect: int = 0):
+    """package -> plan -> approve (a second person) -> apply; returns (plan record, apply process)."""
+    cli.ok("package", "--app", APP, "--version", version)
+    rec = json.loads(cli.ok("plan", "--app", APP, "--version", version, "--env", ENV, "--format", "json").stdout)
+    for reviewer in ("bob@example.com", "carol@example.com"):
+        cli.ok("approve", rec["id"], "--yes", user=reviewer)
+    proc = cli("apply", rec["id"], *apply_args, env=FAST)
+    assert proc.returncode == expect, f"apply exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return rec, proc
+
+
+@pytest.fixture(scope="module")
+def bg(aws_sandbox, cli_factory):
+    cli = cli_factory("bluegreen")
+    _release(cli, "1.0.0")
+    return cli
+
+
+def test_first_release_puts_everything_on_blue(bg, aws_sandbox):
+    assert _weights(aws_sandbox) == {"blue": 100, "green": 0}
+    assert _images(aws_sandbox) == {"blue": "1.0.0", "green": "1.0.0"}
+
+
+def test_release_deploys_to_idle_colour_then_moves_all_traffic(bg, aws_sandbox):
+    rec, proc = _release(bg, "1.1.0", "--steps", "50,100")
+    assert rec["classification"]["kind"] == "deploy-to-idle"
+    assert _images(aws_sandbox) == {"blue": "1.0.0", "green": "1.1.0"}
+    assert _weights(aws_sandbox) == {"blue": 0, "green": 100}
+    # The rollout log tells the story and the traffic steps.
+    assert "traffic 50% -> green" in proc.stderr and "traffic 100% -> green" in proc.stderr
+    status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
+    assert status["live_color"] == "green" and status["versions"] == {"blue": "1.0.0", "green": "1.1.0"}
+    assert status["last_release"]["outcome"] == "succeeded"
+
+
+def test_rollback_puts_all_traffic_back_on_the_old_colour_in_one_command(bg, aws_sandbox):
+    bg.ok("rollback", "--app", APP, "--env", ENV, "--yes", user="bob@example.com", env=FAST)
+    assert _weights(aws_sandbox) == {"blue": 100, "green": 0}
+    assert _images(aws_sandbox)["blue"] == "1.0.0"
+    rows = json.loads(bg.ok("history", "--app", APP, "--format", "json").stdout)
+    assert rows[0]["kind"] == "rollback" and rows[0]["outcome"] == "applied"
+
+
+@pytest.mark.parametrize("fault,version", [("failed", "2.0.1"), ("circuit-breaker-rollback", "2.0.2"),
+                                           ("unhealthy-targets", "2.0.3"), ("never-finishes", "2.0.4")])
+def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_sandbox, fault, version):
+    before = _weights(aws_sandbox)
+    live = max(before, key=before.get)
+    idle = "green" if live == "blue" else "blue"
+    aws_sandbox.set_fault(f"{CLUSTER}-{idle}", fault)
+    try:
+        extra = {"TFREVIEW_ROLLOUT_TIMEOUT": "8"} if fault == "never-finishes" else {}
+        cli_env = {**FAST, **extra}
+        bg.ok("package", "--app", APP, "--version", version)
+        rec = json.loads(bg.ok("plan", "--app", APP, "--version", version, "--env", ENV, "--format", "json").stdout)
+        for reviewer in ("bob@example.com", "carol@example.com"):
+            bg.ok("approve", rec["id"], "--yes", user=reviewer)
+        proc = bg("apply", rec["id"], env=cli_env)
+    finally:
+        aws_sandbox.set_fault(f"{CLUSTER}-{idle}", None)
+    assert proc.returncode == 1, proc.stderr
+    assert "release of bg" in proc.stderr and "failed" in proc.stderr
+    assert _weights(aws_sandbox) == before  # traffic never moved onto the failed colour
+    status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
+    assert status["last_release"]["outcome"] == "failed"
+
+
+def test_plan_touching_the_live_colour_is_refused_as_unsafe(bg, aws_sandbox):
+    from tfreview.config import load_settings
+    from tfreview.workflow import Context, plan
+
+    ctx = Context.create(load_settings({"store": str(bg.store)}))
+    weights = _weights(aws_sandbox)
+    live = max(weights, key=weights.get)
+    images = _images(aws_sandbox)
+    variables = {"app": APP, "strategy": "blue_green", "live_color": live, "blue_version": images["blue"],
+                 "green_version": images["green"], "blue_weight": weights["blue"], "green_weight": weights["green"],
+                 f"{live}_version": "9.9.9"}
+    bg.ok("package", "--app", APP, "--version", "9.9.9")
+    rec = plan(ctx, APP, "9.9.9", ENV, release_vars=variables)
+    assert rec["summary"]["classification"]["kind"] == "unsafe"
+    for reviewer in ("bob@example.com", "carol@example.com"):
+        bg.ok("approve", rec["id"], "--yes", user=reviewer)
+    refused = bg("apply", rec["id"])
+    assert refused.returncode == 3 and "unsafe" in refused.stderr
+
+
+def test_promote_requires_a_successful_release_in_the_previous_env(bg):
+    refused = bg("promote", "--app", APP, "--version", "2.0.1", "--from", ENV, "--to", "qa")
+    assert refused.returncode == 3 and "not released successfully" in refused.stderr
+    rec = json.loads(bg.ok("promote", "--app", APP, "--version", "1.1.0", "--from", ENV, "--to", "qa",
+                           "--format", "json").stdout)
+    assert rec["env"] == "qa" and rec["version"] == "1.1.0" and rec["counts"]["add"] > 10

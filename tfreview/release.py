@@ -1,0 +1,331 @@
+"""Blue/green releases: apply a deploy to the idle colour, watch it, shift traffic by weight-only plans, roll back.
+
+A release is (ARCHITECTURE.md, "Blue/green, the testable and correct way"):
+  approved deploy-to-idle plan -> apply -> watch the idle service until its new deployment is complete and its
+  targets healthy -> [optional --verify-cmd against the test listener] -> weight-only plans that move traffic
+  (`--steps 10,50,100`, each checked to change only listener weights, applied under the release's approval, with
+  a bake time and a health check between steps) -> done.
+On any failure traffic goes back to the old colour by itself (a weight-only plan), the reason is recorded and the
+command exits non-zero. The apply lock is held for the whole release.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from tfreview import workflow
+from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed
+from tfreview.store import get_json
+from tfreview.store.base import dumps
+
+COLOURS = ("blue", "green")
+Log = Callable[[str], None]
+
+
+# -- pure ---------------------------------------------------------------------------------------------------------
+def weight_steps(spec: str | None) -> list[int]:
+    """"10,50,100" -> [10, 50, 100]: ascending percents of production traffic for the new colour, ending at 100.
+    None or "" -> [100] (all at once)."""
+    if not spec:
+        return [100]
+    try:
+        steps = [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise BadInput(f"--steps {spec!r} is not a list of percents", "use e.g. --steps 10,50,100") from None
+    if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise BadInput(f"--steps {spec!r} must be increasing percents between 1 and 100, ending at 100",
+                       "use e.g. --steps 10,50,100")
+    return steps
+
+
+def other(colour: str) -> str:
+    return "green" if colour == "blue" else "blue"
+
+
+def shift_vars(base: dict[str, Any], target: str, percent: int) -> dict[str, Any]:
+    """Release variables with `percent` of the traffic on `target` and the rest on the other colour. The live
+    colour (and so the test listener, which reaches the other one) switches only when `target` has it all."""
+    out = dict(base)
+    out[f"{target}_weight"] = percent
+    out[f"{other(target)}_weight"] = 100 - percent
+    if percent == 100:
+        out["live_color"] = target
+    return out
+
+
+def release_vars_from_outputs(app: str, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The release variables that reproduce the current deployment (versions, live colour, weights)."""
+    versions, weights = outputs.get("versions") or {}, outputs.get("weights") or {}
+    if outputs.get("strategy") != "blue_green" or set(versions) != set(COLOURS):
+        raise BadInput(f"{app} is not deployed blue/green here", "rollback and traffic shifts need strategy blue_green")
+    return {"app": app, "strategy": "blue_green", "live_color": outputs.get("live_color", "blue"),
+            "blue_version": versions["blue"], "green_version": versions["green"],
+            "blue_weight": int(weights.get("blue", 0)), "green_weight": int(weights.get("green", 0))}
+
+
+def rollback_target(outputs: dict[str, Any]) -> str:
+    """The colour a rollback returns traffic to: the one that is not live (it still runs the previous version)."""
+    live = outputs.get("live_color")
+    weights = outputs.get("weights") or {}
+    if live not in COLOURS:
+        live = max(COLOURS, key=lambda c: int(weights.get(c, 0)))
+    return other(live)
+
+
+_SERVICE = re.compile(r'aws_ecs_service\.app\["(?P<key>[a-z]+)"\]$')
+
+
+def services_to_watch(review_json: dict[str, Any]) -> list[str]:
+    """Colours (for_each keys) whose ECS service the plan creates or updates: the deployments to watch."""
+    keys = []
+    for r in review_json.get("resources", []):
+        m = _SERVICE.search(r.get("address", ""))
+        if m and set(r.get("actions", [])) & {"create", "update"}:
+            keys.append(m.group("key"))
+    return sorted(set(keys))
+
+
+# -- the shell ------------------------------------------------------------------------------------------------------
+@dataclass
+class ReleaseOptions:
+    steps: list[int]
+    bake_s: float = 0.0
+    verify_cmd: str | None = None
+    timeout_s: float = 600.0
+    poll_s: float = 2.0
+
+
+class Release:
+    """Runs inside `workflow.apply` (the lock held, the workspace open) as its after-apply hook."""
+
+    def __init__(self, ctx: workflow.Context, options: ReleaseOptions, log: Log) -> None:
+        self.ctx = ctx
+        self.options = options
+        self.log = log
+        self.steps: list[dict[str, Any]] = []
+
+    # the after-apply hook
+    def __call__(self, record: dict[str, Any], ws: workflow.Workspace) -> dict[str, Any]:
+        outputs = workflow._public_outputs(ws.tf.output_json())
+        kind = (record["summary"].get("classification") or {}).get("kind")
+        review = workflow.load_review(self.ctx.store, record["id"]).to_json()
+        colours = services_to_watch(review)
+        ecs, elbv2 = self._clients()
+        for colour in colours:
+            self._watch(ecs, elbv2, outputs, colour, record)
+        outcome: dict[str, Any] = {"kind": kind, "watched": colours, "steps": self.steps}
+        if kind == "deploy-to-idle" and outputs.get("strategy") == "blue_green":
+            target = (record["summary"].get("classification") or {}).get("target_colour") or colours[0]
+            self._verify(outputs)
+            self._shift(record, ws, outputs, target, ecs, elbv2)
+            outcome["live_color"] = target
+        self._record(record, "succeeded", "", outcome)
+        return outcome
+
+    def _clients(self) -> tuple[Any, Any]:
+        from tfreview.rollout.watch import clients
+
+        return clients()
+
+    def _watch(self, ecs: Any, elbv2: Any, outputs: dict[str, Any], colour: str, record: dict[str, Any]) -> None:
+        from tfreview.rollout.watch import watch_deployment
+
+        service = outputs["services"][colour]
+        self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
+        result = watch_deployment(ecs, elbv2, outputs["cluster_name"], service, outputs["task_definitions"][colour],
+                                  outputs["target_groups"][colour], timeout_s=self.options.timeout_s,
+                                  poll_s=self.options.poll_s, on_event=lambda line: self.log(f"{service}: {line.text}"))
+        self.steps.append({"step": "watch", "colour": colour, **result.to_dict()})
+        if not result.ok:
+            self._fail(record, f"{service} did not deploy: {result.reason}")
+
+    def _verify(self, outputs: dict[str, Any]) -> None:
+        if not self.options.verify_cmd:
+            return
+        env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:8080",
+               "TFREVIEW_TEST_LISTENER_ARN": outputs.get("test_listener_arn") or ""}
+        self.log(f"verifying the idle colour through the test listener: {self.options.verify_cmd}")
+        proc = subprocess.run(self.options.verify_cmd, shell=True, env=env, capture_output=True, text=True, timeout=600)
+        self.steps.append({"step": "verify", "command": self.options.verify_cmd, "exit_code": proc.returncode})
+        if proc.returncode != 0:
+            raise RolloutFailed(f"--verify-cmd failed with exit code {proc.returncode}: "
+                                f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:] or ''}",
+                                "traffic was not moved; fix the release and plan again")
+
+    def _shift(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any], target: str,
+               ecs: Any, elbv2: Any) -> None:
+        base = dict(record["release_vars"])
+        old = other(target)
+        for percent in self.options.steps:
+            try:
+                self._apply_weights(record, ws, shift_vars(base, target, percent), "shift",
+                                    f"traffic {percent}% -> {target}")
+                if self.options.bake_s:
+                    self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
+                    time.sleep(self.options.bake_s)
+                self._check_healthy(ecs, elbv2, outputs, target)
+            except Exception as exc:  # any failure while traffic moves: back to the old colour
+                reason = getattr(exc, "message", str(exc))
+                self.log(f"FAILED at {percent}% on {target}: {reason}; moving all traffic back to {old}")
+                back = dict(base)  # the deploy's variables: 100 % on the old colour
+                self._apply_weights(record, ws, back, "rollback", f"traffic 100% -> {old} (automatic rollback)")
+                self._fail(record, f"traffic shift to {target} failed at {percent}%: {reason}; traffic is back on {old}")
+
+    def _apply_weights(self, record: dict[str, Any], ws: workflow.Workspace, variables: dict[str, Any], kind: str,
+                       what: str) -> dict[str, Any]:
+        """Plan a weight-only change, check it is one, and apply it under the release's approval (lock held)."""
+        self.log(f"planning {what}")
+        shift = workflow.plan(self.ctx, record["app"], record["version"], record["env"], kind=kind,
+                              release_vars=variables, release_id=record["id"])
+        got = (shift["summary"].get("classification") or {}).get("kind")
+        if got not in ("traffic-shift", "no-changes"):
+            raise PolicyRefusal(f"the {kind} plan {shift['id']} is {got}, not a weight-only change: refused",
+                                "inspect it with tfreview show " + shift["id"])
+        binary = self.ctx.store.read(workflow.plan_keys(shift["id"])["binary"])
+        if hashlib.sha256(binary).hexdigest() != shift["plan_sha256"]:
+            raise PolicyRefusal(f"plan {shift['id']} bytes changed", "make a new plan")
+        self.log(f"applying {what} ({shift['id']})")
+        result = workflow._run_apply(self.ctx, shift, binary, ws, None, None)
+        self.steps.append({"step": kind, "plan_id": shift["id"], "what": what, "outcome": result["outcome"]})
+        self.ctx.audit("traffic-shift" if kind == "shift" else "rollback", app=record["app"], env=record["env"],
+                       version=record["version"], plan_id=shift["id"],
+                       details={"release": record["id"], "what": what})
+        return result
+
+    def _check_healthy(self, ecs: Any, elbv2: Any, outputs: dict[str, Any], colour: str) -> None:
+        from tfreview.rollout.watch import assess, observe, poll_once
+
+        service = outputs["services"][colour]
+        described, health = poll_once(ecs, elbv2, outputs["cluster_name"], service, outputs["target_groups"][colour])
+        verdict = assess(observe(described, health), None, outputs["task_definitions"][colour])
+        if not verdict.ok:
+            raise RolloutFailed(f"{service} is not healthy: {verdict.reason}")
+        self.log(f"{service} healthy")
+
+    def _fail(self, record: dict[str, Any], reason: str) -> None:
+        self._record(record, "failed", reason, {"steps": self.steps})
+        raise RolloutFailed(f"release of {record['app']} {record['version']} to {record['env']} failed: {reason}",
+                            "traffic stays on the old colour; see tfreview status and the stored release record")
+
+    def _record(self, record: dict[str, Any], outcome: str, reason: str, detail: dict[str, Any]) -> None:
+        doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
+               "version": record["version"], "by": self.ctx.user, "outcome": outcome, "reason": reason,
+               "finished_at": workflow.iso(workflow.now_utc()), **detail}
+        self.ctx.store.create(f"releases/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
+        self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
+                       plan_id=record["id"], details={"outcome": outcome, "reason": reason})
+
+
+def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
+                  break_glass_reason: str | None = None) -> dict[str, Any]:
+    """`tfreview apply`: refuse unsafe plans (unless break-glass), apply, and (unless options is None, --no-wait)
+    run the release: watch, verify, shift traffic, roll back on failure."""
+    record = workflow.load_plan(ctx.store, plan_id)
+    cls = record["summary"].get("classification") or {}
+    if cls.get("kind") == "unsafe" and break_glass_reason is None:
+        raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
+                            "deploy to the idle colour and shift traffic in separate plans "
+                            "(or apply --break-glass --reason if you must)")
+    hook = Release(ctx, options, log) if options is not None else None
+    return workflow.apply(ctx, plan_id, break_glass_reason=break_glass_reason, after_apply=hook)
+
+
+# -- status / rollback / promote -----------------------------------------------------------------------------------
+def last_applied(store: Any, app: str, env: str) -> dict[str, Any] | None:
+    """The newest successful apply result of app/env (it carries the outputs after that apply)."""
+    best = None
+    for key in store.list("applies/"):
+        if not key.endswith("/result.json"):
+            continue
+        doc = get_json(store, key)
+        if doc.get("app") == app and doc.get("env") == env and doc.get("outputs"):
+            if best is None or doc["finished_at"] > best["finished_at"]:
+                best = doc
+    return best
+
+
+def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
+    keys = store.list(f"releases/{app}/{env}/")
+    docs = [get_json(store, k) for k in keys]
+    return max(docs, key=lambda d: d["finished_at"]) if docs else None
+
+
+def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
+    """Live colour, version per colour, weights (read from the listener when AWS answers), last release."""
+    applied = last_applied(ctx.store, app, env)
+    if applied is None:
+        raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
+    outputs = applied["outputs"]
+    weights = dict(outputs.get("weights") or {})
+    source = "recorded"
+    try:
+        weights = live_weights(outputs) or weights
+        source = "live"
+    except Exception:  # AWS unreachable: say we show the recorded weights
+        pass
+    live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
+    release = last_release(ctx.store, app, env)
+    return {"app": app, "env": env, "strategy": outputs.get("strategy"), "live_color": live,
+            "versions": outputs.get("versions"), "weights": weights, "weights_source": source,
+            "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
+                           "finished_at": applied["finished_at"], "by": applied.get("by")},
+            "last_release": None if release is None else {k: release.get(k) for k in
+                                                          ("plan_id", "version", "outcome", "reason", "finished_at", "by")}}
+
+
+def live_weights(outputs: dict[str, Any]) -> dict[str, int]:
+    """Weights per colour as the production listener has them now (DescribeListeners)."""
+    from tfreview import aws
+
+    elbv2 = aws.client("elbv2")
+    listener = elbv2.describe_listeners(ListenerArns=[outputs["listener_arn"]])["Listeners"][0]
+    by_arn = {arn: colour for colour, arn in (outputs.get("target_groups") or {}).items()}
+    weights: dict[str, int] = {}
+    for action in listener.get("DefaultActions", []):
+        for tg in (action.get("ForwardConfig") or {}).get("TargetGroups", []):
+            colour = by_arn.get(tg["TargetGroupArn"])
+            if colour:
+                weights[colour] = int(tg.get("Weight", 0))
+    return weights
+
+
+def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, Any]:
+    """Move 100 % of production traffic back to the previous colour (which still runs the previous version):
+    a weight-only plan, applied at once by an approver (unless policy wants approvals for rollbacks)."""
+    from tfreview.review.policy import policy_from_dict
+
+    applied = last_applied(ctx.store, app, env)
+    if applied is None:
+        raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
+    outputs = applied["outputs"]
+    target = rollback_target(outputs)
+    env_policy = policy_from_dict(ctx.settings.policy).for_env(env)
+    if env_policy.approvers is not None and ctx.user.lower() not in {a.lower() for a in env_policy.approvers}:
+        raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
+    variables = shift_vars(release_vars_from_outputs(app, outputs), target, 100)
+    log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
+    record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables)
+    got = (record["summary"].get("classification") or {}).get("kind")
+    if got not in ("traffic-shift", "no-changes"):
+        raise PolicyRefusal(f"rollback plan {record['id']} is {got}, not a weight-only change: refused",
+                            "inspect it with tfreview show " + record["id"])
+    if env_policy.rollback_requires_approval:
+        return {"plan_id": record["id"], "outcome": "planned", "needs_approval": True, "target": target}
+    result = workflow.apply(ctx, record["id"], rollback_by=ctx.user)
+    ctx.audit("rollback", app=app, env=env, version=applied["version"], plan_id=record["id"],
+              details={"to": target})
+    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target,
+            "version": outputs["versions"][target]}
+
+
+def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> dict[str, Any]:
+    """Plan `version` for `target_env` only if it was released successfully in `source_env`."""
+    if source_env not in workflow.succeeded_in(ctx.store, app, version):
+        raise PolicyRefusal(f"{app} {version} was not released successfully in {source_env}",
+                            f"release it there first: tfreview plan --app {app} --version {version} --env {source_env}")
+    return workflow.plan(ctx, app, version, target_env)
