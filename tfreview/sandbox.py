@@ -563,14 +563,16 @@ def _install_patches(self: Lifecycle) -> None:
         return status
 
     def create_service_response(response: Any) -> Any:
-        # moto drops deploymentConfiguration (circuit breaker, min/max percent) and the health check grace period;
+        # moto drops deploymentConfiguration (circuit breaker, min/max percent), the health check grace period and
+        # availabilityZoneRebalancing;
         # keep them so that they round-trip like in ECS and terraform sees no drift.
         result = orig_create_response(response)
         if self.enabled:
             service = response.ecs_backend._get_service(
                 response._get_param("cluster", "default"), response._get_param("serviceName"))
             for param, attr in (("deploymentConfiguration", "deployment_configuration"),
-                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds")):
+                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+                                ("availabilityZoneRebalancing", "availability_zone_rebalancing")):
                 value = response._get_param(param)
                 if value is not None:
                     setattr(service, attr, value)
