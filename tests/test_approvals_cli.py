@@ -315,3 +315,101 @@ def test_report_gives_an_auditor_the_diff_and_who_did_what(cli, tmp_path):
     assert doc["plan"]["planner"] == ALICE and doc["approvals"][0]["by"] == BOB and doc["outcome"] == "not applied"
     assert doc["audit_chain"]["ok"] is True
     assert cli.run("report", pid, "--format", "pdf").returncode == 2
+
+
+# -- real terraform: 20 concurrent applies, state moved, kill -9 during apply --------------------------------------
+IT_APP, IT_ENV = "apprv", "sandbox"
+
+
+def _popen(cli, *args: str, user: str = ALICE) -> subprocess.Popen:
+    env = {**os.environ, "TFREVIEW_STORE": str(cli.store), "TFREVIEW_USER": user, "NO_COLOR": "1", "COLUMNS": "160"}
+    env.pop("TFREVIEW_DEBUG", None)
+    return subprocess.Popen([sys.executable, "-m", "tfreview", *args], cwd=cli.cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _real_plan(cli, version: str) -> str:
+    doc = json.loads(cli.ok("plan", "--app", IT_APP, "--version", version, "--env", IT_ENV, "--format", "json").stdout)
+    cli.ok("approve", doc["id"], "--yes", "--comment", f"release {version}", user=BOB)
+    return doc["id"]
+
+
+@pytest.fixture(scope="module")
+def first_release(aws_sandbox, cli_factory):
+    """20 `tfreview apply` of one approved plan started together (the environment's first, full release)."""
+    cli = cli_factory("approvals-it")
+    cli.ok("package", "--app", IT_APP, "--version", "1.0.0")
+    plan_id = _real_plan(cli, "1.0.0")
+    procs = [_popen(cli, "apply", plan_id, "--no-wait") for _ in range(20)]
+    outcomes = [(p.wait(timeout=900), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    return cli, plan_id, outcomes
+
+
+@pytest.mark.integration
+def test_twenty_concurrent_applies_of_one_plan_exactly_one_applies(first_release):
+    cli, plan_id, outcomes = first_release
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0] + [3] * 19, [(code, err) for code, err in outcomes if code != 3]
+    for code, err in outcomes:
+        if code == 3:
+            assert f"apply in progress for {IT_APP}/{IT_ENV} by {ALICE} since " in err, err
+            assert f"plan {plan_id}" in err and "Traceback" not in err
+    rows = json.loads(cli.ok("history", "--app", IT_APP, "--format", "json").stdout)
+    assert {r["id"]: r["outcome"] for r in rows}[plan_id] == "applied"
+    events = [e["event"] for e in iter_entries(LocalStore(cli.store)) if e.get("plan_id") == plan_id]
+    assert events.count("apply-start") == 1 and events.count("apply-end") == 1
+    assert cli.ok("audit", "verify").returncode == 0
+
+
+@pytest.mark.integration
+def test_apply_refuses_when_state_moved_since_plan(first_release):
+    cli, _first, _ = first_release
+    cli.ok("package", "--app", IT_APP, "--version", "1.1.0")
+    plan_id = _real_plan(cli, "1.1.0")
+    state_file = cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    state["serial"] += 1  # someone changed the state outside this plan (another tool, a manual apply)
+    state_file.write_text(json.dumps(state))
+    serial = state["serial"]
+    refused(cli("apply", plan_id, "--no-wait"),
+            f"state of {IT_APP}/{IT_ENV} moved since plan {plan_id} (serial: serial {serial - 1} planned, {serial} now)")
+    assert not (cli.store / "locks" / IT_APP / f"{IT_ENV}.json").exists()
+
+
+@pytest.mark.integration
+def test_kill_9_during_apply_leaves_a_consistent_store_and_the_next_command_reports_it(first_release):
+    cli, _first, _ = first_release
+    plan_id = _real_plan(cli, "1.1.0")
+    proc = _popen(cli, "apply", plan_id, "--no-wait")
+    start = cli.store / "applies" / plan_id / "start.json"
+    deadline = time.monotonic() + 300
+    while not start.exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the apply never started"
+        time.sleep(0.2)
+    time.sleep(2)  # terraform apply is running now
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+
+    verify = cli("audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    leftovers = [p for p in cli.store.rglob("*") if p.name.startswith(".tmp-")]
+    assert leftovers == []  # no half-written record
+    history = cli("history", "--app", IT_APP, "--format", "json")
+    assert {r["id"]: r["outcome"] for r in json.loads(history.stdout)}[plan_id] == "interrupted"
+    assert f"warning: apply of plan {plan_id}" in history.stderr and "its process is gone" in history.stderr
+    again = refused(cli("apply", plan_id, "--no-wait"), f"apply in progress for {IT_APP}/{IT_ENV} by {ALICE}",
+                    "its process is gone: the apply was interrupted", f"tfreview unlock --app {IT_APP} --env {IT_ENV}")
+    assert f"plan {plan_id}" in again
+
+    unlocked = cli("unlock", "--app", IT_APP, "--env", IT_ENV, user=CAROL)
+    assert unlocked.returncode == 0 and "recorded as interrupted" in unlocked.stdout, unlocked.stderr
+    refused(cli("apply", plan_id, "--no-wait"), f"plan {plan_id} was already applied", "(outcome: interrupted)")
+    report = json.loads(cli.ok("report", plan_id, "--format", "json").stdout)
+    assert report["outcome"] == "interrupted" and report["apply"]["unlocked_by"] == CAROL
+    assert cli.ok("audit", "verify").returncode == 0
