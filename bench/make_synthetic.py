@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Build synthetic `terraform show -json` plans of N resource changes from the real fixture changes.
+
+Every non-no-op entry of `resource_changes` in fixtures/plans/*.json is a template (45 of them today: task
+definitions, services, listeners, target groups, security groups, SSM parameters, ... from 16 real plans).
+Change k of the synthetic plan is template k % T, copy k // T. Each copy gets a unique token, written over
+"webapp" everywhere in the change (addresses, module address, names, families, ARNs, images), so addresses
+are unique and a task definition still links to the service of its own copy only, as in a real big plan.
+
+The rest of the document (format_version, terraform_version, variables, configuration, output_changes) is the
+image_bump fixture's; `planned_values` and `prior_state` are emptied and `resource_drift` dropped, so the size
+is dominated by the resource changes (about 2.7 KB each: 27 MB of JSON per 10k changes).
+
+Deterministic: same fixtures in, same bytes out.
+
+Usage:
+    .venv/bin/python bench/make_synthetic.py                 # 1k, 10k, 50k into bench/data/
+    .venv/bin/python bench/make_synthetic.py --sizes 1000 --out /tmp
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures" / "plans"
+DATA = REPO / "bench" / "data"
+SKELETON = "image_bump.json"
+
+
+def fixture_files() -> list[Path]:
+    """The real plan documents, in a stable order."""
+    return [p for p in sorted(FIXTURES.glob("*.json"))
+            if not p.name.endswith(".expected.json") and p.name != "secrets.json"]
+
+
+def templates() -> list[tuple[int, bytes]]:
+    """(fixture index, serialized change) for every non-no-op resource change of every fixture."""
+    out = []
+    for i, path in enumerate(fixture_files()):
+        doc = orjson.loads(path.read_bytes())
+        for rc in doc.get("resource_changes", []):
+            if rc["change"]["actions"] != ["no-op"]:
+                out.append((i, orjson.dumps(rc)))
+    if not out:
+        raise SystemExit(f"no resource changes found under {FIXTURES}")
+    return out
+
+
+def build(n: int, tmpl: list[tuple[int, bytes]], skeleton: dict) -> bytes:
+    """A plan document with exactly n resource changes."""
+    changes = []
+    for k in range(n):
+        fixture_index, raw = tmpl[k % len(tmpl)]
+        token = f"a{k // len(tmpl):05d}x{fixture_index:02d}".encode()
+        changes.append(orjson.Fragment(raw.replace(b"webapp", token)))
+    doc = {key: value for key, value in skeleton.items() if key not in ("resource_drift", "relevant_attributes")}
+    doc["planned_values"] = {"root_module": {}}
+    doc["prior_state"] = {"format_version": skeleton.get("format_version", "1.2"), "values": {"root_module": {}}}
+    doc["resource_changes"] = changes
+    return orjson.dumps(doc)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000,50000", help="comma-separated numbers of resource changes")
+    ap.add_argument("--out", type=Path, default=DATA, help="output directory (default bench/data)")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmpl = templates()
+    skeleton = orjson.loads((FIXTURES / SKELETON).read_bytes())
+    for n in (int(s) for s in args.sizes.split(",")):
+        path = args.out / f"synthetic-{n // 1000}k.json"
+        data = build(n, tmpl, skeleton)
+        path.write_bytes(data)
+        print(f"{path}: {n} resource changes, {len(data) / 1e6:.1f} MB", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Benchmark tfreview's review of big plans against the floor (a bare orjson.loads) and against terraform show.
+
+Every measurement runs in its own subprocess, `--repeat` times; we report the median wall time and the peak
+resident set size of that process (os.wait4's ru_maxrss: the largest single process of its tree, in MB).
+Python children also report the in-process time of the operation itself (`op`: from reading the file to the
+last byte written), which leaves out interpreter start-up and imports.
+
+Measured, per synthetic plan (bench/make_synthetic.py: 1k, 10k, 50k resource changes):
+  loads     read the file + orjson.loads                                  (the floor)
+  summary   read + tfreview.plan.review_plan + render_terminal(summary_only=True) printed to a terminal console
+  render    `tfreview render FILE` > /dev/null, the whole per-resource diff (only at sizes <= --render-max)
+and on the real 1,000-resource plan (bench/make_real.py):
+  terraform show PLAN, terraform show -json PLAN, loads, summary, `tfreview render plan.json`,
+  `tfreview render plan.tfplan` (which itself runs terraform show -json).
+
+Usage:
+    .venv/bin/python bench/make_synthetic.py && .venv/bin/python bench/make_real.py
+    .venv/bin/python bench/run.py [--repeat 3] [--sizes 1k,10k,50k] [--render-max 10000]
+Writes the figures as JSON to bench/data/results.json and prints Markdown tables (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "bench" / "data"
+REAL = DATA / "real1000"
+PY = sys.executable
+TFREVIEW = str(Path(PY).parent / "tfreview")
+
+
+# -- child side: one operation, its in-process time printed as JSON on stdout ----------------------------------
+def child(mode: str, path: str) -> None:
+    t0 = time.perf_counter()
+    if mode == "loads":
+        import orjson
+
+        orjson.loads(Path(path).read_bytes())
+    elif mode == "summary":
+        from rich.console import Console
+
+        from tfreview.plan import review_plan
+        from tfreview.render.terminal import render_terminal
+
+        review = review_plan(Path(path).read_bytes())
+        with open(os.devnull, "w") as sink:
+            Console(file=sink, width=120, force_terminal=True, color_system="truecolor").print(
+                render_terminal(review, summary_only=True))
+    else:
+        raise SystemExit(f"unknown child mode {mode}")
+    print(json.dumps({"op_s": time.perf_counter() - t0}))
+
+
+# -- parent side -------------------------------------------------------------------------------------------------
+def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
+    """Run argv once; wall time (s), peak RSS (MB) from wait4, and the child's own op time if it printed one.
+    Output of commands other than our own children goes to /dev/null (what is timed is producing it)."""
+    ours = "--child" in argv
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out if ours else subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+        result = {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+        lines = out.read().decode(errors="replace").splitlines()
+    if lines and lines[-1].startswith('{"op_s"'):
+        result["op_s"] = json.loads(lines[-1])["op_s"]
+    return result
+
+
+def measure(label: str, argv: list[str], repeat: int, cwd: Path = REPO, env: dict | None = None) -> dict:
+    runs = [measure_once(argv, cwd, env) for _ in range(repeat)]
+    row = {"label": label, "argv": argv, "runs": runs,
+           "wall_s": statistics.median(r["wall_s"] for r in runs),
+           "rss_mb": max(r["rss_mb"] for r in runs)}
+    if all("op_s" in r for r in runs):
+        row["op_s"] = statistics.median(r["op_s"] for r in runs)
+    print(f"  {label:<44} wall {row['wall_s']:8.3f} s  op {row.get('op_s', float('nan')):8.3f} s  "
+          f"peak {row['rss_mb']:8.1f} MB", file=sys.stderr, flush=True)
+    return row
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")))
+    tf = subprocess.run(["terraform", "version"], capture_output=True, text=True).stdout.splitlines()[0]
+    import orjson
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1e6, 1), "python": platform.python_version(),
+            "orjson": orjson.__version__, "terraform": tf, "kernel": platform.release(),
+            "loadavg_start": os.getloadavg()}
+
+
+def to_markdown(results: dict) -> str:
+    def fmt(row: dict | None, key: str, unit: str) -> str:
+        return "n/a" if not row or key not in row else f"{row[key]:.3f} {unit}" if unit == "s" else f"{row[key]:.0f} {unit}"
+
+    lines = ["| plan | size | measurement | wall (median) | op (median) | peak RSS |", "|---|---|---|---|---|---|"]
+    for plan in results["plans"]:
+        for row in plan["rows"]:
+            lines.append(f"| {plan['name']} | {plan['mb']:.1f} MB | {row['label']} | {fmt(row, 'wall_s', 's')} | "
+                         f"{fmt(row, 'op_s', 's')} | {fmt(row, 'rss_mb', 'MB')} |")
+    lines += ["", "| plan | summary/loads time (op) | summary/loads time (wall) | summary/loads peak RSS | "
+              "summary op per 1k resources |", "|---|---|---|---|---|"]
+    for plan in results["plans"]:
+        rows = {r["label"]: r for r in plan["rows"]}
+        loads, summary = rows.get("loads"), rows.get("tfreview summary")
+        if loads and summary:
+            lines.append(f"| {plan['name']} | {summary['op_s'] / loads['op_s']:.1f}x | "
+                         f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.1f}x | "
+                         f"{summary['op_s'] / plan['resources'] * 1000:.3f} s |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", default="1k,10k,50k", help="synthetic plans bench/data/synthetic-<size>.json")
+    ap.add_argument("--render-max", type=int, default=10000,
+                    help="also time the full `tfreview render` on synthetic plans up to this many resources")
+    ap.add_argument("--no-real", action="store_true", help="skip the real 1,000-resource plan")
+    ap.add_argument("--out", type=Path, default=DATA / "results.json")
+    args = ap.parse_args()
+
+    results: dict = {"machine": machine(), "repeat": args.repeat, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                         time.gmtime()), "plans": []}
+    me = str(Path(__file__).resolve())
+    for size in args.sizes.split(","):
+        path = DATA / f"synthetic-{size}.json"
+        if not path.exists():
+            raise SystemExit(f"{path} missing: run bench/make_synthetic.py first")
+        n = int(size[:-1]) * 1000 if size.endswith("k") else int(size)
+        print(f"{path.name} ({n} resources, {path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+        rows = [measure("loads", [PY, me, "--child", "loads", str(path)], args.repeat),
+                measure("tfreview summary", [PY, me, "--child", "summary", str(path)], args.repeat)]
+        if n <= args.render_max:
+            rows.append(measure("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], args.repeat))
+        results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
+
+    if not args.no_real:
+        plan_json, plan_bin = REAL / "plan.json", REAL / "plan.tfplan"
+        if not plan_bin.exists():
+            raise SystemExit(f"{plan_bin} missing: run bench/make_real.py first")
+        env = {**os.environ, "TF_CLI_CONFIG_FILE": str(REAL / "terraform.rc"), "CHECKPOINT_DISABLE": "1",
+               "TFREVIEW_PROVIDER_MIRROR": os.environ.get("TFREVIEW_PROVIDER_MIRROR", "/opt/tf-plugins")}
+        print(f"real plan ({plan_json.stat().st_size / 1e6:.1f} MB JSON)", file=sys.stderr)
+        rows = [measure("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], args.repeat, REAL, env),
+                measure("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], args.repeat, REAL, env),
+                measure("loads", [PY, me, "--child", "loads", str(plan_json)], args.repeat),
+                measure("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], args.repeat),
+                measure("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], args.repeat),
+                measure("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)],
+                        args.repeat, REAL, env)]
+        results["plans"].append({"name": "real 1,000 (plan.json)", "resources": 1000,
+                                 "mb": plan_json.stat().st_size / 1e6, "rows": rows})
+
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(to_markdown(results))
+    print(f"\nmachine: {json.dumps(results['machine'])}\nresults: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    sys.exit(main())
