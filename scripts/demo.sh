@@ -10,7 +10,8 @@ APP="${DEMO_APP:-webapp}"
 ENV_NAME=sandbox
 rm -rf "$DEMO_DIR" && mkdir -p "$DEMO_DIR"
 export TFREVIEW_STORE="$DEMO_DIR/store"
-export TFREVIEW_SANDBOX_STEP_S="${TFREVIEW_SANDBOX_STEP_S:-0.5}"
+export TFREVIEW_SANDBOX_STEP_S="${TFREVIEW_SANDBOX_STEP_S:-1}"
+export TFREVIEW_ROLLOUT_POLL="${TFREVIEW_ROLLOUT_POLL:-0.5}"
 export NO_COLOR="${NO_COLOR:-}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -86,11 +86,11 @@ class Progress:
             if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
                 self.console.print(self.title, markup=False)
                 self.title = ""
-            self.console.print(f"  {text}", markup=False)
+            self.console.print(f"  {text}", markup=False, soft_wrap=True)
 
     def log(self, line: str) -> None:
         """A line of the rollout story (always printed, deduplicated by the caller)."""
-        self.console.print(f"  {line}", markup=False)
+        self.console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def _context(title: str | None = None) -> Any:
@@ -245,14 +245,21 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (scripts)."),
             fmt: Format = FormatOpt) -> None:
     """Approve a plan: binds your approval to this exact plan's bytes, package and state."""
-    from tfreview.workflow import decide, load_plan, load_review
+    from tfreview.workflow import approval_status, decide, load_plan, load_review
 
     ctx, _ = _context()
     record = load_plan(ctx.store, plan_id)
     if not yes:
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
+        status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
         _show_review(load_review(ctx.store, plan_id))
+        _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
+               f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
+        for reason in status["risk_reasons"]:
+            _print(f"  risk: {reason}")
+        if status["escalation"]:
+            _print(f"  one more approver needed because: {'; '.join(status['escalation'])}")
         typer.confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?",
                       abort=True)
     doc = decide(ctx, plan_id, "approve", comment)
