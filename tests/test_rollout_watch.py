@@ -350,3 +350,15 @@ def test_watch_survives_a_transient_aws_error_but_not_three_in_a_row():
     with pytest.raises(AwsError, match="lost AWS while watching web-qa-green"):
         watch_deployment(ScriptedAws([(down, [])]), None, "web-qa", "web-qa-green", NEW_TD, poll_s=1,
                          clock=clock, sleep=clock.sleep)
+
+
+def test_watch_replays_events_since_the_given_time_only():
+    svc = service(COMPLETED_NEW, events=[(-60, "has reached a steady state."), (-5, "has started 2 tasks: (task a)."),
+                                         (1, "has reached a steady state.")])
+    aws = ScriptedAws([(svc, targets("healthy", "healthy"))])
+    clock = FakeClock()
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, poll_s=1, clock=clock, sleep=clock.sleep,
+                              since=(T0 - timedelta(seconds=10)).replace(tzinfo=None))  # naive UTC is fine too
+    events = [line.text for line in result.events if line.kind == "event"]
+    assert events == ["(service web-qa-green) has started 2 tasks: (task a).",
+                      "(service web-qa-green) has reached a steady state."]

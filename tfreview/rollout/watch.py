@@ -426,6 +426,7 @@ def watch_deployment(
     on_event: Callable[[LogLine], None] | None = None,
     on_poll: Callable[[Observation, Assessment], None] | None = None,
     *,
+    since: datetime | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutResult:
@@ -433,13 +434,14 @@ def watch_deployment(
     succeeds, fails, or `timeout_s` seconds pass (then it failed: "did not finish in N s").
 
     `on_event` receives each new log line (deduplicated); `on_poll` each observation and its assessment (for a
-    live display). AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a row raises AwsError; the
+    live display). Service events created before `since` (e.g. when the apply began; default: when the watched
+    deployment was created) are not replayed. AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a row raises AwsError; the
     deployment's own failure is a RolloutResult with ok False, never an exception.
     """
     started = clock()
+    since = _as_datetime(since)
     log: list[LogLine] = []
     before: Observation | None = None
-    since: datetime | None = None
     errors = 0
     last = Assessment(IN_PROGRESS, "not observed yet")
 
