@@ -14,6 +14,7 @@ from tfreview.rollout.watch import (
     FAILED,
     IN_PROGRESS,
     SUCCEEDED,
+    LogLine,
     assess,
     changes,
     observe,
@@ -362,3 +363,32 @@ def test_watch_replays_events_since_the_given_time_only():
     events = [line.text for line in result.events if line.kind == "event"]
     assert events == ["(service web-qa-green) has started 2 tasks: (task a).",
                       "(service web-qa-green) has reached a steady state."]
+
+
+# -- display ------------------------------------------------------------------------------------------------------
+
+
+def test_the_display_renders_deployments_targets_and_verdict_without_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from tfreview.rollout.display import LiveRollout, log_line, rollout_panel
+
+    old = deployment("ecs-svc/1", OLD_TD, status="ACTIVE", state="COMPLETED", running=2)
+    obs = observe(service(deployment("ecs-svc/2", NEW_TD, running=1, pending=1), old),
+                  targets("healthy", ("initial", "Elb.RegistrationInProgress")))
+    out = io.StringIO()
+    console = Console(file=out, width=140, color_system=None)
+    console.print(rollout_panel(obs, assess(obs, None, NEW_TD), 12.0))
+    text = out.getvalue()
+    assert "ecs-svc/2" in text and "web-qa-green:7" in text and "IN_PROGRESS" in text and "1/2" in text
+    assert "10.0.1.2:8080 initial" in text and "in progress" in text and "(12 s)" in text
+
+    aws = ScriptedAws([(service(COMPLETED_NEW), targets("healthy", "healthy"))])
+    clock = FakeClock()
+    with LiveRollout(console) as live:  # not a terminal: log lines only
+        watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, on_event=live.on_event, on_poll=live.on_poll,
+                         clock=clock, sleep=clock.sleep)
+    assert "SUCCEEDED: web-qa-green:7 is live" in out.getvalue()
+    assert log_line(LogLine(1.5, "event", "hello")).plain == "   1.5s  event   hello"
