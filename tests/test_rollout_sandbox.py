@@ -109,3 +109,50 @@ def test_fault_never_finishes_is_a_failed_release_after_the_timeout(sandbox):
     assert not result.ok and result.reason.startswith("did not finish in 1 s")
     assert "1 pending" in result.reason
     assert 1.0 <= result.duration_s < 3.0
+
+
+def outputs_of(app: WebApp, colour: str = "green", wrapped: bool = True) -> dict:
+    plain = {"cluster_name": app.cluster, "services": {colour: app.service},
+             "task_definitions": {colour: app.td_v2}, "target_groups": {colour: app.target_group}}
+    return {k: {"sensitive": False, "type": "x", "value": v} for k, v in plain.items()} if wrapped else plain
+
+
+def test_watch_colour_reads_what_to_watch_from_the_terraform_outputs(sandbox):
+    from tfreview.rollout.watch import watch_colour
+
+    app = make_webapp(sandbox)
+    app.deploy_v2()
+    result = watch_colour(outputs_of(app), "green", endpoint_url=sandbox.endpoint, timeout_s=10, poll_s=POLL_S)
+    assert result.ok and result.task_definition == app.td_v2 and result.service == app.service
+
+
+def test_watch_colour_refuses_outputs_without_that_colour(sandbox):
+    from tfreview.errors import BadInput
+    from tfreview.rollout.watch import watch_colour
+
+    app = make_webapp(sandbox)
+    with pytest.raises(BadInput, match="no ECS service for colour 'blue'"):
+        watch_colour(outputs_of(app, wrapped=False), "blue", ecs=app.ecs, elbv2=app.elbv2)
+
+
+def test_status_reads_weights_from_the_listener_and_revisions_from_the_services(sandbox):
+    from tfreview.rollout.status import colour_status, colour_weights
+
+    blue, green = make_webapp(sandbox), make_webapp(sandbox)
+    ec2 = sandbox.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+        "SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    lb = blue.elbv2.create_load_balancer(Name=f"lb-{blue.service}"[:32], Subnets=subnets)["LoadBalancers"][0]
+    listener = blue.elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": blue.target_group, "Weight": 90},
+            {"TargetGroupArn": green.target_group, "Weight": 10}]}}])["Listeners"][0]["ListenerArn"]
+    # One cluster per WebApp here, so look at each colour through its own outputs.
+    outputs = {"listener_arn": listener, "target_groups": {"blue": blue.target_group, "green": green.target_group}}
+    assert colour_weights(blue.elbv2, outputs) == {"blue": 90, "green": 10}
+    status = colour_status(blue.ecs, blue.elbv2, outputs | {"cluster_name": blue.cluster,
+                                                            "services": {"blue": blue.service}})
+    assert status["blue"].weight == 90 and status["blue"].task_definition == blue.td_v1
+    assert (status["blue"].rollout_state, status["blue"].running, status["blue"].desired) == ("COMPLETED", 1, 1)

@@ -486,6 +486,42 @@ def watch_deployment(
     )
 
 
+def watch_colour(
+    outputs: dict[str, Any],
+    colour: str,
+    *,
+    ecs: Any = None,
+    elbv2: Any = None,
+    endpoint_url: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    poll_s: float = DEFAULT_POLL_S,
+    on_event: Callable[[LogLine], None] | None = None,
+    on_poll: Callable[[Observation, Assessment], None] | None = None,
+    since: datetime | None = None,
+) -> RolloutResult:
+    """Watch the deployment of one colour ("blue", "green", or "main" with rolling) of an ecs-webapp environment,
+    from its root outputs (`terraform output -json`, wrapped in {"value": ...} or plain): cluster_name,
+    services[colour], task_definitions[colour] (the expected ARN) and target_groups[colour].
+    Clients default to ones made for `endpoint_url` (None: AWS_ENDPOINT_URL or AWS)."""
+    from tfreview.errors import BadInput
+
+    values = {k: v["value"] if isinstance(v, dict) and "value" in v and "type" in v else v for k, v in outputs.items()}
+    try:
+        cluster = values["cluster_name"]
+        service = values["services"][colour]
+        expected = values["task_definitions"][colour]
+    except (KeyError, TypeError):
+        raise BadInput(f"the environment's outputs have no ECS service for colour {colour!r}",
+                       "is it deployed with the ecs-webapp module? (needs cluster_name, services, task_definitions)"
+                       ) from None
+    target_group = (values.get("target_groups") or {}).get(colour)
+    if ecs is None or elbv2 is None:
+        made_ecs, made_elbv2 = clients(endpoint_url)
+        ecs, elbv2 = ecs or made_ecs, elbv2 or made_elbv2
+    return watch_deployment(ecs, elbv2, cluster, service, expected, target_group, timeout_s=timeout_s,
+                            poll_s=poll_s, on_event=on_event, on_poll=on_poll, since=since)
+
+
 def _deployment_start(obs: Observation, expected_td_arn: str) -> datetime | None:
     """When the deployment being watched began (its createdAt), so that older service events are not replayed."""
     for d in obs.deployments:
