@@ -145,7 +145,7 @@ def translate(exc: BaseException, *, action: str, resource: str = "", endpoint: 
         if code in CREDENTIAL_CODES:
             return AwsError(f"AWS rejected the credentials for {action}{on}: {code}",
                             "refresh or fix the credentials (AWS_PROFILE, aws sso login, AWS_ACCESS_KEY_ID)")
-        if code in ACCESS_DENIED_CODES or status == 403:
+        if code in ACCESS_DENIED_CODES:  # a HEAD has no body: its 403 arrives as code "403"
             kind = StoreError if service == "s3" else AwsError
             arn = _arn_of(_bucket_of(resource) and f"s3://{_bucket_of(resource)}") if action == "s3:ListBucket" \
                 else _arn_of(resource)
