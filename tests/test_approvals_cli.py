@@ -142,6 +142,37 @@ def test_approve_asks_for_confirmation_unless_yes(cli):
     assert proc.returncode == 2 and "--yes" in proc.stderr
 
 
+def _approve_in_a_terminal(cli, plan_id: str, answer: str, user: str) -> subprocess.CompletedProcess:
+    """`tfreview approve ID` with a terminal on stdin (pty), answering the confirmation with `answer`."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TFREVIEW_STORE": str(cli.store), "TFREVIEW_USER": user, "NO_COLOR": "1",
+           "COLUMNS": "160", **cli.env}
+    proc = subprocess.Popen([sys.executable, "-m", "tfreview", "approve", plan_id, "--comment", "read it"],
+                            cwd=cli.cwd, env=env, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    os.close(slave)
+    os.write(master, answer.encode() + b"\n")
+    out, err = proc.communicate(timeout=120)
+    os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_approve_shows_summary_and_risk_flags_and_asks_for_confirmation(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa", escalation=["destroys aws_lb_listener.prod"])
+    no = _approve_in_a_terminal(cli, pid, "n", BOB)
+    assert no.returncode != 0 and "approved" not in no.stdout.split("?")[-1]
+    assert "1.0.0 → 1.1.0" in no.stdout  # the review itself
+    assert f"planned by {ALICE}" in no.stdout and "needs 2 approval(s), approved so far by: nobody" in no.stdout
+    assert "one more approver needed because: destroys aws_lb_listener.prod" in no.stdout
+    assert not (cli.store / "approvals" / pid).exists()  # answering no records nothing
+    yes = _approve_in_a_terminal(cli, pid, "y", BOB)
+    assert yes.returncode == 0 and f"approved {pid} as {BOB}" in yes.stdout, yes.stderr
+    again = _approve_in_a_terminal(cli, pid, "y", ALICE)  # refused before the review is shown
+    assert again.returncode == 3 and "may not approve it" in again.stderr and "1.0.0" not in again.stdout
+
+
 # -- apply refusals ----------------------------------------------------------------------------------------------
 def test_apply_refuses_unapproved_plan(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")

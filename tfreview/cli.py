@@ -45,7 +45,10 @@ FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, j
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = 160  # logs and pipes: do not fold reviews and tables at 80 columns
+    return console
 
 
 def _settings() -> Any:
@@ -391,19 +394,21 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     """Plans, approvals and applies, newest first."""
     from tfreview.workflow import history as do_history, open_store
 
-    rows = do_history(open_store(_settings().store), app_name, env, version, person, since, until)
+    store = open_store(_settings().store)
+    rows = do_history(store, app_name, env, version, person, since, until)
+    _warn_interrupted(store, app_name, env)  # on stderr: JSON on stdout stays clean
     if fmt is Format.json:
         _emit_json(rows)
         return
     from rich.table import Table
 
-    table = Table("plan id", "version", "env", "planned by", "approvals", "outcome", "changes", box=None)
+    table = Table("plan id", "kind", "version", "env", "planned by", "approvals", "outcome", "changes", box=None)
     for r in rows:
         approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
         outcome = r["outcome"] + (" (BREAK-GLASS)" if r.get("break_glass") else "")
-        table.add_row(r["id"], r["version"], r["env"], r["planner"], approvals or "-", outcome, r["summary"] or "")
+        changes = (r["summary"] or "").removeprefix("Plan: ").rstrip(".")
+        table.add_row(r["id"], r.get("kind", ""), r["version"], r["env"], r["planner"], approvals or "-", outcome, changes)
     _console().print(table if rows else "no plans yet")
-    _warn_interrupted(open_store(_settings().store), app_name, env)
 
 
 def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None) -> None:

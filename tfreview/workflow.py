@@ -383,6 +383,23 @@ def _identity_slug(who: str) -> str:
     return hashlib.sha256(who.strip().lower().encode()).hexdigest()[:16]
 
 
+def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
+    """Where a plan stands before the current user decides: approvals needed (escalation included), who
+    approved, why it escalates. Raises PolicyRefusal when the current user may not approve it (refuse early)."""
+    from tfreview.review.policy import check_can_approve, required_approvals
+
+    record = load_plan(ctx.store, plan_id)
+    facts = _facts(record)
+    policy = _policy(ctx)
+    decisions = approvals_of(ctx.store, plan_id)
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc())
+    ep = policy.for_env(facts.env)
+    return {"plan_id": plan_id, "required": required_approvals(ep, facts),
+            "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
+            "approved_by": [a.approver for a in decisions if a.kind == "approve"],
+            "risk_reasons": record.get("risk_reasons", [])}
+
+
 def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any]:
     """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts."""
     from tfreview.review.policy import check_can_approve, make_approval
@@ -540,6 +557,7 @@ def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspac
         result["outputs"] = outputs
         if after_apply is not None:
             result["rollout"] = after_apply(record, ws)
+            result["outputs"] = _public_outputs(ws.tf.output_json())  # traffic steps changed them
         mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
     except TfreviewError as exc:
         result["outcome"] = "failed"
