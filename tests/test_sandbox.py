@@ -137,7 +137,11 @@ def test_a_new_task_definition_makes_a_new_primary_and_demotes_the_old_one_to_ac
 def test_the_deployment_starts_registers_drains_and_completes_in_that_order(sandbox):
     app = make_webapp(sandbox)
     old_ips = set(app.targets())
-    app.deploy_v2()
+    sandbox.step_s = 0.3  # slow enough that polls see every step, even on a busy machine
+    try:
+        app.deploy_v2()
+    finally:
+        sandbox.step_s = STEP_S
     seen_states: set[str] = set()
     svc = app.describe()
     deadline = time.monotonic() + 10
@@ -272,3 +276,26 @@ def test_environment_faults_are_loaded_at_start(monkeypatch, sandbox):
         assert second.port != sandbox.port
         assert LIFECYCLE.faults["web-env"] == "unhealthy-targets"
     assert LIFECYCLE.enabled  # the module's sandbox still runs
+
+
+def test_run_sandbox_prints_the_exports_serves_faults_and_stops_on_ctrl_c():
+    import json as _json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-c", "from tfreview.sandbox import run_sandbox; run_sandbox(port=0)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(8)]  # 6 exports, where it listens, how to inject faults
+        exports = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export"))
+        endpoint = exports["AWS_ENDPOINT_URL"]
+        assert endpoint.startswith("http://127.0.0.1:") and exports["AWS_ACCESS_KEY_ID"] == "testing"
+        assert any("/_tfreview/faults" in line for line in lines)
+        assert set_remote_fault(endpoint, "web-x", "failed") == {"web-x": "failed"}
+        with urllib.request.urlopen(endpoint + "/_tfreview/faults", timeout=5) as response:
+            assert _json.loads(response.read()) == {"faults": {"web-x": "failed"}}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0

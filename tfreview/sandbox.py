@@ -203,6 +203,8 @@ class Lifecycle:
     # -- hooks called by the patched moto backends ----------------------------------------------------------------
 
     def on_create(self, service: Any) -> None:
+        if (service.deployment_controller or {}).get("type", "ECS") != "ECS":
+            return  # CODE_DEPLOY / EXTERNAL services have task sets, not deployments
         deployment = self._new_deployment(service, service.task_definition)
         service.deployments = [deployment]
         self._start(service, deployment, fault=self.faults.get(service.name))
@@ -424,8 +426,9 @@ class Lifecycle:
 
     def _event(self, service: Any, text: str) -> None:
         message = f"(service {service.name}) {text}"
-        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": self._timestamp(), "message": message})
-        del service.events[MAX_EVENTS:]
+        event = {"id": str(uuid.uuid4()), "createdAt": self._timestamp(), "message": message}
+        # A new list, not insert(): a response being serialised in another thread keeps the list it started with.
+        service.events = [event, *service.events[:MAX_EVENTS - 1]]
 
     def _register(self, service: Any, tasks: list[_Task], health: tuple[str, str | None, str | None]) -> None:
         group = _target_group_model(service)
@@ -767,6 +770,9 @@ def run_sandbox(port: int = 5000, host: str = "127.0.0.1", step_s: float | None 
               flush=True)
         if LIFECYCLE.faults:
             print(f"# faults: {', '.join(f'{s}={f}' for s, f in sorted(LIFECYCLE.faults.items()))}", flush=True)
+        print(f"# inject a fault: curl -X POST {sandbox.endpoint}/_tfreview/faults "
+              f"-d '{{\"service\": \"NAME\", \"fault\": \"failed\"}}'  ({', '.join(FAULTS)}; null clears)",
+              flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
