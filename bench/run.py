@@ -46,8 +46,14 @@ def child(mode: str, path: str) -> None:
         import orjson
 
         orjson.loads(Path(path).read_bytes())
-    elif mode == "summary":
+    elif mode in ("summary", "summary-whatif"):
         from rich.console import Console
+
+        if mode == "summary-whatif":  # the engine with one fix applied from outside (see bench/profile_summary.py)
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from profile_summary import family_index_patch
+
+            family_index_patch()
 
         from tfreview.plan import review_plan
         from tfreview.render.terminal import render_terminal
@@ -62,14 +68,23 @@ def child(mode: str, path: str) -> None:
 
 
 # -- parent side -------------------------------------------------------------------------------------------------
-def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
+def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> dict:
     """Run argv once; wall time (s), peak RSS (MB) from wait4, and the child's own op time if it printed one.
-    Output of commands other than our own children goes to /dev/null (what is timed is producing it)."""
+    Output of commands other than our own children goes to /dev/null (what is timed is producing it).
+    A run longer than `timeout` seconds is killed and reported as {"timeout_s": timeout}."""
     ours = "--child" in argv
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out if ours else subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                return {"timeout_s": timeout, "rss_mb": usage.ru_maxrss / 1024}
+            time.sleep(0.005)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -84,15 +99,27 @@ def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None) 
 
 
 def measure(label: str, argv: list[str], repeat: int, cwd: Path = REPO, env: dict | None = None) -> dict:
-    runs = [measure_once(argv, cwd, env) for _ in range(repeat)]
-    row = {"label": label, "argv": argv, "runs": runs,
-           "wall_s": statistics.median(r["wall_s"] for r in runs),
-           "rss_mb": max(r["rss_mb"] for r in runs)}
+    """Median of `repeat` runs (fewer when one run is slower than --slow seconds, none after a timeout)."""
+    runs = []
+    for _ in range(repeat):
+        runs.append(measure_once(argv, cwd, env, OPTS["timeout"]))
+        if "timeout_s" in runs[-1] or runs[-1]["wall_s"] > OPTS["slow"]:
+            break
+    row = {"label": label, "argv": argv, "runs": runs, "rss_mb": max(r["rss_mb"] for r in runs)}
+    if "timeout_s" in runs[-1]:
+        row["timeout_s"] = runs[-1]["timeout_s"]
+        print(f"  {label:<44} TIMEOUT after {row['timeout_s']:.0f} s (peak so far {row['rss_mb']:.1f} MB)",
+              file=sys.stderr, flush=True)
+        return row
+    row["wall_s"] = statistics.median(r["wall_s"] for r in runs)
     if all("op_s" in r for r in runs):
         row["op_s"] = statistics.median(r["op_s"] for r in runs)
     print(f"  {label:<44} wall {row['wall_s']:8.3f} s  op {row.get('op_s', float('nan')):8.3f} s  "
-          f"peak {row['rss_mb']:8.1f} MB", file=sys.stderr, flush=True)
+          f"peak {row['rss_mb']:8.1f} MB  ({len(runs)} run(s))", file=sys.stderr, flush=True)
     return row
+
+
+OPTS = {"timeout": 600.0, "slow": 60.0}
 
 
 def machine() -> dict:
@@ -110,21 +137,31 @@ def machine() -> dict:
 
 def to_markdown(results: dict) -> str:
     def fmt(row: dict | None, key: str, unit: str) -> str:
+        if row and "timeout_s" in row and key != "rss_mb":
+            return f"> {row['timeout_s']:.0f} s (killed)"
         return "n/a" if not row or key not in row else f"{row[key]:.3f} {unit}" if unit == "s" else f"{row[key]:.0f} {unit}"
 
-    lines = ["| plan | size | measurement | wall (median) | op (median) | peak RSS |", "|---|---|---|---|---|---|"]
+    lines = ["| plan | size | measurement | wall (median) | op (median) | peak RSS | runs |",
+             "|---|---|---|---|---|---|---|"]
     for plan in results["plans"]:
         for row in plan["rows"]:
             lines.append(f"| {plan['name']} | {plan['mb']:.1f} MB | {row['label']} | {fmt(row, 'wall_s', 's')} | "
-                         f"{fmt(row, 'op_s', 's')} | {fmt(row, 'rss_mb', 'MB')} |")
-    lines += ["", "| plan | summary/loads time (op) | summary/loads time (wall) | summary/loads peak RSS | "
-              "summary op per 1k resources |", "|---|---|---|---|---|"]
+                         f"{fmt(row, 'op_s', 's')} | {fmt(row, 'rss_mb', 'MB')} | {len(row['runs'])} |")
+    lines += ["", "| plan | measurement | time / loads (op) | time / loads (wall) | peak RSS / loads | "
+              "op time per 1k resources |", "|---|---|---|---|---|---|"]
     for plan in results["plans"]:
         rows = {r["label"]: r for r in plan["rows"]}
-        loads, summary = rows.get("loads"), rows.get("tfreview summary")
-        if loads and summary:
-            lines.append(f"| {plan['name']} | {summary['op_s'] / loads['op_s']:.1f}x | "
-                         f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.1f}x | "
+        loads = rows.get("loads")
+        for label in ("tfreview summary", "tfreview summary, what-if family index"):
+            summary = rows.get(label)
+            if not loads or not summary:
+                continue
+            if "timeout_s" in summary:
+                lines.append(f"| {plan['name']} | {label} | > {summary['timeout_s'] / loads['op_s']:.0f}x | "
+                             f"> {summary['timeout_s'] / loads['wall_s']:.0f}x | n/a | n/a |")
+                continue
+            lines.append(f"| {plan['name']} | {label} | {summary['op_s'] / loads['op_s']:.1f}x | "
+                         f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.2f}x | "
                          f"{summary['op_s'] / plan['resources'] * 1000:.3f} s |")
     return "\n".join(lines)
 
@@ -136,8 +173,13 @@ def main() -> int:
     ap.add_argument("--render-max", type=int, default=10000,
                     help="also time the full `tfreview render` on synthetic plans up to this many resources")
     ap.add_argument("--no-real", action="store_true", help="skip the real 1,000-resource plan")
+    ap.add_argument("--timeout", type=float, default=600, help="kill a run after this many seconds")
+    ap.add_argument("--slow", type=float, default=60, help="do not repeat a measurement whose run took longer")
+    ap.add_argument("--what-if", action="store_true",
+                    help="also measure the summary with the family-index fix applied from outside (profile_summary.py)")
     ap.add_argument("--out", type=Path, default=DATA / "results.json")
     args = ap.parse_args()
+    OPTS.update(timeout=args.timeout, slow=args.slow)
 
     results: dict = {"machine": machine(), "repeat": args.repeat, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                          time.gmtime()), "plans": []}
@@ -150,6 +192,9 @@ def main() -> int:
         print(f"{path.name} ({n} resources, {path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
         rows = [measure("loads", [PY, me, "--child", "loads", str(path)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(path)], args.repeat)]
+        if args.what_if:
+            rows.append(measure("tfreview summary, what-if family index",
+                                [PY, me, "--child", "summary-whatif", str(path)], args.repeat))
         if n <= args.render_max:
             rows.append(measure("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], args.repeat))
         results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
@@ -165,6 +210,8 @@ def main() -> int:
                 measure("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], args.repeat, REAL, env),
                 measure("loads", [PY, me, "--child", "loads", str(plan_json)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], args.repeat),
+                *([measure("tfreview summary, what-if family index",
+                           [PY, me, "--child", "summary-whatif", str(plan_json)], args.repeat)] if args.what_if else []),
                 measure("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], args.repeat),
                 measure("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)],
                         args.repeat, REAL, env)]
