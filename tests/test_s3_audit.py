@@ -133,3 +133,16 @@ def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store,
     ctx = Context.create(Settings(store=s3_store.url))
     assert ctx.identity["user"] == "bob@example.com"
     assert ctx.identity["aws_arn"].startswith("arn:aws:")
+
+
+def test_audit_entries_in_s3_mode_carry_the_aws_principal(s3_store: S3Store) -> None:
+    from tfreview.workflow import Context, decide
+
+    plan = stored_plan(s3_store)
+    arn = "arn:aws:sts::123456789012:assumed-role/reviewers/bob"
+    ctx = Context(Settings(store=s3_store.url), s3_store, "bob@example.com",
+                  identity={"user": "bob@example.com", "aws_arn": arn})
+    decide(ctx, plan["id"], "approve", "ok")
+    entry = s3_store_entry(s3_store, 1)
+    assert (entry["actor"], entry["aws_arn"]) == ("bob@example.com", arn)
+    assert verify_chain(s3_store).ok

@@ -78,7 +78,8 @@ class Context:
     def audit(self, event: str, **fields: Any) -> None:
         from tfreview.store.audit import append_event
 
-        append_event(self.store, event, self.user, **fields)
+        # S3 mode: the AWS principal beside the person (None, and so left out, elsewhere).
+        append_event(self.store, event, self.user, aws_arn=self.identity.get("aws_arn"), **fields)
 
 
 # -- package -------------------------------------------------------------------------------------------------
