@@ -146,3 +146,16 @@ def test_audit_entries_in_s3_mode_carry_the_aws_principal(s3_store: S3Store) -> 
     entry = s3_store_entry(s3_store, 1)
     assert (entry["actor"], entry["aws_arn"]) == ("bob@example.com", arn)
     assert verify_chain(s3_store).ok
+
+
+def test_ten_ci_jobs_taking_the_apply_lock_on_s3_have_exactly_one_holder(s3_store: S3Store) -> None:
+    from tfreview.store.locks import acquire_lock, read_lock, release_lock
+
+    results = run_at_once(lambda i: acquire_lock(s3_store, "web", "prod", f"ci-job-{i}", f"plan-{i}"))
+
+    holders = [r for r in results if not isinstance(r, Exception)]
+    assert len(holders) == 1
+    assert all(isinstance(r, PolicyRefusal) for r in results if r is not holders[0])
+    assert read_lock(s3_store, "web", "prod").owner == holders[0].owner
+    release_lock(s3_store, holders[0])
+    assert read_lock(s3_store, "web", "prod") is None

@@ -463,3 +463,25 @@ def test_aws_caller_identity_is_the_sts_arn_or_none(s3_endpoint: str) -> None:
 
     assert (caller_identity(endpoint_url=s3_endpoint) or "").startswith("arn:aws:")
     assert caller_identity(endpoint_url=f"http://127.0.0.1:{closed_loopback_port()}") is None
+
+
+def test_s3_store_without_a_prefix_uses_the_bucket_root(s3_endpoint: str) -> None:
+    bucket = new_bucket(s3_endpoint)
+    store = S3Store.from_url(f"s3://{bucket}", endpoint_url=s3_endpoint)
+    assert store.url == f"s3://{bucket}"
+    store.create("plans/p1/record.json", b"{}")
+    store.create("plansX/y.json", b"{}")
+    assert store.client.list_objects_v2(Bucket=bucket)["KeyCount"] == 2
+    assert store.list("plans") == ["plans/p1/record.json"]
+    assert store.list("") == ["plans/p1/record.json", "plansX/y.json"]
+
+
+def test_s3_list_pages_through_more_than_one_page(s3_store: S3Store) -> None:
+    for i in range(7):
+        s3_store.create(f"audit/entries/{i:012d}.json", b"{}")
+    pages: list[int] = []
+    events = s3_store.client.meta.events
+    events.register("before-parameter-build.s3.ListObjectsV2", lambda params, **_: params.__setitem__("MaxKeys", 3))
+    events.register("after-call.s3.ListObjectsV2", lambda parsed, **_: pages.append(parsed.get("KeyCount", 0)))
+    assert s3_store.list("audit/entries") == [f"audit/entries/{i:012d}.json" for i in range(7)]
+    assert pages == [3, 3, 1]
