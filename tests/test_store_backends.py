@@ -485,3 +485,66 @@ def test_s3_list_pages_through_more_than_one_page(s3_store: S3Store) -> None:
     events.register("after-call.s3.ListObjectsV2", lambda parsed, **_: pages.append(parsed.get("KeyCount", 0)))
     assert s3_store.list("audit/entries") == [f"audit/entries/{i:012d}.json" for i in range(7)]
     assert pages == [3, 3, 1]
+
+
+class _LoseFirstAnswer(BaseHTTPRequestHandler):
+    """A proxy to moto that forwards every request but, once per marked key and body, drops the answer of a PUT: the write
+    lands, the client sees the connection close and botocore retries - a lost response, as on a flaky network."""
+
+    protocol_version = "HTTP/1.1"
+    upstream = ""
+    dropped: set[tuple[str, bytes]] = set()
+
+    def _relay(self) -> None:
+        import http.client
+        from urllib.parse import urlparse
+
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = urlparse(self.upstream)
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("expect", "connection")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        answer = conn.getresponse()
+        payload = answer.read()
+        conn.close()
+        if self.command == "PUT" and "lost-answer" in self.path and (self.path, body) not in self.dropped:
+            self.dropped.add((self.path, body))
+            self.close_connection = True
+            return  # the write happened upstream; the client never hears of it
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _relay
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def lossy_endpoint(s3_endpoint: str) -> Iterator[str]:
+    _LoseFirstAnswer.upstream = s3_endpoint
+    _LoseFirstAnswer.dropped = set()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoseFirstAnswer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_s3_conditional_writes_whose_answer_was_lost_still_succeed(s3_endpoint: str, lossy_endpoint: str) -> None:
+    bucket = new_bucket(s3_endpoint)
+    store = S3Store(bucket, "team", endpoint_url=lossy_endpoint, max_attempts=3)
+    etag = store.create("audit/lost-answer-create.json", b"mine")  # retried after the lost answer: 412, yet ours
+    assert store.read_versioned("audit/lost-answer-create.json") == (b"mine", etag)
+    base = store.create("audit/lost-answer-cas.json", b"1")
+    new = store.replace("audit/lost-answer-cas.json", b"2", base)  # retried: If-Match fails on our own write
+    assert store.read_versioned("audit/lost-answer-cas.json") == (b"2", new)
+    assert len(_LoseFirstAnswer.dropped) == 3, "the proxy did not drop the answers: the test proved nothing"
+    with pytest.raises(Conflict):  # someone else's content stays a conflict
+        store.create("audit/lost-answer-create.json", b"theirs")

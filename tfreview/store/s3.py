@@ -15,8 +15,9 @@ Every PutObject requests server-side encryption: SSE-S3 (AES256) by default, SSE
 so `private=True` needs nothing more on S3 (the bucket must block public access; see docs/s3-store.md).
 
 Etags are S3's ETag header values, verbatim (quotes included); callers treat them as opaque.
-One caveat of retries: if S3 applied a conditional write but the response was lost, botocore's retry sees 412 and
-the caller gets Conflict although its write landed; callers that retry on Conflict re-read first, so they see it.
+Retries and lost answers: if S3 applied a conditional write but its answer was lost, botocore's retry gets 412.
+Only in that case (the request was retried), the store reads the object back: holding exactly our bytes, the write
+was ours and succeeds; otherwise it is the Conflict it looks like.
 """
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if not bucket:
         raise BadInput(f"{url!r} names no bucket", "use --store s3://BUCKET/PREFIX")
     return bucket, prefix.strip("/")
+
+
+def _retried(exc: BaseException) -> bool:
+    """True when botocore sent the request more than once before this error (an earlier attempt may have landed)."""
+    response = getattr(exc, "response", None) or {}
+    return int((response.get("ResponseMetadata") or {}).get("RetryAttempts") or 0) > 0
 
 
 def content_type(key: str) -> str:
@@ -147,12 +154,24 @@ class S3Store:
             )
         except Exception as exc:
             code = error_code(exc)
+            if condition and code in _LOST_RACE and _retried(exc):
+                landed = self._landed(key, data)
+                if landed is not None:
+                    return landed
             if "IfNoneMatch" in condition and code in _LOST_RACE:
                 raise Conflict(f"{key} already exists in the store {self.url}") from None
             if "IfMatch" in condition and (code in _LOST_RACE or code in _MISSING_KEY):
                 raise Conflict(f"{key} changed while we were updating it", "retry the command") from None
             raise self._error(exc, "s3:PutObject", okey) from exc
         return str(response["ETag"])
+
+    def _landed(self, key: str, data: bytes) -> str | None:
+        """The etag of `key` if it now holds exactly `data` (our earlier attempt landed), else None."""
+        try:
+            current, etag = self.read_versioned(key)
+        except NotFound:
+            return None
+        return etag if current == data else None
 
     # -- protocol --------------------------------------------------------------------------------------------
     def read(self, key: str) -> bytes:
