@@ -273,10 +273,11 @@ def test_a_routine_deploy_does_not_escalate():
     assert escalation_reasons(changes) == ()
 
 
-def test_a_first_deploy_creating_iam_and_security_groups_does_not_escalate():
+def test_a_first_deploy_creating_iam_and_security_groups_escalates():
     changes = [{"address": "aws_iam_role.exec", "type": "aws_iam_role", "action": "create"},
-               {"address": "aws_security_group.alb", "type": "aws_security_group", "action": "create"}]
-    assert escalation_reasons(changes) == ()
+               {"address": "aws_security_group.alb", "type": "aws_security_group", "action": "create"},
+               {"address": "aws_ecs_cluster.this", "type": "aws_ecs_cluster", "action": "create"}]
+    assert escalation_reasons(changes) == ("creates IAM aws_iam_role.exec", "creates security group aws_security_group.alb")
 
 
 def test_destroy_replace_and_changes_to_existing_iam_or_security_groups_escalate():

@@ -277,8 +277,8 @@ def escalation_reasons(changes: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
 
     `changes`: the plan's resource changes as dicts with address, type, action (tfreview's action names:
     create, update, delete, replace, replace-create-first, ...), and optionally mode and deposed.
-    Escalates: any destroy; any replace but a task definition's new revision; any change to an existing
-    IAM or security-group object. Creating new objects (a first deploy) does not escalate.
+    Escalates: any destroy; any replace but a task definition's new revision (that is how ECS deploys); any
+    IAM or security-group object created, changed or removed (a first deploy creates roles and groups).
     """
     out = []
     for c in changes:
@@ -289,9 +289,10 @@ def escalation_reasons(changes: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
             out.append(f"destroys {address}")
         elif action in _REPLACES and rtype not in ROUTINE_REPLACE_TYPES:
             out.append(f"replaces {address}")
-        elif action in ("update", *_REPLACES) and rtype.startswith(SECURITY_TYPE_PREFIXES):
+        elif action in ("create", "update", *_REPLACES) and rtype.startswith(SECURITY_TYPE_PREFIXES):
             kind = "IAM" if rtype.startswith("aws_iam_") else "security group"
-            out.append(f"changes {kind} {address}")
+            verb = "creates" if action == "create" else "changes"
+            out.append(f"{verb} {kind} {address}")
     return tuple(out)
 
 
