@@ -28,7 +28,9 @@ def _name(path: Path) -> str:
     return "data__" + path.stem
 
 
-def _check(golden: Path, actual: str) -> None:
+def _check(golden: Path, actual: str, *, new_is_ok: bool = False) -> None:
+    if not UPDATE and new_is_ok and not golden.is_file():
+        pytest.skip(f"new fixture without golden file yet: UPDATE_GOLDEN=1 pytest {Path(__file__).name}")
     if UPDATE:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(actual)
@@ -50,7 +52,8 @@ def test_renderer_output_matches_golden(path, fmt):
 @pytest.mark.parametrize("path", fixture_plans(), ids=lambda p: p.stem)
 def test_fixture_summary_matches_golden(path):
     review = review_plan(path.read_bytes())
-    _check(GOLDEN / f"fixture__{path.stem}.summary.txt", render_text(review, summary_only=True))
+    # fixtures/ belongs to another workflow: a fixture added there is skipped until its golden file is written.
+    _check(GOLDEN / f"fixture__{path.stem}.summary.txt", render_text(review, summary_only=True), new_is_ok=True)
 
 
 def test_full_mode_shows_unchanged_attributes():

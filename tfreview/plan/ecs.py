@@ -114,18 +114,55 @@ def ecs_stories(
 ) -> tuple[EcsStory, ...]:
     """One story per changed aws_ecs_task_definition (no-op and data reads skipped), ordered by address."""
     changes = list(changes)
-    services = [rc for rc in changes if rc.type == "aws_ecs_service" and rc.is_managed]
+    index = _ServiceIndex([rc for rc in changes if rc.type == "aws_ecs_service" and rc.is_managed])
     stories = []
     for rc in changes:
         if rc.type != "aws_ecs_task_definition" or not rc.is_managed or rc.action in ("no-op", "read"):
             continue
-        stories.append(_story(rc, services, secrets, reveal_safe_fields))
+        stories.append(_story(rc, index, secrets, reveal_safe_fields))
     return tuple(sorted(stories, key=lambda s: s.address))
+
+
+MAX_LINKS = 20
+
+
+class _ServiceIndex:
+    """Services by the family they run and by their slot (module, instance key), built once: linking stays
+    linear in the size of the plan."""
+
+    def __init__(self, services: list[ResourceChange]) -> None:
+        self.by_family: dict[str, list[ResourceChange]] = {}
+        self.by_slot: dict[tuple, list[ResourceChange]] = {}
+        for svc in services:
+            families = {family_of(side.get("task_definition")) for side in (svc.before, svc.after) if isinstance(side, dict)}
+            for family in families - {None}:
+                self.by_family.setdefault(family, []).append(svc)
+                self.by_slot.setdefault((family, svc.module_address, _key(svc.index)), []).append(svc)
+            if isinstance(svc.after_unknown, dict) and svc.after_unknown.get("task_definition") is True:
+                self.by_slot.setdefault((None, svc.module_address, _key(svc.index)), []).append(svc)
+
+    def services_of(self, td: ResourceChange, family: str) -> list[ResourceChange]:
+        """Services running `family`; when several do, those in the task definition's own slot first."""
+        slot = (td.module_address, _key(td.index))
+        chosen = list(self.by_slot.get((family, *slot), ()))[:MAX_LINKS]
+        seen = {id(svc) for svc in chosen}
+        for svc in self.by_slot.get((None, *slot), ()):
+            if len(chosen) >= MAX_LINKS:
+                break
+            if id(svc) not in seen:
+                chosen.append(svc)
+        if not chosen:
+            chosen = self.by_family.get(family, [])[:MAX_LINKS]
+        return chosen
+
+
+def _key(index: Any) -> Any:
+    return index if isinstance(index, (str, int)) else None
 
 
 # --- one task definition ------------------------------------------------------------------------------------
 
-def _story(rc: ResourceChange, services: list[ResourceChange], secrets: frozenset[str], reveal: bool) -> EcsStory:
+def _story(rc: ResourceChange, services: "_ServiceIndex", secrets: frozenset[str], reveal: bool) -> EcsStory:
     before = rc.before if isinstance(rc.before, dict) else {}
     after = rc.after if isinstance(rc.after, dict) else {}
     family = _mask(str(after.get("family") or before.get("family") or rc.name), secrets)
@@ -160,7 +197,7 @@ def _story(rc: ResourceChange, services: list[ResourceChange], secrets: frozense
         if resource_changes or any(t.startswith(("task cpu", "task memory")) for t in task_changes):
             flags.append("cpu/memory change")
     old_rev = before.get("revision") if isinstance(before.get("revision"), int) else None
-    links = tuple(_link(rc, svc, family) for svc in services if _uses_family(rc, svc, family))
+    links = tuple(_link(rc, svc, family) for svc in services.services_of(rc, family))
     return EcsStory(
         family=family,
         address=rc.address,
@@ -425,15 +462,6 @@ def family_of(task_definition: Any) -> str | None:
         return None
     match = _TASK_DEF_ARN.search(task_definition)
     return match.group("family") if match else None
-
-
-def _uses_family(td: ResourceChange, svc: ResourceChange, family: str) -> bool:
-    for side in (svc.before, svc.after):
-        if isinstance(side, dict) and family_of(side.get("task_definition")) == family:
-            return True
-    # task_definition known only after apply: the service of the same module and instance key
-    unknown = isinstance(svc.after_unknown, dict) and svc.after_unknown.get("task_definition") is True
-    return unknown and svc.module_address == td.module_address and svc.index == td.index
 
 
 def _link(td: ResourceChange, svc: ResourceChange, family: str) -> ServiceLink:

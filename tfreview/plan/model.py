@@ -26,7 +26,7 @@ ACTION_WORDS: dict[tuple[str, ...], str] = {
 REPLACE_ACTIONS = frozenset({"replace", "replace-create-first", "replace-forget"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ResourceChange:
     """One entry of `resource_changes` (or `resource_drift`): what Terraform plans for one resource instance."""
 
@@ -57,7 +57,7 @@ class ResourceChange:
         return self.mode != "data"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class OutputChange:
     """One entry of `output_changes`; `sensitive` merges every place Terraform says the output is sensitive."""
 

@@ -72,8 +72,10 @@ def render_summary(review: Review) -> RenderableType:
             text.append(story.verdict + "\n")
             for flag in story.flags:
                 text.append(f"  ! {flag}\n", style="yellow")
-            for svc in story.services:
+            for svc in story.services[:5]:
                 text.append(f"  → {svc.address}: {svc.triggers}\n", style="dim")
+            if len(story.services) > 5:
+                text.append(f"  → ... and {len(story.services) - 5} more services\n", style="dim")
         if len(review.ecs) > 200:
             text.append(f"... and {len(review.ecs) - 200} more task definitions\n", style="dim")
         text.rstrip()
