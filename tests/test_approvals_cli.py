@@ -395,6 +395,9 @@ def test_twenty_concurrent_applies_of_one_plan_exactly_one_applies(first_release
     events = [e["event"] for e in iter_entries(LocalStore(cli.store)) if e.get("plan_id") == plan_id]
     assert events.count("apply-start") == 1 and events.count("apply-end") == 1
     assert cli.ok("audit", "verify").returncode == 0
+    # Plan binaries (secrets in clear) and state are owner-only files.
+    for path in (cli.store / "plans" / plan_id / "plan.tfplan", cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"):
+        assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
 
 
 @pytest.mark.integration
