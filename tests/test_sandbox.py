@@ -299,3 +299,27 @@ def test_run_sandbox_prints_the_exports_serves_faults_and_stops_on_ctrl_c():
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_a_second_sandbox_does_not_change_the_pace_of_the_first_once_stopped(sandbox):
+    with start_sandbox(step_s=1.5):
+        assert sandbox.step_s == 1.5  # one emulator per process: the pace is shared while both run
+    assert sandbox.step_s == STEP_S
+
+
+def test_the_lifecycle_also_works_in_process_under_mock_aws():
+    # Last in this file: mock_aws resets moto's (process-global) backends, the module sandbox's state included.
+    import boto3
+    from moto import mock_aws
+
+    from tfreview.sandbox import ecs_lifecycle
+
+    with mock_aws(), ecs_lifecycle(step_s=0.01):
+        ecs = boto3.client("ecs", region_name="us-east-1")
+        ecs.create_cluster(clusterName="inproc")
+        td = ecs.register_task_definition(family="inproc", containerDefinitions=[
+            {"name": "web", "image": "web:1", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(cluster="inproc", serviceName="inproc", taskDefinition=td, desiredCount=1)
+        time.sleep(0.1)
+        svc = ecs.describe_services(cluster="inproc", services=["inproc"])["services"][0]
+        assert primary(svc)["rolloutState"] == "COMPLETED" and svc["runningCount"] == 1

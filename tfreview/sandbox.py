@@ -594,6 +594,7 @@ def _install_patches(self: Lifecycle) -> None:
 @contextlib.contextmanager
 def ecs_lifecycle(step_s: float = DEFAULT_STEP_S, faults: dict[str, str] | None = None) -> Iterator[Lifecycle]:
     """Give moto the ECS deployment lifecycle for the duration of the block (also under `moto.mock_aws`)."""
+    previous_step_s = LIFECYCLE.step_s
     LIFECYCLE.acquire()
     LIFECYCLE.step_s = step_s
     for service, fault in (faults or {}).items():
@@ -601,6 +602,7 @@ def ecs_lifecycle(step_s: float = DEFAULT_STEP_S, faults: dict[str, str] | None 
     try:
         yield LIFECYCLE
     finally:
+        LIFECYCLE.step_s = previous_step_s
         LIFECYCLE.release()
 
 
@@ -647,6 +649,7 @@ class Sandbox:
     port: int
     _server: Any = field(repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _previous_step_s: float = field(default=DEFAULT_STEP_S, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -687,6 +690,7 @@ class Sandbox:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = None
+            LIFECYCLE.step_s = self._previous_step_s  # another sandbox of this process keeps its pace
             LIFECYCLE.release()
 
     def __enter__(self) -> "Sandbox":
@@ -725,13 +729,15 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
         raise BadInput(f"cannot listen on {host}:{port}", "choose another --port") from exc
+    previous_step_s = LIFECYCLE.step_s
     LIFECYCLE.acquire()
     LIFECYCLE.step_s = step_s
     for service, fault in all_faults.items():
         LIFECYCLE.set_fault(service, fault)
     thread = threading.Thread(target=server.serve_forever, name="tfreview-sandbox", daemon=True)
     thread.start()
-    return Sandbox(host=host, port=server.server_address[1], _server=server, _thread=thread)
+    return Sandbox(host=host, port=server.server_address[1], _server=server, _thread=thread,
+                   _previous_step_s=previous_step_s)
 
 
 def set_remote_fault(endpoint: str, service: str, fault: str | None) -> dict[str, str]:
