@@ -33,8 +33,8 @@ GENESIS_HASH = "0" * 64
 MAX_ATTEMPTS = 200
 
 # Event types written by tfreview (others are allowed; these are the ones history and reports know).
-EVENTS = ("package", "plan", "approve", "reject", "apply-start", "apply-end", "rollout", "traffic-shift", "rollback", "unlock",
-          "break-glass", "promote")
+EVENTS = ("package", "plan", "approve", "reject", "apply-start", "apply-end", "rollout", "traffic-shift", "rollback",
+          "unlock", "break-glass", "promote")
 
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|credential|private_key|access_key", re.IGNORECASE)
 _ENTRY_NAME = re.compile(r"^audit/entries/(\d{12})\.json$")
