@@ -240,9 +240,9 @@ def _sensitive_strings(
             if isinstance(decl, dict) and decl.get("sensitive") and isinstance(values.get(name), dict):
                 _collect_all(values[name].get("value"), found)
     for rc in (*changes, *drift):
-        if rc.before_sensitive:
+        if _any_mark(rc.before_sensitive):
             _collect_marked(rc.before, rc.before_sensitive, found)
-        if rc.after_sensitive:
+        if _any_mark(rc.after_sensitive):
             _collect_marked(rc.after, rc.after_sensitive, found)
     for out in outputs:
         if out.sensitive:
@@ -250,6 +250,15 @@ def _sensitive_strings(
             _collect_all(out.after, found)
     found.discard("")
     return frozenset(found)
+
+
+def _any_mark(marks: Any) -> bool:
+    """True when a sensitivity mark structure holds at least one `true` (checked at C speed)."""
+    if marks is True:
+        return True
+    if not marks:
+        return False
+    return b"true" in orjson.dumps(marks)
 
 
 def _collect_all(value: Any, found: set[str]) -> None:

@@ -5,16 +5,18 @@ Returns renderables; the CLI owns the console (colour, pager, NO_COLOR). `render
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from tfreview.plan.review import Review
 from tfreview.render.lines import Line, node_lines, resource_lines, select, summary_lines
 
+# Rows of the risk and ECS panels; larger plans get a tally (the other formats list everything).
+MAX_ROWS = 50
 ACTION_STYLES = {
     "create": "green",
     "delete": "red",
@@ -53,20 +55,27 @@ def render_summary(review: Review) -> RenderableType:
     head.rstrip()
     parts.append(Panel(head, title="Plan", title_align="left"))
     if review.risks:
-        table = Table(show_header=True, header_style="bold", box=None, expand=False, pad_edge=False)
-        table.add_column("Level", no_wrap=True)
-        table.add_column("Resource", overflow="fold")
-        table.add_column("Why", overflow="fold")
-        shown = review.risks[:200]
+        # Plain styled text rather than a rich Table: as readable, and cheap on very large plans.
+        table = Text()
+        shown = review.risks[:MAX_ROWS]
         for flag in shown:
-            table.add_row(Text(flag.level, style=LEVEL_STYLES.get(flag.level, "")), flag.address, flag.reason)
+            table.append(f"{flag.level:<8} ", style=LEVEL_STYLES.get(flag.level, ""))
+            table.append(flag.address, style="bold")
+            table.append(f"\n         {flag.reason}\n")
+        table.rstrip()
         body: RenderableType = table
         if len(review.risks) > len(shown):
-            body = Group(table, Text(f"... and {len(review.risks) - len(shown)} more risk flags", style="dim"))
+            levels = Counter(flag.level for flag in review.risks)
+            tally = ", ".join(f"{levels[level]} {level}" for level in LEVEL_STYLES if levels[level])
+            body = Group(
+                table,
+                Text(f"... and {len(review.risks) - len(shown)} more risk flags (all: {tally}; "
+                     "`--format json` lists every one)", style="dim"),
+            )
         parts.append(Panel(body, title=f"Risks ({len(review.risks)})", title_align="left", border_style="red"))
     if review.ecs:
         text = Text()
-        for story in review.ecs[:200]:
+        for story in review.ecs[:MAX_ROWS]:
             rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
             text.append(f"{story.family}{rev}: ", style="bold")
             text.append(story.verdict + "\n")
@@ -76,8 +85,8 @@ def render_summary(review: Review) -> RenderableType:
                 text.append(f"  → {svc.address}: {svc.triggers}\n", style="dim")
             if len(story.services) > 5:
                 text.append(f"  → ... and {len(story.services) - 5} more services\n", style="dim")
-        if len(review.ecs) > 200:
-            text.append(f"... and {len(review.ecs) - 200} more task definitions\n", style="dim")
+        if len(review.ecs) > MAX_ROWS:
+            text.append(f"... and {len(review.ecs) - MAX_ROWS} more task definitions\n", style="dim")
         text.rstrip()
         parts.append(Panel(text, title="ECS revisions", title_align="left", border_style="cyan"))
     failing = [c for c in review.checks if c.status in ("fail", "error")]
