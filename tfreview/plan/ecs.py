@@ -127,33 +127,39 @@ MAX_LINKS = 20
 
 
 class _ServiceIndex:
-    """Services by the family they run and by their slot (module, instance key), built once: linking stays
-    linear in the size of the plan."""
+    """Services by the family they run and by their slot (module, resource name, instance key), built once:
+    linking stays linear in the size of the plan. Most specific match first: same family and same slot (the
+    module's own `aws_ecs_service.app["green"]` for `aws_ecs_task_definition.app["green"]`), then same module and
+    key, then any service running the family."""
 
     def __init__(self, services: list[ResourceChange]) -> None:
-        self.by_family: dict[str, list[ResourceChange]] = {}
-        self.by_slot: dict[tuple, list[ResourceChange]] = {}
+        self.tiers: dict[tuple, list[ResourceChange]] = {}
         for svc in services:
             families = {family_of(side.get("task_definition")) for side in (svc.before, svc.after) if isinstance(side, dict)}
-            for family in families - {None}:
-                self.by_family.setdefault(family, []).append(svc)
-                self.by_slot.setdefault((family, svc.module_address, _key(svc.index)), []).append(svc)
+            families.discard(None)
             if isinstance(svc.after_unknown, dict) and svc.after_unknown.get("task_definition") is True:
-                self.by_slot.setdefault((None, svc.module_address, _key(svc.index)), []).append(svc)
+                families.add(None)  # runs whatever revision this plan registers: match by slot only
+            name, key = _resource_name(svc.address), _key(svc.index)
+            for family in families:
+                for tier in ((family, svc.module_address, name, key), (family, svc.module_address, key), (family,)):
+                    if tier != (None,):
+                        self.tiers.setdefault(tier, []).append(svc)
 
     def services_of(self, td: ResourceChange, family: str) -> list[ResourceChange]:
-        """Services running `family`; when several do, those in the task definition's own slot first."""
-        slot = (td.module_address, _key(td.index))
-        chosen = list(self.by_slot.get((family, *slot), ()))[:MAX_LINKS]
-        seen = {id(svc) for svc in chosen}
-        for svc in self.by_slot.get((None, *slot), ()):
-            if len(chosen) >= MAX_LINKS:
-                break
-            if id(svc) not in seen:
-                chosen.append(svc)
-        if not chosen:
-            chosen = self.by_family.get(family, [])[:MAX_LINKS]
-        return chosen
+        name, key = _resource_name(td.address), _key(td.index)
+        for tier in (
+            (family, td.module_address, name, key), (None, td.module_address, name, key),
+            (family, td.module_address, key), (None, td.module_address, key), (family,),
+        ):
+            found = self.tiers.get(tier)
+            if found:
+                return found[:MAX_LINKS]
+        return []
+
+
+def _resource_name(address: str) -> str:
+    base = address.split("[", 1)[0]
+    return base.rsplit(".", 1)[-1]
 
 
 def _key(index: Any) -> Any:
