@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 import orjson
@@ -462,12 +463,19 @@ def _task_changes(before: dict, after: dict, rc: ResourceChange, secrets: frozen
 
 # --- services -----------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)
+def _family(task_definition: str) -> str | None:
+    tail = task_definition.rsplit("/", 1)[-1] if "task-definition/" in task_definition else task_definition
+    family, _, revision = tail.partition(":")
+    if not family or (revision and not revision.isdigit()) or ":" in revision:
+        match = _TASK_DEF_ARN.search(task_definition)
+        return match.group("family") if match else None
+    return family
+
+
 def family_of(task_definition: Any) -> str | None:
     """The family named by a service's task_definition (full ARN, "family:revision" or "family")."""
-    if not isinstance(task_definition, str):
-        return None
-    match = _TASK_DEF_ARN.search(task_definition)
-    return match.group("family") if match else None
+    return _family(task_definition) if isinstance(task_definition, str) and task_definition else None
 
 
 def _link(td: ResourceChange, svc: ResourceChange, family: str) -> ServiceLink:

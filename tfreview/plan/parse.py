@@ -102,7 +102,10 @@ def _actions(raw: Any, where: str) -> tuple[tuple[str, ...], str]:
     if not isinstance(raw, list) or not raw:
         raise InvalidPlan(f"broken plan: {where} has no actions list", HINT)
     actions = tuple(raw)
-    word = ACTION_WORDS.get(actions)
+    try:
+        word = ACTION_WORDS.get(actions)
+    except TypeError:  # an unhashable entry: not an action list Terraform writes
+        word = None
     if word is None:
         raise InvalidPlan(f"broken plan: {where} has unknown actions {list(actions)}", HINT)
     return actions, word
@@ -116,28 +119,31 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
     if not isinstance(change, dict):
         raise InvalidPlan(f"broken plan: {address} in `{section}` has no change", HINT)
     actions, word = _actions(change.get("actions"), address)
-    replace_paths = change.get("replace_paths") or ()
+    replace_paths = change.get("replace_paths")
+    get = rc.get
+    importing = change.get("importing")
+    # Positional construction: this runs once per resource of plans with 50k of them.
     return ResourceChange(
-        address=address,
-        mode=rc.get("mode") or "managed",
-        type=str(rc.get("type") or ""),
-        name=str(rc.get("name") or ""),
-        index=rc.get("index"),
-        module_address=_str_or_none(rc.get("module_address")),
-        provider_name=str(rc.get("provider_name") or ""),
-        actions=actions,
-        action=word,
-        action_reason=_str_or_none(rc.get("action_reason")),
-        previous_address=_str_or_none(rc.get("previous_address")),
-        deposed=_str_or_none(rc.get("deposed")),
-        importing=change.get("importing") if isinstance(change.get("importing"), dict) else None,
-        replace_paths=tuple(tuple(p) for p in replace_paths if isinstance(p, list)),
-        generated_config=_str_or_none(change.get("generated_config")),
-        before=change.get("before"),
-        after=change.get("after"),
-        after_unknown=change.get("after_unknown"),
-        before_sensitive=change.get("before_sensitive"),
-        after_sensitive=change.get("after_sensitive"),
+        address,
+        get("mode") or "managed",
+        str(get("type") or ""),
+        str(get("name") or ""),
+        get("index"),
+        _str_or_none(get("module_address")),
+        str(get("provider_name") or ""),
+        actions,
+        word,
+        _str_or_none(get("action_reason")),
+        _str_or_none(get("previous_address")),
+        _str_or_none(get("deposed")),
+        importing if isinstance(importing, dict) else None,
+        tuple(tuple(p) for p in replace_paths if isinstance(p, list)) if replace_paths else (),
+        _str_or_none(change.get("generated_config")),
+        change.get("before"),
+        change.get("after"),
+        change.get("after_unknown"),
+        change.get("before_sensitive"),
+        change.get("after_sensitive"),
     )
 
 
