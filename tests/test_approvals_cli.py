@@ -185,6 +185,19 @@ def test_rejected_plan_cannot_be_approved_or_applied(cli):
     assert cli.run("reject", pid, "--reason", "wrong image tag", user=CAROL).returncode == 0
     refused(cli.run("apply", pid), f"plan {pid} was rejected by {CAROL}: wrong image tag")
     refused(cli.run("approve", pid, "--yes", user="dave@example.com"), "was rejected")
+    assert cli.run("reject", pid, "--reason", " ", user="erin@example.com").returncode == 2
+
+
+def test_history_marks_break_glass_applies(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "prod")
+    store = LocalStore(cli.store)
+    store.create(f"applies/{pid}/start.json", dumps({"plan_id": pid, "app": "shop", "env": "prod", "by": CAROL,
+                                                     "started_at": "2026-11-26T10:05:00Z", "break_glass": "site down"}))
+    store.create(f"applies/{pid}/result.json", dumps({"outcome": "applied", "finished_at": "2026-11-26T10:06:00Z"}))
+    [row] = json.loads(cli.run("history", "--format", "json").stdout)
+    assert row["break_glass"] == "site down" and row["applied_by"] == CAROL and row["outcome"] == "applied"
+    assert "applied (BREAK-GLASS)" in cli.run("history").stdout
+    assert "**BREAK-GLASS apply** by carol@example.com: site down" in cli.run("report", pid).stdout
 
 
 def test_apply_refuses_plan_whose_bytes_changed(cli):

@@ -279,6 +279,8 @@ def reject(plan_id: str = typer.Argument(..., help="Plan id."),
     """Reject a plan: it can no longer be applied."""
     from tfreview.workflow import decide
 
+    if not reason.strip():
+        raise _bad("reject needs a reason", 'say what is wrong: tfreview reject ID --reason "..."')
     ctx, _ = _context()
     doc = decide(ctx, plan_id, "reject", reason)
     if fmt is Format.json:
