@@ -300,3 +300,40 @@ def test_an_env_may_need_no_approval_at_all():
     check_apply(policy, sandbox, [], NOW, current(sandbox))
     # ...but a rejection still stops it.
     refusal(check_apply, policy, sandbox, [approve(BOB, sandbox, kind="reject")], NOW, current(sandbox))
+
+
+# -- invariant: no apply with fewer valid approvers than required --------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+PEOPLE = [ALICE, BOB, CAROL, "dave@example.com", "BOB@example.com"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    required=st.integers(0, 3), escalate=st.integers(0, 2), self_ok=st.booleans(), risky=st.booleans(),
+    ttl=st.sampled_from([None, 1.0, 24.0]),
+    listed=st.one_of(st.none(), st.lists(st.sampled_from(PEOPLE[:4]), max_size=3).map(tuple)),
+    decisions=st.lists(st.tuples(st.sampled_from(PEOPLE), st.sampled_from(["approve", "reject"]),
+                                 st.integers(0, 30), st.booleans()), max_size=5),
+)
+def test_apply_never_passes_without_enough_valid_distinct_approvers(required, escalate, self_ok, risky, ttl, listed,
+                                                                     decisions):
+    ep = EnvPolicy(required_approvals=required, escalate_on_risk=escalate, allow_self_approval=self_ok,
+                   approval_ttl_hours=ttl, approvers=listed)
+    policy = Policy(envs={"qa": ep})
+    facts = replace(FACTS, risky=risky, risk_reasons=("x",) if risky else ())
+    now = T0 + timedelta(hours=2)
+    approvals = [approve(who, facts, at=T0 + timedelta(minutes=m), kind=kind,
+                         **({} if bound else {"state_serial": 99}))
+                 for who, kind, m, bound in decisions]
+    try:
+        check_apply(policy, facts, approvals, now, current(facts))
+    except PolicyRefusal:
+        return
+    assert not any(a.kind == "reject" for a in approvals)
+    valid = {a.approver.casefold() for a in approvals
+             if a.kind == "approve" and a.state_serial == facts.state_serial
+             and (self_ok or a.approver.casefold() != ALICE)
+             and (listed is None or a.approver.casefold() in {p.casefold() for p in listed})
+             and (ttl is None or now < a.approved_at + timedelta(hours=ttl))}
+    assert len(valid) >= required + (escalate if risky else 0)

@@ -116,11 +116,13 @@ def ecs_stories(
     """One story per changed aws_ecs_task_definition (no-op and data reads skipped), ordered by address."""
     changes = list(changes)
     index = _ServiceIndex([rc for rc in changes if rc.type == "aws_ecs_service" and rc.is_managed])
+    # Same definitions before/after -> same container story: large plans repeat one change many times.
+    cache: dict[tuple, tuple[ContainerStory, ...]] = {}
     stories = []
     for rc in changes:
         if rc.type != "aws_ecs_task_definition" or not rc.is_managed or rc.action in ("no-op", "read"):
             continue
-        stories.append(_story(rc, index, secrets, reveal_safe_fields))
+        stories.append(_story(rc, index, secrets, reveal_safe_fields, cache))
     return tuple(sorted(stories, key=lambda s: s.address))
 
 
@@ -169,14 +171,14 @@ def _key(index: Any) -> Any:
 
 # --- one task definition ------------------------------------------------------------------------------------
 
-def _story(rc: ResourceChange, services: "_ServiceIndex", secrets: frozenset[str], reveal: bool) -> EcsStory:
+def _story(
+    rc: ResourceChange, services: "_ServiceIndex", secrets: frozenset[str], reveal: bool, cache: dict
+) -> EcsStory:
     before = rc.before if isinstance(rc.before, dict) else {}
     after = rc.after if isinstance(rc.after, dict) else {}
     family = _mask(str(after.get("family") or before.get("family") or rc.name), secrets)
     sensitive = _marked(rc.before_sensitive, "container_definitions") or _marked(rc.after_sensitive, "container_definitions")
     after_unknown = isinstance(rc.after_unknown, dict) and rc.after_unknown.get("container_definitions") is True
-    old_defs = _containers(before.get("container_definitions")) if before else []
-    new_defs = [] if after_unknown else (_containers(after.get("container_definitions")) if after else [])
     flags: list[str] = []
     containers: tuple[ContainerStory, ...] = ()
     if sensitive and not reveal:
@@ -186,7 +188,14 @@ def _story(rc: ResourceChange, services: "_ServiceIndex", secrets: frozenset[str
     elif after_unknown:
         verdict = "container definitions known after apply"
     else:
-        containers = _compare_containers(old_defs, new_defs, secrets, sensitive)
+        raw_old = before.get("container_definitions") if before else None
+        raw_new = after.get("container_definitions") if after else None
+        key = (raw_old, raw_new, sensitive) if isinstance(raw_old, (str, type(None))) and isinstance(raw_new, (str, type(None))) else None
+        containers = cache.get(key) if key is not None else None
+        if containers is None:
+            containers = _compare_containers(_containers(raw_old), _containers(raw_new), secrets, sensitive)
+            if key is not None:
+                cache[key] = containers
         verdict = _verdict(rc, containers, before, after)
     task_changes = _task_changes(before, after, rc, secrets)
     if task_changes and containers and all(c.change in ("unchanged", "ordering-only") for c in containers):
@@ -402,6 +411,7 @@ def _image_change(old: str, new: str, secrets: frozenset[str]) -> str:
 _VERSION_PART = re.compile(r"\d+|[A-Za-z]+")
 
 
+@lru_cache(maxsize=4096)
 def version_key(tag: str) -> tuple | None:
     """Sortable key of a version-like tag ("v1.10.2", "1.2.0-rc1"), or None when the tag is not a version
     (latest, a digest, a git sha). Releases sort after their pre-releases."""

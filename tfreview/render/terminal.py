@@ -55,14 +55,15 @@ def render_summary(review: Review) -> RenderableType:
     head.rstrip()
     parts.append(Panel(head, title="Plan", title_align="left"))
     if review.risks:
-        # Plain styled text rather than a rich Table: as readable, and cheap on very large plans.
-        table = Text()
+        # One small Text per flag rather than a rich Table: as readable, and cheap on very large plans.
         shown = review.risks[:MAX_ROWS]
+        rows = []
         for flag in shown:
-            table.append(f"{flag.level:<8} ", style=LEVEL_STYLES.get(flag.level, ""))
-            table.append(flag.address, style="bold")
-            table.append(f"\n         {flag.reason}\n")
-        table.rstrip()
+            row = Text(f"{flag.level:<8} ", style=LEVEL_STYLES.get(flag.level, ""))
+            row.append(flag.address, style="bold")
+            row.append(f"\n         {flag.reason}")
+            rows.append(row)
+        table = Group(*rows)
         body: RenderableType = table
         if len(review.risks) > len(shown):
             levels = Counter(flag.level for flag in review.risks)
@@ -74,8 +75,10 @@ def render_summary(review: Review) -> RenderableType:
             )
         parts.append(Panel(body, title=f"Risks ({len(review.risks)})", title_align="left", border_style="red"))
     if review.ecs:
-        text = Text()
+        texts = []
         for story in review.ecs[:MAX_ROWS]:
+            text = Text()
+            texts.append(text)
             rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
             text.append(f"{story.family}{rev}: ", style="bold")
             text.append(story.verdict + "\n")
@@ -85,10 +88,10 @@ def render_summary(review: Review) -> RenderableType:
                 text.append(f"  → {svc.address}: {svc.triggers}\n", style="dim")
             if len(story.services) > 5:
                 text.append(f"  → ... and {len(story.services) - 5} more services\n", style="dim")
+            text.rstrip()
         if len(review.ecs) > MAX_ROWS:
-            text.append(f"... and {len(review.ecs) - MAX_ROWS} more task definitions\n", style="dim")
-        text.rstrip()
-        parts.append(Panel(text, title="ECS revisions", title_align="left", border_style="cyan"))
+            texts.append(Text(f"... and {len(review.ecs) - MAX_ROWS} more task definitions", style="dim"))
+        parts.append(Panel(Group(*texts), title="ECS revisions", title_align="left", border_style="cyan"))
     failing = [c for c in review.checks if c.status in ("fail", "error")]
     if failing:
         text = Text()
