@@ -52,6 +52,12 @@ def _parts(rc: ResourceChange) -> tuple[str, str, str | None]:
     return rc.type, rc.name, key
 
 
+def _few(addresses: list[str], limit: int = 5) -> str:
+    """`a, b, c` or `a, b, c, d, e and 12 more`: reasons stay one readable line on huge plans."""
+    shown = ", ".join(addresses[:limit])
+    return shown + (f" and {len(addresses) - limit} more" if len(addresses) > limit else "")
+
+
 def _changed(rc: ResourceChange) -> bool:
     if not rc.is_managed:
         return False
@@ -158,7 +164,7 @@ def classify(plan: Any) -> Classification:
 
     if rolling:
         if deploys and not infra and not shift:
-            return Classification("rolling-deploy", (f"rolling deploy of {', '.join(sorted(deploys))}",), live_colours, ROLLING_KEY)
+            return Classification("rolling-deploy", (f"rolling deploy of {_few(sorted(a for c in deploys for a in deploys[c]))}",), live_colours, ROLLING_KEY)
         reasons = tuple(f"infrastructure change: {a}" for a in infra[:20]) or ("listener change",)
         return Classification("infrastructure", reasons, live_colours, ROLLING_KEY if deploys else None)
 
@@ -167,7 +173,7 @@ def classify(plan: Any) -> Classification:
         addresses = [a for c in touched_live for a in deploys[c]]
         return Classification(
             "unsafe",
-            tuple(f"touches the live colour {c}: {', '.join(deploys[c])}" for c in touched_live)
+            tuple(f"touches the live colour {c}: {_few(deploys[c])}" for c in touched_live)
             + ("deploy to the idle colour first, then shift traffic in a separate plan",),
             live_colours,
             touched_live[0] if len(addresses) else None,
@@ -200,7 +206,7 @@ def classify(plan: Any) -> Classification:
         )
     return Classification(
         "deploy-to-idle",
-        tuple(f"deploys to idle colour {c}: {', '.join(deploys[c])}" for c in idle_targets),
+        tuple(f"deploys to idle colour {c}: {_few(deploys[c])}" for c in idle_targets),
         live_colours,
         idle_targets[0] if len(idle_targets) == 1 else None,
     )
