@@ -31,8 +31,9 @@ class Env:
         mirror = os.environ.get("TFREVIEW_PROVIDER_MIRROR") or "/opt/tf-plugins"
         cfg = root.parent / "cli.tfrc"
         cfg.write_text(cli_config_text(mirror))
+        cache = os.environ.get("TFREVIEW_PLUGIN_CACHE_DIR", str(REPO / ".cache" / "plugins"))
         self.env = {**os.environ, **sandbox.env(), "TF_CLI_CONFIG_FILE": str(cfg), "TF_IN_AUTOMATION": "1",
-                    "TF_PLUGIN_CACHE_DIR": os.environ.get("TFREVIEW_PLUGIN_CACHE_DIR", str(REPO / ".cache" / "plugins"))}
+                    "TF_PLUGIN_CACHE_DIR": cache}
         Path(self.env["TF_PLUGIN_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
 
     def tf(self, *args: str) -> str:

@@ -160,8 +160,9 @@ def test_the_deployment_starts_registers_drains_and_completes_in_that_order(sand
     story = [m.split(") ", 1)[1] for m in messages(svc)]
     since_update = story[story.index("has reached a steady state.") + 1:]
     kinds = [s.split(" ")[0] + " " + s.split(" ")[1] for s in since_update]
-    assert kinds == ["has started", "registered 1", "has begun", "deregistered 1", "has stopped", "(deployment ecs-svc/" +
-                     primary(svc)["id"].split("/")[1] + ")", "has reached"]
+    completed = f"(deployment {primary(svc)['id']})"
+    assert kinds == ["has started", "registered 1", "has begun", "deregistered 1", "has stopped", completed,
+                     "has reached"]
 
 
 def test_deployment_configuration_round_trips_like_ecs(sandbox):
@@ -289,7 +290,8 @@ def test_run_sandbox_prints_the_exports_serves_faults_and_stops_on_ctrl_c():
                             stdout=subprocess.PIPE, text=True)
     try:
         lines = [proc.stdout.readline() for _ in range(8)]  # 6 exports, where it listens, how to inject faults
-        exports = dict(line.removeprefix("export ").strip().split("=", 1) for line in lines if line.startswith("export"))
+        exports = dict(line.removeprefix("export ").strip().split("=", 1)
+                       for line in lines if line.startswith("export"))
         endpoint = exports["AWS_ENDPOINT_URL"]
         assert endpoint.startswith("http://127.0.0.1:") and exports["AWS_ACCESS_KEY_ID"] == "testing"
         assert any("/_tfreview/faults" in line for line in lines)

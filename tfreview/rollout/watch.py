@@ -13,7 +13,7 @@ A service that is stable on another revision - the deployment circuit breaker ro
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
@@ -225,7 +225,8 @@ def assess(service_description: dict[str, Any] | Observation | None,
         why = f" after {failed[0].id} failed: {failed[0].rollout_state_reason}" if failed else ""
         if rolled_back:
             settled = "and is stable there" if primary.rollout_state == "COMPLETED" else "(rollback in progress)"
-            return Assessment(FAILED, f"the deployment circuit breaker rolled back to {short_td(primary.task_definition)} "
+            back_to = short_td(primary.task_definition)
+            return Assessment(FAILED, f"the deployment circuit breaker rolled back to {back_to} "
                                       f"{settled}{why}; {expected} is not running", primary)
         return Assessment(FAILED, f"the PRIMARY deployment runs {short_td(primary.task_definition)}, not {expected}"
                                   f"{why}", primary)
@@ -435,8 +436,8 @@ def watch_deployment(
 
     `on_event` receives each new log line (deduplicated); `on_poll` each observation and its assessment (for a
     live display). Service events created before `since` (e.g. when the apply began; default: when the watched
-    deployment was created) are not replayed. AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a row raises AwsError; the
-    deployment's own failure is a RolloutResult with ok False, never an exception.
+    deployment was created) are not replayed. AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a
+    row raises AwsError; the deployment's own failure is a RolloutResult with ok False, never an exception.
     """
     started = clock()
     since = _as_datetime(since)
