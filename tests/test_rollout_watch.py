@@ -392,3 +392,9 @@ def test_the_display_renders_deployments_targets_and_verdict_without_a_terminal(
                          clock=clock, sleep=clock.sleep)
     assert "SUCCEEDED: web-qa-green:7 is live" in out.getvalue()
     assert log_line(LogLine(1.5, "event", "hello")).plain == "   1.5s  event   hello"
+
+
+def test_event_lines_name_target_groups_instead_of_quoting_their_arns():
+    svc = service(COMPLETED_NEW, events=[(1, f"registered 1 targets in (target-group {TG})")])
+    texts = [line.text for line in changes(None, observe(svc, []), 0.0) if line.kind == "event"]
+    assert texts == ["(service web-qa-green) registered 1 targets in (target-group web-qa-green)"]

@@ -12,6 +12,7 @@ A service that is stable on another revision - the deployment circuit breaker ro
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -306,9 +307,17 @@ def changes(before: Observation | None, after: Observation, at_s: float,
             continue
         if since is not None and e.created_at is not None and e.created_at < since:
             continue
-        events.append(LogLine(at_s, "event", e.message))
+        events.append(LogLine(at_s, "event", _short_arns(e.message)))
     lines = started + tasks + health + settled + events
     return lines
+
+
+_TARGET_GROUP_ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:[^ )]*:targetgroup/([^/ )]+)/[0-9a-f]+")
+
+
+def _short_arns(message: str) -> str:
+    """ECS's message with target group ARNs cut to their names: "(target-group web-qa-green)"."""
+    return _TARGET_GROUP_ARN.sub(r"\1", message)
 
 
 def same_task_definition(a: str, b: str) -> bool:
