@@ -82,3 +82,24 @@ def test_json_is_versioned_and_documented_fields_are_present():
 def test_unknown_format_is_bad_input():
     with pytest.raises(BadInput, match="unknown format"):
         render(review_plan(doc("no_changes")), "pdf")
+
+
+def test_headlines_say_what_terraform_says():
+    def rc(address, actions, **extra):
+        rtype, name = address.split(".")[-2:]
+        change = {"actions": actions, "before": {"id": "x"} if actions != ["create"] else None,
+                  "after": {"id": "x"} if "create" in actions or actions == ["update"] else None}
+        return dict({"address": address, "mode": "managed", "type": rtype, "name": name, "change": change}, **extra)
+
+    review = review_plan({"format_version": "1.2", "resource_changes": [
+        rc("aws_lb.old", ["delete"], deposed="0a1b2c3d"),
+        rc("aws_lb.cbd", ["create", "delete"]),
+        rc("aws_s3_bucket.kept", ["forget"]),
+        rc("aws_s3_bucket.renamed", ["update"], previous_address="aws_s3_bucket.legacy"),
+    ]})
+    out = render(review, "text")
+    assert "# aws_lb.old (deposed object 0a1b2c3d) will be destroyed" in out
+    assert "# aws_lb.cbd must be replaced (create before destroy)" in out
+    assert "# aws_s3_bucket.kept will no longer be managed by Terraform" in out
+    assert "# aws_s3_bucket.renamed will be updated in-place (moved from aws_s3_bucket.legacy)" in out
+    assert review.counts.summary_line() == "Plan: 1 to add, 1 to change, 2 to destroy, 1 to forget."

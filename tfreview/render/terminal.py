@@ -131,18 +131,13 @@ def render_resources(
     """Per-resource diffs (Terraform-like), drift apart, then output changes."""
     parts: list[RenderableType] = []
     chosen = select(review, actions=actions, types=types, addresses=addresses)
+    # One Text per resource: rich wraps and measures small texts much faster than one huge one.
     if review.drift:
-        text = Text("Objects changed outside of Terraform (drift, not part of this plan's actions):\n\n", style="bold yellow")
-        for res in review.drift:
-            text.append_text(_styled(resource_lines(res, full=full)))
-            text.append("\n")
-        parts.append(text)
+        parts.append(Text("Objects changed outside of Terraform (drift, not part of this plan's actions):\n", style="bold yellow"))
+        parts.extend(_styled(resource_lines(res, full=full)) for res in review.drift)
     if chosen:
-        text = Text("Resource changes:\n\n", style="bold")
-        for res in chosen:
-            text.append_text(_styled(resource_lines(res, full=full)))
-            text.append("\n")
-        parts.append(text)
+        parts.append(Text("Resource changes:\n", style="bold"))
+        parts.extend(_styled(resource_lines(res, full=full)) for res in chosen)
     elif review.changed_resources:
         parts.append(Text("No resource matches the filters.\n", style="dim"))
     outputs = review.changed_outputs
