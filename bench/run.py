@@ -46,14 +46,8 @@ def child(mode: str, path: str) -> None:
         import orjson
 
         orjson.loads(Path(path).read_bytes())
-    elif mode in ("summary", "summary-whatif"):
+    elif mode == "summary":
         from rich.console import Console
-
-        if mode == "summary-whatif":  # the engine with one fix applied from outside (see bench/profile_summary.py)
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from profile_summary import family_index_patch
-
-            family_index_patch()
 
         from tfreview.plan import review_plan
         from tfreview.render.terminal import render_terminal
@@ -90,7 +84,8 @@ def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None, 
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+            return {"error": f"exit {proc.returncode}: {err.read().decode(errors='replace')[-1500:]}",
+                    "rss_mb": usage.ru_maxrss / 1024}
         result = {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
         lines = out.read().decode(errors="replace").splitlines()
     if lines and lines[-1].startswith('{"op_s"'):
@@ -103,9 +98,13 @@ def measure(label: str, argv: list[str], repeat: int, cwd: Path = REPO, env: dic
     runs = []
     for _ in range(repeat):
         runs.append(measure_once(argv, cwd, env, OPTS["timeout"]))
-        if "timeout_s" in runs[-1] or runs[-1]["wall_s"] > OPTS["slow"]:
+        if "wall_s" not in runs[-1] or runs[-1]["wall_s"] > OPTS["slow"]:
             break
     row = {"label": label, "argv": argv, "runs": runs, "rss_mb": max(r["rss_mb"] for r in runs)}
+    if "error" in runs[-1]:
+        row["error"] = runs[-1]["error"]
+        print(f"  {label:<44} FAILED: {row['error']}", file=sys.stderr, flush=True)
+        return row
     if "timeout_s" in runs[-1]:
         row["timeout_s"] = runs[-1]["timeout_s"]
         print(f"  {label:<44} TIMEOUT after {row['timeout_s']:.0f} s (peak so far {row['rss_mb']:.1f} MB)",
@@ -139,6 +138,8 @@ def to_markdown(results: dict) -> str:
     def fmt(row: dict | None, key: str, unit: str) -> str:
         if row and "timeout_s" in row and key != "rss_mb":
             return f"> {row['timeout_s']:.0f} s (killed)"
+        if row and "error" in row and key != "rss_mb":
+            return "failed"
         return "n/a" if not row or key not in row else f"{row[key]:.3f} {unit}" if unit == "s" else f"{row[key]:.0f} {unit}"
 
     lines = ["| plan | size | measurement | wall (median) | op (median) | peak RSS | runs |",
@@ -152,9 +153,9 @@ def to_markdown(results: dict) -> str:
     for plan in results["plans"]:
         rows = {r["label"]: r for r in plan["rows"]}
         loads = rows.get("loads")
-        for label in ("tfreview summary", "tfreview summary, what-if family index"):
+        for label in ("tfreview summary",):
             summary = rows.get(label)
-            if not loads or not summary:
+            if not loads or not summary or "error" in summary or "error" in loads:
                 continue
             if "timeout_s" in summary:
                 lines.append(f"| {plan['name']} | {label} | > {summary['timeout_s'] / loads['op_s']:.0f}x | "
@@ -175,8 +176,6 @@ def main() -> int:
     ap.add_argument("--no-real", action="store_true", help="skip the real 1,000-resource plan")
     ap.add_argument("--timeout", type=float, default=600, help="kill a run after this many seconds")
     ap.add_argument("--slow", type=float, default=60, help="do not repeat a measurement whose run took longer")
-    ap.add_argument("--what-if", action="store_true",
-                    help="also measure the summary with the family-index fix applied from outside (profile_summary.py)")
     ap.add_argument("--out", type=Path, default=DATA / "results.json")
     args = ap.parse_args()
     OPTS.update(timeout=args.timeout, slow=args.slow)
@@ -192,9 +191,6 @@ def main() -> int:
         print(f"{path.name} ({n} resources, {path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
         rows = [measure("loads", [PY, me, "--child", "loads", str(path)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(path)], args.repeat)]
-        if args.what_if:
-            rows.append(measure("tfreview summary, what-if family index",
-                                [PY, me, "--child", "summary-whatif", str(path)], args.repeat))
         if n <= args.render_max:
             rows.append(measure("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], args.repeat))
         results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
@@ -210,8 +206,6 @@ def main() -> int:
                 measure("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], args.repeat, REAL, env),
                 measure("loads", [PY, me, "--child", "loads", str(plan_json)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], args.repeat),
-                *([measure("tfreview summary, what-if family index",
-                           [PY, me, "--child", "summary-whatif", str(plan_json)], args.repeat)] if args.what_if else []),
                 measure("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], args.repeat),
                 measure("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)],
                         args.repeat, REAL, env)]
