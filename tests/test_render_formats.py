@@ -103,3 +103,19 @@ def test_headlines_say_what_terraform_says():
     assert "# aws_s3_bucket.kept will no longer be managed by Terraform" in out
     assert "# aws_s3_bucket.renamed will be updated in-place (moved from aws_s3_bucket.legacy)" in out
     assert review.counts.summary_line() == "Plan: 1 to add, 1 to change, 2 to destroy, 1 to forget."
+
+
+@pytest.mark.parametrize("name", ["risky_infrastructure", "ecs_sensitive_definitions", "ecs_secret_env_sidecar"])
+def test_plain_text_diffs_equal_what_the_console_prints(name):
+    import io
+
+    from rich.console import Console
+
+    from tfreview.render.terminal import render_resources, resources_plain
+
+    review = review_plan(doc(name))
+    buffer = io.StringIO()
+    Console(file=buffer, width=120, color_system=None, no_color=True, highlight=False).print(
+        render_resources(review, full=True), soft_wrap=True
+    )
+    assert resources_plain(review, full=True) == buffer.getvalue()

@@ -18,7 +18,7 @@ def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
     """The terminal rendering captured as plain text (no colour, no control codes), `width` columns wide."""
     from rich.console import Console
 
-    from tfreview.render.terminal import render_resources, render_summary
+    from tfreview.render.terminal import render_summary, resources_plain
 
     buffer = io.StringIO()
     console = Console(
@@ -27,10 +27,11 @@ def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
     )
     summary_only = options.pop("summary_only", False)
     console.print(render_summary(review))
-    if not summary_only:
-        # soft_wrap: diff lines are never folded, so addresses and values stay greppable.
-        console.print(render_resources(review, **options), soft_wrap=True)
-    return buffer.getvalue()
+    if summary_only:
+        return buffer.getvalue()
+    # Diff lines are never folded (addresses and values stay greppable) and carry no colour here, so they are
+    # written as plain text: the same characters the console would print, much faster.
+    return buffer.getvalue() + resources_plain(review, **options)
 
 
 def render(

@@ -86,17 +86,19 @@ def render_markdown(
         head += ["### Deferred changes", ""] + [f"- {_code(a)}: {_cell(r)}" for a, r in review.deferred] + [""]
     text = "\n".join(head) + "\n"
 
-    sections: list[str] = []
-    if review.drift:
-        sections.append("### Changed outside of Terraform (drift)\n\n")
-        for res in review.drift:
-            sections.append(_resource_block(res, full))
     chosen = select(review, actions=actions, types=types, addresses=addresses)
-    if chosen:
-        sections.append(f"### Resource changes ({len(chosen)})\n\n")
-    resource_start = len(sections)
-    for res in chosen:
-        sections.append(_resource_block(res, full))
+
+    def sections():
+        """(is_resource, text) in reading order, built lazily: nothing is rendered past the budget."""
+        if review.drift:
+            yield False, "### Changed outside of Terraform (drift)\n\n"
+            for res in review.drift:
+                yield False, _resource_block(res, full)
+        if chosen:
+            yield False, f"### Resource changes ({len(chosen)})\n\n"
+        for res in chosen:
+            yield True, _resource_block(res, full)
+
     outputs = review.changed_outputs
     tail = ""
     if outputs:
@@ -105,18 +107,20 @@ def render_markdown(
 
     budget = max_chars - _NOTICE_RESERVE
     shown_resources = 0
-    total_resources = len(chosen)
-    for i, section in enumerate(sections):
-        if len(text) + len(section) > budget:
+    parts = [text]
+    size = len(text)
+    for is_resource, section in sections():
+        if size + len(section) > budget:
             break
-        text += section
-        if i >= resource_start:
-            shown_resources += 1
+        parts.append(section)
+        size += len(section)
+        shown_resources += is_resource
     else:
-        if tail and len(text) + len(tail) <= budget:
-            text += tail
+        if tail and size + len(tail) <= budget:
+            parts.append(tail)
             tail = ""
-    missing = total_resources - shown_resources
+    text = "".join(parts)
+    missing = len(chosen) - shown_resources
     if missing > 0 or tail:
         notice = f"\n> **truncated: {missing} resources not shown**"
         if tail:

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from tfreview.plan.review import Review
-from tfreview.render.lines import Line, node_lines, resource_lines, select, summary_lines
+from tfreview.render.lines import Line, node_lines, plain, resource_lines, select, summary_lines
 
 # Rows of the risk and ECS panels; larger plans get a tally (the other formats list everything).
 MAX_ROWS = 50
@@ -147,6 +147,34 @@ def render_resources(
             text.append_text(_styled(node_lines(out.tree, key=out.name, full=full, depth=0)))
         parts.append(text)
     return Group(*parts)
+
+
+def resources_plain(
+    review: Review,
+    *,
+    full: bool = False,
+    actions: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    addresses: Sequence[str] | None = None,
+) -> str:
+    """`render_resources` as plain text (what a console without colour prints), written without rich: the
+    same characters, an order of magnitude faster on plans with thousands of changes."""
+    chunks: list[str] = []
+    chosen = select(review, actions=actions, types=types, addresses=addresses)
+    if review.drift:
+        chunks.append("Objects changed outside of Terraform (drift, not part of this plan's actions):\n\n")
+        chunks.extend(plain(resource_lines(res, full=full)) + "\n\n" for res in review.drift)
+    if chosen:
+        chunks.append("Resource changes:\n\n")
+        chunks.extend(plain(resource_lines(res, full=full)) + "\n\n" for res in chosen)
+    elif review.changed_resources:
+        chunks.append("No resource matches the filters.\n\n")
+    outputs = review.changed_outputs
+    if outputs:
+        chunks.append("Changes to Outputs:\n")
+        chunks.extend(plain(node_lines(out.tree, key=out.name, full=full, depth=0)) + "\n" for out in outputs)
+        chunks.append("\n")
+    return "".join(chunks)
 
 
 def render_terminal(
