@@ -224,6 +224,14 @@ def test_apply_refuses_expired_approval(cli):
     refused(cli.run("apply", pid), f"approval of plan {pid} by {BOB} expired at", "fresh approval")
 
 
+def test_apply_refuses_stale_plan(cli):
+    policy(cli, 'plan_max_age_hours = 0.0003\n')  # about one second
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli.run("approve", pid, "--yes", user=BOB)
+    time.sleep(1.2)
+    refused(cli.run("apply", pid), f"plan {pid} is stale: made", "make a new plan")
+
+
 def test_apply_refuses_superseded_plan(cli):
     old = record_plan(cli, "shop", "1.1.0", "qa")
     cli.run("approve", old, "--yes", user=BOB)
