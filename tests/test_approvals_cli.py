@@ -44,12 +44,13 @@ PLAN_DOC = {
 _seq = iter(range(1, 10_000))
 
 
-def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, escalation: list[str] | None = None) -> str:
+def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, escalation: list[str] | None = None,
+                store=None) -> str:
     """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit)."""
     from tfreview.plan import review_plan
     from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
 
-    store = LocalStore(cli.store)
+    store = store or LocalStore(cli.store)
     manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
     created = now_utc()
     plan_id = new_plan_id(app, env, created) + f"-{next(_seq)}"
@@ -367,6 +368,47 @@ def test_report_gives_an_auditor_the_diff_and_who_did_what(cli, tmp_path):
     assert doc["plan"]["planner"] == ALICE and doc["approvals"][0]["by"] == BOB and doc["outcome"] == "not applied"
     assert doc["audit_chain"]["ok"] is True
     assert cli.run("report", pid, "--format", "pdf").returncode == 2
+
+
+# -- the same on an S3 store (team mode) ----------------------------------------------------------------------------
+@pytest.mark.integration
+def test_approvals_locks_unlock_history_report_and_audit_work_on_an_s3_store(cli, aws_sandbox):
+    """Everything above the store uses only the Store protocol: the same flow on s3://bucket/prefix (moto)."""
+    from tfreview.store.locks import acquire_lock
+    from tfreview.store.s3 import S3Store
+
+    aws_sandbox.client("s3").create_bucket(Bucket="tfreview-team")
+    url = "s3://tfreview-team/shop"
+    cli.env = {**cli.env, "TFREVIEW_STORE": url}
+    store = S3Store.from_url(url, client=aws_sandbox.client("s3"))
+    assert cli.run("package", "--app", "shop", "--version", "1.1.0").returncode == 0
+    pid = record_plan(cli, "shop", "1.1.0", "qa", store=store)
+    refused(cli.run("approve", pid, "--yes", user=ALICE), "may not approve it")
+    assert cli.run("approve", pid, "--yes", "--comment", "on s3", user=BOB).returncode == 0
+    refused(cli.run("approve", pid, "--yes", user=BOB), "already approved")
+
+    # A lock left by a dead process on this host, as kill -9 leaves it.
+    other = record_plan(cli, "shop", "1.1.0", "qa", store=store)
+    cli.run("approve", other, "--yes", user=BOB)
+    killer = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    killer.wait()
+    from unittest import mock
+
+    with mock.patch("os.getpid", return_value=killer.pid):
+        acquire_lock(store, "shop", "qa", CAROL, other)
+    refused(cli.run("apply", other), f"apply in progress for shop/qa by {CAROL}", "its process is gone")
+    unlocked = cli.run("unlock", "--app", "shop", "--env", "qa", user="dave@example.com")
+    assert unlocked.returncode == 0 and f"lock of {CAROL}" in unlocked.stdout, unlocked.stderr
+
+    rows = json.loads(cli.run("history", "--format", "json", "--person", BOB).stdout)
+    assert {r["id"] for r in rows} == {pid, other}
+    doc = json.loads(cli.run("report", pid, "--format", "json").stdout)
+    assert doc["approvals"][0]["by"] == BOB and doc["approvals"][0]["comment"] == "on s3"
+    verify = cli.run("audit", "verify")
+    assert verify.returncode == 0 and "audit log intact" in verify.stdout, verify.stderr
+    events = [e["event"] for e in iter_entries(store)]
+    assert events.count("approve") == 2 and events[-1] == "unlock"
+    assert all(e.get("aws_arn") for e in iter_entries(store) if e["event"] == "approve")  # the AWS principal
 
 
 # -- real terraform: 20 concurrent applies, state moved, kill -9 during apply --------------------------------------
