@@ -207,6 +207,31 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
     )
 
 
+def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any) -> Node:
+    """The no-op subtree of a value equal on both sides, with no sensitivity or unknown marks: the same tree
+    `_node` builds (same masking rules), built with fewer checks."""
+    if secret:
+        return Node("no-op", "sensitive", SENSITIVE, SENSITIVE)
+    if isinstance(value, dict):
+        env_map = parent_key in ENV_CONTAINER_KEYS
+        name_secret = looks_secret(value.get("name"))
+        return Node("no-op", "object", children=tuple(
+            (k, _unchanged(value[k], ctx, (env_map and looks_secret(k)) or (name_secret and k == "value"), k))
+            for k in sorted(value, key=str)
+            if value[k] is not None
+        ))
+    if isinstance(value, list):
+        return Node("no-op", "list", children=tuple(
+            (i, _unchanged(x, ctx, False, None)) for i, x in enumerate(value) if x is not None
+        ))
+    if isinstance(value, str):
+        if value in ctx.secrets:
+            return Node("no-op", "sensitive", SENSITIVE, SENSITIVE, note="equals a sensitive value")
+        if _is_json_text(value):
+            return _node(value, value, None, None, None, ctx, (), False, parent_key)
+    return Node("no-op", "value", value, value)
+
+
 def _plain(value: Any, marks: Any, ctx: _Ctx) -> Any:
     """A value shown whole (type change or before of an unknown): primitives pass, containers collapse."""
     if marks is True:
@@ -250,7 +275,11 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         if cb is _ABSENT and ca is _ABSENT:
             continue
         secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
-        child = _node(cb, ca, cau, _sub(bs, key), _sub(as_, key), ctx, path + (key,), secret, key)
+        cbs, cas = _sub(bs, key), _sub(as_, key)
+        if cb is not _ABSENT and cb == ca and not _has_marks(cau) and not _has_marks(cbs) and not _has_marks(cas):
+            child = _unchanged(ca, ctx, secret, key)  # fast path: most attributes of an update do not change
+        else:
+            child = _node(cb, ca, cau, cbs, cas, ctx, path + (key,), secret, key)
         changed = changed or child.action != "no-op"
         children.append((key, child))
     if b is _ABSENT or a is _ABSENT:
@@ -281,7 +310,9 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
         by_name = _by_name(bl), _by_name(al)
         if by_name[0] is not None and by_name[1] is not None:
             return _keyed_list(bl, al, by_name[0], by_name[1], ctx, path, forces)
-    if simple:
+    if simple and bl == al:
+        children = [(i, _unchanged(x, ctx, False, None)) for i, x in enumerate(al) if x is not None]
+    elif simple:
         # Longest common subsequence, as Terraform does for lists of primitives.
         matcher = SequenceMatcher(None, [_hashable(x) for x in bl], [_hashable(x) for x in al], autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
