@@ -211,17 +211,15 @@ def select(
     addresses: Sequence[str] | None = None,
 ) -> tuple[ResourceDiff, ...]:
     """Noteworthy resources matching all filters: actions (create, update, delete, replace, read, forget, import,
-    move, no-op), types (exact or glob) and addresses (glob, or a prefix such as `module.webapp`)."""
+    move, no-op), types (exact or glob) and addresses (a part of the address, e.g. `module.webapp` or
+    `aws_ecs_service`, or a glob)."""
     chosen = []
     for res in review.changed_resources:
         if actions and not _action_matches(res, actions):
             continue
         if types and not any(fnmatch.fnmatchcase(res.type, t) for t in types):
             continue
-        if addresses and not any(
-            fnmatch.fnmatchcase(res.address, a) or res.address.startswith(a.rstrip("*").rstrip(".") + ".") or res.address == a
-            for a in addresses
-        ):
+        if addresses and not any(a in res.address or fnmatch.fnmatchcase(res.address, a) for a in addresses):
             continue
         chosen.append(res)
     return tuple(chosen)
