@@ -122,7 +122,7 @@ class _Rollout:
 
     service: Any
     script: Iterator[None]
-    next_at: float  # time.monotonic() seconds
+    next_at: float  # Lifecycle.clock() seconds
     step_s: float
 
 
@@ -131,6 +131,7 @@ class Lifecycle:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.clock: Callable[[], float] = time.monotonic  # seconds; tests may drive time themselves
         self.step_s = DEFAULT_STEP_S
         self.faults: dict[str, str] = {}
         self._users = 0
@@ -175,10 +176,10 @@ class Lifecycle:
     # -- time -----------------------------------------------------------------------------------------------------
 
     def advance(self, now: float | None = None) -> None:
-        """Run every rollout step that is due at `now` (time.monotonic() seconds)."""
+        """Run every rollout step that is due at `now` (Lifecycle.clock() seconds; default: now)."""
         if not self.enabled:
             return
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         with self.lock:
             for key, rollout in list(self._rollouts.items()):
                 while rollout.next_at <= now:
@@ -191,14 +192,17 @@ class Lifecycle:
                     rollout.next_at += rollout.step_s
             self._clock = None
 
-    _clock: float | None = None
+    _clock: float | None = None  # when the step being run was due (clock seconds)
+    _anchor: tuple[Any, float, datetime] | None = None  # (clock function, its reading, wall time then)
 
     def _timestamp(self) -> datetime:
-        """Naive UTC wall-clock time of the step being run (steps run late are stamped when they were due)."""
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        if self._clock is not None:
-            now -= timedelta(seconds=max(0.0, time.monotonic() - self._clock))
-        return now
+        """Naive UTC wall-clock time of the step being run (steps run late are stamped when they were due), on the
+        lifecycle's clock: wall time when the clock is time.monotonic, a consistent virtual time when a test's."""
+        if self._anchor is None or self._anchor[0] is not self.clock:
+            self._anchor = (self.clock, self.clock(), datetime.now(timezone.utc).replace(tzinfo=None))
+        _, clock0, wall0 = self._anchor
+        when = self._clock if self._clock is not None else self.clock()
+        return wall0 + timedelta(seconds=when - clock0)
 
     # -- hooks called by the patched moto backends ----------------------------------------------------------------
 
@@ -280,7 +284,7 @@ class Lifecycle:
         self._tasks[deployment["id"]] = []
         self._sync(service)
         script = self._script(service, deployment, fault)
-        self._rollouts[id(service)] = _Rollout(service, script, time.monotonic() + self.step_s, self.step_s)
+        self._rollouts[id(service)] = _Rollout(service, script, self.clock() + self.step_s, self.step_s)
 
     def _script(self, service: Any, new: dict[str, Any], fault: str | None) -> Iterator[None]:
         """One deployment, one step per `next()`: launch, run, register, healthy, drain old, complete (or fail)."""
