@@ -26,6 +26,7 @@ class Marker(str):
 SENSITIVE = Marker("(sensitive value)")
 UNKNOWN = Marker("(known after apply)")
 COMPLEX = Marker("{...}")
+COMPLEX_LIST = Marker("[...]")
 
 SECRET_NAME_RE = re.compile(
     r"PASSW|PASSPHRASE|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|PWD|CERT|SIGNATURE|SALT|DSN|COOKIE|SESSION",
@@ -236,8 +237,10 @@ def _plain(value: Any, marks: Any, ctx: _Ctx) -> Any:
     """A value shown whole (type change or before of an unknown): primitives pass, containers collapse."""
     if marks is True:
         return SENSITIVE
-    if isinstance(value, (dict, list)):
+    if isinstance(value, dict):
         return COMPLEX
+    if isinstance(value, list):
+        return COMPLEX_LIST
     if isinstance(value, str) and value in ctx.secrets:
         return SENSITIVE
     return value

@@ -100,7 +100,12 @@ def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
     kind = "data" if res.mode == "data" else "resource"
     lines.append(Line(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
     tree = res.tree
-    lines.extend(_children(tree, 1, full or tree.action in ("create", "delete")))
+    if tree.kind in ("object", "list"):
+        lines.extend(_children(tree, 1, full or tree.action in ("create", "delete")))
+    elif tree.kind == "json":
+        lines.extend(_node(None, tree, 1, True))
+    else:  # the whole object is sensitive or known only after apply
+        lines.append(Line(1, SYMBOLS.get(tree.action, "~"), f"{_value_text(tree)}{_suffix(tree)}", tree.action))
     lines.append(Line(0, " ", "}", "no-op"))
     return lines
 
