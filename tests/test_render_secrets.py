@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import string
 
+import orjson
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,3 +127,54 @@ def test_random_plans_render_without_crash_or_secret(case):
         out = render(review, fmt, full=True)
         leaked = [s for s in secrets if s in out]
         assert not leaked, (fmt, leaked)
+
+
+env_names = st.text(string.ascii_uppercase + "_", min_size=1, max_size=10)
+
+
+@st.composite
+def task_definition_plans(draw):
+    """A task-definition replacement whose container definitions hold random env vars with secret values;
+    either the whole container_definitions is sensitive (values from a sensitive variable) or it is not and the
+    secret values sit under secret-looking names."""
+    whole_sensitive = draw(st.booleans())
+    env = draw(st.dictionaries(env_names, secret_values, min_size=1, max_size=4))
+    if not whole_sensitive:
+        env = {f"{k}_TOKEN": v for k, v in env.items()}
+    plain_env = draw(st.dictionaries(env_names.map(lambda n: "PLAIN_" + n), st.sampled_from(["on", "off", "1"]), max_size=3))
+
+    def defs(tag, values):
+        return orjson.dumps([{"name": "web", "image": f"repo/app:{tag}", "cpu": 256, "essential": True,
+                              "environment": [{"name": k, "value": v} for k, v in {**values, **plain_env}.items()],
+                              "secrets": [{"name": "DB", "valueFrom": draw(secret_values)}]}]).decode()
+
+    rotated = {k: draw(secret_values) for k in env}
+    before, after = defs("1.0.0", env), defs("1.1.0", rotated)
+    secrets = list(env.values()) + list(rotated.values())
+    marks = {"container_definitions": True} if whole_sensitive else {}
+    doc = {
+        "format_version": "1.2",
+        "variables": {"env": {"value": {**env, **rotated}}},
+        "configuration": {"root_module": {"variables": {"env": {"sensitive": True}}}},
+        "resource_changes": [{
+            "address": 'aws_ecs_task_definition.app["green"]', "type": "aws_ecs_task_definition", "name": "app",
+            "index": "green", "mode": "managed",
+            "change": {"actions": ["delete", "create"], "before": {"family": "app-green", "container_definitions": before, "revision": 3},
+                       "after": {"family": "app-green", "container_definitions": after}, "after_unknown": {"revision": True},
+                       "before_sensitive": marks, "after_sensitive": marks, "replace_paths": [["container_definitions"]]},
+        }],
+    }
+    return doc, secrets, whole_sensitive
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(task_definition_plans(), st.booleans())
+def test_random_task_definitions_tell_the_story_without_secrets(case, reveal):
+    doc, secrets, whole_sensitive = case
+    review = review_plan(doc, reveal_ecs_safe_fields=reveal)
+    for fmt in FORMATS:
+        out = render(review, fmt, full=True)
+        assert not [s for s in secrets if s in out], fmt
+    story = review.ecs[0]
+    if reveal or not whole_sensitive:
+        assert "image 1.0.0 → 1.1.0" in story.verdict
