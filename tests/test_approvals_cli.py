@@ -319,6 +319,10 @@ def test_audit_verify_proves_the_chain_and_names_the_first_bad_entry(cli):
     cli.run("approve", pid, "--yes", "--comment", "ok", user=BOB)
     good = cli.run("audit", "verify")
     assert good.returncode == 0 and "audit log intact: 3 entries" in good.stdout  # package, plan, approve
+    [entry] = json.loads(cli.run("audit", "log", "--event", "approve", "--format", "json").stdout)
+    assert entry["actor"] == BOB and entry["plan_id"] == pid and entry["details"]["comment"] == "ok"
+    listing = cli.run("audit", "log", "--person", "Bob@example.com").stdout
+    assert f"approve      {BOB}" in listing and "plan " + pid in listing and "package" not in listing
     entry = cli.store / entry_key(2)
     entry.write_bytes(entry.read_bytes().replace(b'"plan"', b'"PLAN"'))
     bad = cli.run("audit", "verify")

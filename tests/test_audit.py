@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import threading
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
@@ -224,3 +225,18 @@ def test_audit_log_on_the_s3_store_survives_concurrent_writers_and_finds_tamperi
     s3_store.write(entry_key(7), original.replace(b'"plan"', b'"PLAN"'))
     result = verify_chain(s3_store)
     assert not result.ok and result.first_bad_seq == 7
+
+
+def test_entries_can_be_filtered_by_app_env_person_event_plan_and_time(store):
+    from datetime import timedelta
+
+    from tfreview.store.audit import filter_entries
+
+    entries = small_log(store, 6)
+    assert [e["seq"] for e in filter_entries(entries, event="approve")] == [3]
+    assert [e["seq"] for e in filter_entries(entries, person=" USER4@example.com")] == [5]
+    assert [e["seq"] for e in filter_entries(entries, version="1.1.0", app="shop", env="qa")] == [2]
+    assert filter_entries(entries, env="prod") == [] and filter_entries(entries, plan_id="p-0") == [entries[0]]
+    first = datetime.fromisoformat(entries[0]["time"].replace("Z", "+00:00"))
+    assert len(filter_entries(entries, since=first, until=first + timedelta(days=1))) == 6
+    assert filter_entries(entries, until=first - timedelta(seconds=1)) == []

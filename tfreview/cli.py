@@ -331,6 +331,7 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
 
     ctx, _ = _context()
     st = do_status(ctx, app_name, env)
+    _warn_interrupted(ctx.store, app_name, env)
     if fmt is Format.json:
         _emit_json(st)
         return
@@ -465,6 +466,35 @@ def audit_verify(fmt: Format = FormatOpt) -> None:
         raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
                          "the log was modified outside tfreview: compare with a backup of the store")
     _print(f"audit log intact: {result.count} entries, each chained to the one before")
+
+
+@audit_app.command("log")
+def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional[str] = typer.Option(None, "--env"),
+              version: Optional[str] = typer.Option(None, "--version"),
+              person: Optional[str] = typer.Option(None, "--person", help="Entries by this identity."),
+              event: Optional[str] = typer.Option(None, "--event", help="package, plan, approve, reject, apply-start, "
+                                                  "apply-end, break-glass, rollout, unlock..."),
+              plan_id: Optional[str] = typer.Option(None, "--plan", help="Entries about this plan."),
+              since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
+              until: Optional[str] = typer.Option(None, "--until", help="ISO date/time (a date includes that day)."),
+              fmt: Format = FormatOpt) -> None:
+    """The audit entries, oldest first, filtered (not verified: see `tfreview audit verify`)."""
+    from tfreview.store import open_store
+    from tfreview.store.audit import filter_entries, iter_entries
+    from tfreview.workflow import time_bound
+
+    entries = filter_entries(iter_entries(open_store(_settings().store)), app=app_name, env=env, version=version,
+                             person=person, event=event, plan_id=plan_id, since=time_bound(since),
+                             until=time_bound(until, end=True))
+    if fmt is Format.json:
+        _emit_json(entries)
+        return
+    for e in entries:
+        where = " ".join(str(e[k]) for k in ("app", "env", "version") if e.get(k))
+        plan = f" plan {e['plan_id']}" if e.get("plan_id") else ""
+        _print(f"#{e['seq']:<5} {e['time'][:19]}Z {e['event']:<12} {e['actor']:<28} {where}{plan}")
+    if not entries:
+        _print("no audit entries match")
 
 
 @app.command()

@@ -22,7 +22,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from tfreview.errors import Conflict, NotFound, StoreError
 from tfreview.store.base import Store, dumps
@@ -159,6 +159,32 @@ def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
             yield json.loads(store.read(key))
         except (ValueError, NotFound):
             continue
+
+
+def filter_entries(entries: Iterable[dict[str, Any]], *, app: str | None = None, env: str | None = None,
+                   version: str | None = None, person: str | None = None, event: str | None = None,
+                   plan_id: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> list[dict[str, Any]]:
+    """Entries matching every given filter (pure). `person` matches the actor case-insensitively; `since` and
+    `until` (aware datetimes) bound the entry's time, inclusive."""
+    out = []
+    who = person.strip().casefold() if person else None
+    for e in entries:
+        if (app and e.get("app") != app) or (env and e.get("env") != env) or (version and e.get("version") != version):
+            continue
+        if (event and e.get("event") != event) or (plan_id and e.get("plan_id") != plan_id):
+            continue
+        if who and str(e.get("actor", "")).strip().casefold() != who:
+            continue
+        if since or until:
+            try:
+                t = datetime.fromisoformat(str(e.get("time", "")).replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if (since and t < since) or (until and t > until):
+                continue
+        out.append(e)
+    return out
 
 
 @dataclass(frozen=True)
