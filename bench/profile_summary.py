@@ -22,6 +22,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("plan", type=Path)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--full", action="store_true", help="profile the whole diff (`tfreview render FILE`), not the summary")
     args = ap.parse_args()
 
     from rich.console import Console
@@ -37,10 +38,10 @@ def main() -> int:
     t1 = time.perf_counter()
     with open(os.devnull, "w") as sink:
         Console(file=sink, width=120, force_terminal=True, color_system="truecolor").print(
-            render_terminal(review, summary_only=True))
+            render_terminal(review, summary_only=not args.full))
     profiler.disable()
     t2 = time.perf_counter()
-    print(f"{args.plan.name}: review_plan {t1 - t0:.2f} s, render summary {t2 - t1:.2f} s (under cProfile)")
+    print(f"{args.plan.name}: review_plan {t1 - t0:.2f} s, render {'full diff' if args.full else 'summary'} {t2 - t1:.2f} s (under cProfile)")
     for key in ("cumulative", "tottime"):
         buf = io.StringIO()
         pstats.Stats(profiler, stream=buf).sort_stats(key).print_stats(args.top)

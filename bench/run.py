@@ -8,6 +8,7 @@ last byte written), which leaves out interpreter start-up and imports.
 
 Measured, per synthetic plan (bench/make_synthetic.py: 1k, 10k, 50k resource changes):
   loads     read the file + orjson.loads                                  (the floor)
+  loads, gc off   the same with Python's cyclic GC disabled             (a stricter floor: GC is most of loads)
   summary   read + tfreview.plan.review_plan + render_terminal(summary_only=True) printed to a terminal console
   render    `tfreview render FILE` > /dev/null, the whole per-resource diff (only at sizes <= --render-max)
 and on the real 1,000-resource plan (bench/make_real.py):
@@ -42,9 +43,13 @@ TFREVIEW = str(Path(PY).parent / "tfreview")
 # -- child side: one operation, its in-process time printed as JSON on stdout ----------------------------------
 def child(mode: str, path: str) -> None:
     t0 = time.perf_counter()
-    if mode == "loads":
+    if mode in ("loads", "loads-nogc"):
+        import gc
+
         import orjson
 
+        if mode == "loads-nogc":  # the cyclic GC, triggered by the allocations, is most of a bare loads
+            gc.disable()
         orjson.loads(Path(path).read_bytes())
     elif mode == "summary":
         from rich.console import Console
@@ -129,7 +134,11 @@ def machine() -> dict:
     tf = subprocess.run(["terraform", "version"], capture_output=True, text=True).stdout.splitlines()[0]
     import orjson
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1e6, 1), "python": platform.python_version(),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "tfreview"], cwd=REPO, capture_output=True, text=True).stdout
+    return {"commit": commit + (" (tfreview/ modified: " + " ".join(l[3:] for l in dirty.splitlines()) + ")"
+                                if dirty.strip() else ""),
+            "cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1e6, 1), "python": platform.python_version(),
             "orjson": orjson.__version__, "terraform": tf, "kernel": platform.release(),
             "loadavg_start": os.getloadavg()}
 
@@ -148,22 +157,20 @@ def to_markdown(results: dict) -> str:
         for row in plan["rows"]:
             lines.append(f"| {plan['name']} | {plan['mb']:.1f} MB | {row['label']} | {fmt(row, 'wall_s', 's')} | "
                          f"{fmt(row, 'op_s', 's')} | {fmt(row, 'rss_mb', 'MB')} | {len(row['runs'])} |")
-    lines += ["", "| plan | measurement | time / loads (op) | time / loads (wall) | peak RSS / loads | "
-              "op time per 1k resources |", "|---|---|---|---|---|---|"]
+    lines += ["", "| plan | summary time / loads (op) | (wall) | summary peak RSS / loads | "
+              "summary time / loads with gc off (op) | summary op time per 1k resources |", "|---|---|---|---|---|---|"]
     for plan in results["plans"]:
         rows = {r["label"]: r for r in plan["rows"]}
-        loads = rows.get("loads")
-        for label in ("tfreview summary",):
-            summary = rows.get(label)
-            if not loads or not summary or "error" in summary or "error" in loads:
-                continue
-            if "timeout_s" in summary:
-                lines.append(f"| {plan['name']} | {label} | > {summary['timeout_s'] / loads['op_s']:.0f}x | "
-                             f"> {summary['timeout_s'] / loads['wall_s']:.0f}x | n/a | n/a |")
-                continue
-            lines.append(f"| {plan['name']} | {label} | {summary['op_s'] / loads['op_s']:.1f}x | "
-                         f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.2f}x | "
-                         f"{summary['op_s'] / plan['resources'] * 1000:.3f} s |")
+        loads, nogc, summary = rows.get("loads"), rows.get("loads, gc off"), rows.get("tfreview summary")
+        if not loads or not summary or "error" in summary or "error" in loads:
+            continue
+        if "timeout_s" in summary:
+            lines.append(f"| {plan['name']} | > {summary['timeout_s'] / loads['op_s']:.0f}x | | | | |")
+            continue
+        strict = f"{summary['op_s'] / nogc['op_s']:.1f}x" if nogc and "op_s" in nogc else "n/a"
+        lines.append(f"| {plan['name']} | {summary['op_s'] / loads['op_s']:.1f}x | "
+                     f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.2f}x | "
+                     f"{strict} | {summary['op_s'] / plan['resources'] * 1000:.3f} s |")
     return "\n".join(lines)
 
 
@@ -190,6 +197,7 @@ def main() -> int:
         n = int(size[:-1]) * 1000 if size.endswith("k") else int(size)
         print(f"{path.name} ({n} resources, {path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
         rows = [measure("loads", [PY, me, "--child", "loads", str(path)], args.repeat),
+                measure("loads, gc off", [PY, me, "--child", "loads-nogc", str(path)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(path)], args.repeat)]
         if n <= args.render_max:
             rows.append(measure("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], args.repeat))
@@ -205,6 +213,7 @@ def main() -> int:
         rows = [measure("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], args.repeat, REAL, env),
                 measure("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], args.repeat, REAL, env),
                 measure("loads", [PY, me, "--child", "loads", str(plan_json)], args.repeat),
+                measure("loads, gc off", [PY, me, "--child", "loads-nogc", str(plan_json)], args.repeat),
                 measure("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], args.repeat),
                 measure("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], args.repeat),
                 measure("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)],
