@@ -189,6 +189,12 @@ def test_rejected_plan_cannot_be_approved_or_applied(cli):
     assert cli.run("reject", pid, "--reason", " ", user="erin@example.com").returncode == 2
 
 
+def test_planner_can_withdraw_own_plan(cli):
+    pid = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
+    assert cli.run("reject", pid, "--reason", "withdrawn: wrong version", user=ALICE).returncode == 0
+    refused(cli.run("apply", pid), f"plan {pid} was rejected by {ALICE}: withdrawn: wrong version")
+
+
 def test_history_marks_break_glass_applies(cli):
     pid = record_plan(cli, "shop", "1.1.0", "prod")
     store = LocalStore(cli.store)

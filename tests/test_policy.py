@@ -337,3 +337,12 @@ def test_apply_never_passes_without_enough_valid_distinct_approvers(required, es
              and (listed is None or a.approver.casefold() in {p.casefold() for p in listed})
              and (ttl is None or now < a.approved_at + timedelta(hours=ttl))}
     assert len(valid) >= required + (escalate if risky else 0)
+
+
+def test_planner_may_withdraw_own_plan_by_rejecting_it():
+    policy = policy_from_dict({"qa": {"approvers": [BOB]}})
+    check_can_approve(policy, FACTS, [], ALICE, NOW, kind="reject")
+    refusal(check_can_approve, policy, FACTS, [], ALICE, NOW)  # ...but not approve it
+    refusal(check_can_approve, policy, FACTS, [], CAROL, NOW, kind="reject")  # others follow the approvers list
+    withdrawn = approve(ALICE, kind="reject", comment="withdrawn")
+    assert "already rejected" in refusal(check_can_approve, policy, FACTS, [withdrawn], ALICE, NOW, kind="reject")

@@ -408,7 +408,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     record = load_plan(ctx.store, plan_id)
     facts = _facts(record)
     now = now_utc()
-    check_can_approve(_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now)
+    check_can_approve(_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
     # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
     current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
     if current != record["plan_sha256"]:

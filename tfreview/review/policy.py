@@ -342,12 +342,19 @@ def _expires_at(env_policy: EnvPolicy, a: Approval) -> datetime | None:
 
 
 def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: Iterable[Approval], who: str,
-                      now: datetime) -> None:
-    """Raise PolicyRefusal unless `who` may approve (or reject) the plan at `now`.
+                      now: datetime, kind: ApprovalKind = "approve") -> None:
+    """Raise PolicyRefusal unless `who` may approve (or, with kind="reject", reject) the plan at `now`.
 
     Refused: plan already rejected, self-approval (unless allowed), not in the env's approvers, or the same
-    person already decided on this plan.
+    person already decided on this plan. The planner may always reject (withdraw) their own plan.
     """
+    if kind == "reject" and same_identity(who, plan_facts.planner) and who.strip():
+        decisions = [a for a in approvals_so_far if a.plan_id == plan_facts.plan_id]
+        done = _rejection(plan_facts, decisions)
+        if done is not None:
+            raise PolicyRefusal(f"plan {plan_facts.plan_id} was already rejected by {done.approver}",
+                                "nothing to do: it can no longer be applied")
+        return
     ep = policy.for_env(plan_facts.env)
     decisions = [a for a in approvals_so_far if a.plan_id == plan_facts.plan_id]
     pid = plan_facts.plan_id
