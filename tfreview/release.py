@@ -19,63 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tfreview import workflow
-from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed
+from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, weight_steps
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
-COLOURS = ("blue", "green")
 Log = Callable[[str], None]
 
 
 # -- pure ---------------------------------------------------------------------------------------------------------
-def weight_steps(spec: str | None) -> list[int]:
-    """"10,50,100" -> [10, 50, 100]: ascending percents of production traffic for the new colour, ending at 100.
-    None or "" -> [100] (all at once)."""
-    if not spec:
-        return [100]
-    try:
-        steps = [int(s) for s in spec.split(",") if s.strip()]
-    except ValueError:
-        raise BadInput(f"--steps {spec!r} is not a list of percents", "use e.g. --steps 10,50,100") from None
-    if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
-        raise BadInput(f"--steps {spec!r} must be increasing percents between 1 and 100, ending at 100",
-                       "use e.g. --steps 10,50,100")
-    return steps
-
-
-def other(colour: str) -> str:
-    return "green" if colour == "blue" else "blue"
-
-
-def shift_vars(base: dict[str, Any], target: str, percent: int) -> dict[str, Any]:
-    """Release variables with `percent` of the traffic on `target` and the rest on the other colour. The live
-    colour (and so the test listener, which reaches the other one) switches only when `target` has it all."""
-    out = dict(base)
-    out[f"{target}_weight"] = percent
-    out[f"{other(target)}_weight"] = 100 - percent
-    if percent == 100:
-        out["live_color"] = target
-    return out
-
-
-def release_vars_from_outputs(app: str, outputs: dict[str, Any]) -> dict[str, Any]:
-    """The release variables that reproduce the current deployment (versions, live colour, weights)."""
-    versions, weights = outputs.get("versions") or {}, outputs.get("weights") or {}
-    if outputs.get("strategy") != "blue_green" or set(versions) != set(COLOURS):
-        raise BadInput(f"{app} is not deployed blue/green here", "rollback and traffic shifts need strategy blue_green")
-    return {"app": app, "strategy": "blue_green", "live_color": outputs.get("live_color", "blue"),
-            "blue_version": versions["blue"], "green_version": versions["green"],
-            "blue_weight": int(weights.get("blue", 0)), "green_weight": int(weights.get("green", 0))}
-
-
-def rollback_target(outputs: dict[str, Any]) -> str:
-    """The colour a rollback returns traffic to: the one that is not live (it still runs the previous version)."""
-    live = outputs.get("live_color")
-    weights = outputs.get("weights") or {}
-    if live not in COLOURS:
-        live = max(COLOURS, key=lambda c: int(weights.get(c, 0)))
-    return other(live)
-
+# Release variables and weight steps come from tfreview.rollout.traffic; what is left here is specific to a plan.
 
 _SERVICE = re.compile(r'aws_ecs_service\.app\["(?P<key>[a-z]+)"\]$')
 
@@ -121,7 +74,7 @@ class Release:
         outcome: dict[str, Any] = {"kind": kind, "watched": colours, "steps": self.steps}
         if kind == "deploy-to-idle" and outputs.get("strategy") == "blue_green":
             target = (record["summary"].get("classification") or {}).get("target_colour") or colours[0]
-            self._verify(outputs)
+            self._verify(record, outputs)
             self._shift(record, ws, outputs, target, ecs, elbv2)
             outcome["live_color"] = target
         self._record(record, "succeeded", "", outcome)
@@ -144,7 +97,7 @@ class Release:
         if not result.ok:
             self._fail(record, f"{service} did not deploy: {result.reason}")
 
-    def _verify(self, outputs: dict[str, Any]) -> None:
+    def _verify(self, record: dict[str, Any], outputs: dict[str, Any]) -> None:
         if not self.options.verify_cmd:
             return
         env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:8080",
@@ -153,14 +106,13 @@ class Release:
         proc = subprocess.run(self.options.verify_cmd, shell=True, env=env, capture_output=True, text=True, timeout=600)
         self.steps.append({"step": "verify", "command": self.options.verify_cmd, "exit_code": proc.returncode})
         if proc.returncode != 0:
-            raise RolloutFailed(f"--verify-cmd failed with exit code {proc.returncode}: "
-                                f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:] or ''}",
-                                "traffic was not moved; fix the release and plan again")
+            last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
+            self._fail(record, f"--verify-cmd exited {proc.returncode} ({last}); traffic was not moved")
 
     def _shift(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any], target: str,
                ecs: Any, elbv2: Any) -> None:
         base = dict(record["release_vars"])
-        old = other(target)
+        old = idle_colour(target)
         for percent in self.options.steps:
             try:
                 self._apply_weights(record, ws, shift_vars(base, target, percent), "shift",
@@ -216,7 +168,7 @@ class Release:
         doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
                "version": record["version"], "by": self.ctx.user, "outcome": outcome, "reason": reason,
                "finished_at": workflow.iso(workflow.now_utc()), **detail}
-        self.ctx.store.create(f"releases/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
+        self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
         self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
                        plan_id=record["id"], details={"outcome": outcome, "reason": reason})
 
@@ -250,7 +202,7 @@ def last_applied(store: Any, app: str, env: str) -> dict[str, Any] | None:
 
 
 def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
-    keys = store.list(f"releases/{app}/{env}/")
+    keys = store.list(f"rollouts/{app}/{env}/")
     docs = [get_json(store, k) for k in keys]
     return max(docs, key=lambda d: d["finished_at"]) if docs else None
 
@@ -303,11 +255,11 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
     outputs = applied["outputs"]
-    target = rollback_target(outputs)
+    variables = rollback_vars({**outputs, "app": app})
+    target = variables["live_color"]
     env_policy = policy_from_dict(ctx.settings.policy).for_env(env)
     if env_policy.approvers is not None and ctx.user.lower() not in {a.lower() for a in env_policy.approvers}:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
-    variables = shift_vars(release_vars_from_outputs(app, outputs), target, 100)
     log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
     record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables)
     got = (record["summary"].get("classification") or {}).get("kind")

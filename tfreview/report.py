@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 from tfreview.errors import BadInput, NotFound
@@ -152,6 +153,17 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     return "\n".join(out) + "\n"
 
 
+def _embeddable(diff: str | None) -> tuple[str, str]:
+    """(body, style elements) of the renderer's HTML diff, so it sits inside the report's own page."""
+    if not diff:
+        return "", ""
+    if not diff.lstrip().startswith("<"):
+        return f"<pre>{html.escape(diff)}</pre>", ""
+    styles = "".join(re.findall(r"<style\b.*?</style>", diff, flags=re.S | re.I))
+    m = re.search(r"<body\b[^>]*>(.*)</body>", diff, flags=re.S | re.I)
+    return (m.group(1) if m else diff), styles
+
+
 def _html(doc: dict[str, Any], diff: str | None) -> str:
     e = html.escape
     p = doc["plan"]
@@ -170,10 +182,10 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
     events = "".join(f"<li>#{x['seq']} {e(x['time'] or '')} {e(x['event'] or '')} by {e(x['actor'] or '')}</li>"
                      for x in doc["events"])
     chain = doc["audit_chain"]
-    body = diff if diff is not None and diff.lstrip().startswith("<") else (f"<pre>{e(diff)}</pre>" if diff else "")
+    body, styles = _embeddable(diff)
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>Plan {e(p['id'])}</title><style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
+        f"<title>Plan {e(p['id'])}</title>{styles}<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
         "th{text-align:left;padding-right:1em}td,th{vertical-align:top}.glass{color:#fff;background:#b00;padding:.5em}"
         "</style></head><body>"
         f"<h1>Plan {e(p['id'])}</h1>{glass}<table>{rows}</table>"

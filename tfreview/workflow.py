@@ -229,14 +229,9 @@ def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strateg
     if not outputs.get("versions"):
         return {"app": app, "strategy": strategy, "live_color": "blue", "blue_version": version,
                 "green_version": version, "blue_weight": 100, "green_weight": 0}
-    weights = outputs.get("weights") or {}
-    versions = dict(outputs["versions"])
-    live = outputs.get("live_color") or max(weights, key=lambda c: weights[c])
-    idle = "green" if live == "blue" else "blue"
-    versions[idle] = version
-    return {"app": app, "strategy": strategy, "live_color": live, "blue_version": versions["blue"],
-            "green_version": versions["green"], "blue_weight": int(weights.get("blue", 100)),
-            "green_weight": int(weights.get("green", 0))}
+    from tfreview.rollout.traffic import next_release_vars
+
+    return {**next_release_vars({**outputs, "app": app}, version), "app": app}
 
 
 # -- plan ------------------------------------------------------------------------------------------------------

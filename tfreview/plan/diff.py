@@ -61,6 +61,7 @@ class Node:
     children: tuple[tuple[Any, "Node"], ...] = ()
     forces_replacement: bool = False
     note: str = ""
+    collapsed: bool = False  # an unchanged object/list whose children were not built (see build_tree)
 
     @property
     def changed(self) -> bool:
@@ -73,6 +74,7 @@ class _Ctx:
     replace_paths: frozenset[tuple]
     normalizers: dict
     keyed: bool = False  # inside a JSON string: lists of objects with a unique "name" match by name
+    collapse: bool = False  # unchanged objects/lists become childless `collapsed` nodes
 
 
 _ABSENT = object()
@@ -88,15 +90,19 @@ def build_tree(
     secrets: frozenset[str] = frozenset(),
     replace_paths: Iterable[tuple] = (),
     json_normalizers: dict[tuple, Callable[[Any], Any]] | None = None,
+    collapse_unchanged: bool = False,
 ) -> Node:
     """Build the diff tree of one resource (or output) change from its raw before/after values and marks.
     `before`/`after` of None mean the object does not exist on that side (create / delete).
     `json_normalizers` maps an attribute path holding a JSON string to a function cleaning its decoded value
-    (e.g. ECS container definitions without AWS defaults) before the structural diff."""
+    (e.g. ECS container definitions without AWS defaults) before the structural diff.
+    `collapse_unchanged`: unchanged objects and lists keep no children (`Node.collapsed`); renderers hide
+    unchanged attributes anyway, so this is the cheap tree for everything but `--full`."""
     ctx = _Ctx(
         secrets=secrets,
         replace_paths=frozenset(tuple(p) for p in replace_paths),
         normalizers=json_normalizers or {},
+        collapse=collapse_unchanged,
     )
     b = _ABSENT if before is None else before
     a = _ABSENT if after is None and after_unknown is not True else after
@@ -169,7 +175,7 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
                 jb = jb if jb is _ABSENT else normalize(jb)
                 ja = ja if ja is _ABSENT else normalize(ja)
                 quiet = "only ordering/defaults changed"
-            inner_ctx = _Ctx(ctx.secrets, frozenset(), {}, True)
+            inner_ctx = _Ctx(ctx.secrets, frozenset(), {}, True, ctx.collapse)
             inner = _node(jb, ja, None, None, None, inner_ctx, (), False, parent_key)
             if b is not _ABSENT and a is not _ABSENT:
                 if b == a:
@@ -213,6 +219,8 @@ def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any) -> Node:
     `_node` builds (same masking rules), built with fewer checks."""
     if secret:
         return Node("no-op", "sensitive", SENSITIVE, SENSITIVE)
+    if ctx.collapse and isinstance(value, (dict, list)) and value:
+        return Node("no-op", "object" if isinstance(value, dict) else "list", collapsed=True)
     if isinstance(value, dict):
         env_map = parent_key in ENV_CONTAINER_KEYS
         name_secret = looks_secret(value.get("name"))

@@ -36,13 +36,14 @@ class ResourceDiff:
     50k of them), the attribute tree is built on first access of `tree`.
     """
 
-    __slots__ = ("_change", "_secrets", "is_drift", "_tree")
+    __slots__ = ("_change", "_secrets", "is_drift", "_tree", "_full_tree")
 
     def __init__(self, change: ResourceChange, secrets: frozenset[str], is_drift: bool = False) -> None:
         object.__setattr__(self, "_change", change)
         object.__setattr__(self, "_secrets", secrets)
         object.__setattr__(self, "is_drift", is_drift)
         object.__setattr__(self, "_tree", None)
+        object.__setattr__(self, "_full_tree", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("ResourceDiff is immutable")
@@ -81,21 +82,34 @@ class ResourceDiff:
 
     @property
     def tree(self) -> Node:
-        """The attribute diff tree (built on first access, then kept)."""
+        """The attribute diff tree, unchanged objects/lists collapsed (built on first access, then kept)."""
         if self._tree is None:
-            rc = self._change
-            tree = build_tree(
-                rc.before,
-                rc.after,
-                rc.after_unknown,
-                rc.before_sensitive,
-                rc.after_sensitive,
-                secrets=self._secrets,
-                replace_paths=rc.replace_paths,
-                json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
-            )
-            object.__setattr__(self, "_tree", tree)
+            object.__setattr__(self, "_tree", self._build(collapse=True))
         return self._tree
+
+    @property
+    def full_tree(self) -> Node:
+        """The attribute diff tree with every unchanged attribute expanded (for `--full`)."""
+        if self._full_tree is None:
+            object.__setattr__(self, "_full_tree", self._build(collapse=False))
+        return self._full_tree
+
+    def tree_for(self, full: bool) -> Node:
+        return self.full_tree if full else self.tree
+
+    def _build(self, *, collapse: bool) -> Node:
+        rc = self._change
+        return build_tree(
+            rc.before,
+            rc.after,
+            rc.after_unknown,
+            rc.before_sensitive,
+            rc.after_sensitive,
+            secrets=self._secrets,
+            replace_paths=rc.replace_paths,
+            json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
+            collapse_unchanged=collapse,
+        )
 
     @property
     def moved(self) -> bool:
@@ -124,7 +138,7 @@ class ResourceDiff:
             "replace_paths": list(self.replace_paths),
             "importing": self.importing,
             "importing_id": self.importing_id,
-            "changes": node_to_json(self.tree, full=full),
+            "changes": node_to_json(self.tree_for(full), full=full),
         }
 
 
@@ -245,7 +259,7 @@ def node_to_json(node: Node, *, full: bool = False) -> dict:
         children = []
         unchanged = 0
         for key, child in node.children:
-            if child.action == "no-op" and not full and node.action == "update":
+            if child.action == "no-op" and not full and node.action in ("update", "no-op"):
                 unchanged += 1
                 continue
             item = {"key": key}

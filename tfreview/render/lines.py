@@ -99,7 +99,7 @@ def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
     lines = [Line(0, "", headline(res), "header")]
     kind = "data" if res.mode == "data" else "resource"
     lines.append(Line(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
-    tree = res.tree
+    tree = res.tree_for(full)
     if tree.kind in ("object", "list"):
         lines.extend(_children(tree, 1, full or tree.action in ("create", "delete")))
     elif tree.kind == "json":
