@@ -135,3 +135,20 @@ def test_hand_made_documents_parse():
     for path in DATA.glob("*.json"):
         if path.name != "secrets.json":
             assert parse_plan(path.read_bytes()).format_version == "1.2"
+
+
+def test_garbage_collector_state_is_restored_after_a_review():
+    import gc
+
+    from tfreview.plan.pause import paused_gc
+
+    assert gc.isenabled()
+    review_plan(minimal())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -15,6 +15,7 @@ from tfreview.plan.diff import Marker, Node, build_tree, path_text
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
+from tfreview.plan.pause import paused_gc
 from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text, relevant_drift
 
 SCHEMA_VERSION = 1
@@ -330,4 +331,5 @@ def review_plan(doc: bytes | str | dict, *, reveal_ecs_safe_fields: bool = True)
     `reveal_ecs_safe_fields`: when container_definitions is sensitive as a whole, still show container names,
     images, cpu, memory and ports in the ECS story (never environment values or secret references).
     """
-    return build_review(parse_plan(doc), reveal_ecs_safe_fields=reveal_ecs_safe_fields)
+    with paused_gc():
+        return build_review(parse_plan(doc), reveal_ecs_safe_fields=reveal_ecs_safe_fields)

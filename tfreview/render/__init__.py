@@ -8,6 +8,7 @@ import io
 from typing import Sequence
 
 from tfreview.errors import BadInput
+from tfreview.plan.pause import paused_gc
 from tfreview.plan.review import Review
 
 FORMATS = ("text", "markdown", "html", "json")
@@ -44,7 +45,11 @@ def render(
     addresses: Sequence[str] | None = None,
 ) -> str:
     """Render `review` as text | markdown | html | json (see each module); raises BadInput for other formats."""
-    options = {"full": full, "actions": actions, "types": types, "addresses": addresses}
+    with paused_gc():
+        return _render(review, fmt, {"full": full, "actions": actions, "types": types, "addresses": addresses})
+
+
+def _render(review: Review, fmt: str, options: dict) -> str:
     if fmt == "text":
         return render_text(review, **options)
     if fmt == "markdown":

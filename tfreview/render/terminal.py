@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from tfreview.plan.pause import paused_gc
 from tfreview.plan.review import Review
 from tfreview.render.lines import Line, node_lines, plain, resource_lines, select, summary_lines
 
@@ -188,7 +189,8 @@ def render_terminal(
 ) -> RenderableType:
     """The whole review for a console: summary, risks, ECS story, then (unless summary_only) the diffs.
     `full` shows unchanged attributes too; filters narrow the per-resource diffs (see `lines.select`)."""
-    summary = render_summary(review)
-    if summary_only:
-        return summary
-    return Group(summary, render_resources(review, full=full, actions=actions, types=types, addresses=addresses))
+    with paused_gc():
+        summary = render_summary(review)
+        if summary_only:
+            return summary
+        return Group(summary, render_resources(review, full=full, actions=actions, types=types, addresses=addresses))
