@@ -373,7 +373,10 @@ def test_report_gives_an_auditor_the_diff_and_who_did_what(cli, tmp_path):
     assert "Not applied." in md.stdout and "1.0.0 → 1.1.0" in md.stdout
     out = tmp_path / "report.html"
     assert cli.run("report", pid, "--format", "html", "--output", str(out)).returncode == 0
-    assert out.read_text().startswith("<!doctype html>") and "checked the image tag" in out.read_text()
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "checked the image tag" in page
+    assert page.lower().count("<html") == 1 and page.lower().count("<body") == 1  # the diff is embedded, not nested
+    assert "1.0.0" in page and "1.1.0" in page
     doc = json.loads(cli.run("report", pid, "--format", "json").stdout)
     assert doc["plan"]["planner"] == ALICE and doc["approvals"][0]["by"] == BOB and doc["outcome"] == "not applied"
     assert doc["audit_chain"]["ok"] is True
