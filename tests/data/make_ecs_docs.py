@@ -7,7 +7,6 @@ Secrets seeded here are listed in SECRETS (tests assert none of them is ever ren
 """
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
