@@ -57,12 +57,14 @@ def test_first_release_puts_everything_on_blue(bg, aws_sandbox):
 
 
 def test_release_deploys_to_idle_colour_then_moves_all_traffic(bg, aws_sandbox):
-    rec, proc = _release(bg, "1.1.0", "--steps", "50,100")
+    rec, proc = _release(bg, "1.1.0", "--steps", "50,100",
+                         "--verify-cmd", 'case "$TFREVIEW_TEST_URL" in http://*:8080) exit 0;; *) exit 9;; esac')
     assert rec["classification"]["kind"] == "deploy-to-idle"
     assert _images(aws_sandbox) == {"blue": "1.0.0", "green": "1.1.0"}
     assert _weights(aws_sandbox) == {"blue": 0, "green": 100}
     # The rollout log tells the story and the traffic steps.
     assert "traffic 50% -> green" in proc.stderr and "traffic 100% -> green" in proc.stderr
+    assert "verifying the idle colour through the test listener" in proc.stderr
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["live_color"] == "green" and status["versions"] == {"blue": "1.0.0", "green": "1.1.0"}
     assert status["last_release"]["outcome"] == "succeeded"
@@ -77,12 +79,15 @@ def test_rollback_puts_all_traffic_back_on_the_old_colour_in_one_command(bg, aws
 
 
 @pytest.mark.parametrize("fault,version", [("failed", "2.0.1"), ("circuit-breaker-rollback", "2.0.2"),
-                                           ("unhealthy-targets", "2.0.3"), ("never-finishes", "2.0.4")])
+                                           ("unhealthy-targets", "2.0.3"), ("never-finishes", "2.0.4"),
+                                           ("verify-cmd-fails", "2.0.5")])
 def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_sandbox, fault, version):
     before = _weights(aws_sandbox)
     live = max(before, key=before.get)
     idle = "green" if live == "blue" else "blue"
-    aws_sandbox.set_fault(f"{CLUSTER}-{idle}", fault)
+    verify = ("--verify-cmd", "echo smoke test failed >&2; exit 7") if fault == "verify-cmd-fails" else ()
+    if not verify:
+        aws_sandbox.set_fault(f"{CLUSTER}-{idle}", fault)
     try:
         extra = {"TFREVIEW_ROLLOUT_TIMEOUT": "8"} if fault == "never-finishes" else {}
         cli_env = {**FAST, **extra}
@@ -90,7 +95,7 @@ def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_
         rec = json.loads(bg.ok("plan", "--app", APP, "--version", version, "--env", ENV, "--format", "json").stdout)
         for reviewer in ("bob@example.com", "carol@example.com"):
             bg.ok("approve", rec["id"], "--yes", user=reviewer)
-        proc = bg("apply", rec["id"], env=cli_env)
+        proc = bg("apply", rec["id"], *verify, env=cli_env)
     finally:
         aws_sandbox.set_fault(f"{CLUSTER}-{idle}", None)
     assert proc.returncode == 1, proc.stderr
@@ -126,3 +131,15 @@ def test_promote_requires_a_successful_release_in_the_previous_env(bg):
     rec = json.loads(bg.ok("promote", "--app", APP, "--version", "1.1.0", "--from", ENV, "--to", "qa",
                            "--format", "json").stdout)
     assert rec["env"] == "qa" and rec["version"] == "1.1.0" and rec["counts"]["add"] > 10
+
+
+def test_rolling_strategy_plans_one_service_without_test_listener(cli_factory, aws_sandbox):
+    cli = cli_factory("rolling")
+    variables = cli.cwd / "terraform" / "envs" / "qa" / "variables.tf"
+    variables.write_text(variables.read_text().replace('default = "blue_green"', 'default = "rolling"'))
+    cli.ok("package", "--app", "roll", "--version", "3.0.0")
+    review = json.loads(cli.ok("plan", "--app", "roll", "--version", "3.0.0", "--env", "qa", "--format", "json").stdout)
+    shown = json.loads(cli.ok("show", review["id"], "--format", "json").stdout)
+    addresses = {r["address"] for r in shown["resources"]}
+    assert 'module.webapp.aws_ecs_service.app["main"]' in addresses
+    assert not any("blue" in a or "green" in a or "aws_lb_listener.test" in a for a in addresses)
