@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from rich.console import Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.segment import Segment
+from rich.style import Style
 from rich.panel import Panel
 from rich.text import Text
 
@@ -31,6 +34,9 @@ ACTION_STYLES = {
     "note": "dim",
     "header": "bold",
 }
+_STYLE = {name: Style.parse(spec) if spec else Style() for name, spec in ACTION_STYLES.items()}
+_PLAIN = Style()
+_BOLD = Style(bold=True)
 LEVEL_STYLES = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 KIND_STYLES = {
     "no-changes": "green",
@@ -108,6 +114,63 @@ def render_summary(review: Review) -> RenderableType:
     return Group(*parts)
 
 
+class DiffBlock:
+    """Diff lines as a rich renderable that yields segments directly: no measuring, no word wrapping, so a
+    plan with thousands of changes prints quickly. Lines wider than the console are folded (never cropped);
+    with `soft_wrap` (no_wrap) they are left whole, as Terraform prints them."""
+
+    def __init__(self, lines: list[Line]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width, 20)
+        fold = not options.no_wrap
+        newline = Segment.line()
+        for line in self.lines:
+            if line.style == "blank":
+                yield newline
+                continue
+            indent = "    " * line.depth
+            if line.style == "header":
+                prefix, prefix_style, text_style = f"{indent}  ", _BOLD, _BOLD
+            else:
+                prefix = f"{indent}{line.symbol:>3} "
+                prefix_style = _STYLE.get(line.style, _PLAIN)
+                text_style = _PLAIN if line.style in ("no-op", "update") else prefix_style
+            text = line.text
+            yield Segment(prefix, prefix_style)
+            room = width - len(prefix)
+            if fold and room > 10 and cell_len(text) > room:
+                # Hard fold, continuation lines aligned under the text.
+                pad = " " * len(prefix)
+                first = True
+                for chunk in _chunks(text, room):
+                    if not first:
+                        yield newline
+                        yield Segment(pad)
+                    yield Segment(chunk, text_style)
+                    first = False
+            else:
+                yield Segment(text, text_style)
+            yield newline
+
+
+def _chunks(text: str, room: int) -> list[str]:
+    if text.isascii():
+        return [text[i:i + room] for i in range(0, len(text), room)]
+    chunks, current, used = [], [], 0
+    for char in text:
+        w = cell_len(char)
+        if used + w > room and current:
+            chunks.append("".join(current))
+            current, used = [], 0
+        current.append(char)
+        used += w
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
 def _styled(lines: list[Line]) -> Text:
     text = Text()
     for line in lines:
@@ -133,20 +196,20 @@ def render_resources(
     parts: list[RenderableType] = []
     chosen = select(review, actions=actions, types=types, addresses=addresses)
     # One Text per resource: rich wraps and measures small texts much faster than one huge one.
+    blank = Line(0, "", "", "blank")
     if review.drift:
         parts.append(Text("Objects changed outside of Terraform (drift, not part of this plan's actions):\n", style="bold yellow"))
-        parts.extend(_styled(resource_lines(res, full=full)) for res in review.drift)
+        parts.append(DiffBlock([line for res in review.drift for line in (*resource_lines(res, full=full), blank)]))
     if chosen:
         parts.append(Text("Resource changes:\n", style="bold"))
-        parts.extend(_styled(resource_lines(res, full=full)) for res in chosen)
+        parts.append(DiffBlock([line for res in chosen for line in (*resource_lines(res, full=full), blank)]))
     elif review.changed_resources:
         parts.append(Text("No resource matches the filters.\n", style="dim"))
     outputs = review.changed_outputs
     if outputs:
-        text = Text("Changes to Outputs:\n", style="bold")
-        for out in outputs:
-            text.append_text(_styled(node_lines(out.tree, key=out.name, full=full, depth=0)))
-        parts.append(text)
+        parts.append(Text("Changes to Outputs:", style="bold"))
+        parts.append(DiffBlock([line for out in outputs for line in node_lines(out.tree, key=out.name, full=full, depth=0)]))
+        parts.append(Text(""))
     return Group(*parts)
 
 
