@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark tfreview's review of big plans against the floor (a bare orjson.loads) and against terraform show.
 
-Every measurement runs in its own subprocess, `--repeat` times; we report the median wall time and the peak
-resident set size of that process (os.wait4's ru_maxrss: the largest single process of its tree, in MB).
-Python children also report the in-process time of the operation itself (`op`: from reading the file to the
+Every measurement runs in its own subprocess, `--repeat` times, interleaved (round 1 runs each measurement of a
+plan once, then round 2...) so that the load of a shared machine hits them alike. We report the median wall time
+and the peak resident set size of that process (os.wait4's ru_maxrss: the largest single process of its tree, in
+MB). Python children also report the in-process time of the operation itself (`op`: from reading the file to the
 last byte written), which leaves out interpreter start-up and imports.
 
 Measured, per synthetic plan (bench/make_synthetic.py: 1k, 10k, 50k resource changes):
@@ -42,12 +43,13 @@ TFREVIEW = str(Path(PY).parent / "tfreview")
 
 # -- child side: one operation, its in-process time printed as JSON on stdout ----------------------------------
 def child(mode: str, path: str) -> None:
-    t0 = time.perf_counter()
+    """Imports first, then the timed operation: read the file and process it."""
     if mode in ("loads", "loads-nogc"):
         import gc
 
         import orjson
 
+        t0 = time.perf_counter()
         if mode == "loads-nogc":  # the cyclic GC, triggered by the allocations, is most of a bare loads
             gc.disable()
         orjson.loads(Path(path).read_bytes())
@@ -57,6 +59,7 @@ def child(mode: str, path: str) -> None:
         from tfreview.plan import review_plan
         from tfreview.render.terminal import render_terminal
 
+        t0 = time.perf_counter()
         review = review_plan(Path(path).read_bytes())
         with open(os.devnull, "w") as sink:
             Console(file=sink, width=120, force_terminal=True, color_system="truecolor").print(
@@ -98,29 +101,37 @@ def measure_once(argv: list[str], cwd: Path, env: dict[str, str] | None = None, 
     return result
 
 
-def measure(label: str, argv: list[str], repeat: int, cwd: Path = REPO, env: dict | None = None) -> dict:
-    """Median of `repeat` runs (fewer when one run is slower than --slow seconds, none after a timeout)."""
-    runs = []
+def measure_group(specs: list[tuple], repeat: int) -> list[dict]:
+    """Run every (label, argv, cwd, env) of one plan `repeat` times, interleaved round by round so that the
+    load of a shared machine hits all of them alike; median wall and op time, max peak RSS. A measurement
+    stops repeating after a run slower than --slow seconds, a timeout or a failure."""
+    runs: dict[str, list[dict]] = {spec[0]: [] for spec in specs}
     for _ in range(repeat):
-        runs.append(measure_once(argv, cwd, env, OPTS["timeout"]))
-        if "wall_s" not in runs[-1] or runs[-1]["wall_s"] > OPTS["slow"]:
-            break
-    row = {"label": label, "argv": argv, "runs": runs, "rss_mb": max(r["rss_mb"] for r in runs)}
-    if "error" in runs[-1]:
-        row["error"] = runs[-1]["error"]
-        print(f"  {label:<44} FAILED: {row['error']}", file=sys.stderr, flush=True)
-        return row
-    if "timeout_s" in runs[-1]:
-        row["timeout_s"] = runs[-1]["timeout_s"]
-        print(f"  {label:<44} TIMEOUT after {row['timeout_s']:.0f} s (peak so far {row['rss_mb']:.1f} MB)",
-              file=sys.stderr, flush=True)
-        return row
-    row["wall_s"] = statistics.median(r["wall_s"] for r in runs)
-    if all("op_s" in r for r in runs):
-        row["op_s"] = statistics.median(r["op_s"] for r in runs)
-    print(f"  {label:<44} wall {row['wall_s']:8.3f} s  op {row.get('op_s', float('nan')):8.3f} s  "
-          f"peak {row['rss_mb']:8.1f} MB  ({len(runs)} run(s))", file=sys.stderr, flush=True)
-    return row
+        for label, argv, cwd, env in specs:
+            done = runs[label]
+            if done and ("wall_s" not in done[-1] or done[-1]["wall_s"] > OPTS["slow"]):
+                continue
+            done.append(measure_once(argv, cwd, env, OPTS["timeout"]))
+    rows = []
+    for label, argv, _, _ in specs:
+        got = runs[label]
+        row = {"label": label, "argv": argv, "runs": got, "rss_mb": max(r["rss_mb"] for r in got)}
+        rows.append(row)
+        if "error" in got[-1]:
+            row["error"] = got[-1]["error"]
+            print(f"  {label:<44} FAILED: {row['error']}", file=sys.stderr, flush=True)
+            continue
+        if "timeout_s" in got[-1]:
+            row["timeout_s"] = got[-1]["timeout_s"]
+            print(f"  {label:<44} TIMEOUT after {row['timeout_s']:.0f} s (peak so far {row['rss_mb']:.1f} MB)",
+                  file=sys.stderr, flush=True)
+            continue
+        row["wall_s"] = statistics.median(r["wall_s"] for r in got)
+        if all("op_s" in r for r in got):
+            row["op_s"] = statistics.median(r["op_s"] for r in got)
+        print(f"  {label:<44} wall {row['wall_s']:8.3f} s  op {row.get('op_s', float('nan')):8.3f} s  "
+              f"peak {row['rss_mb']:8.1f} MB  ({len(got)} run(s))", file=sys.stderr, flush=True)
+    return rows
 
 
 OPTS = {"timeout": 600.0, "slow": 60.0}
@@ -196,11 +207,12 @@ def main() -> int:
             raise SystemExit(f"{path} missing: run bench/make_synthetic.py first")
         n = int(size[:-1]) * 1000 if size.endswith("k") else int(size)
         print(f"{path.name} ({n} resources, {path.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
-        rows = [measure("loads", [PY, me, "--child", "loads", str(path)], args.repeat),
-                measure("loads, gc off", [PY, me, "--child", "loads-nogc", str(path)], args.repeat),
-                measure("tfreview summary", [PY, me, "--child", "summary", str(path)], args.repeat)]
+        specs = [("loads", [PY, me, "--child", "loads", str(path)], REPO, None),
+                 ("loads, gc off", [PY, me, "--child", "loads-nogc", str(path)], REPO, None),
+                 ("tfreview summary", [PY, me, "--child", "summary", str(path)], REPO, None)]
         if n <= args.render_max:
-            rows.append(measure("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], args.repeat))
+            specs.append(("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], REPO, None))
+        rows = measure_group(specs, args.repeat)
         results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
 
     if not args.no_real:
@@ -210,14 +222,15 @@ def main() -> int:
         env = {**os.environ, "TF_CLI_CONFIG_FILE": str(REAL / "terraform.rc"), "CHECKPOINT_DISABLE": "1",
                "TFREVIEW_PROVIDER_MIRROR": os.environ.get("TFREVIEW_PROVIDER_MIRROR", "/opt/tf-plugins")}
         print(f"real plan ({plan_json.stat().st_size / 1e6:.1f} MB JSON)", file=sys.stderr)
-        rows = [measure("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], args.repeat, REAL, env),
-                measure("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], args.repeat, REAL, env),
-                measure("loads", [PY, me, "--child", "loads", str(plan_json)], args.repeat),
-                measure("loads, gc off", [PY, me, "--child", "loads-nogc", str(plan_json)], args.repeat),
-                measure("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], args.repeat),
-                measure("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], args.repeat),
-                measure("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)],
-                        args.repeat, REAL, env)]
+        rows = measure_group([
+            ("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], REAL, env),
+            ("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], REAL, env),
+            ("loads", [PY, me, "--child", "loads", str(plan_json)], REPO, None),
+            ("loads, gc off", [PY, me, "--child", "loads-nogc", str(plan_json)], REPO, None),
+            ("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], REPO, None),
+            ("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], REPO, None),
+            ("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)], REAL, env),
+        ], args.repeat)
         results["plans"].append({"name": "real 1,000 (plan.json)", "resources": 1000,
                                  "mb": plan_json.stat().st_size / 1e6, "rows": rows})
 
