@@ -156,3 +156,19 @@ def test_status_reads_weights_from_the_listener_and_revisions_from_the_services(
                                                             "services": {"blue": blue.service}})
     assert status["blue"].weight == 90 and status["blue"].task_definition == blue.td_v1
     assert (status["blue"].rollout_state, status["blue"].running, status["blue"].desired) == ("COMPLETED", 1, 1)
+
+
+@pytest.mark.parametrize("fault", ["failed", "circuit-breaker-rollback", "unhealthy-targets", "never-finishes"])
+def test_after_a_failed_release_the_next_good_one_is_watched_to_success(sandbox, fault):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, fault)
+    app.deploy_v2()
+    assert not watch(app, app.td_v2, timeout_s=1.0 if fault == "never-finishes" else 10.0).ok
+    sandbox.set_fault(app.service, None)
+    td_v3 = app.ecs.register_task_definition(
+        family=app.service, containerDefinitions=[{"name": "web", "image": "registry.local/web:1.2.0",
+                                                   "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+    app.ecs.update_service(cluster=app.cluster, service=app.service, taskDefinition=td_v3)
+    result = watch(app, td_v3)
+    assert result.ok, result.reason
+    assert [d["status"] for d in app.describe()["deployments"]] == ["PRIMARY"]

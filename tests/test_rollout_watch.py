@@ -193,7 +193,7 @@ _health = st.sampled_from(["healthy", "initial", "unhealthy", "draining", "unuse
 @settings(max_examples=150, deadline=None)
 @given(primary_td=_tds, primary_state=_states, other=st.one_of(st.none(), st.tuples(_tds, _states)),
        desired=st.integers(0, 3), running=st.integers(0, 3), health=st.lists(_health, max_size=4))
-def test_success_always_means_primary_on_expected_revision_nothing_failed_and_targets_healthy(
+def test_success_means_primary_on_expected_revision_alone_and_healthy_failure_means_it_failed(
         primary_td, primary_state, other, desired, running, health):
     deps = [deployment("ecs-svc/2", primary_td, state=primary_state, desired=desired, running=running)]
     if other:
@@ -204,8 +204,9 @@ def test_success_always_means_primary_on_expected_revision_nothing_failed_and_ta
         assert other is None
         assert all(h in ("healthy", "draining") for h in health)
         assert sum(h == "healthy" for h in health) >= desired
-    if primary_td != NEW_TD or primary_state == "FAILED" or (other and other[1] == "FAILED"):
-        assert result.state == FAILED
+    # A release fails exactly when the watched revision is not the PRIMARY or its deployment FAILED; a FAILED
+    # deployment left over from an earlier release only delays success until it is drained.
+    assert (result.state == FAILED) == (primary_td != NEW_TD or primary_state == "FAILED")
 
 
 # -- short names ------------------------------------------------------------------------------------------------
@@ -398,3 +399,22 @@ def test_event_lines_name_target_groups_instead_of_quoting_their_arns():
     svc = service(COMPLETED_NEW, events=[(1, f"registered 1 targets in (target-group {TG})")])
     texts = [line.text for line in changes(None, observe(svc, []), 0.0) if line.kind == "event"]
     assert texts == ["(service web-qa-green) registered 1 targets in (target-group web-qa-green)"]
+
+
+def test_a_failed_deployment_left_by_the_previous_release_does_not_fail_the_next_one():
+    leftover = deployment("ecs-svc/2", OLD_TD, status="ACTIVE", state="FAILED", failed=3,
+                          reason="ECS deployment circuit breaker: tasks failed to start.")
+    serving = deployment("ecs-svc/1", f"{ACCOUNT}:task-definition/web-qa-green:5", status="ACTIVE",
+                         state="COMPLETED", running=2)
+    new = deployment("ecs-svc/3", NEW_TD, pending=2)
+    assert assess(service(new, leftover, serving), targets("healthy", "healthy"), NEW_TD).state == IN_PROGRESS
+    done = deployment("ecs-svc/3", NEW_TD, state="COMPLETED", running=2)
+    assert assess(service(done, leftover), targets("healthy", "healthy"), NEW_TD).state == IN_PROGRESS  # draining
+    assert assess(service(done), targets("healthy", "healthy"), NEW_TD).ok
+
+
+def test_an_older_failed_deployment_of_the_same_revision_does_not_fail_a_forced_redeploy():
+    earlier = deployment("ecs-svc/2", NEW_TD, status="ACTIVE", state="FAILED", failed=3,
+                         reason="ECS deployment circuit breaker: tasks failed to start.")
+    retry = deployment("ecs-svc/3", NEW_TD, pending=2)
+    assert assess(service(retry, earlier), targets(), NEW_TD).state == IN_PROGRESS

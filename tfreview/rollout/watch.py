@@ -216,8 +216,11 @@ def assess(service_description: dict[str, Any] | Observation | None,
     primary = obs.primary
     if primary is None:
         return Assessment(IN_PROGRESS, "no PRIMARY deployment yet")
-    failed = [d for d in obs.deployments if d.rollout_state == "FAILED"]
     expected = short_td(expected_td_arn)
+    # Only a failure of the watched revision counts: a FAILED deployment left over from an earlier release is
+    # drained by this one (it blocks success until it is gone, it does not fail this release).
+    failed = [d for d in obs.deployments if d.rollout_state == "FAILED"
+              and same_task_definition(d.task_definition, expected_td_arn)]
 
     if not same_task_definition(primary.task_definition, expected_td_arn):
         # The PRIMARY runs another revision: the circuit breaker rolled back (or someone else deployed).
@@ -231,8 +234,8 @@ def assess(service_description: dict[str, Any] | Observation | None,
                                       f"{settled}{why}; {expected} is not running", primary)
         return Assessment(FAILED, f"the PRIMARY deployment runs {short_td(primary.task_definition)}, not {expected}"
                                   f"{why}", primary)
-    if failed:
-        d = failed[0]
+    if primary.rollout_state == "FAILED":
+        d = primary
         detail = d.rollout_state_reason or "rolloutState FAILED"
         stable = next((o for o in obs.deployments if o is not d and o.rollout_state == "COMPLETED"), None)
         then = (f"; the circuit breaker rolls the service back to {short_td(stable.task_definition)}"
