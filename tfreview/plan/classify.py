@@ -45,7 +45,7 @@ class Classification:
 
 def _parts(rc: ResourceChange) -> tuple[str, str, str | None]:
     key = rc.index if isinstance(rc.index, str) else None
-    if key is None:
+    if key is None and rc.index is None and rc.address.endswith('"]'):  # old formats omit `index`
         match = _ADDRESS.search(rc.address)
         if match:
             key = match.group("key")

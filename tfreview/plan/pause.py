@@ -20,4 +20,8 @@ def paused_gc() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # Move everything allocated meanwhile to the oldest generation and reset the young counters, so
+            # that re-enabling does not start with a full collection of the whole plan (0.6 s at 50k resources).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
