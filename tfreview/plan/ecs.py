@@ -247,27 +247,34 @@ def _containers(raw: Any) -> list[dict]:
     return [c for c in raw if isinstance(c, dict)]
 
 
+def _normal_value(key: str, value: Any) -> Any:
+    """One container field as compared: None for absent/empty/AWS default, keyed lists as dicts by natural key."""
+    if value is None or value == [] or value == {}:
+        return None
+    if key in _CONTAINER_DEFAULTS and value == _CONTAINER_DEFAULTS[key]:
+        return None
+    if key == "portMappings" and isinstance(value, list):
+        value = [_normalize_port(p) for p in value if isinstance(p, dict)]
+    if key in _NATURAL_KEYS and isinstance(value, list):
+        keyed = {}
+        for item in value:
+            if isinstance(item, dict):
+                item = {k: v for k, v in item.items() if v is not None}
+                keyed[tuple(str(item.get(k, "")) for k in _NATURAL_KEYS[key])] = item
+            else:
+                keyed[(str(item),)] = item
+        return keyed
+    return value
+
+
 def normalize_container(container: dict) -> dict:
     """A container definition without AWS defaults, nulls and empty lists; keyed lists become dicts by natural key
     (so order never matters). Pure; returns a new dict."""
     out: dict[str, Any] = {}
     for key, value in container.items():
-        if value is None or value == [] or value == {}:
-            continue
-        if key in _CONTAINER_DEFAULTS and value == _CONTAINER_DEFAULTS[key]:
-            continue
-        if key == "portMappings" and isinstance(value, list):
-            value = [_normalize_port(p) for p in value if isinstance(p, dict)]
-        if key in _NATURAL_KEYS and isinstance(value, list):
-            keyed = {}
-            for item in value:
-                if isinstance(item, dict):
-                    item = {k: v for k, v in item.items() if v is not None}
-                    keyed[tuple(str(item.get(k, "")) for k in _NATURAL_KEYS[key])] = item
-                else:
-                    keyed[(str(item),)] = item
-            value = keyed
-        out[key] = value
+        value = _normal_value(key, value)
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -318,7 +325,7 @@ def _compare_containers(old: list[dict], new: list[dict], secrets: frozenset[str
         if o == n:
             stories.append(ContainerStory(shown, "unchanged", f"{shown}: unchanged", old_image, new_image))
             continue
-        parts = _container_parts(normalize_container(o), normalize_container(n), secrets, sensitive)
+        parts = _container_parts(o, n, secrets, sensitive)
         if not parts:
             stories.append(ContainerStory(shown, "ordering-only", f"{shown}: only ordering/defaults changed", old_image, new_image))
         else:
@@ -327,11 +334,13 @@ def _compare_containers(old: list[dict], new: list[dict], secrets: frozenset[str
 
 
 def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool) -> list[str]:
+    """What changed between two raw container definitions; only fields that differ are normalized."""
     parts = []
-    keys = sorted(set(o) | set(n), key=lambda k: (_PART_ORDER.get(k, len(_PART_ORDER)), k))
+    differing = [k for k in set(o) | set(n) if o.get(k) != n.get(k)]
+    keys = sorted(differing, key=lambda k: (_PART_ORDER.get(k, len(_PART_ORDER)), k))
     other = []
     for key in keys:
-        ov, nv = o.get(key), n.get(key)
+        ov, nv = _normal_value(key, o.get(key)), _normal_value(key, n.get(key))
         if ov == nv:
             continue
         if key == "image":
