@@ -187,9 +187,13 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
            address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
     """Review any plan without storing it."""
     if not file.is_file():
-        raise _bad(f"{file} does not exist", "pass a .tfplan file or the output of terraform show -json")
+        raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
+                   "pass a .tfplan file or the output of terraform show -json")
     data = file.read_bytes()
-    if not data.lstrip().startswith(b"{"):
+    if not data.lstrip().startswith((b"{", b"[")):
+        if not data.startswith(b"PK\x03\x04"):  # a saved plan is a zip archive: anything else is not a plan
+            raise _bad(f"{file} is neither plan JSON nor a saved plan file",
+                       "pass a .tfplan file or the output of terraform show -json")
         data = _show_plan_file(file)
     from tfreview.plan import review_plan
 
@@ -220,8 +224,13 @@ def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opt
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise _bad(f"cannot write {path}: {exc.strerror}", "pass --output in an existing, writable directory") from None
 
 
 @app.command()
@@ -504,7 +513,9 @@ def report(plan_id: str = typer.Argument(..., help="Plan id."),
     """The auditor's report of a plan: diff, planner, approvals (who, when, comment), what was applied, outcome."""
     from tfreview.report import render_report
     from tfreview.store import open_store
+    from tfreview.workflow import check_name
 
+    check_name("plan id", plan_id)
     text = render_report(open_store(_settings().store), plan_id, fmt)
     if output is None:
         sys.stdout.write(text)

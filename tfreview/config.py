@@ -51,7 +51,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path} is not valid TOML: {exc}", "fix the file or remove it") from None
     except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+        raise BadInput(f"cannot read {path}: {exc.strerror}",
+                       "point TFREVIEW_CONFIG at a readable tfreview.toml, or unset it") from None
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
@@ -100,6 +101,9 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):
             raise BadInput(f"backend.{name}.type must be \"local\" or \"s3\"", "fix tfreview.toml")
+    from tfreview.review.policy import policy_from_dict
+
+    policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}),
                     config_file=str(cfg_path) if data else None, **kwargs)

@@ -209,6 +209,8 @@ def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
 
 def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     """Live colour, version per colour, weights (read from the listener when AWS answers), last release."""
+    workflow.check_name("app", app)
+    workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env)
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
@@ -251,6 +253,8 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     a weight-only plan, applied at once by an approver (unless policy wants approvals for rollbacks)."""
     from tfreview.review.policy import policy_from_dict
 
+    workflow.check_name("app", app)
+    workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env)
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
@@ -277,6 +281,8 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
 
 def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> dict[str, Any]:
     """Plan `version` for `target_env` only if it was released successfully in `source_env`."""
+    for kind, value in (("app", app), ("version", version), ("env", source_env), ("env", target_env)):
+        workflow.check_name(kind, value)
     if source_env not in workflow.succeeded_in(ctx.store, app, version):
         raise PolicyRefusal(f"{app} {version} was not released successfully in {source_env}",
                             f"release it there first: tfreview plan --app {app} --version {version} --env {source_env}")

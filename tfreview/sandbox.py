@@ -729,10 +729,14 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call drowns the output
     app = _control_app(DomainDispatcherApplication(create_backend_app), LIFECYCLE)
-    try:
-        server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
-    except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
-        raise BadInput(f"cannot listen on {host}:{port}", "choose another --port") from exc
+    import io
+
+    try:  # werkzeug prints its own lines and exits when the port is taken: we say it in one line instead
+        with contextlib.redirect_stderr(io.StringIO()):
+            server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    except (OSError, SystemExit) as exc:
+        raise BadInput(f"cannot listen on {host}:{port}: the port is in use (or not allowed)",
+                       "choose another --port") from exc
     previous_step_s = LIFECYCLE.step_s
     LIFECYCLE.acquire()
     LIFECYCLE.step_s = step_s
