@@ -122,23 +122,27 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
     replace_paths = change.get("replace_paths")
     get = rc.get
     importing = change.get("importing")
-    # Positional construction: this runs once per resource of plans with 50k of them.
+    rtype, name, mode = get("type"), get("name"), get("mode")
+    module, provider = get("module_address"), get("provider_name")
+    reason, previous, deposed = get("action_reason"), get("previous_address"), get("deposed")
+    generated = change.get("generated_config")
+    # Positional construction, inline type checks: this runs once per resource of plans with 50k of them.
     return ResourceChange(
         address,
-        get("mode") or "managed",
-        str(get("type") or ""),
-        str(get("name") or ""),
+        mode if mode.__class__ is str and mode else "managed",
+        rtype if rtype.__class__ is str else str(rtype or ""),
+        name if name.__class__ is str else str(name or ""),
         get("index"),
-        _str_or_none(get("module_address")),
-        str(get("provider_name") or ""),
+        module if module.__class__ is str else None,
+        provider if provider.__class__ is str else str(provider or ""),
         actions,
         word,
-        _str_or_none(get("action_reason")),
-        _str_or_none(get("previous_address")),
-        _str_or_none(get("deposed")),
-        importing if isinstance(importing, dict) else None,
+        reason if reason.__class__ is str else None,
+        previous if previous.__class__ is str else None,
+        deposed if deposed.__class__ is str else None,
+        importing if importing.__class__ is dict else None,
         tuple(tuple(p) for p in replace_paths if isinstance(p, list)) if replace_paths else (),
-        _str_or_none(change.get("generated_config")),
+        generated if generated.__class__ is str else None,
         change.get("before"),
         change.get("after"),
         change.get("after_unknown"),
