@@ -119,3 +119,12 @@ def test_plain_text_diffs_equal_what_the_console_prints(name):
         render_resources(review, full=True), soft_wrap=True
     )
     assert resources_plain(review, full=True) == buffer.getvalue()
+
+
+def test_summary_json_is_to_json_without_attribute_trees():
+    review = review_plan(doc("risky_infrastructure"))
+    summary, whole = review.summary_json(), review.to_json()
+    for key in ("schema_version", "counts", "classification", "risks", "ecs"):
+        assert summary[key] == whole[key]
+    assert [r["address"] for r in summary["resources"]] == [r["address"] for r in whole["resources"]]
+    assert all("changes" not in r for r in summary["resources"])

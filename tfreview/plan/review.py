@@ -200,6 +200,27 @@ class Review:
     def changed_outputs(self) -> tuple[OutputDiff, ...]:
         return tuple(o for o in self.outputs if o.action != "no-op")
 
+    def summary_json(self) -> dict:
+        """`to_json()` without the per-resource attribute trees (cheap on huge plans): the schema_version 1
+        top-level fields plus `resources` as [{address, action, actions}] of noteworthy resources."""
+        out = {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "tfreview",
+            "format_version": self.format_version,
+            "terraform_version": self.terraform_version,
+            "timestamp": self.timestamp,
+            "applyable": self.applyable,
+            "complete": self.complete,
+            "errored": self.errored,
+            "counts": self.counts.to_json(),
+            "classification": self.classification.to_json(),
+            "risks": [r.to_json() for r in self.risks],
+            "ecs": [s.to_json() for s in self.ecs],
+            "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
+            "resources": [{"address": r.address, "action": r.action, "actions": list(r.actions)} for r in self.changed_resources],
+        }
+        return out
+
     def to_json(self, *, full: bool = False) -> dict:
         """The review as JSON-ready data, schema_version 1:
 
