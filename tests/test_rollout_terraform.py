@@ -85,3 +85,13 @@ def test_each_injected_fault_is_a_failed_deployment_and_traffic_stays_on_blue(en
     assert colour_weights(aws_sandbox.client("elbv2"), outputs) == {"blue": 100, "green": 0}
     blue = watch_colour(outputs, "blue", endpoint_url=aws_sandbox.endpoint, timeout_s=5, poll_s=0.2)
     assert blue.ok, blue.reason  # the live colour was never touched
+
+
+def test_after_the_failed_releases_a_good_one_is_watched_to_success(env, aws_sandbox):
+    outputs = env.release("1.0.0", "3.0.0")
+    result = watch_colour(outputs, "green", endpoint_url=aws_sandbox.endpoint, timeout_s=60, poll_s=0.2)
+    assert result.ok, result.reason
+    ecs = aws_sandbox.client("ecs")
+    green = ecs.describe_services(cluster=outputs["cluster_name"]["value"],
+                                  services=[outputs["services"]["value"]["green"]])["services"][0]
+    assert [d["status"] for d in green["deployments"]] == ["PRIMARY"]  # the failed deployments were drained
