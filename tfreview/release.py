@@ -66,7 +66,7 @@ class Release:
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace) -> dict[str, Any]:
         outputs = workflow._public_outputs(ws.tf.output_json())
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record["id"]).to_json()
+        review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
         colours = services_to_watch(review)
         ecs, elbv2 = self._clients()
         for colour in colours:

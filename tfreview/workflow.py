@@ -212,9 +212,9 @@ def env_default_strategy(env_dir: Path) -> str:
             raise BadInput(f"cannot parse {tf_file.name}: {str(exc).splitlines()[0][:200]}",
                            "run terraform validate on the package") from None
         for block in doc.get("variable", []):
-            if "strategy" in block:
-                default = block["strategy"].get("default", "blue_green")
-                return str(default).strip('"')
+            for name, body in block.items():  # python-hcl2 >= 5 keeps the quotes of labels and strings
+                if name.strip('"') == "strategy" and isinstance(body, dict):
+                    return str(body.get("default") or "blue_green").strip('"')
     return "blue_green"
 
 
@@ -323,7 +323,7 @@ def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 
 def review_summary(review: Any) -> dict[str, Any]:
     """The part of a review stored in the plan record (no attribute values: nothing sensitive)."""
-    doc = review.to_json()
+    doc = review.summary_json()  # no attribute trees: cheap on huge plans
     counts = doc.get("counts", {})
     risks = doc.get("risks", [])
     reasons = [f"{r.get('address', '')}: {r.get('reason', '')}".strip(": ") for r in risks
