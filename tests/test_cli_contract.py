@@ -319,7 +319,12 @@ def test_render_output_into_a_missing_directory(cli, tmp_path):
     ('[policy.default]\nrequired_aprovals = 2\n', "unknown key 'required_aprovals'"),
     ('[policy.prod]\nrequired_approvals = "two"\n', "required_approvals"),
     (None, "cannot read"),
-], ids=["invalid-toml", "policy-unknown-key", "policy-wrong-type", "missing-file"])
+    ('store = 5\n', "store must be a string"),
+    ('terraform = "x"\n', "terraform must be a table"),
+    ('[backend]\ntype = "s3"\n', "backend.type must be a table"),
+    ('rollout_poll_s = "fast"\n', "rollout_poll_s must be a number"),
+], ids=["invalid-toml", "policy-unknown-key", "policy-wrong-type", "missing-file", "store-type", "terraform-type",
+        "flat-backend", "number-type"])
 @pytest.mark.parametrize("args", [("history",), ("package", "--app", APP, "--version", VERSION), ("show", "nope-123")],
                          ids=lambda a: a[0])
 def test_broken_config(cli, tmp_path, config, contains, args):
@@ -327,6 +332,11 @@ def test_broken_config(cli, tmp_path, config, contains, args):
     if config is not None:
         path.write_text(config)
     assert_one_line_error(cli(*args, env={"TFREVIEW_CONFIG": str(path)}), 2, contains)
+
+
+def test_bad_number_in_the_environment(cli):
+    assert_one_line_error(cli("history", env={"TFREVIEW_ROLLOUT_TIMEOUT": "soon"}), 2,
+                          "rollout_timeout_s must be a number")
 
 
 @pytest.mark.parametrize("args", [("history", "--format", "yaml"), ("show", "x", "--format", "pdf"),

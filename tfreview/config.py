@@ -55,6 +55,30 @@ def _read_toml(path: Path) -> dict[str, Any]:
                        "point TFREVIEW_CONFIG at a readable tfreview.toml, or unset it") from None
 
 
+def _check_types(data: Mapping[str, Any], path: Path) -> None:
+    """Wrong types in tfreview.toml are bad config (exit 2 with the key's name), not a crash later on."""
+    def bad(key: str, want: str) -> BadInput:
+        return BadInput(f"{path}: {key} must be {want}", "fix tfreview.toml: see Configuration in the README")
+
+    for key in ("terraform", "apps", "backend", "policy"):
+        if not isinstance(data.get(key, {}), dict):
+            raise bad(key, f"a table ([{key}...])")
+    for table in ("apps", "backend"):
+        for name, value in data.get(table, {}).items():
+            if not isinstance(value, dict):
+                raise bad(f"{table}.{name}", f"a table: [{table}.<{'app' if table == 'apps' else 'env'}>] with key = value lines")
+    tf = data.get("terraform", {})
+    strings = [(k, data.get(k)) for k in ("store", "source_dir")]
+    strings += [(f"terraform.{k}", tf.get(k)) for k in ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")]
+    for key, value in strings:
+        if value is not None and not isinstance(value, str):
+            raise bad(key, "a string")
+    for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise bad(key, "a number")
+
+
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
                   cwd: Path | None = None) -> Settings:
     """Build Settings from tfreview.toml (TFREVIEW_CONFIG or ./tfreview.toml), TFREVIEW_* variables and overrides."""
@@ -64,6 +88,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     data: dict[str, Any] = {}
     if env.get("TFREVIEW_CONFIG") or cfg_path.is_file():
         data = _read_toml(cfg_path)
+        _check_types(data, cfg_path)
     tf = data.get("terraform", {})
     values: dict[str, Any] = {
         "store": data.get("store"),
@@ -91,12 +116,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for key, val in (overrides or {}).items():
         if val is not None:
             values[key] = val
-    try:
-        for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
+    for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
+        try:
             if values.get(key) is not None:
                 values[key] = float(values[key])
-    except ValueError:
-        raise BadInput("plan_max_age_hours, rollout_timeout_s and rollout_poll_s must be numbers", "fix tfreview.toml") from None
+        except ValueError:  # tfreview.toml's types are checked above: this comes from the environment
+            raise BadInput(f"{key} must be a number, not {values[key]!r}",
+                           "fix TFREVIEW_ROLLOUT_TIMEOUT / TFREVIEW_ROLLOUT_POLL (seconds)") from None
     backends = {k: dict(v) for k, v in data.get("backend", {}).items() if isinstance(v, dict)}
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):
