@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import typer
 
@@ -90,6 +91,20 @@ class Progress:
                 self.console.print(self.title, markup=False)
                 self.title = ""
             self.console.print(f"  {text}", markup=False, soft_wrap=True)
+
+    @contextmanager
+    def rollout(self) -> Iterator[Any]:
+        """A live rollout panel (terminal) or coloured log lines (logs), with the status spinner paused."""
+        from tfreview.rollout.display import LiveRollout
+
+        if self.status is not None:
+            self.status.stop()
+        try:
+            with LiveRollout(self.console) as live:
+                yield live
+        finally:
+            if self.status is not None:
+                self.status.start()
 
     def log(self, line: str) -> None:
         """A line of the rollout story (always printed, deduplicated by the caller)."""
@@ -322,7 +337,7 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
     record = load_plan(ctx.store, plan_id)
     _warn_interrupted(ctx.store, record["app"], record["env"])
     with progress:
-        result = apply_release(ctx, plan_id, options=options, log=progress.log,
+        result = apply_release(ctx, plan_id, options=options, log=progress.log, display=progress.rollout,
                                break_glass_reason=reason if break_glass else None)
     if fmt is Format.json:
         _emit_json(result)

@@ -56,10 +56,13 @@ class ReleaseOptions:
 class Release:
     """Runs inside `workflow.apply` (the lock held, the workspace open) as its after-apply hook."""
 
-    def __init__(self, ctx: workflow.Context, options: ReleaseOptions, log: Log) -> None:
+    def __init__(self, ctx: workflow.Context, options: ReleaseOptions, log: Log,
+                 display: Callable[[], Any] | None = None) -> None:
         self.ctx = ctx
         self.options = options
         self.log = log
+        # display(): a context manager giving on_event/on_poll callbacks (the CLI's live rollout panel)
+        self.display = display
         self.steps: list[dict[str, Any]] = []
 
     # the after-apply hook
@@ -90,9 +93,14 @@ class Release:
 
         service = outputs["services"][colour]
         self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
-        result = watch_deployment(ecs, elbv2, outputs["cluster_name"], service, outputs["task_definitions"][colour],
-                                  outputs["target_groups"][colour], timeout_s=self.options.timeout_s,
-                                  poll_s=self.options.poll_s, on_event=lambda line: self.log(f"{service}: {line.text}"))
+        args = (ecs, elbv2, outputs["cluster_name"], service, outputs["task_definitions"][colour],
+                outputs["target_groups"][colour])
+        opts = {"timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
+        if self.display is None:
+            result = watch_deployment(*args, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"))
+        else:
+            with self.display() as shown:
+                result = watch_deployment(*args, **opts, on_event=shown.on_event, on_poll=shown.on_poll)
         self.steps.append({"step": "watch", "colour": colour, **result.to_dict()})
         if not result.ok:
             self._fail(record, f"{service} did not deploy: {result.reason}")
@@ -174,7 +182,7 @@ class Release:
 
 
 def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
-                  break_glass_reason: str | None = None) -> dict[str, Any]:
+                  break_glass_reason: str | None = None, display: Callable[[], Any] | None = None) -> dict[str, Any]:
     """`tfreview apply`: refuse unsafe plans (unless break-glass), apply, and (unless options is None, --no-wait)
     run the release: watch, verify, shift traffic, roll back on failure."""
     record = workflow.load_plan(ctx.store, plan_id)
@@ -183,7 +191,7 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
         raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
                             "deploy to the idle colour and shift traffic in separate plans "
                             "(or apply --break-glass --reason if you must)")
-    hook = Release(ctx, options, log) if options is not None else None
+    hook = Release(ctx, options, log, display) if options is not None else None
     return workflow.apply(ctx, plan_id, break_glass_reason=break_glass_reason, after_apply=hook)
 
 
