@@ -334,6 +334,23 @@ def test_broken_config(cli, tmp_path, config, contains, args):
     assert_one_line_error(cli(*args, env={"TFREVIEW_CONFIG": str(path)}), 2, contains)
 
 
+@pytest.mark.parametrize("args", [("sandbox", "--port", "99999"), ("sandbox", "--port", "-1"),
+                                  ("apply", "nope-123", "--bake", "-5")], ids=lambda a: " ".join(a))
+def test_out_of_range_options_are_usage_errors(cli, args):
+    proc = cli(*args, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert "Invalid value for" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_store_record_is_one_line(cli_factory):
+    c = cli_factory("contract-corrupt")
+    c.ok("package", "--app", APP, "--version", VERSION)
+    pid = record_plan(c.store)
+    (c.store / "plans" / pid / "record.json").write_text("not json")
+    for args in (("show", pid), ("history",), ("report", pid), ("approve", pid, "--yes")):
+        assert_one_line_error(c(*args, user=BOB), 1, "is not valid JSON")
+
+
 def test_bad_number_in_the_environment(cli):
     assert_one_line_error(cli("history", env={"TFREVIEW_ROLLOUT_TIMEOUT": "soon"}), 2,
                           "rollout_timeout_s must be a number")

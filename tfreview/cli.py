@@ -318,7 +318,7 @@ def reject(plan_id: str = typer.Argument(..., help="Plan id."),
 def apply(plan_id: str = typer.Argument(..., help="Plan id."),
           no_wait: bool = typer.Option(False, "--no-wait", help="Apply only: do not watch the rollout nor shift traffic."),
           steps: Optional[str] = typer.Option(None, "--steps", help="Traffic steps in percent, e.g. 10,50,100 (default: all at once)."),
-          bake: float = typer.Option(0.0, "--bake", help="Seconds to wait (and re-check health) after each traffic step."),
+          bake: float = typer.Option(0.0, "--bake", min=0.0, help="Seconds to wait (and re-check health) after each traffic step."),
           verify_cmd: Optional[str] = typer.Option(None, "--verify-cmd", help="Command run against the test listener before traffic moves ($TFREVIEW_TEST_URL)."),
           break_glass: bool = typer.Option(False, "--break-glass", help="Apply without approvals (allowed identities only)."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
@@ -541,8 +541,8 @@ def report(plan_id: str = typer.Argument(..., help="Plan id."),
 
 # -- sandbox ----------------------------------------------------------------------------------------------------
 @app.command()
-def sandbox(port: int = typer.Option(5000, "--port", help="Loopback port for the local AWS."),
-            step: Optional[float] = typer.Option(None, "--step", help="Seconds per ECS deployment step."),
+def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loopback port for the local AWS."),
+            step: Optional[float] = typer.Option(None, "--step", min=0.0, help="Seconds per ECS deployment step."),
             faults: Optional[str] = typer.Option(None, "--faults", help="service=fault,... to inject.")) -> None:
     """Run the local AWS (moto + the ECS deployment lifecycle) on 127.0.0.1 until Ctrl-C."""
     try:

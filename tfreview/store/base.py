@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import json
 
+from tfreview.errors import StoreError
+
 
 class Store(Protocol):
     url: str
@@ -51,4 +53,9 @@ def put_json(store: Store, key: str, obj: Any, *, create: bool = True) -> str:
 
 
 def get_json(store: Store, key: str) -> Any:
-    return json.loads(store.read(key))
+    data = store.read(key)
+    try:
+        return json.loads(data)
+    except ValueError:  # UnicodeDecodeError included
+        raise StoreError(f"store record {key} is not valid JSON",
+                         "the store was modified outside tfreview: restore that file from a backup") from None
