@@ -426,6 +426,18 @@ def test_terraform_missing_is_one_line_exit_1_and_leaves_no_plan(cli):
     assert snapshot(cli.store) == before
 
 
+def test_unusable_directories_are_bad_settings(cli):
+    a_file = cli.cwd / "a-file"
+    a_file.write_text("")
+    before = snapshot(cli.store)
+    plan = ("plan", "--app", APP, "--version", VERSION, "--env", "sandbox")
+    assert_one_line_error(cli(*plan, env={"TFREVIEW_WORK_DIR": str(a_file)}), 2, "cannot make a working directory")
+    assert_one_line_error(cli(*plan, env={"TFREVIEW_PLUGIN_CACHE_DIR": str(a_file)}), 2, "cannot use the plugin cache")
+    assert_one_line_error(cli("--store", "", "package", "--app", APP, "--version", "5.0.0"), 2, "--store is empty")
+    assert snapshot(cli.store) == before
+    assert not (cli.cwd / "packages").exists(), "an empty --store wrote into the working directory"
+
+
 def test_store_stays_consistent_after_failures(cli):
     """Run last in this module (file order): all the failures above left a clean, verifiable store."""
     assert_no_temp_files(cli.store)

@@ -130,6 +130,8 @@ def _print(text: str) -> None:
 @app.callback()
 def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE",
                                                help="Store: a directory (default .tfreview) or s3://bucket/prefix.")) -> None:
+    if store is not None and not store.strip():  # "" would make the working directory the store
+        raise _bad("--store is empty", "pass a directory or s3://bucket/prefix, or leave it out for .tfreview")
     _state["store"] = store
 
 

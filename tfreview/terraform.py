@@ -56,7 +56,11 @@ class Terraform:
         env["TF_INPUT"] = "0"
         env.pop("TF_CLI_ARGS", None)
         cache = Path(self.settings.plugin_cache_dir)
-        cache.mkdir(parents=True, exist_ok=True)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"cannot use the plugin cache {cache}: {exc.strerror}",
+                           "fix TFREVIEW_PLUGIN_CACHE_DIR or [terraform].plugin_cache_dir in tfreview.toml") from None
         env["TF_PLUGIN_CACHE_DIR"] = str(cache)
         if self.settings.provider_mirror:
             mirror = Path(self.settings.provider_mirror)
@@ -178,9 +182,13 @@ def first_error(result: Result) -> str:
 def make_workdir(settings: Settings, prefix: str) -> Path:
     """A fresh private working directory for one terraform run (removed by the caller)."""
     base = settings.work_dir
-    if base:
-        Path(base).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-", dir=base))
+    try:
+        if base:
+            Path(base).mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-", dir=base))
+    except OSError as exc:
+        raise BadInput(f"cannot make a working directory in {base or tempfile.gettempdir()}: {exc.strerror}",
+                       "fix TFREVIEW_WORK_DIR or [terraform].work_dir in tfreview.toml") from None
 
 
 def progress_text(event: Event) -> str | None:
