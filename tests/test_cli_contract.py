@@ -349,6 +349,9 @@ def test_corrupt_store_record_is_one_line(cli_factory):
     (c.store / "plans" / pid / "record.json").write_text("not json")
     for args in (("show", pid), ("history",), ("report", pid), ("approve", pid, "--yes")):
         assert_one_line_error(c(*args, user=BOB), 1, "is not valid JSON")
+    other = record_plan(c.store)
+    (c.store / "plans" / other / "plan.json").unlink()
+    assert_one_line_error(c("show", other), 2, f"plans/{other}/plan.json not found in store")
 
 
 def test_bad_number_in_the_environment(cli):

@@ -26,7 +26,8 @@ class LocalStore:
         """Filesystem path of `key` (local store only: terraform's local state lives here)."""
         parts = [p for p in key.split("/") if p]
         if not parts or any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store key {key!r}")
+            raise StoreError(f"invalid store key {key!r}",
+                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
         return self.root.joinpath(*parts)
 
     def _tmp(self, target: Path, data: bytes, private: bool) -> str:
@@ -61,9 +62,10 @@ class LocalStore:
         try:
             data = p.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"{key} not found in store {self.url}") from None
+            raise NotFound(f"{key} not found in store {self.url}",
+                           "check --store / TFREVIEW_STORE, or restore the store from a backup") from None
         except OSError as exc:
-            raise StoreError(f"cannot read {p}: {exc.strerror}") from exc
+            raise StoreError(f"cannot read {p}: {exc.strerror}", "check the store directory's permissions") from exc
         return data, _etag(data)
 
     def exists(self, key: str) -> bool:
@@ -75,7 +77,8 @@ class LocalStore:
         try:
             os.link(tmp, target)  # atomic create-only: fails if target exists
         except FileExistsError:
-            raise Conflict(f"{key} already exists in the store") from None
+            raise Conflict(f"{key} already exists in the store",
+                           "someone else wrote it first: run the command again to see the current state") from None
         finally:
             os.unlink(tmp)
         return _etag(data)

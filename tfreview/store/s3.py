@@ -124,7 +124,8 @@ class S3Store:
         """The S3 object key of store key `key` (`<prefix>/<key>`)."""
         parts = [p for p in key.split("/") if p]
         if not parts or any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store key {key!r}")
+            raise StoreError(f"invalid store key {key!r}",
+                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
         return "/".join([self.prefix, *parts]) if self.prefix else "/".join(parts)
 
     def _resource(self, object_key: str) -> str:
@@ -159,7 +160,8 @@ class S3Store:
                 if landed is not None:
                     return landed
             if "IfNoneMatch" in condition and code in _LOST_RACE:
-                raise Conflict(f"{key} already exists in the store {self.url}") from None
+                raise Conflict(f"{key} already exists in the store {self.url}",
+                               "someone else wrote it first: run the command again to see the current state") from None
             if "IfMatch" in condition and (code in _LOST_RACE or code in _MISSING_KEY):
                 raise Conflict(f"{key} changed while we were updating it", "retry the command") from None
             raise self._error(exc, "s3:PutObject", okey) from exc
@@ -184,7 +186,8 @@ class S3Store:
             data = response["Body"].read()
         except Exception as exc:
             if error_code(exc) in _MISSING_KEY:
-                raise NotFound(f"{key} not found in store {self.url}") from None
+                raise NotFound(f"{key} not found in store {self.url}",
+                               "check --store / TFREVIEW_STORE, or restore the store from a backup") from None
             raise self._error(exc, "s3:GetObject", okey) from exc
         return data, str(response["ETag"])
 
@@ -223,7 +226,8 @@ class S3Store:
     def list(self, prefix: str) -> list[str]:
         parts = [p for p in prefix.split("/") if p]
         if any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store prefix {prefix!r}")
+            raise StoreError(f"invalid store prefix {prefix!r}",
+                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
         # A prefix names a "directory", as in the local store: "plans" lists plans/..., never plansX.
         base = "/".join([self.prefix, *parts]) if self.prefix else "/".join(parts)
         s3_prefix = f"{base}/" if base else ""
