@@ -245,6 +245,8 @@ def test_missing_source_dir(cli):
     before = snapshot(cli.store)
     assert_one_line_error(cli("package", "--app", APP, "--version", "2.0.0", "--source", str(cli.cwd / "nope")),
                           2, "does not exist")
+    assert_one_line_error(cli("package", "--app", APP, "--version", "2.0.0", "--source",
+                              str(cli.cwd / "terraform" / "envs" / "qa" / "main.tf")), 2, "is not a directory")
     assert snapshot(cli.store) == before
     assert not (cli.store / "packages" / APP / "2.0.0").exists()
 

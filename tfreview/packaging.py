@@ -38,7 +38,8 @@ def _included(rel: PurePosixPath) -> bool:
 def build_package(source: Path) -> Package:
     """Zip every file under `source` deterministically; returns the bytes, their sha256 and per-file hashes."""
     if not source.is_dir():
-        raise BadInput(f"source directory {source} does not exist", "pass --source DIR with your terraform/ tree")
+        raise BadInput(f"source directory {source} {'is not a directory' if source.exists() else 'does not exist'}",
+                       "pass --source DIR with your terraform/ tree")
     paths = []
     for p in source.rglob("*"):
         if p.is_symlink():
