@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -440,6 +441,13 @@ def test_unusable_directories_are_bad_settings(cli):
     assert_one_line_error(cli("--store", "", "package", "--app", APP, "--version", "5.0.0"), 2, "--store is empty")
     assert snapshot(cli.store) == before
     assert not (cli.cwd / "packages").exists(), "an empty --store wrote into the working directory"
+
+
+def test_debug_shows_the_traceback(cli):
+    env = {**os.environ, "TFREVIEW_STORE": str(cli.store), "TFREVIEW_DEBUG": "1", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-m", "tfreview", "show", "nope-123"], cwd=cli.cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "NotFound: no plan 'nope-123'" in proc.stderr
 
 
 def test_store_stays_consistent_after_failures(cli):
