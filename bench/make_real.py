@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Make the real 1,000-resource plan of the benchmark: bench/real/main.tf planned by terraform against moto.
+"""Make the real 1,000-resource plans of the benchmark: bench/real/main.tf planned by terraform against moto.
 
-Writes bench/data/real1000/ (gitignored): the initialised working directory, `plan.tfplan` (binary plan),
-`plan.json` (`terraform show -json`) and `expected.json` (terraform's own summary line). Nothing is applied:
-a plan of creates needs only a configured provider, so moto (127.0.0.1:PORT, loopback only) just answers the
-provider's start-up calls. Stops moto at the end.
+--mode create (default) writes bench/data/real1000/: a plan of 1,000 creates. Nothing is applied: a plan of
+  creates needs only a configured provider, so moto (127.0.0.1:PORT, loopback only) just answers start-up calls.
+--mode update writes bench/data/real1000-update/: the 1,000 resources are applied to moto first (a few minutes),
+  then planned again with a new image tag (version_tag 1.4.2 -> 1.4.3): every resource is refreshed, the task
+  definitions are replaced and their services updated, the rest is no-op: what a reviewer usually gets.
+Each directory (gitignored) holds the initialised working directory, `plan.tfplan`, `plan.json`
+(`terraform show -json`) and `expected.json` (terraform's own summary line). Stops moto at the end.
 
 Usage:
-    .venv/bin/python bench/make_real.py [--port 5102] [--scale 100]
+    .venv/bin/python bench/make_real.py [--mode create|update] [--port 5102] [--scale 100]
 Environment: TFREVIEW_PROVIDER_MIRROR (default /opt/tf-plugins), TF_PLUGIN_CACHE_DIR (default .cache/plugins).
 """
 from __future__ import annotations
@@ -25,7 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "bench" / "real" / "main.tf"
-OUT = REPO / "bench" / "data" / "real1000"
+DATA = REPO / "bench" / "data"
+OUT = DATA / "real1000"  # set by main() from --mode
 
 
 def terraform_env(port: int) -> dict[str, str]:
@@ -47,7 +51,7 @@ def terraform_env(port: int) -> dict[str, str]:
 def run(args: list[str], env: dict[str, str]) -> str:
     proc = subprocess.run(["terraform", *args], cwd=OUT, env=env, text=True, capture_output=True)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
+        sys.stderr.write((proc.stdout + proc.stderr)[-3000:])
         raise SystemExit(f"terraform {' '.join(args)} failed ({proc.returncode})")
     return proc.stdout
 
@@ -56,7 +60,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=5102)
     ap.add_argument("--scale", type=int, default=100, help="100 gives 1,000 resources")
+    ap.add_argument("--mode", choices=("create", "update"), default="create")
     args = ap.parse_args()
+    global OUT
+    OUT = DATA / ("real1000" if args.mode == "create" else "real1000-update")
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", args.port)) == 0:
             raise SystemExit(f"127.0.0.1:{args.port} is in use; pick another --port")
@@ -74,8 +81,16 @@ def main() -> int:
                     break
             time.sleep(0.2)
         run(["init", "-input=false", "-no-color"], env)
+        extra = []
+        if args.mode == "update":
+            for stale in OUT.glob("terraform.tfstate*"):
+                stale.unlink()  # moto starts empty: an old state would describe nothing that exists
+            t0 = time.monotonic()
+            run(["apply", "-auto-approve", "-input=false", "-no-color", f"-var=scale={args.scale}"], env)
+            print(f"applied {args.scale * 10} resources in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+            extra = ["-var=version_tag=1.4.3"]
         t0 = time.monotonic()
-        out = run(["plan", "-input=false", "-no-color", "-out=plan.tfplan", f"-var=scale={args.scale}"], env)
+        out = run(["plan", "-input=false", "-no-color", "-out=plan.tfplan", f"-var=scale={args.scale}", *extra], env)
         plan_s = time.monotonic() - t0
         m = re.search(r"^Plan: .*$", out, re.MULTILINE)
         summary = m.group(0) if m else "?"

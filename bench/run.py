@@ -12,7 +12,8 @@ Measured, per synthetic plan (bench/make_synthetic.py: 1k, 10k, 50k resource cha
   loads, gc off   the same with Python's cyclic GC disabled             (a stricter floor: GC is most of loads)
   summary   read + tfreview.plan.review_plan + render_terminal(summary_only=True) printed to a terminal console
   render    `tfreview render FILE` > /dev/null, the whole per-resource diff (only at sizes <= --render-max)
-and on the real 1,000-resource plan (bench/make_real.py):
+and on the real 1,000-resource plans (bench/make_real.py: 1,000 creates; --mode update: an image bump over 1,000
+applied resources):
   terraform show PLAN, terraform show -json PLAN, loads, summary, `tfreview render plan.json`,
   `tfreview render plan.tfplan` (which itself runs terraform show -json).
 
@@ -36,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
-REAL = DATA / "real1000"
+REALS = [DATA / "real1000", DATA / "real1000-update"]  # bench/make_real.py --mode create / --mode update
 PY = sys.executable
 TFREVIEW = str(Path(PY).parent / "tfreview")
 
@@ -215,23 +216,26 @@ def main() -> int:
         rows = measure_group(specs, args.repeat)
         results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
 
-    if not args.no_real:
-        plan_json, plan_bin = REAL / "plan.json", REAL / "plan.tfplan"
+    for real in ([] if args.no_real else REALS):
+        plan_json, plan_bin = real / "plan.json", real / "plan.tfplan"
         if not plan_bin.exists():
-            raise SystemExit(f"{plan_bin} missing: run bench/make_real.py first")
-        env = {**os.environ, "TF_CLI_CONFIG_FILE": str(REAL / "terraform.rc"), "CHECKPOINT_DISABLE": "1",
+            if real == REALS[0]:
+                raise SystemExit(f"{plan_bin} missing: run bench/make_real.py first")
+            continue  # the update plan is optional (bench/make_real.py --mode update)
+        env = {**os.environ, "TF_CLI_CONFIG_FILE": str(real / "terraform.rc"), "CHECKPOINT_DISABLE": "1",
                "TFREVIEW_PROVIDER_MIRROR": os.environ.get("TFREVIEW_PROVIDER_MIRROR", "/opt/tf-plugins")}
-        print(f"real plan ({plan_json.stat().st_size / 1e6:.1f} MB JSON)", file=sys.stderr)
+        summary = json.loads((real / "expected.json").read_text())["summary"]
+        print(f"{real.name}: {summary} ({plan_json.stat().st_size / 1e6:.1f} MB JSON)", file=sys.stderr)
         rows = measure_group([
-            ("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], REAL, env),
-            ("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], REAL, env),
+            ("terraform show PLAN", ["terraform", "show", "-no-color", "plan.tfplan"], real, env),
+            ("terraform show -json PLAN", ["terraform", "show", "-json", "plan.tfplan"], real, env),
             ("loads", [PY, me, "--child", "loads", str(plan_json)], REPO, None),
             ("loads, gc off", [PY, me, "--child", "loads-nogc", str(plan_json)], REPO, None),
             ("tfreview summary", [PY, me, "--child", "summary", str(plan_json)], REPO, None),
             ("tfreview render plan.json (full diff)", [TFREVIEW, "render", str(plan_json)], REPO, None),
-            ("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)], REAL, env),
+            ("tfreview render plan.tfplan (full diff)", [TFREVIEW, "render", str(plan_bin)], real, env),
         ], args.repeat)
-        results["plans"].append({"name": "real 1,000 (plan.json)", "resources": 1000,
+        results["plans"].append({"name": f"{real.name} ({summary})", "resources": 1000,
                                  "mb": plan_json.stat().st_size / 1e6, "rows": rows})
 
     results["machine"]["loadavg_end"] = os.getloadavg()

@@ -1,7 +1,7 @@
 # A real 1,000-resource plan for the benchmark: mixed AWS types of an ECS estate, planned (never applied)
 # against moto by bench/make_real.py. Counts per type at scale = 100:
-#   1 vpc + 1 cluster + 200 task definitions + 100 services + 150 security groups + 100 IAM roles
-#   + 100 role policies + 100 SSM parameters + 100 log groups + 100 target groups + 48 SQS queues = 1,000.
+#   1 vpc + 1 subnet + 1 cluster + 200 task definitions + 100 services + 150 security groups + 100 IAM roles
+#   + 100 role policies + 100 SSM parameters + 100 log groups + 100 target groups + 47 SQS queues = 1,000.
 
 terraform {
   required_providers {
@@ -30,6 +30,11 @@ variable "version_tag" {
 
 resource "aws_vpc" "main" {
   cidr_block = "10.30.0.0/16"
+}
+
+resource "aws_subnet" "main" {
+  vpc_id     = aws_vpc.main.id
+  cidr_block = "10.30.1.0/24"
 }
 
 resource "aws_ecs_cluster" "main" {
@@ -85,7 +90,7 @@ resource "aws_ecs_service" "svc" {
   }
 
   network_configuration {
-    subnets         = ["subnet-00000000000000000"]
+    subnets         = [aws_subnet.main.id]
     security_groups = [aws_security_group.svc[count.index].id]
   }
 }
@@ -157,7 +162,7 @@ resource "aws_lb_target_group" "svc" {
 }
 
 resource "aws_sqs_queue" "jobs" {
-  count                      = var.scale / 2 - 2
+  count                      = var.scale / 2 - 3
   name                       = "bench-jobs-${count.index}"
   visibility_timeout_seconds = 60
 }
