@@ -529,6 +529,30 @@ def test_json_unlock(cli):
     assert doc["unlocked_by"] == BOB and doc["previous"]["owner"] == ALICE and doc["interrupted"] is None
 
 
+def test_json_apply_no_wait_with_a_stub_terraform(cli_factory, tmp_path):
+    """`apply --no-wait --format json` up to the recorded result, terraform being a stub that succeeds."""
+    stub = tmp_path / "terraform"
+    outputs = {"strategy": "blue_green", "live_color": "blue", "versions": {"blue": "1.0.0", "green": "1.0.0"},
+               "weights": {"blue": 100, "green": 0}}
+    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\nesac\nexit 0\n"
+                    % json.dumps({k: {"value": v} for k, v in outputs.items()}))
+    stub.chmod(0o755)
+    c = cli_factory("contract-apply")
+    c.ok("package", "--app", APP, "--version", VERSION)
+    pid = record_plan(c.store)
+    c.ok("approve", pid, "--yes", user=BOB)
+    proc = c.ok("apply", pid, "--no-wait", "--format", "json", env={"TFREVIEW_TERRAFORM_BIN": str(stub)})
+    doc = json.loads(proc.stdout)
+    # no rollout with --no-wait; outputs are the stack's (the stub's here)
+    gaps = [k for k in missing_keys(documented("apply"), doc) if not k.startswith(("$.rollout", "$.outputs."))]
+    assert not gaps and "rollout" not in doc, gaps
+    assert (doc["outcome"], doc["plan_id"], doc["outputs"]) == ("applied", pid, outputs)
+    rows = json.loads(c.ok("history", "--format", "json").stdout)
+    assert (rows[0]["outcome"], rows[0]["applied_by"]) == ("applied", ALICE)
+    report = assert_documented("report", c.ok("report", pid, "--format", "json"))
+    assert report["apply"]["outcome"] == "applied"
+
+
 def test_json_status_from_the_store(cli):
     """status reads the last apply's outputs from the store; with AWS unreachable the weights are `recorded`."""
     store = LocalStore(cli.store)
