@@ -25,7 +25,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null 2>&1) || echo "chromium not installed: the HTML browser test will be skipped"; }
 
 test: venv browser
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not browser" $(PYTEST_ARGS)

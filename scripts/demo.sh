@@ -29,7 +29,7 @@ plan_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 step "1.0.0: package (build stage) -> plan -> approve -> apply (first release: creates the stack, ~90 s)"
 TFREVIEW_USER=ci@example.com tfreview package --app "$APP" --version 1.0.0
 P1=$(TFREVIEW_USER=ci@example.com tfreview plan --app "$APP" --version 1.0.0 --env "$ENV_NAME" --format json | plan_id)
-TFREVIEW_USER=ci@example.com tfreview show "$P1" | tail -n 15
+TFREVIEW_USER=ci@example.com tfreview show "$P1" | head -n 30   # summary, risks, ECS panels
 TFREVIEW_USER=reviewer@example.com tfreview approve "$P1" --yes --comment "first release"
 # Creating IAM roles and security groups is risky: the default policy asks for one more approver.
 TFREVIEW_USER=security@example.com tfreview approve "$P1" --yes --comment "IAM and security groups reviewed"

@@ -105,6 +105,17 @@ def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_
     assert status["last_release"]["outcome"] == "failed"
 
 
+def test_a_good_release_after_the_failed_ones_succeeds_and_drains_them(bg, aws_sandbox):
+    before = _weights(aws_sandbox)
+    live = max(before, key=before.get)
+    idle = "green" if live == "blue" else "blue"
+    _release(bg, "2.1.0")
+    assert _weights(aws_sandbox) == {live: 0, idle: 100}
+    assert _images(aws_sandbox)[idle] == "2.1.0"
+    service = aws_sandbox.client("ecs").describe_services(cluster=CLUSTER, services=[f"{CLUSTER}-{idle}"])["services"][0]
+    assert [d["status"] for d in service["deployments"]] == ["PRIMARY"]  # the failed deployments were drained
+
+
 def test_plan_touching_the_live_colour_is_refused_as_unsafe(bg, aws_sandbox):
     from tfreview.config import load_settings
     from tfreview.workflow import Context, plan
