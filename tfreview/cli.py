@@ -361,9 +361,11 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     if fmt is Format.json:
         _emit_json(st)
         return
-    _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}")
+    source = "read from the production listener" if st["weights_source"] == "live" else \
+        "as recorded at the last apply (AWS did not answer)"
+    _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
-        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic ({st['weights_source']})")
+        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic")
     last = st["last_release"]
     if last:
         why = f": {last['reason']}" if last.get("reason") else ""
@@ -431,13 +433,25 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
         return
     from rich.table import Table
 
-    table = Table("plan id", "kind", "version", "env", "planned by", "approvals", "outcome", "changes", box=None)
+    table = Table(box=None)
+    table.add_column("plan id", no_wrap=True, min_width=max((len(r["id"]) for r in rows), default=7))
+    for name in ("kind", "version", "env", "planned by", "approvals", "outcome", "changes"):
+        table.add_column(name)
+    under = {"shift": "(the release's)", "rollback": "(approver alone)"}
     for r in rows:
         approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
         outcome = r["outcome"] + (" (BREAK-GLASS)" if r.get("break_glass") else "")
-        changes = (r["summary"] or "").removeprefix("Plan: ").rstrip(".")
-        table.add_row(r["id"], r.get("kind", ""), r["version"], r["env"], r["planner"], approvals or "-", outcome, changes)
+        table.add_row(r["id"], r.get("kind", ""), r["version"], r["env"], r["planner"],
+                      approvals or under.get(r.get("kind", ""), "-"), outcome, _short_counts(r["summary"] or ""))
     _console().print(table if rows else "no plans yet")
+
+
+def _short_counts(summary: str) -> str:
+    """"Plan: 1 to add, 2 to change, 0 to destroy." -> "+1 ~2 -0" (other lines as they are)."""
+    import re
+
+    m = re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", summary)
+    return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
 
 
 def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None) -> None:
