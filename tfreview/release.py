@@ -108,7 +108,8 @@ class Release:
     def _verify(self, record: dict[str, Any], outputs: dict[str, Any]) -> None:
         if not self.options.verify_cmd:
             return
-        env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:8080",
+        port = outputs.get("test_listener_port") or 8080
+        env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:{port}",
                "TFREVIEW_TEST_LISTENER_ARN": outputs.get("test_listener_arn") or ""}
         self.log(f"verifying the idle colour through the test listener: {self.options.verify_cmd}")
         proc = subprocess.run(self.options.verify_cmd, shell=True, env=env, capture_output=True, text=True, timeout=600)

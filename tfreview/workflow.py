@@ -317,7 +317,7 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
 
 def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     keep = ("strategy", "live_color", "versions", "weights", "services", "cluster_name", "target_groups",
-            "task_definitions", "listener_arn", "test_listener_arn", "alb_dns_name")
+            "task_definitions", "listener_arn", "test_listener_arn", "test_listener_port", "alb_dns_name")
     return {k: outputs[k] for k in keep if k in outputs}
 
 

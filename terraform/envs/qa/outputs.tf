@@ -9,3 +9,4 @@ output "task_definitions" { value = module.webapp.task_definitions }
 output "listener_arn" { value = module.webapp.listener_arn }
 output "test_listener_arn" { value = module.webapp.test_listener_arn }
 output "alb_dns_name" { value = module.webapp.alb_dns_name }
+output "test_listener_port" { value = module.webapp.test_listener_port }

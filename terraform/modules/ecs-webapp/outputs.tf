@@ -52,3 +52,8 @@ output "alb_dns_name" {
   description = "DNS name of the load balancer."
   value       = aws_lb.this.dns_name
 }
+
+output "test_listener_port" {
+  description = "blue_green: port of the test listener (idle colour); null with rolling."
+  value       = local.blue_green ? var.test_listener_port : null
+}
