@@ -66,8 +66,8 @@ class Release:
         self.steps: list[dict[str, Any]] = []
 
     # the after-apply hook
-    def __call__(self, record: dict[str, Any], ws: workflow.Workspace) -> dict[str, Any]:
-        outputs = workflow._public_outputs(ws.tf.output_json())
+    def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
+        """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
         review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
         colours = services_to_watch(review)
@@ -151,7 +151,7 @@ class Release:
         if hashlib.sha256(binary).hexdigest() != shift["plan_sha256"]:
             raise PolicyRefusal(f"plan {shift['id']} bytes changed", "make a new plan")
         self.log(f"applying {what} ({shift['id']})")
-        result = workflow._run_apply(self.ctx, shift, binary, ws, None, None)
+        result = workflow.apply_in_workspace(self.ctx, shift, binary, ws, None, None)
         self.steps.append({"step": kind, "plan_id": shift["id"], "what": what, "outcome": result["outcome"]})
         self.ctx.audit("traffic-shift" if kind == "shift" else "rollback", app=record["app"], env=record["env"],
                        version=record["version"], plan_id=shift["id"],

@@ -294,7 +294,7 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
         "package_sha256": manifest["sha256"],
         "state_lineage": lineage,
         "state_serial": serial,
-        "prior_outputs": _public_outputs(outputs),
+        "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
         "terraform_version": tf_version,
         "planner": ctx.user,
@@ -315,7 +315,7 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
     return record
 
 
-def _public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     keep = ("strategy", "live_color", "versions", "weights", "services", "cluster_name", "target_groups",
             "task_definitions", "listener_arn", "test_listener_arn", "test_listener_port", "alb_dns_name")
     return {k: outputs[k] for k in keep if k in outputs}
@@ -461,7 +461,7 @@ def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
 
 
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
-          after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None = None,
+          after_apply: Callable[[dict[str, Any], Workspace, dict[str, Any]], dict[str, Any]] | None = None,
           rollback_by: str | None = None) -> dict[str, Any]:
     """Apply an approved, unchanged, fresh plan. Preconditions are checked before terraform starts and again
     (state identity) with the lock held; the outcome is recorded whatever happens.
@@ -508,7 +508,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
             )
             check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(), current,
                         break_glass=break_glass_reason is not None or rollback_by is not None)
-            return _run_apply(ctx, record, binary, ws, break_glass_reason, after_apply)
+            return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
     finally:
@@ -527,8 +527,8 @@ def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
                         f"--env {record['env']}")
 
 
-def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
-               after_apply: Callable[[dict[str, Any], Workspace], dict[str, Any]] | None) -> dict[str, Any]:
+def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
+               after_apply: Callable[[dict[str, Any], Workspace, dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
     plan_id = record["id"]
     base = f"applies/{plan_id}"
     fields = {"app": record["app"], "env": record["env"], "version": record["version"], "plan_id": plan_id}
@@ -549,11 +549,11 @@ def _run_apply(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspac
     try:
         ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
         result["outcome"] = "applied"
-        outputs = _public_outputs(ws.tf.output_json())
+        outputs = public_outputs(ws.tf.output_json())
         result["outputs"] = outputs
         if after_apply is not None:
-            result["rollout"] = after_apply(record, ws)
-            result["outputs"] = _public_outputs(ws.tf.output_json())  # traffic steps changed them
+            result["rollout"] = after_apply(record, ws, outputs)
+            result["outputs"] = public_outputs(ws.tf.output_json())  # traffic steps changed them
         mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
     except TfreviewError as exc:
         result["outcome"] = "failed"

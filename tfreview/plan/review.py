@@ -203,7 +203,13 @@ class Review:
     def summary_json(self) -> dict:
         """`to_json()` without the per-resource attribute trees (cheap on huge plans): the schema_version 1
         top-level fields plus `resources` as [{address, action, actions}] of noteworthy resources."""
-        out = {
+        return {**self._head(),
+                "resources": [{"address": r.address, "action": r.action, "actions": list(r.actions)}
+                              for r in self.changed_resources]}
+
+    def _head(self) -> dict:
+        """The top-level fields shared by `to_json` and `summary_json`."""
+        return {
             "schema_version": SCHEMA_VERSION,
             "tool": "tfreview",
             "format_version": self.format_version,
@@ -217,9 +223,7 @@ class Review:
             "risks": [r.to_json() for r in self.risks],
             "ecs": [s.to_json() for s in self.ecs],
             "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
-            "resources": [{"address": r.address, "action": r.action, "actions": list(r.actions)} for r in self.changed_resources],
         }
-        return out
 
     def to_json(self, *, full: bool = False) -> dict:
         """The review as JSON-ready data, schema_version 1:
@@ -239,19 +243,7 @@ class Review:
         Only noteworthy resources are listed; `full` keeps unchanged attributes in the trees.
         """
         return {
-            "schema_version": SCHEMA_VERSION,
-            "tool": "tfreview",
-            "format_version": self.format_version,
-            "terraform_version": self.terraform_version,
-            "timestamp": self.timestamp,
-            "applyable": self.applyable,
-            "complete": self.complete,
-            "errored": self.errored,
-            "counts": self.counts.to_json(),
-            "classification": self.classification.to_json(),
-            "risks": [r.to_json() for r in self.risks],
-            "ecs": [s.to_json() for s in self.ecs],
-            "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
+            **self._head(),
             "resources": [r.to_json(full=full) for r in self.changed_resources],
             "drift": [r.to_json(full=full) for r in self.drift],
             "drift_not_relevant": self.drift_hidden,
