@@ -204,21 +204,10 @@ def s3_store(monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from moto.s3.responses import S3Response
-
+    from tfreview.sandbox import serialise_s3_requests
     from tfreview.store.s3 import S3Store
 
-    # moto checks an S3 write condition and writes in two steps; AWS does both as one. Serialise moto's writes
-    # (the emulator fix tests/test_store_backends.py documents) so concurrent appends meet AWS's semantics.
-    lock = threading.Lock()
-    for name in ("put_object", "delete_object"):
-        original = getattr(S3Response, name)
-
-        def locked(self, _original=original):
-            with lock:
-                return _original(self)
-
-        monkeypatch.setattr(S3Response, name, locked)
+    serialise_s3_requests()  # the documented emulator fix: moto's S3 requests as atomic as AWS's
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="audit-bucket")

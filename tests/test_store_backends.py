@@ -2,8 +2,9 @@
 
 The S3 backend talks real HTTP to moto served in-process (tfreview.sandbox); each test gets a fresh bucket.
 moto evaluates an S3 condition and the write in two steps without a lock; AWS does both as one step. So the
-shared server serialises S3 PutObject/DeleteObject (`_make_s3_writes_atomic`), a documented emulator fix that gives
-AWS's semantics. It cannot hide a bug of ours: a store that skipped the conditions would still lose the races below.
+sandbox serialises moto's S3 requests (`tfreview.sandbox.serialise_s3_requests`), a documented emulator fix that
+gives AWS's semantics. It cannot hide a bug of ours: a store that skipped the conditions would still lose the races
+below.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -38,23 +39,6 @@ FAKE_ENV = {
 
 _sandbox: Any = None
 _sandbox_lock = threading.Lock()
-_write_lock = threading.Lock()
-_unpatch: list[Callable[[], None]] = []
-
-
-def _make_s3_writes_atomic() -> None:
-    """Serialise moto's PutObject/DeleteObject handlers, so condition check + write is one step, as on AWS."""
-    from moto.s3.responses import S3Response
-
-    for name in ("put_object", "delete_object"):
-        original = getattr(S3Response, name)
-
-        def locked(self: Any, _original: Any = original) -> Any:
-            with _write_lock:
-                return _original(self)
-
-        setattr(S3Response, name, locked)
-        _unpatch.append(lambda name=name, original=original: setattr(S3Response, name, original))
 
 
 def shared_s3_endpoint() -> str:
@@ -64,7 +48,6 @@ def shared_s3_endpoint() -> str:
         if _sandbox is None:
             from tfreview.sandbox import start_sandbox
 
-            _make_s3_writes_atomic()
             _sandbox = start_sandbox(host="127.0.0.1", port=0)
             atexit.register(_stop_shared_sandbox)
         return _sandbox.endpoint
@@ -75,8 +58,6 @@ def _stop_shared_sandbox() -> None:
     if _sandbox is not None:
         _sandbox.stop()
         _sandbox = None
-    while _unpatch:
-        _unpatch.pop()()
 
 
 def new_bucket(endpoint: str) -> str:

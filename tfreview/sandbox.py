@@ -38,6 +38,15 @@ Faults, chosen per service name, apply to every deployment of that service start
 Set faults in-process (`Sandbox.set_fault`), over HTTP (`POST /_tfreview/faults {"service": S, "fault": F}`,
 `"fault": null` clears; `GET` lists; `DELETE` clears all; see `set_remote_fault`) or with the environment variable
 `TFREVIEW_SANDBOX_FAULTS="svc-a=failed,svc-b=never-finishes"` read at start. `TFREVIEW_SANDBOX_STEP_S` sets the step.
+
+Emulator fix: S3 object requests are atomic
+-------------------------------------------
+On AWS a conditional write (If-Match / If-None-Match) checks and writes in one step, and a GET concurrent with a PUT
+returns the old or the new object, never an error. moto checks the condition and writes in two steps, and a PUT
+closes the buffer of the object it replaces while a concurrent GET may still be reading it ("I/O operation on
+closed file"). `serialise_s3_requests()` runs moto's S3 key and bucket handlers one at a time, which gives AWS's
+semantics; `start_sandbox()` installs it, and tests on `mock_aws` call it too. It cannot hide a bug of ours: a store
+that skipped the write conditions would still lose the races the tests run.
 """
 from __future__ import annotations
 
@@ -69,6 +78,27 @@ UNHEALTHY_ATTEMPTS = 3  # task replacements before an unhealthy deployment is ma
 MAX_EVENTS = 100  # ECS keeps the 100 most recent service events
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+_S3_LOCK = threading.RLock()
+
+
+def serialise_s3_requests() -> None:
+    """Emulator fix (see the module docstring): moto's S3 object and bucket requests run one at a time, as atomic
+    as AWS's. Idempotent; applies to every moto in this process (mock_aws and served)."""
+    from moto.s3.responses import S3Response
+
+    for name in ("key_response", "bucket_response"):
+        original = getattr(S3Response, name)
+        if getattr(original, "_tfreview_serialised", False):
+            continue
+
+        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _S3_LOCK:
+                return _original(self, *args, **kwargs)
+
+        serialised._tfreview_serialised = True  # type: ignore[attr-defined]
+        setattr(S3Response, name, serialised)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -728,6 +758,7 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call drowns the output
+    serialise_s3_requests()
     app = _control_app(DomainDispatcherApplication(create_backend_app), LIFECYCLE)
     import io
 
