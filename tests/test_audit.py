@@ -23,9 +23,12 @@ from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
 
 
-@pytest.fixture
-def store(tmp_path):
-    return LocalStore(tmp_path / "store")
+@pytest.fixture(params=[1, 4], ids=["reads-one-by-one", "reads-in-parallel"])
+def store(tmp_path, request):
+    """A local store; verify and listing read entries one by one (as on disk) or 4 at a time (as on S3)."""
+    local = LocalStore(tmp_path / "store")
+    local.read_workers = request.param
+    return local
 
 
 def small_log(store, n: int = 5) -> list[dict]:

@@ -20,6 +20,7 @@ import json
 import random
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
@@ -150,14 +151,35 @@ def append_event(store: Store, event: str, actor: str, **fields: Any) -> dict[st
     raise StoreError("could not append to the audit log (too much contention)", "retry the command")
 
 
+def _read_in_order(store: Store, keys: list[str]) -> Iterator[bytes | None]:
+    """The bytes of each key, in order (None for a key that vanished), `store.read_workers` reads at a time.
+
+    Stopping early cancels the reads not yet started."""
+    def read(key: str) -> bytes | None:
+        try:
+            return store.read(key)
+        except NotFound:
+            return None
+
+    workers = store.read_workers
+    if workers <= 1:
+        yield from map(read, keys)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-read")
+    try:
+        yield from pool.map(read, keys)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
     """Audit entries in seq order (not verified: use `verify_chain` for that); unreadable ones are skipped."""
-    for key in store.list(ENTRIES_PREFIX):
-        if not _ENTRY_NAME.match(key):
-            continue
+    keys = [key for key in store.list(ENTRIES_PREFIX) if _ENTRY_NAME.match(key)]
+    for raw in _read_in_order(store, keys):
         try:
-            yield json.loads(store.read(key))
-        except (ValueError, NotFound):
+            if raw is not None:
+                yield json.loads(raw)
+        except ValueError:
             continue
 
 
@@ -200,7 +222,7 @@ class VerifyResult:
 def verify_chain(store: Store) -> VerifyResult:
     """Check every audit entry: canonical bytes, own hash, seq matching its key, contiguous seqs from 1,
     prev_hash chaining to the entry before, and the head pointing at an entry of the chain."""
-    keys = [k for k in store.list(ENTRIES_PREFIX)]
+    keys = store.list(ENTRIES_PREFIX)
     prev_hash = GENESIS_HASH
     expected = 1
     hashes: dict[int, str] = {}
@@ -208,16 +230,14 @@ def verify_chain(store: Store) -> VerifyResult:
     def bad(seq: int, reason: str) -> VerifyResult:
         return VerifyResult(False, expected - 1, seq, reason)
 
-    for key in keys:
+    for key, raw in zip(keys, _read_in_order(store, keys)):
         m = _ENTRY_NAME.match(key)
         if not m:
             return bad(expected, f"unexpected object {key} among the audit entries")
         seq = int(m.group(1))
         if seq != expected:
             return bad(expected, f"entry {expected} is missing (next found: {seq})")
-        try:
-            raw = store.read(key)
-        except NotFound:
+        if raw is None:
             return bad(expected, f"entry {expected} vanished while verifying")
         try:
             entry = json.loads(raw)

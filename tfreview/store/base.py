@@ -16,6 +16,7 @@ from tfreview.errors import StoreError
 
 class Store(Protocol):
     url: str
+    read_workers: int  # reads worth running at once: 1 on a local disk, more where each read is a round trip
 
     def read(self, key: str) -> bytes:
         """Bytes of `key`; raises NotFound."""

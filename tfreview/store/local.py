@@ -17,6 +17,8 @@ def _etag(data: bytes) -> str:
 
 
 class LocalStore:
+    read_workers = 1  # a disk read costs microseconds: threads would only add overhead
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.url = str(self.root)

@@ -75,6 +75,8 @@ class S3Store:
     The boto3 client is built on first use, so opening a store does no I/O and imports no boto3.
     """
 
+    read_workers = 8  # each GET is a network round trip; botocore keeps 10 connections per client
+
     def __init__(
         self,
         bucket: str,
