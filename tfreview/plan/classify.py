@@ -59,10 +59,7 @@ def _few(addresses: list[str], limit: int = 5) -> str:
 
 
 def _changed(rc: ResourceChange) -> bool:
-    if not rc.is_managed:
-        return False
-    moved = bool(rc.previous_address and rc.previous_address != rc.address)
-    return rc.action != "no-op" or rc.importing is not None or moved
+    return rc.is_managed and rc.noteworthy
 
 
 def _forward_weights(listener: Any) -> dict[str, int]:

@@ -92,6 +92,11 @@ class EcsStory:
         """`family: verdict`, the line used in summaries."""
         return f"{self.family}: {self.verdict}"
 
+    @property
+    def revision_note(self) -> str:
+        """` (revision N → new)` after the family name when an old revision is replaced, else ""."""
+        return f" (revision {self.old_revision} → new)" if self.old_revision is not None and self.action != "delete" else ""
+
     def to_json(self) -> dict:
         return {
             "family": self.family,
@@ -354,10 +359,7 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
             else:
                 parts.append(f"{label} {_keyed_change(ov or {}, nv or {}, secrets)}")
         elif key == "portMappings":
-            if sensitive:
-                parts.append(f"ports {_port_change(ov or {}, nv or {})}")
-            else:
-                parts.append(f"ports {_port_change(ov or {}, nv or {})}")
+            parts.append(f"ports {_port_change(ov or {}, nv or {})}")
         elif key == "name":
             continue
         else:

@@ -61,6 +61,16 @@ class ResourceChange(NamedTuple):
     def is_managed(self) -> bool:
         return self.mode != "data"
 
+    @property
+    def moved(self) -> bool:
+        """True when the instance moved here from another address (a `moved` block)."""
+        return bool(self.previous_address and self.previous_address != self.address)
+
+    @property
+    def noteworthy(self) -> bool:
+        """True when a reviewer must see this change: any action but no-op, or an import or a move."""
+        return self.action != "no-op" or self.importing is not None or self.moved
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class OutputChange:

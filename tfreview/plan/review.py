@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Marker, Node, build_tree, path_text
+from tfreview.plan.diff import Marker, Node, build_tree, path_text, scrub
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
@@ -20,14 +20,6 @@ from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_t
 
 SCHEMA_VERSION = 1
 _ECS_NORMALIZERS = {("container_definitions",): clean_definitions}
-
-
-def scrub(text: str, secrets: frozenset[str]) -> str:
-    """`text` with every occurrence of a known sensitive string (4+ characters) replaced by a marker."""
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "(sensitive value)")
-    return text
 
 
 class ResourceDiff:
@@ -114,13 +106,12 @@ class ResourceDiff:
 
     @property
     def moved(self) -> bool:
-        return bool(self.previous_address and self.previous_address != self.address)
+        return self._change.moved
 
     @property
     def noteworthy(self) -> bool:
         """True when a reviewer must see this resource: any action but no-op, or an import or a move."""
-        rc = self._change
-        return rc.action != "no-op" or rc.importing is not None or bool(rc.previous_address and rc.previous_address != rc.address)
+        return self._change.noteworthy
 
     def to_json(self, *, full: bool = False) -> dict:
         return {
@@ -200,6 +191,11 @@ class Review:
     def changed_outputs(self) -> tuple[OutputDiff, ...]:
         return tuple(o for o in self.outputs if o.action != "no-op")
 
+    @property
+    def failing_checks(self) -> tuple[CheckResult, ...]:
+        """Checks that failed or errored, in plan order."""
+        return tuple(c for c in self.checks if c.status in ("fail", "error"))
+
     def summary_json(self) -> dict:
         """`to_json()` without the per-resource attribute trees (cheap on huge plans): the schema_version 1
         top-level fields plus `resources` as [{address, action, actions}] of noteworthy resources."""
@@ -225,7 +221,7 @@ class Review:
             "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
         }
 
-    def to_json(self, *, full: bool = False) -> dict:
+    def to_json(self, *, full: bool = False, resources: tuple[ResourceDiff, ...] | None = None) -> dict:
         """The review as JSON-ready data, schema_version 1:
 
         {schema_version, tool, format_version, terraform_version, timestamp, applyable, complete, errored,
@@ -240,14 +236,17 @@ class Review:
                    action_reason, reason, replace_paths, importing, importing_id, changes: node}
         node: {action, kind, before?, after?, forces_replacement?, note?, children?: [{key, ...node}],
                unchanged?: N}. kind "sensitive" values read "(sensitive value)", "unknown" "(known after apply)".
-        Only noteworthy resources are listed; `full` keeps unchanged attributes in the trees.
+        Only noteworthy resources are listed (`resources`, default `changed_resources`: the renderer passes the
+        filtered ones); `full` keeps unchanged attributes in the trees.
         """
+        if resources is None:
+            resources = self.changed_resources
         return {
             **self._head(),
-            "resources": [r.to_json(full=full) for r in self.changed_resources],
+            "resources": [r.to_json(full=full) for r in resources],
             "drift": [r.to_json(full=full) for r in self.drift],
             "drift_not_relevant": self.drift_hidden,
-            "outputs": [o.to_json() for o in self.outputs if o.action != "no-op"],
+            "outputs": [o.to_json() for o in self.changed_outputs],
             "checks": [
                 {"address": c.address, "kind": c.kind, "status": c.status,
                  "failing_instances": list(c.failing_instances), "problems": list(c.problems)}
@@ -292,14 +291,11 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _resource_diff(rc: ResourceChange, secrets: frozenset[str], drift: bool) -> ResourceDiff:
-    return ResourceDiff(rc, secrets, drift)
-
-
 def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
     """Review of an already parsed plan (pure)."""
     secrets = plan.sensitive_strings
-    counts = count_changes(plan)
+    drift = relevant_drift(plan)
+    counts = count_changes(plan, drift=drift)
     stories = ecs_stories(plan.resource_changes, secrets, reveal_safe_fields=reveal_ecs_safe_fields)
     images = []
     for story in stories:
@@ -310,10 +306,6 @@ def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
         CheckResult(c.address, c.kind, c.status, c.failing_instances, tuple(scrub(p, secrets) for p in c.problems))
         for c in plan.checks
     )
-    risks = tuple(
-        RiskFlag(r.level, r.kind, r.address, scrub(r.reason, secrets)) if r.kind == "check" else r
-        for r in assess(plan, stories)
-    )
     return Review(
         format_version=plan.format_version,
         terraform_version=plan.terraform_version,
@@ -322,12 +314,12 @@ def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
         complete=plan.complete,
         errored=plan.errored,
         counts=counts,
-        resources=tuple(_resource_diff(rc, secrets, False) for rc in plan.resource_changes),
-        drift=tuple(_resource_diff(rc, secrets, True) for rc in relevant_drift(plan)),
+        resources=tuple(ResourceDiff(rc, secrets, False) for rc in plan.resource_changes),
+        drift=tuple(ResourceDiff(rc, secrets, True) for rc in drift),
         drift_hidden=len(plan.resource_drift) - counts.drift,
         outputs=tuple(OutputDiff(o.name, o.action, o.sensitive, o, secrets) for o in plan.output_changes),
         ecs=stories,
-        risks=risks,
+        risks=assess(plan, stories, drift=drift, secrets=secrets),
         checks=checks,
         deferred=tuple((d.change.address, d.reason) for d in plan.deferred),
         classification=classify(plan),

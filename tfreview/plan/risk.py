@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from tfreview.plan.diff import path_text
+from tfreview.plan.diff import path_text, scrub
 from tfreview.plan.ecs import EcsStory
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, DeferredChange, Plan, ResourceChange
 
@@ -92,8 +92,9 @@ class Counts:
         }
 
 
-def count_changes(plan: Plan) -> Counts:
-    """Counts of `plan` with Terraform's semantics (see module docstring)."""
+def count_changes(plan: Plan, drift: tuple[ResourceChange, ...] | None = None) -> Counts:
+    """Counts of `plan` with Terraform's semantics (see module docstring); `drift`: `relevant_drift(plan)` when
+    the caller already has it."""
     add = change = destroy = replace = imports = moves = forget = read = no_op = 0
     for rc in plan.resource_changes:
         if not rc.is_managed:
@@ -103,7 +104,7 @@ def count_changes(plan: Plan) -> Counts:
         action = rc.action
         if rc.importing is not None:
             imports += 1
-        if rc.previous_address and rc.previous_address != rc.address:
+        if rc.moved:
             moves += 1
         if action == "create":
             add += 1
@@ -124,8 +125,8 @@ def count_changes(plan: Plan) -> Counts:
         elif action == "no-op":
             no_op += 1
     outputs = sum(1 for o in plan.output_changes if o.action != "no-op")
-    drift = len(relevant_drift(plan))
-    return Counts(add, change, destroy, replace, imports, moves, forget, read, no_op, drift, outputs)
+    drifted = len(relevant_drift(plan) if drift is None else drift)
+    return Counts(add, change, destroy, replace, imports, moves, forget, read, no_op, drifted, outputs)
 
 
 def _at(value: Any, path: tuple) -> Any:
@@ -179,8 +180,14 @@ class RiskFlag:
         return {"level": self.level, "kind": self.kind, "address": self.address, "reason": self.reason}
 
 
-def assess(plan: Plan, stories: Iterable[EcsStory] = ()) -> tuple[RiskFlag, ...]:
-    """All risk flags of `plan`, most severe first, then by address."""
+def assess(
+    plan: Plan,
+    stories: Iterable[EcsStory] = (),
+    drift: tuple[ResourceChange, ...] | None = None,
+    secrets: frozenset[str] = frozenset(),
+) -> tuple[RiskFlag, ...]:
+    """All risk flags of `plan`, most severe first, then by address. `drift`: `relevant_drift(plan)` when the
+    caller already has it; `secrets`: strings masked in check flags (their problems are the plan's own text)."""
     flags: list[RiskFlag] = []
     if plan.errored:
         flags.append(RiskFlag("critical", "errored", "(plan)", "planning failed: this plan is incomplete and must not be applied"))
@@ -191,10 +198,10 @@ def assess(plan: Plan, stories: Iterable[EcsStory] = ()) -> tuple[RiskFlag, ...]
     for rc in plan.resource_changes:
         if rc.is_managed:
             flags.extend(_resource_flags(rc))
-    for rc in relevant_drift(plan):
+    for rc in relevant_drift(plan) if drift is None else drift:
         flags.append(RiskFlag("medium", "drift", rc.address, f"changed outside Terraform ({rc.action})"))
     for check in plan.checks:
-        flags.extend(_check_flags(check))
+        flags.extend(_check_flags(check, secrets))
     for deferred in plan.deferred:
         flags.append(_deferred_flag(deferred))
     for story in stories:
@@ -239,7 +246,7 @@ def _resource_flags(rc: ResourceChange) -> list[RiskFlag]:
         flags.append(RiskFlag("medium", "forget", rc.address, "removed from state; the real object keeps running unmanaged"))
     if rc.importing is not None:
         flags.append(RiskFlag("info", "import", rc.address, "imported into state"))
-    if rc.previous_address and rc.previous_address != rc.address:
+    if rc.moved:
         flags.append(RiskFlag("info", "move", rc.address, f"moved from {rc.previous_address}"))
     if action not in ("no-op", "read", "delete", "forget"):
         opened = _world_open(rc)
@@ -290,14 +297,15 @@ def _world_open(rc: ResourceChange) -> str:
     return ", ".join(sorted(new))
 
 
-def _check_flags(check: CheckResult) -> list[RiskFlag]:
+def _check_flags(check: CheckResult, secrets: frozenset[str] = frozenset()) -> list[RiskFlag]:
+    """The flag of a failed, errored or unknown check; its whole reason is scrubbed of `secrets`."""
     if check.status in ("fail", "error"):
         detail = "; ".join(check.problems) or ", ".join(check.failing_instances) or check.status
         what = "check" if check.kind == "check" else f"{check.kind} check"
         verb = "failed" if check.status == "fail" else "errored"
-        return [RiskFlag("high", "check", check.address, f"{what} {verb}: {detail}")]
+        return [RiskFlag("high", "check", check.address, scrub(f"{what} {verb}: {detail}", secrets))]
     if check.status == "unknown":
-        return [RiskFlag("info", "check", check.address, f"{check.kind} check result known only after apply")]
+        return [RiskFlag("info", "check", check.address, scrub(f"{check.kind} check result known only after apply", secrets))]
     return []
 
 

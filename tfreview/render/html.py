@@ -5,7 +5,7 @@ from html import escape
 from typing import Sequence
 
 from tfreview.plan.review import Review
-from tfreview.render.lines import Line, headline, node_lines, resource_lines, select, summary_lines
+from tfreview.render.lines import Line, node_lines, resource_lines, select, summary_lines
 
 _CSS = """
 :root { --add:#1a7f37; --del:#cf222e; --upd:#9a6700; --muted:#57606a; --bg:#f6f8fa; }
@@ -89,15 +89,14 @@ def render_html(
     if review.ecs:
         parts.append('<h2 id="ecs">ECS revisions</h2><ul class="ecs">')
         for story in review.ecs:
-            rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
-            item = f'<li><strong>{escape(story.family)}</strong>{escape(rev)}: <span class="verdict">{escape(story.verdict)}</span>'
+            item = f'<li><strong>{escape(story.family)}</strong>{escape(story.revision_note)}: <span class="verdict">{escape(story.verdict)}</span>'
             extra = [f'<li class="flag">⚠ {escape(f)}</li>' for f in story.flags]
             extra += [f'<li class="svc">→ <code>{escape(s.address)}</code>: {escape(s.triggers)}</li>' for s in story.services]
             if extra:
                 item += "<ul>" + "".join(extra) + "</ul>"
             parts.append(item + "</li>")
         parts.append("</ul>")
-    failing = [ch for ch in review.checks if ch.status in ("fail", "error")]
+    failing = review.failing_checks
     if failing:
         parts.append('<h2 id="checks">Failing checks</h2><ul>')
         for check in failing:
@@ -126,8 +125,8 @@ def render_html(
 
 
 def _resource_section(res, full: bool) -> str:
-    lines = resource_lines(res, full=full)
+    lines = resource_lines(res, full=full)  # lines[0] is the headline
     return (
-        f'<section class="resource"><h3 class="{escape(res.action)}">{escape(headline(res))}</h3>'
+        f'<section class="resource"><h3 class="{escape(res.action)}">{escape(lines[0].text)}</h3>'
         f'<pre class="diff">{_diff_html(lines[1:])}</pre></section>'
     )

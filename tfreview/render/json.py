@@ -18,8 +18,6 @@ def render_json(
     addresses: Sequence[str] | None = None,
 ) -> str:
     """The review as JSON text; filters narrow the `resources` list like in the other formats."""
-    data = review.to_json(full=full)
-    if actions or types or addresses:
-        chosen = select(review, actions=actions, types=types, addresses=addresses)
-        data["resources"] = [r.to_json(full=full) for r in chosen]
+    chosen = select(review, actions=actions, types=types, addresses=addresses)
+    data = review.to_json(full=full, resources=chosen)
     return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"

@@ -3,10 +3,11 @@ explicit "truncated: N resources not shown" notice when the per-resource diffs d
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Sequence
 
 from tfreview.plan.review import Review
-from tfreview.render.lines import Line, headline, node_lines, resource_lines, select, summary_lines
+from tfreview.render.lines import Line, node_lines, resource_lines, select, summary_lines
 
 MAX_CHARS = 65_536
 _NOTICE_RESERVE = 200
@@ -67,8 +68,7 @@ def render_markdown(
     if review.ecs:
         head += ["### ECS revisions", ""]
         for story in review.ecs[:100]:
-            rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
-            head.append(f"- **{_cell(story.family)}**{rev}: {_cell(story.verdict)}")
+            head.append(f"- **{_cell(story.family)}**{story.revision_note}: {_cell(story.verdict)}")
             for flag in story.flags:
                 head.append(f"  - ⚠️ {_cell(flag)}")
             for svc in story.services:
@@ -76,7 +76,7 @@ def render_markdown(
         if len(review.ecs) > 100:
             head.append(f"- ... and {len(review.ecs) - 100} more task definitions")
         head.append("")
-    failing = [c for c in review.checks if c.status in ("fail", "error")]
+    failing = review.failing_checks
     if failing:
         head += ["### Failing checks", ""]
         for check in failing:
@@ -132,9 +132,5 @@ def render_markdown(
 
 def _resource_block(res, full: bool) -> str:
     lines = resource_lines(res, full=full)
-    summary = headline(res).lstrip("# ")
-    return f"<details><summary>{_escape_html(summary)}</summary>\n\n{_fence(_diff_text(lines[1:]))}\n</details>\n\n"
-
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    summary = lines[0].text.lstrip("# ")  # the headline
+    return f"<details><summary>{escape(summary, quote=False)}</summary>\n\n{_fence(_diff_text(lines[1:]))}\n</details>\n\n"

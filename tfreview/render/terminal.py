@@ -86,8 +86,7 @@ def render_summary(review: Review) -> RenderableType:
         for story in review.ecs[:MAX_ROWS]:
             text = Text()
             texts.append(text)
-            rev = f" (revision {story.old_revision} → new)" if story.old_revision is not None and story.action != "delete" else ""
-            text.append(f"{story.family}{rev}: ", style="bold")
+            text.append(f"{story.family}{story.revision_note}: ", style="bold")
             text.append(story.verdict + "\n")
             for flag in story.flags:
                 text.append(f"  ! {flag}\n", style="yellow")
@@ -99,7 +98,7 @@ def render_summary(review: Review) -> RenderableType:
         if len(review.ecs) > MAX_ROWS:
             texts.append(Text(f"... and {len(review.ecs) - MAX_ROWS} more task definitions", style="dim"))
         parts.append(Panel(Group(*texts), title="ECS revisions", title_align="left", border_style="cyan"))
-    failing = [c for c in review.checks if c.status in ("fail", "error")]
+    failing = review.failing_checks
     if failing:
         text = Text()
         for check in failing:
@@ -169,19 +168,6 @@ def _chunks(text: str, room: int) -> list[str]:
     if current:
         chunks.append("".join(current))
     return chunks
-
-
-def _styled(lines: list[Line]) -> Text:
-    text = Text()
-    for line in lines:
-        indent = "    " * line.depth
-        if line.style == "header":
-            text.append(f"{indent}  {line.text}\n", style="bold")
-            continue
-        style = ACTION_STYLES.get(line.style, "")
-        text.append(f"{indent}{line.symbol:>3} ", style=style)
-        text.append(line.text + "\n", style="" if line.style in ("no-op", "update") else style)
-    return text
 
 
 def render_resources(
