@@ -132,11 +132,10 @@ def translate(exc: BaseException, *, action: str, resource: str = "", endpoint: 
         return AwsError(f"AWS credentials have expired ({action}{on})", "log in again (aws sso login) and retry")
     if isinstance(exc, bex.ClientError):
         err = exc.response.get("Error", {}) or {}
-        meta = exc.response.get("ResponseMetadata", {}) or {}
-        code = str(err.get("Code") or meta.get("HTTPStatusCode") or "Unknown")
+        code = error_code(exc) or "Unknown"
         message = str(err.get("Message") or "").strip()
-        status = meta.get("HTTPStatusCode")
-        attempts = int(meta.get("RetryAttempts", 0)) + 1
+        status = (exc.response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
+        attempts = retry_attempts(exc) + 1
         bucket = err.get("BucketName") or _bucket_of(resource)
         if code in MISSING_BUCKET_CODES:
             name = bucket or resource
@@ -188,6 +187,14 @@ def error_code(exc: BaseException) -> str:
         return str(code)
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
     return str(status) if status else ""
+
+
+def retry_attempts(exc: BaseException) -> int:
+    """How many times botocore retried the request before this error (0: sent once, or not an AWS error)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int((response.get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
 
 
 def _bucket_of(resource: str) -> str:

@@ -2,8 +2,8 @@
 who approved or rejected it, when and with what comment, what was applied, by whom, and the outcome.
 
 `build_report` gathers the records into one JSON-ready document; `render_report` writes it as markdown, html or
-json. The diff itself comes from the review engine's renderers (`tfreview.render.render`) when they are
-installed; otherwise the report carries the stored summary only. Records never hold sensitive values; the
+json. The diff itself comes from the review engine's renderers (`tfreview.render.render`) when the plan JSON is
+in the store; otherwise the report carries the stored summary only. Records never hold sensitive values; the
 renderers mask them in the diff.
 """
 from __future__ import annotations
@@ -30,11 +30,10 @@ def _maybe(store: Store, key: str) -> dict[str, Any] | None:
 def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     """The report document of `plan_id` (documented shape: report_version, plan, approvals, apply, events,
     audit_chain). Raises NotFound for an unknown plan."""
-    from tfreview.store.audit import iter_entries, verify_chain
+    from tfreview.store.audit import read_log
+    from tfreview.workflow import load_plan
 
-    record = _maybe(store, f"plans/{plan_id}/record.json")
-    if record is None:
-        raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history")
+    record = load_plan(store, plan_id)
     decisions = sorted((get_json(store, k) for k in store.list(f"approvals/{plan_id}/")),
                        key=lambda d: d.get("approved_at", ""))
     start = _maybe(store, f"applies/{plan_id}/start.json")
@@ -45,8 +44,8 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
         outcome = "interrupted (no outcome recorded)"
     else:
         outcome = result.get("outcome", "?")
-    events = [e for e in iter_entries(store) if e.get("plan_id") == plan_id]
-    chain = verify_chain(store)
+    entries, chain = read_log(store)
+    events = [e for e in entries if e.get("plan_id") == plan_id]
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
@@ -75,12 +74,10 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
 
 
 def _diff(store: Store, plan_id: str, fmt: str) -> str | None:
-    """The review engine's rendering of the plan diff in `fmt`, or None when no renderer is available."""
-    try:
-        from tfreview.render import render  # type: ignore[attr-defined]
-        from tfreview.workflow import load_review
-    except ImportError:
-        return None
+    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store."""
+    from tfreview.render import render
+    from tfreview.workflow import load_review
+
     try:
         return str(render(load_review(store, plan_id), fmt))
     except NotFound:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from tfreview.errors import Conflict, NotFound, PolicyRefusal
-from tfreview.store.base import Store, dumps
+from tfreview.store.base import Store, put_json
 from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, read_lock
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
             describe_lock(held) + " and its process is still running",
             f"wait for it to finish; `tfreview unlock --app {app} --env {env} --force` only if you are sure",
         )
-    previous = force_unlock(ctx.store, app, env, ctx.user)
+    previous = force_unlock(ctx.store, app, env, ctx.user, held=held)
     at = _iso(now or datetime.now(timezone.utc))
     interrupted = None
     base = f"applies/{previous.plan_id}"
@@ -116,7 +116,7 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
                   "finished_at": at, "outcome": "interrupted", "unlocked_by": ctx.user,
                   "error": "the apply stopped without recording an outcome (process killed or host lost)"}
         try:
-            ctx.store.create(f"{base}/result.json", dumps(result))
+            put_json(ctx.store, f"{base}/result.json", result)
             interrupted = previous.plan_id
             ctx.audit("apply-end", app=app, env=env, version=start.get("version"), plan_id=previous.plan_id,
                       details={"outcome": "interrupted", "unlocked_by": ctx.user})

@@ -160,11 +160,10 @@ def parse_time(value: str | datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class PlanFacts:
-    """Everything an approval binds to, as recorded when the plan was made.
+class BoundFacts:
+    """The plan facts an approval binds to, first fields of both `PlanFacts` and `Approval`.
 
     state_lineage/state_serial: terraform state identity at plan time ("" and 0 for an empty state).
-    risky: the plan destroys/replaces or touches IAM or security groups; risk_reasons says which, one line each.
     """
 
     plan_id: str
@@ -177,6 +176,22 @@ class PlanFacts:
     state_serial: int
     terraform_version: str
     planner: str
+
+
+def _empty_state(kw: dict[str, Any]) -> dict[str, Any]:
+    """`from_dict` keywords with a missing/null state identity as an empty state's ("" and 0)."""
+    kw["state_lineage"] = kw.get("state_lineage") or ""
+    kw["state_serial"] = int(kw.get("state_serial") or 0)
+    return kw
+
+
+@dataclass(frozen=True)
+class PlanFacts(BoundFacts):
+    """Everything an approval binds to, as recorded when the plan was made (`BoundFacts` first).
+
+    risky: the plan destroys/replaces or touches IAM or security groups; risk_reasons says which, one line each.
+    """
+
     created_at: datetime
     risky: bool = False
     risk_reasons: tuple[str, ...] = ()
@@ -194,28 +209,16 @@ class PlanFacts:
         kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         kw["created_at"] = parse_time(kw["created_at"])
         kw["risk_reasons"] = tuple(kw.get("risk_reasons", ()))
-        kw["state_lineage"] = kw.get("state_lineage") or ""
-        kw["state_serial"] = int(kw.get("state_serial") or 0)
-        return cls(**kw)
+        return cls(**_empty_state(kw))
 
 
 ApprovalKind = Literal["approve", "reject"]
 
 
 @dataclass(frozen=True)
-class Approval:
+class Approval(BoundFacts):
     """One reviewer's decision on one plan, repeating the plan facts it was given for (so it binds to them)."""
 
-    plan_id: str
-    plan_sha256: str
-    package_sha256: str
-    app: str
-    env: str
-    version: str
-    state_lineage: str
-    state_serial: int
-    terraform_version: str
-    planner: str
     approver: str
     comment: str
     approved_at: datetime
@@ -232,19 +235,13 @@ class Approval:
         """Inverse of `to_dict` (unknown keys ignored)."""
         kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         kw["approved_at"] = parse_time(kw["approved_at"])
-        kw["state_lineage"] = kw.get("state_lineage") or ""
-        kw["state_serial"] = int(kw.get("state_serial") or 0)
-        return cls(**kw)
+        return cls(**_empty_state(kw))
 
 
 def make_approval(facts: PlanFacts, approver: str, comment: str, now: datetime, kind: ApprovalKind = "approve") -> Approval:
     """An approval (or rejection) of `facts` by `approver` at `now`, bound to every fact of the plan."""
-    return Approval(
-        plan_id=facts.plan_id, plan_sha256=facts.plan_sha256, package_sha256=facts.package_sha256,
-        app=facts.app, env=facts.env, version=facts.version, state_lineage=facts.state_lineage,
-        state_serial=facts.state_serial, terraform_version=facts.terraform_version, planner=facts.planner,
-        approver=approver, comment=comment, approved_at=now, kind=kind,
-    )
+    bound = {f.name: getattr(facts, f.name) for f in fields(BoundFacts)}
+    return Approval(**bound, approver=approver, comment=comment, approved_at=now, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -322,17 +319,28 @@ def _ago(delta: timedelta) -> str:
 
 def _binds(a: Approval, facts: PlanFacts) -> str | None:
     """Which bound fact of approval `a` differs from the plan's (None: the approval is for exactly this plan)."""
-    for name in ("plan_id", "plan_sha256", "package_sha256", "app", "env", "version", "state_lineage",
-                 "state_serial", "terraform_version"):
-        if getattr(a, name) != getattr(facts, name):
-            return name
-    if not same_identity(a.planner, facts.planner):
-        return "planner"
+    for f in fields(BoundFacts):
+        same = (same_identity(a.planner, facts.planner) if f.name == "planner"  # identities ignore case
+                else getattr(a, f.name) == getattr(facts, f.name))
+        if not same:
+            return f.name
     return None
 
 
-def _rejection(facts: PlanFacts, decisions: Iterable[Approval]) -> Approval | None:
-    return next((a for a in decisions if a.kind == "reject" and a.plan_id == facts.plan_id), None)
+def _rejection(decisions: Iterable[Approval]) -> Approval | None:
+    """The first rejection among `decisions` (the decisions on one plan)."""
+    return next((a for a in decisions if a.kind == "reject"), None)
+
+
+def _refuse_if_rejected(facts: PlanFacts, decisions: Iterable[Approval]) -> None:
+    """PolicyRefusal if one of `decisions` (the decisions on this plan) rejected it."""
+    rejected = _rejection(decisions)
+    if rejected is not None:
+        raise PolicyRefusal(
+            f"plan {facts.plan_id} was rejected by {rejected.approver}: {rejected.comment}",
+            f"fix the change and make a new plan: tfreview plan --app {facts.app} --version {facts.version} "
+            f"--env {facts.env}",
+        )
 
 
 def _expires_at(env_policy: EnvPolicy, a: Approval) -> datetime | None:
@@ -348,23 +356,16 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
     Refused: plan already rejected, self-approval (unless allowed), not in the env's approvers, or the same
     person already decided on this plan. The planner may always reject (withdraw) their own plan.
     """
+    pid = plan_facts.plan_id
+    decisions = [a for a in approvals_so_far if a.plan_id == pid]
     if kind == "reject" and same_identity(who, plan_facts.planner) and who.strip():
-        decisions = [a for a in approvals_so_far if a.plan_id == plan_facts.plan_id]
-        done = _rejection(plan_facts, decisions)
+        done = _rejection(decisions)
         if done is not None:
-            raise PolicyRefusal(f"plan {plan_facts.plan_id} was already rejected by {done.approver}",
+            raise PolicyRefusal(f"plan {pid} was already rejected by {done.approver}",
                                 "nothing to do: it can no longer be applied")
         return
     ep = policy.for_env(plan_facts.env)
-    decisions = [a for a in approvals_so_far if a.plan_id == plan_facts.plan_id]
-    pid = plan_facts.plan_id
-    rejected = _rejection(plan_facts, decisions)
-    if rejected is not None:
-        raise PolicyRefusal(
-            f"plan {pid} was rejected by {rejected.approver}: {rejected.comment}",
-            f"fix the change and make a new plan: tfreview plan --app {plan_facts.app} --version "
-            f"{plan_facts.version} --env {plan_facts.env}",
-        )
+    _refuse_if_rejected(plan_facts, decisions)
     if not who.strip():
         raise PolicyRefusal("cannot tell who is approving", "set TFREVIEW_USER (or git's user.email)")
     if same_identity(who, plan_facts.planner) and not ep.allow_self_approval:
@@ -442,12 +443,7 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
         return
 
     decisions = [a for a in approvals if a.plan_id == pid]
-    rejected = _rejection(f, decisions)
-    if rejected is not None:
-        raise PolicyRefusal(
-            f"plan {pid} was rejected by {rejected.approver}: {rejected.comment}",
-            "fix the change and " + replan,
-        )
+    _refuse_if_rejected(f, decisions)
     if ep.requires_success_in and ep.requires_success_in not in c.succeeded_in:
         gate = ep.requires_success_in
         raise PolicyRefusal(

@@ -69,7 +69,6 @@ class LiveRollout:
         self.console = console or Console()
         self._use_live = self.console.is_terminal if live is None else live
         self._live: Any = None
-        self._polls = 0
         self._started: float | None = None
 
     def __enter__(self) -> "LiveRollout":
@@ -93,7 +92,6 @@ class LiveRollout:
         self.console.print(log_line(line), soft_wrap=True)
 
     def on_poll(self, obs: Observation, assessment: Assessment) -> None:
-        self._polls += 1
         if self._live is not None:
             import time
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from tfreview.rollout.traffic import plain_outputs
+
 
 @dataclass(frozen=True)
 class ColourStatus:
@@ -20,11 +22,6 @@ class ColourStatus:
     rollout_state: str | None
     running: int
     desired: int
-
-
-def _plain(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v["value"] if isinstance(v, Mapping) and "value" in v and "type" in v else v
-            for k, v in outputs.items()}
 
 
 def listener_weights(elbv2: Any, listener_arn: str) -> dict[str, int]:
@@ -48,7 +45,7 @@ def listener_weights(elbv2: Any, listener_arn: str) -> dict[str, int]:
 
 def colour_weights(elbv2: Any, outputs: Mapping[str, Any]) -> dict[str, int]:
     """Colour -> percent of production traffic, read from the production listener itself (not from the state)."""
-    values = _plain(outputs)
+    values = plain_outputs(outputs)
     by_arn = listener_weights(elbv2, values["listener_arn"])
     return {colour: by_arn.get(arn, 0) for colour, arn in (values.get("target_groups") or {}).items()}
 
@@ -57,7 +54,7 @@ def colour_status(ecs: Any, elbv2: Any, outputs: Mapping[str, Any]) -> dict[str,
     """Colour -> ColourStatus for every colour of the environment (one DescribeServices + one DescribeListeners)."""
     from tfreview.aws import translated
 
-    values = _plain(outputs)
+    values = plain_outputs(outputs)
     services: Mapping[str, str] = values.get("services") or {}
     weights = colour_weights(elbv2, values) if values.get("listener_arn") else {}
     with translated("ecs:DescribeServices", resource=str(values.get("cluster_name"))):

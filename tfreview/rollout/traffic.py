@@ -51,11 +51,17 @@ def idle_colour(live: str) -> str:
     return "green" if live == "blue" else "blue"
 
 
+def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Root outputs with `terraform output -json`'s {"value": ..., "type": ..., "sensitive": ...} wrappers removed
+    (plain values are kept as they are). A wrapper has "value" and either "type" or no key but type/sensitive."""
+    return {k: (v["value"] if isinstance(v, Mapping) and "value" in v and
+                ("type" in v or set(v) <= {"value", "type", "sensitive"}) else v) for k, v in outputs.items()}
+
+
 def traffic_state(current: Mapping[str, Any]) -> TrafficState:
     """Read the traffic state from root outputs (`terraform output -json`, wrapped in {"value": ...} or not) or
     from release variables; BadInput if neither shape is recognised."""
-    values = {k: (v.get("value") if isinstance(v, Mapping) and "value" in v and len(v) <= 3 and
-                  set(v) <= {"value", "type", "sensitive"} else v) for k, v in current.items()}
+    values = plain_outputs(current)
     strategy = str(values.get("strategy") or "blue_green")
     if isinstance(values.get("versions"), Mapping):  # outputs
         versions = {c: values["versions"].get(c) for c in COLOURS}

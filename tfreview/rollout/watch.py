@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from tfreview.errors import AwsError, TfreviewError
+from tfreview.errors import AwsError, BadInput, TfreviewError
+from tfreview.rollout.traffic import plain_outputs
 
 IN_PROGRESS = "in_progress"
 SUCCEEDED = "succeeded"
@@ -516,9 +517,7 @@ def watch_colour(
     from its root outputs (`terraform output -json`, wrapped in {"value": ...} or plain): cluster_name,
     services[colour], task_definitions[colour] (the expected ARN) and target_groups[colour].
     Clients default to ones made for `endpoint_url` (None: AWS_ENDPOINT_URL or AWS)."""
-    from tfreview.errors import BadInput
-
-    values = {k: v["value"] if isinstance(v, dict) and "value" in v and "type" in v else v for k, v in outputs.items()}
+    values = plain_outputs(outputs)
     try:
         cluster = values["cluster_name"]
         service = values["services"][colour]

@@ -43,6 +43,16 @@ class Store(Protocol):
         """All keys under `prefix` (recursive), sorted."""
 
 
+def key_parts(key: str, *, what: str = "key") -> list[str]:
+    """The names of store key `key` ('/'-separated, empty names dropped); StoreError if one is '.' or '..', or
+    (for a key, not a prefix: `what="prefix"`) if there is none."""
+    parts = [p for p in key.split("/") if p]
+    if (what == "key" and not parts) or any(p in (".", "..") for p in parts):
+        raise StoreError(f"invalid store {what} {key!r}",
+                         "names in store keys are letters, digits, '.', '_' and '-', never '..'")
+    return parts
+
+
 def dumps(obj: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, UTF-8, newline-terminated (stable hashes across machines)."""
     return (json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

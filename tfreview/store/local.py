@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview.store.base import key_parts
 
 
 def _etag(data: bytes) -> str:
@@ -26,11 +27,7 @@ class LocalStore:
     # -- paths -----------------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:
         """Filesystem path of `key` (local store only: terraform's local state lives here)."""
-        parts = [p for p in key.split("/") if p]
-        if not parts or any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store key {key!r}",
-                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*key_parts(key))
 
     def _tmp(self, target: Path, data: bytes, private: bool) -> str:
         try:
@@ -57,17 +54,17 @@ class LocalStore:
 
     # -- protocol --------------------------------------------------------------------------------------------
     def read(self, key: str) -> bytes:
-        return self.read_versioned(key)[0]
-
-    def read_versioned(self, key: str) -> tuple[bytes, str]:
         p = self.path(key)
         try:
-            data = p.read_bytes()
+            return p.read_bytes()
         except FileNotFoundError:
             raise NotFound(f"{key} not found in store {self.url}",
                            "check --store / TFREVIEW_STORE, or restore the store from a backup") from None
         except OSError as exc:
             raise StoreError(f"cannot read {p}: {exc.strerror}", "check the store directory's permissions") from exc
+
+    def read_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.read(key)
         return data, _etag(data)
 
     def exists(self, key: str) -> bool:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tfreview.errors import BadInput, Conflict, NotFound, PolicyRefusal, StoreError
-from tfreview.store.base import Store, dumps
+from tfreview.store.base import Store, put_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -117,7 +117,7 @@ def acquire_lock(store: Store, app: str, env: str, owner: str, plan_id: str, *, 
                 acquired_at=at, etag="", break_glass=break_glass)
     for _ in range(5):
         try:
-            etag = store.create(key, dumps(lock.to_dict()))
+            etag = put_json(store, key, lock.to_dict())
             return Lock(**{**lock.__dict__, "etag": etag})
         except Conflict:
             held = read_lock(store, app, env)
@@ -137,15 +137,18 @@ def release_lock(store: Store, lock: Lock) -> bool:
     return True
 
 
-def force_unlock(store: Store, app: str, env: str, who: str) -> Lock:
+def force_unlock(store: Store, app: str, env: str, who: str, *, held: Lock | None = None) -> Lock:
     """Remove the lock of app/env whoever holds it and return it (the caller records `who` in the audit log).
 
+    `held`: the lock the caller has just read (`read_lock`), tried first instead of reading it again; if it has
+    changed hands since, the lock is read again as without it.
     Raises NotFound when no lock is held, BadInput when `who` is empty.
     """
     if not who.strip():
         raise BadInput("cannot tell who is unlocking", "set TFREVIEW_USER (or git's user.email)")
-    for _ in range(5):
-        held = read_lock(store, app, env)
+    for attempt in range(5):
+        if attempt or held is None:
+            held = read_lock(store, app, env)
         if held is None:
             raise NotFound(f"no apply lock is held for {app}/{env}", "nothing to unlock")
         try:

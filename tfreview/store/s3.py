@@ -25,8 +25,9 @@ import os
 import threading
 from typing import Any
 
-from tfreview.aws import error_code, translate
-from tfreview.errors import BadInput, Conflict, NotFound, StoreError
+from tfreview.aws import error_code, retry_attempts, translate
+from tfreview.errors import BadInput, Conflict, NotFound
+from tfreview.store.base import key_parts
 
 KMS_ENV = "TFREVIEW_S3_KMS_KEY_ID"
 
@@ -52,12 +53,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if not bucket:
         raise BadInput(f"{url!r} names no bucket", "use --store s3://BUCKET/PREFIX")
     return bucket, prefix.strip("/")
-
-
-def _retried(exc: BaseException) -> bool:
-    """True when botocore sent the request more than once before this error (an earlier attempt may have landed)."""
-    response = getattr(exc, "response", None) or {}
-    return int((response.get("ResponseMetadata") or {}).get("RetryAttempts") or 0) > 0
 
 
 def content_type(key: str) -> str:
@@ -124,10 +119,7 @@ class S3Store:
 
     def object_key(self, key: str) -> str:
         """The S3 object key of store key `key` (`<prefix>/<key>`)."""
-        parts = [p for p in key.split("/") if p]
-        if not parts or any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store key {key!r}",
-                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
+        parts = key_parts(key)
         return "/".join([self.prefix, *parts]) if self.prefix else "/".join(parts)
 
     def _resource(self, object_key: str) -> str:
@@ -157,7 +149,8 @@ class S3Store:
             )
         except Exception as exc:
             code = error_code(exc)
-            if condition and code in _LOST_RACE and _retried(exc):
+            # Sent more than once: an earlier attempt may have landed.
+            if condition and code in _LOST_RACE and retry_attempts(exc) > 0:
                 landed = self._landed(key, data)
                 if landed is not None:
                     return landed
@@ -226,10 +219,7 @@ class S3Store:
             raise self._error(exc, "s3:DeleteObject", okey) from exc
 
     def list(self, prefix: str) -> list[str]:
-        parts = [p for p in prefix.split("/") if p]
-        if any(p in (".", "..") for p in parts):
-            raise StoreError(f"invalid store prefix {prefix!r}",
-                             "names in store keys are letters, digits, '.', '_' and '-', never '..'")
+        parts = key_parts(prefix, what="prefix")
         # A prefix names a "directory", as in the local store: "plans" lists plans/..., never plansX.
         base = "/".join([self.prefix, *parts]) if self.prefix else "/".join(parts)
         s3_prefix = f"{base}/" if base else ""
