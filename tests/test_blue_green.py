@@ -128,7 +128,7 @@ def test_plan_touching_the_live_colour_is_refused_as_unsafe(bg, aws_sandbox):
                  "green_version": images["green"], "blue_weight": weights["blue"], "green_weight": weights["green"],
                  f"{live}_version": "9.9.9"}
     bg.ok("package", "--app", APP, "--version", "9.9.9")
-    rec = plan(ctx, APP, "9.9.9", ENV, release_vars=variables)
+    rec = plan(ctx, APP, "9.9.9", ENV, release_vars=variables).record
     assert rec["summary"]["classification"]["kind"] == "unsafe"
     for reviewer in ("bob@example.com", "carol@example.com"):
         bg.ok("approve", rec["id"], "--yes", user=reviewer)

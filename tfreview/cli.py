@@ -111,11 +111,11 @@ class Progress:
         self.console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
-def _context(title: str | None = None) -> Any:
+def _context(title: str | None = None, settings: Any = None) -> Any:
     from tfreview.workflow import Context
 
     progress = Progress(title) if title else None
-    return Context.create(_settings(), on_event=progress), progress
+    return Context.create(settings or _settings(), on_event=progress), progress
 
 
 def _emit_json(obj: Any) -> None:
@@ -165,12 +165,12 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
          fmt: Format = FormatOpt) -> None:
     """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
     ctx, progress = _context(f"planning {app_name} {version} for {env}")
-    from tfreview.workflow import load_review, plan as do_plan
+    from tfreview.workflow import plan as do_plan
 
     _warn_interrupted(ctx.store, app_name, env)
     with progress:
-        record = do_plan(ctx, app_name, version, env)
-    review = load_review(ctx.store, record["id"])
+        planned = do_plan(ctx, app_name, version, env)
+    record, review = planned.record, planned.review
     if fmt is Format.json:
         _emit_json(_plan_json(record))
     else:
@@ -333,7 +333,7 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
     settings = _settings()
     options = None if no_wait else ReleaseOptions(weight_steps(steps), bake_s=bake, verify_cmd=verify_cmd,
                                                   timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
-    ctx, progress = _context(f"applying {plan_id}")
+    ctx, progress = _context(f"applying {plan_id}", settings)
     from tfreview.workflow import load_plan
 
     record = load_plan(ctx.store, plan_id)
@@ -402,15 +402,15 @@ def promote(app_name: str = typer.Option(..., "--app"), version: str = typer.Opt
             fmt: Format = FormatOpt) -> None:
     """Plan a version for the next environment, only if it was released successfully in the previous one."""
     from tfreview.release import promote as do_promote
-    from tfreview.workflow import load_review
 
     ctx, progress = _context(f"planning {app_name} {version} for {target}")
     with progress:
-        record = do_promote(ctx, app_name, version, source, target)
+        planned = do_promote(ctx, app_name, version, source, target)
+    record = planned.record
     if fmt is Format.json:
         _emit_json(_plan_json(record))
         return
-    _show_review(load_review(ctx.store, record["id"]))
+    _show_review(planned.review)
     _print(f"\nplan id: {record['id']}   sha256: {record['plan_sha256']}")
 
 

@@ -14,9 +14,6 @@ from typing import Any, Mapping
 
 from tfreview.errors import BadInput
 
-ENVS = ("sandbox", "qa", "prod")
-
-
 @dataclass(frozen=True)
 class Settings:
     store: str = ".tfreview"
@@ -35,7 +32,6 @@ class Settings:
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
-    config_file: str | None = None
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
         return self.backends.get(env) or self.backends.get("default") or {"type": "local"}
@@ -131,8 +127,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
 
     policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
     kwargs = {k: v for k, v in values.items() if v is not None}
-    return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}),
-                    config_file=str(cfg_path) if data else None, **kwargs)
+    return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
 
 
 def current_user(environ: Mapping[str, str] | None = None) -> str:

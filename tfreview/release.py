@@ -10,7 +10,6 @@ command exits non-zero. The apply lock is held for the whole release.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -31,6 +30,14 @@ Log = Callable[[str], None]
 # Release variables and weight steps come from tfreview.rollout.traffic; what is left here is specific to a plan.
 
 _SERVICE = re.compile(r'aws_ecs_service\.app\["(?P<key>[a-z]+)"\]$')
+
+
+def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
+    """A release's traffic plans (shift, rollback) may only change listener weights."""
+    got = (record["summary"].get("classification") or {}).get("kind")
+    if got not in ("traffic-shift", "no-changes"):
+        raise PolicyRefusal(f"{what} {record['id']} is {got}, not a weight-only change: refused",
+                            "inspect it with tfreview show " + record["id"])
 
 
 def services_to_watch(review_json: dict[str, Any]) -> list[str]:
@@ -89,18 +96,16 @@ class Release:
         return clients()
 
     def _watch(self, ecs: Any, elbv2: Any, outputs: dict[str, Any], colour: str, record: dict[str, Any]) -> None:
-        from tfreview.rollout.watch import watch_deployment
+        from tfreview.rollout.watch import watch_colour
 
         service = outputs["services"][colour]
         self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
-        args = (ecs, elbv2, outputs["cluster_name"], service, outputs["task_definitions"][colour],
-                outputs["target_groups"][colour])
-        opts = {"timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
+        opts = {"ecs": ecs, "elbv2": elbv2, "timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
         if self.display is None:
-            result = watch_deployment(*args, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"))
+            result = watch_colour(outputs, colour, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"))
         else:
             with self.display() as shown:
-                result = watch_deployment(*args, **opts, on_event=shown.on_event, on_poll=shown.on_poll)
+                result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=shown.on_poll)
         self.steps.append({"step": "watch", "colour": colour, **result.to_dict()})
         if not result.ok:
             self._fail(record, f"{service} did not deploy: {result.reason}")
@@ -139,19 +144,16 @@ class Release:
 
     def _apply_weights(self, record: dict[str, Any], ws: workflow.Workspace, variables: dict[str, Any], kind: str,
                        what: str) -> dict[str, Any]:
-        """Plan a weight-only change, check it is one, and apply it under the release's approval (lock held)."""
+        """Plan a weight-only change in the release's workspace, check it is one, and apply it under the release's
+        approval (lock held)."""
         self.log(f"planning {what}")
-        shift = workflow.plan(self.ctx, record["app"], record["version"], record["env"], kind=kind,
-                              release_vars=variables, release_id=record["id"])
-        got = (shift["summary"].get("classification") or {}).get("kind")
-        if got not in ("traffic-shift", "no-changes"):
-            raise PolicyRefusal(f"the {kind} plan {shift['id']} is {got}, not a weight-only change: refused",
-                                "inspect it with tfreview show " + shift["id"])
-        binary = self.ctx.store.read(workflow.plan_keys(shift["id"])["binary"])
-        if hashlib.sha256(binary).hexdigest() != shift["plan_sha256"]:
-            raise PolicyRefusal(f"plan {shift['id']} bytes changed", "make a new plan")
+        planned = workflow.plan_in_workspace(self.ctx, ws, record["app"], record["version"], record["env"],
+                                             record["package_sha256"], kind=kind, release_vars=variables,
+                                             release_id=record["id"])
+        shift = planned.record
+        refuse_unless_weight_only(shift, f"the {kind} plan")
         self.log(f"applying {what} ({shift['id']})")
-        result = workflow.apply_in_workspace(self.ctx, shift, binary, ws, None, None)
+        result = workflow.apply_in_workspace(self.ctx, shift, planned.binary, ws, None, None)
         self.steps.append({"step": kind, "plan_id": shift["id"], "what": what, "outcome": result["outcome"]})
         self.ctx.audit("traffic-shift" if kind == "shift" else "rollback", app=record["app"], env=record["env"],
                        version=record["version"], plan_id=shift["id"],
@@ -227,7 +229,10 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     weights = dict(outputs.get("weights") or {})
     source = "recorded"
     try:
-        weights = live_weights(outputs) or weights
+        from tfreview import aws
+        from tfreview.rollout.status import colour_weights
+
+        weights = colour_weights(aws.client("elbv2"), outputs) or weights
         source = "live"
     except Exception:  # AWS unreachable: say we show the recorded weights
         pass
@@ -241,27 +246,9 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
                                                           ("plan_id", "version", "outcome", "reason", "finished_at", "by")}}
 
 
-def live_weights(outputs: dict[str, Any]) -> dict[str, int]:
-    """Weights per colour as the production listener has them now (DescribeListeners)."""
-    from tfreview import aws
-
-    elbv2 = aws.client("elbv2")
-    listener = elbv2.describe_listeners(ListenerArns=[outputs["listener_arn"]])["Listeners"][0]
-    by_arn = {arn: colour for colour, arn in (outputs.get("target_groups") or {}).items()}
-    weights: dict[str, int] = {}
-    for action in listener.get("DefaultActions", []):
-        for tg in (action.get("ForwardConfig") or {}).get("TargetGroups", []):
-            colour = by_arn.get(tg["TargetGroupArn"])
-            if colour:
-                weights[colour] = int(tg.get("Weight", 0))
-    return weights
-
-
 def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, Any]:
     """Move 100 % of production traffic back to the previous colour (which still runs the previous version):
     a weight-only plan, applied at once by an approver (unless policy wants approvals for rollbacks)."""
-    from tfreview.review.policy import policy_from_dict
-
     workflow.check_name("app", app)
     workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env)
@@ -270,25 +257,22 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     outputs = applied["outputs"]
     variables = rollback_vars({**outputs, "app": app})
     target = variables["live_color"]
-    env_policy = policy_from_dict(ctx.settings.policy).for_env(env)
+    env_policy = workflow.load_policy(ctx).for_env(env)
     if env_policy.approvers is not None and ctx.user.lower() not in {a.lower() for a in env_policy.approvers}:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
     log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
-    record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables)
-    got = (record["summary"].get("classification") or {}).get("kind")
-    if got not in ("traffic-shift", "no-changes"):
-        raise PolicyRefusal(f"rollback plan {record['id']} is {got}, not a weight-only change: refused",
-                            "inspect it with tfreview show " + record["id"])
+    record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables).record
+    refuse_unless_weight_only(record, "rollback plan")
     if env_policy.rollback_requires_approval:
         return {"plan_id": record["id"], "outcome": "planned", "needs_approval": True, "target": target}
-    result = workflow.apply(ctx, record["id"], rollback_by=ctx.user)
+    result = workflow.apply(ctx, record["id"], rollback=True)
     ctx.audit("rollback", app=app, env=env, version=applied["version"], plan_id=record["id"],
               details={"to": target})
     return {"plan_id": record["id"], "outcome": result["outcome"], "target": target,
             "version": outputs["versions"][target]}
 
 
-def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> dict[str, Any]:
+def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> workflow.Planned:
     """Plan `version` for `target_env` only if it was released successfully in `source_env`."""
     for kind, value in (("app", app), ("version", version), ("env", source_env), ("env", target_env)):
         workflow.check_name(kind, value)

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from tfreview.config import Settings
 from tfreview.errors import BadInput, TerraformFailed
@@ -79,8 +79,7 @@ class Terraform:
         return env
 
     # -- running ---------------------------------------------------------------------------------------------
-    def run(self, cmd: str, *args: str, on_event: OnEvent | None = None, check: bool = True,
-            **options: Any) -> Result:
+    def run(self, cmd: str, *args: str, on_event: OnEvent | None = None, **options: Any) -> Result:
         """Run `terraform CMD [options] ARGS`; with on_event, `-json` UI events are streamed to it."""
         argv = self._cmd.generate_cmd_string(cmd, *args, **options)
         try:
@@ -106,7 +105,7 @@ class Terraform:
         stderr = proc.stderr.read() if proc.stderr else ""
         rc = proc.wait()
         result = Result(rc, "".join(out_lines), stderr, tuple(diags))
-        if check and rc != 0:
+        if rc != 0:
             raise TerraformFailed(f"terraform {cmd} failed: {first_error(result)}",
                                   "fix the configuration or the environment, then run the command again")
         return result
@@ -115,18 +114,17 @@ class Terraform:
         return self.run("init", on_event=on_event, input=False, no_color=_flag(), json=_flag(),
                         backend_config=backend_config or None)
 
-    def plan(self, out: str, on_event: OnEvent | None = None, destroy: bool = False) -> Result:
+    def plan(self, out: str, on_event: OnEvent | None = None) -> Result:
         return self.run("plan", on_event=on_event, input=False, no_color=_flag(), json=_flag(), out=out,
-                        destroy=_flag() if destroy else None, lock_timeout="60s")
+                        lock_timeout="60s")
 
     def apply(self, plan_file: str, on_event: OnEvent | None = None) -> Result:
         return self.run("apply", plan_file, on_event=on_event, input=False, no_color=_flag(), json=_flag(),
                         lock_timeout="60s")
 
-    def show_json(self, plan_file: str | None = None) -> bytes:
-        """`terraform show -json [PLAN]` as raw bytes (a plan document, or the state with no argument)."""
-        args = (plan_file,) if plan_file else ()
-        result = self.run("show", *args, no_color=_flag(), json=_flag())
+    def show_json(self, plan_file: str) -> bytes:
+        """`terraform show -json PLAN` as raw bytes."""
+        result = self.run("show", plan_file, no_color=_flag(), json=_flag())
         return result.stdout.encode()
 
     def output_json(self) -> dict[str, Any]:
@@ -136,14 +134,10 @@ class Terraform:
         return {k: v.get("value") for k, v in data.items()}
 
     def state_pull(self) -> dict[str, Any] | None:
-        """The current state document (lineage, serial...), or None when there is no state yet."""
+        """The current state document (lineage, serial, outputs...), or None when there is no state yet."""
         result = self.run("state pull")
         text = result.stdout.strip()
         return json.loads(text) if text else None
-
-    def version(self) -> str:
-        result = self.run("version", json=_flag())
-        return json.loads(result.stdout).get("terraform_version", "unknown")
 
 
 def _flag() -> Any:
@@ -205,9 +199,3 @@ def progress_text(event: Event) -> str | None:
     if kind in ("refresh_start", "planned_change", "change_summary", "init_output", "log"):
         return str(event.get("@message", ""))[:120] or None
     return None
-
-
-def iter_diagnostics(result: Result) -> Iterable[str]:
-    for d in result.diagnostics:
-        diag = d.get("diagnostic", {})
-        yield f"{diag.get('severity', '')}: {diag.get('summary', '')}"

@@ -120,8 +120,8 @@ def package(ctx: Context, app: str, version: str, source: str | None = None) -> 
     return {**manifest, "status": "created"}
 
 
-def fetch_package(store: Store, app: str, version: str, expected_sha256: str | None = None) -> tuple[bytes, dict]:
-    """The package zip and manifest of app/version, verified against the manifest (and `expected_sha256`)."""
+def fetch_package(store: Store, app: str, version: str) -> tuple[bytes, dict]:
+    """The package zip and manifest of app/version, verified against the manifest."""
     zip_key, manifest_key = packaging.package_keys(app, version)
     try:
         manifest = get_json(store, manifest_key)
@@ -133,9 +133,6 @@ def fetch_package(store: Store, app: str, version: str, expected_sha256: str | N
     if sha != manifest["sha256"]:
         raise PolicyRefusal(f"package {app} {version} does not match its manifest (sha256 {sha[:12]} != "
                             f"{manifest['sha256'][:12]})", "the store was modified: re-package under a new version")
-    if expected_sha256 and sha != expected_sha256:
-        raise PolicyRefusal(f"package {app} {version} changed since the plan (sha256 {sha[:12]} != "
-                            f"{expected_sha256[:12]})", f"make a new plan: tfreview plan --app {app} --version {version}")
     return data, manifest
 
 
@@ -191,12 +188,14 @@ def open_workspace(ctx: Context, app: str, env: str, zip_bytes: bytes, purpose: 
         raise
 
 
-def state_identity(tf: Terraform) -> tuple[str, int]:
-    """(lineage, serial) of the environment's current state; ("", 0) when there is none yet."""
+def state_identity(tf: Terraform) -> tuple[str, int, dict[str, Any]]:
+    """(lineage, serial, root outputs {name: value}) of the environment's current state; ("", 0, {}) when there
+    is none yet. Outputs hold sensitive values too: never print them."""
     state = tf.state_pull()
     if not state:
-        return "", 0
-    return str(state.get("lineage", "")), int(state.get("serial", 0))
+        return "", 0, {}
+    outputs = {k: v.get("value") for k, v in (state.get("outputs") or {}).items()}
+    return str(state.get("lineage", "")), int(state.get("serial", 0)), outputs
 
 
 # -- release variables ------------------------------------------------------------------------------------------
@@ -244,30 +243,46 @@ def plan_keys(plan_id: str) -> dict[str, str]:
     return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
 
 
+@dataclass
+class Planned:
+    """A stored plan: its record, the plan binary and the review built from its JSON (parsed once)."""
+
+    record: dict[str, Any]
+    binary: bytes
+    review: Any
+
+
 def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy",
-         release_vars: dict[str, Any] | None = None, release_id: str | None = None) -> dict[str, Any]:
+         release_vars: dict[str, Any] | None = None, release_id: str | None = None) -> Planned:
     """Fetch and verify the package, init, `plan -out`, `show -json`, and store the plan record.
 
     `kind` is "deploy" (the version goes to the idle colour), or "shift"/"rollback" with explicit
-    `release_vars` (weight-only plans made by a release). Returns the record (with the review summary)."""
+    `release_vars` (weight-only plans made by a release)."""
     for k, v in (("app", app), ("version", version), ("env", env)):
         check_name(k, v)
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
     ws = open_workspace(ctx, app, env, zip_bytes, "plan")
     try:
-        lineage, serial = state_identity(ws.tf)
-        outputs = ws.tf.output_json() if lineage else {}
-        variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir))
-        image_repo = ctx.settings.app_setting(app, "image_repository")
-        if image_repo:
-            variables = {**variables, "image_repository": image_repo}
-        (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
-        ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
-        binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
-        plan_json = ws.tf.show_json("tfreview.tfplan")
-        tf_version = ws.tf.version()
+        return plan_in_workspace(ctx, ws, app, version, env, manifest["sha256"], kind=kind,
+                                 release_vars=release_vars, release_id=release_id)
     finally:
         ws.close()
+
+
+def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: str, package_sha256: str, *,
+                      kind: str = "deploy", release_vars: dict[str, Any] | None = None,
+                      release_id: str | None = None) -> Planned:
+    """`plan` in an open, initialised workspace of the package (a release plans its traffic steps in the
+    workspace it applied in): plan, show, review, store the record."""
+    lineage, serial, outputs = state_identity(ws.tf)
+    variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir))
+    image_repo = ctx.settings.app_setting(app, "image_repository")
+    if image_repo:
+        variables = {**variables, "image_repository": image_repo}
+    (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+    ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
+    binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
+    plan_json = ws.tf.show_json("tfreview.tfplan")
 
     from tfreview.plan import review_plan
 
@@ -291,12 +306,12 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
         "version": version,
         "plan_sha256": hashlib.sha256(binary).hexdigest(),
         "json_sha256": hashlib.sha256(plan_json).hexdigest(),
-        "package_sha256": manifest["sha256"],
+        "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
         "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
-        "terraform_version": tf_version,
+        "terraform_version": review.terraform_version or "unknown",
         "planner": ctx.user,
         "identity": ctx.identity,
         "created_at": iso(created),
@@ -312,7 +327,7 @@ def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy"
     ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
               details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
-    return record
+    return Planned(record, binary, review)
 
 
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -346,9 +361,9 @@ def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
 
 
 def load_review(store: Store, plan_id: str) -> Any:
+    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
     from tfreview.plan import review_plan
 
-    load_plan(store, plan_id)
     return review_plan(store.read(plan_keys(plan_id)["json"]))
 
 
@@ -360,7 +375,7 @@ def _facts(record: dict[str, Any]) -> Any:
                                 "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", []))})
 
 
-def _policy(ctx: Context) -> Any:
+def load_policy(ctx: Context) -> Any:
     from tfreview.review.policy import policy_from_dict
 
     return policy_from_dict(ctx.settings.policy)
@@ -386,7 +401,7 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
 
     record = load_plan(ctx.store, plan_id)
     facts = _facts(record)
-    policy = _policy(ctx)
+    policy = load_policy(ctx)
     decisions = approvals_of(ctx.store, plan_id)
     check_can_approve(policy, facts, decisions, ctx.user, now_utc())
     ep = policy.for_env(facts.env)
@@ -403,7 +418,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     record = load_plan(ctx.store, plan_id)
     facts = _facts(record)
     now = now_utc()
-    check_can_approve(_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
+    check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
     # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
     current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
     if current != record["plan_sha256"]:
@@ -462,52 +477,47 @@ def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
 
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
           after_apply: Callable[[dict[str, Any], Workspace, dict[str, Any]], dict[str, Any]] | None = None,
-          rollback_by: str | None = None) -> dict[str, Any]:
+          rollback: bool = False) -> dict[str, Any]:
     """Apply an approved, unchanged, fresh plan. Preconditions are checked before terraform starts and again
     (state identity) with the lock held; the outcome is recorded whatever happens.
 
-    `rollback_by`: a weight-only rollback plan that policy lets an approver apply alone (approvals waived,
-    every other check kept, recorded as such)."""
-    from tfreview.review.policy import CurrentFacts, check_apply, check_break_glass
+    `rollback`: a weight-only rollback plan that policy lets an approver apply alone (approvals waived, every
+    other check kept)."""
+    from tfreview.review.policy import CurrentFacts, check_apply, check_break_glass, parse_time
     from tfreview.store.locks import acquire_lock, release_lock
 
     record = load_plan(ctx.store, plan_id)
     app, env, version = record["app"], record["env"], record["version"]
     keys = plan_keys(plan_id)
-    policy = _policy(ctx)
+    policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
     binary = ctx.store.read(keys["binary"])
-    age_h = (now_utc() - datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))).total_seconds() / 3600
+    age_h = (now_utc() - parse_time(record["created_at"])).total_seconds() / 3600
     if age_h > ctx.settings.plan_max_age_hours:
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
     _refuse_if_applied(ctx.store, record)
     # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
-    zip_bytes, _manifest = fetch_package(ctx.store, app, version)
+    # The workspace unpacks these very bytes, verified against the manifest and the plan's package sha256.
+    zip_bytes, manifest = fetch_package(ctx.store, app, version)
+    plan_sha256 = hashlib.sha256(binary).hexdigest()
+    waived = break_glass_reason is not None or rollback
+
+    def current(lineage: str, serial: int) -> Any:
+        return CurrentFacts(plan_sha256=plan_sha256, package_sha256=manifest["sha256"], state_lineage=lineage,
+                            state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
+                            succeeded_in=succeeded_in(ctx.store, app, version))
+
     check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
-                CurrentFacts(plan_sha256=hashlib.sha256(binary).hexdigest(),
-                             package_sha256=hashlib.sha256(zip_bytes).hexdigest(),
-                             state_lineage=record.get("state_lineage") or "",
-                             state_serial=int(record.get("state_serial") or 0),
-                             latest_plan_id=latest_plan_id(ctx.store, app, env),
-                             succeeded_in=succeeded_in(ctx.store, app, version)),
-                break_glass=break_glass_reason is not None or rollback_by is not None)
+                current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
-        zip_bytes, _manifest = fetch_package(ctx.store, app, version)
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
-            lineage, serial = state_identity(ws.tf)
-            current = CurrentFacts(
-                plan_sha256=hashlib.sha256(binary).hexdigest(),
-                package_sha256=hashlib.sha256(zip_bytes).hexdigest(),
-                state_lineage=lineage, state_serial=serial,
-                latest_plan_id=latest_plan_id(ctx.store, app, env),
-                succeeded_in=succeeded_in(ctx.store, app, version),
-            )
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(), current,
-                        break_glass=break_glass_reason is not None or rollback_by is not None)
+            lineage, serial, _outputs = state_identity(ws.tf)
+            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+                        current(lineage, serial), break_glass=waived)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
@@ -608,12 +618,11 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             continue
         decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
         outcome, start = "planned", None
-        try:
-            outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
+        try:  # an apply writes start.json first, result.json when it ends
             start = get_json(store, f"applies/{rec['id']}/start.json")
+            outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
         except NotFound:
-            if store.exists(f"applies/{rec['id']}/start.json"):
-                start = get_json(store, f"applies/{rec['id']}/start.json")
+            if start is not None:
                 lock = read_lock(store, rec["app"], rec["env"])
                 running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
                 outcome = "applying" if running else "interrupted"
