@@ -374,11 +374,15 @@ class Lifecycle:
             self._touch(service, new)
             yield
             break
-        yield from self._drain_others(service, keep=new)
-        new["rolloutState"] = "COMPLETED"
-        new["rolloutStateReason"] = f"ECS deployment {new['id']} completed."
-        self._touch(service, new)
-        self._event(service, f"(deployment {new['id']}) deployment completed.")
+        yield from self._complete(service, new)
+
+    def _complete(self, service: Any, deployment: dict[str, Any]) -> Iterator[None]:
+        """Drain every other deployment, then `deployment` is COMPLETED and the service steady."""
+        yield from self._drain_others(service, keep=deployment)
+        deployment["rolloutState"] = "COMPLETED"
+        deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
+        self._touch(service, deployment)
+        self._event(service, f"(deployment {deployment['id']}) deployment completed.")
         self._event(service, "has reached a steady state.")
 
     def _drain_others(self, service: Any, keep: dict[str, Any]) -> Iterator[None]:
@@ -431,12 +435,7 @@ class Lifecycle:
         self._register(service, launched, ("healthy", None, None))
         self._touch(service, back)
         yield
-        yield from self._drain_others(service, keep=back)
-        back["rolloutState"] = "COMPLETED"
-        back["rolloutStateReason"] = f"ECS deployment {back['id']} completed."
-        self._touch(service, back)
-        self._event(service, f"(deployment {back['id']}) deployment completed.")
-        self._event(service, "has reached a steady state.")
+        yield from self._complete(service, back)
 
     # -- bookkeeping --------------------------------------------------------------------------------------------
 
@@ -625,19 +624,30 @@ def _install_patches(self: Lifecycle) -> None:
     self._installed = True
 
 
-@contextlib.contextmanager
-def ecs_lifecycle(step_s: float = DEFAULT_STEP_S, faults: dict[str, str] | None = None) -> Iterator[Lifecycle]:
-    """Give moto the ECS deployment lifecycle for the duration of the block (also under `moto.mock_aws`)."""
+def _engage(step_s: float, faults: dict[str, str] | None) -> float:
+    """Switch the lifecycle on (one more user) at `step_s` with `faults`; returns the step to give back to
+    `_disengage`, so that another user of this process keeps its pace."""
     previous_step_s = LIFECYCLE.step_s
     LIFECYCLE.acquire()
     LIFECYCLE.step_s = step_s
     for service, fault in (faults or {}).items():
         LIFECYCLE.set_fault(service, fault)
+    return previous_step_s
+
+
+def _disengage(previous_step_s: float) -> None:
+    LIFECYCLE.step_s = previous_step_s
+    LIFECYCLE.release()
+
+
+@contextlib.contextmanager
+def ecs_lifecycle(step_s: float = DEFAULT_STEP_S, faults: dict[str, str] | None = None) -> Iterator[Lifecycle]:
+    """Give moto the ECS deployment lifecycle for the duration of the block (also under `moto.mock_aws`)."""
+    previous_step_s = _engage(step_s, faults)
     try:
         yield LIFECYCLE
     finally:
-        LIFECYCLE.step_s = previous_step_s
-        LIFECYCLE.release()
+        _disengage(previous_step_s)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -697,8 +707,9 @@ class Sandbox:
         """A boto3 client for `service_name` ("ecs", "elbv2"...) talking to this sandbox."""
         import boto3
 
-        return boto3.client(service_name, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(service_name, endpoint_url=self.endpoint, region_name=FAKE_CREDENTIALS["AWS_REGION"],
+                            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 
     def set_fault(self, service: str, fault: str | None) -> None:
         """Inject `fault` (one of FAULTS, None clears) into new deployments of the ECS service named `service`."""
@@ -724,8 +735,7 @@ class Sandbox:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = None
-            LIFECYCLE.step_s = self._previous_step_s  # another sandbox of this process keeps its pace
-            LIFECYCLE.release()
+            _disengage(self._previous_step_s)  # another sandbox of this process keeps its pace
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -768,11 +778,7 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
     except (OSError, SystemExit) as exc:
         raise BadInput(f"cannot listen on {host}:{port}: the port is in use (or not allowed)",
                        "choose another --port") from exc
-    previous_step_s = LIFECYCLE.step_s
-    LIFECYCLE.acquire()
-    LIFECYCLE.step_s = step_s
-    for service, fault in all_faults.items():
-        LIFECYCLE.set_fault(service, fault)
+    previous_step_s = _engage(step_s, all_faults)  # only once the server listens: nothing to undo on failure
     thread = threading.Thread(target=server.serve_forever, name="tfreview-sandbox", daemon=True)
     thread.start()
     return Sandbox(host=host, port=server.server_address[1], _server=server, _thread=thread,
