@@ -1,9 +1,10 @@
-"""Shared test fixtures.
+"""Shared test fixtures (helpers that tests import are in tests/helpers.py).
 
-Integration tests (marked `integration`) run the real terraform binary with the real AWS provider against ONE
-local AWS for the whole session: tfreview's sandbox (moto + the ECS deployment lifecycle) on 127.0.0.1, started
-here in-process. The provider mirror comes from TFREVIEW_PROVIDER_MIRROR (the Makefile finds it); the plugin
-cache is shared so each fresh working directory links the provider instead of copying it.
+ONE local AWS serves the whole session (`local_aws`): tfreview's sandbox (moto + the ECS deployment lifecycle) on
+127.0.0.1, started here in-process. Integration tests (marked `integration`) run the real terraform binary with the
+real AWS provider against it (`aws_sandbox` exports its endpoint and credentials); the S3 store tests and the ECS
+sandbox tests talk to it with boto3. The provider mirror comes from TFREVIEW_PROVIDER_MIRROR (the Makefile finds
+it); the plugin cache is shared so each fresh working directory links the provider instead of copying it.
 """
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
+
+from tests.helpers import SANDBOX_STEP_S, new_bucket
+from tfreview.sandbox import FAKE_CREDENTIALS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,17 +30,24 @@ def _require_terraform() -> None:
 
 
 @pytest.fixture(scope="session")
-def aws_sandbox():
-    """The local AWS for the whole session; its endpoint and fake credentials are exported to subprocesses."""
+def local_aws():
+    """The one local AWS of the session (tfreview's sandbox on a free loopback port; moto's backends are
+    process-global anyway), ECS deployment steps of TFREVIEW_SANDBOX_STEP_S or 0.2 s. Nothing is exported."""
     from tfreview.sandbox import start_sandbox
 
-    _require_terraform()
-    os.environ.setdefault("TFREVIEW_PLUGIN_CACHE_DIR", str(REPO / ".cache" / "plugins"))
     sandbox = start_sandbox(port=0, step_s=float(os.environ.get("TFREVIEW_SANDBOX_STEP_S", "0.2")))
-    saved = {k: os.environ.get(k) for k in sandbox.env()}
-    os.environ.update(sandbox.env())
     yield sandbox
     sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_sandbox(local_aws):
+    """The local AWS for terraform; its endpoint and fake credentials are exported to subprocesses."""
+    _require_terraform()
+    os.environ.setdefault("TFREVIEW_PLUGIN_CACHE_DIR", str(REPO / ".cache" / "plugins"))
+    saved = {k: os.environ.get(k) for k in local_aws.env()}
+    os.environ.update(local_aws.env())
+    yield local_aws
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -43,20 +55,102 @@ def aws_sandbox():
             os.environ[k] = v
 
 
+@pytest.fixture(scope="module")
+def sandbox(local_aws):
+    """The local AWS with quick ECS deployments (SANDBOX_STEP_S per step) while the module using it runs."""
+    previous = local_aws.step_s
+    local_aws.step_s = SANDBOX_STEP_S
+    yield local_aws
+    local_aws.step_s = previous
+
+
+@pytest.fixture
+def no_faults_left_behind(local_aws):
+    """Clears every injected ECS fault after the test (modules opt in with `pytest.mark.usefixtures`)."""
+    yield
+    local_aws.clear_faults()
+
+
+# -- S3 -----------------------------------------------------------------------------------------------------------
+
+FAKE_ENV = {k: v for k, v in FAKE_CREDENTIALS.items() if k != "AWS_SESSION_TOKEN"}  # keys and region, no token
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, no profile, session token, endpoint, store KMS key or retry setting from the outside
+    (modules opt in with `pytest.mark.usefixtures`)."""
+    for key, value in FAKE_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "TFREVIEW_S3_KMS_KEY_ID",
+                "TFREVIEW_AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(local_aws) -> str:
+    """Endpoint URL of the session's local AWS, for S3 over real HTTP."""
+    return local_aws.endpoint
+
+
+@pytest.fixture
+def s3_store(s3_endpoint: str):
+    """An S3Store under prefix "team" in a fresh bucket of the session's local AWS."""
+    from tfreview.store.s3 import S3Store
+
+    return S3Store(new_bucket(s3_endpoint), "team", endpoint_url=s3_endpoint)
+
+
+@pytest.fixture
+def mock_s3_store(fake_aws_env) -> Iterator[Any]:
+    """An S3Store under prefix "team" in moto's in-process `mock_aws` (bucket "test-bucket"), its S3 requests made
+    atomic as on AWS (`serialise_s3_requests`, the documented emulator fix)."""
+    import boto3
+    from moto import mock_aws
+
+    from tfreview.sandbox import serialise_s3_requests
+    from tfreview.store.s3 import S3Store
+
+    serialise_s3_requests()
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="test-bucket")
+        yield S3Store("test-bucket", "team", client=client)
+
+
+# -- the CLI --------------------------------------------------------------------------------------------------------
+
+DEFAULT_USER = "alice@example.com"
+
+
 @dataclass
 class Cli:
-    """Runs the real `tfreview` command (a subprocess, as users and CI do) against one store."""
+    """Runs the real `tfreview` command (a subprocess, as users and CI do) against one store.
+
+    `env` is added to the environment of every command this Cli runs (after the store and user it sets)."""
 
     store: Path
     cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
 
-    def __call__(self, *args: str, user: str = "alice@example.com", input: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def environment(self, user: str = DEFAULT_USER, env: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment of a command run as `user`: ours, the store, the user, no colours, 160 columns, `self.env`,
+        then `env`; never TFREVIEW_DEBUG."""
         full_env = {**os.environ, "TFREVIEW_STORE": str(self.store), "TFREVIEW_USER": user, "NO_COLOR": "1",
-                    "COLUMNS": "160", **(env or {})}
+                    "COLUMNS": "160", **self.env, **(env or {})}
         full_env.pop("TFREVIEW_DEBUG", None)
-        return subprocess.run([sys.executable, "-m", "tfreview", *args], cwd=self.cwd, env=full_env,
+        return full_env
+
+    def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tfreview", *args], cwd=self.cwd, env=self.environment(user, env),
                               capture_output=True, text=True, input=input, timeout=timeout)
+
+    def popen(self, *args: str, user: str = DEFAULT_USER, env: dict[str, str] | None = None,
+              **kw: Any) -> subprocess.Popen:
+        """Start `tfreview ARGS` (text mode) without waiting; `kw` goes to subprocess.Popen (stdin, stdout...)."""
+        return subprocess.Popen([sys.executable, "-m", "tfreview", *args], cwd=self.cwd,
+                                env=self.environment(user, env), text=True, **kw)
 
     def ok(self, *args: str, **kw) -> subprocess.CompletedProcess:
         proc = self(*args, **kw)
@@ -74,7 +168,3 @@ def cli_factory(tmp_path_factory):
         return Cli(store=cwd / ".tfreview", cwd=cwd)
 
     return make
-
-
-def ecs_client(sandbox):
-    return sandbox.client("ecs")

@@ -9,7 +9,6 @@ applies of one plan).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -17,10 +16,10 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
+from tests import helpers
 from tfreview.store.audit import append_event, entry_key, iter_entries
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
@@ -41,36 +40,11 @@ PLAN_DOC = {
     "prior_state": {"format_version": "1.0", "terraform_version": "1.11.4", "values": {"root_module": {}}},
 }
 
-_seq = iter(range(1, 10_000))
-
 
 def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, escalation: list[str] | None = None,
                 store=None) -> str:
-    """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit)."""
-    from tfreview.plan import review_plan
-    from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
-
-    store = store or LocalStore(cli.store)
-    manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
-    created = now_utc()
-    plan_id = new_plan_id(app, env, created) + f"-{next(_seq)}"
-    plan_json = json.dumps(PLAN_DOC).encode()
-    binary = b"tfplan binary of " + plan_id.encode()
-    summary = review_summary(review_plan(plan_json))
-    record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": app, "env": env,
-              "version": version, "plan_sha256": hashlib.sha256(binary).hexdigest(),
-              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
-              "state_lineage": "", "state_serial": 0, "prior_outputs": {}, "release_vars": {},
-              "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
-              "created_at": iso(created), "summary": summary, "risky": bool(escalation),
-              "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
-    keys = plan_keys(plan_id)
-    store.create(keys["binary"], binary, private=True)
-    store.create(keys["json"], plan_json, private=True)
-    store.create(keys["record"], dumps(record))
-    store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
-    append_event(store, "plan", planner, app=app, env=env, version=version, plan_id=plan_id)
-    return plan_id
+    """Store a plan of PLAN_DOC the way `tfreview plan` does (in `cli`'s store unless `store` is given)."""
+    return helpers.record_plan(store or LocalStore(cli.store), PLAN_DOC, app, version, env, planner, escalation)
 
 
 @pytest.fixture
@@ -81,10 +55,7 @@ def cli(cli_factory, tmp_path):
     stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
     stub.chmod(0o755)
     c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
-    base_call = c.__call__
-
-    c.run = lambda *args, **kw: base_call(*args, env={**c.env, **kw.pop("env", {})}, **kw)
-    c.run("package", "--app", "shop", "--version", "1.1.0")
+    c("package", "--app", "shop", "--version", "1.1.0")
     return c
 
 
@@ -109,37 +80,37 @@ def reached_terraform(proc: subprocess.CompletedProcess) -> None:
 # -- who may approve -------------------------------------------------------------------------------------------
 def test_planner_cannot_approve_own_plan_and_a_second_person_can(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
-    refused(cli.run("approve", pid, "--yes", user=ALICE), f"{ALICE} made plan {pid} and may not approve it")
-    ok = cli.run("approve", pid, "--yes", "--comment", "image bump only", user=BOB)
+    refused(cli("approve", pid, "--yes", user=ALICE), f"{ALICE} made plan {pid} and may not approve it")
+    ok = cli("approve", pid, "--yes", "--comment", "image bump only", user=BOB)
     assert ok.returncode == 0 and f"approved {pid} as {BOB}" in ok.stdout
-    reached_terraform(cli.run("apply", pid, user=ALICE))
+    reached_terraform(cli("apply", pid, user=ALICE))
 
 
 def test_two_required_approvers_need_two_distinct_people(cli):
     policy(cli, '[policy.qa]\nrequired_approvals = 2\n')
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
-    refused(cli.run("apply", pid), f"plan {pid} has 1 of 2 required approvals (approved by: {BOB})")
-    refused(cli.run("approve", pid, "--yes", user="BOB@example.com"), "already approved")
-    assert cli.run("approve", pid, "--yes", user=CAROL).returncode == 0
-    reached_terraform(cli.run("apply", pid))
+    cli("approve", pid, "--yes", user=BOB)
+    refused(cli("apply", pid), f"plan {pid} has 1 of 2 required approvals (approved by: {BOB})")
+    refused(cli("approve", pid, "--yes", user="BOB@example.com"), "already approved")
+    assert cli("approve", pid, "--yes", user=CAROL).returncode == 0
+    reached_terraform(cli("apply", pid))
 
 
 def test_risky_plan_needs_one_more_approver(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa", escalation=["destroys aws_lb_listener.prod"])
-    cli.run("approve", pid, "--yes", user=BOB)
-    refused(cli.run("apply", pid), "1 of 2 required approvals, 1 more because destroys aws_lb_listener.prod")
+    cli("approve", pid, "--yes", user=BOB)
+    refused(cli("apply", pid), "1 of 2 required approvals, 1 more because destroys aws_lb_listener.prod")
 
 
 def test_only_listed_approvers_may_approve(cli):
     policy(cli, f'[policy.qa]\napprovers = ["{CAROL}"]\n')
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    refused(cli.run("approve", pid, "--yes", user=BOB), f"{BOB} is not an approver for qa")
+    refused(cli("approve", pid, "--yes", user=BOB), f"{BOB} is not an approver for qa")
 
 
 def test_approve_asks_for_confirmation_unless_yes(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    proc = cli.run("approve", pid, user=BOB)
+    proc = cli("approve", pid, user=BOB)
     assert proc.returncode == 2 and "--yes" in proc.stderr
 
 
@@ -148,11 +119,8 @@ def _approve_in_a_terminal(cli, plan_id: str, answer: str, user: str) -> subproc
     import pty
 
     master, slave = pty.openpty()
-    env = {**os.environ, "TFREVIEW_STORE": str(cli.store), "TFREVIEW_USER": user, "NO_COLOR": "1",
-           "COLUMNS": "160", **cli.env}
-    proc = subprocess.Popen([sys.executable, "-m", "tfreview", "approve", plan_id, "--comment", "read it"],
-                            cwd=cli.cwd, env=env, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = cli.popen("approve", plan_id, "--comment", "read it", user=user, stdin=slave, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
     os.close(slave)
     os.write(master, answer.encode() + b"\n")
     out, err = proc.communicate(timeout=120)
@@ -177,22 +145,22 @@ def test_approve_shows_summary_and_risk_flags_and_asks_for_confirmation(cli):
 # -- apply refusals ----------------------------------------------------------------------------------------------
 def test_apply_refuses_unapproved_plan(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    refused(cli.run("apply", pid), f"plan {pid} is not approved", f"tfreview approve {pid}")
+    refused(cli("apply", pid), f"plan {pid} is not approved", f"tfreview approve {pid}")
 
 
 def test_rejected_plan_cannot_be_approved_or_applied(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
-    assert cli.run("reject", pid, "--reason", "wrong image tag", user=CAROL).returncode == 0
-    refused(cli.run("apply", pid), f"plan {pid} was rejected by {CAROL}: wrong image tag")
-    refused(cli.run("approve", pid, "--yes", user="dave@example.com"), "was rejected")
-    assert cli.run("reject", pid, "--reason", " ", user="erin@example.com").returncode == 2
+    cli("approve", pid, "--yes", user=BOB)
+    assert cli("reject", pid, "--reason", "wrong image tag", user=CAROL).returncode == 0
+    refused(cli("apply", pid), f"plan {pid} was rejected by {CAROL}: wrong image tag")
+    refused(cli("approve", pid, "--yes", user="dave@example.com"), "was rejected")
+    assert cli("reject", pid, "--reason", " ", user="erin@example.com").returncode == 2
 
 
 def test_planner_can_withdraw_own_plan(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
-    assert cli.run("reject", pid, "--reason", "withdrawn: wrong version", user=ALICE).returncode == 0
-    refused(cli.run("apply", pid), f"plan {pid} was rejected by {ALICE}: withdrawn: wrong version")
+    assert cli("reject", pid, "--reason", "withdrawn: wrong version", user=ALICE).returncode == 0
+    refused(cli("apply", pid), f"plan {pid} was rejected by {ALICE}: withdrawn: wrong version")
 
 
 def test_history_marks_break_glass_applies(cli):
@@ -201,79 +169,76 @@ def test_history_marks_break_glass_applies(cli):
     store.create(f"applies/{pid}/start.json", dumps({"plan_id": pid, "app": "shop", "env": "prod", "by": CAROL,
                                                      "started_at": "2026-11-26T10:05:00Z", "break_glass": "site down"}))
     store.create(f"applies/{pid}/result.json", dumps({"outcome": "applied", "finished_at": "2026-11-26T10:06:00Z"}))
-    [row] = json.loads(cli.run("history", "--format", "json").stdout)
+    [row] = json.loads(cli("history", "--format", "json").stdout)
     assert row["break_glass"] == "site down" and row["applied_by"] == CAROL and row["outcome"] == "applied"
-    assert "applied (BREAK-GLASS)" in cli.run("history").stdout
-    assert "**BREAK-GLASS apply** by carol@example.com: site down" in cli.run("report", pid).stdout
+    assert "applied (BREAK-GLASS)" in cli("history").stdout
+    assert "**BREAK-GLASS apply** by carol@example.com: site down" in cli("report", pid).stdout
 
 
 def test_apply_refuses_plan_whose_bytes_changed(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
+    cli("approve", pid, "--yes", user=BOB)
     binary = cli.store / "plans" / pid / "plan.tfplan"
     binary.write_bytes(binary.read_bytes() + b"!")
-    refused(cli.run("apply", pid), f"plan {pid} changed since it was made", "do not apply it")
+    refused(cli("apply", pid), f"plan {pid} changed since it was made", "do not apply it")
 
 
 def test_apply_refuses_changed_package(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
+    cli("approve", pid, "--yes", user=BOB)
     zip_path = cli.store / "packages" / "shop" / "1.1.0" / "terraform.zip"
     zip_path.write_bytes(zip_path.read_bytes() + b"tampered")
-    refused(cli.run("apply", pid), "package shop 1.1.0 does not match its manifest")
+    refused(cli("apply", pid), "package shop 1.1.0 does not match its manifest")
 
 
-def test_apply_refuses_expired_approval(cli):
-    policy(cli, '[policy.qa]\napproval_ttl_hours = 0.0003\n')  # about one second
+@pytest.mark.parametrize("policy_text, refusal, hint", [  # 0.0003 hours: about one second
+    pytest.param('[policy.qa]\napproval_ttl_hours = 0.0003\n', f"approval of plan {{pid}} by {BOB} expired at",
+                 "fresh approval", id="expired-approval"),
+    pytest.param('plan_max_age_hours = 0.0003\n', "plan {pid} is stale: made", "make a new plan", id="stale-plan"),
+])
+def test_apply_refuses_once_too_old(cli, policy_text, refusal, hint):
+    policy(cli, policy_text)
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
+    cli("approve", pid, "--yes", user=BOB)
     time.sleep(1.2)
-    refused(cli.run("apply", pid), f"approval of plan {pid} by {BOB} expired at", "fresh approval")
-
-
-def test_apply_refuses_stale_plan(cli):
-    policy(cli, 'plan_max_age_hours = 0.0003\n')  # about one second
-    pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
-    time.sleep(1.2)
-    refused(cli.run("apply", pid), f"plan {pid} is stale: made", "make a new plan")
+    refused(cli("apply", pid), refusal.format(pid=pid), hint)
 
 
 def test_apply_refuses_superseded_plan(cli):
     old = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", old, "--yes", user=BOB)
+    cli("approve", old, "--yes", user=BOB)
     new = record_plan(cli, "shop", "1.1.0", "qa")
-    refused(cli.run("apply", old), f"plan {old} is superseded by a newer plan {new} for shop/qa",
+    refused(cli("apply", old), f"plan {old} is superseded by a newer plan {new} for shop/qa",
             f"tfreview show {new}")
 
 
 def test_promotion_gate_requires_success_in_qa(cli):
     policy(cli, '[policy.prod]\nrequires_success_in = "qa"\n')
     pid = record_plan(cli, "shop", "1.1.0", "prod")
-    cli.run("approve", pid, "--yes", user=BOB)
-    refused(cli.run("apply", pid), "shop 1.1.0 has not been applied successfully in qa (prod requires it)")
+    cli("approve", pid, "--yes", user=BOB)
+    refused(cli("apply", pid), "shop 1.1.0 has not been applied successfully in qa (prod requires it)")
     LocalStore(cli.store).create("releases/shop/1.1.0/succeeded.json",
                                  dumps({"app": "shop", "version": "1.1.0", "envs": ["qa"]}))
-    reached_terraform(cli.run("apply", pid))
+    reached_terraform(cli("apply", pid))
 
 
 def test_apply_refuses_plan_already_applied(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
+    cli("approve", pid, "--yes", user=BOB)
     store = LocalStore(cli.store)
     store.create(f"applies/{pid}/start.json", dumps({"plan_id": pid, "app": "shop", "env": "qa", "by": ALICE}))
     store.create(f"applies/{pid}/result.json", dumps({"outcome": "applied", "finished_at": "2026-11-26T10:00:00Z"}))
-    refused(cli.run("apply", pid), f"plan {pid} was already applied at 2026-11-26T10:00:00Z (outcome: applied)")
+    refused(cli("apply", pid), f"plan {pid} was already applied at 2026-11-26T10:00:00Z (outcome: applied)")
 
 
 # -- break-glass -------------------------------------------------------------------------------------------------
 def test_break_glass_is_for_listed_identities_only_and_needs_a_reason(cli):
     policy(cli, f'[policy.prod]\nbreak_glass = ["{CAROL}"]\n')
     pid = record_plan(cli, "shop", "1.1.0", "prod")
-    refused(cli.run("apply", pid, "--break-glass", "--reason", "site down", user=BOB),
+    refused(cli("apply", pid, "--break-glass", "--reason", "site down", user=BOB),
             f"{BOB} may not break glass in prod")
-    assert cli.run("apply", pid, "--break-glass", user=CAROL).returncode == 2
-    reached_terraform(cli.run("apply", pid, "--break-glass", "--reason", "site down", user=CAROL))
+    assert cli("apply", pid, "--break-glass", user=CAROL).returncode == 2
+    reached_terraform(cli("apply", pid, "--break-glass", "--reason", "site down", user=CAROL))
 
 
 # -- locks, interrupted applies, unlock ---------------------------------------------------------------------------
@@ -301,51 +266,51 @@ def test_interrupted_apply_and_its_lock_are_reported_then_unlock_records_it(cli)
     killed = record_plan(cli, "shop", "1.1.0", "qa")
     leave_killed_apply(cli, killed)
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", user=BOB)
-    err = refused(cli.run("apply", pid), f"apply in progress for shop/qa by {ALICE} since 2026-11-26 10:04:59Z",
+    cli("approve", pid, "--yes", user=BOB)
+    err = refused(cli("apply", pid), f"apply in progress for shop/qa by {ALICE} since 2026-11-26 10:04:59Z",
                   "its process is gone: the apply was interrupted", "tfreview unlock --app shop --env qa")
     assert f"warning: apply of plan {killed} (shop/qa 1.1.0) by {ALICE}" in err
-    rows = json.loads(cli.run("history", "--format", "json").stdout)
+    rows = json.loads(cli("history", "--format", "json").stdout)
     assert {r["id"]: r["outcome"] for r in rows}[killed] == "interrupted"
 
-    unlocked = cli.run("unlock", "--app", "shop", "--env", "qa", user=CAROL)
+    unlocked = cli("unlock", "--app", "shop", "--env", "qa", user=CAROL)
     assert unlocked.returncode == 0, unlocked.stderr
     assert f"unlocked shop/qa: lock of {ALICE} (plan {killed}" in unlocked.stdout
     assert f"apply of plan {killed} recorded as interrupted" in unlocked.stdout
     events = [(e["event"], e["actor"]) for e in iter_entries(LocalStore(cli.store))]
     assert events[-2:] == [("apply-end", CAROL), ("unlock", CAROL)]
-    reached_terraform(cli.run("apply", pid))  # the lock is gone: the next apply goes ahead
-    assert "warning" not in cli.run("history").stderr
-    assert cli.run("unlock", "--app", "shop", "--env", "qa").returncode == 2  # nothing to unlock
+    reached_terraform(cli("apply", pid))  # the lock is gone: the next apply goes ahead
+    assert "warning" not in cli("history").stderr
+    assert cli("unlock", "--app", "shop", "--env", "qa").returncode == 2  # nothing to unlock
 
 
 # -- audit verify ------------------------------------------------------------------------------------------------
 def test_audit_verify_proves_the_chain_and_names_the_first_bad_entry(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", "--comment", "ok", user=BOB)
-    good = cli.run("audit", "verify")
+    cli("approve", pid, "--yes", "--comment", "ok", user=BOB)
+    good = cli("audit", "verify")
     assert good.returncode == 0 and "audit log intact: 3 entries" in good.stdout  # package, plan, approve
-    [entry] = json.loads(cli.run("audit", "log", "--event", "approve", "--format", "json").stdout)
+    [entry] = json.loads(cli("audit", "log", "--event", "approve", "--format", "json").stdout)
     assert entry["actor"] == BOB and entry["plan_id"] == pid and entry["details"]["comment"] == "ok"
-    listing = cli.run("audit", "log", "--person", "Bob@example.com").stdout
+    listing = cli("audit", "log", "--person", "Bob@example.com").stdout
     assert f"approve      {BOB}" in listing and "plan " + pid in listing and "package" not in listing
     entry = cli.store / entry_key(2)
     entry.write_bytes(entry.read_bytes().replace(b'"plan"', b'"PLAN"'))
-    bad = cli.run("audit", "verify")
+    bad = cli("audit", "verify")
     assert bad.returncode == 1 and "audit log broken at entry 2" in bad.stderr
-    doc = json.loads(cli.run("audit", "verify", "--format", "json").stdout)
+    doc = json.loads(cli("audit", "verify", "--format", "json").stdout)
     assert doc["ok"] is False and doc["first_bad_seq"] == 2
 
 
 # -- history and report ------------------------------------------------------------------------------------------
 def test_history_filters_by_person_version_env_and_date(cli):
-    cli.run("package", "--app", "shop", "--version", "1.2.0")
+    cli("package", "--app", "shop", "--version", "1.2.0")
     a = record_plan(cli, "shop", "1.1.0", "qa", planner=ALICE)
     b = record_plan(cli, "shop", "1.2.0", "prod", planner=CAROL)
-    cli.run("approve", a, "--yes", "--comment", "fine", user=BOB)
+    cli("approve", a, "--yes", "--comment", "fine", user=BOB)
 
     def ids(*args):
-        proc = cli.run("history", "--format", "json", *args)
+        proc = cli("history", "--format", "json", *args)
         assert proc.returncode == 0, proc.stderr
         return {r["id"] for r in json.loads(proc.stdout)}
 
@@ -357,30 +322,30 @@ def test_history_filters_by_person_version_env_and_date(cli):
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     assert ids("--since", today, "--until", today) == {a, b}
     assert ids("--until", "2020-01-01") == set()
-    bad = cli.run("history", "--since", "last tuesday")
+    bad = cli("history", "--since", "last tuesday")
     assert bad.returncode == 2 and "cannot read the time" in bad.stderr
-    row = next(r for r in json.loads(cli.run("history", "--format", "json").stdout) if r["id"] == a)
+    row = next(r for r in json.loads(cli("history", "--format", "json").stdout) if r["id"] == a)
     assert row["approvals"] == [{"by": BOB, "kind": "approve", "at": row["approvals"][0]["at"], "comment": "fine"}]
 
 
 def test_report_gives_an_auditor_the_diff_and_who_did_what(cli, tmp_path):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
-    cli.run("approve", pid, "--yes", "--comment", "checked the image tag", user=BOB)
-    md = cli.run("report", pid, "--format", "markdown")
+    cli("approve", pid, "--yes", "--comment", "checked the image tag", user=BOB)
+    md = cli("report", pid, "--format", "markdown")
     assert md.returncode == 0, md.stderr
     assert f"Planned by | {ALICE}" in md.stdout
     assert f"| approve | {BOB} |" in md.stdout and "checked the image tag" in md.stdout
     assert "Not applied." in md.stdout and "1.0.0 → 1.1.0" in md.stdout
     out = tmp_path / "report.html"
-    assert cli.run("report", pid, "--format", "html", "--output", str(out)).returncode == 0
+    assert cli("report", pid, "--format", "html", "--output", str(out)).returncode == 0
     page = out.read_text()
     assert page.startswith("<!doctype html>") and "checked the image tag" in page
     assert page.lower().count("<html") == 1 and page.lower().count("<body") == 1  # the diff is embedded, not nested
     assert "1.0.0" in page and "1.1.0" in page
-    doc = json.loads(cli.run("report", pid, "--format", "json").stdout)
+    doc = json.loads(cli("report", pid, "--format", "json").stdout)
     assert doc["plan"]["planner"] == ALICE and doc["approvals"][0]["by"] == BOB and doc["outcome"] == "not applied"
     assert doc["audit_chain"]["ok"] is True
-    assert cli.run("report", pid, "--format", "pdf").returncode == 2
+    assert cli("report", pid, "--format", "pdf").returncode == 2
 
 
 # -- the same on an S3 store (team mode) ----------------------------------------------------------------------------
@@ -394,30 +359,30 @@ def test_approvals_locks_unlock_history_report_and_audit_work_on_an_s3_store(cli
     url = "s3://tfreview-team/shop"
     cli.env = {**cli.env, "TFREVIEW_STORE": url}
     store = S3Store.from_url(url, client=aws_sandbox.client("s3"))
-    assert cli.run("package", "--app", "shop", "--version", "1.1.0").returncode == 0
+    assert cli("package", "--app", "shop", "--version", "1.1.0").returncode == 0
     pid = record_plan(cli, "shop", "1.1.0", "qa", store=store)
-    refused(cli.run("approve", pid, "--yes", user=ALICE), "may not approve it")
-    assert cli.run("approve", pid, "--yes", "--comment", "on s3", user=BOB).returncode == 0
-    refused(cli.run("approve", pid, "--yes", user=BOB), "already approved")
+    refused(cli("approve", pid, "--yes", user=ALICE), "may not approve it")
+    assert cli("approve", pid, "--yes", "--comment", "on s3", user=BOB).returncode == 0
+    refused(cli("approve", pid, "--yes", user=BOB), "already approved")
 
     # A lock left by a dead process on this host, as kill -9 leaves it.
     other = record_plan(cli, "shop", "1.1.0", "qa", store=store)
-    cli.run("approve", other, "--yes", user=BOB)
+    cli("approve", other, "--yes", user=BOB)
     killer = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
     killer.wait()
     from unittest import mock
 
     with mock.patch("os.getpid", return_value=killer.pid):
         acquire_lock(store, "shop", "qa", CAROL, other)
-    refused(cli.run("apply", other), f"apply in progress for shop/qa by {CAROL}", "its process is gone")
-    unlocked = cli.run("unlock", "--app", "shop", "--env", "qa", user="dave@example.com")
+    refused(cli("apply", other), f"apply in progress for shop/qa by {CAROL}", "its process is gone")
+    unlocked = cli("unlock", "--app", "shop", "--env", "qa", user="dave@example.com")
     assert unlocked.returncode == 0 and f"lock of {CAROL}" in unlocked.stdout, unlocked.stderr
 
-    rows = json.loads(cli.run("history", "--format", "json", "--person", BOB).stdout)
+    rows = json.loads(cli("history", "--format", "json", "--person", BOB).stdout)
     assert {r["id"] for r in rows} == {pid, other}
-    doc = json.loads(cli.run("report", pid, "--format", "json").stdout)
+    doc = json.loads(cli("report", pid, "--format", "json").stdout)
     assert doc["approvals"][0]["by"] == BOB and doc["approvals"][0]["comment"] == "on s3"
-    verify = cli.run("audit", "verify")
+    verify = cli("audit", "verify")
     assert verify.returncode == 0 and "audit log intact" in verify.stdout, verify.stderr
     events = [e["event"] for e in iter_entries(store)]
     assert events.count("approve") == 2 and events[-1] == "unlock"
@@ -429,10 +394,7 @@ IT_APP, IT_ENV = "apprv", "sandbox"
 
 
 def _popen(cli, *args: str, user: str = ALICE) -> subprocess.Popen:
-    env = {**os.environ, "TFREVIEW_STORE": str(cli.store), "TFREVIEW_USER": user, "NO_COLOR": "1", "COLUMNS": "160"}
-    env.pop("TFREVIEW_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "tfreview", *args], cwd=cli.cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return cli.popen(*args, user=user, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def _real_plan(cli, version: str) -> str:

@@ -198,37 +198,18 @@ def test_ten_concurrent_processes_lose_nothing(store):
     _assert_nothing_lost(store, writers, 5)
 
 
-@pytest.fixture
-def s3_store(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    import boto3
-    from moto import mock_aws
-
-    from tfreview.sandbox import serialise_s3_requests
-    from tfreview.store.s3 import S3Store
-
-    serialise_s3_requests()  # the documented emulator fix: moto's S3 requests as atomic as AWS's
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="audit-bucket")
-        yield S3Store("audit-bucket", "team", client=client)
-
-
-def test_audit_log_on_the_s3_store_survives_concurrent_writers_and_finds_tampering(s3_store):
+def test_audit_log_on_the_s3_store_survives_concurrent_writers_and_finds_tampering(mock_s3_store):
     writers = [f"s{i}" for i in range(5)]
-    threads = [threading.Thread(target=lambda w=w: [append_event(s3_store, "plan", w, plan_id=f"{w}-{i}")
-                                                    for i in range(3)]) for w in writers]
+    threads = [threading.Thread(target=lambda w=w: [append_event(mock_s3_store, "plan", w, plan_id=f"{w}-{i}")
+                                                         for i in range(3)]) for w in writers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    _assert_nothing_lost(s3_store, writers, 3)
-    original = s3_store.read(entry_key(7))
-    s3_store.write(entry_key(7), original.replace(b'"plan"', b'"PLAN"'))
-    result = verify_chain(s3_store)
+    _assert_nothing_lost(mock_s3_store, writers, 3)
+    original = mock_s3_store.read(entry_key(7))
+    mock_s3_store.write(entry_key(7), original.replace(b'"plan"', b'"PLAN"'))
+    result = verify_chain(mock_s3_store)
     assert not result.ok and result.first_bad_seq == 7
 
 

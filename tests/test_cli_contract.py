@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
 
@@ -80,36 +81,9 @@ def assert_no_temp_files(store: Path) -> None:
     assert not leftovers, f"temporary files left in the store: {leftovers}"
 
 
-_seq = iter(range(1, 10_000))
-
-
 def record_plan(store_dir: Path, planner: str = ALICE, env: str = "sandbox") -> str:
-    """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit)."""
-    from tfreview.plan import review_plan
-    from tfreview.store.audit import append_event
-    from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
-
-    store = LocalStore(store_dir)
-    manifest = json.loads(store.read(f"packages/{APP}/{VERSION}/manifest.json"))
-    created = now_utc()
-    plan_id = f"{new_plan_id(APP, env, created)}-{next(_seq)}"
-    plan_json = json.dumps(PLAN_DOC).encode()
-    binary = b"tfplan binary of " + plan_id.encode()
-    summary = review_summary(review_plan(plan_json))
-    record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": APP, "env": env,
-              "version": VERSION, "plan_sha256": hashlib.sha256(binary).hexdigest(),
-              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
-              "state_lineage": "", "state_serial": 0, "prior_outputs": {}, "release_vars": {},
-              "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
-              "created_at": iso(created), "summary": summary, "risky": False,
-              "risk_reasons": summary["risk_reasons"], "escalation_reasons": []}
-    keys = plan_keys(plan_id)
-    store.create(keys["binary"], binary, private=True)
-    store.create(keys["json"], plan_json, private=True)
-    store.create(keys["record"], dumps(record))
-    store.write(f"heads/{APP}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
-    append_event(store, "plan", planner, app=APP, env=env, version=VERSION, plan_id=plan_id)
-    return plan_id
+    """Store a plan of PLAN_DOC for APP VERSION the way `tfreview plan` does."""
+    return helpers.record_plan(LocalStore(store_dir), PLAN_DOC, APP, VERSION, env, planner)
 
 
 def doc_sections() -> dict[str, list]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -103,37 +102,24 @@ def test_twenty_concurrent_acquirers_exactly_one_wins(store):
             assert reason.startswith(f"apply in progress for shop/qa by {winners[0]} since "), reason
 
 
-def test_lock_on_the_s3_store_has_exactly_one_winner(monkeypatch):
+def test_lock_on_the_s3_store_has_exactly_one_winner(mock_s3_store):
     import threading
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    import boto3
-    from moto import mock_aws
+    outcomes: dict[str, str] = {}
 
-    from tfreview.store.s3 import S3Store
+    def take(owner: str) -> None:
+        try:
+            acquire_lock(mock_s3_store, "shop", "qa", owner, "p")
+            outcomes[owner] = "won"
+        except PolicyRefusal as exc:
+            outcomes[owner] = exc.message
 
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="lock-bucket")
-        s3 = S3Store("lock-bucket", "team", client=client)
-        outcomes: dict[str, str] = {}
-
-        def take(owner: str) -> None:
-            try:
-                acquire_lock(s3, "shop", "qa", owner, "p")
-                outcomes[owner] = "won"
-            except PolicyRefusal as exc:
-                outcomes[owner] = exc.message
-
-        threads = [threading.Thread(target=take, args=(f"u{i}",)) for i in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sum(r == "won" for r in outcomes.values()) == 1
-        lock = read_lock(s3, "shop", "qa")
-        assert outcomes[lock.owner] == "won" and release_lock(s3, lock)
-        assert read_lock(s3, "shop", "qa") is None
+    threads = [threading.Thread(target=take, args=(f"u{i}",)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r == "won" for r in outcomes.values()) == 1
+    lock = read_lock(mock_s3_store, "shop", "qa")
+    assert outcomes[lock.owner] == "won" and release_lock(mock_s3_store, lock)
+    assert read_lock(mock_s3_store, "shop", "qa") is None

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import SANDBOX_STEP_S as STEP_S
+from tests.helpers import WebApp, make_webapp, primary
 from tfreview.rollout.watch import FAILED, SUCCEEDED, LogLine, watch_deployment
-from tfreview.sandbox import LIFECYCLE, start_sandbox
-from tests.test_sandbox import WebApp, make_webapp, primary
 
-STEP_S = 0.05
 POLL_S = 0.05
 
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with start_sandbox(step_s=STEP_S) as sb:
-        yield sb
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left_behind():
-    yield
-    LIFECYCLE.faults.clear()
+pytestmark = pytest.mark.usefixtures("no_faults_left_behind")
 
 
 def watch(app: WebApp, expected: str, timeout_s: float = 10.0, lines: list[LogLine] | None = None):

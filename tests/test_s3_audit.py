@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.test_store_backends import fake_aws_env, new_bucket, shared_s3_endpoint  # noqa: F401 (fixture)
 from tfreview.config import Settings
 from tfreview.errors import PolicyRefusal
 from tfreview.store.audit import append_event, verify_chain
@@ -20,11 +19,7 @@ from tfreview.store.s3 import S3Store
 
 N = 10
 
-
-@pytest.fixture
-def s3_store() -> S3Store:
-    endpoint = shared_s3_endpoint()
-    return S3Store(new_bucket(endpoint), "team", endpoint_url=endpoint)
+pytestmark = pytest.mark.usefixtures("fake_aws_env")  # fake credentials, nothing from the outside
 
 
 def run_at_once(fn: Any, n: int = N) -> list[Any]:
@@ -124,11 +119,11 @@ def test_ten_parallel_approvals_by_one_person_on_s3_record_exactly_one(s3_store:
     assert verdict.ok and verdict.count == 1, verdict
 
 
-def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store,
+def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s3_endpoint: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from tfreview.workflow import Context
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", shared_s3_endpoint())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("TFREVIEW_USER", "bob@example.com")
     ctx = Context.create(Settings(store=s3_store.url))
     assert ctx.identity["user"] == "bob@example.com"

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.test_store_backends import fake_aws_env, new_bucket, shared_s3_endpoint  # noqa: F401 (fixture)
+from tests.helpers import new_bucket
 from tfreview.config import Settings
 from tfreview.errors import NotFound, StoreError
 from tfreview.store.audit import append_event, verify_chain
@@ -20,6 +20,8 @@ from tfreview.store.s3 import S3Store
 REPO = Path(__file__).resolve().parent.parent
 PLAN_ID = "web-qa-20260101-000000-abcd"
 PREFIX = "team"
+
+pytestmark = pytest.mark.usefixtures("fake_aws_env")  # fake credentials, nothing from the outside
 
 
 def documented_policy(role: str, bucket: str) -> str:
@@ -44,15 +46,14 @@ def store_as(role_keys: tuple[str, str], bucket: str, endpoint: str) -> S3Store:
 
 
 @pytest.fixture
-def team(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A bucket holding one plan, IAM users reviewer/ci/auditor with the documented policies; then IAM enforced."""
     import boto3
     from moto import settings as moto_settings
     from moto.core.authorization import ActionAuthenticatorMixin
 
-    endpoint = shared_s3_endpoint()
-    bucket = new_bucket(endpoint)
-    admin = S3Store(bucket, PREFIX, endpoint_url=endpoint)
+    bucket = new_bucket(s3_endpoint)
+    admin = S3Store(bucket, PREFIX, endpoint_url=s3_endpoint)
     plan_json = (REPO / "fixtures" / "plans" / "cpu_memory.json").read_bytes()
     binary = b"terraform plan binary"
     import hashlib
@@ -70,14 +71,14 @@ def team(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     admin.write("state/web/qa/terraform.tfstate", b'{"secret": "db password"}', private=True)
     append_event(admin, "plan", "ci@example.com", app="web", env="qa", plan_id=PLAN_ID)
 
-    iam = boto3.client("iam", endpoint_url=endpoint)
+    iam = boto3.client("iam", endpoint_url=s3_endpoint)
     stores = {}
     for role in ("reviewer", "ci", "auditor"):
         user = f"{role}-{bucket}"
         iam.create_user(UserName=user)
         iam.put_user_policy(UserName=user, PolicyName="tfreview", PolicyDocument=documented_policy(role, bucket))
         key = iam.create_access_key(UserName=user)["AccessKey"]
-        stores[role] = store_as((key["AccessKeyId"], key["SecretAccessKey"]), bucket, endpoint)
+        stores[role] = store_as((key["AccessKeyId"], key["SecretAccessKey"]), bucket, s3_endpoint)
 
     # From here on moto authorises every call like AWS does (undone by monkeypatch after the test).
     monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)

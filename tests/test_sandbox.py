@@ -2,90 +2,16 @@
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
+from tests.helpers import SANDBOX_STEP_S as STEP_S
+from tests.helpers import make_webapp, primary
 from tfreview.errors import BadInput
 from tfreview.sandbox import LIFECYCLE, parse_faults, set_remote_fault, start_sandbox
 
-STEP_S = 0.05
-
-
-@dataclass
-class WebApp:
-    """One colour of a web app in the sandbox: cluster, service, its target group and two task definitions."""
-
-    ecs: Any
-    elbv2: Any
-    cluster: str
-    service: str
-    target_group: str
-    td_v1: str
-    td_v2: str
-
-    def describe(self) -> dict[str, Any]:
-        return self.ecs.describe_services(cluster=self.cluster, services=[self.service])["services"][0]
-
-    def targets(self) -> dict[str, str]:
-        health = self.elbv2.describe_target_health(TargetGroupArn=self.target_group)["TargetHealthDescriptions"]
-        return {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in health}
-
-    def deploy_v2(self) -> None:
-        self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=self.td_v2)
-
-    def wait(self, condition: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            svc = self.describe()
-            if condition(svc):
-                return svc
-            assert time.monotonic() < deadline, f"condition not met in {timeout_s} s: {svc['deployments']}"
-            time.sleep(STEP_S / 2)
-
-
-def make_webapp(sandbox: Any, desired: int = 1, *, settle: bool = True) -> WebApp:
-    """Create a VPC, a target group (target_type ip), a cluster, two revisions and a FARGATE service on v1."""
-    name = f"web-{uuid.uuid4().hex[:8]}"
-    ec2, ecs, elbv2 = sandbox.client("ec2"), sandbox.client("ecs"), sandbox.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName=name, Description="web", VpcId=vpc)["GroupId"]
-    tg = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc,
-                                   TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
-    ecs.create_cluster(clusterName=name)
-    tds = [ecs.register_task_definition(
-        family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
-        containerDefinitions=[{"name": "web", "image": f"registry.local/web:{v}", "portMappings": [
-            {"containerPort": 8080}]}])["taskDefinition"]["taskDefinitionArn"] for v in ("1.0.0", "1.1.0")]
-    ecs.create_service(
-        cluster=name, serviceName=name, taskDefinition=tds[0], desiredCount=desired, launchType="FARGATE",
-        loadBalancers=[{"targetGroupArn": tg, "containerName": "web", "containerPort": 8080}],
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
-        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                                 "maximumPercent": 200, "minimumHealthyPercent": 100})
-    app = WebApp(ecs, elbv2, name, name, tg, tds[0], tds[1])
-    if settle:
-        app.wait(lambda s: s["deployments"][0]["rolloutState"] == "COMPLETED")
-    return app
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with start_sandbox(step_s=STEP_S) as sb:
-        yield sb
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left_behind():
-    yield
-    LIFECYCLE.faults.clear()
-
-
-def primary(svc: dict[str, Any]) -> dict[str, Any]:
-    return next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+pytestmark = pytest.mark.usefixtures("no_faults_left_behind")
 
 
 def messages(svc: dict[str, Any]) -> list[str]:

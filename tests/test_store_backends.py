@@ -8,14 +8,11 @@ below.
 """
 from __future__ import annotations
 
-import atexit
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,50 +20,13 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.helpers import new_bucket
 from tfreview.errors import AwsError, BadInput, Conflict, NotFound, StoreError
 from tfreview.store import open_store
 from tfreview.store.local import LocalStore
 from tfreview.store.s3 import S3Store, parse_s3_url
 
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
-
-# -- the shared S3 emulator ------------------------------------------------------------------------------------
-
-_sandbox: Any = None
-_sandbox_lock = threading.Lock()
-
-
-def shared_s3_endpoint() -> str:
-    """Endpoint URL of the one moto server of this test session (started on first use, stopped at exit)."""
-    global _sandbox
-    with _sandbox_lock:
-        if _sandbox is None:
-            from tfreview.sandbox import start_sandbox
-
-            _sandbox = start_sandbox(host="127.0.0.1", port=0)
-            atexit.register(_stop_shared_sandbox)
-        return _sandbox.endpoint
-
-
-def _stop_shared_sandbox() -> None:
-    global _sandbox
-    if _sandbox is not None:
-        _sandbox.stop()
-        _sandbox = None
-
-
-def new_bucket(endpoint: str) -> str:
-    """Create a fresh, empty bucket with no default encryption (so what we see on objects is what we asked for)."""
-    from tfreview.aws import client
-
-    name = f"tfr-{uuid.uuid4().hex[:16]}"
-    client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
-    return name
+pytestmark = pytest.mark.usefixtures("fake_aws_env")  # fake credentials, nothing from the outside
 
 
 def closed_loopback_port() -> int:
@@ -74,25 +34,6 @@ def closed_loopback_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_ENV.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "TFREVIEW_S3_KMS_KEY_ID",
-                "TFREVIEW_AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> str:
-    return shared_s3_endpoint()
-
-
-@pytest.fixture
-def s3_store(s3_endpoint: str) -> S3Store:
-    return S3Store(new_bucket(s3_endpoint), "team", endpoint_url=s3_endpoint)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -402,15 +343,20 @@ class _AlwaysSlowDown(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def slow_down_endpoint() -> Iterator[str]:
-    _AlwaysSlowDown.requests = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysSlowDown)
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port in a thread; yields its URL, then shuts the server down."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def slow_down_endpoint() -> Iterator[str]:
+    _AlwaysSlowDown.requests = 0
+    yield from _serve(_AlwaysSlowDown)
 
 
 def test_s3_throttling_is_retried_with_backoff_then_an_aws_error(slow_down_endpoint: str) -> None:
@@ -510,12 +456,7 @@ class _LoseFirstAnswer(BaseHTTPRequestHandler):
 def lossy_endpoint(s3_endpoint: str) -> Iterator[str]:
     _LoseFirstAnswer.upstream = s3_endpoint
     _LoseFirstAnswer.dropped = set()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LoseFirstAnswer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_LoseFirstAnswer)
 
 
 def test_s3_conditional_writes_whose_answer_was_lost_still_succeed(s3_endpoint: str, lossy_endpoint: str) -> None:
