@@ -51,15 +51,12 @@ step "approve (a second person) and apply: blue/green rollout to the idle colour
 TFREVIEW_USER=reviewer@example.com tfreview approve "$P2" --yes --comment "image bump reviewed"
 TFREVIEW_USER=ci@example.com tfreview apply "$P2"
 
-if tfreview --help | grep -q ' status '; then
-  step "status"
-  tfreview status --app "$APP" --env "$ENV_NAME"
-fi
-if tfreview --help | grep -q ' rollback '; then
-  step "rollback: traffic back to the previous colour in one command"
-  TFREVIEW_USER=reviewer@example.com tfreview rollback --app "$APP" --env "$ENV_NAME" --yes
-  tfreview status --app "$APP" --env "$ENV_NAME"
-fi
+step "status"
+tfreview status --app "$APP" --env "$ENV_NAME"
+
+step "rollback: traffic back to the previous colour in one command"
+TFREVIEW_USER=reviewer@example.com tfreview rollback --app "$APP" --env "$ENV_NAME" --yes
+tfreview status --app "$APP" --env "$ENV_NAME"
 
 step "history and stored reports"
 tfreview history --app "$APP"
