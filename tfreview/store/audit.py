@@ -21,7 +21,7 @@ import random
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -147,30 +147,40 @@ def append_event(store: Store, event: str, actor: str, **fields: Any) -> dict[st
     raise StoreError("could not append to the audit log (too much contention)", "retry the command")
 
 
-def _read_in_order(store: Store, keys: list[str]) -> Iterator[bytes | None]:
-    """The bytes of each key, in order (None for a key that vanished), `store.read_workers` reads at a time.
+_UNPARSABLE: Any = object()  # an entry's bytes that are not JSON
 
-    Stopping early cancels the reads not yet started."""
-    def read(key: str) -> bytes | None:
+
+def _read_objects(store: Store) -> list[tuple[str, bytes | None, Any]]:
+    """Every object under the entries prefix, in key order, read once: (key, bytes, parsed JSON or _UNPARSABLE);
+    bytes None for a name that is not an entry's (not read) or an entry that vanished. Reads run
+    `store.read_workers` at a time (on S3 each is a round trip)."""
+
+    def read(key: str) -> tuple[str, bytes | None, Any]:
+        if not _ENTRY_NAME.match(key):
+            return key, None, None
         try:
-            return store.read(key)
+            raw = store.read(key)
         except NotFound:
-            return None
+            return key, None, None
+        try:
+            return key, raw, json.loads(raw)
+        except ValueError:
+            return key, raw, _UNPARSABLE
 
-    workers = store.read_workers
-    if workers <= 1:
-        yield from map(read, keys)
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-read")
-    try:
-        yield from pool.map(read, keys)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    keys = store.list(ENTRIES_PREFIX)
+    if store.read_workers <= 1:
+        return [read(key) for key in keys]
+    with ThreadPoolExecutor(max_workers=store.read_workers, thread_name_prefix="audit-read") as pool:
+        return list(pool.map(read, keys))
+
+
+def _entries(objects: list[tuple[str, bytes | None, Any]]) -> list[Any]:
+    return [entry for _key, raw, entry in objects if raw is not None and entry is not _UNPARSABLE]
 
 
 def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
     """Audit entries in seq order (not verified: use `verify_chain` for that); unreadable ones are skipped."""
-    yield from _scan(store)
+    yield from _entries(_read_objects(store))
 
 
 def filter_entries(entries: Iterable[dict[str, Any]], *, app: str | None = None, env: str | None = None,
@@ -209,109 +219,59 @@ class VerifyResult:
     reason: str = ""
 
 
-_UNPARSABLE: Any = object()  # an entry's bytes that are not JSON
+def _verify(store: Store, objects: list[tuple[str, bytes | None, Any]]) -> VerifyResult:
+    prev_hash = GENESIS_HASH
+    expected = 1
+    hashes: dict[int, str] = {}
 
+    def bad(seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(False, expected - 1, seq, reason)
 
-@dataclass
-class _Chain:
-    """`verify_chain`'s checks, fed every key under the entries prefix in list order; stops at the first bad one."""
-
-    prev_hash: str = GENESIS_HASH
-    expected: int = 1
-    hashes: dict[int, str] = field(default_factory=dict)
-    failure: VerifyResult | None = None
-
-    def _bad(self, seq: int, reason: str) -> bool:
-        self.failure = VerifyResult(False, self.expected - 1, seq, reason)
-        return False
-
-    def check(self, key: str, raw: bytes | None, entry: Any) -> bool:
-        """Check the object at `key` (`raw`: its bytes, None if it vanished; `entry`: them parsed, or
-        _UNPARSABLE); False once the chain is broken (`failure` says where and why)."""
-        if self.failure is not None:
-            return False
-        expected = self.expected
+    for key, raw, entry in objects:
         m = _ENTRY_NAME.match(key)
         if not m:
-            return self._bad(expected, f"unexpected object {key} among the audit entries")
+            return bad(expected, f"unexpected object {key} among the audit entries")
         seq = int(m.group(1))
         if seq != expected:
-            return self._bad(expected, f"entry {expected} is missing (next found: {seq})")
+            return bad(expected, f"entry {expected} is missing (next found: {seq})")
         if raw is None:
-            return self._bad(expected, f"entry {expected} vanished while verifying")
+            return bad(expected, f"entry {expected} vanished while verifying")
         if entry is _UNPARSABLE:
-            return self._bad(seq, f"entry {seq} is not valid JSON")
+            return bad(seq, f"entry {seq} is not valid JSON")
         if not isinstance(entry, dict):
-            return self._bad(seq, f"entry {seq} is not a JSON object")
+            return bad(seq, f"entry {seq} is not a JSON object")
         if dumps(entry) != raw:
-            return self._bad(seq, f"entry {seq} bytes are not as written (not canonical JSON)")
+            return bad(seq, f"entry {seq} bytes are not as written (not canonical JSON)")
         if entry.get("seq") != seq:
-            return self._bad(seq, f"entry {seq} says it is entry {entry.get('seq')} (moved or reordered)")
+            return bad(seq, f"entry {seq} says it is entry {entry.get('seq')} (moved or reordered)")
         if entry_hash(entry) != entry.get("hash"):
-            return self._bad(seq, f"entry {seq} content does not match its hash (modified)")
-        if entry.get("prev_hash") != self.prev_hash:
-            return self._bad(seq, f"entry {seq} does not chain to entry {seq - 1} (prev_hash differs)")
-        self.prev_hash = entry["hash"]
-        self.hashes[seq] = self.prev_hash
-        self.expected += 1
-        return True
-
-    def result(self, store: Store) -> VerifyResult:
-        """The verdict: the first bad entry, else whether the head points at an entry of the chain."""
-        if self.failure is not None:
-            return self.failure
-        count = self.expected - 1
-        try:
-            head_seq, head_hash, _ = _read_head(store)
-        except StoreError:
-            return VerifyResult(False, count, count or None, f"audit head {HEAD_KEY} is unreadable")
-        if head_seq > count:
-            return VerifyResult(False, count, count + 1,
-                                f"entry {count + 1} is missing (the head says the log has {head_seq} entries)")
-        if head_seq and self.hashes.get(head_seq) != head_hash:
-            return VerifyResult(False, count, head_seq, f"the audit head does not match entry {head_seq}")
-        # head_seq < count is the crash window (entries created, head not yet advanced): they chain, so they count.
-        return VerifyResult(True, count)
-
-
-def _scan(store: Store, chain: _Chain | None = None, *, stop: bool = False) -> Iterator[Any]:
-    """The readable entries in key order, each entry object read and parsed once; with `chain`, every key under
-    the entries prefix is checked too (`stop`: end at the first bad one)."""
-    keys = store.list(ENTRIES_PREFIX)
-    named = [key for key in keys if _ENTRY_NAME.match(key)]
-    raws = _read_in_order(store, named)
+            return bad(seq, f"entry {seq} content does not match its hash (modified)")
+        if entry.get("prev_hash") != prev_hash:
+            return bad(seq, f"entry {seq} does not chain to entry {seq - 1} (prev_hash differs)")
+        prev_hash = entry["hash"]
+        hashes[seq] = prev_hash
+        expected += 1
+    count = expected - 1
     try:
-        for key in keys if chain is not None else named:
-            if chain is not None and not _ENTRY_NAME.match(key):
-                if not chain.check(key, None, None) and stop:
-                    return
-                continue
-            raw = next(raws)
-            entry = _UNPARSABLE
-            if raw is not None:
-                try:
-                    entry = json.loads(raw)
-                except ValueError:
-                    pass
-            if chain is not None and not chain.check(key, raw, entry) and stop:
-                return
-            if raw is not None and entry is not _UNPARSABLE:
-                yield entry
-    finally:
-        raws.close()
+        head_seq, head_hash, _ = _read_head(store)
+    except StoreError:
+        return VerifyResult(False, count, count or None, f"audit head {HEAD_KEY} is unreadable")
+    if head_seq > count:
+        return VerifyResult(False, count, count + 1,
+                            f"entry {count + 1} is missing (the head says the log has {head_seq} entries)")
+    if head_seq and hashes.get(head_seq) != head_hash:
+        return VerifyResult(False, count, head_seq, f"the audit head does not match entry {head_seq}")
+    # head_seq < count is the crash window (entries created, head not yet advanced): they chain, so they count.
+    return VerifyResult(True, count)
 
 
 def verify_chain(store: Store) -> VerifyResult:
     """Check every audit entry: canonical bytes, own hash, seq matching its key, contiguous seqs from 1,
     prev_hash chaining to the entry before, and the head pointing at an entry of the chain."""
-    chain = _Chain()
-    for _ in _scan(store, chain, stop=True):
-        pass
-    return chain.result(store)
+    return _verify(store, _read_objects(store))
 
 
 def read_log(store: Store) -> tuple[list[dict[str, Any]], VerifyResult]:
     """(`iter_entries`, `verify_chain`) of the log in one pass: every entry object is read once."""
-    chain = _Chain()
-    entries = list(_scan(store, chain))
-    return entries, chain.result(store)
+    objects = _read_objects(store)
+    return _entries(objects), _verify(store, objects)
