@@ -111,11 +111,13 @@ class Progress:
         self.console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
-def _context(title: str | None = None, settings: Any = None) -> Any:
+def _context(title: str | None = None, settings: Any = None, sign: bool = True) -> Any:
+    """(Context, Progress) of a command; `sign`: the command decides something, so it needs the user's signing key
+    and the store's policy (the principal is the one the policy gives that key)."""
     from tfreview.workflow import Context
 
     progress = Progress(title) if title else None
-    return Context.create(settings or _settings(), on_event=progress), progress
+    return Context.create(settings or _settings(), on_event=progress, sign=sign), progress
 
 
 def _emit_json(obj: Any) -> None:
@@ -355,7 +357,7 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     """Live colour, version per colour, traffic weights, last release and its outcome."""
     from tfreview.release import status as do_status
 
-    ctx, _ = _context()
+    ctx, _ = _context(sign=False)
     st = do_status(ctx, app_name, env)
     _warn_interrupted(ctx.store, app_name, env)
     if fmt is Format.json:
@@ -553,6 +555,65 @@ def report(plan_id: str = typer.Argument(..., help="Plan id."),
     else:
         _write_atomic(output, text)
         _console(stderr=True).print(f"wrote {output}", markup=False)
+
+
+# -- policy -------------------------------------------------------------------------------------------------------
+policy_app = typer.Typer(help="The signed, versioned policy in the store (rules, signers, admins).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _print_policy(shown: dict[str, Any], fmt: Format, headline: str = "") -> None:
+    if fmt is Format.json:
+        _emit_json(shown)
+        return
+    if headline:
+        _print(headline)
+    active, pending = shown["active"], shown["pending"]
+    _print(f"policy version {active['version']} (active), sha256 {active['sha256']}")
+    _print(f"  signed by: {', '.join(active['signed_by'])}")
+    _print(f"  admins: {', '.join(active['admins'])} (quorum {active['admin_quorum']})")
+    for who, fps in active["signers"].items():
+        _print(f"  signer {who}: {', '.join(fps)}")
+    if pending:
+        _print(f"policy version {pending['version']} pending: signed by {', '.join(pending['signed_by']) or 'nobody'}, "
+               f"needs {active['admin_quorum']} admin(s) of version {active['version']}: "
+               f"tfreview policy approve {pending['version']}")
+
+
+@policy_app.command("init")
+def policy_init(file: Path = typer.Argument(..., help="The policy TOML file (rules, [signers], admins)."),
+                fmt: Format = FormatOpt) -> None:
+    """Install policy version 1 in a store without one (trust on first use; you must be one of its admins)."""
+    from tfreview.trust.admin import init
+
+    _print_policy(init(_settings(), file), fmt, "installed policy version 1")
+
+
+@policy_app.command("propose")
+def policy_propose(file: Path = typer.Argument(..., help="The new policy TOML file."), fmt: Format = FormatOpt) -> None:
+    """Propose the next policy version; active once admin_quorum admins of the current version signed it."""
+    from tfreview.trust.admin import propose
+
+    ctx, _ = _context()
+    _print_policy(propose(ctx, file), fmt)
+
+
+@policy_app.command("approve")
+def policy_approve(version: int = typer.Argument(..., help="The pending policy version."), fmt: Format = FormatOpt) -> None:
+    """Sign a pending policy version as an admin of the active one."""
+    from tfreview.trust.admin import approve
+
+    ctx, _ = _context()
+    _print_policy(approve(ctx, version), fmt)
+
+
+@policy_app.command("show")
+def policy_show(fmt: Format = FormatOpt) -> None:
+    """The active policy version, its sha256, signers and admins (and a pending proposal)."""
+    from tfreview.store import open_store
+    from tfreview.trust.admin import show_store
+
+    _print_policy(show_store(open_store(_settings().store)), fmt)
 
 
 # -- sandbox ----------------------------------------------------------------------------------------------------

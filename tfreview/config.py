@@ -27,8 +27,6 @@ class Settings:
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Per-app settings from [apps.<app>] (image_repository, ...).
     apps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Raw [policy] tables, interpreted by tfreview.review.policy.
-    policy: Mapping[str, Any] = field(default_factory=dict)
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
@@ -56,7 +54,7 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
     def bad(key: str, want: str) -> BadInput:
         return BadInput(f"{path}: {key} must be {want}", "fix tfreview.toml: see Configuration in the README")
 
-    for key in ("terraform", "apps", "backend", "policy"):
+    for key in ("terraform", "apps", "backend"):
         if not isinstance(data.get(key, {}), dict):
             raise bad(key, f"a table ([{key}...])")
     for table in ("apps", "backend"):
@@ -123,11 +121,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):
             raise BadInput(f"backend.{name}.type must be \"local\" or \"s3\"", "fix tfreview.toml")
-    from tfreview.review.policy import policy_from_dict
-
-    policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
+    if "policy" in data:  # rules live in the store's signed policy: a local file must not be able to lower them
+        raise BadInput(f"{cfg_path}: [policy] no longer belongs in tfreview.toml (the policy is signed, in the store)",
+                       "move the [policy.*] tables into a policy file and run: tfreview policy init FILE "
+                       "(or tfreview policy propose FILE); see docs/approvals.md")
     kwargs = {k: v for k, v in values.items() if v is not None}
-    return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
+    return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
 
 
 def current_user(environ: Mapping[str, str] | None = None) -> str:

@@ -56,30 +56,54 @@ def check_name(kind: str, value: str) -> str:
 
 @dataclass
 class Context:
-    """What every use case needs: settings, the store, who is acting, and a progress callback."""
+    """What every use case needs: settings, the store, who is acting, and a progress callback.
+
+    signer/policy: the signing key and the store's verified policy history (tfreview.trust); `user` is then the
+    principal the active policy gives the signing key. Read-only commands make a Context with sign=False."""
 
     settings: Settings
     store: Store
     user: str
     on_event: OnEvent | None = None
     identity: dict[str, Any] = field(default_factory=dict)
+    signer: Any = None
+    policy: Any = None
 
     @classmethod
-    def create(cls, settings: Settings, on_event: OnEvent | None = None) -> "Context":
+    def create(cls, settings: Settings, on_event: OnEvent | None = None, *, sign: bool = True) -> "Context":
         store = open_store(settings.store)
-        user = current_user()
-        identity: dict[str, Any] = {"user": user}
+        identity: dict[str, Any] = {}
         if settings.store.startswith("s3://"):
             from tfreview.aws import caller_identity  # S3 mode records the AWS principal beside the user
 
             identity["aws_arn"] = caller_identity()
-        return cls(settings, store, user, on_event, identity)
+        if not sign:
+            return cls(settings, store, current_user(), on_event, {"user": current_user(), **identity})
+        from tfreview.trust.policy import load_history
+        from tfreview.trust.signer import find_signer
+        from tfreview.trust.verify import identify
 
-    def audit(self, event: str, **fields: Any) -> None:
+        signer = find_signer()
+        history = load_history(store)
+        user = identify(signer, history, aws_arn=identity.get("aws_arn"))
+        return cls(settings, store, user, on_event, {"user": user, **identity}, signer, history)
+
+    @property
+    def policy_version(self) -> int | None:
+        return self.policy.active.version if self.policy is not None else None
+
+    def sign(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """`statement`, naming the active policy version, signed by the acting principal."""
+        from tfreview.trust.verify import sign
+
+        return sign(self.signer, {**statement, "policy_version": self.policy_version})
+
+    def audit(self, event: str, **fields: Any) -> dict[str, Any]:
         from tfreview.store.audit import append_event
 
         # S3 mode: the AWS principal beside the person (None, and so left out, elsewhere).
-        append_event(self.store, event, self.user, aws_arn=self.identity.get("aws_arn"), **fields)
+        return append_event(self.store, event, self.user, signer=self.signer, policy_version=self.policy_version,
+                            aws_arn=self.identity.get("aws_arn"), **fields)
 
 
 # -- package -------------------------------------------------------------------------------------------------
@@ -320,14 +344,23 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": summary["risk_reasons"],
         "escalation_reasons": list(escalation),
     }
+    if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
+        record = ctx.sign(record)
     # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
     ctx.store.create(keys["binary"], binary, private=True)
     ctx.store.create(keys["json"], plan_json, private=True)
     ctx.store.create(keys["record"], dumps(record))
     ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
-              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind,
+                       "statement_sha256": _statement_sha256(record)})
     return Planned(record, binary, review)
+
+
+def _statement_sha256(doc: dict[str, Any]) -> str:
+    from tfreview.trust.verify import statement_sha256
+
+    return statement_sha256(doc)
 
 
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -376,18 +409,41 @@ def _facts(record: dict[str, Any]) -> Any:
 
 
 def load_policy(ctx: Context) -> Any:
-    from tfreview.review.policy import policy_from_dict
+    """The rules of the store's active, verified policy (never of a local file)."""
+    if ctx.policy is None:
+        from tfreview.trust.policy import load_history
 
-    return policy_from_dict(ctx.settings.policy)
+        ctx.policy = load_history(ctx.store)
+    return ctx.policy.active.rules
+
+
+def decision_docs(store: Store, plan_id: str) -> list[dict[str, Any]]:
+    """The stored approval/rejection documents of a plan, as written (signed statements, not yet verified)."""
+    return [get_json(store, key) for key in store.list(f"approvals/{plan_id}/")]
 
 
 def approvals_of(store: Store, plan_id: str) -> list[Any]:
+    """The decisions on a plan, unverified (for history and reports; apply uses `verified`)."""
     from tfreview.review.policy import Approval
 
-    out = []
-    for key in store.list(f"approvals/{plan_id}/"):
-        out.append(Approval.from_dict(get_json(store, key)))
-    return sorted(out, key=lambda a: a.approved_at)
+    return sorted((Approval.from_dict(d) for d in decision_docs(store, plan_id)), key=lambda a: a.approved_at)
+
+
+def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """(plan facts, decisions) of a plan, every signature checked against the store's active policy: the plan
+    record signed by its planner, each decision by the principal it names with its audit entry present.
+    PolicyRefusal (exit 3) naming the first that is edited, forged, unsigned or signed with a wrong key."""
+    from dataclasses import replace
+
+    from tfreview.trust.verify import check_signed, verified_decisions
+
+    load_policy(ctx)
+    active = ctx.policy.active
+    key = check_signed(record, active.document, str(record.get("planner")), f"plan record {record['id']}",
+                       active.version)
+    facts = replace(_facts(record), planner_key=key.fingerprint)
+    return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), facts,
+                                     ctx.policy)
 
 
 def _identity_slug(who: str) -> str:
@@ -400,9 +456,8 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
     from tfreview.review.policy import check_can_approve, required_approvals
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    decisions = approvals_of(ctx.store, plan_id)
     check_can_approve(policy, facts, decisions, ctx.user, now_utc())
     ep = policy.for_env(facts.env)
     return {"plan_id": plan_id, "required": required_approvals(ep, facts),
@@ -416,23 +471,33 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     from tfreview.review.policy import check_can_approve, make_approval
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     now = now_utc()
-    check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
+    check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind)  # type: ignore[arg-type]
+    if ctx.store.exists(f"applies/{plan_id}/start.json"):
+        raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
+                            f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
     # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
     current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
     if current != record["plan_sha256"]:
         raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
                             f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
-    doc = {**approval.to_dict(), "identity": ctx.identity}
+    doc = ctx.sign({**approval.to_dict(), "identity": ctx.identity})
+    key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
+    if ctx.store.exists(key):
+        raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
+                            "another person must approve; see: tfreview show " + plan_id)
+    # The audit entry first, naming the signed statement's sha256; the decision counts once its file exists.
+    entry = ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
+                      details={"comment": comment, "plan_sha256": record["plan_sha256"],
+                               "statement_sha256": _statement_sha256(doc)})
+    doc["audit_seq"] = entry["seq"]
     try:
-        ctx.store.create(f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json", dumps(doc))
+        ctx.store.create(key, dumps(doc))
     except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
                             "another person must approve; see: tfreview show " + plan_id) from None
-    ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
-              details={"comment": comment, "plan_sha256": record["plan_sha256"]})
     return doc
 
 
@@ -509,15 +574,16 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                             state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
                             succeeded_in=succeeded_in(ctx.store, app, version))
 
-    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+    facts, decisions = verified(ctx, record)
+    check_apply(policy, facts, decisions, now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
             lineage, serial, _outputs = state_identity(ws.tf)
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
-                        current(lineage, serial), break_glass=waived)
+            facts, decisions = verified(ctx, record)
+            check_apply(policy, facts, decisions, now_utc(), current(lineage, serial), break_glass=waived)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()

@@ -1,0 +1,112 @@
+"""Signed statements: signing them, and turning them into verified facts (or a one-line refusal naming which).
+
+A verified statement guarantees: its bytes are exactly what the key's holder signed, and that key belongs, in the
+policy version used to check it, to the principal the statement names as its actor. The pure policy core
+(tfreview.review.policy) then decides what a set of verified decisions allows.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from dataclasses import replace
+from typing import Any, Iterable, Mapping
+
+from tfreview.errors import PolicyRefusal, StoreError
+from tfreview.store.base import Store, canonical, get_json
+from tfreview.trust.policy import PolicyDocument, PolicyHistory
+from tfreview.trust.signer import Signer
+from tfreview.trust.sshsig import PublicKey, SignatureError, verify
+
+UNSIGNED = ("signature", "audit_seq")  # fields beside a statement, not part of it
+
+
+def statement_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The signed statement inside a stored document (the document without its signature and pointers)."""
+    return {k: v for k, v in doc.items() if k not in UNSIGNED}
+
+
+def statement_sha256(doc: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(statement_of(doc))).hexdigest()
+
+
+def sign(signer: Signer, statement: Mapping[str, Any]) -> dict[str, Any]:
+    """`statement` with its `signature` (SSHSIG over its canonical JSON)."""
+    body = statement_of(statement)
+    return {**body, "signature": signer.sign(canonical(body))}
+
+
+def check_signed(doc: Mapping[str, Any], document: PolicyDocument, actor: str, what: str, version: int) -> PublicKey:
+    """The key that signed `doc`, verified and belonging to `actor` in `document` (policy version `version`);
+    PolicyRefusal (exit 3) naming `what` and why otherwise."""
+    hint = "do not trust it: investigate who wrote it (tfreview audit verify), then re-plan / re-approve"
+    try:
+        key = verify(canonical(statement_of(doc)), str(doc.get("signature") or ""))
+    except SignatureError as exc:
+        reason = "it is not signed" if not doc.get("signature") else str(exc)
+        raise PolicyRefusal(f"{what}: {reason}", hint) from None
+    owner = document.principal_of(key)
+    if owner is None:
+        raise PolicyRefusal(f"{what}: signed with key {key.fingerprint}, unknown to policy version {version} "
+                            "(unknown or revoked key)", hint)
+    if owner != actor:
+        raise PolicyRefusal(f"{what}: says {actor} but was signed with {owner}'s key (principal mismatch)", hint)
+    return key
+
+
+def identify(signer: Signer, history: PolicyHistory, environ: Mapping[str, str] | None = None,
+             aws_arn: str | None = None) -> str:
+    """The principal the active policy gives the signing key; PolicyRefusal (exit 3) when the key is unknown,
+    TFREVIEW_USER names someone else, or (S3 mode) the AWS caller does not match the principal's ARN pattern."""
+    env = os.environ if environ is None else environ
+    active = history.active
+    principal = active.document.principal_of(signer.public_key)
+    if principal is None:
+        raise PolicyRefusal(f"your signing key {signer.public_key.fingerprint} is not in the store's policy "
+                            f"(version {active.version})",
+                            "send your .pub to an admin, who adds it to [signers]: tfreview policy propose FILE")
+    claimed = env.get("TFREVIEW_USER")
+    if claimed is not None and claimed != principal:
+        raise PolicyRefusal(f"TFREVIEW_USER is {claimed!r} but your signing key belongs to {principal}",
+                            "unset TFREVIEW_USER, or sign with that person's key (you cannot act as someone else)")
+    pattern = active.document.aws_principals.get(principal)
+    if pattern and aws_arn is not None and not fnmatch.fnmatchcase(aws_arn, pattern):
+        raise PolicyRefusal(f"AWS caller {aws_arn} does not match {principal}'s ARN pattern {pattern}",
+                            "use the AWS credentials the policy gives you ([aws_principals])")
+    return principal
+
+
+def audit_entry_for(store: Store, doc: Mapping[str, Any], event: str, what: str) -> dict[str, Any]:
+    """The audit entry recorded with decision `doc` (its `audit_seq`), checked to name its statement's sha256;
+    PolicyRefusal naming `what` when it is missing or does not match."""
+    from tfreview.store.audit import entry_hash, entry_key
+
+    seq = doc.get("audit_seq")
+    try:
+        entry = get_json(store, entry_key(int(seq))) if isinstance(seq, int) else None
+    except (StoreError, LookupError, ValueError):
+        entry = None
+    if entry is None or entry.get("event") != event or entry_hash(entry) != entry.get("hash") \
+            or (entry.get("details") or {}).get("statement_sha256") != statement_sha256(doc):
+        raise PolicyRefusal(f"{what}: its audit entry is missing or does not match it",
+                            "do not trust it: run tfreview audit verify and investigate")
+    return entry
+
+
+def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, Any]], facts: Any,
+                       history: PolicyHistory) -> list[Any]:
+    """Approvals/rejections of a plan as `Approval`s carrying the signing key's fingerprint and AWS principal,
+    each signature verified against the active policy, signed by the principal it names, with its audit entry
+    present. PolicyRefusal (exit 3) naming the first that fails and why."""
+    from tfreview.review.policy import Approval
+
+    active = history.active
+    out = []
+    for doc in docs:
+        who = str(doc.get("approver", "?"))
+        what = f"{'rejection' if doc.get('kind') == 'reject' else 'approval'} of plan {plan_id} by {who}"
+        key = check_signed(doc, active.document, who, what, active.version)
+        audit_entry_for(store, doc, str(doc.get("kind")), what)
+        entry_arn = (doc.get("identity") or {}).get("aws_arn")
+        out.append(replace(Approval.from_dict(doc), key=key.fingerprint, aws_arn=entry_arn or ""))
+    return sorted(out, key=lambda a: a.approved_at)
