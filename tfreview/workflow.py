@@ -668,7 +668,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
     """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
     approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
-    from tfreview.review.policy import parse_time, same_identity
+    from tfreview.review.policy import parse_time
     from tfreview.store.locks import holder_alive, read_lock
 
     lo, hi = time_bound(since), time_bound(until, end=True)
@@ -694,7 +694,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
                 outcome = "applying" if running else "interrupted"
         applied_by = start.get("by") if start else None
         people = [rec["planner"], *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
-        if person and not any(same_identity(person, p) for p in people):
+        if person and not any(person.strip().casefold() == p.casefold() for p in people):  # a search, not a check
             continue
         rows.append({"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
                      "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
