@@ -458,7 +458,7 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
     record = load_plan(ctx.store, plan_id)
     facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    check_can_approve(policy, facts, decisions, ctx.user, now_utc())
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
     ep = policy.for_env(facts.env)
     return {"plan_id": plan_id, "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
@@ -473,7 +473,8 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     record = load_plan(ctx.store, plan_id)
     facts, decisions = verified(ctx, record)
     now = now_utc()
-    check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind)  # type: ignore[arg-type]
+    check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind,  # type: ignore[arg-type]
+                      key=ctx.signer.public_key.fingerprint)
     if ctx.store.exists(f"applies/{plan_id}/start.json"):
         raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
                             f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")

@@ -359,8 +359,9 @@ def _expires_at(env_policy: EnvPolicy, a: Approval) -> datetime | None:
 
 
 def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: Iterable[Approval], who: str,
-                      now: datetime, kind: ApprovalKind = "approve") -> None:
-    """Raise PolicyRefusal unless `who` may approve (or, with kind="reject", reject) the plan at `now`.
+                      now: datetime, kind: ApprovalKind = "approve", key: str = "") -> None:
+    """Raise PolicyRefusal unless `who` (signing with key fingerprint `key`) may approve (or, with kind="reject",
+    reject) the plan at `now`.
 
     Refused: plan already rejected, self-approval (unless allowed), not in the env's approvers, or the same
     person already decided on this plan. The planner may always reject (withdraw) their own plan.
@@ -382,6 +383,9 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
             f"{who} made plan {pid} and may not approve it (self-approval is not allowed in {plan_facts.env})",
             "ask another reviewer to run: tfreview approve " + pid,
         )
+    if key and key == plan_facts.planner_key and not ep.allow_self_approval:
+        raise PolicyRefusal(f"{who} signs with the planner's key and may not approve plan {pid} (signed with the "
+                            f"planner's key {key})", "ask another reviewer to run: tfreview approve " + pid)
     if ep.approvers is not None and not _in(who, ep.approvers):
         raise PolicyRefusal(
             f"{who} is not an approver for {plan_facts.env}",
