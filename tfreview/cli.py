@@ -492,12 +492,21 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify(fmt: Format = FormatOpt) -> None:
-    """Prove the audit chain intact, or name the first bad entry (exit 1)."""
+    """Prove the audit chain intact and every entry, plan record and decision signed by its actor (exit 1 naming
+    the first that is not)."""
+    from dataclasses import replace
+
     from tfreview.errors import StoreError
     from tfreview.store import open_store
-    from tfreview.store.audit import verify_chain
+    from tfreview.store.audit import read_log
+    from tfreview.trust.verify import verify_log
 
-    result = verify_chain(open_store(_settings().store))
+    store = open_store(_settings().store)
+    entries, result = read_log(store)
+    if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
+        seq, why = verify_log(store, entries)
+        if why:
+            result = replace(result, ok=False, first_bad_seq=seq, reason=why)
     if fmt is Format.json:
         _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
                     "reason": result.reason})
@@ -505,9 +514,11 @@ def audit_verify(fmt: Format = FormatOpt) -> None:
             raise typer.Exit(EXIT_ERROR)
         return
     if not result.ok:
-        raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
-                         "the log was modified outside tfreview: compare with a backup of the store")
-    _print(f"audit log intact: {result.count} entries, each chained to the one before")
+        where = f"audit log broken at entry {result.first_bad_seq}" if result.first_bad_seq else "audit check failed"
+        raise StoreError(f"{where}: {result.reason}",
+                         "the log or the store was modified outside tfreview: compare with a backup of the store")
+    _print(f"audit log intact: {result.count} entries, each chained to the one before and signed by its actor; "
+           "plan records and decisions match it")
 
 
 @audit_app.command("log")

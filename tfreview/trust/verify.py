@@ -110,3 +110,73 @@ def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, A
         entry_arn = (doc.get("identity") or {}).get("aws_arn")
         out.append(replace(Approval.from_dict(doc), key=key.fingerprint, aws_arn=entry_arn or ""))
     return sorted(out, key=lambda a: a.approved_at)
+
+
+# -- audit verify ----------------------------------------------------------------------------------------------------
+def _signed_by(doc: Mapping[str, Any], statement: Mapping[str, Any], actor: str,
+               history: PolicyHistory) -> str | None:
+    """Why `doc`'s signature over `statement` does not prove `actor` said it under the policy version it names
+    (None: it does)."""
+    pv = history.versions.get(statement.get("policy_version"))  # type: ignore[arg-type]
+    if pv is None:
+        return f"names policy version {statement.get('policy_version')!r}, which the store does not have"
+    try:
+        key = verify(canonical(statement), str(doc.get("signature") or ""))
+    except SignatureError as exc:
+        return "is not signed" if not doc.get("signature") else f"signature: {exc}"
+    owner = pv.document.principal_of(key)
+    if owner != actor:
+        return (f"is signed with key {key.fingerprint}, which policy version {pv.version} gives "
+                f"{owner or 'nobody'}, not {actor}")
+    return None
+
+
+def verify_log(store: Store, entries: list[dict[str, Any]]) -> tuple[int | None, str]:
+    """Check every (chained) entry's signature against the policy version it names, then cross-check the plan
+    records and decisions in the store against the log. (None, "") when all holds, else (seq or None, reason)."""
+    from tfreview.store.audit import entry_statement
+
+    history = load_history_or_none(store)
+    if history is None:
+        return (entries[0]["seq"], "the store has no policy to check signatures against") if entries else (None, "")
+    by_statement: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+        if why:
+            return entry.get("seq"), f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}"
+        sha = (entry.get("details") or {}).get("statement_sha256")
+        if sha:
+            by_statement[sha] = entry
+    for key in store.list("plans/"):
+        if key.endswith("/record.json"):
+            why = _cross_check(get_json(store, key), "planner", "plan", by_statement, history)
+            if why:
+                return None, f"plan record {key}: {why}"
+    for key in store.list("approvals/"):
+        doc = get_json(store, key)
+        why = _cross_check(doc, "approver", str(doc.get("kind")), by_statement, history)
+        if why:
+            return None, f"decision {key}: {why}"
+    return None, ""
+
+
+def _cross_check(doc: Mapping[str, Any], actor_field: str, event: str, by_statement: Mapping[str, Any],
+                 history: PolicyHistory) -> str | None:
+    actor = str(doc.get(actor_field))
+    why = _signed_by(doc, statement_of(doc), actor, history)
+    if why:
+        return why
+    entry = by_statement.get(statement_sha256(doc))
+    if entry is None or entry.get("event") != event or entry.get("actor") != actor:
+        return "has no matching entry in the audit log (written or edited outside tfreview)"
+    return None
+
+
+def load_history_or_none(store: Store) -> PolicyHistory | None:
+    from tfreview.errors import BadInput
+    from tfreview.trust.policy import load_history
+
+    try:
+        return load_history(store)
+    except BadInput:
+        return None
