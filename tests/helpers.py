@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 ADMIN = "alice@example.com"
 TEST_PRINCIPALS = ("alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com",
-                   "erin@example.com", "oncall@example.com", "ci")
+                   "erin@example.com", "oncall@example.com", "ci@example.com")
 _KEY_DIR: list[Path] = []
 
 
@@ -54,6 +54,36 @@ def signer(user: str) -> Any:
     return find_signer({"TFREVIEW_SIGNING_KEY": str(signing_key(user))})
 
 
+def install_test_policy(store: Any, principals: tuple[str, ...] = TEST_PRINCIPALS, rules: str = "") -> Any:
+    """Install the test policy (signed by ADMIN) in `store` unless it has one; returns its verified history."""
+    from tfreview.config import Settings
+    from tfreview.trust.admin import init
+    from tfreview.trust.policy import has_policy, load_history
+
+    if not has_policy(store):
+        file = Path(tempfile.mkdtemp(prefix="tfreview-test-policy-")) / "policy.toml"
+        file.write_text(policy_toml(rules, principals))
+        init(Settings(store=store.url), store, signer(ADMIN), file)
+        shutil.rmtree(file.parent)
+    return load_history(store)
+
+
+def context_for(store: Any, user: str, aws_arn: str | None = None) -> Any:
+    """A use-case Context acting as `user` with their test key, under the store's policy (installed if missing)."""
+    from tfreview.config import Settings
+    from tfreview.workflow import Context
+
+    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": aws_arn},
+                   signer=signer(user), policy=install_test_policy(store))
+
+
+def sign_record(store: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """`record` (a plan record) signed by its planner's test key under the store's policy."""
+    from tfreview.trust.verify import sign
+
+    return sign(signer(record["planner"]), {**record, "policy_version": install_test_policy(store).active.version})
+
+
 # -- plans recorded as `tfreview plan` records them -----------------------------------------------------------------
 
 _seq = iter(range(1, 10_000))
@@ -83,10 +113,10 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
     from tfreview.trust.policy import load_history
-    from tfreview.trust.verify import sign, statement_sha256
+    from tfreview.trust.verify import statement_sha256
 
     version_of_policy = load_history(store).active.version
-    record = sign(signer(planner), {**record, "policy_version": version_of_policy})
+    record = sign_record(store, record)
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
     store.create(keys["json"], plan_json, private=True)

@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests import helpers
+
 from tests.helpers import new_bucket
 from tfreview.config import Settings
 from tfreview.errors import NotFound, StoreError
@@ -65,6 +67,7 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "planner": "ci@example.com", "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
         "summary": {"summary_line": "1 to change", "counts": {}, "risk_reasons": []},
     }
+    record = helpers.sign_record(admin, record)  # installs the test policy first
     admin.create(f"plans/{PLAN_ID}/plan.tfplan", binary, private=True)
     admin.create(f"plans/{PLAN_ID}/plan.json", plan_json, private=True)
     admin.create(f"plans/{PLAN_ID}/record.json", dumps(record))
@@ -86,10 +89,7 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     yield {"bucket": bucket, **stores}
 
 
-def context_for(store: S3Store, user: str) -> Any:
-    from tfreview.workflow import Context
-
-    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": None})
+context_for = helpers.context_for
 
 
 def test_auditor_reads_history_report_and_verifies_the_chain_without_writing(team: dict[str, Any]) -> None:
@@ -129,7 +129,7 @@ def test_reviewer_approves_but_cannot_write_plans(team: dict[str, Any]) -> None:
     reviewer = team["reviewer"]
     decide(context_for(reviewer, "bob@example.com"), PLAN_ID, "approve", "lgtm")
     assert [a.approver for a in approvals_of(reviewer, PLAN_ID)] == ["bob@example.com"]
-    assert verify_chain(reviewer).count == 2
+    assert verify_chain(reviewer).count == 3  # policy installed, plan, approval
     with pytest.raises(StoreError, match="access denied: s3:PutObject"):
         reviewer.create("plans/forged/record.json", b"{}")
 

@@ -111,6 +111,19 @@ def test_commands_that_decide_need_a_key_and_a_policy(cli_factory, tmp_path):
     assert not (bare.store / "policy").exists() or not any((bare.store / "policy").rglob("*.json"))
 
 
+@pytest.mark.parametrize("rules, contains", [
+    ('[policy.default]\nrequired_aprovals = 2\n', "unknown key 'required_aprovals'"),
+    ('[policy.prod]\nrequired_approvals = "two"\n', "required_approvals must be"),
+    ('[signers]\n', "Cannot declare"),
+])
+def test_a_bad_policy_file_is_bad_input_and_changes_nothing(cli, rules, contains):
+    file = cli.cwd / "bad.toml"
+    file.write_text(policy_toml(rules))
+    proc = cli("policy", "propose", str(file))
+    assert proc.returncode == 2 and contains in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(cli("policy", "show", "--format", "json").stdout)["active"]["version"] == 1
+
+
 def test_a_local_tfreview_toml_cannot_carry_policy(cli):
     (cli.cwd / "tfreview.toml").write_text("[policy.qa]\nrequired_approvals = 0\n")
     proc = cli("package", "--app", "shop", "--version", "1.2.0")
@@ -178,10 +191,10 @@ def test_a_forged_approval_without_its_audit_entry_is_refused(cli):
     cli("approve", pid, "--yes", user=BOB)
     path = approval_file(cli, pid)
     doc = json.loads(path.read_bytes())
-    doc.pop("audit_seq")
     from tfreview.trust.verify import sign
 
     forged = sign(signer(CAROL), {**doc, "approver": CAROL})  # carol's own key, but she never ran approve
+    forged["audit_seq"] = doc["audit_seq"]  # ...pointing at bob's audit entry
     (path.parent / "carol.json").write_text(json.dumps(forged))
     refused(cli("apply", pid), f"approval of plan {pid} by {CAROL}: its audit entry is missing")
     audit_fails(cli, "has no matching entry in the audit log")

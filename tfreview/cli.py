@@ -595,9 +595,13 @@ def _print_policy(shown: dict[str, Any], fmt: Format, headline: str = "") -> Non
 def policy_init(file: Path = typer.Argument(..., help="The policy TOML file (rules, [signers], admins)."),
                 fmt: Format = FormatOpt) -> None:
     """Install policy version 1 in a store without one (trust on first use; you must be one of its admins)."""
+    from tfreview.store import open_store
     from tfreview.trust.admin import init
+    from tfreview.trust.signer import find_signer
 
-    _print_policy(init(_settings(), file), fmt, "installed policy version 1")
+    settings = _settings()
+    shown = init(settings, open_store(settings.store), find_signer(), file, os.environ.get("TFREVIEW_USER"))
+    _print_policy(shown, fmt, "installed policy version 1")
 
 
 @policy_app.command("propose")

@@ -486,19 +486,17 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
     doc = ctx.sign({**approval.to_dict(), "identity": ctx.identity})
     key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
-    if ctx.store.exists(key):
+    try:  # create-only: of two concurrent decisions by one person, one is kept and one refused, before any audit
+        etag = ctx.store.create(key, dumps(doc))
+    except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
-                            "another person must approve; see: tfreview show " + plan_id)
-    # The audit entry first, naming the signed statement's sha256; the decision counts once its file exists.
+                            "another person must approve; see: tfreview show " + plan_id) from None
+    # The decision counts once its audit entry (naming the statement's sha256) exists and the file points at it.
     entry = ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
                       details={"comment": comment, "plan_sha256": record["plan_sha256"],
                                "statement_sha256": _statement_sha256(doc)})
     doc["audit_seq"] = entry["seq"]
-    try:
-        ctx.store.create(key, dumps(doc))
-    except Conflict:
-        raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
-                            "another person must approve; see: tfreview show " + plan_id) from None
+    ctx.store.replace(key, dumps(doc), etag)
     return doc
 
 

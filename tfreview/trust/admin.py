@@ -24,17 +24,12 @@ def _sign_version(ctx: Any, version: int, sha: str) -> None:
     store_signature(ctx.store, version, statement, sign(ctx.signer, statement)["signature"])
 
 
-def init(settings: Any, file: Path) -> dict[str, Any]:
-    """Install version 1 from `file` into a store without a policy, signed by its installer (one of its admins)."""
-    import os
-
-    from tfreview.store import open_store
-    from tfreview.trust.signer import find_signer
+def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | None = None) -> dict[str, Any]:
+    """Install version 1 from `file` into `store` (which has no policy), signed by `signer`, whose key must be one
+    of its admins' (`claimed`: TFREVIEW_USER, which must then name that admin)."""
     from tfreview.workflow import Context
 
     document = read_policy_file(file)
-    store = open_store(settings.store)
-    signer = find_signer()
     if has_policy(store):
         raise Conflict(f"store {store.url} already has a policy",
                        "change it with: tfreview policy propose FILE (admins then approve it)")
@@ -42,7 +37,6 @@ def init(settings: Any, file: Path) -> dict[str, Any]:
     if principal is None or principal not in document.admins:
         raise PolicyRefusal(f"your signing key {signer.public_key.fingerprint} is not an admin's key in {file}",
                             "the installer signs version 1: list your key under [signers] and your name in admins")
-    claimed = os.environ.get("TFREVIEW_USER")
     if claimed is not None and claimed != principal:
         raise PolicyRefusal(f"TFREVIEW_USER is {claimed!r} but your signing key belongs to {principal}",
                             "unset TFREVIEW_USER, or sign with that person's key")

@@ -97,7 +97,8 @@ def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, A
                        history: PolicyHistory) -> list[Any]:
     """Approvals/rejections of a plan as `Approval`s carrying the signing key's fingerprint and AWS principal,
     each signature verified against the active policy, signed by the principal it names, with its audit entry
-    present. PolicyRefusal (exit 3) naming the first that fails and why."""
+    present. PolicyRefusal (exit 3) naming the first that fails and why. A decision not yet pointing at its
+    audit entry (being recorded, or interrupted) is left out: it does not count."""
     from tfreview.review.policy import Approval
 
     active = history.active
@@ -106,6 +107,8 @@ def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, A
         who = str(doc.get("approver", "?"))
         what = f"{'rejection' if doc.get('kind') == 'reject' else 'approval'} of plan {plan_id} by {who}"
         key = check_signed(doc, active.document, who, what, active.version)
+        if "audit_seq" not in doc:
+            continue  # being recorded right now (or interrupted before its audit entry): it does not count
         audit_entry_for(store, doc, str(doc.get("kind")), what)
         entry_arn = (doc.get("identity") or {}).get("aws_arn")
         out.append(replace(Approval.from_dict(doc), key=key.fingerprint, aws_arn=entry_arn or ""))
