@@ -6,6 +6,7 @@ refusal happens before it, and "reached terraform" means the policy let the appl
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -262,3 +263,55 @@ def test_a_tampered_policy_version_is_not_trusted(cli):
     path.write_text(path.read_text().replace(bob, mallory))  # a store writer slips their key in as bob's
     proc = cli("approve", "whatever", "--yes", user=BOB)
     assert proc.returncode == 3 and "policy version 1 is not signed by one of its admins" in proc.stderr
+
+
+# -- truncation and rewind --------------------------------------------------------------------------------------
+def test_a_truncated_or_rewound_log_no_longer_extends_its_checkpoint(cli, tmp_path):
+    from tfreview.store.audit import HEAD_KEY, append_event, entry_key
+
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli("approve", pid, "--yes", user=BOB)  # entries: policy, package, plan, approve
+    checkpoint = tmp_path / "checkpoint.json"
+    assert cli("audit", "checkpoint", "--output", str(checkpoint)).returncode == 0
+    assert json.loads(checkpoint.read_text())["seq"] == 4
+    assert cli("audit", "verify", "--checkpoint", str(checkpoint)).returncode == 0
+    store = LocalStore(cli.store)
+    # Someone with write access drops the approval and its entry and rewinds the head: the chain alone holds...
+    shutil.rmtree(cli.store / "approvals" / pid)
+    (cli.store / entry_key(4)).unlink()
+    third = json.loads(store.read(entry_key(3)))
+    store.write(HEAD_KEY, json.dumps({"seq": 3, "hash": third["hash"]}).encode())
+    assert cli("audit", "verify").returncode == 0
+    # ...but not against the checkpoint kept elsewhere.
+    proc = cli("audit", "verify", "--checkpoint", str(checkpoint))
+    assert proc.returncode == 1 and "the log has 3 entries, the checkpoint" in proc.stderr and "(truncated)" in proc.stderr
+    # Writing another entry 4 in its place (a rewind) is caught too.
+    append_event(store, "plan", ALICE, signer=signer(ALICE), policy_version=1, plan_id=pid)
+    proc = cli("audit", "verify", "--checkpoint", str(checkpoint))
+    assert proc.returncode == 1 and "entry 4 is not the one the checkpoint" in proc.stderr
+    # A checkpoint edited to match is refused: it is signed.
+    edit_json(checkpoint, head_hash=json.loads(store.read(entry_key(4)))["hash"])
+    proc = cli("audit", "verify", "--checkpoint", str(checkpoint))
+    assert proc.returncode == 1 and "the checkpoint signature" in proc.stderr
+
+
+# -- auditors need no tfreview ------------------------------------------------------------------------------------
+def test_an_approval_from_the_report_verifies_with_stock_ssh_keygen(cli, tmp_path):
+    pid = record_plan(cli, "shop", "1.1.0", "qa")
+    cli("approve", pid, "--yes", "--comment", "checked the task definition", user=BOB)
+    report = json.loads(cli.ok("report", pid, "--format", "json").stdout)
+    assert {s["verified"] for s in report["statements"]} == {"yes"}
+    [approval] = [s for s in report["statements"] if s["what"] == f"approve by {BOB}"]
+    (tmp_path / "allowed_signers").write_text(report["allowed_signers"][str(approval["policy_version"])])
+    (tmp_path / "statement").write_text(approval["statement"])
+    (tmp_path / "statement.sig").write_text(approval["signature"])
+    command = f"ssh-keygen -Y verify -f allowed_signers -I {BOB} -n tfreview -s statement.sig < statement"
+    ok = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True)
+    assert ok.returncode == 0 and f'Good "tfreview" signature for {BOB}' in ok.stdout + ok.stderr
+    # The same command on an edited statement, or for another principal, fails.
+    (tmp_path / "statement").write_text(approval["statement"].replace("checked", "skimmed"))
+    assert subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True).returncode != 0
+    (tmp_path / "statement").write_text(approval["statement"])
+    assert subprocess.run(command.replace(BOB, CAROL), shell=True, cwd=tmp_path, capture_output=True).returncode != 0
+    markdown = cli.ok("report", pid, "--format", "markdown").stdout
+    assert "## Signatures" in markdown and f"| approve by {BOB} | {BOB} | SHA256:" in markdown

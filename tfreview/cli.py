@@ -490,8 +490,55 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(audit_app, name="audit")
 
 
+def _read_location(location: str) -> bytes:
+    """Bytes of a local file or an s3://bucket/key object (a checkpoint kept outside the store)."""
+    if location.startswith("s3://"):
+        from tfreview.aws import client, translated
+
+        bucket, _, key = location[5:].partition("/")
+        with translated("s3:GetObject", resource=location):
+            return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        return Path(location).read_bytes()
+    except OSError as exc:
+        raise _bad(f"cannot read {location}: {exc.strerror}", "pass the checkpoint file written by audit checkpoint")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(output: Optional[str] = typer.Option(None, "--output", "-o",
+                                                          help="FILE or s3://bucket/key (default: stdout)."),
+                     fmt: Format = FormatOpt) -> None:
+    """Write a signed checkpoint (last seq, its hash, time) of the verified log, to keep outside the store."""
+    from tfreview.errors import StoreError
+    from tfreview.store.audit import read_log
+    from tfreview.trust.verify import make_checkpoint
+    from tfreview.workflow import iso, now_utc
+
+    ctx, _ = _context()
+    entries, result = read_log(ctx.store)
+    if not result.ok:
+        raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
+                         "a checkpoint vouches for an intact log only: investigate first (tfreview audit verify)")
+    text = json.dumps(make_checkpoint(ctx, entries, iso(now_utc())), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if output.startswith("s3://"):
+        from tfreview.aws import client, translated
+
+        bucket, _, key = output[5:].partition("/")
+        # With S3 Object Lock on that bucket the checkpoint cannot be changed or deleted by the store's writers.
+        with translated("s3:PutObject", resource=output):
+            client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode(), IfNoneMatch="*")
+    else:
+        _write_atomic(Path(output), text)
+    _console(stderr=True).print(f"wrote checkpoint of entry {json.loads(text)['seq']} to {output}", markup=False)
+
+
 @audit_app.command("verify")
-def audit_verify(fmt: Format = FormatOpt) -> None:
+def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
+                                                          help="A checkpoint FILE or s3://bucket/key the log must extend."),
+                 fmt: Format = FormatOpt) -> None:
     """Prove the audit chain intact and every entry, plan record and decision signed by its actor (exit 1 naming
     the first that is not)."""
     from dataclasses import replace
@@ -507,6 +554,19 @@ def audit_verify(fmt: Format = FormatOpt) -> None:
         seq, why = verify_log(store, entries)
         if why:
             result = replace(result, ok=False, first_bad_seq=seq, reason=why)
+    if result.ok and checkpoint is not None:
+        from tfreview.trust.verify import check_checkpoint, load_history_or_none
+
+        try:
+            doc = json.loads(_read_location(checkpoint))
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise _bad(f"{checkpoint} is not a checkpoint", "pass the file written by tfreview audit checkpoint")
+        history = load_history_or_none(store)
+        why = check_checkpoint(doc, entries, history) if history else "the store has no policy"
+        if why:
+            result = replace(result, ok=False, first_bad_seq=doc.get("seq"), reason=f"the log no longer extends checkpoint {checkpoint}: {why}")
     if fmt is Format.json:
         _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
                     "reason": result.reason})

@@ -183,3 +183,59 @@ def load_history_or_none(store: Store) -> PolicyHistory | None:
         return load_history(store)
     except BadInput:
         return None
+
+
+# -- checkpoints: truncation and rewind ------------------------------------------------------------------------------
+def make_checkpoint(ctx: Any, entries: list[dict[str, Any]], at: str) -> dict[str, Any]:
+    """A signed statement of how far the (verified) log reaches: its last seq and hash, the store, the time."""
+    last = entries[-1] if entries else {"seq": 0, "hash": "0" * 64}
+    return ctx.sign({"kind": "audit-checkpoint", "store": ctx.store.url, "seq": last["seq"], "head_hash": last["hash"],
+                     "time": at, "signer": ctx.user})
+
+
+def check_checkpoint(doc: Mapping[str, Any], entries: list[dict[str, Any]], history: PolicyHistory) -> str | None:
+    """Why the log does not extend checkpoint `doc` (None: it does): the checkpoint's signature must verify as its
+    signer's under the policy version it names, and the entry at its seq must still have its hash."""
+    if doc.get("kind") != "audit-checkpoint" or not isinstance(doc.get("seq"), int):
+        return "the checkpoint file is not a tfreview audit checkpoint"
+    why = _signed_by(doc, statement_of(doc), str(doc.get("signer")), history)
+    if why:
+        return f"the checkpoint {why}"
+    seq = doc["seq"]
+    if seq == 0:
+        return None
+    if len(entries) < seq:
+        return f"the log has {len(entries)} entries, the checkpoint of {doc.get('time')} saw {seq} (truncated)"
+    if entries[seq - 1].get("hash") != doc.get("head_hash"):
+        return f"entry {seq} is not the one the checkpoint of {doc.get('time')} saw (the log was rewound and rewritten)"
+    return None
+
+
+# -- the auditor's report ----------------------------------------------------------------------------------------------
+def report_statements(store: Store, record: Mapping[str, Any], decisions: Iterable[Mapping[str, Any]],
+                      events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every signed statement about one plan, for a report an auditor checks without tfreview: `statements`
+    (what, principal, the exact signed bytes as text, signature, key fingerprint, verified here yes/no) and
+    `allowed_signers` (policy version -> OpenSSH allowed_signers text) of the versions they name."""
+    from tfreview.store.audit import entry_statement
+
+    history = load_history_or_none(store)
+    items = [("plan record", record, statement_of(record), str(record.get("planner")))]
+    items += [(f"{d.get('kind')} by {d.get('approver')}", d, statement_of(d), str(d.get("approver")))
+              for d in decisions]
+    items += [(f"audit entry {e.get('seq')} ({e.get('event')})", e, entry_statement(dict(e)), str(e.get("actor")))
+              for e in events]
+    out, versions = [], set()
+    for what, doc, statement, principal in items:
+        try:
+            key = verify(canonical(statement), str(doc.get("signature") or "")).fingerprint
+        except SignatureError:
+            key = ""
+        why = _signed_by(doc, statement, principal, history) if history else "no policy"
+        versions.add(statement.get("policy_version"))
+        out.append({"what": what, "principal": principal, "statement": canonical(statement).decode(),
+                    "signature": doc.get("signature"), "key": key, "verified": "yes" if not why else f"NO: {why}",
+                    "policy_version": statement.get("policy_version")})
+    signers = {str(v): history.versions[v].document.allowed_signers() for v in versions
+               if history and v in history.versions}
+    return {"statements": out, "allowed_signers": signers}
