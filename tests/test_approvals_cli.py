@@ -365,6 +365,7 @@ def test_approvals_locks_unlock_history_report_and_audit_work_on_an_s3_store(cli
     aws_sandbox.client("s3").create_bucket(Bucket="tfreview-team")
     url = "s3://tfreview-team/shop"
     cli.env = {**cli.env, "TFREVIEW_STORE": url}
+    cli.install_policy = True  # a new store: the test policy goes in first
     store = S3Store.from_url(url, client=aws_sandbox.client("s3"))
     assert cli("package", "--app", "shop", "--version", "1.1.0").returncode == 0
     pid = record_plan(cli, "shop", "1.1.0", "qa", store=store)
