@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 
 from tfreview.errors import EXIT_ERROR, EXIT_USAGE, TfreviewError
+from tfreview.text import visible
 
 app = typer.Typer(
     name="tfreview",
@@ -44,9 +45,9 @@ FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, j
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from tfreview.console import SafeConsole
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = SafeConsole(stderr=stderr, highlight=False, soft_wrap=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 160  # logs and pipes: do not fold reviews and tables at 80 columns
     return console
@@ -582,7 +583,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        sys.stderr.write(f"tfreview: error: {exc.one_line()}\n")
+        sys.stderr.write(f"tfreview: error: {visible(exc.one_line(), keep_lines=False)}\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("tfreview: interrupted\n")
@@ -590,7 +591,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {exc} "
+        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from tfreview.errors import BadInput, NotFound
 from tfreview.store.base import Store, get_json
+from tfreview.text import json_safe, visible
 
 FORMATS = ("markdown", "html", "json")
 REPORT_VERSION = 1
@@ -96,8 +97,8 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
                 doc["diff"] = json.loads(diff)
             except ValueError:
                 doc["diff"] = diff
-        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return _markdown(doc, diff) if fmt == "markdown" else _html(doc, diff)
+        return json_safe(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
+    return visible(_markdown(doc, diff) if fmt == "markdown" else _html(doc, diff))
 
 
 def _md_cell(value: Any) -> str:
