@@ -28,9 +28,13 @@ def _clip(text: str) -> str:
     return text if len(text) <= CLIP else f"{text[:CLIP]}…({len(text) - CLIP} more characters)"
 
 
+def md_text(text: str) -> str:
+    """Untrusted text in Markdown prose, lists and table cells: no HTML, no Markdown syntax, one line."""
+    return _MD_SPECIAL.sub(r"\\\1", escape(text.replace("\r", " ").replace("\n", " "), quote=False))
+
+
 def _cell(text: str) -> str:
-    """Untrusted text in prose, lists and table cells: no HTML, no Markdown syntax, one line, clipped."""
-    return _MD_SPECIAL.sub(r"\\\1", escape(_clip(text).replace("\r", " ").replace("\n", " "), quote=False))
+    return md_text(_clip(text))
 
 
 def _code(text: str, in_table: bool = False) -> str:
