@@ -204,6 +204,7 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
            rtype: Optional[list[str]] = typer.Option(None, "--type", help="Only resources of this type."),
            address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
     """Review any plan without storing it."""
+    _check_output(output)
     if not file.is_file():
         raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
@@ -240,14 +241,51 @@ def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opt
         _console(stderr=True).print(f"wrote {output}", markup=False)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def _check_output(path: Path | None) -> None:
+    """`--output` names a regular file (or a new one) in an existing directory: a symlink, named pipe, device or
+    directory is refused (exit 2) before any work, so nothing is written through or replaced."""
+    if path is None:
+        return
+    import stat
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise _bad(f"cannot write {path}: {path.parent} is not a directory",
+                       "pass --output in an existing, writable directory") from None
+        return
     except OSError as exc:
-        if tmp.parent.is_dir():
-            tmp.unlink(missing_ok=True)
+        raise _bad(f"cannot write {path}: {exc.strerror}", "pass --output in an existing, writable directory") from None
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a named pipe", stat.S_IFDIR: "a directory",
+                stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}.get(
+                    stat.S_IFMT(mode), "not a regular file")
+        raise _bad(f"--output {path} is {kind}", "--output writes regular files only: name a new or regular file, "
+                   "or leave --output out and redirect stdout")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to the regular file `path` atomically (a temp file beside it, then a rename); a full disk
+    is an error (exit 1), an unwritable place bad input (exit 2); nothing is left half-written."""
+    import errno
+    import tempfile
+
+    _check_output(path)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise TfreviewError(f"cannot write {path}: {exc.strerror}", "free some space and run it again") from None
         raise _bad(f"cannot write {path}: {exc.strerror}", "pass --output in an existing, writable directory") from None
 
 
@@ -259,6 +297,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     """Review a stored plan."""
     from tfreview.workflow import load_plan, load_review, open_store
 
+    _check_output(output)
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
     review = load_review(store, plan_id)
@@ -548,6 +587,7 @@ def report(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.workflow import check_name
 
     check_name("plan id", plan_id)
+    _check_output(output)
     text = render_report(open_store(_settings().store), plan_id, fmt)
     if output is None:
         sys.stdout.write(text)
@@ -578,22 +618,48 @@ def _bad(message: str, hint: str) -> TfreviewError:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code."""
+    import errno
+
     try:
-        app(args=argv, prog_name="tfreview")
+        try:
+            app(args=argv, prog_name="tfreview")
+        finally:
+            sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
+    except SystemExit:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
+            _fail(*_CLOSED_PIPE)
+        raise
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        sys.stderr.write(f"tfreview: error: {visible(exc.one_line(), keep_lines=False)}\n")
-        sys.exit(exc.exit_code)
+        _fail(exc.message, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("tfreview: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        _fail(*_CLOSED_PIPE)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG) or os.environ.get("TFREVIEW_DEBUG"):
+            raise
+        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
         sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
+
+
+_CLOSED_PIPE = ("the output was closed before everything was written",
+                "the program reading tfreview's output stopped early", EXIT_ERROR)
+
+
+def _fail(message: str, hint: str, code: int) -> None:
+    """One line on stderr (untrusted text made visible), nothing more on stdout, exit `code`."""
+    sys.stdout = open(os.devnull, "w")  # whatever is still buffered for a closed or full stdout is dropped
+    line = f"{message} ({hint})" if hint else message
+    sys.stderr.write(f"tfreview: error: {visible(line, keep_lines=False)}\n")
+    sys.exit(code)
 
 
 __all__ = ["app", "main", "EXIT_USAGE"]

@@ -6,6 +6,7 @@ out. rich's own control segments (cursor moves of the live display) are left alo
 """
 from __future__ import annotations
 
+import errno
 from typing import Any, Iterable
 
 from rich.console import Console, ConsoleOptions, RenderableType
@@ -17,6 +18,10 @@ from tfreview.text import UNSAFE, visible
 
 class SafeConsole(Console):
     """A rich Console that never writes a terminal control sequence taken from the text it prints."""
+
+    def on_broken_pipe(self) -> None:
+        """A closed pipe is reported in one line by the CLI (rich would exit 1 silently)."""
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         return super().render_str(visible(text), **kwargs)
