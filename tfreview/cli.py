@@ -366,12 +366,17 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
           fmt: Format = FormatOpt) -> None:
     """Apply an approved, unchanged, fresh plan, then watch the rollout and shift traffic (blue/green)."""
+    import math
+
     if break_glass and not (reason or "").strip():
         raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
+    if not math.isfinite(bake) or bake > 86_400:
+        raise _bad(f"--bake {bake} is not a number of seconds up to a day", "pass e.g. --bake 60")
     from tfreview.release import ReleaseOptions, apply_release, weight_steps
 
+    percents = weight_steps(steps)  # checked even with --no-wait: every option value is checked
     settings = _settings()
-    options = None if no_wait else ReleaseOptions(weight_steps(steps), bake_s=bake, verify_cmd=verify_cmd,
+    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
                                                   timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
     ctx, progress = _context(f"applying {plan_id}", settings)
     from tfreview.workflow import load_plan
@@ -561,8 +566,9 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
     """The audit entries, oldest first, filtered (not verified: see `tfreview audit verify`)."""
     from tfreview.store import open_store
     from tfreview.store.audit import filter_entries, iter_entries
-    from tfreview.workflow import time_bound
+    from tfreview.workflow import check_names, time_bound
 
+    check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
     entries = filter_entries(iter_entries(open_store(_settings().store)), app=app_name, env=env, version=version,
                              person=person, event=event, plan_id=plan_id, since=time_bound(since),
                              until=time_bound(until, end=True))

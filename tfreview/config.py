@@ -133,8 +133,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
 def current_user(environ: Mapping[str, str] | None = None) -> str:
     """Who is acting: TFREVIEW_USER, else git's user.email, else the OS user."""
     env = os.environ if environ is None else environ
-    if env.get("TFREVIEW_USER"):
-        return env["TFREVIEW_USER"].strip()
+    if "TFREVIEW_USER" in env:
+        from tfreview.workflow import check_person
+
+        return check_person(env["TFREVIEW_USER"], "TFREVIEW_USER").strip()
     try:
         out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5)
         if out.returncode == 0 and out.stdout.strip():

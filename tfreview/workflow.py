@@ -42,8 +42,12 @@ def iso(t: datetime) -> str:
 
 
 def check_name(kind: str, value: str) -> str:
+    """`value` if it is a valid `kind` (app, version, env, plan id: the whole string, end to end; person: any
+    identity without control characters, not blank), else BadInput naming it."""
+    if kind == "person":
+        return check_person(value, "person")
     pattern = {"app": _APP, "version": _VERSION, "env": _ENV, "plan id": _PLAN_ID}[kind]
-    if not pattern.match(value or ""):
+    if not pattern.fullmatch(value or ""):  # not match(): `$` would accept a trailing newline
         hints = {
             "app": "use lowercase letters, digits and dashes (at most 21 characters), e.g. --app webapp",
             "version": "use a tag like 1.2.3 (letters, digits, '.', '_', '+', '-')",
@@ -52,6 +56,24 @@ def check_name(kind: str, value: str) -> str:
         }
         raise BadInput(f"invalid {kind} {value!r}", hints[kind])
     return value
+
+
+def check_person(value: str, what: str) -> str:
+    """An identity (who acts, who is searched for): not blank, at most 256 characters, no control or format
+    characters (they would be recorded and shown to others). `what` names its source in the error."""
+    from tfreview.text import UNSAFE
+
+    if not value.strip() or len(value) > 256 or UNSAFE.search(value):
+        raise BadInput(f"invalid {what} {value!r}",
+                       "an identity is a name or e-mail address on one line, without control characters")
+    return value
+
+
+def check_names(**names: str | None) -> None:
+    """check_name for each given filter (keyword = kind with '_' for ' ': app, env, version, plan_id, person)."""
+    for kind, value in names.items():
+        if value is not None:
+            check_name(kind.replace("_", " "), value)
 
 
 @dataclass
@@ -605,6 +627,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
     from tfreview.review.policy import parse_time, same_identity
     from tfreview.store.locks import holder_alive, read_lock
 
+    check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
     rows = []
     for key in store.list("plans/"):
