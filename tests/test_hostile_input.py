@@ -168,7 +168,7 @@ CASES = [
     Case("steps-over-100", 2, "traffic step", lambda w: ("apply", w.plan_id, "--steps", "50,150")),
     Case("steps-decreasing", 2, "traffic step", lambda w: ("apply", w.plan_id, "--steps", "50,10,100")),
     Case("steps-blank-part", 2, "traffic step", lambda w: ("apply", w.plan_id, "--no-wait", "--steps", " ,100")),
-    Case("bake-nan", 2, "--bake", lambda w: ("apply", w.plan_id, "--bake", "nan")),
+    Case("bake-over-a-day", 2, "--bake", lambda w: ("apply", w.plan_id, "--bake", "1e9")),
     Case("bake-inf", 2, "--bake", lambda w: ("apply", w.plan_id, "--no-wait", "--bake", "inf")),
     Case("break-glass-blank-reason", 2, "--reason", lambda w: ("apply", w.plan_id, "--break-glass", "--reason", "  ")),
     Case("since-not-a-date", 2, "cannot read the time", lambda w: ("history", "--since", "last tuesday")),
