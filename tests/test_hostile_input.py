@@ -280,7 +280,7 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
         lock = store / "locks" / APP / "sandbox.json"
         lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text("garbage")
-        return ("apply", plan_id), f"locks/{APP}/sandbox.json"
+        return ("unlock", "--app", APP, "--env", "sandbox"), f"locks/{APP}/sandbox.json"
     if what == "plans-folder-is-a-file":
         shutil.rmtree(store / "plans")
         (store / "plans").write_text("")

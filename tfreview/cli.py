@@ -522,6 +522,9 @@ def unlock(app_name: str = typer.Option(..., "--app", help="Application name."),
         _emit_json(done)
         return
     prev = done["previous"]
+    if prev["pid"] is None:
+        _print(f"unlocked {app_name}/{env}: an unreadable lock removed by {done['unlocked_by']} (recorded as it was)")
+        return
     _print(f"unlocked {app_name}/{env}: lock of {prev['owner']} (plan {prev['plan_id']}, pid {prev['pid']} on "
            f"{prev['host']}, since {prev['acquired_at']}) removed by {done['unlocked_by']}")
     if done["interrupted"]:

@@ -374,12 +374,26 @@ def review_summary(review: Any) -> dict[str, Any]:
     }
 
 
+_RECORD_FIELDS = ("id", "app", "env", "version", "planner", "created_at", "plan_sha256", "package_sha256", "summary")
+
+
 def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
+    """The record of `plan_id` (NotFound for an unknown id; StoreError naming the file when it is damaged)."""
     keys = plan_keys(plan_id)
     try:
-        return get_json(store, keys["record"])
+        return plan_record(store, keys["record"])
     except NotFound:
         raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
+
+
+def plan_record(store: Store, key: str) -> dict[str, Any]:
+    """The plan record stored at `key`, checked: a JSON object with the fields every reader uses."""
+    record = get_json(store, key)
+    missing = [f for f in _RECORD_FIELDS if not isinstance(record, dict) or f not in record]
+    if missing:
+        raise StoreError(f"store record {key} is damaged (no {missing[0]})",
+                         "the store was modified outside tfreview: restore that file from a backup")
+    return record
 
 
 def load_review(store: Store, plan_id: str) -> Any:
@@ -633,7 +647,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
     for key in store.list("plans/"):
         if not key.endswith("/record.json"):
             continue
-        rec = get_json(store, key)
+        rec = plan_record(store, key)
         if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
             continue
         created = parse_time(rec["created_at"])
