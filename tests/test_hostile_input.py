@@ -367,26 +367,33 @@ def test_hostile_plan_text_is_shown_escaped(cli, tmp_path, fmt):
             assert raw not in out, f"raw {raw} in html"
 
 
-@pytest.mark.parametrize("args", [("history",), ("audit", "log"), ("report", "{plan}"), ("show", "{plan}")])
-def test_hostile_store_text_is_shown_escaped(cli, plan_id, tmp_path, args):
-    """Identities and comments recorded by others reach the terminal escaped (an approval by a hostile name)."""
-    store = tmp_path / "store"
-    shutil.copytree(cli.store, store)
+@pytest.fixture(scope="module")
+def hostile_store(cli, plan_id, tmp_path_factory):
+    """A copy of the store where bob approved with a hostile comment and a store writer added an audit entry by
+    a hostile identity (the CLI refuses such identities; a writer of the store need not use the CLI)."""
     from tfreview.store.audit import append_event
-    from tfreview.store.base import dumps
     from tfreview.store.local import LocalStore
 
-    local = LocalStore(store)
-    who = "mallory" + HOSTILE
-    local.create(f"approvals/{plan_id}/mallory.json", dumps({"kind": "approve", "plan_id": plan_id, "approver": who,
-                                                             "approved_at": "2026-11-26T10:02:00Z",
-                                                             "comment": "lgtm" + HOSTILE}))
-    append_event(local, "approve", who, app=APP, env="sandbox", version=VERSION, plan_id=plan_id)
-    proc = cli(*(a.format(plan=plan_id) for a in args), env={"TFREVIEW_STORE": str(store)})
+    store = tmp_path_factory.mktemp("hostile-store") / "store"
+    shutil.copytree(cli.store, store)
+    cli.ok("approve", plan_id, "--yes", "--comment", "lgtm" + HOSTILE, user="bob@example.com",
+           env={"TFREVIEW_STORE": str(store)})
+    append_event(LocalStore(store), "reject", "mallory" + HOSTILE, app=APP, env="sandbox", version=VERSION,
+                 plan_id=plan_id)
+    return store
+
+
+@pytest.mark.parametrize("args,shown", [
+    (("history",), "bob@example.com"), (("audit", "log"), "mallory\\x1b]52;c;aGk="),
+    (("report", "{plan}"), "lgtm\\x1b\\]52"), (("report", "{plan}", "-f", "html"), "lgtm\\x1b]52"),
+    (("report", "{plan}", "-f", "json"), "lgtm\\u001b]52"), (("show", "{plan}"), "plan "),
+], ids=lambda a: " ".join(a) if isinstance(a, tuple) else None)
+def test_hostile_store_text_is_shown_escaped(cli, plan_id, hostile_store, args, shown):
+    """Identities and comments recorded by others reach the terminal escaped, in every command that shows them."""
+    proc = cli(*(a.format(plan=plan_id) for a in args), env={"TFREVIEW_STORE": str(hostile_store)})
     assert proc.returncode == 0, proc.stderr
     assert not CONTROL.search(proc.stdout.replace("\t", "") + proc.stderr)
-    if args[0] != "show":
-        assert "mallory\\x1b]52" in proc.stdout
+    assert shown in proc.stdout
 
 
 def test_control_characters_in_an_error_are_escaped(cli):

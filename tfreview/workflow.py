@@ -422,7 +422,11 @@ def approvals_of(store: Store, plan_id: str) -> list[Any]:
 
     out = []
     for key in store.list(f"approvals/{plan_id}/"):
-        out.append(Approval.from_dict(get_json(store, key)))
+        try:
+            out.append(Approval.from_dict(get_json(store, key)))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise StoreError(f"store record {key} is damaged",
+                             "the store was modified outside tfreview: restore that file from a backup") from None
     return sorted(out, key=lambda a: a.approved_at)
 
 
