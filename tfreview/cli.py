@@ -220,10 +220,25 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
 
 
 def _show_plan_file(file: Path) -> bytes:
-    """`terraform show -json` of a binary plan, run in the plan's directory (it must be initialised there)."""
+    """`terraform show -json` of a binary plan, run in the plan's directory (it must be initialised there).
+    What no `terraform plan -out` wrote (not a zip, no tfplan entry), or what terraform cannot read, is bad
+    input (exit 2), refused before terraform runs where possible."""
+    import zipfile
+
+    from tfreview.errors import TerraformFailed
     from tfreview.terraform import Terraform
 
-    return Terraform(_settings(), file.resolve().parent).show_json(str(file.resolve()))
+    hint = "pass a file saved by `terraform plan -out` (in its initialised directory) or its `terraform show -json`"
+    try:
+        with zipfile.ZipFile(file) as zf:
+            if "tfplan" not in zf.namelist():
+                raise _bad(f"{file} is a zip archive but not a saved plan (no tfplan inside)", hint)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise _bad(f"{file} is not a saved plan file (a damaged zip archive)", hint) from None
+    try:
+        return Terraform(_settings(), file.resolve().parent).show_json(str(file.resolve()))
+    except TerraformFailed as exc:
+        raise _bad(f"terraform cannot read {file} as a saved plan: {exc.message}", hint) from None
 
 
 def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opts: Any) -> None:

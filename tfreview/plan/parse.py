@@ -11,6 +11,7 @@ from typing import Any, Iterable
 import orjson
 
 from tfreview.errors import InvalidPlan
+from tfreview.text import UNSAFE
 from tfreview.plan.model import (
     ACTION_WORDS,
     CheckResult,
@@ -50,8 +51,13 @@ def check_format_version(data: dict) -> str:
             f"unsupported plan format_version {version} (this tfreview reads 0.x and 1.x)",
             "render it with the Terraform version that wrote it, or upgrade tfreview",
         )
-    if "resource_changes" not in data and "planned_values" not in data and "values" in data:
-        raise InvalidPlan("this is a Terraform state document, not a plan", HINT)
+    if "resource_changes" not in data and "planned_values" not in data:
+        # Other Terraform JSON documents carry a format_version too: say which one it is.
+        for key, what in (("values", "a Terraform state document"), ("provider_schemas", "`terraform providers "
+                          "schema -json` output"), ("diagnostics", "`terraform validate -json` output")):
+            if key in data:
+                raise InvalidPlan(f"this is {what}, not a plan", HINT)
+        raise InvalidPlan("not a plan: no planned_values nor resource_changes", HINT)
     return version
 
 
@@ -115,6 +121,9 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
     if not isinstance(rc, dict) or not isinstance(rc.get("address"), str):
         raise InvalidPlan(f"broken plan: an entry of `{section}` has no address", HINT)
     address = rc["address"]
+    if not address or UNSAFE.search(address):  # Terraform quotes keys: its addresses are printable, one line
+        raise InvalidPlan(f"broken plan: an entry of `{section}` has the address {address!r}, which no Terraform "
+                          "writes", HINT)
     change = rc.get("change")
     if not isinstance(change, dict):
         raise InvalidPlan(f"broken plan: {address} in `{section}` has no change", HINT)
