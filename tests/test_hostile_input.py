@@ -82,7 +82,8 @@ def _sparse(src: Path) -> None:
 
 
 def _bad_name(src: Path) -> None:
-    (Path(os.fsencode(src)) / b"bad\xff.tf").write_bytes(b"# not UTF-8 name\n")
+    with open(os.fsencode(src) + b"/bad\xff.tf", "wb") as fh:
+        fh.write(b"# a name that is not UTF-8\n")
 
 
 def render(w: World, content: bytes | str, *more: str) -> tuple[str, ...]:
