@@ -435,3 +435,20 @@ def test_output_replaces_a_regular_file_atomically(cli, tmp_path):
     assert out.read_text().startswith("## Terraform plan review")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "review.md"], "a temp file was left"
 
+
+
+# -- nothing left behind per run ---------------------------------------------------------------------------------
+def test_the_terraform_cli_config_file_is_one_per_mirror_not_one_per_run(tmp_path):
+    """Each process used to name the file by Python's per-process string hash: one new file per run."""
+    import subprocess
+    import sys
+
+    mirror, cache = tmp_path / "mirror", tmp_path / "cache" / "plugins"
+    mirror.mkdir()
+    code = ("from pathlib import Path; from tfreview.config import Settings; from tfreview.terraform import Terraform; "
+            f"print(Terraform(Settings(provider_mirror={str(mirror)!r}, plugin_cache_dir={str(cache)!r}), Path('.'))"
+            ".environment()['TF_CLI_CONFIG_FILE'])")
+    files = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(files) == 1
+    assert sorted(p.name for p in cache.parent.iterdir()) == sorted(["plugins", Path(files.pop().strip()).name])
