@@ -149,6 +149,14 @@ CASES = [
     Case("change-not-object", 2, "no change", lambda w: render(w, plan_json(resource_changes=[
         {**PLAN_FILE["resource_changes"][0], "change": "create"}]))),
     Case("outputs-not-object", 2, "output_changes", lambda w: render(w, plan_json(output_changes=["x"]))),
+    # These reached the `internal error` catch-all before: each is a test now.
+    Case("replace-paths-number", 2, "replace_paths", lambda w: render(w, plan_json(resource_changes=[
+        {**PLAN_FILE["resource_changes"][0], "change": {**PLAN_FILE["resource_changes"][0]["change"],
+                                                        "replace_paths": 5}}]))),
+    Case("prior-state-number", 2, "prior_state", lambda w: render(w, plan_json(prior_state=5))),
+    Case("prior-state-values-list", 2, "values", lambda w: render(w, plan_json(prior_state={"values": []}))),
+    Case("planned-values-string", 2, "planned_values", lambda w: render(w, plan_json(planned_values="x"))),
+    Case("configuration-list", 2, "configuration", lambda w: render(w, plan_json(configuration=[]))),
     Case("binary-garbage-zip", 2, "saved plan", lambda w: render(w, b"PK\x03\x04" + b"\x00" * 64)),
     Case("zip-without-plan", 2, "saved plan", lambda w: ("render", str(w.cli.store / "packages" / APP / VERSION / "terraform.zip"))),
     Case("file-name-escape", 2, "does not exist", lambda w: ("render", str(w.tmp / ("x" + HOSTILE + ".json")))),
@@ -327,6 +335,20 @@ def hostile_plan() -> dict:
         "change": {"actions": ["delete"], "before": {"bucket": "</details>```" + HOSTILE}, "after": None,
                    "after_unknown": {}, "before_sensitive": {}, "after_sensitive": False}})
     return doc
+
+
+@pytest.mark.parametrize("definitions", ['[{"name": "web", "environment": 5}]', '[{"name": "web", "portMappings": "x"}]'],
+                         ids=["environment-number", "port-mappings-string"])
+def test_malformed_container_definitions_are_reviewed_not_crashed(cli, tmp_path, definitions):
+    """These reached the `internal error` catch-all: a definition AWS would refuse at apply is still reviewed."""
+    doc = json.loads(plan_json())
+    change = doc["resource_changes"][0]["change"]
+    change["before"] = {**change["before"], "container_definitions": definitions}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    proc = cli("render", str(path))
+    assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr
+    assert "changed" in proc.stdout
 
 
 def _outside_code(markdown: str) -> str:

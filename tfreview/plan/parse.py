@@ -100,6 +100,16 @@ def _list(data: dict, key: str) -> list:
     return value
 
 
+def _table(data: dict, key: str) -> dict:
+    """data[key] when it is an object ({} when absent); anything else is a plan no Terraform writes."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidPlan(f"broken plan: `{key}` is not an object", HINT)
+    return value
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -129,6 +139,8 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
         raise InvalidPlan(f"broken plan: {address} in `{section}` has no change", HINT)
     actions, word = _actions(change.get("actions"), address)
     replace_paths = change.get("replace_paths")
+    if replace_paths is not None and not isinstance(replace_paths, list):
+        raise InvalidPlan(f"broken plan: {address} has a replace_paths that is not a list", HINT)
     get = rc.get
     importing = change.get("importing")
     rtype, name, mode = get("type"), get("name"), get("mode")
@@ -204,12 +216,12 @@ def _declared_sensitive_outputs(data: dict) -> set[str]:
     """Outputs marked sensitive anywhere: configuration, planned values or prior state (old formats carry the
     mark only there, not on the output change)."""
     names: set[str] = set()
-    root = ((data.get("configuration") or {}).get("root_module") or {})
-    for name, out in (root.get("outputs") or {}).items():
+    root = _table(_table(data, "configuration"), "root_module")
+    for name, out in _table(root, "outputs").items():
         if isinstance(out, dict) and out.get("sensitive"):
             names.add(name)
-    for values in ((data.get("planned_values") or {}), ((data.get("prior_state") or {}).get("values") or {})):
-        for name, out in (values.get("outputs") or {}).items():
+    for values in (_table(data, "planned_values"), _table(_table(data, "prior_state"), "values")):
+        for name, out in _table(values, "outputs").items():
             if isinstance(out, dict) and out.get("sensitive"):
                 names.add(name)
     return names
@@ -251,7 +263,7 @@ def _sensitive_strings(
     """Every string known to be secret: values of sensitive root variables, values under sensitive marks of
     resource changes and drift, and sensitive outputs. Walks only the (small) sensitivity marks."""
     found: set[str] = set()
-    root = ((data.get("configuration") or {}).get("root_module") or {})
+    root = _table(_table(data, "configuration"), "root_module")
     declared_vars = root.get("variables") or {}
     values = data.get("variables") or {}
     if isinstance(declared_vars, dict) and isinstance(values, dict):
