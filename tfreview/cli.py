@@ -438,7 +438,9 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
              fmt: Format = FormatOpt) -> None:
     """Move all production traffic back to the previous colour (it still runs the previous version)."""
     from tfreview.release import rollback as do_rollback
+    from tfreview.workflow import check_names
 
+    check_names(app=app_name, env=env)  # before the question shows them
     if not yes and not sys.stdin.isatty():
         raise _bad("rollback needs a confirmation", "run it in a terminal, or pass --yes in scripts")
     if not yes:
