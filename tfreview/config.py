@@ -216,7 +216,9 @@ def current_user(environ: Mapping[str, str] | None = None) -> str:
     try:
         out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5)
         if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
+            from tfreview.workflow import check_person
+
+            return check_person(out.stdout.strip(), "git user.email").strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return getpass.getuser()
