@@ -208,7 +208,7 @@ CASES = [
     Case("store-s3-one-slash", 2, "s3://", lambda w: ("--store", "s3:/bucket/tfreview", "history")),
     Case("store-gs-scheme", 2, "s3://", lambda w: ("--store", "gs://bucket/tfreview", "history")),
     Case("store-s3-space", 2, "s3://", lambda w: ("--store", "s3://my bucket/tfreview", "history")),
-    Case("store-s3-no-bucket", 2, "s3://", lambda w: ("--store", "s3://", "history")),
+    Case("store-s3-no-bucket", 2, "names no bucket", lambda w: ("--store", "s3://", "history")),
     Case("store-config-typo", 2, "s3://", lambda w: (w.config('store = "s3//bucket/x"\n'), ("history",))[1]),
     Case("store-is-a-file", 2, "not a directory", lambda w: ("--store", w.file("store-file", "x"), "history")),
     # -- packaging --------------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
     strings += [(f"apps.{n}.image_repository", t.get("image_repository")) for n, t in data.get("apps", {}).items()]
     for key, value in strings:
         if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise bad(key, "a non-empty string")
+            raise bad(key, "a string, not empty")
     if data.get("store") is not None:  # checked even when TFREVIEW_STORE or --store wins
         check_store_url(data["store"])
     for key in NUMBER_LIMITS:
@@ -143,6 +143,8 @@ def check_store_url(store: str) -> str:
     if UNSAFE.search(store):
         raise BadInput(f"store {store!r} contains control characters", hint)
     if store.startswith("s3://"):
+        if not store[len("s3://"):].split("/", 1)[0]:
+            raise BadInput(f"{store!r} names no bucket", "use --store s3://BUCKET/PREFIX")
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", store):
             raise BadInput(f"store {store!r} is not a valid s3:// URL", hint)
     elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", store) or re.match(r"(?i)s3(:|//)", store):
@@ -192,7 +194,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
             try:
                 values[key] = check_number(key, float(env[var]), var)
             except ValueError:
-                raise BadInput(f"{var} must be a number of seconds, not {env[var]!r}", f"fix or unset {var}") from None
+                raise BadInput(f"{key} must be a number of seconds ({var}), not {env[var]!r}",
+                               f"fix or unset {var}") from None
     if values.get("store") is not None:
         check_store_url(values["store"])
     backends = {k: dict(v) for k, v in data.get("backend", {}).items() if isinstance(v, dict)}
