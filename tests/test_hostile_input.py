@@ -18,7 +18,8 @@ from typing import Callable
 
 import pytest
 
-from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan, snapshot
+from tests.test_cli_contract import APP, PLAN_DOC, VERSION, snapshot
+from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
 ESC = "\x1b"
 HOSTILE = "\x1b]52;c;aGk=\x07\x1b[2J\x9b31m\u202egnp.exe\u2066"  # OSC 52, CSI, C1 CSI, bidi override/isolate
@@ -223,18 +224,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cli(cli_factory):
-    c = cli_factory("hostile")
-    c.ok("package", "--app", APP, "--version", VERSION, "--source", str(c.cwd / "terraform"))
-    return c
-
-
-@pytest.fixture(scope="module")
-def plan_id(cli):
-    return record_plan(cli.store)
-
-
 def assert_refused(proc, code: int, contains: str) -> None:
     where = f"exit {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
     assert proc.returncode == code, where
@@ -427,25 +416,19 @@ def test_control_characters_in_an_error_are_escaped(cli):
     assert "\\x1b]52;c;aGk=" in proc.stderr
 
 
-def test_a_closed_stdout_pipe_is_one_line(cli, tmp_path):
+@pytest.mark.parametrize("fmt,stdout,says", [("text", "closed", "output was closed"),
+                                              ("json", "closed", "output was closed"),
+                                              ("json", "/dev/full", "No space left")])
+def test_a_closed_or_full_stdout_is_one_line(cli, tmp_path, fmt, stdout, says):
     path = tmp_path / "plan.json"
     path.write_text(plan_json())
-    for fmt in ("text", "json"):
-        p = cli.popen("render", str(path), "--format", fmt, stdout=-1, stderr=-1)
-        p.stdout.close()
+    with open("/dev/full" if stdout == "/dev/full" else os.devnull, "w") as full:
+        p = cli.popen("render", str(path), "--format", fmt, stdout=-1 if stdout == "closed" else full, stderr=-1)
+        if stdout == "closed":
+            p.stdout.close()
         err = p.stderr.read()
         assert p.wait() == 1
-        assert err.count("\n") == 1 and "output was closed" in err, err
-
-
-def test_a_full_disk_on_stdout_is_one_line(cli, tmp_path):
-    path = tmp_path / "plan.json"
-    path.write_text(plan_json())
-    with open("/dev/full", "w") as full:
-        p = cli.popen("render", str(path), "--format", "json", stdout=full, stderr=-1)
-        err = p.stderr.read()
-        assert p.wait() == 1
-    assert err.count("\n") == 1 and "No space left" in err, err
+    assert err.count("\n") == 1 and says in err, err
 
 
 def test_output_replaces_a_regular_file_atomically(cli, tmp_path):
