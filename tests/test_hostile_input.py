@@ -180,6 +180,7 @@ CASES = [
     Case("steps-blank-part", 2, "traffic step", lambda w: ("apply", w.plan_id, "--no-wait", "--steps", " ,100")),
     Case("bake-over-a-day", 2, "--bake", lambda w: ("apply", w.plan_id, "--bake", "1e9")),
     Case("bake-inf", 2, "--bake", lambda w: ("apply", w.plan_id, "--no-wait", "--bake", "inf")),
+    Case("verify-cmd-blank", 2, "--verify-cmd", lambda w: ("apply", w.plan_id, "--no-wait", "--verify-cmd", " ")),
     Case("break-glass-blank-reason", 2, "--reason", lambda w: ("apply", w.plan_id, "--break-glass", "--reason", "  ")),
     Case("since-not-a-date", 2, "cannot read the time", lambda w: ("history", "--since", "last tuesday")),
     Case("until-bad-month", 2, "cannot read the time", lambda w: ("audit", "log", "--until", "2026-13-01")),
@@ -265,6 +266,12 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
     if what == "record-missing-fields":
         record.write_text('{"kind": "plan"}')
         return ("show", plan_id), f"plans/{plan_id}/record.json"
+    if what == "record-wrong-types":
+        record.write_text(json.dumps({**json.loads(record.read_text()), "created_at": 5}))
+        return ("history",), f"plans/{plan_id}/record.json"
+    if what == "head-a-list":
+        next((store / "heads").rglob("latest-plan.json")).write_text("[]")
+        return ("apply", plan_id), "latest-plan.json"
     if what == "head-damaged":
         head = next((store / "heads").rglob("latest-plan.json"))
         head.write_text("\x00\x01")
@@ -286,7 +293,8 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
     raise AssertionError(what)
 
 
-DAMAGE = ["record-not-json", "record-not-utf8", "record-a-list", "record-missing-fields", "head-damaged",
+DAMAGE = ["record-not-json", "record-not-utf8", "record-a-list", "record-missing-fields", "record-wrong-types",
+          "head-a-list", "head-damaged",
           "approval-damaged", "lock-damaged", "plans-folder-is-a-file"]
 
 

@@ -385,6 +385,8 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
 
     if break_glass and not (reason or "").strip():
         raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
+    if verify_cmd is not None and not verify_cmd.strip():
+        raise _bad("--verify-cmd is empty", "pass the command to run against the test listener, or leave it out")
     if not math.isfinite(bake) or bake > 86_400:
         raise _bad(f"--bake {bake} is not a number of seconds up to a day", "pass e.g. --bake 60")
     from tfreview.release import ReleaseOptions, apply_release, weight_steps

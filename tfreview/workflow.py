@@ -374,7 +374,8 @@ def review_summary(review: Any) -> dict[str, Any]:
     }
 
 
-_RECORD_FIELDS = ("id", "app", "env", "version", "planner", "created_at", "plan_sha256", "package_sha256", "summary")
+_RECORD_FIELDS = {"id": str, "app": str, "env": str, "version": str, "planner": str, "created_at": str,
+                  "plan_sha256": str, "package_sha256": str, "summary": dict}
 
 
 def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
@@ -388,12 +389,17 @@ def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
 
 def plan_record(store: Store, key: str) -> dict[str, Any]:
     """The plan record stored at `key`, checked: a JSON object with the fields every reader uses."""
-    record = get_json(store, key)
-    missing = [f for f in _RECORD_FIELDS if not isinstance(record, dict) or f not in record]
-    if missing:
-        raise StoreError(f"store record {key} is damaged (no {missing[0]})",
+    return checked_json(store, key, _RECORD_FIELDS)
+
+
+def checked_json(store: Store, key: str, fields: dict[str, type]) -> dict[str, Any]:
+    """The JSON object stored at `key` with each of `fields` of its type; else StoreError naming the file."""
+    doc = get_json(store, key)
+    bad = [f for f, kind in fields.items() if not isinstance(doc, dict) or not isinstance(doc.get(f), kind)]
+    if bad:
+        raise StoreError(f"store record {key} is damaged ({bad[0]} missing or of the wrong type)",
                          "the store was modified outside tfreview: restore that file from a backup")
-    return record
+    return doc
 
 
 def load_review(store: Store, plan_id: str) -> Any:
@@ -479,7 +485,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
 # -- apply -------------------------------------------------------------------------------------------------------
 def latest_plan_id(store: Store, app: str, env: str) -> str | None:
     try:
-        return get_json(store, f"heads/{app}/{env}/latest-plan.json")["plan_id"]
+        return checked_json(store, f"heads/{app}/{env}/latest-plan.json", {"plan_id": str})["plan_id"]
     except NotFound:
         return None
 
