@@ -14,7 +14,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -31,7 +31,7 @@ CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u20
 class World:
     """What a case may use: the Cli (bound to the module's store), a scratch directory, the recorded plan id."""
 
-    cli: object
+    cli: Any  # conftest.Cli
     tmp: Path
     plan_id: str
     env: dict[str, str] = field(default_factory=dict)
@@ -41,16 +41,23 @@ class World:
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         return str(path)
 
-    def config(self, text: bytes | str) -> None:
-        self.env["TFREVIEW_CONFIG"] = self.file("tfreview.toml", text)
 
 
 @dataclass(frozen=True)
 class Case:
+    """One bad input: its id, the exit code and words of the one error line, the arguments (built in a scratch
+    World), and the tfreview.toml (`config`) or environment (`env`, `{tmp}` filled in) it runs with."""
+
     id: str
     code: int
     contains: str
     build: Callable[[World], tuple[str, ...]]
+    config: str | bytes | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def history(w: World) -> tuple[str, ...]:
+    return ("history",)
 
 
 def plan_json(**changes: object) -> str:
@@ -118,9 +125,9 @@ CASES = [
                                                           "--from", "qa", "--to", "")),
     Case("app-too-long", 2, "invalid app", lambda w: ("status", "--app", "a" * 200, "--env", "qa")),
     Case("plan-id-unicode-digit", 2, "invalid plan id", lambda w: ("show", "webapp-\u0663")),
-    Case("user-escape", 2, "TFREVIEW_USER", lambda w: (w.env.update(TFREVIEW_USER="eve" + HOSTILE), ("reject", w.plan_id, "--reason", "no"))[1]),
-    Case("user-newline", 2, "TFREVIEW_USER", lambda w: (w.env.update(TFREVIEW_USER="eve\nmallory"), ("reject", w.plan_id, "--reason", "no"))[1]),
-    Case("user-blank", 2, "TFREVIEW_USER", lambda w: (w.env.update(TFREVIEW_USER=" \t "), ("approve", w.plan_id, "--yes"))[1]),
+    Case("user-escape", 2, "TFREVIEW_USER", lambda w: ("reject", w.plan_id, "--reason", "no"), env={"TFREVIEW_USER": "eve" + HOSTILE}),
+    Case("user-newline", 2, "TFREVIEW_USER", lambda w: ("reject", w.plan_id, "--reason", "no"), env={"TFREVIEW_USER": "eve\nmallory"}),
+    Case("user-blank", 2, "TFREVIEW_USER", lambda w: ("approve", w.plan_id, "--yes"), env={"TFREVIEW_USER": " \t "}),
     Case("person-escape", 2, "invalid person", lambda w: ("history", "--person", "a" + ESC + "[2J")),
     # -- plans at the door ----------------------------------------------------------------------------------------
     Case("state-json", 2, "state", lambda w: render(w, json.dumps({"format_version": "1.0", "terraform_version": "1.11.4",
@@ -187,31 +194,31 @@ CASES = [
     Case("render-unknown-action", 2, "--action", lambda w: render(w, plan_json(), "--action", "explode")),
     Case("reject-blank-reason", 2, "--reason", lambda w: ("reject", w.plan_id, "--reason", " ")),
     # -- configuration --------------------------------------------------------------------------------------------
-    Case("config-not-utf8", 2, "UTF-8", lambda w: (w.config(b'store = "\xff"\n'), ("history",))[1]),
-    Case("config-unknown-top-key", 2, "did you mean 'store'", lambda w: (w.config('stor = "x"\n'), ("history",))[1]),
-    Case("config-unknown-terraform-key", 2, "did you mean 'bin'", lambda w: (w.config('[terraform]\nbinn = "t"\n'), ("history",))[1]),
+    Case("config-not-utf8", 2, "UTF-8", history, config=b'store = "\xff"\n'),
+    Case("config-unknown-top-key", 2, "did you mean 'store'", history, config='stor = "x"\n'),
+    Case("config-unknown-terraform-key", 2, "did you mean 'bin'", history, config='[terraform]\nbinn = "t"\n'),
     Case("config-unknown-app-key", 2, "did you mean 'image_repository'",
-         lambda w: (w.config('[apps.webapp]\nimage_repo = "r"\n'), ("history",))[1]),
+         history, config='[apps.webapp]\nimage_repo = "r"\n'),
     Case("config-unknown-backend-key", 2, "did you mean 'bucket'",
-         lambda w: (w.config('[backend.qa]\ntype = "s3"\nbuckett = "b"\n'), ("history",))[1]),
-    Case("config-backend-type", 2, "backend.qa.type", lambda w: (w.config('[backend.qa]\ntype = "gcs"\n'), ("history",))[1]),
-    Case("config-max-age-nan", 2, "plan_max_age_hours", lambda w: (w.config("plan_max_age_hours = nan\n"), ("history",))[1]),
-    Case("config-max-age-inf", 2, "plan_max_age_hours", lambda w: (w.config("plan_max_age_hours = inf\n"), ("history",))[1]),
-    Case("config-max-age-negative", 2, "plan_max_age_hours", lambda w: (w.config("plan_max_age_hours = -1\n"), ("history",))[1]),
-    Case("config-timeout-huge", 2, "rollout_timeout_s", lambda w: (w.config("rollout_timeout_s = 1e300\n"), ("history",))[1]),
-    Case("config-poll-zero", 2, "rollout_poll_s", lambda w: (w.config("rollout_poll_s = 0\n"), ("history",))[1]),
-    Case("config-bool-number", 2, "rollout_poll_s", lambda w: (w.config("rollout_poll_s = true\n"), ("history",))[1]),
-    Case("config-apps-not-table", 2, "apps.webapp", lambda w: (w.config('apps = { webapp = 5 }\n'), ("history",))[1]),
-    Case("config-is-directory", 2, "cannot read", lambda w: (w.env.update(TFREVIEW_CONFIG=str(w.tmp)), ("history",))[1]),
-    Case("env-timeout-text", 2, "TFREVIEW_ROLLOUT_TIMEOUT", lambda w: (w.env.update(TFREVIEW_ROLLOUT_TIMEOUT="soon"), ("history",))[1]),
-    Case("env-poll-nan", 2, "TFREVIEW_ROLLOUT_POLL", lambda w: (w.env.update(TFREVIEW_ROLLOUT_POLL="nan"), ("history",))[1]),
-    Case("env-timeout-negative", 2, "TFREVIEW_ROLLOUT_TIMEOUT", lambda w: (w.env.update(TFREVIEW_ROLLOUT_TIMEOUT="-5"), ("history",))[1]),
+         history, config='[backend.qa]\ntype = "s3"\nbuckett = "b"\n'),
+    Case("config-backend-type", 2, "backend.qa.type", history, config='[backend.qa]\ntype = "gcs"\n'),
+    Case("config-max-age-nan", 2, "plan_max_age_hours", history, config="plan_max_age_hours = nan\n"),
+    Case("config-max-age-inf", 2, "plan_max_age_hours", history, config="plan_max_age_hours = inf\n"),
+    Case("config-max-age-negative", 2, "plan_max_age_hours", history, config="plan_max_age_hours = -1\n"),
+    Case("config-timeout-huge", 2, "rollout_timeout_s", history, config="rollout_timeout_s = 1e300\n"),
+    Case("config-poll-zero", 2, "rollout_poll_s", history, config="rollout_poll_s = 0\n"),
+    Case("config-bool-number", 2, "rollout_poll_s", history, config="rollout_poll_s = true\n"),
+    Case("config-apps-not-table", 2, "apps.webapp", history, config='apps = { webapp = 5 }\n'),
+    Case("config-is-directory", 2, "cannot read", history, env={"TFREVIEW_CONFIG": "{tmp}"}),
+    Case("env-timeout-text", 2, "TFREVIEW_ROLLOUT_TIMEOUT", history, env={"TFREVIEW_ROLLOUT_TIMEOUT": "soon"}),
+    Case("env-poll-nan", 2, "TFREVIEW_ROLLOUT_POLL", history, env={"TFREVIEW_ROLLOUT_POLL": "nan"}),
+    Case("env-timeout-negative", 2, "TFREVIEW_ROLLOUT_TIMEOUT", history, env={"TFREVIEW_ROLLOUT_TIMEOUT": "-5"}),
     Case("store-S3-upper", 2, "s3://", lambda w: ("--store", "S3://bucket/tfreview", "history")),
     Case("store-s3-one-slash", 2, "s3://", lambda w: ("--store", "s3:/bucket/tfreview", "history")),
     Case("store-gs-scheme", 2, "s3://", lambda w: ("--store", "gs://bucket/tfreview", "history")),
     Case("store-s3-space", 2, "s3://", lambda w: ("--store", "s3://my bucket/tfreview", "history")),
     Case("store-s3-no-bucket", 2, "names no bucket", lambda w: ("--store", "s3://", "history")),
-    Case("store-config-typo", 2, "s3://", lambda w: (w.config('store = "s3//bucket/x"\n'), ("history",))[1]),
+    Case("store-config-typo", 2, "s3://", history, config='store = "s3//bucket/x"\n'),
     Case("store-is-a-file", 2, "not a directory", lambda w: ("--store", w.file("store-file", "x"), "history")),
     # -- packaging --------------------------------------------------------------------------------------------------
     Case("source-name-not-utf8", 2, "UTF-8", lambda w: ("package", "--app", APP, "--version", "9.1.0",
@@ -242,7 +249,9 @@ def test_there_are_at_least_80_distinct_cases():
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_input_is_refused_in_one_line_and_changes_nothing(cli, plan_id, tmp_path, case):
-    world = World(cli, tmp_path, plan_id)
+    world = World(cli, tmp_path, plan_id, {k: v.format(tmp=tmp_path) for k, v in case.env.items()})
+    if case.config is not None:
+        world.env["TFREVIEW_CONFIG"] = world.file("tfreview.toml", case.config)
     args = case.build(world)
     before = snapshot(cli.store)
     proc = cli(*args, env=world.env, timeout=60)

@@ -139,8 +139,8 @@ def _head(review: Review) -> str:
         head += ["### ECS revisions", ""]
         for story in review.ecs[:100]:
             head.append(f"- **{_cell(story.family)}**{_cell(story.revision_note)}: {_cell(story.verdict)}")
-            for flag in story.flags:
-                head.append(f"  - ⚠️ {_cell(flag)}")
+            for warning in story.flags:
+                head.append(f"  - ⚠️ {_cell(warning)}")
             for svc in story.services:
                 head.append(f"  - → {_code(svc.address)}: {_cell(svc.triggers)}")
         if len(review.ecs) > 100:
