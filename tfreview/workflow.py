@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from tfreview import packaging
 from tfreview.config import Settings, current_user
@@ -392,7 +392,7 @@ def plan_record(store: Store, key: str) -> dict[str, Any]:
     return checked_json(store, key, _RECORD_FIELDS)
 
 
-def checked_json(store: Store, key: str, fields: dict[str, type]) -> dict[str, Any]:
+def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str, Any]:
     """The JSON object stored at `key` with each of `fields` of its type; else StoreError naming the file."""
     doc = get_json(store, key)
     bad = [f for f, kind in fields.items() if not isinstance(doc, dict) or not isinstance(doc.get(f), kind)]

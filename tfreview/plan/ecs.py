@@ -196,8 +196,10 @@ def _story(
         raw_old = before.get("container_definitions") if before else None
         raw_new = after.get("container_definitions") if after else None
         key = (raw_old, raw_new, sensitive) if isinstance(raw_old, (str, type(None))) and isinstance(raw_new, (str, type(None))) else None
-        containers = cache.get(key) if key is not None else None
-        if containers is None:
+        cached = cache.get(key) if key is not None else None
+        if cached is not None:
+            containers = cached
+        else:
             containers = _compare_containers(_containers(raw_old), _containers(raw_new), secrets, sensitive)
             if key is not None:
                 cache[key] = containers
