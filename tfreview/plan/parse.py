@@ -316,6 +316,6 @@ def _collect_marked(value: Any, marks: Any, found: set[str]) -> None:
             if mark and key in value:
                 _collect_marked(value[key], mark, found)
     elif isinstance(marks, list) and isinstance(value, list):
-        for mark, item in zip(marks, value):
+        for mark, item in zip(marks, value, strict=False):
             if mark:
                 _collect_marked(item, mark, found)
