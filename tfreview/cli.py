@@ -10,7 +10,7 @@ import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -65,7 +65,7 @@ class Progress:
     def __init__(self, title: str) -> None:
         self.console = _console(stderr=True)
         self.title = title
-        self.status = None
+        self.status: Any = None  # rich's Status while on a terminal
         self.last = ""
 
     def __enter__(self) -> "Progress":
@@ -389,7 +389,8 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
         raise _bad("--verify-cmd is empty", "pass the command to run against the test listener, or leave it out")
     if not math.isfinite(bake) or bake > 86_400:
         raise _bad(f"--bake {bake} is not a number of seconds up to a day", "pass e.g. --bake 60")
-    from tfreview.release import ReleaseOptions, apply_release, weight_steps
+    from tfreview.release import ReleaseOptions, apply_release
+    from tfreview.rollout.traffic import weight_steps
 
     percents = weight_steps(steps)  # checked even with --no-wait: every option value is checked
     settings = _settings()
@@ -633,7 +634,7 @@ def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loo
     try:
         from tfreview.sandbox import parse_faults, run_sandbox
     except ImportError as exc:
-        raise _bad(f"the sandbox needs moto ({exc.name} is missing)", "pip install 'tfreview[sandbox]'")
+        raise _bad(f"the sandbox needs moto ({exc.name} is missing)", "pip install 'tfreview[sandbox]'") from None
     run_sandbox(port=port, step_s=step, faults=parse_faults(faults) if faults else None)
 
 
