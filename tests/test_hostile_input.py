@@ -278,6 +278,9 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
     if what == "record-wrong-types":
         record.write_text(json.dumps({**json.loads(record.read_text()), "created_at": 5}))
         return ("history",), f"plans/{plan_id}/record.json"
+    if what == "plan-json-damaged":
+        (store / "plans" / plan_id / "plan.json").write_text('{"format_version": "1.2", "resource_changes": 5}')
+        return ("show", plan_id), f"plans/{plan_id}/plan.json"
     if what == "head-a-list":
         next((store / "heads").rglob("latest-plan.json")).write_text("[]")
         return ("apply", plan_id), "latest-plan.json"
@@ -303,7 +306,7 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
 
 
 DAMAGE = ["record-not-json", "record-not-utf8", "record-a-list", "record-missing-fields", "record-wrong-types",
-          "head-a-list", "head-damaged",
+          "plan-json-damaged", "head-a-list", "head-damaged",
           "approval-damaged", "lock-damaged", "plans-folder-is-a-file"]
 
 

@@ -208,7 +208,10 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
     if not file.is_file():
         raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise _bad(f"cannot read {file}: {exc.strerror}", "pass a readable plan file") from None
     if not data.lstrip().startswith((b"{", b"[")):
         if not data.startswith(b"PK\x03\x04"):  # a saved plan is a zip archive: anything else is not a plan
             raise _bad(f"{file} is neither plan JSON nor a saved plan file",

@@ -404,9 +404,15 @@ def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str
 
 def load_review(store: Store, plan_id: str) -> Any:
     """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+    from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
 
-    return review_plan(store.read(plan_keys(plan_id)["json"]))
+    key = plan_keys(plan_id)["json"]
+    try:
+        return review_plan(store.read(key))
+    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since
+        raise StoreError(f"store record {key} is damaged: {exc.message}",
+                         "the store was modified outside tfreview: restore that file from a backup") from None
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
