@@ -6,6 +6,7 @@ mirror, plugin cache, AWS endpoint) and so that `-json` UI events stream to a pr
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -69,12 +70,14 @@ class Terraform:
             if not mirror.is_dir():
                 raise BadInput(f"provider mirror {mirror} does not exist",
                                "fix TFREVIEW_PROVIDER_MIRROR or [terraform].provider_mirror in tfreview.toml")
-            cfg = cache.parent / f"cli-config-{abs(hash(str(mirror))):x}.tfrc"
+            # One file per mirror, named by a stable digest (str hash() changes per process: a file per run).
+            cfg = cache.parent / f"cli-config-{hashlib.sha256(str(mirror).encode()).hexdigest()[:16]}.tfrc"
             text = cli_config_text(str(mirror))
             if not cfg.is_file() or cfg.read_text() != text:
-                tmp = cfg.with_suffix(".tmp")
-                tmp.write_text(text)
-                tmp.replace(cfg)
+                fd, tmp = tempfile.mkstemp(dir=cfg.parent, prefix=".cli-config-", suffix=".tmp")
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(text)
+                os.replace(tmp, cfg)
             env["TF_CLI_CONFIG_FILE"] = str(cfg)
         elif env.get("TF_CLI_CONFIG_FILE") and not Path(env["TF_CLI_CONFIG_FILE"]).is_file():
             env.pop("TF_CLI_CONFIG_FILE")  # a dangling setting only produces a warning on every command

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from tfreview import packaging
 from tfreview.config import Settings, current_user
@@ -42,8 +42,12 @@ def iso(t: datetime) -> str:
 
 
 def check_name(kind: str, value: str) -> str:
+    """`value` if it is a valid `kind` (app, version, env, plan id: the whole string, end to end; person: any
+    identity without control characters, not blank), else BadInput naming it."""
+    if kind == "person":
+        return check_person(value, "person")
     pattern = {"app": _APP, "version": _VERSION, "env": _ENV, "plan id": _PLAN_ID}[kind]
-    if not pattern.match(value or ""):
+    if not pattern.fullmatch(value or ""):  # not match(): `$` would accept a trailing newline
         hints = {
             "app": "use lowercase letters, digits and dashes (at most 21 characters), e.g. --app webapp",
             "version": "use a tag like 1.2.3 (letters, digits, '.', '_', '+', '-')",
@@ -52,6 +56,24 @@ def check_name(kind: str, value: str) -> str:
         }
         raise BadInput(f"invalid {kind} {value!r}", hints[kind])
     return value
+
+
+def check_person(value: str, what: str) -> str:
+    """An identity (who acts, who is searched for): not blank, at most 256 characters, no control or format
+    characters (they would be recorded and shown to others). `what` names its source in the error."""
+    from tfreview.text import UNSAFE
+
+    if not value.strip() or len(value) > 256 or UNSAFE.search(value):
+        raise BadInput(f"invalid {what} {value!r}",
+                       "an identity is a name or e-mail address on one line, without control characters")
+    return value
+
+
+def check_names(**names: str | None) -> None:
+    """check_name for each given filter (keyword = kind with '_' for ' ': app, env, version, plan_id, person)."""
+    for kind, value in names.items():
+        if value is not None:
+            check_name(kind.replace("_", " "), value)
 
 
 @dataclass
@@ -396,19 +418,45 @@ def review_summary(review: Any) -> dict[str, Any]:
     }
 
 
+_RECORD_FIELDS = {"id": str, "app": str, "env": str, "version": str, "planner": str, "created_at": str,
+                  "plan_sha256": str, "package_sha256": str, "summary": dict}
+
+
 def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
+    """The record of `plan_id` (NotFound for an unknown id; StoreError naming the file when it is damaged)."""
     keys = plan_keys(plan_id)
     try:
-        return get_json(store, keys["record"])
+        return plan_record(store, keys["record"])
     except NotFound:
         raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
 
 
+def plan_record(store: Store, key: str) -> dict[str, Any]:
+    """The plan record stored at `key`, checked: a JSON object with the fields every reader uses."""
+    return checked_json(store, key, _RECORD_FIELDS)
+
+
+def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str, Any]:
+    """The JSON object stored at `key` with each of `fields` of its type; else StoreError naming the file."""
+    doc = get_json(store, key)
+    bad = [f for f, kind in fields.items() if not isinstance(doc, dict) or not isinstance(doc.get(f), kind)]
+    if bad:
+        raise StoreError(f"store record {key} is damaged ({bad[0]} missing or of the wrong type)",
+                         "the store was modified outside tfreview: restore that file from a backup")
+    return doc
+
+
 def load_review(store: Store, plan_id: str) -> Any:
     """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+    from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
 
-    return review_plan(store.read(plan_keys(plan_id)["json"]))
+    key = plan_keys(plan_id)["json"]
+    try:
+        return review_plan(store.read(key))
+    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since
+        raise StoreError(f"store record {key} is damaged: {exc.message}",
+                         "the store was modified outside tfreview: restore that file from a backup") from None
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
@@ -432,7 +480,11 @@ def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> 
 
     out = []
     for key in store.list(f"approvals/{plan_id}/"):
-        out.append(Approval.from_dict(get_json(store, key)))
+        try:
+            out.append(Approval.from_dict(get_json(store, key)))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise StoreError(f"store record {key} is damaged",
+                             "the store was modified outside tfreview: restore that file from a backup") from None
     if recorded_only:
         logged = recorded_decisions(store, plan_id)
         out = [a for a in out if (a.kind, a.approver) in logged]
@@ -512,7 +564,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
 # -- apply -------------------------------------------------------------------------------------------------------
 def latest_plan_id(store: Store, app: str, env: str) -> str | None:
     try:
-        return get_json(store, f"heads/{app}/{env}/latest-plan.json")["plan_id"]
+        return checked_json(store, f"heads/{app}/{env}/latest-plan.json", {"plan_id": str})["plan_id"]
     except NotFound:
         return None
 
@@ -688,6 +740,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
     from tfreview.review.policy import parse_time, same_identity
     from tfreview.store.locks import holder_alive, read_lock
 
+    check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
     rows = []
     for key in store.list("plans/"):

@@ -65,7 +65,8 @@ def _parse(raw: bytes, etag: str, key: str) -> Lock:
         return Lock(app=d["app"], env=d["env"], owner=d["owner"], pid=int(d["pid"]), host=d["host"],
                     plan_id=d.get("plan_id", ""), acquired_at=at, etag=etag, break_glass=bool(d.get("break_glass")))
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"lock {key} is unreadable", f"inspect it, then `tfreview unlock` if it is stuck") from exc
+        raise StoreError(f"lock {key} is unreadable",
+                         "inspect it, then clear it with `tfreview unlock --app APP --env ENV --force`") from exc
 
 
 def holder_alive(lock: Lock) -> bool | None:
