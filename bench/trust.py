@@ -23,11 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.audit import timed as median_s  # noqa: E402
 from tfreview.config import Settings  # noqa: E402
 from tfreview.store.audit import append_event, read_log  # noqa: E402
 from tfreview.store.base import dumps  # noqa: E402
@@ -36,15 +37,6 @@ from tfreview.trust import sshsig  # noqa: E402
 from tfreview.trust.admin import init  # noqa: E402
 from tfreview.trust.signer import find_signer  # noqa: E402
 from tfreview.trust.verify import sign, statement_sha256, verify_log  # noqa: E402
-
-
-def median_s(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class InProcessSigner:
