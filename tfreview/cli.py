@@ -736,7 +736,9 @@ def policy_init(file: Path = typer.Argument(..., help="The policy TOML file (rul
     from tfreview.trust.signer import find_signer
 
     settings = _settings()
-    shown = init(settings, open_store(settings.store), find_signer(), file, os.environ.get("TFREVIEW_USER"))
+    from tfreview.trust.verify import claimed_user
+
+    shown = init(settings, open_store(settings.store), find_signer(), file, claimed_user())
     _print_policy(shown, fmt, "installed policy version 1")
 
 

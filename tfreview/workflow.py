@@ -795,6 +795,27 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
     """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
     approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
+
+    check_names(app=app, env=env, version=version, person=person)
+    lo, hi = time_bound(since), time_bound(until, end=True)
+    rows = []
+    for key in store.list("plans/"):
+        if not key.endswith("/record.json"):
+            continue
+        try:
+            row = _history_row(store, get_json(store, key), app, env, version, person, lo, hi)
+        except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
+            plan_id = key.split("/")[1]
+            if version or person or lo or hi or (app and not plan_id.startswith(f"{app}-")) or (
+                    env and f"-{env}-" not in plan_id):
+                continue
+            row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
+                   "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
+                   "break_glass": None, "outcome": "unreadable",
+                   "error": f"{key}: {exc.message if isinstance(exc, StoreError) else f'missing or bad field {exc}'}"}
+        if row is not None:
+            rows.append(row)
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
 
 

@@ -54,18 +54,26 @@ def check_signed(doc: Mapping[str, Any], document: PolicyDocument, actor: str, w
     return key
 
 
+def claimed_user(environ: Mapping[str, str] | None = None) -> str | None:
+    """TFREVIEW_USER when set (None otherwise); BadInput (exit 2) when it is blank or holds control characters."""
+    from tfreview.workflow import check_person
+
+    env = os.environ if environ is None else environ
+    claimed = env.get("TFREVIEW_USER")
+    return None if claimed is None else check_person(claimed, "TFREVIEW_USER")
+
+
 def identify(signer: Signer, history: PolicyHistory, environ: Mapping[str, str] | None = None,
              aws_arn: str | None = None) -> str:
     """The principal the active policy gives the signing key; PolicyRefusal (exit 3) when the key is unknown,
     TFREVIEW_USER names someone else, or (S3 mode) the AWS caller does not match the principal's ARN pattern."""
-    env = os.environ if environ is None else environ
     active = history.active
+    claimed = claimed_user(environ)
     principal = active.document.principal_of(signer.public_key)
     if principal is None:
         raise PolicyRefusal(f"your signing key {signer.public_key.fingerprint} is not in the store's policy "
                             f"(version {active.version})",
                             "send your .pub to an admin, who adds it to [signers]: tfreview policy propose FILE")
-    claimed = env.get("TFREVIEW_USER")
     if claimed is not None and claimed != principal:
         raise PolicyRefusal(f"TFREVIEW_USER is {claimed!r} but your signing key belongs to {principal}",
                             "unset TFREVIEW_USER, or sign with that person's key (you cannot act as someone else)")
