@@ -124,7 +124,7 @@ def main() -> None:
         seq, why = verify_log(store, entries)
         took = time.perf_counter() - start
         assert not why, why
-        print(f"| what | median |\n|---|---|")
+        print("| what | median |\n|---|---|")
         for what, seconds in rows:
             print(f"| {what} | {seconds * 1000:.1f} ms |")
         print(f"| audit verify, signatures + cross-checks of {len(entries)} entries | {took:.2f} s "

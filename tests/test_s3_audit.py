@@ -135,7 +135,7 @@ def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s
 
 
 def test_audit_entries_in_s3_mode_carry_the_aws_principal(s3_store: S3Store) -> None:
-    from tfreview.workflow import Context, decide
+    from tfreview.workflow import decide
 
     plan = stored_plan(s3_store)
     arn = "arn:aws:sts::123456789012:assumed-role/reviewers/bob"

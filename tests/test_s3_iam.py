@@ -13,7 +13,6 @@ import pytest
 from tests import helpers
 
 from tests.helpers import new_bucket
-from tfreview.config import Settings
 from tfreview.errors import NotFound, StoreError
 from tfreview.store.audit import append_event, verify_chain
 from tfreview.store.base import dumps

@@ -575,7 +575,8 @@ def _read_location(location: str) -> bytes:
     try:
         return Path(location).read_bytes()
     except OSError as exc:
-        raise _bad(f"cannot read {location}: {exc.strerror}", "pass the checkpoint file written by audit checkpoint")
+        raise _bad(f"cannot read {location}: {exc.strerror}",
+                   "pass the checkpoint file written by audit checkpoint") from None
 
 
 @audit_app.command("checkpoint")
@@ -638,9 +639,10 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
         if not isinstance(doc, dict):
             raise _bad(f"{checkpoint} is not a checkpoint", "pass the file written by tfreview audit checkpoint")
         history = load_history_or_none(store)
-        why = check_checkpoint(doc, entries, history) if history else "the store has no policy"
-        if why:
-            result = replace(result, ok=False, first_bad_seq=doc.get("seq"), reason=f"the log no longer extends checkpoint {checkpoint}: {why}")
+        gap = check_checkpoint(doc, entries, history) if history else "the store has no policy"
+        if gap is not None:
+            result = replace(result, ok=False, first_bad_seq=doc.get("seq"),
+                             reason=f"the log no longer extends checkpoint {checkpoint}: {gap}")
     if fmt is Format.json:
         _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
                     "reason": result.reason})

@@ -358,6 +358,11 @@ def _expires_at(env_policy: EnvPolicy, a: Approval) -> datetime | None:
     return a.approved_at + timedelta(hours=env_policy.approval_ttl_hours)
 
 
+def _live(env_policy: EnvPolicy, a: Approval, now: datetime) -> bool:
+    expires = _expires_at(env_policy, a)
+    return expires is None or now < expires
+
+
 def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: Iterable[Approval], who: str,
                       now: datetime, kind: ApprovalKind = "approve", key: str = "") -> None:
     """Raise PolicyRefusal unless `who` (signing with key fingerprint `key`) may approve (or, with kind="reject",
@@ -494,7 +499,7 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
                 if (ep.allow_self_approval or (not same_identity(a.approver, f.planner)
                                                and not (a.key and a.key == f.planner_key)))
                 and (ep.approvers is None or _in(a.approver, ep.approvers))]
-    live = [a for a in eligible if (_expires_at(ep, a) is None or now < _expires_at(ep, a))]
+    live = [a for a in eligible if _live(ep, a, now)]
     distinct: list[str] = []
     seen: set[str] = set()
     for a in live:

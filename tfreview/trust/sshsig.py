@@ -225,8 +225,9 @@ def verify(message: bytes, signature: str, namespace: str = NAMESPACE) -> Public
                 raise SignatureError(f"a {sig_type} signature from a {key_type} key")
             rs = _Reader(raw)
             der = encode_dss_signature(rs.mpint(), rs.mpint())
-            key.verify(der, data, ec.ECDSA({"sha256": hashes.SHA256, "sha384": hashes.SHA384,
-                                            "sha512": hashes.SHA512}[ec_digest]()))
+            digest: hashes.HashAlgorithm = (hashes.SHA256() if ec_digest == "sha256" else
+                                            hashes.SHA384() if ec_digest == "sha384" else hashes.SHA512())
+            key.verify(der, data, ec.ECDSA(digest))
         else:  # ssh-rsa
             algo = {"rsa-sha2-256": hashes.SHA256, "rsa-sha2-512": hashes.SHA512}.get(sig_type)
             if algo is None:

@@ -245,5 +245,5 @@ def report_statements(store: Store, record: Mapping[str, Any], decisions: Iterab
                     "signature": doc.get("signature"), "key": key, "verified": "yes" if not why else f"NO: {why}",
                     "policy_version": statement.get("policy_version")})
     signers = {str(v): history.versions[v].document.allowed_signers() for v in versions
-               if history and v in history.versions}
+               if history and isinstance(v, int) and v in history.versions}
     return {"statements": out, "allowed_signers": signers}
