@@ -277,7 +277,7 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
         return ("show", plan_id), f"plans/{plan_id}/record.json"
     if what == "record-wrong-types":
         record.write_text(json.dumps({**json.loads(record.read_text()), "created_at": 5}))
-        return ("history",), f"plans/{plan_id}/record.json"
+        return ("show", plan_id), f"plans/{plan_id}/record.json"  # history lists the rest: test_damaged_records
     if what == "plan-json-damaged":
         (store / "plans" / plan_id / "plan.json").write_text('{"format_version": "1.2", "resource_changes": 5}')
         return ("show", plan_id), f"plans/{plan_id}/plan.json"

@@ -79,7 +79,7 @@ def stored_plan(store: S3Store, plan_id: str = "web-qa-20260101-000000-abcd") ->
         "kind": "plan", "id": plan_id, "plan_kind": "deploy", "app": "web", "env": "qa", "version": "1.0.0",
         "plan_sha256": hashlib.sha256(binary).hexdigest(), "package_sha256": "a" * 64, "state_lineage": "",
         "state_serial": 0, "terraform_version": "1.11.0", "planner": "ci@example.com",
-        "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
+        "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [], "summary": {},
     }
     store.create(f"plans/{plan_id}/plan.tfplan", binary, private=True)
     store.create(f"plans/{plan_id}/record.json", dumps(record))

@@ -609,7 +609,6 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
     _refuse_if_applied(ctx.store, record)
-    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
     # The workspace unpacks these very bytes, verified against the manifest and the plan's package sha256.
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
@@ -623,6 +622,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
 
     check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
+    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
@@ -745,7 +745,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
         if not key.endswith("/record.json"):
             continue
         try:
-            row = _history_row(store, get_json(store, key), app, env, version, person, lo, hi)
+            row = _history_row(store, checked_json(store, key, _ROW_FIELDS), app, env, version, person, lo, hi)
         except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
             # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
             plan_id = key.split("/")[1]
@@ -755,10 +755,13 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
                    "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
                    "break_glass": None, "outcome": "unreadable",
-                   "error": f"{key}: {exc.message if isinstance(exc, StoreError) else f'missing or bad field {exc}'}"}
+                   "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
         if row is not None:
             rows.append(row)
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
+
+
+_ROW_FIELDS = {"id": str, "app": str, "env": str, "version": str, "created_at": str}  # what a history row needs
 
 
 def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | None, version: str | None,
