@@ -239,8 +239,10 @@ def new_plan_id(app: str, env: str, at: datetime) -> str:
 
 
 def plan_keys(plan_id: str) -> dict[str, str]:
+    """Store keys of a plan. The binary keeps secrets in clear: it lives under `private/`, which the documented
+    reviewer and auditor policies cannot read (docs/s3-store.md); the JSON reviewers read is redacted."""
     base = f"plans/{check_name('plan id', plan_id)}"
-    return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
+    return {"record": f"{base}/record.json", "binary": f"private/{base}/plan.tfplan", "json": f"{base}/plan.json"}
 
 
 @dataclass
@@ -282,9 +284,11 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
     ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
-    plan_json = ws.tf.show_json("tfreview.tfplan")
-
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+
+    # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
+    plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
 
     review = review_plan(plan_json)
     created = now_utc()
@@ -306,6 +310,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "version": version,
         "plan_sha256": hashlib.sha256(binary).hexdigest(),
         "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": REDACTION_VERSION,
         "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
@@ -320,9 +325,9 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": summary["risk_reasons"],
         "escalation_reasons": list(escalation),
     }
-    # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
+    # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
     ctx.store.create(keys["binary"], binary, private=True)
-    ctx.store.create(keys["json"], plan_json, private=True)
+    ctx.store.create(keys["json"], plan_json)
     ctx.store.create(keys["record"], dumps(record))
     ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
@@ -360,11 +365,28 @@ def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
         raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
 
 
-def load_review(store: Store, plan_id: str) -> Any:
-    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
+    """The stored review JSON of a plan, checked against its record's `json_sha256` (PolicyRefusal when it
+    differs: what a reviewer would see is not what was planned)."""
+    data = store.read(plan_keys(record["id"])["json"])
+    recorded = record.get("json_sha256")
+    if not recorded:
+        raise PolicyRefusal(f"plan {record['id']} has no json_sha256 in its record: its review cannot be checked",
+                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
+                            f"--env {record['env']}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise PolicyRefusal(f"plan {record['id']}: the stored review JSON does not match the plan record "
+                            f"(sha256 {actual[:12]}, recorded {recorded[:12]})",
+                            "the store was modified: do not approve or apply it; make a new plan")
+    return data
+
+
+def load_review(store: Store, record: dict[str, Any]) -> Any:
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`)."""
     from tfreview.plan import review_plan
 
-    return review_plan(store.read(plan_keys(plan_id)["json"]))
+    return review_plan(reviewed_json(store, record))
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
@@ -419,11 +441,10 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     facts = _facts(record)
     now = now_utc()
     check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
-    # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
-    current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
-    if current != record["plan_sha256"]:
-        raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
-                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
+    # What the approver could read is the JSON the record binds (reviewers cannot read the binary; apply checks
+    # that the binary still hashes as recorded and still gives this JSON).
+    if kind == "approve":
+        reviewed_json(ctx.store, record)
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
     doc = {**approval.to_dict(), "identity": ctx.identity}
     try:
@@ -489,6 +510,10 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     record = load_plan(ctx.store, plan_id)
     app, env, version = record["app"], record["env"], record["version"]
     keys = plan_keys(plan_id)
+    if record.get("json_redaction") is None:
+        raise PolicyRefusal(f"plan {plan_id} was made by an older tfreview: its record does not bind the reviewed "
+                            "JSON to the plan binary", f"make a new plan: tfreview plan --app {app} --version "
+                            f"{version} --env {env}")
     policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
@@ -518,6 +543,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
             lineage, serial, _outputs = state_identity(ws.tf)
             check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
                         current(lineage, serial), break_glass=waived)
+            check_applies_reviewed(ws, record, binary)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
@@ -537,6 +563,25 @@ def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
                         f"--env {record['env']}")
 
 
+def _write_plan_file(ws: Workspace, binary: bytes) -> str:
+    plan_file = ws.env_dir / "tfreview.tfplan"
+    plan_file.write_bytes(binary)
+    plan_file.chmod(0o600)
+    return plan_file.name
+
+
+def check_applies_reviewed(ws: Workspace, record: dict[str, Any], binary: bytes) -> None:
+    """Refuse (PolicyRefusal) unless `binary`, shown as JSON by terraform in `ws` and redacted as `plan` did,
+    hashes to the record's `json_sha256`: the plan applied is the plan its reviewers read."""
+    from tfreview.plan.redact import redact_plan
+
+    derived = hashlib.sha256(redact_plan(ws.tf.show_json(_write_plan_file(ws, binary)))).hexdigest()
+    if derived != record.get("json_sha256"):
+        raise PolicyRefusal(f"plan {record['id']}: its binary does not show the JSON its reviewers read (sha256 "
+                            f"{derived[:12]} derived, {str(record.get('json_sha256'))[:12]} recorded)",
+                            "the store was modified: do not apply it; make a new plan and have it reviewed")
+
+
 def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
                after_apply: Callable[[dict[str, Any], Workspace, dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
     plan_id = record["id"]
@@ -552,12 +597,10 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
     if break_glass_reason is not None:
         ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
     ctx.audit("apply-start", **fields)
-    plan_file = ws.env_dir / "tfreview.tfplan"
-    plan_file.write_bytes(binary)
-    plan_file.chmod(0o600)
+    plan_file = _write_plan_file(ws, binary)
     result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
     try:
-        ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
+        ws.tf.apply(plan_file, on_event=ctx.on_event)
         result["outcome"] = "applied"
         outputs = public_outputs(ws.tf.output_json())
         result["outputs"] = outputs

@@ -21,6 +21,13 @@ from tfreview.plan.model import (
 )
 
 SUPPORTED_MAJORS = ("0", "1")
+# A plan redacted by tfreview (plan/redact.py) names how many markers it holds: {"version": 1, "markers": N}.
+REDACTION_KEY = "tfreview_redaction"
+
+
+def redaction_marker(n: int) -> str:
+    """The marker that replaces the n-th distinct secret value of a redacted plan (n from 1)."""
+    return f"(sensitive value #{n})"
 HINT = "pass the output of `terraform show -json PLANFILE` (a plan, not a state)"
 
 
@@ -258,6 +265,9 @@ def _sensitive_strings(
         if out.sensitive:
             _collect_all(out.before, found)
             _collect_all(out.after, found)
+    redaction = data.get(REDACTION_KEY)
+    if isinstance(redaction, dict) and isinstance(redaction.get("markers"), int):
+        found.update(redaction_marker(n) for n in range(1, redaction["markers"] + 1))
     found.discard("")
     return frozenset(found)
 
