@@ -12,27 +12,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.audit import timed  # noqa: E402  (median of `repeat` runs, in seconds)
+
 from tfreview.plan import review_plan  # noqa: E402
 from tfreview.plan.redact import redact_plan  # noqa: E402
-
-
-def timed(fn, repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
 
 
 def main() -> int:

@@ -45,6 +45,19 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     return plan_id
 
 
+# -- terraform that must not run --------------------------------------------------------------------------------------
+
+def failing_terraform_cli(cli: Any, directory: Any) -> Any:
+    """`cli` with terraform replaced by a stub that fails loudly ("stub terraform reached: ARGS") if it is ever run
+    (tests whose refusals must come before terraform), shop 1.1.0 packaged; returns `cli`."""
+    stub = directory / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    cli.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
+    cli("package", "--app", "shop", "--version", "1.1.0")
+    return cli
+
+
 # -- S3 on the session's local AWS (the `s3_endpoint` fixture of conftest.py) ----------------------------------------
 
 

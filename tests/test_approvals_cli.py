@@ -50,13 +50,7 @@ def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, esc
 @pytest.fixture
 def cli(cli_factory, tmp_path):
     """A fresh store with shop 1.1.0 packaged; terraform is a stub that fails loudly if it is ever reached."""
-    c = cli_factory("approvals")
-    stub = tmp_path / "terraform"
-    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
-    stub.chmod(0o755)
-    c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
-    c("package", "--app", "shop", "--version", "1.1.0")
-    return c
+    return helpers.failing_terraform_cli(cli_factory("approvals"), tmp_path)
 
 
 def policy(cli, text: str) -> None:

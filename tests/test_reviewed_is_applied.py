@@ -61,12 +61,7 @@ def rewrite_record(store_dir: Path, plan_id: str, **changes: object) -> None:
 @pytest.fixture
 def cli(cli_factory, tmp_path):
     """A fresh store with shop 1.1.0 packaged and one recorded plan of PLAN_DOC; terraform is a stub that fails."""
-    c = cli_factory("bind")
-    stub = tmp_path / "terraform"
-    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
-    stub.chmod(0o755)
-    c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
-    c.ok("package", "--app", "shop", "--version", "1.1.0")
+    c = helpers.failing_terraform_cli(cli_factory("bind"), tmp_path)
     c.plan_id = helpers.record_plan(LocalStore(c.store), PLAN_DOC, "shop", "1.1.0", "qa", "alice@example.com")
     return c
 
