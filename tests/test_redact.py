@@ -62,3 +62,15 @@ def test_markers_keep_equality_so_a_changed_secret_still_reads_changed():
     assert "~ input = (sensitive value)  # changed" in texts[0] and "    input = (sensitive value)\n" in texts[1]
     # One marker per distinct value: the same secret in two plans gets the same number, never its hash.
     assert hashlib.sha256(b"old-secret").hexdigest().encode() not in changed
+
+
+def test_terraform_listing_references_in_another_order_gives_the_same_json():
+    # `terraform show -json` of one plan binary lists the references of dynamic blocks in varying order (seen on
+    # the ECS module's security group); apply must still derive the reviewed bytes.
+    def plan(references: list[str]) -> bytes:
+        return orjson.dumps({"format_version": "1.2", "resource_changes": [], "configuration": {"root_module": {
+            "resources": [{"address": "aws_security_group.web", "expressions": {
+                "ingress": {"references": references}}}]}}})
+
+    refs = ["var.allowed_cidrs", "var.listener_port", "var.listener_port"]
+    assert redact_plan(plan(refs)) == redact_plan(plan(list(reversed(refs))))

@@ -13,8 +13,9 @@ A sensitive `container_definitions` of `aws_ecs_task_definition` keeps the field
 (container names, images, cpu, memory, ports; see plan/ecs.py); every other field's values become markers.
 
 Guarantees, each relied on elsewhere:
-- deterministic: the same plan gives the same bytes (canonical JSON: sorted keys, compact, UTF-8), so apply's
-  re-derived JSON hashes like the reviewed one;
+- deterministic: the same plan gives the same bytes (canonical JSON: sorted keys, compact, UTF-8; configuration
+  `references` sorted, as Terraform lists them in varying order), so apply's re-derived JSON hashes like the
+  reviewed one;
 - equality-preserving: one marker per distinct value, numbered in a fixed walk order, so both sides of a change
   get the same marker exactly when the values were equal and the review still says changed / unchanged /
   sensitivity changed. It tells which secrets are equal, never what they are;
@@ -258,7 +259,8 @@ class _Redactor:
         return out
 
     def configuration(self, config: dict, sensitive_vars: set[str]) -> dict:
-        """Literal values in the configuration (`constant_value`) scrubbed; sensitive variables' defaults hidden."""
+        """Literal values in the configuration (`constant_value`) scrubbed, `references` sorted; sensitive variables'
+        defaults hidden."""
         out = self.constants(config)
         variables = (out.get("root_module") or {}).get("variables")
         if isinstance(variables, dict):
@@ -270,7 +272,8 @@ class _Redactor:
 
     def constants(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self.scrub(v) if k == "constant_value" else self.constants(v) for k, v in sorted(value.items())}
+            return {k: self.scrub(v) if k == "constant_value" else _sorted_references(v) if k == "references"
+                    else self.constants(v) for k, v in sorted(value.items())}
         if isinstance(value, list):
             return [self.constants(v) for v in value]
         return value
@@ -283,6 +286,14 @@ def _map_strings(value: Any, fn: Any) -> Any:
         return {k: _map_strings(v, fn) for k, v in sorted(value.items())}
     if isinstance(value, list):
         return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def _sorted_references(value: Any) -> Any:
+    """An expression's `references`, sorted: a set to Terraform, which lists some of them (those of dynamic blocks)
+    in a different order from one `terraform show -json` to the next."""
+    if isinstance(value, list) and all(isinstance(r, str) for r in value):
+        return sorted(value)
     return value
 
 
