@@ -85,6 +85,7 @@ def stored_plan(store: S3Store, plan_id: str = "web-qa-20260101-000000-abcd") ->
         "json_redaction": 1, "package_sha256": "a" * 64, "state_lineage": "",
         "state_serial": 0, "terraform_version": "1.11.0", "planner": "ci@example.com",
         "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
+        "summary": {"summary_line": "No changes.", "counts": {}, "risk_reasons": []},
     }
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
@@ -158,6 +159,7 @@ def test_ten_ci_jobs_taking_the_apply_lock_on_s3_have_exactly_one_holder(s3_stor
     holders = [r for r in results if not isinstance(r, Exception)]
     assert len(holders) == 1
     assert all(isinstance(r, PolicyRefusal) for r in results if r is not holders[0])
-    assert read_lock(s3_store, "web", "prod").owner == holders[0].owner
+    held = read_lock(s3_store, "web", "prod")
+    assert held is not None and held.owner == holders[0].owner
     release_lock(s3_store, holders[0])
     assert read_lock(s3_store, "web", "prod") is None
