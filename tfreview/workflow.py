@@ -781,8 +781,6 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
     """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
     approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
-    from tfreview.review.policy import parse_time, same_identity
-    from tfreview.store.locks import holder_alive, read_lock
 
     check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
