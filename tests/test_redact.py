@@ -74,3 +74,10 @@ def test_terraform_listing_references_in_another_order_gives_the_same_json():
 
     refs = ["var.allowed_cidrs", "var.listener_port", "var.listener_port"]
     assert redact_plan(plan(refs)) == redact_plan(plan(list(reversed(refs))))
+
+
+def test_a_document_claiming_absurdly_many_markers_is_refused():
+    from tfreview.errors import InvalidPlan
+
+    with pytest.raises(InvalidPlan, match="claims 1000000000 markers"):
+        review_plan(b'{"format_version": "1.2", "resource_changes": [], "tfreview_redaction": {"version": 1, "markers": 1000000000}}')

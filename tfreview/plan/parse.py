@@ -24,6 +24,7 @@ from tfreview.plan.model import (
 SUPPORTED_MAJORS = ("0", "1")
 # A plan redacted by tfreview (plan/redact.py) names how many markers it holds: {"version": 1, "markers": N}.
 REDACTION_KEY = "tfreview_redaction"
+MAX_MARKERS = 1_000_000  # distinct secret values; far more than any real plan, few enough to hold in memory
 
 
 def redaction_marker(n: int) -> str:
@@ -288,6 +289,8 @@ def _sensitive_strings(
             _collect_all(out.after, found)
     redaction = data.get(REDACTION_KEY)
     if isinstance(redaction, dict) and isinstance(redaction.get("markers"), int):
+        if not 0 <= redaction["markers"] <= MAX_MARKERS:
+            raise InvalidPlan(f"broken plan: `{REDACTION_KEY}` claims {redaction['markers']} markers", HINT)
         found.update(redaction_marker(n) for n in range(1, redaction["markers"] + 1))
     found.discard("")
     return frozenset(found)
