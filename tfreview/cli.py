@@ -318,7 +318,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     _check_output(output)
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
-    review = load_review(store, plan_id)
+    review = load_review(store, record)
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
@@ -340,7 +340,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
         status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
-        _show_review(load_review(ctx.store, plan_id))
+        _show_review(load_review(ctx.store, record))
         _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
                f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
         for reason in status["risk_reasons"]:
