@@ -509,8 +509,10 @@ def test_json_apply_no_wait_with_a_stub_terraform(cli_factory, tmp_path):
     stub = tmp_path / "terraform"
     outputs = {"strategy": "blue_green", "live_color": "blue", "versions": {"blue": "1.0.0", "green": "1.0.0"},
                "weights": {"blue": 100, "green": 0}}
-    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\nesac\nexit 0\n"
-                    % json.dumps({k: {"value": v} for k, v in outputs.items()}))
+    shown = tmp_path / "plan.json"  # what `terraform show -json` says of the plan binary: the plan reviewed
+    shown.write_text(json.dumps(PLAN_DOC))
+    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\n  show) cat '%s' ;;\nesac\nexit 0\n"
+                    % (json.dumps({k: {"value": v} for k, v in outputs.items()}), shown))
     stub.chmod(0o755)
     c = cli_factory("contract-apply")
     c.ok("package", "--app", APP, "--version", VERSION)

@@ -320,7 +320,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     _check_output(output)
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
-    review = load_review(store, plan_id)
+    review = load_review(store, record)
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
@@ -342,7 +342,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
         status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
-        _show_review(load_review(ctx.store, plan_id))
+        _show_review(load_review(ctx.store, record))
         _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
                f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
         for reason in status["risk_reasons"]:
@@ -581,8 +581,8 @@ def _read_location(location: str) -> bytes:
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(output: Optional[str] = typer.Option(None, "--output", "-o",
-                                                          help="FILE or s3://bucket/key (default: stdout)."),
-                     fmt: Format = FormatOpt) -> None:
+                                                          help="FILE or s3://bucket/key (default: stdout).")
+                     ) -> None:
     """Write a signed checkpoint (last seq, its hash, time) of the verified log, to keep outside the store."""
     from tfreview.errors import StoreError
     from tfreview.store.audit import read_log

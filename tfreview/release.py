@@ -76,7 +76,7 @@ class Release:
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
+        review = workflow.load_review(self.ctx.store, record).summary_json()
         colours = services_to_watch(review)
         ecs, elbv2 = self._clients()
         for colour in colours:

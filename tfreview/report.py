@@ -78,13 +78,14 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     }
 
 
-def _diff(store: Store, plan_id: str, fmt: str) -> str | None:
-    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store."""
+def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
+    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store.
+    PolicyRefusal when the stored JSON is not the one the plan record binds."""
     from tfreview.render import render
     from tfreview.workflow import load_review
 
     try:
-        return str(render(load_review(store, plan_id), fmt))
+        return str(render(load_review(store, record), fmt))
     except NotFound:
         return None
 
@@ -94,7 +95,7 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     doc = build_report(store, plan_id)
-    diff = _diff(store, plan_id, fmt)
+    diff = _diff(store, doc["plan"], fmt)
     if fmt == "json":
         if diff is not None:
             try:

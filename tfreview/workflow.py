@@ -314,8 +314,10 @@ def new_plan_id(app: str, env: str, at: datetime) -> str:
 
 
 def plan_keys(plan_id: str) -> dict[str, str]:
+    """Store keys of a plan. The binary keeps secrets in clear: it lives under `private/`, which the documented
+    reviewer and auditor policies cannot read (docs/s3-store.md); the JSON reviewers read is redacted."""
     base = f"plans/{check_name('plan id', plan_id)}"
-    return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
+    return {"record": f"{base}/record.json", "binary": f"private/{base}/plan.tfplan", "json": f"{base}/plan.json"}
 
 
 @dataclass
@@ -357,9 +359,11 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
     ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
-    plan_json = ws.tf.show_json("tfreview.tfplan")
-
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+
+    # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
+    plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
 
     review = review_plan(plan_json)
     created = now_utc()
@@ -381,6 +385,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "version": version,
         "plan_sha256": hashlib.sha256(binary).hexdigest(),
         "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": REDACTION_VERSION,
         "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
@@ -398,9 +403,9 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     }
     if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
         record = ctx.sign(record)
-    # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
+    # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
     ctx.store.create(keys["binary"], binary, private=True)
-    ctx.store.create(keys["json"], plan_json, private=True)
+    ctx.store.create(keys["json"], plan_json)
     # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
               details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind,
@@ -479,16 +484,34 @@ def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str
     return doc
 
 
-def load_review(store: Store, plan_id: str) -> Any:
-    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
+    """The stored review JSON of a plan, checked against its record's `json_sha256` (PolicyRefusal when it
+    differs: what a reviewer would see is not what was planned)."""
+    key = plan_keys(record["id"])["json"]
+    data = store.read(key)
+    recorded = record.get("json_sha256")
+    if not recorded:
+        raise PolicyRefusal(f"plan {record['id']} has no json_sha256 in its record: its review cannot be checked",
+                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
+                            f"--env {record['env']}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise PolicyRefusal(f"plan {record['id']}: the stored review JSON does not match the plan record "
+                            f"({key}: sha256 {actual[:12]}, recorded {recorded[:12]})",
+                            "the store was modified: do not approve or apply it; make a new plan")
+    return data
+
+
+def load_review(store: Store, record: dict[str, Any]) -> Any:
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`)."""
     from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
 
-    key = plan_keys(plan_id)["json"]
+    data = reviewed_json(store, record)
     try:
-        return review_plan(store.read(key))
-    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since
-        raise StoreError(f"store record {key} is damaged: {exc.message}",
+        return review_plan(data)
+    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since (record included)
+        raise StoreError(f"store record {plan_keys(record['id'])['json']} is damaged: {exc.message}",
                          "the store was modified outside tfreview: restore that file from a backup") from None
 
 
@@ -597,11 +620,10 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     if ctx.store.exists(f"applies/{plan_id}/start.json"):
         raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
                             f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
-    # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
-    current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
-    if current != record["plan_sha256"]:
-        raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
-                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
+    # What the approver could read is the JSON the record binds (reviewers cannot read the binary; apply checks
+    # that the binary still hashes as recorded and still gives this JSON).
+    if kind == "approve":
+        reviewed_json(ctx.store, record)
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
     doc = ctx.sign({**approval.to_dict(), "identity": ctx.identity})
     try:  # create-only: of concurrent decisions by one person exactly one is recorded, before any audit entry
@@ -657,6 +679,10 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     record = load_plan(ctx.store, plan_id)
     app, env, version = record["app"], record["env"], record["version"]
     keys = plan_keys(plan_id)
+    if record.get("json_redaction") is None:
+        raise PolicyRefusal(f"plan {plan_id} was made by an older tfreview: its record does not bind the reviewed "
+                            "JSON to the plan binary", f"make a new plan: tfreview plan --app {app} --version "
+                            f"{version} --env {env}")
     policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
@@ -666,7 +692,6 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
     _refuse_if_applied(ctx.store, record)
-    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
     # The workspace unpacks these very bytes, verified against the manifest and the plan's package sha256.
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
@@ -681,6 +706,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     facts, decisions = verified(ctx, record)
     check_apply(policy, facts, decisions, now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
+    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
@@ -688,6 +714,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
             lineage, serial, _outputs = state_identity(ws.tf)
             facts, decisions = verified(ctx, record)
             check_apply(policy, facts, decisions, now_utc(), current(lineage, serial), break_glass=waived)
+            check_applies_reviewed(ws, record, binary)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
@@ -705,6 +732,25 @@ def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
                         f"(outcome: {done.get('outcome')})",
                         f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
                         f"--env {record['env']}")
+
+
+def _write_plan_file(ws: Workspace, binary: bytes) -> str:
+    plan_file = ws.env_dir / "tfreview.tfplan"
+    plan_file.write_bytes(binary)
+    plan_file.chmod(0o600)
+    return plan_file.name
+
+
+def check_applies_reviewed(ws: Workspace, record: dict[str, Any], binary: bytes) -> None:
+    """Refuse (PolicyRefusal) unless `binary`, shown as JSON by terraform in `ws` and redacted as `plan` did,
+    hashes to the record's `json_sha256`: the plan applied is the plan its reviewers read."""
+    from tfreview.plan.redact import redact_plan
+
+    derived = hashlib.sha256(redact_plan(ws.tf.show_json(_write_plan_file(ws, binary)))).hexdigest()
+    if derived != record.get("json_sha256"):
+        raise PolicyRefusal(f"plan {record['id']}: its binary does not show the JSON its reviewers read (sha256 "
+                            f"{derived[:12]} derived, {str(record.get('json_sha256'))[:12]} recorded)",
+                            "the store was modified: do not apply it; make a new plan and have it reviewed")
 
 
 def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
@@ -728,11 +774,9 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         _record_outcome(ctx, base, fields, {**result, "outcome": "failed", "finished_at": iso(now_utc()),
                                             "error": f"not applied: the audit log could not record it ({exc.message})"})
         raise
-    plan_file = ws.env_dir / "tfreview.tfplan"
-    plan_file.write_bytes(binary)
-    plan_file.chmod(0o600)
+    plan_file = _write_plan_file(ws, binary)
     try:
-        ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
+        ws.tf.apply(plan_file, on_event=ctx.on_event)
         result["outcome"] = "applied"
         outputs = public_outputs(ws.tf.output_json())
         result["outputs"] = outputs
@@ -803,7 +847,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
         if not key.endswith("/record.json"):
             continue
         try:
-            row = _history_row(store, get_json(store, key), app, env, version, person, lo, hi)
+            row = _history_row(store, checked_json(store, key, _ROW_FIELDS), app, env, version, person, lo, hi)
         except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
             # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
             plan_id = key.split("/")[1]
@@ -813,10 +857,13 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
                    "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
                    "break_glass": None, "outcome": "unreadable",
-                   "error": f"{key}: {exc.message if isinstance(exc, StoreError) else f'missing or bad field {exc}'}"}
+                   "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
         if row is not None:
             rows.append(row)
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
+
+
+_ROW_FIELDS = {"id": str, "app": str, "env": str, "version": str, "created_at": str}  # what a history row needs
 
 
 def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | None, version: str | None,
