@@ -86,16 +86,24 @@ def main() -> None:
         rows.append(("verify one signature in-process", median_s(lambda: sshsig.verify(message, armoured),
                                                                   args.repeat * 50)))
 
+        from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+        from tfreview.workflow import plan_keys
+
+        plan_json = redact_plan({"format_version": "1.2", "resource_changes": []})
+
         def new_plan(i: int) -> dict[str, Any]:
             binary = f"plan {i}".encode()
             record = sign(alice, {"kind": "plan", "id": f"shop-qa-{i}", "plan_kind": "deploy", "app": "shop",
                                   "env": "qa", "version": "1.0.0", "plan_sha256": hashlib.sha256(binary).hexdigest(),
-                                  "package_sha256": "a" * 64, "state_lineage": "", "state_serial": 0,
+                                  "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+                                  "json_redaction": REDACTION_VERSION, "package_sha256": "a" * 64, "state_lineage": "", "state_serial": 0,
                                   "terraform_version": "1.11.4", "planner": "alice@example.com",
                                   "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
                                   "summary": {}, "policy_version": 1})
-            store.create(f"plans/{record['id']}/plan.tfplan", binary)
-            store.create(f"plans/{record['id']}/record.json", dumps(record))
+            keys = plan_keys(record["id"])
+            store.create(keys["binary"], binary, private=True)
+            store.create(keys["json"], plan_json)
+            store.create(keys["record"], dumps(record))
             append_event(store, "plan", "alice@example.com", signer=alice, policy_version=1, plan_id=record["id"],
                          details={"statement_sha256": statement_sha256(record)})
             return record
