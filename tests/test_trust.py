@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,30 @@ def test_an_approval_from_the_report_verifies_with_stock_ssh_keygen(cli, tmp_pat
     assert subprocess.run(command.replace(BOB, CAROL), shell=True, cwd=tmp_path, capture_output=True).returncode != 0
     markdown = cli.ok("report", pid, "--format", "markdown").stdout
     assert "## Signatures" in markdown and f"| approve by {BOB} | {BOB} | SHA256:" in markdown
+
+
+def test_a_public_key_whose_private_half_is_in_ssh_agent_signs(tmp_path, monkeypatch):
+    """TFREVIEW_SIGNING_KEY may name only a .pub: ssh-keygen asks the agent (how FIDO sk- keys work too)."""
+    from tfreview.trust.signer import find_signer
+
+    key = tmp_path / "agent-key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public_only = tmp_path / "only.pub"
+    public_only.write_text(Path(f"{key}.pub").read_text())
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        subprocess.run(["ssh-add", "-q", str(key)], check=True, capture_output=True)
+        signer_ = find_signer({"TFREVIEW_SIGNING_KEY": str(public_only)})
+        assert sshsig.verify(b"statement", signer_.sign(b"statement")).blob == signer_.public_key.blob
+        # Without the agent the same .pub cannot sign: a one-line error, exit 2.
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with pytest.raises(BadInput, match="cannot sign with"):
+            signer_.sign(b"statement")
+    finally:
+        agent.terminate()
+        agent.wait()

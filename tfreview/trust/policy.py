@@ -42,7 +42,7 @@ def valid_principal(name: Any) -> bool:
 
 
 def _bad(where: str, what: str) -> BadInput:
-    return BadInput(f"policy file: {where} {what}", "fix the policy file (see docs/approvals.md)")
+    return BadInput(f"policy file: {where + ' ' if where else ''}{what}", "fix the policy file (see docs/approvals.md)")
 
 
 def _principal(where: str, name: Any) -> str:

@@ -7,6 +7,7 @@ and passphrases work as they do for git; verification is in-process (sshsig.py).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import tempfile
@@ -89,6 +90,7 @@ def find_signer(environ: Mapping[str, str] | None = None) -> Signer:
         with os.fdopen(fd, "w") as fh:
             fh.write(literal + "\n")
         path = Path(name)
+        atexit.register(path.unlink, missing_ok=True)
     else:
         path = Path(os.path.expanduser(configured))
         if not path.is_file():
