@@ -13,6 +13,16 @@ APP = "teams3"
 ENV = "sandbox"
 
 
+def aws_user(sandbox, name: str) -> dict[str, str]:
+    """Credentials of a new IAM user `name` on the local AWS (its own caller ARN), as environment variables."""
+    iam = sandbox.client("iam")
+    user = f"{name}-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": ""}
+
+
 @pytest.fixture(scope="module")
 def team_release(aws_sandbox, cli_factory):
     """Release 1.0.0 with an S3 store and S3 state; then plan 1.1.0 (which must read the state back from S3)."""
@@ -26,8 +36,11 @@ def team_release(aws_sandbox, cli_factory):
     cli.ok("package", "--app", APP, "--version", "1.0.0", env=env)
     first = json.loads(cli.ok("plan", "--app", APP, "--version", "1.0.0", "--env", ENV, "--format", "json",
                               env=env).stdout)
-    cli.ok("approve", first["id"], "--yes", "--comment", "first release", user="bob@example.com", env=env)
-    cli.ok("approve", first["id"], "--yes", "--comment", "IAM reviewed", user="carol@example.com", env=env)
+    # Each reviewer calls AWS as their own IAM user: two approvals from one AWS principal would count once.
+    cli.ok("approve", first["id"], "--yes", "--comment", "first release", user="bob@example.com",
+           env={**env, **aws_user(aws_sandbox, "bob")})
+    cli.ok("approve", first["id"], "--yes", "--comment", "IAM reviewed", user="carol@example.com",
+           env={**env, **aws_user(aws_sandbox, "carol")})
     cli.ok("apply", first["id"], "--no-wait", env=env)
     cli.ok("package", "--app", APP, "--version", "1.1.0", env=env)
     second = json.loads(cli.ok("plan", "--app", APP, "--version", "1.1.0", "--env", ENV, "--format", "json",
