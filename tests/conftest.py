@@ -139,7 +139,8 @@ class Cli:
 
     def environment(self, user: str = DEFAULT_USER, env: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a command run as `user`: ours, the store, the user and their signing key, no colours,
-        160 columns, `self.env`, then `env`; never TFREVIEW_DEBUG."""
+        160 columns, `self.env`, then `env`; never TFREVIEW_DEBUG. The store gets its policy first."""
+        self._ensure_policy()
         full_env = {**os.environ, "TFREVIEW_STORE": str(self.store), "TFREVIEW_USER": user,
                     "TFREVIEW_SIGNING_KEY": str(signing_key(user)), "NO_COLOR": "1", "COLUMNS": "160", **self.env,
                     **(env or {})}
