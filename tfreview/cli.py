@@ -252,6 +252,16 @@ def _gate(review: Any, fail_on: Optional[Level]) -> None:
                        f"{first.address}: {first.reason}", f"review them; the gate is --fail-on {fail_on.value}")
 
 
+def _confirm(question: str) -> None:
+    """Ask on the terminal (stderr) and read the answer from stdin; anything but yes aborts (exit 1).
+
+    Not click.confirm: it writes the prompt's trailing space to stdout, which must hold only the result."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise typer.Abort()
+
+
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
             "terraform_version", "state_lineage", "state_serial")
@@ -416,8 +426,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
             lines.append(f"  one more approver needed because: {'; '.join(status['escalation'])}")
         for line in lines:
             term.print(line, markup=False, highlight=False, soft_wrap=True)
-        typer.confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?",
-                      abort=True, err=True)
+        _confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?")
     doc = decide(ctx, plan_id, "approve", comment)
     if fmt is Format.json:
         _emit_json(doc)
@@ -509,7 +518,7 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
     if not yes and not sys.stdin.isatty():
         raise _bad("rollback needs a confirmation", "run it in a terminal, or pass --yes in scripts")
     if not yes:
-        typer.confirm(f"Move all traffic of {app_name} in {env} back to the previous colour?", abort=True, err=True)
+        _confirm(f"Move all traffic of {app_name} in {env} back to the previous colour?")
     ctx, progress = _context(f"rolling back {app_name} in {env}")
     with progress:
         result = do_rollback(ctx, app_name, env, progress.log)
