@@ -51,6 +51,26 @@ def test_every_command_help_has_a_real_example():
         assert cmd.epilog and f"tfreview {name}" in cmd.epilog, f"`tfreview {name} --help` shows no example"
 
 
+def test_every_help_example_parses():
+    """The examples are real command lines: each parses (options exist, values are valid) up to running it."""
+    import shlex
+
+    from tfreview.cli import EXAMPLES, build_command
+
+    root = build_command()
+    for examples in EXAMPLES.values():
+        for example in examples:
+            words = shlex.split(example.split(" | ")[-1].split("    #")[0].split(" > ")[0])
+            args = words[words.index("tfreview") + 1:]
+            if args[0] == "--store":  # the global option before the command
+                args = args[2:]
+            cmd = root
+            while hasattr(cmd, "commands"):  # audit verify / audit log
+                name, args = args[0], args[1:]
+                cmd = cmd.commands[name]
+            cmd.make_context(name, list(args))  # raises on an unknown option or a bad value
+
+
 def test_examples_show_in_help(cli):
     out = cli.ok("render", "--help").stdout
     assert "Examples:" in out and "terraform show -json tfplan | tfreview render - --format markdown" in out

@@ -133,8 +133,9 @@ def gocd_jobs(path: Path, go: dict[str, str]) -> Iterator[tuple[str, dict[str, s
 
 # -- running them ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def run(aws_sandbox, cli_factory, tmp_path_factory):
-    """Runs an example's jobs in order in one working directory; returns what was run, per job."""
+def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
+    """Runs an example's jobs in order in one working directory (quick ECS deployments: the `sandbox` fixture);
+    returns what was run, per job."""
     cli = cli_factory("examples")
     keys = tmp_path_factory.mktemp("keys")
     for who in ("ci", *REVIEWERS):

@@ -727,8 +727,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "verify": ("tfreview audit verify", "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
     "log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
     "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
-    "sandbox": ("eval \"$(tfreview sandbox --port 5000 &)\"    # then, in another shell, the commands above",
-                "tfreview sandbox --faults webapp-qa-green=crash"),
+    "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
+                "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
 }
 
 
