@@ -184,3 +184,39 @@ def test_comment_body_respects_githubs_limit_and_escapes_untrusted_text():
     assert len(body) <= 65_536
     assert "truncated:" in body and "1 of 2 approval(s)" in body
     assert "<script>" not in body and "`rm -rf`" not in body
+
+
+# -- where to post, from the CI's variables (pure) ------------------------------------------------------------------
+def test_target_from_github_ref_when_the_event_has_no_pull_request(tmp_path):
+    from tfreview.comment import resolve_target
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"ref": "refs/heads/main"}))  # e.g. a push event
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/webapp", "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_REF": "refs/pull/42/merge", "GITHUB_TOKEN": GH_TOKEN}
+    target = resolve_target(env)
+    assert (target.forge, target.project, target.number, target.api_url) == ("github", "acme/webapp", 42,
+                                                                            "https://api.github.com")
+    assert GH_TOKEN not in repr(target)
+
+
+def test_gitlab_prefers_a_project_token_to_the_job_token():
+    from tfreview.comment import resolve_target
+
+    env = {"GITLAB_CI": "true", "CI_PROJECT_ID": "5", "CI_MERGE_REQUEST_IID": "3",
+           "CI_API_V4_URL": "https://git.example.com/api/v4/", "GITLAB_TOKEN": GL_TOKEN, "CI_JOB_TOKEN": "job"}
+    target = resolve_target(env)
+    assert (target.token, target.token_header, target.api_url) == (GL_TOKEN, "PRIVATE-TOKEN",
+                                                                    "https://git.example.com/api/v4")
+    assert resolve_target({**env, "GITLAB_TOKEN": ""}).token_header == "JOB-TOKEN"
+
+
+def test_step_summary_that_cannot_be_written_only_warns(tmp_path):
+    from tfreview.comment import append_step_summary
+
+    summary = tmp_path / "summary.md"
+    assert append_step_summary(str(summary), "## review") is None
+    assert append_step_summary(str(summary), "## again") is None
+    assert summary.read_text() == "## review\n## again\n"  # appended, as GitHub expects
+    warning = append_step_summary(str(tmp_path / "missing" / "summary.md"), "x")
+    assert warning and "GITHUB_STEP_SUMMARY" in warning
