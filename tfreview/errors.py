@@ -72,3 +72,16 @@ class RiskGate(TfreviewError):
     """`--fail-on LEVEL`: the review was printed, and has a risk flag at LEVEL or above (a CI gate)."""
 
     exit_code = EXIT_RISK
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached tfreview. A BaseException, like KeyboardInterrupt, so no `except Exception` swallows
+    it: the apply records its outcome as interrupted, terraform is stopped cleanly, and the exit code is
+    128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum

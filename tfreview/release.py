@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, weight_steps
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tfreview.plan.review import Review
-from tfreview.render.markdown import MAX_CHARS, render_markdown
+from tfreview.render.markdown import MAX_CHARS, md_text, render_markdown
+from tfreview.text import visible
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,13 @@ def next_command(record: dict, progress: ApprovalProgress) -> str:
 
 
 def _md(text: str) -> str:
-    """Untrusted text in a Markdown line: no HTML, no emphasis or code breaking out."""
-    from html import escape
+    """Untrusted text in a table cell: no HTML, no Markdown syntax, control characters shown escaped."""
+    return visible(md_text(text))
 
-    return escape(text, quote=False).replace("`", "'").replace("|", "\\|").replace("\n", " ")
+
+def _code(text: str) -> str:
+    """A code span that cannot be broken out of (names are checked; this is belt and braces)."""
+    return "`" + visible(text).replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
 
 
 def render_head(record: dict, review: Review, progress: ApprovalProgress) -> str:
@@ -63,13 +67,13 @@ def render_head(record: dict, review: Review, progress: ApprovalProgress) -> str
         "",
         "| | |",
         "|---|---|",
-        f"| plan id | `{_md(record['id'])}` |",
+        f"| plan id | {_code(record['id'])} |",
         f"| release kind | **{_md(kind)}** |",
         f"| changes | {_md(review.counts.summary_line())} |",
         f"| approvals | {_md(status_text(progress))} |",
         f"| planned by | {_md(record.get('planner', ''))} at {_md(record.get('created_at', ''))} |",
         "",
-        f"Next: `{_md(next_command(record, progress))}`",
+        f"Next: {_code(next_command(record, progress))}",
         "",
     ]) + "\n"
 
