@@ -33,8 +33,7 @@ class FakeForge:
     @property
     def url(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        root = f"http://{host}:{port}"
+        root = f"http://127.0.0.1:{self.server.server_address[1]}"
         return root + ("/api/v4" if self.kind == "gitlab" else "")
 
     def start(self) -> "FakeForge":

@@ -36,6 +36,7 @@ APP = "ciexample"  # the examples' "webapp", renamed so the shared local AWS has
 PLANNER_GH, PLANNER_GL = "dev", "dev@example.com"
 REVIEWERS = ("bob@example.com", "carol@example.com")
 GH_TOKEN, GL_TOKEN = "ghs_FAKEexampleToken000000000000000000", "glpat-FAKEexampleToken0000"
+Job = tuple[str, dict[str, str], list[tuple[str, dict[str, str]]], bool]  # name, variables, (line, step vars), manual
 FAST = {"TFREVIEW_ROLLOUT_POLL": "0.3", "TFREVIEW_ROLLOUT_TIMEOUT": "90"}
 # The examples' own knobs, set for a quick test: the app's name, no bake, all traffic in one step (each step is a
 # plan and an apply: the examples' 50,100 and 10,50,100 would add five per run).
@@ -67,7 +68,7 @@ def expand(value: Any, env: dict[str, str]) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), ""), str(value))
 
 
-def github_jobs(path: Path, context: dict[str, str]) -> Iterator[tuple[str, dict[str, str], list[str], bool]]:
+def github_jobs(path: Path, context: dict[str, str]) -> Iterator[Job]:
     """(job, env, tfreview lines, manual) in the workflow's order; ${{ expr }} from `context` (unknown: error)."""
     import yaml
 
@@ -81,7 +82,7 @@ def github_jobs(path: Path, context: dict[str, str]) -> Iterator[tuple[str, dict
     base = {k: resolve(v) for k, v in (doc.get("env") or {}).items()}
     for name, job in doc["jobs"].items():
         env = {**base, **{k: resolve(v) for k, v in (job.get("env") or {}).items()}}
-        lines = []
+        lines: list[tuple[str, dict[str, str]]] = []
         for step in job["steps"]:
             if "run" in step:
                 step_env = {k: resolve(v) for k, v in (step.get("env") or {}).items()}
@@ -89,7 +90,7 @@ def github_jobs(path: Path, context: dict[str, str]) -> Iterator[tuple[str, dict
         yield name, env, lines, "environment" in job
 
 
-def gitlab_jobs(path: Path, ci: dict[str, str]) -> Iterator[tuple[str, dict[str, str], list, bool]]:
+def gitlab_jobs(path: Path, ci: dict[str, str]) -> Iterator[Job]:
     import yaml
 
     doc = yaml.safe_load(path.read_text())
@@ -104,16 +105,18 @@ def gitlab_jobs(path: Path, ci: dict[str, str]) -> Iterator[tuple[str, dict[str,
             env = dict(base)
             for key, value in (job.get("variables") or {}).items():
                 env[key] = expand(value, env)
-            lines = [(line, {}) for cmd in job["script"] for line in tfreview_lines(cmd)]
+            no_step_vars: dict[str, str] = {}
+            lines = [(line, no_step_vars) for cmd in job["script"] for line in tfreview_lines(cmd)]
             yield name, env, lines, job.get("when") == "manual"
 
 
-def gocd_jobs(path: Path, go: dict[str, str]) -> Iterator[tuple[str, dict[str, str], list, bool]]:
+def gocd_jobs(path: Path, go: dict[str, str]) -> Iterator[Job]:
     import yaml
 
     doc = yaml.safe_load(path.read_text())
     assert doc["format_version"] == 10
     (pipeline,) = doc["pipelines"].values()
+    no_step_vars: dict[str, str] = {}
     base = {**go, **{k: str(v) for k, v in pipeline.get("environment_variables", {}).items()}}
     for entry in pipeline["stages"]:
         (stage_name, stage), = entry.items()
@@ -122,11 +125,11 @@ def gocd_jobs(path: Path, go: dict[str, str]) -> Iterator[tuple[str, dict[str, s
         stage_env = {**base, **{k: str(v) for k, v in stage.get("environment_variables", {}).items()}}
         for job_name, job in stage["jobs"].items():
             env = {**stage_env, **{k: str(v) for k, v in job.get("environment_variables", {}).items()}}
-            lines = []
+            lines: list[tuple[str, dict[str, str]]] = []
             for task in job["tasks"]:
                 if "exec" in task:
                     assert task["exec"]["command"] == "bash" and task["exec"]["arguments"][0] == "-c"
-                    lines += [(line, {}) for line in tfreview_lines(task["exec"]["arguments"][1])]
+                    lines += [(line, no_step_vars) for line in tfreview_lines(task["exec"]["arguments"][1])]
             yield f"{stage_name}/{job_name}", env, lines, manual
             manual = False  # the approval gates the stage, once
 
@@ -167,7 +170,7 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
                 print(f"{time.monotonic() - t0:6.1f}s  {path.name} {name}: {line}")  # shown with -s or on failure
         return ran
 
-    run_example.cli, run_example.keys = cli, keys  # type: ignore[attr-defined]
+    run_example.cli, run_example.keys = cli, keys
     return run_example
 
 

@@ -120,8 +120,9 @@ def _github(t: Target, body: str, marker: str) -> Posted:
 def _gitlab(t: Target, body: str, marker: str) -> Posted:
     import gitlab
 
-    auth = {"job_token": t.token} if t.token_header == "JOB-TOKEN" else {"private_token": t.token}
-    gl = gitlab.Gitlab(t.api_url.removesuffix("/api/v4"), timeout=TIMEOUT_S, **auth)
+    job = t.token_header == "JOB-TOKEN"
+    gl = gitlab.Gitlab(t.api_url.removesuffix("/api/v4"), timeout=TIMEOUT_S, private_token=None if job else t.token,
+                       job_token=t.token if job else None)
     mr = gl.projects.get(t.project, lazy=True).mergerequests.get(t.number, lazy=True)
     web = f"merge request !{t.number} of {t.project}"
     for note in mr.notes.list(iterator=True):
