@@ -260,7 +260,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
 
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
-    review = load_review(store, plan_id)
+    review = load_review(store, plan_id, record)
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")

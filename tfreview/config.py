@@ -39,6 +39,12 @@ class Settings:
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
 
+    def roles_for(self, app: str) -> Any:
+        """The `Roles` of the app's Terraform: `[apps.<app>]` over the bundled module's defaults."""
+        from tfreview.plan.roles import Roles
+
+        return Roles.from_dict(self.apps.get(app), f"apps.{app}")
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -126,6 +132,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     from tfreview.review.policy import policy_from_dict
 
     policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
+    from tfreview.plan.roles import Roles
+
+    for name, table in data.get("apps", {}).items():  # so are bad release roles
+        Roles.from_dict(table, f"apps.{name}")
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
 

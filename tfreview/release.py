@@ -11,7 +11,6 @@ command exits non-zero. The apply lock is held for the whole release.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Any, Callable
 
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, weight_steps
+from tfreview.plan.roles import Roles
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, weight_steps
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
@@ -29,9 +29,6 @@ Log = Callable[[str], None]
 # -- pure ---------------------------------------------------------------------------------------------------------
 # Release variables and weight steps come from tfreview.rollout.traffic; what is left here is specific to a plan.
 
-_SERVICE = re.compile(r'aws_ecs_service\.app\["(?P<key>[a-z]+)"\]$')
-
-
 def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
     """A release's traffic plans (shift, rollback) may only change listener weights."""
     got = (record["summary"].get("classification") or {}).get("kind")
@@ -40,14 +37,19 @@ def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
                             "inspect it with tfreview show " + record["id"])
 
 
-def services_to_watch(review_json: dict[str, Any]) -> list[str]:
-    """Colours (for_each keys) whose ECS service the plan creates or updates: the deployments to watch."""
+def services_to_watch(review_json: dict[str, Any], roles: Roles = Roles()) -> list[str]:
+    """Colours whose ECS service (the `service` role) the plan creates or updates: the deployments to watch."""
     keys = []
     for r in review_json.get("resources", []):
-        m = _SERVICE.search(r.get("address", ""))
-        if m and set(r.get("actions", [])) & {"create", "update"}:
-            keys.append(m.group("key"))
+        colour = roles.colour_of("service", r.get("address", ""))
+        if colour and set(r.get("actions", [])) & {"create", "update"}:
+            keys.append(colour)
     return sorted(set(keys))
+
+
+def record_roles(record: dict[str, Any]) -> Roles:
+    """The roles a plan was made with (plans made before roles existed: the bundled module's)."""
+    return Roles.from_dict(record.get("roles"))
 
 
 # -- the shell ------------------------------------------------------------------------------------------------------
@@ -76,13 +78,14 @@ class Release:
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
-        colours = services_to_watch(review)
+        review = workflow.load_review(self.ctx.store, record["id"], record).summary_json()
+        colours = services_to_watch(review, record_roles(record))
         ecs, elbv2 = self._clients()
         for colour in colours:
             self._watch(ecs, elbv2, outputs, colour, record)
         outcome: dict[str, Any] = {"kind": kind, "watched": colours, "steps": self.steps}
-        if kind == "deploy-to-idle" and outputs.get("strategy") == "blue_green":
+        strategy = outputs.get("strategy") or record["release_vars"].get("strategy")
+        if kind == "deploy-to-idle" and strategy == "blue_green":
             target = (record["summary"].get("classification") or {}).get("target_colour") or colours[0]
             self._verify(record, outputs)
             self._shift(record, ws, outputs, target, ecs, elbv2)
@@ -126,10 +129,11 @@ class Release:
     def _shift(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any], target: str,
                ecs: Any, elbv2: Any) -> None:
         base = dict(record["release_vars"])
-        old = idle_colour(target)
+        roles = record_roles(record)
+        old = idle_colour(target, roles.colours)
         for percent in self.options.steps:
             try:
-                self._apply_weights(record, ws, shift_vars(base, target, percent), "shift",
+                self._apply_weights(record, ws, shift_vars(base, target, percent, roles), "shift",
                                     f"traffic {percent}% -> {target}")
                 if self.options.bake_s:
                     self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
@@ -255,8 +259,9 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
     outputs = applied["outputs"]
-    variables = rollback_vars({**outputs, "app": app})
-    target = variables["live_color"]
+    roles = ctx.settings.roles_for(app)
+    variables = rollback_vars({**outputs, "app": app}, roles=roles)
+    target = target_of(variables, roles)
     env_policy = workflow.load_policy(ctx).for_env(env)
     if env_policy.approvers is not None and ctx.user.lower() not in {a.lower() for a in env_policy.approvers}:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")

@@ -217,20 +217,24 @@ def env_default_strategy(env_dir: Path) -> str:
     return "blue_green"
 
 
-def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strategy: str) -> dict[str, Any]:
-    """Release variables that put `version` on the idle colour (blue/green) or the one service (rolling).
+def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strategy: str, roles: Any = None) -> dict[str, Any]:
+    """Release variables (named by the app's `Roles`) that put `version` on the idle colour (blue/green) or the
+    one service (rolling: the module's strategy, or a single-service stack).
 
-    First release (no outputs yet): both colours run `version`, blue is live with 100 % of the traffic.
+    First release (no outputs yet): both colours run `version`, the first colour is live with 100 % of the traffic.
     """
-    strategy = outputs.get("strategy") or default_strategy
-    if strategy == "rolling":
-        return {"app": app, "strategy": "rolling", "app_version": version}
-    if not outputs.get("versions"):
-        return {"app": app, "strategy": strategy, "live_color": "blue", "blue_version": version,
-                "green_version": version, "blue_weight": 100, "green_weight": 0}
-    from tfreview.rollout.traffic import next_release_vars
+    from tfreview.plan.roles import DEFAULT_ROLES
+    from tfreview.rollout.traffic import TrafficState, next_release_vars, release_vars
 
-    return {**next_release_vars({**outputs, "app": app}, version), "app": app}
+    roles = roles or DEFAULT_ROLES
+    strategy = outputs.get("strategy") or ("rolling" if roles.single_service else default_strategy)
+    if strategy == "rolling":
+        return {"app": app, "strategy": "rolling", roles.rolling_version_variable: version}
+    if not outputs.get("versions"):
+        first, second = roles.colours
+        return release_vars(TrafficState(strategy, first, {first: version, second: version}, {first: 100, second: 0},
+                                         app, roles))
+    return {**next_release_vars({**outputs, "app": app}, version, roles), "app": app}
 
 
 # -- plan ------------------------------------------------------------------------------------------------------
@@ -253,40 +257,50 @@ class Planned:
 
 
 def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy",
-         release_vars: dict[str, Any] | None = None, release_id: str | None = None) -> Planned:
+         release_vars: dict[str, Any] | None = None, release_id: str | None = None, options: Any = None) -> Planned:
     """Fetch and verify the package, init, `plan -out`, `show -json`, and store the plan record.
 
     `kind` is "deploy" (the version goes to the idle colour), or "shift"/"rollback" with explicit
-    `release_vars` (weight-only plans made by a release)."""
+    `release_vars` (weight-only plans made by a release). `options`: the planner's `TerraformOptions`."""
     for k, v in (("app", app), ("version", version), ("env", env)):
         check_name(k, v)
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
     ws = open_workspace(ctx, app, env, zip_bytes, "plan")
     try:
         return plan_in_workspace(ctx, ws, app, version, env, manifest["sha256"], kind=kind,
-                                 release_vars=release_vars, release_id=release_id)
+                                 release_vars=release_vars, release_id=release_id, options=options)
     finally:
         ws.close()
 
 
 def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: str, package_sha256: str, *,
                       kind: str = "deploy", release_vars: dict[str, Any] | None = None,
-                      release_id: str | None = None) -> Planned:
+                      release_id: str | None = None, options: Any = None) -> Planned:
     """`plan` in an open, initialised workspace of the package (a release plans its traffic steps in the
     workspace it applied in): plan, show, review, store the record."""
+    from tfreview.plan.options import TerraformOptions, option_risks, record_options
+
+    options = options or TerraformOptions()
+    var_files = read_var_files(options.var_files)
+    roles = ctx.settings.roles_for(app)
     lineage, serial, outputs = state_identity(ws.tf)
-    variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir))
+    variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir), roles)
     image_repo = ctx.settings.app_setting(app, "image_repository")
     if image_repo:
         variables = {**variables, "image_repository": image_repo}
     (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
-    ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
+    ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event, options=options)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
     plan_json = ws.tf.show_json("tfreview.tfplan")
 
+    from dataclasses import replace
+
     from tfreview.plan import review_plan
 
-    review = review_plan(plan_json)
+    review = review_plan(plan_json, roles=roles)
+    # Values of sensitive variables are among the plan's secrets: recorded and shown masked.
+    recorded = record_options(options, review.plan.sensitive_strings, var_files) if options else None
+    review = replace(review, terraform_options=recorded)
     created = now_utc()
     plan_id = new_plan_id(app, env, created)
     keys = plan_keys(plan_id)
@@ -296,6 +310,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     # Risks that call for more approvers (destroy, replace, changed IAM/security groups), per the policy.
     escalation = escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
                                      "deposed": r.deposed} for r in review.resources)
+    escalation = [*escalation, *option_risks(recorded)]
     record = {
         "kind": "plan",
         "id": plan_id,
@@ -311,13 +326,15 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "state_serial": serial,
         "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
+        "roles": roles.to_json(),
+        "terraform_options": recorded,
         "terraform_version": review.terraform_version or "unknown",
         "planner": ctx.user,
         "identity": ctx.identity,
         "created_at": iso(created),
         "summary": summary,
         "risky": bool(escalation),
-        "risk_reasons": summary["risk_reasons"],
+        "risk_reasons": [*summary["risk_reasons"], *option_risks(recorded)],
         "escalation_reasons": list(escalation),
     }
     # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
@@ -360,11 +377,27 @@ def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
         raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
 
 
-def load_review(store: Store, plan_id: str) -> Any:
-    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+def load_review(store: Store, plan_id: str, record: dict[str, Any] | None = None) -> Any:
+    """The review of a stored plan, classified with the roles and showing the terraform options its record
+    holds (callers load the record first: an unknown id is refused there)."""
     from tfreview.plan import review_plan
+    from tfreview.plan.roles import Roles
 
-    return review_plan(store.read(plan_keys(plan_id)["json"]))
+    record = record if record is not None else load_plan(store, plan_id)
+    return review_plan(store.read(plan_keys(plan_id)["json"]), roles=Roles.from_dict(record.get("roles")),
+                       terraform_options=record.get("terraform_options"))
+
+
+def read_var_files(paths: tuple[str, ...]) -> dict[str, str]:
+    """sha256 of each --var-file (what the record keeps instead of the contents); BadInput when unreadable."""
+    out = {}
+    for path in paths:
+        try:
+            out[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise BadInput(f"cannot read --var-file {path}: {exc.strerror}",
+                           "give the path of a readable .tfvars or .tfvars.json file") from None
+    return out
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
