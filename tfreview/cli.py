@@ -162,14 +162,26 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
          detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                                 help="Exit 0 when there are no changes, 2 when there are."),
          full: bool = typer.Option(False, "--full", help="Show every attribute, not only the changed ones."),
+         var: Optional[list[str]] = typer.Option(None, "--var", "-var", metavar="NAME=VALUE",
+                                                 help="Set a root variable, as terraform's -var (repeatable)."),
+         var_file: Optional[list[str]] = typer.Option(None, "--var-file", "-var-file", metavar="FILE",
+                                                      help="Read variables from a .tfvars file (repeatable)."),
+         target: Optional[list[str]] = typer.Option(None, "--target", "-target", metavar="ADDRESS",
+                                                    help="Plan only this resource or module (repeatable; a risk)."),
+         replace: Optional[list[str]] = typer.Option(None, "--replace", "-replace", metavar="ADDRESS",
+                                                     help="Force replacement of this resource (repeatable)."),
+         destroy: bool = typer.Option(False, "--destroy", "-destroy", help="Plan to destroy everything."),
+         refresh_only: bool = typer.Option(False, "--refresh-only", "-refresh-only",
+                                           help="Plan only to update the state to match the real resources."),
          fmt: Format = FormatOpt) -> None:
     """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
+    options = _terraform_options(app_name, var, var_file, target, replace, destroy, refresh_only)
     ctx, progress = _context(f"planning {app_name} {version} for {env}")
     from tfreview.workflow import plan as do_plan
 
     _warn_interrupted(ctx.store, app_name, env)
     with progress:
-        planned = do_plan(ctx, app_name, version, env)
+        planned = do_plan(ctx, app_name, version, env, options=options)
     record, review = planned.record, planned.review
     if fmt is Format.json:
         _emit_json(_plan_json(record))
@@ -181,9 +193,26 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
         raise typer.Exit(2)
 
 
+def _terraform_options(app_name: str, var: Optional[list[str]], var_file: Optional[list[str]],
+                       target: Optional[list[str]], replace: Optional[list[str]], destroy: bool,
+                       refresh_only: bool) -> Any:
+    """The plan controls checked at the door (exit 2, one line): NAME=VALUE, readable var-files, addresses."""
+    from tfreview.plan.options import parse_options
+
+    files = []
+    for path in var_file or ():
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise _bad(f"--var-file {path} {'is not a file' if file.exists() else 'does not exist'}",
+                       "give the path of a .tfvars or .tfvars.json file")
+        files.append(str(file.resolve()))  # terraform runs in a working directory of its own
+    return parse_options(var or (), files, target or (), replace or (), destroy, refresh_only,
+                         reserved=_settings().roles_for(app_name).release_variables)
+
+
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
-            "terraform_version", "state_lineage", "state_serial")
+            "terraform_version", "state_lineage", "state_serial", "terraform_options")
     return {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
 
 
@@ -370,6 +399,29 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     if last:
         why = f": {last['reason']}" if last.get("reason") else ""
         _print(f"last release: {last['version']} {last['outcome']}{why} ({last['plan_id']}, {last['finished_at']})")
+
+
+@app.command()
+def drift(app_name: str = typer.Option(..., "--app", help="Application name."),
+          env: str = typer.Option(..., "--env", help="Environment to check."),
+          fmt: Format = FormatOpt) -> None:
+    """Compare what is deployed with its state (a refresh-only plan): exit 0 no drift, 2 drift (for scheduled CI)."""
+    ctx, progress = _context(f"checking {app_name} in {env} for drift")
+    from tfreview.drift import drift as do_drift
+
+    with progress:
+        result = do_drift(ctx, app_name, env)
+    if fmt is Format.json:
+        _emit_json(result)
+    elif result["drifted"]:
+        _print(f"{app_name} in {env}: {len(result['resources'])} resource(s) changed outside Terraform "
+               f"(since {result['version']}, plan {result['plan_id']}):")
+        for r in result["resources"]:
+            _print(f"  {r['action']:<8} {r['address']}")
+    else:
+        _print(f"{app_name} in {env}: no drift (checked against {result['version']}, plan {result['plan_id']})")
+    if result["drifted"]:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -194,7 +194,8 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
     run the release: watch, verify, shift traffic, roll back on failure."""
     record = workflow.load_plan(ctx.store, plan_id)
     cls = record["summary"].get("classification") or {}
-    if cls.get("kind") == "unsafe" and break_glass_reason is None:
+    # A destroy plan touches the live colour by design: its own policy rule (destroy_approvals/approvers) decides.
+    if cls.get("kind") == "unsafe" and break_glass_reason is None and not workflow.is_destroy(record):
         raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
                             "deploy to the idle colour and shift traffic in separate plans "
                             "(or apply --break-glass --reason if you must)")
@@ -203,14 +204,16 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
 
 
 # -- status / rollback / promote -----------------------------------------------------------------------------------
-def last_applied(store: Any, app: str, env: str) -> dict[str, Any] | None:
-    """The newest successful apply result of app/env (it carries the outputs after that apply)."""
+def last_applied(store: Any, app: str, env: str, with_outputs: bool = True) -> dict[str, Any] | None:
+    """The newest successful apply result of app/env (it carries the outputs after that apply); `with_outputs`:
+    only one whose environment has release outputs."""
     best = None
     for key in store.list("applies/"):
         if not key.endswith("/result.json"):
             continue
         doc = get_json(store, key)
-        if doc.get("app") == app and doc.get("env") == env and doc.get("outputs"):
+        if doc.get("app") == app and doc.get("env") == env and doc.get("outcome") == "applied" and (
+                doc.get("outputs") or not with_outputs):
             if best is None or doc["finished_at"] > best["finished_at"]:
                 best = doc
     return best

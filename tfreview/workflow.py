@@ -237,6 +237,15 @@ def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strateg
     return {**next_release_vars({**outputs, "app": app}, version, roles), "app": app}
 
 
+def write_release_vars(ctx: Context, ws: Workspace, app: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Write the release variables (with the app's image repository) where terraform reads them; returns them."""
+    image_repo = ctx.settings.app_setting(app, "image_repository")
+    if image_repo:
+        variables = {**variables, "image_repository": image_repo}
+    (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+    return variables
+
+
 # -- plan ------------------------------------------------------------------------------------------------------
 def new_plan_id(app: str, env: str, at: datetime) -> str:
     return f"{app}-{env}-{at.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -285,10 +294,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     roles = ctx.settings.roles_for(app)
     lineage, serial, outputs = state_identity(ws.tf)
     variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir), roles)
-    image_repo = ctx.settings.app_setting(app, "image_repository")
-    if image_repo:
-        variables = {**variables, "image_repository": image_repo}
-    (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+    variables = write_release_vars(ctx, ws, app, variables)
     ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event, options=options)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
     plan_json = ws.tf.show_json("tfreview.tfplan")
@@ -405,7 +411,13 @@ def _facts(record: dict[str, Any]) -> Any:
     from tfreview.review.policy import PlanFacts
 
     return PlanFacts.from_dict({**record, "plan_id": record["id"],
-                                "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", []))})
+                                "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", [])),
+                                "destroy": is_destroy(record)})
+
+
+def is_destroy(record: dict[str, Any]) -> bool:
+    """A destroy plan (`plan --destroy`): its own policy rule, no rollout, no promotion."""
+    return bool((record.get("terraform_options") or {}).get("destroy"))
 
 
 def load_policy(ctx: Context) -> Any:
@@ -597,7 +609,8 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         if after_apply is not None:
             result["rollout"] = after_apply(record, ws, outputs)
             result["outputs"] = public_outputs(ws.tf.output_json())  # traffic steps changed them
-        mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
+        if not is_destroy(record):
+            mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
     except TfreviewError as exc:
         result["outcome"] = "failed"
         result["error"] = exc.one_line()

@@ -49,7 +49,7 @@ def parse_options(variables: Iterable[str] = (), var_files: Iterable[str] = (), 
         name, eq, value = item.partition("=")
         name = name.strip()
         if not eq or not _NAME.match(name):
-            shown = f" {name!r}" if _NAME.match(name) else ""  # never echo what may be a value
+            shown = f" {name!r}" if eq and _NAME.match(name) else ""  # never echo what may be a value
             raise BadInput(f"--var number {n}{shown} is not NAME=VALUE",
                            "write --var NAME=VALUE, e.g. --var desired_count=2")
         if name in reserved:
