@@ -16,7 +16,7 @@ from tfreview.errors import BadInput
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _INDEX = r'(?:\[(?:[0-9]+|"[^"\\]*")\])?'
 _MODULE = rf"module\.[A-Za-z_][A-Za-z0-9_-]*{_INDEX}"
-_RESOURCE = rf"(?:data\.)?[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*{_INDEX}"
+_RESOURCE = rf"(?!module\.)(?:data\.)?[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*{_INDEX}"
 _TARGET = re.compile(rf"^(?:{_MODULE}\.)*(?:{_MODULE}|{_RESOURCE})$")
 _INSTANCE = re.compile(rf"^(?:{_MODULE}\.)*{_RESOURCE}$")
 SENSITIVE = "(sensitive value)"
