@@ -137,6 +137,21 @@ def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_
 
 # -- package --------------------------------------------------------------------------------------------------
 @app.command()
+def init(app_name: str = typer.Option(..., "--app", help="Application name."),
+         directory: Path = typer.Option(Path("."), "--dir", help="Repository to write into (default: here)."),
+         fmt: Format = FormatOpt) -> None:
+    """Scaffold a working terraform/ tree (ECS blue/green module, envs sandbox/qa/prod) and tfreview.toml."""
+    from tfreview.init import scaffold
+
+    files = scaffold(app_name, directory)
+    if fmt is Format.json:
+        _emit_json({"schema_version": 1, "app": app_name, "directory": str(directory), "files": files})
+        return
+    _print(f"wrote {len(files)} files into {directory}: terraform/ and tfreview.toml")
+    _print(f"next: tfreview package --app {app_name} --version 0.1.0")
+
+
+@app.command()
 def package(app_name: str = typer.Option(..., "--app", help="Application name."),
             version: str = typer.Option(..., "--version", help="Version to package (image tag)."),
             source: Optional[Path] = typer.Option(None, "--source", help="Terraform tree (default: ./terraform)."),
