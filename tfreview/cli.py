@@ -432,7 +432,7 @@ def drift(app_name: str = typer.Option(..., "--app", help="Application name."),
         _print(f"{app_name} in {env}: {len(result['resources'])} resource(s) changed outside Terraform "
                f"(since {result['version']}, plan {result['plan_id']}):")
         for r in result["resources"]:
-            _print(f"  {r['action']:<8} {r['address']}")
+            _print(f"  {r['action']:<8} {r['address']} ({', '.join(r['attributes'])})")
     else:
         _print(f"{app_name} in {env}: no drift (checked against {result['version']}, plan {result['plan_id']})")
     if result["drifted"]:

@@ -15,7 +15,8 @@ SCHEMA_VERSION = 1
 
 
 def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
-    """{schema_version, app, env, version, plan_id (the apply it checks), drifted, resources [{address, action}]}."""
+    """{schema_version, app, env, version, plan_id (the apply it checks), drifted,
+    resources [{address, action, attributes (names of the top-level attributes that changed)}]}."""
     from tfreview.plan import review_plan
     from tfreview.plan.options import TerraformOptions
     from tfreview.release import last_applied
@@ -35,10 +36,22 @@ def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         review = review_plan(ws.tf.show_json("drift.tfplan"), roles=ctx.settings.roles_for(app))
     finally:
         ws.close()
-    changed = [rc for rc in review.plan.resource_drift if rc.action != "no-op"]
+    changed = [rc for rc in review.plan.resource_drift if rc.action != "no-op" and changed_attributes(rc)]
     result = {"schema_version": SCHEMA_VERSION, "app": app, "env": env, "version": record["version"],
               "plan_id": record["id"], "drifted": bool(changed),
-              "resources": [{"address": rc.address, "action": rc.action} for rc in changed]}
+              "resources": [{"address": rc.address, "action": rc.action, "attributes": changed_attributes(rc)}
+                            for rc in changed]}
     ctx.audit("drift-check", app=app, env=env, version=record["version"], plan_id=record["id"],
               details={"drifted": len(changed)})
     return result
+
+
+def changed_attributes(rc: Any) -> list[str]:
+    """Names (never values) of the top-level attributes a drifted resource changed. An attribute read back as
+    empty where the state had null (`tags = null` -> `{}`) is a provider's normalisation, not a change; a deleted
+    or a new resource changes every attribute."""
+    if not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
+        return sorted(set(rc.before or {}) | set(rc.after or {})) or ["(whole resource)"]
+    empty = (None, {}, [], "")
+    return sorted(k for k in set(rc.before) | set(rc.after)
+                  if rc.before.get(k) != rc.after.get(k) and not (rc.before.get(k) in empty and rc.after.get(k) in empty))
