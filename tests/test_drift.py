@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import Cli
-from tests.test_cli_contract import assert_one_line_error
+from tests.test_cli_contract import assert_documented, assert_one_line_error
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_no_drift_then_drift_after_a_change_outside_terraform(cli, aws_sandbox):
     aws_sandbox.client("ssm").put_parameter(Name=f"/{APP}/flag", Value="off", Type="String", Overwrite=True)
     drifted = cli("drift", "--app", APP, "--env", ENV, "--format", "json")
     assert drifted.returncode == 2, drifted.stderr
-    doc = json.loads(drifted.stdout)
+    doc = assert_documented("drift", drifted)
     assert doc["drifted"] is True and doc["plan_id"] == pid
     assert doc["resources"] == [{"address": "aws_ssm_parameter.flag", "action": "update",
                                  "attributes": ["value", "version"]}]

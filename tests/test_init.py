@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import Cli
-from tests.test_cli_contract import assert_one_line_error, snapshot
+from tests.test_cli_contract import assert_documented, assert_one_line_error, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ def test_init_scaffolds_a_tree_terraform_validates_and_tfreview_packages(tmp_pat
     from tfreview.terraform import Terraform, _flag
 
     cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)
-    out = json.loads(cli.ok("init", "--app", "shop", "--format", "json").stdout)
+    out = assert_documented("init", cli.ok("init", "--app", "shop", "--format", "json"))
     assert "tfreview.toml" in out["files"] and "terraform/envs/qa/main.tf" in out["files"]
     assert load_settings(cwd=tmp_path, environ={}).roles_for("shop").production_listener == "aws_lb_listener.production"
     cli.ok("package", "--app", "shop", "--version", "0.1.0")
