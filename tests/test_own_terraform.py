@@ -61,6 +61,7 @@ def test_first_release_attaches_the_aws_managed_policy_and_serves_stable(team, a
     assert [p["PolicyName"] for p in attached] == ["AmazonECSTaskExecutionRolePolicy"]
     st = status(team)
     assert st["weights"] == {"stable": 100, "canary": 0} and st["weights_source"] == "live"
+    assert st["strategy"] == "blue_green"
     assert st["versions"] == {"stable": "1.0.0", "canary": "1.0.0"}
 
 

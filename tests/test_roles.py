@@ -100,3 +100,12 @@ def test_stable_canary_names_in_release_variables():
 def test_bad_roles_are_bad_config(table, contains):
     with pytest.raises(BadInput, match=contains):
         Roles.from_dict(table, "apps.web")
+
+
+def test_options_line_is_one_printable_line():
+    from tfreview.plan.options import options_line, parse_options, record_options
+
+    opts = parse_options(["msg=a\nb\x1b[31mred", "token=s3cret"], targets=['aws_ecs_service.app["blue"]'])
+    line = options_line(record_options(opts, frozenset({"s3cret"}), {}))
+    assert line == ('Terraform options: -target=aws_ecs_service.app["blue"] -var msg=a?b?[31mred '
+                    "-var token=(sensitive value)")

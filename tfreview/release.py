@@ -245,7 +245,9 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         pass
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
-    return {"app": app, "env": env, "strategy": outputs.get("strategy"), "live_color": live,
+    # A team's module may have no `strategy` output: the release variables of that apply say it.
+    strategy = outputs.get("strategy") or workflow.load_plan(ctx.store, applied["plan_id"])["release_vars"].get("strategy")
+    return {"app": app, "env": env, "strategy": strategy, "live_color": live,
             "versions": outputs.get("versions"), "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by")},

@@ -100,7 +100,8 @@ def options_line(recorded: Mapping[str, Any] | None) -> str | None:
     parts += [f"-replace={a}" for a in recorded.get("replace") or ()]
     parts += [f"-var-file={f['name']} (sha256 {f['sha256'][:12]})" for f in recorded.get("var_files") or ()]
     parts += [f"-var {v['name']}={v['value']}" for v in recorded.get("variables") or ()]
-    return "Terraform options: " + " ".join(parts) if parts else None
+    # One line whatever was typed: newlines and control characters (terminal escapes) shown as "?".
+    return "Terraform options: " + "".join(c if c.isprintable() else "?" for c in " ".join(parts)) if parts else None
 
 
 def option_risks(recorded: Mapping[str, Any] | None) -> list[str]:
