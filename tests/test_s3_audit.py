@@ -151,6 +151,7 @@ def test_ten_ci_jobs_taking_the_apply_lock_on_s3_have_exactly_one_holder(s3_stor
     holders = [r for r in results if not isinstance(r, Exception)]
     assert len(holders) == 1
     assert all(isinstance(r, PolicyRefusal) for r in results if r is not holders[0])
-    assert read_lock(s3_store, "web", "prod").owner == holders[0].owner
+    held = read_lock(s3_store, "web", "prod")
+    assert held is not None and held.owner == holders[0].owner
     release_lock(s3_store, holders[0])
     assert read_lock(s3_store, "web", "prod") is None

@@ -52,6 +52,6 @@ def changed_attributes(rc: Any) -> list[str]:
     or a new resource changes every attribute."""
     if not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
         return sorted(set(rc.before or {}) | set(rc.after or {})) or ["(whole resource)"]
-    empty = (None, {}, [], "")
+    empty: tuple[Any, ...] = (None, {}, [], "")
     return sorted(k for k in set(rc.before) | set(rc.after)
                   if rc.before.get(k) != rc.after.get(k) and not (rc.before.get(k) in empty and rc.after.get(k) in empty))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
 from tfreview.plan.roles import Roles
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, weight_steps
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 

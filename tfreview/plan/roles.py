@@ -125,6 +125,7 @@ class Roles:
 
 
 DEFAULT_ROLES = Roles()
+ROLE_KEYS = tuple(f.name for f in fields(Roles))  # the keys of [apps.<app>] that describe roles
 
 
 def matches(address: str, template: str) -> bool:

@@ -496,7 +496,7 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
     eligible = [a for a in bound
                 if (ep.allow_self_approval or not same_identity(a.approver, f.planner))
                 and (ep.approvers_of(f) is None or _in(a.approver, ep.approvers_of(f) or ()))]
-    live = [a for a in eligible if (_expires_at(ep, a) is None or now < _expires_at(ep, a))]
+    live = [a for a in eligible if (expiry := _expires_at(ep, a)) is None or now < expiry]
     distinct: list[str] = []
     for a in live:
         if not _in(a.approver, distinct):

@@ -63,7 +63,7 @@ def colour_status(ecs: Any, elbv2: Any, outputs: Mapping[str, Any]) -> dict[str,
     out: dict[str, ColourStatus] = {}
     for colour, name in services.items():
         s = by_name.get(name, {})
-        primary = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
         out[colour] = ColourStatus(colour=colour, weight=weights.get(colour, 0),
                                    task_definition=str(s.get("taskDefinition", "")),
                                    rollout_state=primary.get("rolloutState"),
