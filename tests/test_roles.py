@@ -107,5 +107,5 @@ def test_options_line_is_one_printable_line():
 
     opts = parse_options(["msg=a\nb\x1b[31mred", "token=s3cret"], targets=['aws_ecs_service.app["blue"]'])
     line = options_line(record_options(opts, frozenset({"s3cret"}), {}))
-    assert line == ('Terraform options: -target=aws_ecs_service.app["blue"] -var msg=a?b?[31mred '
+    assert line == ('Terraform options: -target=aws_ecs_service.app["blue"] -var msg=a\\x0ab\\x1b[31mred '
                     "-var token=(sensitive value)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from tfreview.errors import BadInput
+from tfreview.text import visible
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _INDEX = r'(?:\[(?:[0-9]+|"[^"\\]*")\])?'
@@ -100,8 +101,8 @@ def options_line(recorded: Mapping[str, Any] | None) -> str | None:
     parts += [f"-replace={a}" for a in recorded.get("replace") or ()]
     parts += [f"-var-file={f['name']} (sha256 {f['sha256'][:12]})" for f in recorded.get("var_files") or ()]
     parts += [f"-var {v['name']}={v['value']}" for v in recorded.get("variables") or ()]
-    # One line whatever was typed: newlines and control characters (terminal escapes) shown as "?".
-    return "Terraform options: " + "".join(c if c.isprintable() else "?" for c in " ".join(parts)) if parts else None
+    # One line whatever was typed: newlines and control characters (terminal escapes) shown escaped.
+    return "Terraform options: " + visible(" ".join(parts), keep_lines=False) if parts else None
 
 
 def option_risks(recorded: Mapping[str, Any] | None) -> list[str]:
