@@ -36,3 +36,14 @@ def test_init_refuses_to_overwrite(tmp_path):
     assert snapshot(tmp_path) == before
     assert_one_line_error(cli("init", "--app", "shop", "--dir", str(tmp_path / "nope")), 2, "is not a directory")
     assert_one_line_error(cli("init", "--app", "Bad_Name"), 2, "invalid app")
+
+
+@pytest.mark.parametrize("table,contains", [
+    ('colours = ["stable"]', "apps.shop.colours must be two different names"),
+    ("service = 42", "apps.shop.service must be a string"),
+    ('servise = "aws_ecs_service.web"', "unknown key 'servise' in [apps.shop]"),
+])
+def test_bad_roles_in_tfreview_toml_are_bad_config(tmp_path, table, contains):
+    (tmp_path / "tfreview.toml").write_text(f"[apps.shop]\n{table}\n")
+    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)
+    assert_one_line_error(cli("history"), 2, contains)
