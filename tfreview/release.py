@@ -205,15 +205,16 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
 
 # -- status / rollback / promote -----------------------------------------------------------------------------------
 def last_applied(store: Any, app: str, env: str, with_outputs: bool = True) -> dict[str, Any] | None:
-    """The newest successful apply result of app/env (it carries the outputs after that apply); `with_outputs`:
-    only one whose environment has release outputs."""
+    """The newest apply result of app/env that changed it (it carries the outputs after that apply); `with_outputs`
+    False also finds applies of stacks without outputs."""
     best = None
     for key in store.list("applies/"):
         if not key.endswith("/result.json"):
             continue
         doc = get_json(store, key)
-        if doc.get("app") == app and doc.get("env") == env and doc.get("outcome") == "applied" and (
-                doc.get("outputs") or not with_outputs):
+        # An apply whose release failed afterwards still changed the environment: its outputs count.
+        if doc.get("app") == app and doc.get("env") == env and (
+                doc.get("outputs") or (not with_outputs and doc.get("outcome") == "applied")):
             if best is None or doc["finished_at"] > best["finished_at"]:
                 best = doc
     return best
