@@ -16,7 +16,7 @@ def test_init_scaffolds_a_tree_terraform_validates_and_tfreview_packages(tmp_pat
     from tfreview.config import load_settings
     from tfreview.terraform import Terraform, _flag
 
-    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)
+    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path, install_policy=False)
     out = assert_documented("init", cli.ok("init", "--app", "shop", "--format", "json"))
     assert "tfreview.toml" in out["files"] and "terraform/envs/qa/main.tf" in out["files"]
     assert load_settings(cwd=tmp_path, environ={}).roles_for("shop").production_listener == "aws_lb_listener.production"
@@ -29,7 +29,7 @@ def test_init_scaffolds_a_tree_terraform_validates_and_tfreview_packages(tmp_pat
 
 
 def test_init_refuses_to_overwrite(tmp_path):
-    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)
+    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path, install_policy=False)
     (tmp_path / "tfreview.toml").write_text("# mine\n")
     before = snapshot(tmp_path)
     assert_one_line_error(cli("init", "--app", "shop"), 2, "tfreview.toml already exists")
@@ -45,5 +45,5 @@ def test_init_refuses_to_overwrite(tmp_path):
 ])
 def test_bad_roles_in_tfreview_toml_are_bad_config(tmp_path, table, contains):
     (tmp_path / "tfreview.toml").write_text(f"[apps.shop]\n{table}\n")
-    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)
+    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path, install_policy=False)
     assert_one_line_error(cli("history"), 2, contains)

@@ -59,8 +59,8 @@ def cli(tmp_path_factory) -> Cli:
     env_dir = cwd / "terraform" / "envs" / ENV
     env_dir.mkdir(parents=True)
     (env_dir / "main.tf").write_text(MAIN_TF)
-    (cwd / "tfreview.toml").write_text(POLICY)
     cli = Cli(store=cwd / ".tfreview", cwd=cwd)
+    cli.set_rules(POLICY)
     cli.ok("package", "--app", APP, "--version", "1.0.0")
     return cli
 

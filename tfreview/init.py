@@ -27,14 +27,8 @@ CONFIG = '''# tfreview settings of {app} (README "Configuration"); the policy de
 # production_listener = "aws_lb_listener.production"
 # test_listener       = "aws_lb_listener.test"
 
-[policy.default]
-required_approvals = 1
-approval_ttl_hours = 24
-
-[policy.prod]
-required_approvals = 2
-requires_success_in = "qa"
-destroy_approvals = 2
+# Who may approve what is not set here: it is the store's signed policy (tfreview policy init FILE,
+# docs/approvals.md), e.g. [policy.prod] required_approvals = 2, destroy_approvals = 2.
 '''
 
 

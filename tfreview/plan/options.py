@@ -75,11 +75,12 @@ def parse_options(variables: Iterable[str] = (), var_files: Iterable[str] = (), 
                             destroy, refresh_only)
 
 
-def record_options(options: TerraformOptions, secrets: frozenset[str], var_files: Mapping[str, str]) -> dict[str, Any]:
-    """The plan record's `terraform_options`: values known to be secret (sensitive variables: `secrets` from the
-    plan) are masked; `var_files` maps each path to the sha256 of its bytes (contents are never kept)."""
+def record_options(options: TerraformOptions, hidden: frozenset[str], var_files: Mapping[str, str]) -> dict[str, Any]:
+    """The plan record's `terraform_options`: the values of the `hidden` variables (sensitive ones: the plan's
+    redaction replaced them) are masked; `var_files` maps each path to the sha256 of its bytes (contents are never
+    kept)."""
     return {
-        "variables": [{"name": n, "value": SENSITIVE if v in secrets else v} for n, v in options.variables],
+        "variables": [{"name": n, "value": SENSITIVE if n in hidden else v} for n, v in options.variables],
         "var_files": [{"name": p.rsplit("/", 1)[-1], "sha256": var_files[p]} for p in options.var_files],
         "targets": list(options.targets),
         "replace": list(options.replace),
