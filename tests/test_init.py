@@ -16,7 +16,7 @@ def test_init_scaffolds_a_tree_terraform_validates_and_tfreview_packages(tmp_pat
     from tfreview.config import load_settings
     from tfreview.terraform import Terraform, _flag
 
-    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path, install_policy=False)
+    cli = Cli(store=tmp_path / ".tfreview", cwd=tmp_path)  # package needs the store policy
     out = assert_documented("init", cli.ok("init", "--app", "shop", "--format", "json"))
     assert "tfreview.toml" in out["files"] and "terraform/envs/qa/main.tf" in out["files"]
     assert load_settings(cwd=tmp_path, environ={}).roles_for("shop").production_listener == "aws_lb_listener.production"
