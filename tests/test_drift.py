@@ -1,5 +1,5 @@
 """`tfreview drift`: a refresh-only plan of what the last apply left, for scheduled CI. Exit 0 without drift, 2 with
-it (naming the resources), 2 for an environment never applied; nothing stored but an audit entry, so a pending
+it (naming the resources), 1 for any error (an environment never applied); nothing stored but an audit entry, so a pending
 plan is not superseded. A small SSM stack on the session's local AWS."""
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ def cli(aws_sandbox, tmp_path_factory) -> Cli:
     return Cli(store=cwd / ".tfreview", cwd=cwd)
 
 
-def test_drift_before_any_apply_is_bad_input(cli):
-    assert_one_line_error(cli("drift", "--app", APP, "--env", ENV), 2, "has never been applied to qa")
+def test_drift_errors_exit_1_as_terraform_detailed_exitcode(cli):
+    # 2 means drift: an environment never applied, a bad name, are errors (1), as with -detailed-exitcode.
+    assert_one_line_error(cli("drift", "--app", APP, "--env", ENV), 1, "has never been applied to qa")
+    assert_one_line_error(cli("drift", "--app", "Bad_Name", "--env", ENV), 1, "invalid app")
 
 
 def test_no_drift_then_drift_after_a_change_outside_terraform(cli, aws_sandbox):
