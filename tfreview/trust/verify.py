@@ -177,6 +177,8 @@ def _cross_check(doc: Mapping[str, Any], actor_field: str, event: str, by_statem
     why = _signed_by(doc, statement_of(doc), actor, history)
     if why:
         return why
+    if event != "plan" and "audit_seq" not in doc:
+        return None  # a decision whose command died before it was recorded: never in effect (apply skips it too)
     entry = by_statement.get(statement_sha256(doc))
     if entry is None or entry.get("event") != event or entry.get("actor") != actor:
         return "has no matching entry in the audit log (written or edited outside tfreview)"
