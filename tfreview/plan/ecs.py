@@ -9,8 +9,9 @@ Secrets policy (documented, switchable with `reveal_ecs_safe_fields`):
 - environment values are never shown, only names; names that look secret are shown, their values never;
 - when `container_definitions` is sensitive as a whole (one env var from a sensitive variable is enough),
   Terraform shows nothing. With `reveal_ecs_safe_fields=True` (default) the story still reveals the fields that
-  carry no secret (container names, images, cpu, memory, port numbers) and says "environment changed" without
-  names; with False it only says that the sensitive definitions changed;
+  carry no secret (container names, images, cpu, memory, port numbers) and the names of the environment variables
+  and secrets added, removed or changed (`env +FEATURE_X, ~DB_PASSWORD (value hidden)`): names are not secrets,
+  values never appear; with False it only says that the sensitive definitions changed;
 - any string equal to a value known to be sensitive is masked, wherever it appears.
 """
 from __future__ import annotations
@@ -354,10 +355,7 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
             parts.append(f"{key} {_mask(str(ov if ov is not None else '-'), secrets)} → {_mask(str(nv if nv is not None else '-'), secrets)}")
         elif key in ("environment", "secrets"):
             label = "env" if key == "environment" else "secrets"
-            if sensitive:
-                parts.append(f"{label} changed (sensitive)")
-            else:
-                parts.append(f"{label} {_keyed_change(ov or {}, nv or {}, secrets)}")
+            parts.append(f"{label} {_keyed_change(ov or {}, nv or {}, secrets, values_hidden=sensitive)}")
         elif key == "portMappings":
             parts.append(f"ports {_port_change(ov or {}, nv or {})}")
         elif key == "name":
@@ -372,13 +370,18 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
     return parts
 
 
-def _keyed_change(old: dict, new: dict, secrets: frozenset[str]) -> str:
+def _keyed_change(old: dict, new: dict, secrets: frozenset[str], *, values_hidden: bool = False) -> str:
+    """`+ADDED -REMOVED ~CHANGED` by name, never a value. With `values_hidden` (the definitions are sensitive as a
+    whole, so Terraform shows nothing) the words are comma-separated and a changed name says its value is hidden."""
     added = [k for k in new if k not in old]
     removed = [k for k in old if k not in new]
     changed = [k for k in new if k in old and old[k] != new[k]]
     name = lambda key: _mask(key[0], secrets)  # noqa: E731 - the natural key's first part is the name
     words = [f"+{name(k)}" for k in sorted(added)]
     words += [f"-{name(k)}" for k in sorted(removed)]
+    if values_hidden:
+        words += [f"~{name(k)} (value hidden)" for k in sorted(changed)]
+        return ", ".join(words)
     words += [f"~{name(k)}" for k in sorted(changed)]
     return " ".join(words)
 
