@@ -28,7 +28,8 @@ def _images(sandbox) -> dict[str, str]:
     ecs = sandbox.client("ecs")
     out = {}
     for svc in ecs.describe_services(cluster=CLUSTER, services=[f"{CLUSTER}-blue", f"{CLUSTER}-green"])["services"]:
-        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        primary = next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+        td = ecs.describe_task_definition(taskDefinition=primary["taskDefinition"])["taskDefinition"]
         out[svc["serviceName"].rsplit("-", 1)[1]] = td["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
     return out
 
@@ -103,6 +104,14 @@ def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_
     assert _weights(aws_sandbox) == before  # traffic never moved onto the failed colour
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["last_release"]["outcome"] == "failed"
+    if fault == "circuit-breaker-rollback":  # the state says the new version, the service runs the old revision
+        assert status["versions"][idle] == version and status["differs"] == [idle]
+        ran = status["running"][idle]
+        assert ran["version"] == _images(aws_sandbox)[idle] != version
+        text = bg.ok("status", "--app", APP, "--env", ENV).stdout
+        assert f"{idle}: the state records {version} but its service runs {ran['version']}" in text
+    else:
+        assert status["differs"] == []
 
 
 def test_a_good_release_after_the_failed_ones_succeeds_and_drains_them(bg, aws_sandbox):

@@ -219,7 +219,9 @@ def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
 
 
 def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
-    """Live colour, version per colour, weights (read from the listener when AWS answers), last release."""
+    """Live colour, version per colour as the state records it and as each service actually runs it (its PRIMARY
+    deployment's task definition, read from ECS), the colours where they differ, weights (read from the listener
+    when AWS answers), last release."""
     workflow.check_name("app", app)
     workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env)
@@ -236,10 +238,22 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         source = "live"
     except Exception:  # AWS unreachable: say we show the recorded weights
         pass
+    running: dict[str, Any] = {}
+    try:
+        from tfreview import aws
+        from tfreview.rollout.status import colour_status
+
+        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs).items()}
+    except Exception:  # AWS unreachable: the state's versions are all we can say
+        pass
+    from tfreview.rollout.status import differing
+
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
     return {"app": app, "env": env, "strategy": outputs.get("strategy"), "live_color": live,
-            "versions": outputs.get("versions"), "weights": weights, "weights_source": source,
+            "versions": outputs.get("versions"), "running": running,
+            "differs": differing(outputs.get("versions") or {}, running),
+            "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by")},
             "last_release": None if release is None else {k: release.get(k) for k in

@@ -214,7 +214,7 @@ def _story(
             flags.append("new revision with no image change")
         for c in containers:
             if c.change == "changed" and c.old_image and c.new_image and _is_rollback(c.old_image, c.new_image):
-                flags.append(f"{c.name}: image rolled back to an older tag ({_tag(c.old_image)} → {_tag(c.new_image)})")
+                flags.append(f"{c.name}: image rolled back to an older tag ({image_tag(c.old_image)} → {image_tag(c.new_image)})")
         resource_changes = [c for c in containers if re.search(r"\b(cpu|memory|memoryReservation) ", c.verdict)]
         if resource_changes or any(t.startswith(("task cpu", "task memory")) for t in task_changes):
             flags.append("cpu/memory change")
@@ -408,7 +408,8 @@ def _split_image(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
-def _tag(image: str) -> str:
+def image_tag(image: str) -> str:
+    """The tag (or "@digest") of an image reference: "repo/web:1.2.0" -> "1.2.0"; no tag means "latest"."""
     return _split_image(image)[1]
 
 
