@@ -365,7 +365,16 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
         "as recorded at the last apply (AWS did not answer)"
     _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
-        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic")
+        run = st["running"].get(colour)
+        runs = "" if run is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
+            f"{(run['rollout_state'] or 'no rollout state').lower()}, {run['running']}/{run['desired']} tasks)"
+        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
+    for colour in st["differs"]:
+        _print(f"  {colour}: the state records {st['versions'][colour]} but its service runs "
+               f"{st['running'][colour]['version']} (the deployment did not take: a circuit-breaker rollback?); "
+               f"do not shift traffic to {colour} before a good release")
+    if st["versions"] and not st["running"]:
+        _print("  (versions as the state records them: ECS did not answer)")
     last = st["last_release"]
     if last:
         why = f": {last['reason']}" if last.get("reason") else ""
@@ -421,28 +430,48 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
             person: Optional[str] = typer.Option(None, "--person", help="Planned or approved by this identity."),
             since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
             until: Optional[str] = typer.Option(None, "--until", help="ISO date/time."),
+            limit: int = typer.Option(50, "--limit", min=0, help="Releases per page (0: all)."),
+            page: int = typer.Option(1, "--page", min=1, help="Page number, 1 is the newest."),
+            expand: bool = typer.Option(False, "--expand", help="Show each release's traffic steps."),
+            release: Optional[str] = typer.Option(None, "--release", help="One release (its deploy plan id), expanded."),
+            rebuild_index: bool = typer.Option(False, "--rebuild-index",
+                                               help="Rebuild the store's history index from the records first."),
             fmt: Format = FormatOpt) -> None:
-    """Plans, approvals and applies, newest first."""
-    from tfreview.workflow import history as do_history, open_store
+    """Releases (a deploy and its traffic steps) and plans, newest first, one line each."""
+    from tfreview.history import history as do_history
+    from tfreview.workflow import check_name, open_store
 
+    if release is not None:
+        check_name("plan id", release)
     store = open_store(_settings().store)
-    rows = do_history(store, app_name, env, version, person, since, until)
+    rows = do_history(store, app_name, env, version, person, since, until, limit=limit + 1 if limit else None,
+                      offset=(page - 1) * limit, release=release, rebuild=rebuild_index)
+    more = bool(limit) and len(rows) > limit
+    rows = rows[:limit] if limit else rows
     _warn_interrupted(store, app_name, env)  # on stderr: JSON on stdout stays clean
+    if more:
+        _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
         _emit_json(rows)
         return
     from rich.table import Table
 
     table = Table(box=None)
-    table.add_column("plan id", no_wrap=True, min_width=max((len(r["id"]) for r in rows), default=7))
+    width = max((len(x["id"]) + 2 for row in rows for x in [row, *row.get("steps", [])]), default=7)
+    table.add_column("plan id", no_wrap=True, min_width=width)
     for name in ("kind", "version", "env", "planned by", "approvals", "outcome", "changes"):
         table.add_column(name)
     under = {"shift": "(the release's)", "rollback": "(approver alone)"}
     for r in rows:
-        approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
-        outcome = r["outcome"] + (" (BREAK-GLASS)" if r.get("break_glass") else "")
-        table.add_row(r["id"], r.get("kind", ""), r["version"], r["env"], r["planner"],
-                      approvals or under.get(r.get("kind", ""), "-"), outcome, _short_counts(r["summary"] or ""))
+        for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
+            approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
+            outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
+            if row.get("release"):
+                outcome = f"release {row['release']['outcome']}"
+            steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
+            table.add_row(indent + row["id"], row.get("kind", ""), row["version"], row["env"], row["planner"],
+                          approvals or under.get(row.get("kind", ""), "-"), outcome + steps,
+                          _short_counts(row["summary"] or ""))
     _console().print(table if rows else "no plans yet")
 
 

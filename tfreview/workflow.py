@@ -1,4 +1,4 @@
-"""The use cases: package, plan, approve, reject, apply, history. Orchestration only.
+"""The use cases: package, plan, approve, reject, apply. Orchestration only.
 
 Decisions live in the pure core (tfreview.plan, tfreview.review); I/O in terraform.py and store/. Every record
 that matters is an immutable JSON document with a stable id, and each use case appends to the audit log.
@@ -596,45 +596,3 @@ def time_bound(value: str | None, *, end: bool = False) -> datetime | None:
     if end and len(value.strip()) == 10:  # a date: until the end of that day
         t += timedelta(days=1) - timedelta(microseconds=1)
     return t
-
-
-def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
-            person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-    """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
-    approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
-    from tfreview.review.policy import parse_time, same_identity
-    from tfreview.store.locks import holder_alive, read_lock
-
-    lo, hi = time_bound(since), time_bound(until, end=True)
-    rows = []
-    for key in store.list("plans/"):
-        if not key.endswith("/record.json"):
-            continue
-        rec = get_json(store, key)
-        if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
-            continue
-        created = parse_time(rec["created_at"])
-        if (lo and created < lo) or (hi and created > hi):
-            continue
-        decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
-        outcome, start = "planned", None
-        try:  # an apply writes start.json first, result.json when it ends
-            start = get_json(store, f"applies/{rec['id']}/start.json")
-            outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
-        except NotFound:
-            if start is not None:
-                lock = read_lock(store, rec["app"], rec["env"])
-                running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
-                outcome = "applying" if running else "interrupted"
-        applied_by = start.get("by") if start else None
-        people = [rec["planner"], *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
-        if person and not any(same_identity(person, p) for p in people):
-            continue
-        rows.append({"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
-                     "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
-                     "planner": rec["planner"], "summary": rec["summary"].get("summary_line"),
-                     "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
-                                    "comment": d["comment"]} for d in decisions],
-                     "applied_by": applied_by, "break_glass": (start or {}).get("break_glass"),
-                     "outcome": outcome})
-    return sorted(rows, key=lambda r: r["created_at"], reverse=True)

@@ -1,0 +1,110 @@
+"""`tfreview history` answers from an append-only index in the store, kept current through the audit log and
+rebuilt from the records when it is missing or no longer matches the log."""
+from __future__ import annotations
+
+import pytest
+
+from tfreview.history import INDEX_PREFIX, history, load_rows
+from tfreview.store.audit import append_event
+from tfreview.store.base import dumps
+from tfreview.store.local import LocalStore
+
+
+def _plan(store: LocalStore, n: int, *, kind: str = "deploy", release_id: str | None = None,
+          app: str = "shop", env: str = "qa") -> str:
+    """A plan record as `tfreview plan` stores it (the fields history reads) and its audit entry."""
+    pid = f"{app}-{env}-20261101-0000{n:02d}-{n:04x}"
+    store.create(f"plans/{pid}/record.json", dumps({
+        "kind": "plan", "id": pid, "plan_kind": kind, "release_id": release_id, "app": app, "env": env,
+        "version": f"1.{n}.0", "created_at": f"2026-11-01T00:00:{n:02d}Z", "planner": "alice@example.com",
+        "summary": {"summary_line": "Plan: 0 to add, 1 to change, 0 to destroy."}}))
+    append_event(store, "plan", "alice@example.com", app=app, env=env, plan_id=pid)
+    return pid
+
+
+def _apply(store: LocalStore, pid: str, outcome: str = "applied") -> None:
+    store.create(f"applies/{pid}/start.json", dumps({"by": "carol@example.com", "break_glass": None}))
+    append_event(store, "apply-start", "carol@example.com", plan_id=pid)
+    store.create(f"applies/{pid}/result.json", dumps({"outcome": outcome}))
+    append_event(store, "apply-end", "carol@example.com", plan_id=pid)
+
+
+def _segments(store: LocalStore) -> list[str]:
+    return [k.rsplit("/", 1)[1] for k in store.list(INDEX_PREFIX)]
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+def test_history_builds_the_index_once_then_appends_what_the_audit_log_says_changed(store):
+    first = _plan(store, 1)
+    assert [r["outcome"] for r in history(store)] == ["planned"]
+    assert _segments(store) == ["000000000001-full.jsonl"]
+    _apply(store, first)
+    second = _plan(store, 2)
+    rows = history(store)
+    assert [(r["id"], r["outcome"]) for r in rows] == [(second, "planned"), (first, "applied")]
+    assert _segments(store) == ["000000000001-full.jsonl", "000000000004-delta.jsonl"]
+    full = store.read(f"{INDEX_PREFIX}000000000001-full.jsonl")
+    history(store)  # current: nothing written
+    assert len(_segments(store)) == 2 and store.read(f"{INDEX_PREFIX}000000000001-full.jsonl") == full
+
+
+def test_a_missing_or_unreadable_index_is_rebuilt_from_the_records(store):
+    pid = _plan(store, 1)
+    history(store)
+    for key in store.list(INDEX_PREFIX):
+        store.delete(key)
+    _apply(store, pid)
+    assert history(store)[0]["outcome"] == "applied"
+    store.write(f"{INDEX_PREFIX}{99:012d}-full.jsonl", b"not json\n")
+    assert history(store)[0]["outcome"] == "applied"
+
+
+def test_an_index_the_audit_log_no_longer_matches_is_not_trusted(store):
+    """The index is never the source of truth: a log rewritten under it (another hash at the index's position)
+    makes the reader rebuild from the records instead of serving the old rows."""
+    pid = _plan(store, 1)
+    history(store)
+    key = f"{INDEX_PREFIX}000000000001-full.jsonl"
+    header, row = store.read(key).splitlines()
+    store.write(key, header + b"\n" + row.replace(b'"planned"', b'"applied"') + b"\n")
+    assert history(store)[0]["outcome"] == "applied"  # same log: the cache is what it is...
+    for k in store.list("audit/"):  # a log started afresh: entry 1 is another entry
+        store.delete(k)
+    append_event(store, "plan", "alice@example.com", plan_id=pid)
+    assert history(store)[0]["outcome"] == "planned"  # ...but a log that moved under it means a rebuild
+    assert history(store)[0]["id"] == pid
+
+
+def test_limit_and_offset_page_newest_first(store):
+    ids = [_plan(store, n) for n in range(1, 8)]
+    assert [r["id"] for r in history(store, limit=3)] == ids[::-1][:3]
+    assert [r["id"] for r in history(store, limit=3, offset=3)] == ids[::-1][3:6]
+    assert [r["id"] for r in history(store, limit=3, offset=6)] == ids[:1]
+
+
+def test_a_release_is_one_row_with_its_traffic_steps_under_it(store):
+    deploy = _plan(store, 1)
+    _apply(store, deploy)
+    steps = [_plan(store, n, kind="shift", release_id=deploy) for n in (2, 3)]
+    store.create(f"rollouts/shop/qa/{deploy}.json", dumps({"outcome": "succeeded", "finished_at": "x"}))
+    append_event(store, "rollout", "carol@example.com", plan_id=deploy)
+    alone = _plan(store, 4, kind="rollback")
+    rows = history(store, releases=True)
+    assert [r["id"] for r in rows] == [alone, deploy]
+    assert [s["id"] for s in rows[1]["steps"]] == steps and rows[1]["release"]["outcome"] == "succeeded"
+    (one,) = history(store, release=deploy)
+    assert one["id"] == deploy and len(one["steps"]) == 2
+    assert len(load_rows(store)) == 4
+
+
+def test_history_of_an_unknown_release_says_so(store):
+    from tfreview.errors import NotFound
+
+    _plan(store, 1)
+    with pytest.raises(NotFound, match="no release 'nope'"):
+        history(store, release="nope")
+

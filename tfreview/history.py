@@ -1,0 +1,223 @@
+"""`tfreview history`: plans, approvals and outcomes, newest first, answered from an index kept in the store.
+
+The records (plans/, approvals/, applies/, rollouts/) stay the source of truth; the index is a cache of one row per
+plan that a reader can rebuild from them at any time. Layout:
+
+    index/history/<to_seq:012d>-full.jsonl    every row, as of audit entry `to_seq`
+    index/history/<to_seq:012d>-delta.jsonl   the rows of the plans touched by audit entries after the previous
+                                              segment, up to `to_seq`
+
+Each segment is created once (create-only) and never changed: the index only grows. Its first line is a header
+`{"index": 1, "to_seq": N, "to_hash": H}`, the audit entry it is current with. Every record tfreview writes is
+followed by an audit entry naming its plan, so the audit log says what changed since a segment: a reader whose
+newest segment is behind the audit head re-reads only the plans named by the newer entries and appends a delta.
+A missing or unreadable index, or one that the audit log no longer matches (entry `to_seq` has another hash, or
+the head is behind it), is rebuilt from the records with a full segment. After `COMPACT_AFTER` deltas the next
+catch-up writes a full segment, so reads stay one big file and a few small ones.
+
+Rows are plain JSON (no sensitive values: the records hold none). The live part of a row (whether an apply that
+has no outcome yet is still running) is computed when the row is shown, never stored.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import orjson
+
+from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview.store.base import Store, get_json
+
+INDEX_PREFIX = "index/history/"
+INDEX_VERSION = 1
+COMPACT_AFTER = 32  # delta segments before the next catch-up writes a full one
+_SEGMENT = re.compile(r"^index/history/(\d{12})-(full|delta)\.jsonl$")
+
+
+# -- one row per plan (from the records) ------------------------------------------------------------------------
+def plan_row(store: Store, plan_id: str) -> dict[str, Any] | None:
+    """The history row of `plan_id` read from its records (None when the plan record is missing)."""
+    from tfreview.workflow import approvals_of
+
+    try:
+        rec = get_json(store, f"plans/{plan_id}/record.json")
+    except NotFound:
+        return None
+    decisions = [a.to_dict() for a in approvals_of(store, plan_id)]
+    start = result = release = None
+    try:  # an apply writes start.json first, result.json when it ends
+        start = get_json(store, f"applies/{plan_id}/start.json")
+        result = get_json(store, f"applies/{plan_id}/result.json")
+    except NotFound:
+        pass
+    if rec.get("plan_kind", "deploy") == "deploy" and start is not None:
+        try:
+            release = get_json(store, f"rollouts/{rec['app']}/{rec['env']}/{plan_id}.json")
+        except NotFound:
+            pass
+    outcome = "planned" if start is None else (result or {}).get("outcome", "no-outcome")
+    return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
+            "kind": rec.get("plan_kind", "deploy"), "release_id": rec.get("release_id"),
+            "created_at": rec["created_at"], "planner": rec["planner"],
+            "summary": (rec.get("summary") or {}).get("summary_line"),
+            "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"], "comment": d["comment"]}
+                          for d in decisions],
+            "applied_by": start.get("by") if start else None, "break_glass": (start or {}).get("break_glass"),
+            "outcome": outcome,
+            "release": None if release is None else {"outcome": release.get("outcome"),
+                                                     "reason": release.get("reason") or "",
+                                                     "finished_at": release.get("finished_at")}}
+
+
+def _all_plan_ids(store: Store) -> list[str]:
+    return [k.split("/")[1] for k in store.list("plans/") if k.endswith("/record.json")]
+
+
+# -- the index --------------------------------------------------------------------------------------------------
+def _segments(store: Store) -> list[tuple[int, str, str]]:
+    """(to_seq, kind, key) of the segments to read, oldest first: the newest full one and the deltas after it."""
+    found = sorted((int(m.group(1)), m.group(2), k) for k in store.list(INDEX_PREFIX) if (m := _SEGMENT.match(k)))
+    fulls = [i for i, (_s, kind, _k) in enumerate(found) if kind == "full"]
+    return found[fulls[-1]:] if fulls else []
+
+
+def _read_segment(store: Store, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    lines = store.read(key).splitlines()
+    header = orjson.loads(lines[0])
+    if header.get("index") != INDEX_VERSION:
+        raise ValueError("another index version")
+    return header, [orjson.loads(line) for line in lines[1:] if line]
+
+
+def _write_segment(store: Store, kind: str, to_seq: int, to_hash: str, rows: Iterable[dict[str, Any]]) -> None:
+    body = [orjson.dumps({"index": INDEX_VERSION, "to_seq": to_seq, "to_hash": to_hash})]
+    body += [orjson.dumps(r) for r in rows]
+    try:
+        store.create(f"{INDEX_PREFIX}{to_seq:012d}-{kind}.jsonl", b"\n".join(body) + b"\n")
+    except Conflict:
+        pass  # another reader wrote the same segment from the same records
+    except StoreError:
+        pass  # a read-only reader (an auditor's role): the answer is right, the next writer's reader keeps it
+
+
+def _entry_hash(store: Store, seq: int) -> str | None:
+    """The `hash` of audit entry `seq` ("" for seq 0, before the first entry; None when it is missing)."""
+    from tfreview.store.audit import _load_entry
+
+    if seq == 0:
+        return ""
+    entry = _load_entry(store, seq)
+    return None if entry is None else str(entry.get("hash", ""))
+
+
+def load_rows(store: Store, *, rebuild: bool = False) -> dict[str, dict[str, Any]]:
+    """Plan id -> history row, from the index, brought up to date with the audit log first (see the module doc)."""
+    from tfreview.store.audit import _load_entry
+
+    rows: dict[str, dict[str, Any]] = {}
+    segments = [] if rebuild else _segments(store)
+    header: dict[str, Any] | None = None
+    try:
+        for _seq, _kind, key in segments:
+            header, part = _read_segment(store, key)
+            rows.update((r["id"], r) for r in part)
+    except (ValueError, KeyError, IndexError, NotFound, StoreError):
+        header, rows = None, {}
+    from tfreview.store.audit import _read_head
+
+    head = _read_head(store)[0]
+    covered = int(header["to_seq"]) if header else 0
+    covered_hash = _entry_hash(store, covered)
+    if header is None or covered > head or covered_hash != header.get("to_hash"):
+        return _rebuild(store, head)
+    if covered == head:
+        return rows
+    touched: set[str] = set()
+    last_hash = covered_hash or ""
+    for seq in range(covered + 1, head + 1):
+        entry = _load_entry(store, seq) or {}
+        last_hash = str(entry.get("hash", ""))
+        if entry.get("plan_id"):
+            touched.add(str(entry["plan_id"]))
+    fresh = {pid: row for pid in sorted(touched) if (row := plan_row(store, pid)) is not None}
+    rows.update(fresh)
+    if len(segments) > COMPACT_AFTER:
+        _write_segment(store, "full", head, last_hash, rows.values())
+    else:
+        _write_segment(store, "delta", head, last_hash, fresh.values())
+    return rows
+
+
+def _rebuild(store: Store, head: int) -> dict[str, dict[str, Any]]:
+    head_hash = _entry_hash(store, head) or ""
+    rows = {pid: row for pid in _all_plan_ids(store) if (row := plan_row(store, pid)) is not None}
+    _write_segment(store, "full", head, head_hash, rows.values())
+    return rows
+
+
+# -- the query --------------------------------------------------------------------------------------------------
+def _live_outcome(store: Store, row: dict[str, Any]) -> str:
+    """An apply with no outcome yet is `applying` while its holder still has the lock, else `interrupted`."""
+    if row["outcome"] != "no-outcome":
+        return row["outcome"]
+    from tfreview.store.locks import holder_alive, read_lock
+
+    lock = read_lock(store, row["app"], row["env"])
+    running = lock is not None and lock.plan_id == row["id"] and holder_alive(lock) is not False
+    return "applying" if running else "interrupted"
+
+
+def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
+            person: str | None = None, since: str | None = None, until: str | None = None, *,
+            limit: int | None = None, offset: int = 0, releases: bool = False, release: str | None = None,
+            rebuild: bool = False) -> list[dict[str, Any]]:
+    """Plans with their approvals and apply outcome, newest first, filtered, then `offset` rows skipped and at most
+    `limit` returned. `person` matches the planner, an approver or the applier (case-insensitive); `since`/`until`
+    bound the plan's creation time (dates inclusive). `releases`: one row per release (a deploy and the traffic
+    plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
+    only that release's deploy row with its steps."""
+    from tfreview.review.policy import parse_time, same_identity
+    from tfreview.workflow import time_bound
+
+    lo, hi = time_bound(since), time_bound(until, end=True)
+    all_rows = load_rows(store, rebuild=rebuild)
+    if release is not None and release not in all_rows:
+        raise NotFound(f"no release {release!r} in store {store.url}", "list releases with: tfreview history")
+    picked = []
+    for r in all_rows.values():
+        if release is not None and release not in (r["id"], r.get("release_id")):
+            continue
+        if (app and r["app"] != app) or (env and r["env"] != env) or (version and r["version"] != version):
+            continue
+        if lo or hi:
+            created = parse_time(r["created_at"])
+            if (lo and created < lo) or (hi and created > hi):
+                continue
+        if person:
+            people = [r["planner"], *(a["by"] for a in r["approvals"]), *([r["applied_by"]] if r["applied_by"] else [])]
+            if not any(same_identity(person, p) for p in people):
+                continue
+        picked.append(r)
+    picked.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    if releases or release is not None:
+        picked = _group_releases(picked)
+    page = picked[offset:] if limit is None else picked[offset:offset + limit]
+    return [_shown(store, r) for r in page]
+
+
+def _group_releases(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with each release's traffic plans moved under its deploy row as `steps` (oldest first)."""
+    steps: dict[str, list[dict[str, Any]]] = {}
+    heads = {r["id"] for r in rows}
+    for r in rows:
+        if r.get("release_id") and r["release_id"] in heads:
+            steps.setdefault(r["release_id"], []).append(r)
+    return [{**r, "steps": steps.get(r["id"], [])[::-1]} for r in rows
+            if not (r.get("release_id") and r["release_id"] in heads)]
+
+
+def _shown(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    out = {**row, "outcome": _live_outcome(store, row)}
+    if "steps" in row:
+        out["steps"] = [_shown(store, s) for s in row["steps"]]
+    return out
