@@ -108,3 +108,22 @@ def test_history_of_an_unknown_release_says_so(store):
     with pytest.raises(NotFound, match="no release 'nope'"):
         history(store, release="nope")
 
+
+
+def test_audit_log_pages_from_a_time_and_a_cursor_without_reading_the_whole_log(store, monkeypatch):
+    from datetime import datetime
+
+    import tfreview.store.audit as audit
+    from tfreview.store.audit_page import page
+
+    for n in range(1, 41):
+        append_event(store, "plan" if n % 2 else "approve", "alice@example.com", plan_id=f"p{n}")
+    at_25 = datetime.fromisoformat(audit._load_entry(store, 25)["time"].replace("Z", "+00:00"))
+    reads: list[int] = []
+    load = audit._load_entry
+    monkeypatch.setattr(audit, "_load_entry", lambda s, seq: reads.append(seq) or load(s, seq))
+    first = page(store, since=at_25, limit=3, event="plan")
+    assert [e["seq"] for e in first.entries] == [25, 27, 29] and first.next_after == 29
+    assert min(reads[6:]) >= 25  # after the binary search (a few probes) nothing before the page is read
+    last = page(store, since=at_25, after=first.next_after, limit=10, event="plan")
+    assert [e["seq"] for e in last.entries] == [31, 33, 35, 37, 39] and last.next_after is None

@@ -546,15 +546,20 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
               plan_id: Optional[str] = typer.Option(None, "--plan", help="Entries about this plan."),
               since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
               until: Optional[str] = typer.Option(None, "--until", help="ISO date/time (a date includes that day)."),
+              limit: int = typer.Option(100, "--limit", min=0, help="Entries per page (0: all)."),
+              after: int = typer.Option(0, "--after", min=0, help="Start after this entry number (the next page)."),
               fmt: Format = FormatOpt) -> None:
-    """The audit entries, oldest first, filtered (not verified: see `tfreview audit verify`)."""
+    """The audit entries, oldest first, filtered, one page at a time (not verified: see `tfreview audit verify`)."""
     from tfreview.store import open_store
-    from tfreview.store.audit import filter_entries, iter_entries
+    from tfreview.store.audit_page import page
     from tfreview.workflow import time_bound
 
-    entries = filter_entries(iter_entries(open_store(_settings().store)), app=app_name, env=env, version=version,
-                             person=person, event=event, plan_id=plan_id, since=time_bound(since),
-                             until=time_bound(until, end=True))
+    found = page(open_store(_settings().store), since=time_bound(since), after=after, limit=limit or None,
+                 app=app_name, env=env, version=version, person=person, event=event, plan_id=plan_id,
+                 until=time_bound(until, end=True))
+    entries = found.entries
+    if found.next_after is not None:
+        _console(stderr=True).print(f"more entries: --after {found.next_after}", markup=False)
     if fmt is Format.json:
         _emit_json(entries)
         return
