@@ -572,15 +572,19 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
 
 
 @app.command()
-def report(plan_id: str = typer.Argument(..., help="Plan id."),
+def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a release: its deploy plan id)."),
+           release: Optional[str] = typer.Option(None, "--release", help="The release started by this deploy plan."),
            fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, html or json."),
            output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout.")) -> None:
-    """The auditor's report of a plan: diff, planner, approvals (who, when, comment), what was applied, outcome."""
+    """The auditor's report of a plan or a release: diff, planner, approvals (who, when, comment, signature), what
+    was applied, the rollout with its traffic steps and timeline (charts in HTML), outcome, a rollback after it."""
     from tfreview.report import render_report
     from tfreview.store import open_store
     from tfreview.workflow import check_name
 
-    check_name("plan id", plan_id)
+    if (plan_id is None) == (release is None):
+        raise _bad("report needs one id", "pass a plan id, or --release ID (the release's deploy plan id)")
+    plan_id = check_name("plan id", plan_id or release or "")
     text = render_report(open_store(_settings().store), plan_id, fmt)
     if output is None:
         sys.stdout.write(text)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, weight_steps
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, traffic_state, weight_steps
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
@@ -71,6 +71,7 @@ class Release:
         # display(): a context manager giving on_event/on_poll callbacks (the CLI's live rollout panel)
         self.display = display
         self.steps: list[dict[str, Any]] = []
+        self.started_at = _stamp()
 
     # the after-apply hook
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +102,19 @@ class Release:
         service = outputs["services"][colour]
         self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
         opts = {"ecs": ecs, "elbv2": elbv2, "timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
+        samples: list[dict[str, Any]] = []
+        started = _stamp()
         if self.display is None:
-            result = watch_colour(outputs, colour, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"))
+            result = watch_colour(outputs, colour, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"),
+                                  on_poll=lambda obs, verdict: _sample(samples, obs, verdict))
         else:
             with self.display() as shown:
-                result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=shown.on_poll)
-        self.steps.append({"step": "watch", "colour": colour, **result.to_dict()})
+                def on_poll(obs: Any, verdict: Any) -> None:
+                    _sample(samples, obs, verdict)
+                    shown.on_poll(obs, verdict)
+
+                result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=on_poll)
+        self.steps.append({"step": "watch", "colour": colour, "at": started, **result.to_dict(), "samples": samples})
         if not result.ok:
             self._fail(record, f"{service} did not deploy: {result.reason}")
 
@@ -117,8 +125,10 @@ class Release:
         env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:{port}",
                "TFREVIEW_TEST_LISTENER_ARN": outputs.get("test_listener_arn") or ""}
         self.log(f"verifying the idle colour through the test listener: {self.options.verify_cmd}")
+        at = _stamp()
         proc = subprocess.run(self.options.verify_cmd, shell=True, env=env, capture_output=True, text=True, timeout=600)
-        self.steps.append({"step": "verify", "command": self.options.verify_cmd, "exit_code": proc.returncode})
+        self.steps.append({"step": "verify", "at": at, "finished_at": _stamp(),
+                           "command": self.options.verify_cmd, "exit_code": proc.returncode})
         if proc.returncode != 0:
             last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
             self._fail(record, f"--verify-cmd exited {proc.returncode} ({last}); traffic was not moved")
@@ -135,8 +145,13 @@ class Release:
                     self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
                     time.sleep(self.options.bake_s)
                 self._check_healthy(ecs, elbv2, outputs, target)
+                self.steps.append({"step": "bake", "at": _stamp(), "colour": target,
+                                   "percent": percent, "bake_s": self.options.bake_s, "healthy": True})
             except Exception as exc:  # any failure while traffic moves: back to the old colour
                 reason = getattr(exc, "message", str(exc))
+                self.steps.append({"step": "bake", "at": _stamp(), "colour": target,
+                                   "percent": percent, "bake_s": self.options.bake_s, "healthy": False,
+                                   "reason": reason})
                 self.log(f"FAILED at {percent}% on {target}: {reason}; moving all traffic back to {old}")
                 back = dict(base)  # the deploy's variables: 100 % on the old colour
                 self._apply_weights(record, ws, back, "rollback", f"traffic 100% -> {old} (automatic rollback)")
@@ -154,7 +169,9 @@ class Release:
         refuse_unless_weight_only(shift, f"the {kind} plan")
         self.log(f"applying {what} ({shift['id']})")
         result = workflow.apply_in_workspace(self.ctx, shift, planned.binary, ws, None, None)
-        self.steps.append({"step": kind, "plan_id": shift["id"], "what": what, "outcome": result["outcome"]})
+        self.steps.append({"step": kind, "at": _stamp(),
+                           "plan_id": shift["id"], "what": what, "outcome": result["outcome"],
+                           "weights": dict(traffic_state(variables).weights)})
         self.ctx.audit("traffic-shift" if kind == "shift" else "rollback", app=record["app"], env=record["env"],
                        version=record["version"], plan_id=shift["id"],
                        details={"release": record["id"], "what": what})
@@ -178,10 +195,29 @@ class Release:
     def _record(self, record: dict[str, Any], outcome: str, reason: str, detail: dict[str, Any]) -> None:
         doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
                "version": record["version"], "by": self.ctx.user, "outcome": outcome, "reason": reason,
-               "finished_at": workflow.iso(workflow.now_utc()), **detail}
+               "started_at": self.started_at, "finished_at": workflow.iso(workflow.now_utc()),
+               "weights_before": dict(traffic_state(record.get("prior_outputs") or {}).weights)
+               if (record.get("prior_outputs") or {}).get("weights") else None, **detail}
         self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
         self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
                        plan_id=record["id"], details={"outcome": outcome, "reason": reason})
+
+
+def _stamp() -> str:
+    """Now, to the millisecond (polls come faster than once a second): the times of the release timeline."""
+    return workflow.now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _sample(samples: list[dict[str, Any]], obs: Any, verdict: Any) -> None:
+    """Append what one poll saw of a colour (time, PRIMARY deployment's desired/running tasks, healthy targets,
+    rollout state) when it differs from the previous sample: the deployment timeline of the release report."""
+    primary = obs.primary
+    point = {"desired": primary.desired if primary else obs.desired,
+             "running": primary.running if primary else obs.running,
+             "healthy": sum(t.state == "healthy" for t in obs.targets or ()),
+             "state": (primary.rollout_state if primary else None) or "-", "verdict": verdict.state}
+    if not samples or {k: samples[-1][k] for k in point} != point:
+        samples.append({"at": _stamp(), **point})
 
 
 def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
