@@ -69,6 +69,14 @@ def test_release_deploys_to_idle_colour_then_moves_all_traffic(bg, aws_sandbox):
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["live_color"] == "green" and status["versions"] == {"blue": "1.0.0", "green": "1.1.0"}
     assert status["last_release"]["outcome"] == "succeeded"
+    # The release report tells it from the store: samples of the watched colour, each step's weights, charts.
+    report = json.loads(bg.ok("report", "--release", rec["id"], "--format", "json").stdout)["release"]
+    kinds = [r["kind"] for r in report["timeline"]]
+    assert kinds.count("shift") == 2 and kinds.count("bake") == 2 and "verify" in kinds and kinds[-1] == "outcome"
+    assert report["timeline"][-1]["weights"] == {"blue": 0, "green": 100}
+    assert report["timeline"][-1]["tasks"]["green"]["healthy"] >= 1
+    page = bg.ok("report", rec["id"], "--format", "html").stdout
+    assert page.count("<svg") == 2 and 'data-series="green" data-steps="3"' in page
 
 
 def test_rollback_puts_all_traffic_back_on_the_old_colour_in_one_command(bg, aws_sandbox):

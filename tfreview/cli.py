@@ -188,9 +188,18 @@ def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _show_review(review: Any, full: bool = False, **filters: Any) -> None:
+    """The review on stdout: rich's layout on a terminal; plain text (the same characters, written without rich's
+    per-line layout: several times faster on big plans) to a file, a pipe or CI."""
+    console = _console()
+    if not console.is_terminal:
+        from tfreview.render import render_text
+
+        sys.stdout.write(render_text(review, width=console.width, full=full, **filters))
+        sys.stdout.flush()
+        return
     from tfreview.render.terminal import render_terminal
 
-    _console().print(render_terminal(review, full=full, **filters))
+    console.print(render_terminal(review, full=full, **filters))
 
 
 # -- render / show -------------------------------------------------------------------------------------------
@@ -366,14 +375,14 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
         run = st["running"].get(colour)
-        runs = "" if run is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
+        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
             f"{(run['rollout_state'] or 'no rollout state').lower()}, {run['running']}/{run['desired']} tasks)"
         _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
     for colour in st["differs"]:
         _print(f"  {colour}: the state records {st['versions'][colour]} but its service runs "
                f"{st['running'][colour]['version']} (the deployment did not take: a circuit-breaker rollback?); "
                f"do not shift traffic to {colour} before a good release")
-    if st["versions"] and not st["running"]:
+    if st["versions"] and not any(r["task_definition"] for r in st["running"].values()):
         _print("  (versions as the state records them: ECS did not answer)")
     last = st["last_release"]
     if last:

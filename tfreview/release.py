@@ -274,14 +274,14 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         source = "live"
     except Exception:  # AWS unreachable: say we show the recorded weights
         pass
-    running: dict[str, Any] = {}
     try:
         from tfreview import aws
         from tfreview.rollout.status import colour_status
 
         running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs).items()}
-    except Exception:  # AWS unreachable: the state's versions are all we can say
-        pass
+    except Exception:  # AWS unreachable: the state's versions are all we can say (what runs is unknown: null)
+        unknown = dict.fromkeys(("version", "task_definition", "rollout_state", "running", "desired"))
+        running = {c: dict(unknown) for c in outputs.get("versions") or {}}
     from tfreview.rollout.status import differing
 
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
