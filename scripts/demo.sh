@@ -49,7 +49,8 @@ echo "exit code: $rc"
 
 step "approve (a second person) and apply: blue/green rollout to the idle colour, then traffic shift"
 TFREVIEW_USER=reviewer@example.com tfreview approve "$P2" --yes --comment "image bump reviewed"
-TFREVIEW_USER=ci@example.com tfreview apply "$P2"
+TFREVIEW_USER=ci@example.com tfreview apply "$P2" --steps 25,100 --bake 3 \
+  --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
 
 step "status"
 tfreview status --app "$APP" --env "$ENV_NAME"
@@ -58,10 +59,19 @@ step "rollback: traffic back to the previous colour in one command"
 TFREVIEW_USER=reviewer@example.com tfreview rollback --app "$APP" --env "$ENV_NAME" --yes
 tfreview status --app "$APP" --env "$ENV_NAME"
 
-step "history and stored reports"
+step "history (one line per release; --expand shows the traffic steps) and stored reports"
 tfreview history --app "$APP"
+tfreview history --app "$APP" --release "$P2"
 tfreview show "$P2" --format html --output "$DEMO_DIR/report-$P2.html"
 tfreview show "$P2" --format markdown --output "$DEMO_DIR/report-$P2.md"
+# The release report: approvals, the watched rollout, each traffic step with its bake, the rollback after it;
+# the HTML draws the traffic per colour and green's deployment timeline as inline SVG.
+tfreview report --release "$P2" --format html --output "$DEMO_DIR/release-$P2.html"
+tfreview report --release "$P2" --format markdown --output "$DEMO_DIR/release-$P2.md"
+grep -q 'data-series="green"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no traffic chart"; exit 1; }
+grep -q 'data-series="healthy"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no task chart"; exit 1; }
+sed -n '/^## Release/,/^## Audit trail/p' "$DEMO_DIR/release-$P2.md"
 echo "store: $TFREVIEW_STORE"
 echo "reports: $DEMO_DIR/report-$P2.html $DEMO_DIR/report-$P2.md"
+echo "release reports: $DEMO_DIR/release-$P2.html $DEMO_DIR/release-$P2.md"
 step "demo done"

@@ -447,17 +447,18 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
                                                help="Rebuild the store's history index from the records first."),
             fmt: Format = FormatOpt) -> None:
     """Releases (a deploy and its traffic steps) and plans, newest first, one line each."""
-    from tfreview.history import history as do_history
-    from tfreview.workflow import check_name, open_store
+    from tfreview.history import query
+    from tfreview.store import open_store
+    from tfreview.workflow import check_name
 
     if release is not None:
         check_name("plan id", release)
     store = open_store(_settings().store)
-    rows = do_history(store, app_name, env, version, person, since, until, limit=limit + 1 if limit else None,
-                      offset=(page - 1) * limit, release=release, rebuild=rebuild_index)
-    more = bool(limit) and len(rows) > limit
-    rows = rows[:limit] if limit else rows
-    _warn_interrupted(store, app_name, env)  # on stderr: JSON on stdout stays clean
+    found = query(store, app_name, env, version, person, since, until, limit=limit + 1 if limit else None,
+                  offset=(page - 1) * limit, releases=True, release=release, rebuild=rebuild_index)
+    more = bool(limit) and len(found.rows) > limit
+    rows = found.rows[:limit] if limit else found.rows
+    _warn_interrupted(store, app_name, env, found.unfinished)  # on stderr: JSON on stdout stays clean
     if more:
         _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
@@ -492,11 +493,13 @@ def _short_counts(summary: str) -> str:
     return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
 
 
-def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None) -> None:
-    """Tell about applies that stopped without an outcome (killed, host lost) and the locks they left."""
+def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None,
+                      plan_ids: Any = None) -> None:
+    """Tell about applies that stopped without an outcome (killed, host lost) and the locks they left
+    (`plan_ids`: only those plans can be such applies)."""
     from tfreview.unlock import stale_warnings
 
-    for line in stale_warnings(store, app_name, env):
+    for line in stale_warnings(store, app_name, env, plan_ids):
         _console(stderr=True).print(f"warning: {line}", markup=False, highlight=False)
 
 

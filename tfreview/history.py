@@ -15,13 +15,16 @@ A missing or unreadable index, or one that the audit log no longer matches (entr
 the head is behind it), is rebuilt from the records with a full segment. After `COMPACT_AFTER` deltas the next
 catch-up writes a full segment, so reads stay one big file and a few small ones.
 
-Rows are plain JSON (no sensitive values: the records hold none). The live part of a row (whether an apply that
-has no outcome yet is still running) is computed when the row is shown, never stored.
+A row is one line: the fields queries filter and sort on, tab-separated (created_at, id, release_id, app, env,
+version, the people involved), then the row as JSON (no sensitive values: the records hold none). A query splits
+lines and compares those fields as bytes, and decodes the JSON of the rows it returns only: 100,000 rows are
+filtered without building 100,000 dicts. The live part of a row (whether an apply that has no outcome yet is still
+running) is computed when the row is shown, never stored.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 
@@ -29,7 +32,7 @@ from tfreview.errors import Conflict, NotFound, StoreError
 from tfreview.store.base import Store, get_json
 
 INDEX_PREFIX = "index/history/"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 COMPACT_AFTER = 32  # delta segments before the next catch-up writes a full one
 _SEGMENT = re.compile(r"^index/history/(\d{12})-(full|delta)\.jsonl$")
 
@@ -81,17 +84,49 @@ def _segments(store: Store) -> list[tuple[int, str, str]]:
     return found[fulls[-1]:] if fulls else []
 
 
-def _read_segment(store: Store, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    lines = store.read(key).splitlines()
+class IndexRow(NamedTuple):
+    """One row as stored: the fields queries use (text), and the row's JSON (decoded by `row`)."""
+
+    created_at: str
+    id: str
+    release_id: str
+    app: str
+    env: str
+    version: str
+    people: tuple[str, ...]
+    raw: bytes
+
+    def row(self) -> dict[str, Any]:
+        return orjson.loads(self.raw)
+
+
+def _field(text: Any) -> str:
+    return str(text or "").replace("\t", " ").replace("\n", " ")
+
+
+def _line(row: dict[str, Any]) -> bytes:
+    people = [row["planner"], *(a["by"] for a in row["approvals"]), row.get("applied_by") or ""]
+    fields = [row["created_at"], row["id"], row.get("release_id"), row["app"], row["env"], row["version"],
+              ",".join(_field(p).replace(",", " ") for p in people if p)]
+    return "\t".join(_field(f) for f in fields).encode() + b"\t" + orjson.dumps(row)
+
+
+def _parse_line(line: bytes) -> IndexRow:
+    created, pid, release, app, env, version, people, raw = line.split(b"\t", 7)
+    return IndexRow(created.decode(), pid.decode(), release.decode(), app.decode(), env.decode(), version.decode(),
+                    tuple(people.decode().split(",")) if people else (), raw)
+
+
+def _read_segment(store: Store, key: str) -> tuple[dict[str, Any], list[IndexRow]]:
+    lines = store.read(key).split(b"\n")
     header = orjson.loads(lines[0])
     if header.get("index") != INDEX_VERSION:
         raise ValueError("another index version")
-    return header, [orjson.loads(line) for line in lines[1:] if line]
+    return header, [_parse_line(line) for line in lines[1:] if line]
 
 
-def _write_segment(store: Store, kind: str, to_seq: int, to_hash: str, rows: Iterable[dict[str, Any]]) -> None:
-    body = [orjson.dumps({"index": INDEX_VERSION, "to_seq": to_seq, "to_hash": to_hash})]
-    body += [orjson.dumps(r) for r in rows]
+def _write_segment(store: Store, kind: str, to_seq: int, to_hash: str, lines: Iterable[bytes]) -> None:
+    body = [orjson.dumps({"index": INDEX_VERSION, "to_seq": to_seq, "to_hash": to_hash}), *lines]
     try:
         store.create(f"{INDEX_PREFIX}{to_seq:012d}-{kind}.jsonl", b"\n".join(body) + b"\n")
     except Conflict:
@@ -110,49 +145,49 @@ def _entry_hash(store: Store, seq: int) -> str | None:
     return None if entry is None else str(entry.get("hash", ""))
 
 
-def load_rows(store: Store, *, rebuild: bool = False) -> dict[str, dict[str, Any]]:
-    """Plan id -> history row, from the index, brought up to date with the audit log first (see the module doc)."""
-    from tfreview.store.audit import _load_entry
+def load_rows(store: Store, *, rebuild: bool = False) -> dict[str, IndexRow]:
+    """Plan id -> index row, from the index, brought up to date with the audit log first (see the module doc)."""
+    from tfreview.store.audit import _load_entry, _read_head
 
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, IndexRow] = {}
     segments = [] if rebuild else _segments(store)
     header: dict[str, Any] | None = None
     try:
         for _seq, _kind, key in segments:
             header, part = _read_segment(store, key)
-            rows.update((r["id"], r) for r in part)
+            rows.update((r.id, r) for r in part)
     except (ValueError, KeyError, IndexError, NotFound, StoreError):
         header, rows = None, {}
-    from tfreview.store.audit import _read_head
-
     head = _read_head(store)[0]
     covered = int(header["to_seq"]) if header else 0
-    covered_hash = _entry_hash(store, covered)
-    if header is None or covered > head or covered_hash != header.get("to_hash"):
+    if header is None or covered > head or _entry_hash(store, covered) != header.get("to_hash"):
         return _rebuild(store, head)
     if covered == head:
         return rows
     touched: set[str] = set()
-    last_hash = covered_hash or ""
+    last_hash = ""
     for seq in range(covered + 1, head + 1):
         entry = _load_entry(store, seq) or {}
         last_hash = str(entry.get("hash", ""))
         if entry.get("plan_id"):
             touched.add(str(entry["plan_id"]))
-    fresh = {pid: row for pid in sorted(touched) if (row := plan_row(store, pid)) is not None}
-    rows.update(fresh)
+    fresh = [_line(row) for pid in sorted(touched) if (row := plan_row(store, pid)) is not None]
+    rows.update((r.id, r) for r in map(_parse_line, fresh))
     if len(segments) > COMPACT_AFTER:
-        _write_segment(store, "full", head, last_hash, rows.values())
+        _write_segment(store, "full", head, last_hash, (_line_of(r) for r in rows.values()))
     else:
-        _write_segment(store, "delta", head, last_hash, fresh.values())
+        _write_segment(store, "delta", head, last_hash, fresh)
     return rows
 
 
-def _rebuild(store: Store, head: int) -> dict[str, dict[str, Any]]:
-    head_hash = _entry_hash(store, head) or ""
-    rows = {pid: row for pid in _all_plan_ids(store) if (row := plan_row(store, pid)) is not None}
-    _write_segment(store, "full", head, head_hash, rows.values())
-    return rows
+def _line_of(row: IndexRow) -> bytes:
+    return b"\t".join(f.encode() for f in row[:6]) + b"\t" + ",".join(row.people).encode() + b"\t" + row.raw
+
+
+def _rebuild(store: Store, head: int) -> dict[str, IndexRow]:
+    lines = [_line(row) for pid in _all_plan_ids(store) if (row := plan_row(store, pid)) is not None]
+    _write_segment(store, "full", head, _entry_hash(store, head) or "", lines)
+    return {r.id: r for r in map(_parse_line, lines)}
 
 
 # -- the query --------------------------------------------------------------------------------------------------
@@ -167,57 +202,67 @@ def _live_outcome(store: Store, row: dict[str, Any]) -> str:
     return "applying" if running else "interrupted"
 
 
-def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
-            person: str | None = None, since: str | None = None, until: str | None = None, *,
-            limit: int | None = None, offset: int = 0, releases: bool = False, release: str | None = None,
-            rebuild: bool = False) -> list[dict[str, Any]]:
+class Page(NamedTuple):
+    """`rows` of one page; `unfinished`: ids of the plans of that app/env (all pages) whose apply has no outcome."""
+
+    rows: list[dict[str, Any]]
+    unfinished: list[str]
+
+
+def history(store: Store, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """The rows of `query` (same arguments)."""
+    return query(store, *args, **kwargs).rows
+
+
+def query(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
+          person: str | None = None, since: str | None = None, until: str | None = None, *,
+          limit: int | None = None, offset: int = 0, releases: bool = False, release: str | None = None,
+          rebuild: bool = False) -> Page:
     """Plans with their approvals and apply outcome, newest first, filtered, then `offset` rows skipped and at most
     `limit` returned. `person` matches the planner, an approver or the applier (case-insensitive); `since`/`until`
     bound the plan's creation time (dates inclusive). `releases`: one row per release (a deploy and the traffic
     plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
     only that release's deploy row with its steps."""
-    from tfreview.review.policy import parse_time, same_identity
-    from tfreview.workflow import time_bound
+    from tfreview.review.policy import same_identity
+    from tfreview.workflow import iso, time_bound
 
     lo, hi = time_bound(since), time_bound(until, end=True)
+    # Times compare as text: every created_at is written by workflow.iso (UTC, seconds, "Z").
+    lo_s = iso(lo) if lo else None
+    hi_s = iso(hi) if hi else None
     all_rows = load_rows(store, rebuild=rebuild)
     if release is not None and release not in all_rows:
         raise NotFound(f"no release {release!r} in store {store.url}", "list releases with: tfreview history")
     picked = []
     for r in all_rows.values():
-        if release is not None and release not in (r["id"], r.get("release_id")):
+        if release is not None and release not in (r.id, r.release_id):
             continue
-        if (app and r["app"] != app) or (env and r["env"] != env) or (version and r["version"] != version):
+        if (app and r.app != app) or (env and r.env != env) or (version and r.version != version):
             continue
-        if lo or hi:
-            created = parse_time(r["created_at"])
-            if (lo and created < lo) or (hi and created > hi):
-                continue
-        if person:
-            people = [r["planner"], *(a["by"] for a in r["approvals"]), *([r["applied_by"]] if r["applied_by"] else [])]
-            if not any(same_identity(person, p) for p in people):
-                continue
+        if (lo_s and r.created_at < lo_s) or (hi_s and r.created_at > hi_s):
+            continue
+        if person and not any(same_identity(person, p) for p in r.people):
+            continue
         picked.append(r)
-    picked.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    picked.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    steps: dict[str, list[IndexRow]] = {}
     if releases or release is not None:
-        picked = _group_releases(picked)
+        heads = {r.id for r in picked}
+        for r in picked:
+            if r.release_id and r.release_id in heads:
+                steps.setdefault(r.release_id, []).append(r)
+        picked = [r for r in picked if not (r.release_id and r.release_id in heads)]
     page = picked[offset:] if limit is None else picked[offset:offset + limit]
-    return [_shown(store, r) for r in page]
-
-
-def _group_releases(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with each release's traffic plans moved under its deploy row as `steps` (oldest first)."""
-    steps: dict[str, list[dict[str, Any]]] = {}
-    heads = {r["id"] for r in rows}
-    for r in rows:
-        if r.get("release_id") and r["release_id"] in heads:
-            steps.setdefault(r["release_id"], []).append(r)
-    return [{**r, "steps": steps.get(r["id"], [])[::-1]} for r in rows
-            if not (r.get("release_id") and r["release_id"] in heads)]
+    out = []
+    for r in page:
+        shown = _shown(store, r.row())
+        if releases or release is not None:
+            shown["steps"] = [_shown(store, s.row()) for s in reversed(steps.get(r.id, []))]
+        out.append(shown)
+    unfinished = [r.id for r in all_rows.values() if b'"outcome":"no-outcome"' in r.raw
+                  and (not app or r.app == app) and (not env or r.env == env)]
+    return Page(out, unfinished)
 
 
 def _shown(store: Store, row: dict[str, Any]) -> dict[str, Any]:
-    out = {**row, "outcome": _live_outcome(store, row)}
-    if "steps" in row:
-        out["steps"] = [_shown(store, s) for s in row["steps"]]
-    return out
+    return {**row, "outcome": _live_outcome(store, row)}

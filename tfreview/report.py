@@ -86,9 +86,9 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
         return None
     from tfreview.history import load_rows
 
-    later = sorted((r for r in load_rows(store).values() if r["app"] == record["app"] and r["env"] == record["env"]
-                    and r["created_at"] >= (doc.get("finished_at") or "") and r["id"] != record["id"]
-                    and not r.get("release_id")), key=lambda r: r["created_at"])
+    later = sorted((r.row() for r in load_rows(store).values() if r.app == record["app"] and r.env == record["env"]
+                    and r.created_at >= (doc.get("finished_at") or "") and r.id != record["id"]
+                    and not r.release_id), key=lambda r: r["created_at"])
     followed = None
     for r in later:
         if r["kind"] == "rollback":
