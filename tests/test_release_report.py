@@ -149,3 +149,19 @@ def test_release_report_charts_are_drawn_in_chromium_without_console_errors(stor
     shot = tmp_path / "release.png"
     result = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri())
     assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_report_cli_takes_a_release_by_any_of_its_plans_and_history_shows_it_as_one_line(store):
+    from tests.conftest import Cli
+
+    cli = Cli(store=store.root, cwd=store.root.parent)
+    _record(store, "shop-qa-s1", "shift", "2026-11-26T10:05:50Z", release_id=DEPLOY)
+    doc = json.loads(cli.ok("report", "--release", "shop-qa-s1", "--format", "json").stdout)
+    assert doc["plan"]["id"] == DEPLOY and doc["release"]["outcome"] == "succeeded"
+    both = cli("report", DEPLOY, "--release", DEPLOY)
+    assert both.returncode == 2 and "report needs one id" in both.stderr
+    rows = json.loads(cli.ok("history", "--format", "json").stdout)
+    assert [(r["id"], [s["id"] for s in r["steps"]]) for r in rows] == [(ROLLBACK, []), (DEPLOY, ["shop-qa-s1"])]
+    text = cli.ok("history").stdout
+    assert "release succeeded +1 steps" in text and "shop-qa-s1" not in text
+    assert "shop-qa-s1" in cli.ok("history", "--expand").stdout

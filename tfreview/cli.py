@@ -597,7 +597,12 @@ def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a releas
     if (plan_id is None) == (release is None):
         raise _bad("report needs one id", "pass a plan id, or --release ID (the release's deploy plan id)")
     plan_id = check_name("plan id", plan_id or release or "")
-    text = render_report(open_store(_settings().store), plan_id, fmt)
+    store = open_store(_settings().store)
+    if release is not None:  # a traffic plan's id names the release it belongs to
+        from tfreview.workflow import load_plan
+
+        plan_id = load_plan(store, plan_id).get("release_id") or plan_id
+    text = render_report(store, plan_id, fmt)
     if output is None:
         sys.stdout.write(text)
     else:
