@@ -84,11 +84,12 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     doc = _maybe(store, f"rollouts/{record['app']}/{record['env']}/{record['id']}.json")
     if doc is None:
         return None
-    from tfreview.history import load_rows
+    from tfreview.history import APP, CREATED, ENV, ID, RELEASE, load_rows, row
 
-    later = sorted((r.row() for r in load_rows(store).values() if r.app == record["app"] and r.env == record["env"]
-                    and r.created_at >= (doc.get("finished_at") or "") and r.id != record["id"]
-                    and not r.release_id), key=lambda r: r["created_at"])
+    app, env, since = record["app"].encode(), record["env"].encode(), (doc.get("finished_at") or "").encode()
+    later = sorted((row(r) for r in load_rows(store).values() if r[APP] == app and r[ENV] == env
+                    and r[CREATED] >= since and r[ID] != record["id"].encode() and not r[RELEASE]),
+                   key=lambda r: r["created_at"])
     followed = None
     for r in later:
         if r["kind"] == "rollback":
