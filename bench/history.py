@@ -11,11 +11,12 @@ directly (the same bytes `store.create` would write, much faster). Then, each in
   history --app     the same, filtered (the whole index is scanned)
   history, all      `tfreview history --format json --limit 0` (every row printed)
   audit log         `tfreview audit log --since <the last 1% of the log> --format json` (one page)
-  before (main)     `tfreview history --format json` of the tree given by --before (default /work/main), which
-                    reads every record (no index, no paging); skipped above --before-max plans
+  before (main)     `tfreview history --format json` run by the `tfreview` given by --before (default
+                    /work/main/.venv/bin/tfreview: main's own virtualenv), which reads every record (no index, no
+                    paging); skipped above --before-max plans
 
 Usage:
-    .venv/bin/python bench/history.py [--sizes 10000,100000] [--repeat 3] [--before /work/main]
+    .venv/bin/python bench/history.py [--sizes 10000,100000] [--repeat 3] [--before /work/main/.venv/bin/tfreview]
 Prints a Markdown table (docs/benchmarks.md) and writes bench/data/history.json.
 """
 from __future__ import annotations
@@ -99,8 +100,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--before", default="/work/main", help="a tree with the previous history (no index)")
-    parser.add_argument("--before-max", type=int, default=10000)
+    parser.add_argument("--before", default="/work/main/.venv/bin/tfreview",
+                        help="a tfreview with the previous history (no index); its own virtualenv's entry point")
+    parser.add_argument("--before-max", type=int, default=100000)
+    parser.add_argument("--only", help="run only the measurements whose name starts with this")
     opts = parser.parse_args()
     results = []
     for n in (int(s) for s in opts.sizes.split(",")):
@@ -112,24 +115,22 @@ def main() -> None:
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + 120 * int(n * 0.99)))
         shutil.rmtree(root / "index", ignore_errors=True)
         cold = run(tf + ["history", "--format", "json"])
+        results.append({"plans": n, "name": "history, cold (builds the index)", "wall": cold[0], "cpu": cold[1],
+                        "rss": cold[2]})
         cases = {
             "history": tf + ["history", "--format", "json"],
             "history --app": tf + ["history", "--app", "app3", "--format", "json"],
             "history, all rows": tf + ["history", "--format", "json", "--limit", "0"],
             "audit log (last 1%, one page)": tf + ["audit", "log", "--since", since, "--format", "json"],
         }
-        before = Path(opts.before)
-        env = None
-        if n <= opts.before_max and (before / "tfreview").is_dir():
-            env = {**os.environ, "PYTHONPATH": str(before)}
-            cases["before: history (no index)"] = [sys.executable, "-m", "tfreview", "--store", str(root),
-                                                   "history", "--format", "json"]
+        if n <= opts.before_max and Path(opts.before).is_file():
+            cases["before: history (no index)"] = [opts.before, "--store", str(root), "history", "--format", "json"]
+        if opts.only:
+            cases = {k: v for k, v in cases.items() if k.startswith(opts.only)}
         samples: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
         for _ in range(opts.repeat):
             for name, args in cases.items():
-                samples[name].append(run(args, env if name.startswith("before") else None))
-        results.append({"plans": n, "name": "history, cold (builds the index)", "wall": cold[0], "cpu": cold[1],
-                        "rss": cold[2]})
+                samples[name].append(run(args))
         for name, got in samples.items():
             results.append({"plans": n, "name": name, "wall": statistics.median(w for w, _c, _r in got),
                             "cpu": statistics.median(c for _w, c, _r in got), "rss": max(r for _w, _c, r in got)})

@@ -6,6 +6,7 @@ already sanitized (sensitive and unknown are `Marker`s), so this walk cannot lea
 from __future__ import annotations
 
 import fnmatch
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -87,7 +88,12 @@ def format_value(value: Any) -> str:
 def _key_text(key: Any) -> str:
     if key is None or isinstance(key, int):
         return ""
-    text = str(key)
+    return _name_text(str(key))
+
+
+@lru_cache(maxsize=8192)
+def _name_text(text: str) -> str:
+    """An attribute name as Terraform prints it (bare when it is an identifier, else quoted); names repeat."""
     if text.replace("_", "").replace("-", "").isalnum() and not text[:1].isdigit():
         return text
     return orjson.dumps(text).decode()
