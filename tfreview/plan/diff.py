@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
@@ -41,9 +41,9 @@ def looks_secret(name: Any) -> bool:
     return isinstance(name, str) and SECRET_NAME_RE.search(name) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One attribute of a change.
+class Node(NamedTuple):
+    """One attribute of a change (immutable; a NamedTuple because a big plan builds millions of them and a frozen
+    dataclass costs several times more to construct).
 
     action: "create" | "delete" | "update" | "no-op"
     kind: "value" (primitive), "object", "list", "json" (a JSON string, child 0 is the parsed diff),
@@ -294,6 +294,12 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         if (cb is not _ABSENT and cb == ca and not (cau and _has_marks(cau)) and not (cbs and _has_marks(cbs))
                 and not (cas and _has_marks(cas))):
             child = _unchanged(ca, ctx, secret, key)  # fast path: most attributes of an update do not change
+        elif (cb is _ABSENT or ca is _ABSENT) and not secret and cau is not True and cbs is not True \
+                and cas is not True and _plain_primitive(ca if cb is _ABSENT else cb, ctx):
+            # Fast path: a primitive added or removed with no mark is shown as it is (what `_node` decides too).
+            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            child = (Node("create", "value", None, ca, forces_replacement=forces) if cb is _ABSENT
+                     else Node("delete", "value", cb, None, forces_replacement=forces))
         else:
             child = _node(cb, ca, cau, cbs, cas, ctx, path + (key,), secret, key)
         changed = changed or child.action != "no-op"
@@ -303,6 +309,15 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     else:
         action = "update" if changed else "no-op"
     return Node(action, "object", children=tuple(children), forces_replacement=forces)
+
+
+_PRIMITIVES = frozenset({str, int, float, bool})
+
+
+def _plain_primitive(value: Any, ctx: _Ctx) -> bool:
+    """A number, boolean, or a string that is neither JSON text nor a known sensitive value."""
+    kind = type(value)
+    return kind in _PRIMITIVES and not (kind is str and (value in ctx.secrets or _is_json_text(value)))
 
 
 def _is_primitive_list(items: list) -> bool:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from functools import lru_cache
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 
@@ -39,10 +38,9 @@ _HEADLINES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One rendered line: `symbol` (+ - ~ space ...), `depth` of indentation, `text`, and `style` (the action
-    that colours it, or "note" / "header")."""
+    that colours it, or "note" / "header"). Immutable; a NamedTuple: cheap to make by the hundred thousand."""
 
     depth: int
     symbol: str
