@@ -272,7 +272,10 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     keys.update(ad)
     if isinstance(au, dict):
         keys.update(k for k, v in au.items() if v is True)
-    keys = sorted(keys, key=str)
+    try:
+        keys = sorted(keys)  # object keys are strings (JSON)
+    except TypeError:
+        keys = sorted(keys, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     children = []

@@ -201,13 +201,14 @@ def _multiline(prefix: str, node: Node, depth: int) -> list[Line]:
 
 def plain(lines: Iterable[Line]) -> str:
     """Lines as plain text, Terraform style: indentation, then the action symbol, then the text."""
-    out = []
-    for line in lines:
-        if line.style == "header":
-            out.append(("    " * line.depth) + "  " + line.text)
-        else:
-            out.append(("    " * line.depth) + f"{line.symbol:>3} " + line.text)
-    return "\n".join(out)
+    return "\n".join([_prefix(line.depth, None if line.style == "header" else line.symbol) + line.text
+                      for line in lines])
+
+
+@lru_cache(maxsize=1024)
+def _prefix(depth: int, symbol: str | None) -> str:
+    """Indentation and action symbol of a line (`symbol` None: a header line); a few dozen distinct ones."""
+    return ("    " * depth) + ("  " if symbol is None else f"{symbol:>3} ")
 
 
 # --- filters ------------------------------------------------------------------------------------------------
