@@ -10,7 +10,7 @@ TFREVIEW_PLUGIN_CACHE_DIR ?= $(CURDIR)/.cache/plugins
 export TFREVIEW_PROVIDER_MIRROR TFREVIEW_PLUGIN_CACHE_DIR
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-unit test-integration demo bench golden clean
+.PHONY: venv test test-unit test-integration lint demo bench golden clean
 
 $(BIN)/tfreview: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test-unit: venv
 
 test-integration: venv
 	$(BIN)/pytest -q -m integration $(PYTEST_ARGS)
+
+# ruff and mypy over tfreview/ and tests/ (configured in pyproject.toml); both must be clean.
+lint: venv
+	$(BIN)/ruff check tfreview tests
+	$(BIN)/mypy
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

@@ -15,33 +15,52 @@ _seq = iter(range(1, 10_000))
 
 def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, env: str, planner: str,
                 escalation: list[str] | None = None) -> str:
-    """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit): a real
+    """Store a plan the way `tfreview plan` does (record, private binary, redacted JSON, latest-plan head, audit): a real
     review of `plan_doc` for `app` `version` (already packaged in `store`) in `env`; returns the plan id."""
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
     from tfreview.store.audit import append_event
     from tfreview.store.base import dumps
-    from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
+    from tfreview.config import Settings
+    from tfreview.workflow import (Context, backend_config, iso, new_plan_id, now_utc, plan_keys, review_summary,
+                                   state_location)
 
     manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
     created = now_utc()
     plan_id = f"{new_plan_id(app, env, created)}-{next(_seq)}"
-    plan_json = json.dumps(plan_doc).encode()
+    plan_json = redact_plan(plan_doc)
     binary = b"tfplan binary of " + plan_id.encode()
     summary = review_summary(review_plan(plan_json))
     record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": app, "env": env,
               "version": version, "plan_sha256": hashlib.sha256(binary).hexdigest(),
-              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
-              "state_lineage": "", "state_serial": 0, "prior_outputs": {}, "release_vars": {},
+              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "json_redaction": REDACTION_VERSION,
+              "package_sha256": manifest["sha256"], "state_lineage": "", "state_serial": 0,
+              "state_location": state_location(*backend_config(Context(Settings(store=store.url), store, planner),
+                                                               app, env)),
+              "prior_outputs": {}, "release_vars": {},
               "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
-    store.create(keys["json"], plan_json, private=True)
+    store.create(keys["json"], plan_json)
     store.create(keys["record"], dumps(record))
     store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
     append_event(store, "plan", planner, app=app, env=env, version=version, plan_id=plan_id)
     return plan_id
+
+
+# -- terraform that must not run --------------------------------------------------------------------------------------
+
+def failing_terraform_cli(cli: Any, directory: Any) -> Any:
+    """`cli` with terraform replaced by a stub that fails loudly ("stub terraform reached: ARGS") if it is ever run
+    (tests whose refusals must come before terraform), shop 1.1.0 packaged; returns `cli`."""
+    stub = directory / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    cli.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
+    cli("package", "--app", "shop", "--version", "1.1.0")
+    return cli
 
 
 # -- S3 on the session's local AWS (the `s3_endpoint` fixture of conftest.py) ----------------------------------------

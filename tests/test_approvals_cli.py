@@ -50,13 +50,7 @@ def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, esc
 @pytest.fixture
 def cli(cli_factory, tmp_path):
     """A fresh store with shop 1.1.0 packaged; terraform is a stub that fails loudly if it is ever reached."""
-    c = cli_factory("approvals")
-    stub = tmp_path / "terraform"
-    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
-    stub.chmod(0o755)
-    c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
-    c("package", "--app", "shop", "--version", "1.1.0")
-    return c
+    return helpers.failing_terraform_cli(cli_factory("approvals"), tmp_path)
 
 
 def policy(cli, text: str) -> None:
@@ -178,7 +172,7 @@ def test_history_marks_break_glass_applies(cli):
 def test_apply_refuses_plan_whose_bytes_changed(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
     cli("approve", pid, "--yes", user=BOB)
-    binary = cli.store / "plans" / pid / "plan.tfplan"
+    binary = cli.store / "private" / "plans" / pid / "plan.tfplan"
     binary.write_bytes(binary.read_bytes() + b"!")
     refused(cli("apply", pid), f"plan {pid} changed since it was made", "do not apply it")
 
@@ -434,7 +428,8 @@ def test_twenty_concurrent_applies_of_one_plan_exactly_one_applies(first_release
     assert events.count("apply-start") == 1 and events.count("apply-end") == 1
     assert cli.ok("audit", "verify").returncode == 0
     # Plan binaries (secrets in clear) and state are owner-only files.
-    for path in (cli.store / "plans" / plan_id / "plan.tfplan", cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"):
+    for path in (cli.store / "private" / "plans" / plan_id / "plan.tfplan", cli.store / "private" / "plans" / plan_id,
+                 cli.store / "private", cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"):
         assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
 
 

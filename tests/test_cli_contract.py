@@ -323,8 +323,10 @@ def test_corrupt_store_record_is_one_line(cli_factory):
     c.ok("package", "--app", APP, "--version", VERSION)
     pid = record_plan(c.store)
     (c.store / "plans" / pid / "record.json").write_text("not json")
-    for args in (("show", pid), ("history",), ("report", pid), ("approve", pid, "--yes")):
+    for args in (("show", pid), ("report", pid), ("approve", pid, "--yes")):
         assert_one_line_error(c(*args, user=BOB), 1, "is not valid JSON")
+    listed = c("history", user=BOB)  # one damaged record does not hide the rest of the store: named, not fatal
+    assert listed.returncode == 0 and "is not valid JSON" in listed.stderr and pid in listed.stdout, listed.stderr
     other = record_plan(c.store)
     (c.store / "plans" / other / "plan.json").unlink()
     assert_one_line_error(c("show", other), 2, f"plans/{other}/plan.json not found in store")
@@ -508,8 +510,10 @@ def test_json_apply_no_wait_with_a_stub_terraform(cli_factory, tmp_path):
     stub = tmp_path / "terraform"
     outputs = {"strategy": "blue_green", "live_color": "blue", "versions": {"blue": "1.0.0", "green": "1.0.0"},
                "weights": {"blue": 100, "green": 0}}
-    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\nesac\nexit 0\n"
-                    % json.dumps({k: {"value": v} for k, v in outputs.items()}))
+    shown = tmp_path / "plan.json"  # what `terraform show -json` says of the plan binary: the plan reviewed
+    shown.write_text(json.dumps(PLAN_DOC))
+    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\n  show) cat '%s' ;;\nesac\nexit 0\n"
+                    % (json.dumps({k: {"value": v} for k, v in outputs.items()}), shown))
     stub.chmod(0o755)
     c = cli_factory("contract-apply")
     c.ok("package", "--app", APP, "--version", VERSION)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -19,7 +20,7 @@ def minimal(**extra) -> dict:
 
 def change(address: str, actions: list[str], before=None, after=None, **extra) -> dict:
     rtype, name = address.split(".")[-2:]
-    rc = {"address": address, "mode": "managed", "type": rtype, "name": name, "provider_name": "p",
+    rc: dict[str, Any] = {"address": address, "mode": "managed", "type": rtype, "name": name, "provider_name": "p",
           "change": {"actions": actions, "before": before, "after": after, "after_unknown": {}}}
     rc["change"].update(extra.pop("change", {}))
     rc.update(extra)

@@ -128,3 +128,37 @@ def test_summary_json_is_to_json_without_attribute_trees():
         assert summary[key] == whole[key]
     assert [r["address"] for r in summary["resources"]] == [r["address"] for r in whole["resources"]]
     assert all("changes" not in r for r in summary["resources"])
+
+
+def _destroy(address: str, value: str = "x") -> dict:
+    return {"address": address, "mode": "managed", "type": "aws_s3_bucket", "name": "b",
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {"actions": ["delete"], "before": {"bucket": value}, "after": None, "after_unknown": {},
+                       "before_sensitive": {}, "after_sensitive": False}}
+
+
+def test_truncated_markdown_lists_every_changed_address_destroys_first():
+    plan = big_plan(400)
+    plan["resource_changes"].append(_destroy("aws_s3_bucket.keep_me"))
+    out = render(review_plan(plan), "markdown")
+    assert len(out) <= MAX_CHARS
+    assert "truncated:" in out
+    compact = out[out.index("### Every changed resource (401)"):out.index("### Resource changes")]
+    assert compact.index("**delete** (1): `aws_s3_bucket.keep_me`") < compact.index("**replace**")
+    for i in range(400):
+        assert f'app["c{i}"]' in compact
+
+
+def test_one_huge_address_or_value_never_hides_a_destroy():
+    plan = doc("ecs_image_bump")
+    plan["resource_changes"] = [
+        _destroy("aws_s3_bucket.a" + "x" * 100_000),  # a huge address...
+        _destroy("aws_s3_bucket.data", "v" * 200_000),  # ...and a huge value
+        *plan["resource_changes"],
+    ]
+    out = render(review_plan(plan), "markdown")
+    assert len(out) <= MAX_CHARS
+    assert "to destroy" in out and "**delete** (2)" in out
+    assert "`aws_s3_bucket.data`" in out
+    assert "aws_s3_bucket.axxxx" in out and "more characters)" in out, "the huge address is clipped, not dropped"
+    assert "| critical |" in out or "| high |" in out, "the risk table survives"

@@ -3,7 +3,7 @@ loop on scripted fake clients (no AWS, no moto)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -45,7 +45,7 @@ def deployment(dep_id: str, td: str, status: str = "PRIMARY", state: str | None 
     return d
 
 
-def service(*deployments: dict[str, Any], events: list[tuple[int, str]] = (), status: str = "ACTIVE",
+def service(*deployments: dict[str, Any], events: Sequence[tuple[int, str]] = (), status: str = "ACTIVE",
             rollback: bool = True) -> dict[str, Any]:
     """A DescribeServices `services[0]`; `events` are (seconds after T0, message), given oldest first."""
     primary = next(d for d in deployments if d["status"] == "PRIMARY")
@@ -246,7 +246,7 @@ def test_the_log_tells_the_story_pending_started_healthy_drained():
                    "Target": {"Id": "10.0.1.2", "Port": 8080}}]]
     lines: list[str] = []
     before = None
-    for i, (frame, health) in enumerate(zip(frames, healths)):
+    for i, (frame, health) in enumerate(zip(frames, healths, strict=False)):
         now = observe(frame, health)
         lines += [line.text for line in changes(before, now, float(i), since=T0)]
         before = now

@@ -73,16 +73,24 @@ def test_audit_chain_on_s3_detects_an_edited_entry(s3_store: S3Store) -> None:
 
 
 def stored_plan(store: S3Store, plan_id: str = "web-qa-20260101-000000-abcd") -> dict[str, Any]:
-    """A plan record and binary as `workflow.plan` stores them (no terraform needed to approve one)."""
+    """A plan record, binary and review JSON as `workflow.plan` stores them (no terraform needed to approve one)."""
+    from tfreview.plan.redact import redact_plan
+    from tfreview.workflow import plan_keys
+
     binary = b"terraform plan binary"
+    plan_json = redact_plan({"format_version": "1.2", "resource_changes": []})
     record = {
         "kind": "plan", "id": plan_id, "plan_kind": "deploy", "app": "web", "env": "qa", "version": "1.0.0",
-        "plan_sha256": hashlib.sha256(binary).hexdigest(), "package_sha256": "a" * 64, "state_lineage": "",
+        "plan_sha256": hashlib.sha256(binary).hexdigest(), "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": 1, "package_sha256": "a" * 64, "state_lineage": "",
         "state_serial": 0, "terraform_version": "1.11.0", "planner": "ci@example.com",
         "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
+        "summary": {"summary_line": "No changes.", "counts": {}, "risk_reasons": []},
     }
-    store.create(f"plans/{plan_id}/plan.tfplan", binary, private=True)
-    store.create(f"plans/{plan_id}/record.json", dumps(record))
+    keys = plan_keys(plan_id)
+    store.create(keys["binary"], binary, private=True)
+    store.create(keys["json"], plan_json)
+    store.create(keys["record"], dumps(record))
     return record
 
 
@@ -151,6 +159,7 @@ def test_ten_ci_jobs_taking_the_apply_lock_on_s3_have_exactly_one_holder(s3_stor
     holders = [r for r in results if not isinstance(r, Exception)]
     assert len(holders) == 1
     assert all(isinstance(r, PolicyRefusal) for r in results if r is not holders[0])
-    assert read_lock(s3_store, "web", "prod").owner == holders[0].owner
+    held = read_lock(s3_store, "web", "prod")
+    assert held is not None and held.owner == holders[0].owner
     release_lock(s3_store, holders[0])
     assert read_lock(s3_store, "web", "prod") is None

@@ -16,7 +16,7 @@ def client_error_built_by_hand(code: str, status: int, message: str = "", retrie
                                operation: str = "PutObject") -> bex.ClientError:
     response = {"Error": {"Code": code, "Message": message},
                 "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": retries}}
-    return bex.ClientError(response, operation)  # type: ignore[arg-type]
+    return bex.ClientError(response, operation)
 
 
 def test_access_denied_on_s3_names_action_key_and_the_permission_to_grant() -> None:

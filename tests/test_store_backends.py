@@ -428,7 +428,7 @@ class _LoseFirstAnswer(BaseHTTPRequestHandler):
 
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = urlparse(self.upstream)
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=10)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("expect", "connection")}
         conn.request(self.command, self.path, body=body, headers=headers)
         answer = conn.getresponse()

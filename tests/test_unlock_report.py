@@ -109,7 +109,8 @@ def test_report_tells_who_planned_approved_applied_and_the_outcome(store):
     store.create(f"applies/{PLAN}/result.json", dumps({"outcome": "applied", "finished_at": "2026-11-26T10:06:00Z"}))
     md = render_report(store, PLAN, "markdown")
     assert f"# Plan {PLAN}" in md and "alice at 2026-11-26T10:00:00Z" in md
-    assert "| approve | dave | 2026-11-26T10:02:00Z | ok <script>alert(1)</script> \\| pipes | yes |" in md
+    assert "| approve | dave | 2026-11-26T10:02:00Z | ok &lt;script&gt;alert(1)&lt;/script&gt; \\| pipes | yes |" in md
+    assert "<script>" not in md
     assert "Started by erin at 2026-11-26T10:05:00Z; finished 2026-11-26T10:06:00Z: **applied**." in md
     assert "opens 0.0.0.0/0" in md and "Audit chain: intact" in md
     page = render_report(store, PLAN, "html")

@@ -10,11 +10,12 @@ import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 
-from tfreview.errors import EXIT_ERROR, EXIT_USAGE, TfreviewError
+from tfreview.errors import EXIT_ERROR, EXIT_USAGE, Interrupted, TfreviewError
+from tfreview.text import visible
 
 app = typer.Typer(
     name="tfreview",
@@ -44,9 +45,9 @@ FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, j
 
 
 def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from tfreview.console import SafeConsole
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = SafeConsole(stderr=stderr, highlight=False, soft_wrap=False)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
         console.width = 160  # logs and pipes: do not fold reviews and tables at 80 columns
     return console
@@ -64,7 +65,7 @@ class Progress:
     def __init__(self, title: str) -> None:
         self.console = _console(stderr=True)
         self.title = title
-        self.status = None
+        self.status: Any = None  # rich's Status while on a terminal
         self.last = ""
 
     def __enter__(self) -> "Progress":
@@ -212,10 +213,14 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
            rtype: Optional[list[str]] = typer.Option(None, "--type", help="Only resources of this type."),
            address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
     """Review any plan without storing it."""
+    _check_output(output)
     if not file.is_file():
         raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise _bad(f"cannot read {file}: {exc.strerror}", "pass a readable plan file") from None
     if not data.lstrip().startswith((b"{", b"[")):
         if not data.startswith(b"PK\x03\x04"):  # a saved plan is a zip archive: anything else is not a plan
             raise _bad(f"{file} is neither plan JSON nor a saved plan file",
@@ -227,10 +232,25 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
 
 
 def _show_plan_file(file: Path) -> bytes:
-    """`terraform show -json` of a binary plan, run in the plan's directory (it must be initialised there)."""
+    """`terraform show -json` of a binary plan, run in the plan's directory (it must be initialised there).
+    What no `terraform plan -out` wrote (not a zip, no tfplan entry), or what terraform cannot read, is bad
+    input (exit 2), refused before terraform runs where possible."""
+    import zipfile
+
+    from tfreview.errors import TerraformFailed
     from tfreview.terraform import Terraform
 
-    return Terraform(_settings(), file.resolve().parent).show_json(str(file.resolve()))
+    hint = "pass a file saved by `terraform plan -out` (in its initialised directory) or its `terraform show -json`"
+    try:
+        with zipfile.ZipFile(file) as zf:
+            if "tfplan" not in zf.namelist():
+                raise _bad(f"{file} is a zip archive but not a saved plan (no tfplan inside)", hint)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise _bad(f"{file} is not a saved plan file (a damaged zip archive)", hint) from None
+    try:
+        return Terraform(_settings(), file.resolve().parent).show_json(str(file.resolve()))
+    except TerraformFailed as exc:
+        raise _bad(f"terraform cannot read {file} as a saved plan: {exc.message}", hint) from None
 
 
 def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opts: Any) -> None:
@@ -248,14 +268,51 @@ def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opt
         _console(stderr=True).print(f"wrote {output}", markup=False)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def _check_output(path: Path | None) -> None:
+    """`--output` names a regular file (or a new one) in an existing directory: a symlink, named pipe, device or
+    directory is refused (exit 2) before any work, so nothing is written through or replaced."""
+    if path is None:
+        return
+    import stat
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise _bad(f"cannot write {path}: {path.parent} is not a directory",
+                       "pass --output in an existing, writable directory") from None
+        return
     except OSError as exc:
-        if tmp.parent.is_dir():
-            tmp.unlink(missing_ok=True)
+        raise _bad(f"cannot write {path}: {exc.strerror}", "pass --output in an existing, writable directory") from None
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a named pipe", stat.S_IFDIR: "a directory",
+                stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}.get(
+                    stat.S_IFMT(mode), "not a regular file")
+        raise _bad(f"--output {path} is {kind}", "--output writes regular files only: name a new or regular file, "
+                   "or leave --output out and redirect stdout")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to the regular file `path` atomically (a temp file beside it, then a rename); a full disk
+    is an error (exit 1), an unwritable place bad input (exit 2); nothing is left half-written."""
+    import errno
+    import tempfile
+
+    _check_output(path)
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise TfreviewError(f"cannot write {path}: {exc.strerror}", "free some space and run it again") from None
         raise _bad(f"cannot write {path}: {exc.strerror}", "pass --output in an existing, writable directory") from None
 
 
@@ -267,9 +324,10 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     """Review a stored plan."""
     from tfreview.workflow import load_plan, load_review, open_store
 
+    _check_output(output)
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
-    review = load_review(store, plan_id)
+    review = load_review(store, record)
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
@@ -291,7 +349,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
         status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
-        _show_review(load_review(ctx.store, plan_id))
+        _show_review(load_review(ctx.store, record))
         _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
                f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
         for reason in status["risk_reasons"]:
@@ -335,12 +393,20 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
           fmt: Format = FormatOpt) -> None:
     """Apply an approved, unchanged, fresh plan, then watch the rollout and shift traffic (blue/green)."""
+    import math
+
     if break_glass and not (reason or "").strip():
         raise _bad("--break-glass needs --reason TEXT", "say why the approval process is bypassed")
-    from tfreview.release import ReleaseOptions, apply_release, weight_steps
+    if verify_cmd is not None and not verify_cmd.strip():
+        raise _bad("--verify-cmd is empty", "pass the command to run against the test listener, or leave it out")
+    if not math.isfinite(bake) or bake > 86_400:
+        raise _bad(f"--bake {bake} is not a number of seconds up to a day", "pass e.g. --bake 60")
+    from tfreview.release import ReleaseOptions, apply_release
+    from tfreview.rollout.traffic import weight_steps
 
+    percents = weight_steps(steps)  # checked even with --no-wait: every option value is checked
     settings = _settings()
-    options = None if no_wait else ReleaseOptions(weight_steps(steps), bake_s=bake, verify_cmd=verify_cmd,
+    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
                                                   timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
     ctx, progress = _context(f"applying {plan_id}", settings)
     from tfreview.workflow import load_plan
@@ -396,7 +462,9 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
              fmt: Format = FormatOpt) -> None:
     """Move all production traffic back to the previous colour (it still runs the previous version)."""
     from tfreview.release import rollback as do_rollback
+    from tfreview.workflow import check_names
 
+    check_names(app=app_name, env=env)  # before the question shows them
     if not yes and not sys.stdin.isatty():
         raise _bad("rollback needs a confirmation", "run it in a terminal, or pass --yes in scripts")
     if not yes:
@@ -459,6 +527,9 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     more = bool(limit) and len(found.rows) > limit
     rows = found.rows[:limit] if limit else found.rows
     _warn_interrupted(store, app_name, env, found.unfinished)  # on stderr: JSON on stdout stays clean
+    for row in rows:
+        if row.get("error"):
+            _console(stderr=True).print(f"warning: {row['error']}", markup=False, highlight=False)
     if more:
         _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
@@ -518,6 +589,9 @@ def unlock(app_name: str = typer.Option(..., "--app", help="Application name."),
         _emit_json(done)
         return
     prev = done["previous"]
+    if prev["pid"] is None:
+        _print(f"unlocked {app_name}/{env}: an unreadable lock removed by {done['unlocked_by']} (recorded as it was)")
+        return
     _print(f"unlocked {app_name}/{env}: lock of {prev['owner']} (plan {prev['plan_id']}, pid {prev['pid']} on "
            f"{prev['host']}, since {prev['acquired_at']}) removed by {done['unlocked_by']}")
     if done["interrupted"]:
@@ -564,8 +638,9 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
     """The audit entries, oldest first, filtered, one page at a time (not verified: see `tfreview audit verify`)."""
     from tfreview.store import open_store
     from tfreview.store.audit_page import page
-    from tfreview.workflow import time_bound
+    from tfreview.workflow import check_names, time_bound
 
+    check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
     found = page(open_store(_settings().store), since=time_bound(since), after=after, limit=limit or None,
                  app=app_name, env=env, version=version, person=person, event=event, plan_id=plan_id,
                  until=time_bound(until, end=True))
@@ -597,6 +672,7 @@ def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a releas
     if (plan_id is None) == (release is None):
         raise _bad("report needs one id", "pass a plan id, or --release ID (the release's deploy plan id)")
     plan_id = check_name("plan id", plan_id or release or "")
+    _check_output(output)
     store = open_store(_settings().store)
     if release is not None:  # a traffic plan's id names the release it belongs to
         from tfreview.workflow import load_plan
@@ -619,7 +695,7 @@ def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loo
     try:
         from tfreview.sandbox import parse_faults, run_sandbox
     except ImportError as exc:
-        raise _bad(f"the sandbox needs moto ({exc.name} is missing)", "pip install 'tfreview[sandbox]'")
+        raise _bad(f"the sandbox needs moto ({exc.name} is missing)", "pip install 'tfreview[sandbox]'") from None
     run_sandbox(port=port, step_s=step, faults=parse_faults(faults) if faults else None)
 
 
@@ -630,24 +706,69 @@ def _bad(message: str, hint: str) -> TfreviewError:
     return BadInput(message, hint)
 
 
+def _raise_on_signals() -> None:
+    """SIGINT and SIGTERM become `Interrupted`, so the use case under way records its outcome and stops terraform
+    cleanly (an operator's Ctrl-C, a CI runner's cancel) instead of dying mid-write."""
+    import signal
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # once: a second Ctrl-C must not cut the recording short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupted)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code."""
+    import errno
+
+    _raise_on_signals()
     try:
-        app(args=argv, prog_name="tfreview")
+        try:
+            app(args=argv, prog_name="tfreview")
+        finally:
+            sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
+    except SystemExit:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
+            _fail(*_CLOSED_PIPE)
+        raise
+    except Interrupted as exc:
+        sys.stderr.write(f"tfreview: interrupted by {exc}: what was under way is recorded as interrupted "
+                         "(see: tfreview history)\n")
+        sys.exit(exc.exit_code)
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        sys.stderr.write(f"tfreview: error: {exc.one_line()}\n")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        _fail(exc.message, exc.hint, exc.exit_code)
+    except KeyboardInterrupt:  # before the handlers were installed
         sys.stderr.write("tfreview: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        _fail(*_CLOSED_PIPE)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG) or os.environ.get("TFREVIEW_DEBUG"):
+            raise
+        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
     except Exception as exc:  # a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {exc} "
+        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
+
+
+_CLOSED_PIPE = ("the output was closed before everything was written",
+                "the program reading tfreview's output stopped early", EXIT_ERROR)
+
+
+def _fail(message: str, hint: str, code: int) -> None:
+    """One line on stderr (untrusted text made visible), nothing more on stdout, exit `code`."""
+    sys.stdout = open(os.devnull, "w")  # whatever is still buffered for a closed or full stdout is dropped
+    line = f"{message} ({hint})" if hint else message
+    sys.stderr.write(f"tfreview: error: {visible(line, keep_lines=False)}\n")
+    sys.exit(code)
 
 
 __all__ = ["app", "main", "EXIT_USAGE"]

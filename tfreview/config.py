@@ -34,7 +34,10 @@ class Settings:
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
-        return self.backends.get(env) or self.backends.get("default") or {"type": "local"}
+        """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
+        the local store, or in the S3 backend beside an S3 store: team state never stays on one laptop)."""
+        default = {"type": "s3"} if self.store.startswith("s3://") else {"type": "local"}
+        return self.backends.get(env) or self.backends.get("default") or default
 
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
@@ -42,8 +45,10 @@ class Settings:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8 text (byte {exc.start})", "save tfreview.toml as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path} is not valid TOML: {exc}", "fix the file or remove it") from None
     except OSError as exc:
@@ -51,11 +56,56 @@ def _read_toml(path: Path) -> dict[str, Any]:
                        "point TFREVIEW_CONFIG at a readable tfreview.toml, or unset it") from None
 
 
+# The keys of each table of tfreview.toml; anything else is a typo (exit 2, with the closest known key).
+_TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
+             "rollout_timeout_s", "rollout_poll_s")
+_TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
+_APP_KEYS = ("image_repository",)
+# Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
+_S3_BACKEND_KEYS = (
+    "type", "bucket", "key", "region", "encrypt", "use_lockfile", "kms_key_id", "acl", "sse_customer_key",
+    "dynamodb_table", "dynamodb_endpoint", "workspace_key_prefix", "use_path_style", "force_path_style", "endpoint",
+    "endpoints", "iam_endpoint", "sts_endpoint", "sts_region", "profile", "access_key", "secret_key", "token",
+    "shared_config_files", "shared_credentials_files", "role_arn", "session_name", "external_id",
+    "assume_role_duration_seconds", "assume_role", "assume_role_with_web_identity", "allowed_account_ids",
+    "forbidden_account_ids", "skip_credentials_validation", "skip_region_validation", "skip_requesting_account_id",
+    "skip_metadata_api_check", "skip_s3_checksum", "use_fips_endpoint", "use_dualstack_endpoint", "custom_ca_bundle",
+    "ec2_metadata_service_endpoint", "ec2_metadata_service_endpoint_mode", "http_proxy", "https_proxy", "no_proxy",
+    "insecure", "max_retries", "retry_mode",
+)
+# Seconds or hours: finite, above zero, and below a bound no one means (a typo of a unit or a digit).
+NUMBER_LIMITS = {"plan_max_age_hours": 24.0 * 366, "rollout_timeout_s": 7 * 86_400.0, "rollout_poll_s": 3_600.0}
+
+
+def _unknown_keys(table: Mapping[str, Any], known: tuple[str, ...], where: str, path: Path) -> None:
+    import difflib
+
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise BadInput(f"{path}: unknown key {key!r} in {where}", hint)
+
+
+def check_number(key: str, value: float, source: str) -> float:
+    """`value` if it is a finite number above zero and at most NUMBER_LIMITS[key]; `source` names where it was
+    set (a file or a variable) in the error."""
+    import math
+
+    limit = NUMBER_LIMITS[key]
+    if not math.isfinite(value) or not 0 < value <= limit:
+        raise BadInput(f"{source}: {key} must be a number above 0 and at most {limit:g}, not {value!r}",
+                       "fix the value (hours for plan_max_age_hours, seconds for the rollout settings)")
+    return value
+
+
 def _check_types(data: Mapping[str, Any], path: Path) -> None:
-    """Wrong types in tfreview.toml are bad config (exit 2 with the key's name), not a crash later on."""
+    """Wrong types, numbers out of range and unknown keys in tfreview.toml are bad config (exit 2 with the key's
+    name), not a crash later on; policy tables are checked by tfreview.review.policy."""
     def bad(key: str, want: str) -> BadInput:
         return BadInput(f"{path}: {key} must be {want}", "fix tfreview.toml: see Configuration in the README")
 
+    _unknown_keys(data, _TOP_KEYS, "the top level", path)
     for key in ("terraform", "apps", "backend", "policy"):
         if not isinstance(data.get(key, {}), dict):
             raise bad(key, f"a table ([{key}...])")
@@ -64,15 +114,45 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
             if not isinstance(value, dict):
                 raise bad(f"{table}.{name}", f"a table: [{table}.<{'app' if table == 'apps' else 'env'}>] with key = value lines")
     tf = data.get("terraform", {})
+    _unknown_keys(tf, _TERRAFORM_KEYS, "[terraform]", path)
+    for name, table in data.get("apps", {}).items():
+        _unknown_keys(table, _APP_KEYS, f"[apps.{name}]", path)
+    for name, table in data.get("backend", {}).items():
+        _unknown_keys(table, _S3_BACKEND_KEYS if table.get("type") == "s3" else ("type",), f"[backend.{name}]", path)
     strings = [(k, data.get(k)) for k in ("store", "source_dir")]
-    strings += [(f"terraform.{k}", tf.get(k)) for k in ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")]
+    strings += [(f"terraform.{k}", tf.get(k)) for k in _TERRAFORM_KEYS]
+    strings += [(f"apps.{n}.image_repository", t.get("image_repository")) for n, t in data.get("apps", {}).items()]
     for key, value in strings:
-        if value is not None and not isinstance(value, str):
-            raise bad(key, "a string")
-    for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise bad(key, "a string, not empty")
+    if data.get("store") is not None:  # checked even when TFREVIEW_STORE or --store wins
+        check_store_url(data["store"])
+    for key in NUMBER_LIMITS:
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise bad(key, "a number")
+        if value is not None:
+            check_number(key, float(value), str(path))
+
+
+def check_store_url(store: str) -> str:
+    """A store is a directory or s3://bucket[/prefix]; what looks like a typo of s3:// (S3://, s3:/, another
+    scheme), a bucket name S3 would refuse, or control characters are bad input (exit 2)."""
+    import re
+
+    from tfreview.text import UNSAFE
+
+    hint = "write s3://bucket/prefix (lower-case s3, two slashes, a valid bucket name) or a directory"
+    if UNSAFE.search(store):
+        raise BadInput(f"store {store!r} contains control characters", hint)
+    if store.startswith("s3://"):
+        if not store[len("s3://"):].split("/", 1)[0]:
+            raise BadInput(f"{store!r} names no bucket", "use --store s3://BUCKET/PREFIX")
+        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", store):
+            raise BadInput(f"store {store!r} is not a valid s3:// URL", hint)
+    elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", store) or re.match(r"(?i)s3(:|//)", store):
+        raise BadInput(f"store {store!r} looks like a URL but is not s3://bucket/prefix", hint)
+    return store
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
@@ -112,13 +192,15 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for key, val in (overrides or {}).items():
         if val is not None:
             values[key] = val
-    for key in ("plan_max_age_hours", "rollout_timeout_s", "rollout_poll_s"):
-        try:
-            if values.get(key) is not None:
-                values[key] = float(values[key])
-        except ValueError:  # tfreview.toml's types are checked above: this comes from the environment
-            raise BadInput(f"{key} must be a number, not {values[key]!r}",
-                           "fix TFREVIEW_ROLLOUT_TIMEOUT / TFREVIEW_ROLLOUT_POLL (seconds)") from None
+    for key, var in (("rollout_timeout_s", "TFREVIEW_ROLLOUT_TIMEOUT"), ("rollout_poll_s", "TFREVIEW_ROLLOUT_POLL")):
+        if env.get(var) and values[key] == env[var]:  # tfreview.toml's values are checked above
+            try:
+                values[key] = check_number(key, float(env[var]), var)
+            except ValueError:
+                raise BadInput(f"{key} must be a number of seconds ({var}), not {env[var]!r}",
+                               f"fix or unset {var}") from None
+    if values.get("store") is not None:
+        check_store_url(values["store"])
     backends = {k: dict(v) for k, v in data.get("backend", {}).items() if isinstance(v, dict)}
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):
@@ -126,6 +208,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     from tfreview.review.policy import policy_from_dict
 
     policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
+    # Paths are made absolute once, here: terraform runs in temporary working directories, where a relative
+    # store (the local state lives in it), mirror, cache or work directory would point somewhere else.
+    if values.get("store") is None:
+        values["store"] = Settings.store
+    for key in ("store", "provider_mirror", "plugin_cache_dir", "work_dir"):
+        value = values.get(key)
+        if isinstance(value, str) and value and not value.startswith("s3://"):
+            values[key] = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
 
@@ -133,12 +223,16 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
 def current_user(environ: Mapping[str, str] | None = None) -> str:
     """Who is acting: TFREVIEW_USER, else git's user.email, else the OS user."""
     env = os.environ if environ is None else environ
-    if env.get("TFREVIEW_USER"):
-        return env["TFREVIEW_USER"].strip()
+    if "TFREVIEW_USER" in env:
+        from tfreview.workflow import check_person
+
+        return check_person(env["TFREVIEW_USER"], "TFREVIEW_USER").strip()
     try:
         out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5)
         if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
+            from tfreview.workflow import check_person
+
+            return check_person(out.stdout.strip(), "git user.email").strip()
     except (OSError, subprocess.SubprocessError):
         pass
     return getpass.getuser()

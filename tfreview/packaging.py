@@ -41,13 +41,31 @@ def build_package(source: Path) -> Package:
         raise BadInput(f"source directory {source} {'is not a directory' if source.exists() else 'does not exist'}",
                        "pass --source DIR with your terraform/ tree")
     paths = []
+    total = 0
     for p in source.rglob("*"):
+        rel = PurePosixPath(p.relative_to(source).as_posix())
+        if not _included(rel):
+            continue
+        name = str(rel)
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadInput(f"{p!r} has a name that is not valid UTF-8", "rename it (zip entries are UTF-8)") from None
         if p.is_symlink():
             raise BadInput(f"{p} is a symbolic link", "packages hold regular files only; copy the target instead")
-        if p.is_file():
-            rel = PurePosixPath(p.relative_to(source).as_posix())
-            if _included(rel):
-                paths.append((str(rel), p))
+        try:
+            st = p.stat()
+        except OSError as exc:
+            raise BadInput(f"cannot read {p}: {exc.strerror}", "fix its permissions or remove it") from None
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{p} is not a regular file", "packages hold regular files only: remove it")
+        total += st.st_size
+        paths.append((name, p))
+        if len(paths) > MAX_ENTRIES or total > MAX_UNPACKED_BYTES:  # the limits `unpack` enforces
+            raise BadInput(f"{source} is too large to package (more than {MAX_ENTRIES} files or "
+                           f"{MAX_UNPACKED_BYTES // 2**20} MiB)", "package only the terraform/ tree")
     if not any(name.endswith(".tf") for name, _ in paths):
         raise BadInput(f"no .tf files under {source}", "point --source at the directory holding modules/ and envs/")
     paths.sort()
@@ -55,7 +73,10 @@ def build_package(source: Path) -> Package:
     files: dict[str, str] = {}
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, p in paths:
-            data = p.read_bytes()
+            try:
+                data = p.read_bytes()
+            except OSError as exc:
+                raise BadInput(f"cannot read {p}: {exc.strerror}", "fix its permissions or remove it") from None
             files[name] = hashlib.sha256(data).hexdigest()
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = (stat.S_IFREG | 0o644) << 16

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, traffic_state, weight_steps
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, traffic_state
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
@@ -77,7 +77,7 @@ class Release:
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
+        review = workflow.load_review(self.ctx.store, record).summary_json()
         colours = services_to_watch(review)
         ecs, elbv2 = self._clients()
         for colour in colours:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tfreview.errors import BadInput, NotFound
 from tfreview.store.base import Store, get_json
+from tfreview.text import json_safe, visible
 
 FORMATS = ("markdown", "html", "json")
 REPORT_VERSION = 1
@@ -103,13 +104,14 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
             "steps": doc.get("steps") or [], "timeline": release_timeline(doc), "rollback_after": followed}
 
 
-def _diff(store: Store, plan_id: str, fmt: str) -> str | None:
-    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store."""
+def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
+    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store.
+    PolicyRefusal when the stored JSON is not the one the plan record binds."""
     from tfreview.render import render
     from tfreview.workflow import load_review
 
     try:
-        return str(render(load_review(store, plan_id), fmt))
+        return str(render(load_review(store, record), fmt))
     except NotFound:
         return None
 
@@ -119,19 +121,21 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     doc = build_report(store, plan_id)
-    diff = _diff(store, plan_id, fmt)
+    diff = _diff(store, doc["plan"], fmt)
     if fmt == "json":
         if diff is not None:
             try:
                 doc["diff"] = json.loads(diff)
             except ValueError:
                 doc["diff"] = diff
-        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return _markdown(doc, diff) if fmt == "markdown" else _html(doc, diff)
+        return json_safe(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"
+    return visible(_markdown(doc, diff) if fmt == "markdown" else _html(doc, diff))
 
 
 def _md_cell(value: Any) -> str:
-    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+    from tfreview.render.markdown import md_text
+
+    return md_text(str("" if value is None else value))
 
 
 def _facts_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -148,14 +152,15 @@ def _facts_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     p = doc["plan"]
-    out = [f"# Plan {p['id']}", ""]
+    out = [f"# Plan {_md_cell(p['id'])}", ""]
     if doc["break_glass"]:
-        out += [f"> **BREAK-GLASS apply** by {doc['apply']['by']}: {doc['apply']['break_glass']}", ""]
+        out += [f"> **BREAK-GLASS apply** by {_md_cell(doc['apply']['by'])}: {_md_cell(doc['apply']['break_glass'])}",
+                ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {_md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
     out += ["## Approvals", ""]
     if doc["approvals"]:
         out += ["| Decision | By | At | Comment | Bound to this plan | Signature |", "|---|---|---|---|---|---|"]
-        out += [f"| {a['kind']} | {_md_cell(a['by'])} | {a['at']} | {_md_cell(a['comment'])} | "
+        out += [f"| {_md_cell(a['kind'])} | {_md_cell(a['by'])} | {_md_cell(a['at'])} | {_md_cell(a['comment'])} | "
                 f"{'yes' if a['bound_to_plan'] else 'NO'} | {_md_cell(_signed(a))} |" for a in doc["approvals"]]
     else:
         out.append("None.")
@@ -164,15 +169,16 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     if a is None:
         out.append("Not applied.")
     else:
-        out.append(f"Started by {a['by']} at {a['started_at']}; finished {a['finished_at'] or '(never)'}: "
-                   f"**{doc['outcome']}**.")
+        out.append(f"Started by {_md_cell(a['by'])} at {_md_cell(a['started_at'])}; finished "
+                   f"{_md_cell(a['finished_at'] or '(never)')}: **{_md_cell(doc['outcome'])}**.")
         if a.get("error"):
-            out.append(f"\nError: {a['error']}")
+            out.append(f"\nError: {_md_cell(a['error'])}")
         if a.get("unlocked_by"):
-            out.append(f"\nLock released by {a['unlocked_by']}.")
+            out.append(f"\nLock released by {_md_cell(a['unlocked_by'])}.")
     out += _md_release(doc.get("release"))
     out += ["", "## Audit trail", ""]
-    out += [f"- #{e['seq']} {e['time']} {e['event']} by {e['actor']}" for e in doc["events"]] or ["None."]
+    out += [f"- #{e['seq']} {_md_cell(e['time'])} {_md_cell(e['event'])} by {_md_cell(e['actor'])}"
+            for e in doc["events"]] or ["None."]
     chain = doc["audit_chain"]
     out += ["", f"Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
                 f"({chain['entries']} entries)."]

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from tfreview.errors import AwsError, BadInput
+from tfreview.errors import AwsError, BadInput, Interrupted
 
 FAKE_CREDENTIALS: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -614,13 +614,15 @@ def _install_patches(self: Lifecycle) -> None:
                     setattr(service, attr, value)
         return result
 
-    backend_cls.create_service = create_service
-    backend_cls.update_service = update_service
-    backend_cls.describe_services = describe_services
-    backend_cls.delete_service = delete_service
-    elbv2_models.ELBv2Backend.describe_target_health = describe_target_health
-    elbv2_models.FakeTargetGroup.health_for = health_for
-    ecs_responses.EC2ContainerServiceResponse.create_service = create_service_response
+    # setattr: these replace moto's methods on purpose (mypy would call a plain assignment a mistake).
+    for owner, name, patched in ((backend_cls, "create_service", create_service),
+                                 (backend_cls, "update_service", update_service),
+                                 (backend_cls, "describe_services", describe_services),
+                                 (backend_cls, "delete_service", delete_service),
+                                 (elbv2_models.ELBv2Backend, "describe_target_health", describe_target_health),
+                                 (elbv2_models.FakeTargetGroup, "health_for", health_for),
+                                 (ecs_responses.EC2ContainerServiceResponse, "create_service", create_service_response)):
+        setattr(owner, name, patched)
     self._installed = True
 
 
@@ -826,7 +828,7 @@ def run_sandbox(port: int = 5000, host: str = "127.0.0.1", step_s: float | None 
               flush=True)
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # Ctrl-C or SIGTERM: a normal stop
         pass
     finally:
         sandbox.stop()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
-from tfreview.errors import Conflict, NotFound, PolicyRefusal
+from tfreview.errors import Conflict, NotFound, PolicyRefusal, StoreError
 from tfreview.store.base import Store, put_json
-from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, read_lock
+from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, lock_key, read_lock
 
 if TYPE_CHECKING:
     from tfreview.workflow import Context
@@ -104,7 +104,12 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
     (`applies/<plan>/result.json`, outcome "interrupted", plus an apply-end audit entry), then an `unlock`
     audit entry with the previous lock. Returns {"previous": lock dict, "interrupted": plan id or None}.
     """
-    held = read_lock(ctx.store, app, env)
+    try:
+        held = read_lock(ctx.store, app, env)
+    except StoreError:
+        if not force:
+            raise
+        return _clear_unreadable_lock(ctx, app, env, now)
     if held is None:
         raise NotFound(f"no apply lock is held for {app}/{env}", "nothing to unlock")
     if holder_alive(held) is True and not force:
@@ -134,3 +139,17 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
                        "forced": force, "interrupted_plan": interrupted})
     return {"app": app, "env": env, "unlocked_by": ctx.user, "at": at, "previous": previous.to_dict(),
             "interrupted": interrupted}
+
+
+def _clear_unreadable_lock(ctx: "Context", app: str, env: str, now: datetime | None) -> dict[str, Any]:
+    """`unlock --force` on a lock that cannot be read (damaged, truncated): remove it as it is, and record what
+    it held (its first 1,000 bytes) in the unlock audit entry."""
+    key = lock_key(app, env)
+    raw, etag = ctx.store.read_versioned(key)
+    ctx.store.delete(key, etag=etag)
+    at = _iso(now or datetime.now(timezone.utc))
+    ctx.audit("unlock", app=app, env=env, plan_id=None,
+              details={"unreadable_lock": raw[:1000].decode("utf-8", "replace"), "forced": True})
+    previous = {"app": app, "env": env, "owner": "(unreadable lock)", "pid": None, "host": None, "plan_id": None,
+                "acquired_at": None, "break_glass": False}
+    return {"app": app, "env": env, "unlocked_by": ctx.user, "at": at, "previous": previous, "interrupted": None}

@@ -14,13 +14,13 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from tfreview import packaging
 from tfreview.config import Settings, current_user
-from tfreview.errors import BadInput, Conflict, NotFound, PolicyRefusal, StoreError, TfreviewError
+from tfreview.errors import BadInput, Conflict, Interrupted, NotFound, PolicyRefusal, StoreError, TfreviewError
 from tfreview.store import Store, get_json, open_store
-from tfreview.store.base import dumps
+from tfreview.store.base import dumps, update_json
 from tfreview.terraform import Event, Terraform, make_workdir
 
 OnEvent = Callable[[Event], None]
@@ -42,8 +42,12 @@ def iso(t: datetime) -> str:
 
 
 def check_name(kind: str, value: str) -> str:
+    """`value` if it is a valid `kind` (app, version, env, plan id: the whole string, end to end; person: any
+    identity without control characters, not blank), else BadInput naming it."""
+    if kind == "person":
+        return check_person(value, "person")
     pattern = {"app": _APP, "version": _VERSION, "env": _ENV, "plan id": _PLAN_ID}[kind]
-    if not pattern.match(value or ""):
+    if not pattern.fullmatch(value or ""):  # not match(): `$` would accept a trailing newline
         hints = {
             "app": "use lowercase letters, digits and dashes (at most 21 characters), e.g. --app webapp",
             "version": "use a tag like 1.2.3 (letters, digits, '.', '_', '+', '-')",
@@ -52,6 +56,24 @@ def check_name(kind: str, value: str) -> str:
         }
         raise BadInput(f"invalid {kind} {value!r}", hints[kind])
     return value
+
+
+def check_person(value: str, what: str) -> str:
+    """An identity (who acts, who is searched for): not blank, at most 256 characters, no control or format
+    characters (they would be recorded and shown to others). `what` names its source in the error."""
+    from tfreview.text import UNSAFE
+
+    if not value.strip() or len(value) > 256 or UNSAFE.search(value):
+        raise BadInput(f"invalid {what} {value!r}",
+                       "an identity is a name or e-mail address on one line, without control characters")
+    return value
+
+
+def check_names(**names: str | None) -> None:
+    """check_name for each given filter (keyword = kind with '_' for ' ': app, env, version, plan_id, person)."""
+    for kind, value in names.items():
+        if value is not None:
+            check_name(kind.replace("_", " "), value)
 
 
 @dataclass
@@ -115,8 +137,15 @@ def package(ctx: Context, app: str, version: str, source: str | None = None) -> 
         # A crashed earlier run left the zip but no manifest: accept it only if it is the same bytes.
         if hashlib.sha256(ctx.store.read(zip_key)).hexdigest() != pkg.sha256:
             raise
-    ctx.store.create(manifest_key, dumps(manifest))
+    # The audit entry first: a package counts once its manifest exists, and it never exists unrecorded.
     ctx.audit("package", app=app, version=version, details={"sha256": pkg.sha256, "files": len(pkg.files)})
+    try:
+        ctx.store.create(manifest_key, dumps(manifest))
+    except Conflict:  # a concurrent packager of the same version won the race: same content is fine
+        if get_json(ctx.store, manifest_key).get("sha256") != pkg.sha256:
+            raise Conflict(f"{app} {version} was just packaged by someone else with different content",
+                           "package a new version instead of changing a released one") from None
+        return {**get_json(ctx.store, manifest_key), "status": "unchanged"}
     return {**manifest, "status": "created"}
 
 
@@ -141,22 +170,38 @@ def state_key(app: str, env: str) -> str:
     return f"state/{app}/{env}/terraform.tfstate"
 
 
-def backend_config(ctx: Context, app: str, env: str, env_dir: Path) -> dict[str, str]:
-    """Point the environment's backend at its state: a local file in the store (default), or the S3 backend
-    (team mode, `[backend.<env>] type = "s3"`), written as an override so the package stays untouched."""
+def backend_config(ctx: Context, app: str, env: str) -> tuple[str, dict[str, str]]:
+    """(type, -backend-config values) of the environment's state: a local file in the store (default for a local
+    store), or the S3 backend (an S3 store's default, or `[backend.<env>] type = "s3"`)."""
     backend = ctx.settings.backend_for(env)
     if backend.get("type", "local") == "s3":
         from tfreview.store.backend import s3_backend_config  # team mode
 
-        (env_dir / BACKEND_OVERRIDE_FILE).write_text('terraform {\n  backend "s3" {}\n}\n')
-        return s3_backend_config(ctx.settings, ctx.store, backend, app, env)
+        return "s3", s3_backend_config(ctx.settings, ctx.store, backend, app, env)
     local_path = getattr(ctx.store, "path", None)
     if local_path is None:
         raise BadInput(f"environment {env} keeps local state, which needs a local store",
-                       f"set [backend.{env}] type = \"s3\" in tfreview.toml for an S3 store")
-    state_file = local_path(state_key(app, env))
-    state_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return {"path": str(state_file)}
+                       f"remove type = \"local\" from [backend.{env}] in tfreview.toml: an S3 store keeps state in S3")
+    return "local", {"path": str(local_path(state_key(app, env)))}
+
+
+def state_location(backend_type: str, config: dict[str, str]) -> dict[str, str]:
+    """Where the state lives, as recorded in a plan and compared by apply (no credentials or options)."""
+    if backend_type == "s3":
+        return {"type": "s3", "bucket": config["bucket"], "key": config["key"]}
+    return {"type": "local", "path": config["path"]}
+
+
+def refuse_other_backend(record: dict[str, Any], here: dict[str, str]) -> None:
+    """A saved plan pins the backend of plan time: applying it from another (copied, moved) store would write the
+    state there. Refuse unless the plan's state location is this store's."""
+    planned = record.get("state_location")
+    if planned != here:
+        where = (planned or {}).get("path") or "/".join(filter(None, [(planned or {}).get("bucket"),
+                                                                    (planned or {}).get("key")])) or "unknown"
+        raise PolicyRefusal(f"plan {record['id']} keeps its state elsewhere ({where}), not in this store",
+                            f"apply it with the store it was made in, or make a new plan here: tfreview plan "
+                            f"--app {record['app']} --version {record['version']} --env {record['env']}")
 
 
 @dataclass
@@ -166,6 +211,7 @@ class Workspace:
     root: Path
     env_dir: Path
     tf: Terraform
+    state_location: dict[str, str]  # where this workspace's terraform keeps state (see state_location())
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -181,8 +227,13 @@ def open_workspace(ctx: Context, app: str, env: str, zip_bytes: bytes, purpose: 
             raise BadInput(f"environment {env!r} is not in the package",
                            f"use one of: {', '.join(envs) or '(none: the package has no envs/ directory)'}")
         tf = Terraform(ctx.settings, env_dir)
-        tf.init(backend_config(ctx, app, env, env_dir), on_event=ctx.on_event)
-        return Workspace(root, env_dir, tf)
+        backend_type, config = backend_config(ctx, app, env)
+        if backend_type == "s3":  # an override file: the package stays untouched
+            (env_dir / BACKEND_OVERRIDE_FILE).write_text('terraform {\n  backend "s3" {}\n}\n')
+        else:
+            Path(config["path"]).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tf.init(config, on_event=ctx.on_event)
+        return Workspace(root, env_dir, tf, state_location(backend_type, config))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -239,8 +290,10 @@ def new_plan_id(app: str, env: str, at: datetime) -> str:
 
 
 def plan_keys(plan_id: str) -> dict[str, str]:
+    """Store keys of a plan. The binary keeps secrets in clear: it lives under `private/`, which the documented
+    reviewer and auditor policies cannot read (docs/s3-store.md); the JSON reviewers read is redacted."""
     base = f"plans/{check_name('plan id', plan_id)}"
-    return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
+    return {"record": f"{base}/record.json", "binary": f"private/{base}/plan.tfplan", "json": f"{base}/plan.json"}
 
 
 @dataclass
@@ -282,9 +335,11 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
     ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
-    plan_json = ws.tf.show_json("tfreview.tfplan")
-
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+
+    # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
+    plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
 
     review = review_plan(plan_json)
     created = now_utc()
@@ -306,9 +361,11 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "version": version,
         "plan_sha256": hashlib.sha256(binary).hexdigest(),
         "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": REDACTION_VERSION,
         "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
+        "state_location": ws.state_location,
         "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
         "terraform_version": review.terraform_version or "unknown",
@@ -320,14 +377,28 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": summary["risk_reasons"],
         "escalation_reasons": list(escalation),
     }
-    # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
+    # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
     ctx.store.create(keys["binary"], binary, private=True)
-    ctx.store.create(keys["json"], plan_json, private=True)
-    ctx.store.create(keys["record"], dumps(record))
-    ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
+    ctx.store.create(keys["json"], plan_json)
+    # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
               details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+    ctx.store.create(keys["record"], dumps(record))
+    _advance_latest_plan(ctx.store, app, env, plan_id, created)
     return Planned(record, binary, review)
+
+
+def _advance_latest_plan(store: Store, app: str, env: str, plan_id: str, created: datetime) -> None:
+    """Point app/env's latest plan at `plan_id` unless a plan created later is there already (compare-and-swap):
+    "superseded by a newer plan" stays true to creation order whatever order concurrent planners finish in."""
+    mine = {"plan_id": plan_id, "created_at": iso(created), "created_us": int(created.timestamp() * 1_000_000)}
+
+    def forward(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current and (int(current.get("created_us") or 0), str(current.get("plan_id"))) >= (mine["created_us"], plan_id):
+            return None
+        return mine
+
+    update_json(store, f"heads/{app}/{env}/latest-plan.json", forward)
 
 
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -352,19 +423,63 @@ def review_summary(review: Any) -> dict[str, Any]:
     }
 
 
+_RECORD_FIELDS = {"id": str, "app": str, "env": str, "version": str, "planner": str, "created_at": str,
+                  "plan_sha256": str, "package_sha256": str, "summary": dict}
+
+
 def load_plan(store: Store, plan_id: str) -> dict[str, Any]:
+    """The record of `plan_id` (NotFound for an unknown id; StoreError naming the file when it is damaged)."""
     keys = plan_keys(plan_id)
     try:
-        return get_json(store, keys["record"])
+        return plan_record(store, keys["record"])
     except NotFound:
         raise NotFound(f"no plan {plan_id!r} in store {store.url}", "list plans with: tfreview history") from None
 
 
-def load_review(store: Store, plan_id: str) -> Any:
-    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+def plan_record(store: Store, key: str) -> dict[str, Any]:
+    """The plan record stored at `key`, checked: a JSON object with the fields every reader uses."""
+    return checked_json(store, key, _RECORD_FIELDS)
+
+
+def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str, Any]:
+    """The JSON object stored at `key` with each of `fields` of its type; else StoreError naming the file."""
+    doc = get_json(store, key)
+    bad = [f for f, kind in fields.items() if not isinstance(doc, dict) or not isinstance(doc.get(f), kind)]
+    if bad:
+        raise StoreError(f"store record {key} is damaged ({bad[0]} missing or of the wrong type)",
+                         "the store was modified outside tfreview: restore that file from a backup")
+    return doc
+
+
+def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
+    """The stored review JSON of a plan, checked against its record's `json_sha256` (PolicyRefusal when it
+    differs: what a reviewer would see is not what was planned)."""
+    key = plan_keys(record["id"])["json"]
+    data = store.read(key)
+    recorded = record.get("json_sha256")
+    if not recorded:
+        raise PolicyRefusal(f"plan {record['id']} has no json_sha256 in its record: its review cannot be checked",
+                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
+                            f"--env {record['env']}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise PolicyRefusal(f"plan {record['id']}: the stored review JSON does not match the plan record "
+                            f"({key}: sha256 {actual[:12]}, recorded {recorded[:12]})",
+                            "the store was modified: do not approve or apply it; make a new plan")
+    return data
+
+
+def load_review(store: Store, record: dict[str, Any]) -> Any:
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`)."""
+    from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
 
-    return review_plan(store.read(plan_keys(plan_id)["json"]))
+    data = reviewed_json(store, record)
+    try:
+        return review_plan(data)
+    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since (record included)
+        raise StoreError(f"store record {plan_keys(record['id'])['json']} is damaged: {exc.message}",
+                         "the store was modified outside tfreview: restore that file from a backup") from None
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
@@ -381,13 +496,30 @@ def load_policy(ctx: Context) -> Any:
     return policy_from_dict(ctx.settings.policy)
 
 
-def approvals_of(store: Store, plan_id: str) -> list[Any]:
+def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> list[Any]:
+    """The decisions stored for `plan_id`, oldest first. `recorded_only`: only those the audit log holds (a decision
+    whose command died before its audit entry was written is not in effect; `approve` again completes it)."""
     from tfreview.review.policy import Approval
 
     out = []
     for key in store.list(f"approvals/{plan_id}/"):
-        out.append(Approval.from_dict(get_json(store, key)))
+        try:
+            out.append(Approval.from_dict(get_json(store, key)))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise StoreError(f"store record {key} is damaged",
+                             "the store was modified outside tfreview: restore that file from a backup") from None
+    if recorded_only:
+        logged = recorded_decisions(store, plan_id)
+        out = [a for a in out if (a.kind, a.approver) in logged]
     return sorted(out, key=lambda a: a.approved_at)
+
+
+def recorded_decisions(store: Store, plan_id: str) -> set[tuple[str, str]]:
+    """(kind, who) of the approve/reject entries of `plan_id` in the audit log (one read of the log)."""
+    from tfreview.store.audit import iter_entries
+
+    return {(str(e.get("event")), str(e.get("actor"))) for e in iter_entries(store)
+            if e.get("plan_id") == plan_id and e.get("event") in ("approve", "reject")}
 
 
 def _identity_slug(who: str) -> str:
@@ -418,28 +550,43 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     record = load_plan(ctx.store, plan_id)
     facts = _facts(record)
     now = now_utc()
+    key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
+
+    def log(decision: dict[str, Any]) -> None:
+        ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
+                  details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"]})
+
+    if ctx.store.exists(key):  # decided before: complete it if that run died before its audit entry
+        stored = get_json(ctx.store, key)
+        if (stored.get("kind"), stored.get("approver")) not in recorded_decisions(ctx.store, plan_id):
+            log(stored)  # as it was made, not as asked now
+            if stored.get("kind") == kind:
+                return stored
     check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
-    # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
-    current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
-    if current != record["plan_sha256"]:
-        raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
-                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
+    # What the approver could read is the JSON the record binds (reviewers cannot read the binary; apply checks
+    # that the binary still hashes as recorded and still gives this JSON).
+    if kind == "approve":
+        reviewed_json(ctx.store, record)
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
     doc = {**approval.to_dict(), "identity": ctx.identity}
-    try:
-        ctx.store.create(f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json", dumps(doc))
+    try:  # create-only: of concurrent decisions by one person exactly one is recorded
+        etag = ctx.store.create(key, dumps(doc))
     except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
                             "another person must approve; see: tfreview show " + plan_id) from None
-    ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
-              details={"comment": comment, "plan_sha256": record["plan_sha256"]})
+    try:
+        log(doc)
+    except BaseException:
+        # A decision the audit log does not hold is never in effect: take it back, so that it can be made again.
+        ctx.store.delete(key, etag)
+        raise
     return doc
 
 
 # -- apply -------------------------------------------------------------------------------------------------------
 def latest_plan_id(store: Store, app: str, env: str) -> str | None:
     try:
-        return get_json(store, f"heads/{app}/{env}/latest-plan.json")["plan_id"]
+        return checked_json(store, f"heads/{app}/{env}/latest-plan.json", {"plan_id": str})["plan_id"]
     except NotFound:
         return None
 
@@ -454,25 +601,11 @@ def succeeded_in(store: Store, app: str, version: str) -> frozenset[str]:
 
 def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
     """Record that app/version was applied successfully in `env` (CAS update: concurrent envs lose nothing)."""
-    key = f"releases/{app}/{version}/succeeded.json"
-    for _ in range(20):
-        try:
-            raw, etag = store.read_versioned(key)
-        except NotFound:
-            try:
-                store.create(key, dumps({"app": app, "version": version, "envs": [env]}))
-                return
-            except Conflict:
-                continue
-        doc = json.loads(raw)
-        if env in doc.get("envs", []):
-            return
-        try:
-            store.replace(key, dumps({**doc, "envs": sorted({*doc.get("envs", []), env})}), etag)
-            return
-        except Conflict:
-            continue
-    raise StoreError(f"could not record the success of {app} {version} in {env}", "retry the command")
+    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        doc = doc or {"app": app, "version": version, "envs": []}
+        return None if env in doc.get("envs", []) else {**doc, "envs": sorted({*doc.get("envs", []), env})}
+
+    update_json(store, f"releases/{app}/{version}/succeeded.json", add)
 
 
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
@@ -489,6 +622,10 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     record = load_plan(ctx.store, plan_id)
     app, env, version = record["app"], record["env"], record["version"]
     keys = plan_keys(plan_id)
+    if record.get("json_redaction") is None:
+        raise PolicyRefusal(f"plan {plan_id} was made by an older tfreview: its record does not bind the reviewed "
+                            "JSON to the plan binary", f"make a new plan: tfreview plan --app {app} --version "
+                            f"{version} --env {env}")
     policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
@@ -509,15 +646,17 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                             state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
                             succeeded_in=succeeded_in(ctx.store, app, version))
 
-    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
+    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
             lineage, serial, _outputs = state_identity(ws.tf)
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
                         current(lineage, serial), break_glass=waived)
+            check_applies_reviewed(ws, record, binary)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
@@ -537,6 +676,25 @@ def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
                         f"--env {record['env']}")
 
 
+def _write_plan_file(ws: Workspace, binary: bytes) -> str:
+    plan_file = ws.env_dir / "tfreview.tfplan"
+    plan_file.write_bytes(binary)
+    plan_file.chmod(0o600)
+    return plan_file.name
+
+
+def check_applies_reviewed(ws: Workspace, record: dict[str, Any], binary: bytes) -> None:
+    """Refuse (PolicyRefusal) unless `binary`, shown as JSON by terraform in `ws` and redacted as `plan` did,
+    hashes to the record's `json_sha256`: the plan applied is the plan its reviewers read."""
+    from tfreview.plan.redact import redact_plan
+
+    derived = hashlib.sha256(redact_plan(ws.tf.show_json(_write_plan_file(ws, binary)))).hexdigest()
+    if derived != record.get("json_sha256"):
+        raise PolicyRefusal(f"plan {record['id']}: its binary does not show the JSON its reviewers read (sha256 "
+                            f"{derived[:12]} derived, {str(record.get('json_sha256'))[:12]} recorded)",
+                            "the store was modified: do not apply it; make a new plan and have it reviewed")
+
+
 def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
                after_apply: Callable[[dict[str, Any], Workspace, dict[str, Any]], dict[str, Any]] | None) -> dict[str, Any]:
     plan_id = record["id"]
@@ -549,15 +707,18 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
     except Conflict:
         raise PolicyRefusal(f"plan {plan_id} was already applied (or an apply of it was interrupted)",
                             "a plan is applied once: make a new plan") from None
-    if break_glass_reason is not None:
-        ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
-    ctx.audit("apply-start", **fields)
-    plan_file = ws.env_dir / "tfreview.tfplan"
-    plan_file.write_bytes(binary)
-    plan_file.chmod(0o600)
     result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
     try:
-        ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
+        if break_glass_reason is not None:
+            ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
+        ctx.audit("apply-start", **fields)
+    except TfreviewError as exc:  # nothing ran: an apply that is not in the audit log never happens
+        _record_outcome(ctx, base, fields, {**result, "outcome": "failed", "finished_at": iso(now_utc()),
+                                            "error": f"not applied: the audit log could not record it ({exc.message})"})
+        raise
+    plan_file = _write_plan_file(ws, binary)
+    try:
+        ws.tf.apply(plan_file, on_event=ctx.on_event)
         result["outcome"] = "applied"
         outputs = public_outputs(ws.tf.output_json())
         result["outputs"] = outputs
@@ -569,14 +730,32 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         result["outcome"] = "failed"
         result["error"] = exc.one_line()
         raise
+    except Interrupted as exc:  # Ctrl-C / SIGTERM: terraform was stopped gracefully (terraform.stop_gracefully)
+        result["outcome"] = "interrupted"
+        result["error"] = f"interrupted by {exc}: terraform was stopped; check the environment before the next plan"
+        raise
+    except BaseException as exc:  # a bug: still an outcome, never a result without one
+        result["outcome"] = "failed"
+        result["error"] = f"internal error: {type(exc).__name__}"
+        raise
     finally:
         result["finished_at"] = iso(now_utc())
-        try:
-            ctx.store.create(f"{base}/result.json", dumps(result))
-            ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
-        except (StoreError, Conflict):
-            pass  # the error that brought us here matters more; the missing result shows as interrupted
+        _record_outcome(ctx, base, fields, result)
     return result
+
+
+def _record_outcome(ctx: Context, base: str, fields: dict[str, Any], result: dict[str, Any]) -> None:
+    """The apply's outcome: the audit entry first, then `result.json`. The result is written even when the log
+    cannot take the entry (the environment changed either way; `audit verify` reports the missing entry). Never
+    raises: the error that ended the apply matters more, and a missing result shows as interrupted."""
+    try:
+        ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
+    except (StoreError, Conflict):
+        result = {**result, "audit": "missing: the audit log could not record this outcome"}
+    try:
+        ctx.store.create(f"{base}/result.json", dumps(result))
+    except (StoreError, Conflict):
+        pass
 
 
 # -- history ------------------------------------------------------------------------------------------------------

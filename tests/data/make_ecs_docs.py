@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ACCOUNT = "123456789012"
@@ -156,6 +157,7 @@ def listener(name: str, port: int, weights: dict[str, int] | None = None, target
             "target_group": [{"arn": tg_arn(c), "weight": w} for c, w in weights.items()],
         }]
     else:
+        assert target is not None, "a listener forwards by weights or to one target"
         action["target_group_arn"] = tg_arn(target)
     return {
         "alpn_policy": None,
@@ -204,7 +206,7 @@ def rule(cidrs: list[str], port: int, v6: list[str] | None = None) -> dict:
 def rc(kind: str, name: str, key, actions, before, after, *, after_unknown=None, before_sensitive=None,
        after_sensitive=None, **extra) -> dict:
     index = f'["{key}"]' if isinstance(key, str) else (f"[{key}]" if key is not None else "")
-    out = {
+    out: dict[str, Any] = {
         "address": f"{M}.{kind}.{name}{index}",
         "module_address": M,
         "mode": "managed",
@@ -363,14 +365,14 @@ def build() -> dict[str, dict]:
     tg_a = {k: v for k, v in target_group("green", 9090).items() if k not in ("arn", "id")}
     sg_b = security_group([rule(["10.0.0.0/16"], 80)])
     sg_a = security_group([rule(["10.0.0.0/16"], 80), rule(["0.0.0.0/0"], 22, ["::/0"])])
-    role_b = {"arn": f"arn:aws:iam::{ACCOUNT}:role/shop-prod-execution", "assume_role_policy": json.dumps(
+    role_b: dict[str, Any] = {"arn": f"arn:aws:iam::{ACCOUNT}:role/shop-prod-execution", "assume_role_policy": json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}),
         "id": "shop-prod-execution", "managed_policy_arns": [], "name": "shop-prod-execution", "tags": None, "tags_all": {}}
     role_a = dict(role_b)
     role_a["assume_role_policy"] = json.dumps({"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": ["ecs-tasks.amazonaws.com", "ec2.amazonaws.com"]}}], "Version": "2012-10-17"})
     log_b = {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/shop-old", "id": "/ecs/shop-old", "kms_key_id": "",
              "log_group_class": "STANDARD", "name": "/ecs/shop-old", "retention_in_days": 30, "skip_destroy": False, "tags": None, "tags_all": {}}
-    cluster = {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop-prod", "id": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop-prod",
+    cluster: dict[str, Any] = {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop-prod", "id": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop-prod",
                "name": "shop-prod", "configuration": [], "service_connect_defaults": [], "setting": [{"name": "containerInsights", "value": "disabled"}],
                "tags": None, "tags_all": {}}
     moved = rc("aws_ecs_cluster", "this", None, ["no-op"], cluster, cluster, previous_address=f"{M}.aws_ecs_cluster.main")

@@ -268,14 +268,14 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     bd = b if isinstance(b, dict) else {}
     ad = a if isinstance(a, dict) else {}
     # Attributes in name order, as Terraform prints them (unknown-only attributes included).
-    keys = set(bd)
-    keys.update(ad)
+    names = set(bd)
+    names.update(ad)
     if isinstance(au, dict):
-        keys.update(k for k, v in au.items() if v is True)
+        names.update(k for k, v in au.items() if v is True)
     try:
-        keys = sorted(keys)  # object keys are strings (JSON)
+        keys = sorted(names)  # object keys are strings (JSON)
     except TypeError:
-        keys = sorted(keys, key=str)
+        keys = sorted(names, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     children = []

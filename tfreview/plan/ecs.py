@@ -197,8 +197,10 @@ def _story(
         raw_old = before.get("container_definitions") if before else None
         raw_new = after.get("container_definitions") if after else None
         key = (raw_old, raw_new, sensitive) if isinstance(raw_old, (str, type(None))) and isinstance(raw_new, (str, type(None))) else None
-        containers = cache.get(key) if key is not None else None
-        if containers is None:
+        cached = cache.get(key) if key is not None else None
+        if cached is not None:
+            containers = cached
+        else:
             containers = _compare_containers(_containers(raw_old), _containers(raw_new), secrets, sensitive)
             if key is not None:
                 cache[key] = containers
@@ -348,6 +350,9 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
     for key in keys:
         ov, nv = _normal_value(key, o.get(key)), _normal_value(key, n.get(key))
         if ov == nv:
+            continue
+        if key in _NATURAL_KEYS and not (isinstance(ov or {}, dict) and isinstance(nv or {}, dict)):
+            other.append(key)  # not a list as AWS defines it (AWS refuses it at apply): told, not described
             continue
         if key == "image":
             parts.append(f"image {_image_change(str(ov or '-'), str(nv or '-'), secrets)}")

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 import orjson
 
 from tfreview.errors import InvalidPlan
+from tfreview.text import UNSAFE
 from tfreview.plan.model import (
     ACTION_WORDS,
     CheckResult,
@@ -21,6 +22,14 @@ from tfreview.plan.model import (
 )
 
 SUPPORTED_MAJORS = ("0", "1")
+# A plan redacted by tfreview (plan/redact.py) names how many markers it holds: {"version": 1, "markers": N}.
+REDACTION_KEY = "tfreview_redaction"
+MAX_MARKERS = 1_000_000  # distinct secret values; far more than any real plan, few enough to hold in memory
+
+
+def redaction_marker(n: int) -> str:
+    """The marker that replaces the n-th distinct secret value of a redacted plan (n from 1)."""
+    return f"(sensitive value #{n})"
 HINT = "pass the output of `terraform show -json PLANFILE` (a plan, not a state)"
 
 
@@ -50,8 +59,13 @@ def check_format_version(data: dict) -> str:
             f"unsupported plan format_version {version} (this tfreview reads 0.x and 1.x)",
             "render it with the Terraform version that wrote it, or upgrade tfreview",
         )
-    if "resource_changes" not in data and "planned_values" not in data and "values" in data:
-        raise InvalidPlan("this is a Terraform state document, not a plan", HINT)
+    if "resource_changes" not in data and "planned_values" not in data:
+        # Other Terraform JSON documents carry a format_version too: say which one it is.
+        for key, what in (("values", "a Terraform state document"), ("provider_schemas", "`terraform providers "
+                          "schema -json` output"), ("diagnostics", "`terraform validate -json` output")):
+            if key in data:
+                raise InvalidPlan(f"this is {what}, not a plan", HINT)
+        raise InvalidPlan("not a plan: no planned_values nor resource_changes", HINT)
     return version
 
 
@@ -94,6 +108,16 @@ def _list(data: dict, key: str) -> list:
     return value
 
 
+def _table(data: dict, key: str) -> dict:
+    """data[key] when it is an object ({} when absent); anything else is a plan no Terraform writes."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidPlan(f"broken plan: `{key}` is not an object", HINT)
+    return value
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -115,11 +139,16 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
     if not isinstance(rc, dict) or not isinstance(rc.get("address"), str):
         raise InvalidPlan(f"broken plan: an entry of `{section}` has no address", HINT)
     address = rc["address"]
+    if not address or UNSAFE.search(address):  # Terraform quotes keys: its addresses are printable, one line
+        raise InvalidPlan(f"broken plan: an entry of `{section}` has the address {address!r}, which no Terraform "
+                          "writes", HINT)
     change = rc.get("change")
     if not isinstance(change, dict):
         raise InvalidPlan(f"broken plan: {address} in `{section}` has no change", HINT)
     actions, word = _actions(change.get("actions"), address)
     replace_paths = change.get("replace_paths")
+    if replace_paths is not None and not isinstance(replace_paths, list):
+        raise InvalidPlan(f"broken plan: {address} has a replace_paths that is not a list", HINT)
     get = rc.get
     importing = change.get("importing")
     rtype, name, mode = get("type"), get("name"), get("mode")
@@ -195,12 +224,12 @@ def _declared_sensitive_outputs(data: dict) -> set[str]:
     """Outputs marked sensitive anywhere: configuration, planned values or prior state (old formats carry the
     mark only there, not on the output change)."""
     names: set[str] = set()
-    root = ((data.get("configuration") or {}).get("root_module") or {})
-    for name, out in (root.get("outputs") or {}).items():
+    root = _table(_table(data, "configuration"), "root_module")
+    for name, out in _table(root, "outputs").items():
         if isinstance(out, dict) and out.get("sensitive"):
             names.add(name)
-    for values in ((data.get("planned_values") or {}), ((data.get("prior_state") or {}).get("values") or {})):
-        for name, out in (values.get("outputs") or {}).items():
+    for values in (_table(data, "planned_values"), _table(_table(data, "prior_state"), "values")):
+        for name, out in _table(values, "outputs").items():
             if isinstance(out, dict) and out.get("sensitive"):
                 names.add(name)
     return names
@@ -242,7 +271,7 @@ def _sensitive_strings(
     """Every string known to be secret: values of sensitive root variables, values under sensitive marks of
     resource changes and drift, and sensitive outputs. Walks only the (small) sensitivity marks."""
     found: set[str] = set()
-    root = ((data.get("configuration") or {}).get("root_module") or {})
+    root = _table(_table(data, "configuration"), "root_module")
     declared_vars = root.get("variables") or {}
     values = data.get("variables") or {}
     if isinstance(declared_vars, dict) and isinstance(values, dict):
@@ -258,6 +287,11 @@ def _sensitive_strings(
         if out.sensitive:
             _collect_all(out.before, found)
             _collect_all(out.after, found)
+    redaction = data.get(REDACTION_KEY)
+    if isinstance(redaction, dict) and isinstance(redaction.get("markers"), int):
+        if not 0 <= redaction["markers"] <= MAX_MARKERS:
+            raise InvalidPlan(f"broken plan: `{REDACTION_KEY}` claims {redaction['markers']} markers", HINT)
+        found.update(redaction_marker(n) for n in range(1, redaction["markers"] + 1))
     found.discard("")
     return frozenset(found)
 
@@ -295,6 +329,6 @@ def _collect_marked(value: Any, marks: Any, found: set[str]) -> None:
             if mark and key in value:
                 _collect_marked(value[key], mark, found)
     elif isinstance(marks, list) and isinstance(value, list):
-        for mark, item in zip(marks, value):
+        for mark, item in zip(marks, value, strict=False):
             if mark:
                 _collect_marked(item, mark, found)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 from tfreview.plan.classify import Classification, classify
 from tfreview.plan.diff import Marker, Node, build_tree, path_text, scrub
@@ -19,7 +19,7 @@ from tfreview.plan.pause import paused_gc
 from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text, relevant_drift
 
 SCHEMA_VERSION = 1
-_ECS_NORMALIZERS = {("container_definitions",): clean_definitions}
+_ECS_NORMALIZERS: dict[tuple[Any, ...], Callable[[Any], Any]] = {("container_definitions",): clean_definitions}
 
 
 class ResourceDiff:
@@ -30,6 +30,11 @@ class ResourceDiff:
     """
 
     __slots__ = ("_change", "_secrets", "is_drift", "_tree", "_full_tree")
+    _change: ResourceChange
+    _secrets: frozenset[str]
+    is_drift: bool
+    _tree: Node | None
+    _full_tree: Node | None
 
     def __init__(self, change: ResourceChange, secrets: frozenset[str], is_drift: bool = False) -> None:
         object.__setattr__(self, "_change", change)
@@ -76,16 +81,20 @@ class ResourceDiff:
     @property
     def tree(self) -> Node:
         """The attribute diff tree, unchanged objects/lists collapsed (built on first access, then kept)."""
-        if self._tree is None:
-            object.__setattr__(self, "_tree", self._build(collapse=True))
-        return self._tree
+        tree = self._tree
+        if tree is None:
+            tree = self._build(collapse=True)
+            object.__setattr__(self, "_tree", tree)
+        return tree
 
     @property
     def full_tree(self) -> Node:
         """The attribute diff tree with every unchanged attribute expanded (for `--full`)."""
-        if self._full_tree is None:
-            object.__setattr__(self, "_full_tree", self._build(collapse=False))
-        return self._full_tree
+        tree = self._full_tree
+        if tree is None:
+            tree = self._build(collapse=False)
+            object.__setattr__(self, "_full_tree", tree)
+        return tree
 
     def tree_for(self, full: bool) -> Node:
         return self.full_tree if full else self.tree

@@ -1,6 +1,7 @@
 """Renderers over the same review: terminal (rich), text (terminal without colour), markdown, html, json.
 
-They only walk the sanitized review; adding a format never touches the diff.
+They only walk the sanitized review; adding a format never touches the diff. Their output passes
+`tfreview.text` here, the one edge: control characters from plans are shown escaped, never written raw.
 """
 from __future__ import annotations
 
@@ -55,18 +56,20 @@ def render(
 
 
 def _render(review: Review, fmt: str, options: dict) -> str:
+    from tfreview.text import json_safe, visible
+
     if fmt == "text":
-        return render_text(review, **options)
+        return visible(render_text(review, **options))
     if fmt == "markdown":
         from tfreview.render.markdown import render_markdown
 
-        return render_markdown(review, **options)
+        return render_markdown(review, **options)  # escapes as it goes: its length limit counts the escapes
     if fmt == "html":
         from tfreview.render.html import render_html
 
-        return render_html(review, **options)
+        return visible(render_html(review, **options))
     if fmt == "json":
         from tfreview.render.json import render_json
 
-        return render_json(review, **options)
+        return json_safe(render_json(review, **options))
     raise BadInput(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")

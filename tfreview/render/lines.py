@@ -11,7 +11,9 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 
+from tfreview.errors import BadInput
 from tfreview.plan.diff import Marker, Node
+from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.review import ResourceDiff, Review
 
 SYMBOLS = {
@@ -212,6 +214,8 @@ def _prefix(depth: int, symbol: str | None) -> str:
 
 
 # --- filters ------------------------------------------------------------------------------------------------
+FILTER_ACTIONS = frozenset(ACTION_WORDS.values()) | {"replace", "destroy", "import", "move"}
+
 
 def select(
     review: Review,
@@ -223,6 +227,9 @@ def select(
     """Noteworthy resources matching all filters: actions (create, update, delete, replace, read, forget, import,
     move, no-op), types (exact or glob) and addresses (a part of the address, e.g. `module.webapp` or
     `aws_ecs_service`, or a glob)."""
+    unknown = sorted({a.strip().lower() for a in actions or ()} - FILTER_ACTIONS)
+    if unknown:
+        raise BadInput(f"unknown --action {unknown[0]!r}", f"use one of: {', '.join(sorted(FILTER_ACTIONS))}")
     chosen = []
     for res in review.changed_resources:
         if actions and not _action_matches(res, actions):

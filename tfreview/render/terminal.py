@@ -88,8 +88,8 @@ def render_summary(review: Review) -> RenderableType:
             texts.append(text)
             text.append(f"{story.family}{story.revision_note}: ", style="bold")
             text.append(story.verdict + "\n")
-            for flag in story.flags:
-                text.append(f"  ! {flag}\n", style="yellow")
+            for warning in story.flags:
+                text.append(f"  ! {warning}\n", style="yellow")
             for svc in story.services[:5]:
                 text.append(f"  → {svc.address}: {svc.triggers}\n", style="dim")
             if len(story.services) > 5:
@@ -157,7 +157,9 @@ class DiffBlock:
 def _chunks(text: str, room: int) -> list[str]:
     if text.isascii():
         return [text[i:i + room] for i in range(0, len(text), room)]
-    chunks, current, used = [], [], 0
+    chunks: list[str] = []
+    current: list[str] = []
+    used = 0
     for char in text:
         w = cell_len(char)
         if used + w > room and current:

@@ -12,6 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from tfreview.console import SafeConsole
 from tfreview.rollout.watch import FAILED, SUCCEEDED, Assessment, LogLine, Observation, short_td
 
 _KIND_STYLE = {"deploy": "bold cyan", "task": "cyan", "target": "magenta", "event": "dim", "error": "yellow"}
@@ -66,7 +67,7 @@ class LiveRollout:
     """Context manager giving `on_event` / `on_poll` callbacks for `watch_deployment` that draw on `console`."""
 
     def __init__(self, console: Console | None = None, live: bool | None = None) -> None:
-        self.console = console or Console()
+        self.console = console or SafeConsole()
         self._use_live = self.console.is_terminal if live is None else live
         self._live: Any = None
         self._started: float | None = None

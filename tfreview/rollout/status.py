@@ -89,7 +89,7 @@ def colour_status(ecs: Any, elbv2: Any | None, outputs: Mapping[str, Any]) -> di
     out: dict[str, ColourStatus] = {}
     for colour, name in services.items():
         s = by_name.get(name, {})
-        primary = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
         arn = str(primary.get("taskDefinition") or s.get("taskDefinition") or "")
         container = next((lb.get("containerName") for lb in s.get("loadBalancers") or [] if lb.get("containerName")),
                          None)

@@ -296,9 +296,9 @@ def changes(before: Observation | None, after: Observation, at_s: float,
 
     old_targets = {t.key: t for t in (before.targets or ())} if before else {}
     for t in after.targets or ():
-        prev = old_targets.pop(t.key, None)
-        if prev is None or (prev.state, prev.reason) != (t.state, t.reason):
-            was = f"{prev.state} -> " if prev else ""
+        was_target = old_targets.pop(t.key, None)
+        if was_target is None or (was_target.state, was_target.reason) != (t.state, t.reason):
+            was = f"{was_target.state} -> " if was_target else ""
             why = f" ({t.reason}: {t.description})" if t.reason and t.description else (
                 f" ({t.reason})" if t.reason else "")
             health.append(LogLine(at_s, "target", f"{t.key} {was}{t.state}{why}"))

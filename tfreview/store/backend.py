@@ -8,7 +8,8 @@ written with If-None-Match), encrypted on the server, and kept beside the store:
 
 `[backend.<env>]` in tfreview.toml (type = "s3") may set: bucket (required when the store is not on S3), key,
 region, kms_key_id, and any other S3 backend argument (passed to terraform as is, e.g. `role_arn`,
-`dynamodb_table`, `use_path_style`). Nothing here talks to AWS: terraform does.
+`dynamodb_table`, `use_path_style`; tfreview.config refuses names terraform does not know). Nothing here talks
+to AWS: terraform does.
 """
 from __future__ import annotations
 

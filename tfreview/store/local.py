@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview.errors import BadInput, Conflict, NotFound, StoreError
 from tfreview.store.base import key_parts
 
 
@@ -21,8 +21,13 @@ class LocalStore:
     read_workers = 1  # a disk read costs microseconds: threads would only add overhead
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).expanduser()
+        # Absolute once, here: terraform runs in a temporary working directory, so a relative store path would
+        # put the local state beside that directory and lose it when the directory is removed.
+        self.root = Path(os.path.abspath(Path(root).expanduser()))
         self.url = str(self.root)
+        if self.root.exists() and not self.root.is_dir():  # never "no plans yet" for a store we cannot read
+            raise BadInput(f"store {self.url} is not a directory",
+                           "point --store / TFREVIEW_STORE at the store's directory (or a new one)")
 
     # -- paths -----------------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -38,6 +43,9 @@ class LocalStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600 if private else 0o644)
+            if private:  # owner-only all the way down from the store root (mkdir's mode misses parents)
+                for directory in target.relative_to(self.root).parents[:-1]:
+                    os.chmod(self.root / directory, 0o700)
             return tmp
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror}", "check the store directory's permissions") from exc
@@ -114,8 +122,15 @@ class LocalStore:
         base = self.root.joinpath(*[p for p in prefix.split("/") if p]) if prefix.strip("/") else self.root
         if not base.exists():
             return []
+        if not base.is_dir():
+            raise StoreError(f"store folder {base} is a file", "the store was modified outside tfreview: restore "
+                             "that folder from a backup")
+
+        def unreadable(exc: OSError) -> None:
+            raise StoreError(f"cannot list {exc.filename}: {exc.strerror}", "check the store directory's permissions")
+
         out = []
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, _dirs, files in os.walk(base, onerror=unreadable):
             for name in files:
                 if name.startswith("."):
                     continue

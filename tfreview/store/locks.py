@@ -65,20 +65,48 @@ def _parse(raw: bytes, etag: str, key: str) -> Lock:
         return Lock(app=d["app"], env=d["env"], owner=d["owner"], pid=int(d["pid"]), host=d["host"],
                     plan_id=d.get("plan_id", ""), acquired_at=at, etag=etag, break_glass=bool(d.get("break_glass")))
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"lock {key} is unreadable", f"inspect it, then `tfreview unlock` if it is stuck") from exc
+        raise StoreError(f"lock {key} is unreadable",
+                         "inspect it, then clear it with `tfreview unlock --app APP --env ENV --force`") from exc
 
 
 def holder_alive(lock: Lock) -> bool | None:
     """Is the process holding `lock` still running? None when it runs on another host (we cannot tell)."""
     if lock.host != socket.gethostname():
         return None
+    return pid_alive(lock.pid) or bool(orphaned_terraform(lock.pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running on this host?"""
     try:
-        os.kill(lock.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def orphaned_terraform(pid: int) -> list[int]:
+    """Processes still working in a terraform working directory of tfreview process `pid` (see
+    terraform.make_workdir: the directory name carries the pid): a killed tfreview's terraform may still be
+    applying, and its lock is not free until it is done. Linux /proc; elsewhere an empty list."""
+    marker = f"{os.sep}tfreview-"
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if marker in cwd and f"-{pid}-" in cwd.split(marker, 1)[1].split(os.sep, 1)[0]:
+            found.append(int(entry))
+    return found
 
 
 def describe_lock(lock: Lock, now: datetime | None = None) -> str:

@@ -1,0 +1,50 @@
+"""The CLI's rich console: everything it prints passes `tfreview.text.visible` first.
+
+Strings are made visible before rich measures them (tables and panels keep their widths); `Text` objects are
+copied with their styles; segments yielded directly by renderables (diff blocks) are made visible on the way
+out. rich's own control segments (cursor moves of the live display) are left alone.
+"""
+from __future__ import annotations
+
+import errno
+from typing import Any, Iterable
+
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.text import Text
+
+from tfreview.text import UNSAFE, visible
+
+
+class SafeConsole(Console):
+    """A rich Console that never writes a terminal control sequence taken from the text it prints."""
+
+    def on_broken_pipe(self) -> None:
+        """A closed pipe is reported in one line by the CLI (rich would exit 1 silently)."""
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text), **kwargs)
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        if isinstance(renderable, Text) and UNSAFE.search(renderable.plain.replace("\n", "")):
+            renderable = _visible_text(renderable)
+        for segment in super().render(renderable, options):
+            if not segment.control and UNSAFE.search(segment.text.replace("\n", "")):
+                segment = Segment(visible(segment.text), segment.style, None)
+            yield segment
+
+
+def _visible_text(text: Text) -> Text:
+    """A copy of `text` with unsafe characters made visible, each keeping the styles it had."""
+    plain = text.plain
+    cuts = sorted({i for m in UNSAFE.finditer(plain) if m.group() != "\n" for i in (m.start(), m.end())})
+    out = text.blank_copy()
+    for part in text.divide(cuts):
+        if len(part) == 1 and part.plain != "\n" and UNSAFE.match(part.plain):
+            escaped = Text(visible(part.plain), style=part.style)
+            for span in part.spans:
+                escaped.stylize(span.style)
+            part = escaped
+        out.append_text(part)
+    return out
