@@ -92,13 +92,14 @@ def test_release_report_json_tells_the_whole_story(store):
 def test_release_report_markdown_has_the_steps_and_the_timeline_table(store):
     md = render_report(store, DEPLOY, "markdown")
     assert "## Release" in md and "**succeeded**" in md
-    assert "shift: traffic 50% -> green (plan shop-qa-s1: applied; blue 50%, green 50%)" in md
+    assert "shift: traffic 50% -&gt; green (plan shop-qa-s1: applied; blue 50%, green 50%)" in md  # Markdown-escaped
     assert "bake 30 s at 50% on green: healthy" in md
     assert f"Rolled back afterwards: plan {ROLLBACK}" in md
     table = md.split("### Timeline", 1)[1]
     assert "| +s | event | blue % | green % | green tasks d/r/h |" in table
-    assert "| 50.0 | traffic 50% -> green | 50 | 50 | 2/2/2 |" in table
+    assert "| 50.0 | traffic 50% -&gt; green | 50 | 50 | 2/2/2 |" in table
     assert "| Signature |" in md and "signer_key: SHA256:xyz" in md
+    assert EVIL not in md
 
 
 def test_release_report_html_escapes_untrusted_text(store):

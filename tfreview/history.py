@@ -40,14 +40,29 @@ _SEGMENT = re.compile(r"^index/history/(\d{12})-(full|delta)\.jsonl$")
 
 
 # -- one row per plan (from the records) ------------------------------------------------------------------------
-def plan_row(store: Store, plan_id: str) -> dict[str, Any] | None:
-    """The history row of `plan_id` read from its records (None when the plan record is missing)."""
-    from tfreview.workflow import approvals_of
+_ROW_FIELDS = {"id": str, "app": str, "env": str, "version": str, "created_at": str}  # what a history row needs
+UNREADABLE = "?"  # the app of a row whose records are damaged (no app is named "?")
 
+
+def plan_row(store: Store, plan_id: str) -> dict[str, Any] | None:
+    """The history row of `plan_id` read from its records (None when the plan record is missing). A damaged record
+    (an older or interrupted run's, or an edited one) gives an `unreadable` row naming it: it never hides the rest."""
+    key = f"plans/{plan_id}/record.json"
     try:
-        rec = get_json(store, f"plans/{plan_id}/record.json")
+        return _plan_row(store, plan_id, key)
     except NotFound:
         return None
+    except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        return {"id": plan_id, "app": UNREADABLE, "env": UNREADABLE, "version": UNREADABLE, "kind": UNREADABLE,
+                "release_id": None, "created_at": "", "planner": UNREADABLE, "summary": None, "approvals": [],
+                "applied_by": None, "break_glass": None, "outcome": "unreadable", "release": None,
+                "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
+
+
+def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
+    from tfreview.workflow import approvals_of, checked_json
+
+    rec = checked_json(store, key, _ROW_FIELDS)
     decisions = [a.to_dict() for a in approvals_of(store, plan_id)]
     start = result = release = None
     try:  # an apply writes start.json first, result.json when it ends
@@ -60,10 +75,13 @@ def plan_row(store: Store, plan_id: str) -> dict[str, Any] | None:
             release = get_json(store, f"rollouts/{rec['app']}/{rec['env']}/{plan_id}.json")
         except NotFound:
             pass
-    outcome = "planned" if start is None else (result or {}).get("outcome", "no-outcome")
+    if start is None:
+        outcome = "planned"
+    else:  # no result yet: running or interrupted, decided when shown; a result without outcome: interrupted
+        outcome = "no-outcome" if result is None else (result.get("outcome") or "interrupted")
     return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
             "kind": rec.get("plan_kind", "deploy"), "release_id": rec.get("release_id"),
-            "created_at": rec["created_at"], "planner": rec["planner"],
+            "created_at": rec["created_at"], "planner": rec.get("planner", UNREADABLE),
             "summary": (rec.get("summary") or {}).get("summary_line"),
             "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"], "comment": d["comment"]}
                           for d in decisions],
@@ -218,8 +236,9 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
     only that release's deploy row with its steps."""
     from tfreview.review.policy import same_identity
-    from tfreview.workflow import iso, time_bound
+    from tfreview.workflow import check_names, iso, time_bound
 
+    check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
     # Fields compare as bytes; times as text: every created_at is written by workflow.iso (UTC, seconds, "Z").
     lo_b, hi_b = (iso(lo).encode() if lo else None), (iso(hi).encode() if hi else None)
@@ -232,6 +251,12 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     picked = []
     for r in all_rows.values():
         if rel is not None and rel != r[ID] and rel != r[RELEASE]:
+            continue
+        if r[APP] == b"?":  # damaged records: listed (and named) unless a filter they cannot be checked against
+            if not (version or person or lo_b or hi_b or rel is not None
+                    or (app and not r[ID].startswith(f"{app}-".encode()))
+                    or (env and f"-{env}-".encode() not in r[ID])):
+                picked.append(r)
             continue
         if want_b and any(r[i] != v for i, v in want_b):
             continue
@@ -255,7 +280,7 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
         page = heapq.nlargest(offset + limit, picked, key=newest_first)[offset:]
     out = []
     for r in page:
-        shown = _shown(store, row(r))
+        shown = _shown(store, row(r), app, env)
         if grouped:
             shown["steps"] = [_shown(store, row(s)) for s in sorted(steps.get(r[ID], []), key=newest_first)]
         out.append(shown)
@@ -264,5 +289,7 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     return Page(out, unfinished)
 
 
-def _shown(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+def _shown(store: Store, row: dict[str, Any], app: str | None = None, env: str | None = None) -> dict[str, Any]:
+    if row["outcome"] == "unreadable":
+        return {**row, "app": app or UNREADABLE, "env": env or UNREADABLE}
     return {**row, "outcome": _live_outcome(store, row)}

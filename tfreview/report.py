@@ -219,13 +219,14 @@ def _md_release(release: dict[str, Any] | None) -> list[str]:
     if release is None:
         return []
     why = f": {release['reason']}" if release.get("reason") else ""
-    out = ["", "## Release", "", f"**{release['outcome']}**{_md_cell(why)} (run by {release.get('by')}, "
-           f"{release.get('started_at')} → {release.get('finished_at')})", ""]
+    out = ["", "## Release", "", f"**{_md_cell(release['outcome'])}**{_md_cell(why)} (run by "
+           f"{_md_cell(release.get('by'))}, {_md_cell(release.get('started_at'))} → "
+           f"{_md_cell(release.get('finished_at'))})", ""]
     out += [f"{i}. {_md_cell(line)}" for i, line in enumerate(_step_lines(release), 1)]
     followed = release.get("rollback_after")
     if followed:
-        out += ["", f"Rolled back afterwards: plan {followed['plan_id']} by {followed['by']} at {followed['at']} "
-                    f"({followed['outcome']})."]
+        out += ["", f"Rolled back afterwards: plan {_md_cell(followed['plan_id'])} by {_md_cell(followed['by'])} "
+                    f"at {_md_cell(followed['at'])} ({_md_cell(followed['outcome'])})."]
     out += ["", "### Timeline", ""] + timeline_table(release["timeline"])
     return out
 
@@ -369,6 +370,16 @@ def _marks(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
     return tuple(Mark(r["t"], kinds[r["kind"]], r["event"]) for r in rows if r["kind"] in kinds)
 
 
+def _step_points(rows: list[dict[str, Any]], value: Any, *, from_zero: bool = False) -> tuple[tuple[float, float], ...]:
+    """(t, value(row)) at each row where the value changes; the first at t=0 with `from_zero`."""
+    points: list[tuple[float, float]] = []
+    for r in rows:
+        v = float(value(r))
+        if not points or points[-1][1] != v:
+            points.append((0.0 if from_zero and not points else r["t"], v))
+    return tuple(points)
+
+
 def release_charts(rows: list[dict[str, Any]]) -> list[str]:
     """SVG charts of a release timeline: production traffic per colour, then each watched colour's tasks."""
     from tfreview.render.charts import Series, step_chart
@@ -381,12 +392,8 @@ def release_charts(rows: list[dict[str, Any]]) -> list[str]:
     charts = []
     traffic = []
     for colour in sorted({c for r in rows for c in r["weights"]}):
-        points: list[tuple[float, float]] = []
-        for r in rows:
-            w = float(r["weights"].get(colour, 0))
-            if not points or points[-1][1] != w:
-                points.append((r["t"] if points else 0.0, w))
-        traffic.append(Series(colour, COLOUR_INK.get(colour, "#444"), tuple(points)))
+        points = _step_points(rows, lambda r, c=colour: r["weights"].get(c, 0), from_zero=True)
+        traffic.append(Series(colour, COLOUR_INK.get(colour, "#444"), points))
     if traffic:
         charts.append(step_chart("Production traffic per colour (%)", traffic, end=end, y_max=100, y_unit="%",
                                  marks=marks))
@@ -397,13 +404,9 @@ def release_charts(rows: list[dict[str, Any]]) -> list[str]:
         top = max(max(r["tasks"][colour].values()) for r in samples)
         series = []
         for field, dash in (("desired", "6 3"), ("running", ""), ("healthy", "2 2")):
-            points: list[tuple[float, float]] = []
-            for r in samples:
-                v = float(r["tasks"][colour][field])
-                if not points or points[-1][1] != v:
-                    points.append((r["t"], v))
+            points = _step_points(samples, lambda r, c=colour, f=field: r["tasks"][c][f])
             series.append(Series(f"{field}", {"desired": "#888", "running": COLOUR_INK.get(colour, "#444"),
-                                              "healthy": "#2a2"}[field], tuple(points), dash))
+                                              "healthy": "#2a2"}[field], points, dash))
         charts.append(step_chart(f"{colour}: deployment tasks (desired, running, healthy)", series, end=end,
                                  y_max=max(top, 1), marks=marks))
     return charts
