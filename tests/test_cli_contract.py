@@ -292,14 +292,13 @@ def test_render_output_into_a_missing_directory(cli, tmp_path):
 
 @pytest.mark.parametrize("config,contains", [
     ('store = [\n', "is not valid TOML"),
-    ('[policy.default]\nrequired_aprovals = 2\n', "unknown key 'required_aprovals'"),
-    ('[policy.prod]\nrequired_approvals = "two"\n', "required_approvals"),
+    ('[policy.default]\nrequired_approvals = 0\n', "[policy] no longer belongs in tfreview.toml"),
     (None, "cannot read"),
     ('store = 5\n', "store must be a string"),
     ('terraform = "x"\n', "terraform must be a table"),
     ('[backend]\ntype = "s3"\n', "backend.type must be a table"),
     ('rollout_poll_s = "fast"\n', "rollout_poll_s must be a number"),
-], ids=["invalid-toml", "policy-unknown-key", "policy-wrong-type", "missing-file", "store-type", "terraform-type",
+], ids=["invalid-toml", "policy-in-settings", "missing-file", "store-type", "terraform-type",
         "flat-backend", "number-type"])
 @pytest.mark.parametrize("args", [("history",), ("package", "--app", APP, "--version", VERSION), ("show", "nope-123")],
                          ids=lambda a: a[0])

@@ -10,8 +10,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests import helpers
+
 from tests.helpers import new_bucket
-from tfreview.config import Settings
 from tfreview.errors import NotFound, StoreError
 from tfreview.plan.redact import redact_plan
 from tfreview.store.audit import append_event, verify_chain
@@ -68,6 +69,7 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
         "planner": "ci@example.com", "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
         "summary": {"summary_line": "1 to change", "counts": {}, "risk_reasons": []},
     }
+    record = helpers.sign_record(admin, record)  # installs the test policy first
     keys = plan_keys(PLAN_ID)
     admin.create(keys["binary"], binary, private=True)
     admin.create(keys["json"], plan_json)
@@ -90,10 +92,7 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     yield {"bucket": bucket, **stores}
 
 
-def context_for(store: S3Store, user: str) -> Any:
-    from tfreview.workflow import Context
-
-    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": None})
+context_for = helpers.context_for
 
 
 def test_auditor_reads_history_report_and_verifies_the_chain_without_writing(team: dict[str, Any]) -> None:
@@ -146,7 +145,7 @@ def test_reviewer_approves_but_cannot_write_plans(team: dict[str, Any]) -> None:
     reviewer = team["reviewer"]
     decide(context_for(reviewer, "bob@example.com"), PLAN_ID, "approve", "lgtm")
     assert [a.approver for a in approvals_of(reviewer, PLAN_ID)] == ["bob@example.com"]
-    assert verify_chain(reviewer).count == 2
+    assert verify_chain(reviewer).count == 3  # policy installed, plan, approval
     with pytest.raises(StoreError, match="access denied: s3:PutObject"):
         reviewer.create("plans/forged/record.json", b"{}")
 

@@ -235,7 +235,6 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     bound the plan's creation time (dates inclusive). `releases`: one row per release (a deploy and the traffic
     plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
     only that release's deploy row with its steps."""
-    from tfreview.review.policy import same_identity
     from tfreview.workflow import check_names, iso, time_bound
 
     check_names(app=app, env=env, version=version, person=person)
@@ -262,7 +261,8 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
             continue
         if (lo_b and r[CREATED] < lo_b) or (hi_b and r[CREATED] > hi_b):
             continue
-        if person and not any(same_identity(person, p) for p in r[PEOPLE].decode().split(",") if p):
+        if person and not any(person.casefold() == p.casefold()  # a search, not an identity check
+                              for p in r[PEOPLE].decode().split(",") if p):
             continue
         picked.append(r)
     newest_first = itemgetter(CREATED, ID)

@@ -47,6 +47,9 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
         outcome = result.get("outcome", "?")
     entries, chain = read_log(store)
     events = [e for e in entries if e.get("plan_id") == plan_id]
+    from tfreview.trust.verify import report_statements
+
+    signed = report_statements(store, record, decisions, events)
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
@@ -73,6 +76,7 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
                     "hash": e.get("hash")} for e in events],
         "audit_chain": {"ok": chain.ok, "entries": chain.count, "first_bad_seq": chain.first_bad_seq,
                         "reason": chain.reason},
+        **signed,
     }
 
 
@@ -182,6 +186,13 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     chain = doc["audit_chain"]
     out += ["", f"Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
                 f"({chain['entries']} entries)."]
+    out += ["", "## Signatures", "", "| Statement | Signed by | Key | Verified |", "|---|---|---|---|"]
+    out += [f"| {_md_cell(x['what'])} | {_md_cell(x['principal'])} | {_md_cell(x['key'])} | {x['verified']} |"
+            for x in doc["statements"]]
+    out += ["", "Check one with stock OpenSSH (statement and signature from `tfreview report --format json`): "
+                "`ssh-keygen -Y verify -f allowed_signers -I PRINCIPAL -n tfreview -s SIG < STATEMENT`.", ""]
+    for version, lines in sorted(doc["allowed_signers"].items()):
+        out += [f"allowed_signers of policy version {version}:", "", "```", lines.rstrip(), "```", ""]
     if diff is not None:
         out += ["", "## Changes", "", diff.rstrip()]
     return "\n".join(out) + "\n"
@@ -289,7 +300,12 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
         f"{approvals}</table><h2>Apply</h2>{applied}{_html_release(doc.get('release'))}"
         f"<h2>Audit trail</h2><ul>{events}</ul>"
         f"<p>Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
-        f"({chain['entries']} entries).</p>"
+        f"({chain['entries']} entries).</p><h2>Signatures</h2><table><tr><th>Statement</th><th>Signed by</th>"
+        "<th>Key</th><th>Verified</th></tr>"
+        + "".join(f"<tr><td>{e(x['what'])}</td><td>{e(x['principal'])}</td><td>{e(x['key'])}</td>"
+                  f"<td>{e(x['verified'])}</td></tr>" for x in doc["statements"]) + "</table>"
+        + "".join(f"<p>allowed_signers of policy version {e(str(v))}:</p><pre>{e(lines)}</pre>"
+                  for v, lines in sorted(doc["allowed_signers"].items()))
         + (f"<h2>Changes</h2>{body}" if body else "")
         + "</body></html>\n"
     )

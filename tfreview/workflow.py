@@ -78,30 +78,54 @@ def check_names(**names: str | None) -> None:
 
 @dataclass
 class Context:
-    """What every use case needs: settings, the store, who is acting, and a progress callback."""
+    """What every use case needs: settings, the store, who is acting, and a progress callback.
+
+    signer/policy: the signing key and the store's verified policy history (tfreview.trust); `user` is then the
+    principal the active policy gives the signing key. Read-only commands make a Context with sign=False."""
 
     settings: Settings
     store: Store
     user: str
     on_event: OnEvent | None = None
     identity: dict[str, Any] = field(default_factory=dict)
+    signer: Any = None
+    policy: Any = None
 
     @classmethod
-    def create(cls, settings: Settings, on_event: OnEvent | None = None) -> "Context":
+    def create(cls, settings: Settings, on_event: OnEvent | None = None, *, sign: bool = True) -> "Context":
         store = open_store(settings.store)
-        user = current_user()
-        identity: dict[str, Any] = {"user": user}
+        identity: dict[str, Any] = {}
         if settings.store.startswith("s3://"):
             from tfreview.aws import caller_identity  # S3 mode records the AWS principal beside the user
 
             identity["aws_arn"] = caller_identity()
-        return cls(settings, store, user, on_event, identity)
+        if not sign:
+            return cls(settings, store, current_user(), on_event, {"user": current_user(), **identity})
+        from tfreview.trust.policy import load_history
+        from tfreview.trust.signer import find_signer
+        from tfreview.trust.verify import identify
 
-    def audit(self, event: str, **fields: Any) -> None:
+        signer = find_signer()
+        history = load_history(store)
+        user = identify(signer, history, aws_arn=identity.get("aws_arn"))
+        return cls(settings, store, user, on_event, {"user": user, **identity}, signer, history)
+
+    @property
+    def policy_version(self) -> int | None:
+        return self.policy.active.version if self.policy is not None else None
+
+    def sign(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """`statement`, naming the active policy version, signed by the acting principal."""
+        from tfreview.trust.verify import sign
+
+        return sign(self.signer, {**statement, "policy_version": self.policy_version})
+
+    def audit(self, event: str, **fields: Any) -> dict[str, Any]:
         from tfreview.store.audit import append_event
 
         # S3 mode: the AWS principal beside the person (None, and so left out, elsewhere).
-        append_event(self.store, event, self.user, aws_arn=self.identity.get("aws_arn"), **fields)
+        return append_event(self.store, event, self.user, signer=self.signer, policy_version=self.policy_version,
+                            aws_arn=self.identity.get("aws_arn"), **fields)
 
 
 # -- package -------------------------------------------------------------------------------------------------
@@ -377,15 +401,24 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": summary["risk_reasons"],
         "escalation_reasons": list(escalation),
     }
+    if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
+        record = ctx.sign(record)
     # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
     ctx.store.create(keys["binary"], binary, private=True)
     ctx.store.create(keys["json"], plan_json)
     # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
-              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind,
+                       "statement_sha256": _statement_sha256(record)})
     ctx.store.create(keys["record"], dumps(record))
     _advance_latest_plan(ctx.store, app, env, plan_id, created)
     return Planned(record, binary, review)
+
+
+def _statement_sha256(doc: dict[str, Any]) -> str:
+    from tfreview.trust.verify import statement_sha256
+
+    return statement_sha256(doc)
 
 
 def _advance_latest_plan(store: Store, app: str, env: str, plan_id: str, created: datetime) -> None:
@@ -491,14 +524,22 @@ def _facts(record: dict[str, Any]) -> Any:
 
 
 def load_policy(ctx: Context) -> Any:
-    from tfreview.review.policy import policy_from_dict
+    """The rules of the store's active, verified policy (never of a local file)."""
+    if ctx.policy is None:
+        from tfreview.trust.policy import load_history
 
-    return policy_from_dict(ctx.settings.policy)
+        ctx.policy = load_history(ctx.store)
+    return ctx.policy.active.rules
 
 
-def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> list[Any]:
-    """The decisions stored for `plan_id`, oldest first. `recorded_only`: only those the audit log holds (a decision
-    whose command died before its audit entry was written is not in effect; `approve` again completes it)."""
+def decision_docs(store: Store, plan_id: str) -> list[dict[str, Any]]:
+    """The stored approval/rejection documents of a plan, as written (signed statements, not yet verified)."""
+    return [get_json(store, key) for key in store.list(f"approvals/{plan_id}/")]
+
+
+def approvals_of(store: Store, plan_id: str) -> list[Any]:
+    """The decisions stored for `plan_id`, oldest first, unverified (for history and reports; `apply` counts only
+    those `verified` accepts: signed, and recorded in the audit log)."""
     from tfreview.review.policy import Approval
 
     out = []
@@ -508,18 +549,25 @@ def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> 
         except (TypeError, KeyError, ValueError, AttributeError):
             raise StoreError(f"store record {key} is damaged",
                              "the store was modified outside tfreview: restore that file from a backup") from None
-    if recorded_only:
-        logged = recorded_decisions(store, plan_id)
-        out = [a for a in out if (a.kind, a.approver) in logged]
     return sorted(out, key=lambda a: a.approved_at)
 
 
-def recorded_decisions(store: Store, plan_id: str) -> set[tuple[str, str]]:
-    """(kind, who) of the approve/reject entries of `plan_id` in the audit log (one read of the log)."""
-    from tfreview.store.audit import iter_entries
+def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """(plan facts, decisions) of a plan, every signature checked against the store's active policy: the plan
+    record signed by its planner, each decision by the principal it names with its audit entry present (a decision
+    whose command died before its audit entry is not in effect; `approve` again completes it).
+    PolicyRefusal (exit 3) naming the first that is edited, forged, unsigned or signed with a wrong key."""
+    from dataclasses import replace
 
-    return {(str(e.get("event")), str(e.get("actor"))) for e in iter_entries(store)
-            if e.get("plan_id") == plan_id and e.get("event") in ("approve", "reject")}
+    from tfreview.trust.verify import check_signed, verified_decisions
+
+    load_policy(ctx)
+    active = ctx.policy.active
+    key = check_signed(record, active.document, str(record.get("planner")), f"plan record {record['id']}",
+                       active.version)
+    facts = replace(_facts(record), planner_key=key.fingerprint)
+    return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), facts,
+                                     ctx.policy)
 
 
 def _identity_slug(who: str) -> str:
@@ -532,10 +580,9 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
     from tfreview.review.policy import check_can_approve, required_approvals
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    decisions = approvals_of(ctx.store, plan_id)
-    check_can_approve(policy, facts, decisions, ctx.user, now_utc())
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
     ep = policy.for_env(facts.env)
     return {"plan_id": plan_id, "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
@@ -548,34 +595,44 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     from tfreview.review.policy import check_can_approve, make_approval
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     now = now_utc()
     key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
 
-    def log(decision: dict[str, Any]) -> None:
-        ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
-                  details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"]})
+    def log(decision: dict[str, Any], etag: str) -> dict[str, Any]:
+        """Audit `decision` (naming its statement's sha256), then point its file at the entry: now it counts."""
+        entry = ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"],
+                          plan_id=plan_id, details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"],
+                                                    "statement_sha256": _statement_sha256(decision)})
+        done = {**decision, "audit_seq": entry["seq"]}
+        ctx.store.replace(key, dumps(done), etag)
+        return done
 
     if ctx.store.exists(key):  # decided before: complete it if that run died before its audit entry
-        stored = get_json(ctx.store, key)
-        if (stored.get("kind"), stored.get("approver")) not in recorded_decisions(ctx.store, plan_id):
-            log(stored)  # as it was made, not as asked now
+        raw, etag = ctx.store.read_versioned(key)
+        stored = json.loads(raw)
+        if "audit_seq" not in stored:  # its signature was checked by `verified` above
+            done = log(stored, etag)  # as it was made, not as asked now
             if stored.get("kind") == kind:
-                return stored
-    check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
+                return done
+    check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind,  # type: ignore[arg-type]
+                      key=ctx.signer.public_key.fingerprint)
+    if ctx.store.exists(f"applies/{plan_id}/start.json"):
+        raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
+                            f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
     # What the approver could read is the JSON the record binds (reviewers cannot read the binary; apply checks
     # that the binary still hashes as recorded and still gives this JSON).
     if kind == "approve":
         reviewed_json(ctx.store, record)
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
-    doc = {**approval.to_dict(), "identity": ctx.identity}
-    try:  # create-only: of concurrent decisions by one person exactly one is recorded
+    doc = ctx.sign({**approval.to_dict(), "identity": ctx.identity})
+    try:  # create-only: of concurrent decisions by one person exactly one is recorded, before any audit entry
         etag = ctx.store.create(key, dumps(doc))
     except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
                             "another person must approve; see: tfreview show " + plan_id) from None
     try:
-        log(doc)
+        doc = log(doc, etag)
     except BaseException:
         # A decision the audit log does not hold is never in effect: take it back, so that it can be made again.
         ctx.store.delete(key, etag)
@@ -646,7 +703,8 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                             state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
                             succeeded_in=succeeded_in(ctx.store, app, version))
 
-    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
+    facts, decisions = verified(ctx, record)
+    check_apply(policy, facts, decisions, now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
     refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
@@ -654,8 +712,8 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
             lineage, serial, _outputs = state_identity(ws.tf)
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
-                        current(lineage, serial), break_glass=waived)
+            facts, decisions = verified(ctx, record)
+            check_apply(policy, facts, decisions, now_utc(), current(lineage, serial), break_glass=waived)
             check_applies_reviewed(ws, record, binary)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
