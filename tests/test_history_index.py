@@ -127,3 +127,23 @@ def test_audit_log_pages_from_a_time_and_a_cursor_without_reading_the_whole_log(
     assert min(reads[6:]) >= 25  # after the binary search (a few probes) nothing before the page is read
     last = page(store, since=at_25, after=first.next_after, limit=10, event="plan")
     assert [e["seq"] for e in last.entries] == [31, 33, 35, 37, 39] and last.next_after is None
+
+
+def test_a_plan_whose_record_lands_after_its_audit_entry_is_not_lost_and_a_late_outcome_is_seen(store):
+    """`plan` appends its audit entry before the record, `apply` its apply-end entry before the result: a reader
+    in between must neither drop the plan for good nor keep it without an outcome."""
+    first = _plan(store, 1)
+    history(store)
+    pid = "shop-qa-20261101-000002-0002"
+    append_event(store, "plan", "alice@example.com", app="shop", env="qa", plan_id=pid)
+    assert [r["id"] for r in history(store)] == [first]  # its record is not there yet
+    store.create(f"plans/{pid}/record.json", dumps({
+        "kind": "plan", "id": pid, "plan_kind": "deploy", "app": "shop", "env": "qa", "version": "1.2.0",
+        "created_at": "2026-11-01T00:00:02Z", "planner": "alice@example.com", "summary": {}}))
+    assert [r["id"] for r in history(store)] == [pid, first]
+    store.create(f"applies/{pid}/start.json", dumps({"by": "carol@example.com", "break_glass": None}))
+    append_event(store, "apply-start", "carol@example.com", plan_id=pid)
+    append_event(store, "apply-end", "carol@example.com", plan_id=pid)
+    assert history(store)[0]["outcome"] == "interrupted"  # no result yet, no lock
+    store.create(f"applies/{pid}/result.json", dumps({"outcome": "applied"}))
+    assert history(store)[0]["outcome"] == "applied"

@@ -180,20 +180,41 @@ def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
         return _rebuild(store, head)
     if covered == head:
         return rows
-    touched: set[str] = set()
+    touched: dict[str, str] = {}  # plan id -> time of its newest entry
     last_hash = ""
     for seq in range(covered + 1, head + 1):
         entry = _load_entry(store, seq) or {}
         last_hash = str(entry.get("hash", ""))
         if entry.get("plan_id"):
-            touched.add(str(entry["plan_id"]))
-    fresh = [_line(row) for pid in sorted(touched) if (row := plan_row(store, pid)) is not None]
+            touched[str(entry["plan_id"])] = str(entry.get("time", ""))
+    fresh = []
+    pending = False
+    for pid in sorted(touched):
+        found = plan_row(store, pid)
+        if found is not None:
+            fresh.append(_line(found))
+        else:  # the plan's audit entry is written before its record: a plan being made now has none yet
+            pending = pending or _recent(touched[pid])
     rows.update((r[ID], r) for r in map(_parse_line, fresh))
+    if pending:
+        return rows  # nothing written: the next reader catches up from here again and finds the record
     if len(segments) > COMPACT_AFTER:
         _write_segment(store, "full", head, last_hash, (b"\t".join(r) for r in rows.values()))
     else:
         _write_segment(store, "delta", head, last_hash, fresh)
     return rows
+
+
+PENDING_S = 600  # a plan entry this recent whose record is missing yet: its command is still writing it
+
+
+def _recent(at: str) -> bool:
+    from datetime import datetime, timezone
+
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(at.replace("Z", "+00:00"))).total_seconds() < PENDING_S
+    except ValueError:
+        return False
 
 
 def _rebuild(store: Store, head: int) -> dict[bytes, IndexRow]:
@@ -204,10 +225,16 @@ def _rebuild(store: Store, head: int) -> dict[bytes, IndexRow]:
 
 # -- the query --------------------------------------------------------------------------------------------------
 def _live_outcome(store: Store, row: dict[str, Any]) -> str:
-    """An apply with no outcome yet is `applying` while its holder still has the lock, else `interrupted`."""
+    """An apply indexed without an outcome: the outcome recorded since (its audit entry comes first, the result
+    right after), else `applying` while its holder still has the lock, else `interrupted`."""
     if row["outcome"] != "no-outcome":
         return row["outcome"]
     from tfreview.store.locks import holder_alive, read_lock
+
+    try:
+        return get_json(store, f"applies/{row['id']}/result.json").get("outcome") or "interrupted"
+    except NotFound:
+        pass
 
     lock = read_lock(store, row["app"], row["env"])
     running = lock is not None and lock.plan_id == row["id"] and holder_alive(lock) is not False
