@@ -196,8 +196,9 @@ def _show_review(review: Any, full: bool = False, **filters: Any) -> None:
     console = _console()
     if not console.is_terminal:
         from tfreview.render import render_text
+        from tfreview.text import visible
 
-        sys.stdout.write(render_text(review, width=console.width, full=full, **filters))
+        sys.stdout.write(visible(render_text(review, width=console.width, full=full, **filters)))
         sys.stdout.flush()
         return
     from tfreview.render.terminal import render_terminal
