@@ -285,8 +285,9 @@ def _show_review(review: Any, full: bool = False, console: Any = None, **filters
     from tfreview.text import visible
 
     with paused_gc():  # the per-resource trees are built here: millions of small, acyclic objects
+        diff = resources_plain(review, full=full, **filters)  # first: a bad filter is refused before any output
         console.print(_unboxed(render_summary(review)))
-        console.file.write(visible(resources_plain(review, full=full, **filters)))
+    console.file.write(visible(diff))
     console.file.flush()
 
 
