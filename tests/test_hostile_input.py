@@ -168,6 +168,7 @@ CASES = [
     Case("binary-garbage-zip", 2, "saved plan", lambda w: render(w, b"PK\x03\x04" + b"\x00" * 64)),
     Case("zip-without-plan", 2, "saved plan", lambda w: ("render", str(w.cli.store / "packages" / APP / VERSION / "terraform.zip"))),
     Case("file-name-escape", 2, "does not exist", lambda w: ("render", str(w.tmp / ("x" + HOSTILE + ".json")))),
+    Case("render-name-too-long", 2, "cannot read", lambda w: ("render", "a" * 300)),  # reached `internal error`
     Case("render-fifo", 2, "is not a file", lambda w: ("render", _fifo(w))),
     Case("render-dev-zero", 2, "is not a file", lambda w: ("render", "/dev/zero")),
     # -- --output ---------------------------------------------------------------------------------------------------
@@ -176,6 +177,7 @@ CASES = [
     Case("output-device", 2, "device", lambda w: render(w, plan_json(), "-f", "json", "-o", "/dev/full")),
     Case("output-directory", 2, "directory", lambda w: render(w, plan_json(), "-o", str(w.tmp))),
     Case("output-missing-dir", 2, "not a directory", lambda w: render(w, plan_json(), "-o", str(w.tmp / "no" / "r.md"))),
+    Case("output-name-too-long", 2, "cannot write", lambda w: ("show", w.plan_id, "-o", str(w.tmp / ("o" * 300)))),
     Case("show-output-symlink", 2, "symbolic link", lambda w: ("show", w.plan_id, "-f", "markdown", "-o", _symlink(w))),
     Case("report-output-fifo", 2, "named pipe", lambda w: ("report", w.plan_id, "-o", _fifo(w))),
     Case("report-output-device", 2, "device", lambda w: ("report", w.plan_id, "-o", "/dev/null")),
@@ -219,6 +221,7 @@ CASES = [
     Case("store-s3-space", 2, "s3://", lambda w: ("--store", "s3://my bucket/tfreview", "history")),
     Case("store-s3-no-bucket", 2, "names no bucket", lambda w: ("--store", "s3://", "history")),
     Case("store-config-typo", 2, "s3://", history, config='store = "s3//bucket/x"\n'),
+    Case("store-name-too-long", 2, "cannot use store", lambda w: ("--store", "s" * 300, "history")),
     Case("store-is-a-file", 2, "not a directory", lambda w: ("--store", w.file("store-file", "x"), "history")),
     # -- packaging --------------------------------------------------------------------------------------------------
     Case("source-name-not-utf8", 2, "UTF-8", lambda w: ("package", "--app", APP, "--version", "9.1.0",

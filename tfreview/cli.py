@@ -205,8 +205,12 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
            address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
     """Review any plan without storing it."""
     _check_output(output)
-    if not file.is_file():
-        raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
+    try:
+        exists, regular = file.exists(), file.is_file()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise _bad(f"cannot read {file}: {exc.strerror}", "pass a .tfplan file or the output of terraform show -json") from None
+    if not regular:
+        raise _bad(f"{file} {'is not a file' if exists else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
     try:
         data = file.read_bytes()
@@ -670,13 +674,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         _fail(*_CLOSED_PIPE)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG) or os.environ.get("TFREVIEW_DEBUG"):
-            raise
-        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
-    except Exception as exc:  # a bug: still one line unless debugging
+    except Exception as exc:  # a full disk is one line; anything else is a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
         sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
