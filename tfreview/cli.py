@@ -69,8 +69,10 @@ class Progress:
         self.last = ""
 
     def __enter__(self) -> "Progress":
-        if self.console.is_terminal:
-            self.status = self.console.status(self.title)
+        from rich.text import Text
+
+        if self.console.is_terminal:  # Text, not str: rich reads a str status as markup
+            self.status = self.console.status(Text(self.title))
             self.status.__enter__()
         return self
 
@@ -79,6 +81,8 @@ class Progress:
             self.status.__exit__(*exc)
 
     def __call__(self, event: dict[str, Any]) -> None:
+        from rich.text import Text
+
         from tfreview.terraform import progress_text
 
         text = progress_text(event)
@@ -86,7 +90,7 @@ class Progress:
             return
         self.last = text
         if self.status is not None:
-            self.status.update(f"{self.title}: {text}")
+            self.status.update(Text(f"{self.title}: {text}"))
         elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
             if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
                 self.console.print(self.title, markup=False)

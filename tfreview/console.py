@@ -17,7 +17,12 @@ from tfreview.text import UNSAFE, visible
 
 
 class SafeConsole(Console):
-    """A rich Console that never writes a terminal control sequence taken from the text it prints."""
+    """A rich Console that never writes a terminal control sequence taken from the text it prints. Console markup
+    is off by default: `[link=...]` in a name would otherwise become an OSC 8 hyperlink written by rich itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("markup", False)
+        super().__init__(*args, **kwargs)
 
     def on_broken_pipe(self) -> None:
         """A closed pipe is reported in one line by the CLI (rich would exit 1 silently)."""
