@@ -20,7 +20,9 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     from tfreview.plan import review_plan
     from tfreview.store.audit import append_event
     from tfreview.store.base import dumps
-    from tfreview.workflow import iso, new_plan_id, now_utc, plan_keys, review_summary
+    from tfreview.config import Settings
+    from tfreview.workflow import (Context, backend_config, iso, new_plan_id, now_utc, plan_keys, review_summary,
+                                   state_location)
 
     manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
     created = now_utc()
@@ -31,7 +33,10 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": app, "env": env,
               "version": version, "plan_sha256": hashlib.sha256(binary).hexdigest(),
               "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
-              "state_lineage": "", "state_serial": 0, "prior_outputs": {}, "release_vars": {},
+              "state_lineage": "", "state_serial": 0,
+              "state_location": state_location(*backend_config(Context(Settings(store=store.url), store, planner),
+                                                               app, env)),
+              "prior_outputs": {}, "release_vars": {},
               "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}

@@ -44,7 +44,7 @@ def test_appended_events_form_a_verified_chain(store):
     entries = small_log(store, 4)
     assert [e["seq"] for e in entries] == [1, 2, 3, 4]
     assert entries[0]["prev_hash"] == GENESIS_HASH
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:]))
+    assert all(b["prev_hash"] == a["hash"] for a, b in zip(entries, entries[1:], strict=False))
     assert list(iter_entries(store)) == entries
     assert verify_chain(store).ok and verify_chain(store).count == 4
     assert entries[2]["event"] == "approve" and entries[2]["actor"] == "user2@example.com"

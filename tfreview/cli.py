@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from tfreview.errors import EXIT_ERROR, EXIT_USAGE, TfreviewError
+from tfreview.errors import EXIT_ERROR, EXIT_USAGE, Interrupted, TfreviewError
 from tfreview.text import visible
 
 app = typer.Typer(
@@ -504,6 +504,9 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     store = open_store(_settings().store)
     rows = do_history(store, app_name, env, version, person, since, until)
     _warn_interrupted(store, app_name, env)  # on stderr: JSON on stdout stays clean
+    for row in rows:
+        if row.get("error"):
+            _console(stderr=True).print(f"warning: {row['error']}", markup=False, highlight=False)
     if fmt is Format.json:
         _emit_json(rows)
         return
@@ -656,10 +659,25 @@ def _bad(message: str, hint: str) -> TfreviewError:
     return BadInput(message, hint)
 
 
+def _raise_on_signals() -> None:
+    """SIGINT and SIGTERM become `Interrupted`, so the use case under way records its outcome and stops terraform
+    cleanly (an operator's Ctrl-C, a CI runner's cancel) instead of dying mid-write."""
+    import signal
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # once: a second Ctrl-C must not cut the recording short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupted)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code."""
     import errno
 
+    _raise_on_signals()
     try:
         try:
             app(args=argv, prog_name="tfreview")
@@ -669,11 +687,15 @@ def main(argv: Optional[list[str]] = None) -> None:
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
             _fail(*_CLOSED_PIPE)
         raise
+    except Interrupted as exc:
+        sys.stderr.write(f"tfreview: interrupted by {exc}: what was under way is recorded as interrupted "
+                         "(see: tfreview history)\n")
+        sys.exit(exc.exit_code)
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
         _fail(exc.message, exc.hint, exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before the handlers were installed
         sys.stderr.write("tfreview: interrupted\n")
         sys.exit(130)
     except BrokenPipeError:

@@ -34,7 +34,10 @@ class Settings:
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
-        return self.backends.get(env) or self.backends.get("default") or {"type": "local"}
+        """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
+        the local store, or in the S3 backend beside an S3 store: team state never stays on one laptop)."""
+        default = {"type": "s3"} if self.store.startswith("s3://") else {"type": "local"}
+        return self.backends.get(env) or self.backends.get("default") or default
 
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
@@ -205,6 +208,14 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     from tfreview.review.policy import policy_from_dict
 
     policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
+    # Paths are made absolute once, here: terraform runs in temporary working directories, where a relative
+    # store (the local state lives in it), mirror, cache or work directory would point somewhere else.
+    if values.get("store") is None:
+        values["store"] = Settings.store
+    for key in ("store", "provider_mirror", "plugin_cache_dir", "work_dir"):
+        value = values.get(key)
+        if isinstance(value, str) and value and not value.startswith("s3://"):
+            values[key] = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
 

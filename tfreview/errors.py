@@ -64,3 +64,16 @@ class StoreError(TfreviewError):
 
 class RolloutFailed(TfreviewError):
     """A blue/green or rolling release did not complete; traffic was kept on (or moved back to) the old colour."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached tfreview. A BaseException, like KeyboardInterrupt, so no `except Exception` swallows
+    it: the apply records its outcome as interrupted, terraform is stopped cleanly, and the exit code is
+    128 + the signal (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from tfreview.errors import AwsError, BadInput
+from tfreview.errors import AwsError, BadInput, Interrupted
 
 FAKE_CREDENTIALS: dict[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -828,7 +828,7 @@ def run_sandbox(port: int = 5000, host: str = "127.0.0.1", step_s: float | None 
               flush=True)
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # Ctrl-C or SIGTERM: a normal stop
         pass
     finally:
         sandbox.stop()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -86,27 +88,33 @@ class Terraform:
         """Run `terraform CMD [options] ARGS`; with on_event, `-json` UI events are streamed to it."""
         argv = self._cmd.generate_cmd_string(cmd, *args, **options)
         try:
+            # Its own process group: a Ctrl-C in the terminal reaches tfreview only, which forwards exactly one
+            # SIGINT (terraform stops gracefully on the first, and aborts mid-write on a second).
             proc = subprocess.Popen(argv, cwd=self.working_dir, env=self.environment(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.umask(0o077))
+                                    stderr=subprocess.PIPE, text=True, umask=0o077, process_group=0)
         except FileNotFoundError:
             raise TerraformFailed(f"terraform binary {self.settings.terraform_bin!r} not found",
                                   "install Terraform >= 1.5 or set TFREVIEW_TERRAFORM_BIN") from None
         out_lines: list[str] = []
         diags: list[Event] = []
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out_lines.append(line)
-            if on_event is None and "json" not in options:
-                continue
-            event = _parse_event(line)
-            if event is None:
-                continue
-            if event.get("type") == "diagnostic":
-                diags.append(event)
-            if on_event is not None:
-                on_event(event)
-        stderr = proc.stderr.read() if proc.stderr else ""
-        rc = proc.wait()
+        try:
+            for line in proc.stdout:
+                out_lines.append(line)
+                if on_event is None and "json" not in options:
+                    continue
+                event = _parse_event(line)
+                if event is None:
+                    continue
+                if event.get("type") == "diagnostic":
+                    diags.append(event)
+                if on_event is not None:
+                    on_event(event)
+            stderr = proc.stderr.read() if proc.stderr else ""
+            rc = proc.wait()
+        except BaseException:  # interrupted (Interrupted, KeyboardInterrupt) or a failing callback
+            stop_gracefully(proc)
+            raise
         result = Result(rc, "".join(out_lines), stderr, tuple(diags))
         if rc != 0:
             raise TerraformFailed(f"terraform {cmd} failed: {first_error(result)}",
@@ -141,6 +149,33 @@ class Terraform:
         result = self.run("state pull")
         text = result.stdout.strip()
         return json.loads(text) if text else None
+
+
+STOP_GRACE_S = 120.0  # how long terraform may take to finish its in-flight operations and write its state
+
+
+def stop_gracefully(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
+    """Stop a running terraform as Ctrl-C would: one SIGINT (it finishes what is in flight and writes its state),
+    then wait; SIGKILL only if it has not exited after `grace_s` seconds. Signals arriving meanwhile are ignored:
+    a second interrupt would make terraform abort mid-write."""
+    import signal
+
+    import threading
+
+    if proc.poll() is not None:
+        return
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=grace_s)  # drains its output: a full pipe must not block its exit
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _flag() -> Any:
@@ -182,10 +217,33 @@ def make_workdir(settings: Settings, prefix: str) -> Path:
     try:
         if base:
             Path(base).mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-", dir=base))
+        remove_abandoned_workdirs(Path(base or tempfile.gettempdir()))
+        # The pid in the name tells which tfreview made it (see store.locks.orphaned_terraform).
+        return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-{os.getpid()}-", dir=base))
     except OSError as exc:
         raise BadInput(f"cannot make a working directory in {base or tempfile.gettempdir()}: {exc.strerror}",
                        "fix TFREVIEW_WORK_DIR or [terraform].work_dir in tfreview.toml") from None
+
+
+_WORKDIR = re.compile(r"^tfreview-[a-z]+-(\d+)-")
+
+
+def remove_abandoned_workdirs(base: Path) -> None:
+    """Remove the working directories of killed tfreview runs on this host: their tfreview is gone and no process
+    (an orphaned terraform) still works in them. They may hold a plan file with secrets."""
+    from tfreview.store.locks import orphaned_terraform, pid_alive
+
+    try:
+        names = [n for n in os.listdir(base) if n.startswith("tfreview-")]
+    except OSError:
+        return
+    for name in names:
+        match = _WORKDIR.match(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and not pid_alive(pid) and not orphaned_terraform(pid):
+            shutil.rmtree(base / name, ignore_errors=True)
 
 
 def progress_text(event: Event) -> str | None:

@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping
 
 from tfreview import packaging
 from tfreview.config import Settings, current_user
-from tfreview.errors import BadInput, Conflict, NotFound, PolicyRefusal, StoreError, TfreviewError
+from tfreview.errors import BadInput, Conflict, Interrupted, NotFound, PolicyRefusal, StoreError, TfreviewError
 from tfreview.store import Store, get_json, open_store
-from tfreview.store.base import dumps
+from tfreview.store.base import dumps, update_json
 from tfreview.terraform import Event, Terraform, make_workdir
 
 OnEvent = Callable[[Event], None]
@@ -137,8 +137,15 @@ def package(ctx: Context, app: str, version: str, source: str | None = None) -> 
         # A crashed earlier run left the zip but no manifest: accept it only if it is the same bytes.
         if hashlib.sha256(ctx.store.read(zip_key)).hexdigest() != pkg.sha256:
             raise
-    ctx.store.create(manifest_key, dumps(manifest))
+    # The audit entry first: a package counts once its manifest exists, and it never exists unrecorded.
     ctx.audit("package", app=app, version=version, details={"sha256": pkg.sha256, "files": len(pkg.files)})
+    try:
+        ctx.store.create(manifest_key, dumps(manifest))
+    except Conflict:  # a concurrent packager of the same version won the race: same content is fine
+        if get_json(ctx.store, manifest_key).get("sha256") != pkg.sha256:
+            raise Conflict(f"{app} {version} was just packaged by someone else with different content",
+                           "package a new version instead of changing a released one") from None
+        return {**get_json(ctx.store, manifest_key), "status": "unchanged"}
     return {**manifest, "status": "created"}
 
 
@@ -163,22 +170,38 @@ def state_key(app: str, env: str) -> str:
     return f"state/{app}/{env}/terraform.tfstate"
 
 
-def backend_config(ctx: Context, app: str, env: str, env_dir: Path) -> dict[str, str]:
-    """Point the environment's backend at its state: a local file in the store (default), or the S3 backend
-    (team mode, `[backend.<env>] type = "s3"`), written as an override so the package stays untouched."""
+def backend_config(ctx: Context, app: str, env: str) -> tuple[str, dict[str, str]]:
+    """(type, -backend-config values) of the environment's state: a local file in the store (default for a local
+    store), or the S3 backend (an S3 store's default, or `[backend.<env>] type = "s3"`)."""
     backend = ctx.settings.backend_for(env)
     if backend.get("type", "local") == "s3":
         from tfreview.store.backend import s3_backend_config  # team mode
 
-        (env_dir / BACKEND_OVERRIDE_FILE).write_text('terraform {\n  backend "s3" {}\n}\n')
-        return s3_backend_config(ctx.settings, ctx.store, backend, app, env)
+        return "s3", s3_backend_config(ctx.settings, ctx.store, backend, app, env)
     local_path = getattr(ctx.store, "path", None)
     if local_path is None:
         raise BadInput(f"environment {env} keeps local state, which needs a local store",
-                       f"set [backend.{env}] type = \"s3\" in tfreview.toml for an S3 store")
-    state_file = local_path(state_key(app, env))
-    state_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return {"path": str(state_file)}
+                       f"remove type = \"local\" from [backend.{env}] in tfreview.toml: an S3 store keeps state in S3")
+    return "local", {"path": str(local_path(state_key(app, env)))}
+
+
+def state_location(backend_type: str, config: dict[str, str]) -> dict[str, str]:
+    """Where the state lives, as recorded in a plan and compared by apply (no credentials or options)."""
+    if backend_type == "s3":
+        return {"type": "s3", "bucket": config["bucket"], "key": config["key"]}
+    return {"type": "local", "path": config["path"]}
+
+
+def refuse_other_backend(record: dict[str, Any], here: dict[str, str]) -> None:
+    """A saved plan pins the backend of plan time: applying it from another (copied, moved) store would write the
+    state there. Refuse unless the plan's state location is this store's."""
+    planned = record.get("state_location")
+    if planned != here:
+        where = (planned or {}).get("path") or "/".join(filter(None, [(planned or {}).get("bucket"),
+                                                                    (planned or {}).get("key")])) or "unknown"
+        raise PolicyRefusal(f"plan {record['id']} keeps its state elsewhere ({where}), not in this store",
+                            f"apply it with the store it was made in, or make a new plan here: tfreview plan "
+                            f"--app {record['app']} --version {record['version']} --env {record['env']}")
 
 
 @dataclass
@@ -188,6 +211,7 @@ class Workspace:
     root: Path
     env_dir: Path
     tf: Terraform
+    state_location: dict[str, str]  # where this workspace's terraform keeps state (see state_location())
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -203,8 +227,13 @@ def open_workspace(ctx: Context, app: str, env: str, zip_bytes: bytes, purpose: 
             raise BadInput(f"environment {env!r} is not in the package",
                            f"use one of: {', '.join(envs) or '(none: the package has no envs/ directory)'}")
         tf = Terraform(ctx.settings, env_dir)
-        tf.init(backend_config(ctx, app, env, env_dir), on_event=ctx.on_event)
-        return Workspace(root, env_dir, tf)
+        backend_type, config = backend_config(ctx, app, env)
+        if backend_type == "s3":  # an override file: the package stays untouched
+            (env_dir / BACKEND_OVERRIDE_FILE).write_text('terraform {\n  backend "s3" {}\n}\n')
+        else:
+            Path(config["path"]).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tf.init(config, on_event=ctx.on_event)
+        return Workspace(root, env_dir, tf, state_location(backend_type, config))
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -331,6 +360,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
+        "state_location": ws.state_location,
         "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
         "terraform_version": review.terraform_version or "unknown",
@@ -345,11 +375,25 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
     ctx.store.create(keys["binary"], binary, private=True)
     ctx.store.create(keys["json"], plan_json, private=True)
-    ctx.store.create(keys["record"], dumps(record))
-    ctx.store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
+    # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
               details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+    ctx.store.create(keys["record"], dumps(record))
+    _advance_latest_plan(ctx.store, app, env, plan_id, created)
     return Planned(record, binary, review)
+
+
+def _advance_latest_plan(store: Store, app: str, env: str, plan_id: str, created: datetime) -> None:
+    """Point app/env's latest plan at `plan_id` unless a plan created later is there already (compare-and-swap):
+    "superseded by a newer plan" stays true to creation order whatever order concurrent planners finish in."""
+    mine = {"plan_id": plan_id, "created_at": iso(created), "created_us": int(created.timestamp() * 1_000_000)}
+
+    def forward(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current and (int(current.get("created_us") or 0), str(current.get("plan_id"))) >= (mine["created_us"], plan_id):
+            return None
+        return mine
+
+    update_json(store, f"heads/{app}/{env}/latest-plan.json", forward)
 
 
 def public_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -429,7 +473,9 @@ def load_policy(ctx: Context) -> Any:
     return policy_from_dict(ctx.settings.policy)
 
 
-def approvals_of(store: Store, plan_id: str) -> list[Any]:
+def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> list[Any]:
+    """The decisions stored for `plan_id`, oldest first. `recorded_only`: only those the audit log holds (a decision
+    whose command died before its audit entry was written is not in effect; `approve` again completes it)."""
     from tfreview.review.policy import Approval
 
     out = []
@@ -439,7 +485,18 @@ def approvals_of(store: Store, plan_id: str) -> list[Any]:
         except (TypeError, KeyError, ValueError, AttributeError):
             raise StoreError(f"store record {key} is damaged",
                              "the store was modified outside tfreview: restore that file from a backup") from None
+    if recorded_only:
+        logged = recorded_decisions(store, plan_id)
+        out = [a for a in out if (a.kind, a.approver) in logged]
     return sorted(out, key=lambda a: a.approved_at)
+
+
+def recorded_decisions(store: Store, plan_id: str) -> set[tuple[str, str]]:
+    """(kind, who) of the approve/reject entries of `plan_id` in the audit log (one read of the log)."""
+    from tfreview.store.audit import iter_entries
+
+    return {(str(e.get("event")), str(e.get("actor"))) for e in iter_entries(store)
+            if e.get("plan_id") == plan_id and e.get("event") in ("approve", "reject")}
 
 
 def _identity_slug(who: str) -> str:
@@ -470,6 +527,18 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     record = load_plan(ctx.store, plan_id)
     facts = _facts(record)
     now = now_utc()
+    key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
+
+    def log(decision: dict[str, Any]) -> None:
+        ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
+                  details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"]})
+
+    if ctx.store.exists(key):  # decided before: complete it if that run died before its audit entry
+        stored = get_json(ctx.store, key)
+        if (stored.get("kind"), stored.get("approver")) not in recorded_decisions(ctx.store, plan_id):
+            log(stored)  # as it was made, not as asked now
+            if stored.get("kind") == kind:
+                return stored
     check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
     # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
     current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
@@ -478,13 +547,17 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
                             f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
     doc = {**approval.to_dict(), "identity": ctx.identity}
-    try:
-        ctx.store.create(f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json", dumps(doc))
+    try:  # create-only: of concurrent decisions by one person exactly one is recorded
+        etag = ctx.store.create(key, dumps(doc))
     except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
                             "another person must approve; see: tfreview show " + plan_id) from None
-    ctx.audit(kind, app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
-              details={"comment": comment, "plan_sha256": record["plan_sha256"]})
+    try:
+        log(doc)
+    except BaseException:
+        # A decision the audit log does not hold is never in effect: take it back, so that it can be made again.
+        ctx.store.delete(key, etag)
+        raise
     return doc
 
 
@@ -506,25 +579,11 @@ def succeeded_in(store: Store, app: str, version: str) -> frozenset[str]:
 
 def mark_succeeded(store: Store, app: str, version: str, env: str) -> None:
     """Record that app/version was applied successfully in `env` (CAS update: concurrent envs lose nothing)."""
-    key = f"releases/{app}/{version}/succeeded.json"
-    for _ in range(20):
-        try:
-            raw, etag = store.read_versioned(key)
-        except NotFound:
-            try:
-                store.create(key, dumps({"app": app, "version": version, "envs": [env]}))
-                return
-            except Conflict:
-                continue
-        doc = json.loads(raw)
-        if env in doc.get("envs", []):
-            return
-        try:
-            store.replace(key, dumps({**doc, "envs": sorted({*doc.get("envs", []), env})}), etag)
-            return
-        except Conflict:
-            continue
-    raise StoreError(f"could not record the success of {app} {version} in {env}", "retry the command")
+    def add(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        doc = doc or {"app": app, "version": version, "envs": []}
+        return None if env in doc.get("envs", []) else {**doc, "envs": sorted({*doc.get("envs", []), env})}
+
+    update_json(store, f"releases/{app}/{version}/succeeded.json", add)
 
 
 def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
@@ -550,6 +609,7 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
     _refuse_if_applied(ctx.store, record)
+    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
     # The workspace unpacks these very bytes, verified against the manifest and the plan's package sha256.
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
@@ -561,14 +621,14 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                             state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
                             succeeded_in=succeeded_in(ctx.store, app, version))
 
-    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
             lineage, serial, _outputs = state_identity(ws.tf)
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id), now_utc(),
+            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
                         current(lineage, serial), break_glass=waived)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
@@ -601,13 +661,18 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
     except Conflict:
         raise PolicyRefusal(f"plan {plan_id} was already applied (or an apply of it was interrupted)",
                             "a plan is applied once: make a new plan") from None
-    if break_glass_reason is not None:
-        ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
-    ctx.audit("apply-start", **fields)
+    result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
+    try:
+        if break_glass_reason is not None:
+            ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
+        ctx.audit("apply-start", **fields)
+    except TfreviewError as exc:  # nothing ran: an apply that is not in the audit log never happens
+        _record_outcome(ctx, base, fields, {**result, "outcome": "failed", "finished_at": iso(now_utc()),
+                                            "error": f"not applied: the audit log could not record it ({exc.message})"})
+        raise
     plan_file = ws.env_dir / "tfreview.tfplan"
     plan_file.write_bytes(binary)
     plan_file.chmod(0o600)
-    result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
     try:
         ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
         result["outcome"] = "applied"
@@ -621,14 +686,32 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         result["outcome"] = "failed"
         result["error"] = exc.one_line()
         raise
+    except Interrupted as exc:  # Ctrl-C / SIGTERM: terraform was stopped gracefully (terraform.stop_gracefully)
+        result["outcome"] = "interrupted"
+        result["error"] = f"interrupted by {exc}: terraform was stopped; check the environment before the next plan"
+        raise
+    except BaseException as exc:  # a bug: still an outcome, never a result without one
+        result["outcome"] = "failed"
+        result["error"] = f"internal error: {type(exc).__name__}"
+        raise
     finally:
         result["finished_at"] = iso(now_utc())
-        try:
-            ctx.store.create(f"{base}/result.json", dumps(result))
-            ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
-        except (StoreError, Conflict):
-            pass  # the error that brought us here matters more; the missing result shows as interrupted
+        _record_outcome(ctx, base, fields, result)
     return result
+
+
+def _record_outcome(ctx: Context, base: str, fields: dict[str, Any], result: dict[str, Any]) -> None:
+    """The apply's outcome: the audit entry first, then `result.json`. The result is written even when the log
+    cannot take the entry (the environment changed either way; `audit verify` reports the missing entry). Never
+    raises: the error that ended the apply matters more, and a missing result shows as interrupted."""
+    try:
+        ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
+    except (StoreError, Conflict):
+        result = {**result, "audit": "missing: the audit log could not record this outcome"}
+    try:
+        ctx.store.create(f"{base}/result.json", dumps(result))
+    except (StoreError, Conflict):
+        pass
 
 
 # -- history ------------------------------------------------------------------------------------------------------
@@ -654,8 +737,6 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
     """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
     approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
-    from tfreview.review.policy import parse_time, same_identity
-    from tfreview.store.locks import holder_alive, read_lock
 
     check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
@@ -663,31 +744,51 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
     for key in store.list("plans/"):
         if not key.endswith("/record.json"):
             continue
-        rec = plan_record(store, key)
-        if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
-            continue
-        created = parse_time(rec["created_at"])
-        if (lo and created < lo) or (hi and created > hi):
-            continue
-        decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
-        outcome, start = "planned", None
-        try:  # an apply writes start.json first, result.json when it ends
-            start = get_json(store, f"applies/{rec['id']}/start.json")
-            outcome = get_json(store, f"applies/{rec['id']}/result.json")["outcome"]
-        except NotFound:
-            if start is not None:
-                lock = read_lock(store, rec["app"], rec["env"])
-                running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
-                outcome = "applying" if running else "interrupted"
-        applied_by = start.get("by") if start else None
-        people = [rec["planner"], *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
-        if person and not any(same_identity(person, p) for p in people):
-            continue
-        rows.append({"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
-                     "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
-                     "planner": rec["planner"], "summary": rec["summary"].get("summary_line"),
-                     "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
-                                    "comment": d["comment"]} for d in decisions],
-                     "applied_by": applied_by, "break_glass": (start or {}).get("break_glass"),
-                     "outcome": outcome})
+        try:
+            row = _history_row(store, get_json(store, key), app, env, version, person, lo, hi)
+        except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
+            plan_id = key.split("/")[1]
+            if version or person or lo or hi or (app and not plan_id.startswith(f"{app}-")) or (
+                    env and f"-{env}-" not in plan_id):
+                continue
+            row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
+                   "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
+                   "break_glass": None, "outcome": "unreadable",
+                   "error": f"{key}: {exc.message if isinstance(exc, StoreError) else f'missing or bad field {exc}'}"}
+        if row is not None:
+            rows.append(row)
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
+
+
+def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | None, version: str | None,
+                 person: str | None, lo: datetime | None, hi: datetime | None) -> dict[str, Any] | None:
+    """One plan's history row, or None when a filter excludes it. Missing optional fields (older runs) default."""
+    from tfreview.review.policy import parse_time, same_identity
+    from tfreview.store.locks import holder_alive, read_lock
+
+    if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
+        return None
+    created = parse_time(rec["created_at"])
+    if (lo and created < lo) or (hi and created > hi):
+        return None
+    decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
+    outcome, start = "planned", None
+    try:  # an apply writes start.json first, result.json when it ends
+        start = get_json(store, f"applies/{rec['id']}/start.json")
+        outcome = get_json(store, f"applies/{rec['id']}/result.json").get("outcome") or "interrupted"
+    except NotFound:
+        if start is not None:
+            lock = read_lock(store, rec["app"], rec["env"])
+            running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
+            outcome = "applying" if running else "interrupted"
+    applied_by = start.get("by") if start else None
+    people = [rec.get("planner", "?"), *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
+    if person and not any(same_identity(person, p) for p in people):
+        return None
+    return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
+            "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
+            "planner": rec.get("planner", "?"), "summary": (rec.get("summary") or {}).get("summary_line"),
+            "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
+                           "comment": d["comment"]} for d in decisions],
+            "applied_by": applied_by, "break_glass": (start or {}).get("break_glass"), "outcome": outcome}

@@ -7,11 +7,11 @@ other's update.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import json
 
-from tfreview.errors import StoreError
+from tfreview.errors import Conflict, NotFound, StoreError
 
 
 class Store(Protocol):
@@ -61,6 +61,32 @@ def dumps(obj: Any) -> bytes:
 def put_json(store: Store, key: str, obj: Any, *, create: bool = True) -> str:
     data = dumps(obj)
     return store.create(key, data) if create else store.write(key, data)
+
+
+def update_json(store: Store, key: str, change: Callable[[Any], Any], attempts: int = 20) -> bool:
+    """Compare-and-swap update of the JSON record `key`: `change(current or None)` returns the new document, or
+    None when nothing needs to change. Retried when another writer got in first; True if this call wrote."""
+    for _ in range(attempts):
+        try:
+            raw, etag = store.read_versioned(key)
+            current: Any = json.loads(raw)
+        except NotFound:
+            raw, etag, current = b"", None, None
+        except ValueError:
+            raise StoreError(f"store record {key} is not valid JSON",
+                             "the store was modified outside tfreview: restore that file from a backup") from None
+        new = change(current)
+        if new is None:
+            return False
+        try:
+            if etag is None:
+                store.create(key, dumps(new))
+            else:
+                store.replace(key, dumps(new), etag)
+            return True
+        except Conflict:
+            continue
+    raise StoreError(f"could not update {key}: too many concurrent writers", "retry the command")
 
 
 def get_json(store: Store, key: str) -> Any:

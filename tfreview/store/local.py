@@ -21,7 +21,9 @@ class LocalStore:
     read_workers = 1  # a disk read costs microseconds: threads would only add overhead
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).expanduser()
+        # Absolute once, here: terraform runs in a temporary working directory, so a relative store path would
+        # put the local state beside that directory and lose it when the directory is removed.
+        self.root = Path(os.path.abspath(Path(root).expanduser()))
         self.url = str(self.root)
         hint = "point --store / TFREVIEW_STORE at the store's directory (or a new one)"
         try:

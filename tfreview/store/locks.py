@@ -73,13 +73,40 @@ def holder_alive(lock: Lock) -> bool | None:
     """Is the process holding `lock` still running? None when it runs on another host (we cannot tell)."""
     if lock.host != socket.gethostname():
         return None
+    return pid_alive(lock.pid) or bool(orphaned_terraform(lock.pid))
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running on this host?"""
     try:
-        os.kill(lock.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def orphaned_terraform(pid: int) -> list[int]:
+    """Processes still working in a terraform working directory of tfreview process `pid` (see
+    terraform.make_workdir: the directory name carries the pid): a killed tfreview's terraform may still be
+    applying, and its lock is not free until it is done. Linux /proc; elsewhere an empty list."""
+    marker = f"{os.sep}tfreview-"
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if marker in cwd and f"-{pid}-" in cwd.split(marker, 1)[1].split(os.sep, 1)[0]:
+            found.append(int(entry))
+    return found
 
 
 def describe_lock(lock: Lock, now: datetime | None = None) -> str:
