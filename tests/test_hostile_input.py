@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.test_cli_contract import APP, PLAN_DOC, VERSION, snapshot
+from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan, snapshot
 from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
 ESC = "\x1b"
@@ -280,17 +280,14 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
         return ("show", plan_id), f"plans/{plan_id}/record.json"
     if what == "record-wrong-types":
         record.write_text(json.dumps({**json.loads(record.read_text()), "created_at": 5}))
-        return ("history",), f"plans/{plan_id}/record.json"
+        return ("show", plan_id), f"plans/{plan_id}/record.json"
     if what == "plan-json-damaged":
         (store / "plans" / plan_id / "plan.json").write_text('{"format_version": "1.2", "resource_changes": 5}')
         return ("show", plan_id), f"plans/{plan_id}/plan.json"
-    if what == "head-a-list":
-        next((store / "heads").rglob("latest-plan.json")).write_text("[]")
-        return ("apply", plan_id), "latest-plan.json"
-    if what == "head-damaged":
-        head = next((store / "heads").rglob("latest-plan.json"))
-        head.write_text("\x00\x01")
-        return ("apply", plan_id), "latest-plan.json"
+    if what in ("head-a-list", "head-damaged"):
+        here = record_plan(store)  # a plan of this copy (a plan applies only in the store it was made in)
+        next((store / "heads").rglob("latest-plan.json")).write_text("[]" if what == "head-a-list" else "\x00\x01")
+        return ("apply", here), "latest-plan.json"
     if what == "approval-damaged":
         folder = store / "approvals" / plan_id
         folder.mkdir(parents=True, exist_ok=True)
