@@ -161,6 +161,13 @@ CASES = [
     Case("replace-paths-number", 2, "replace_paths", lambda w: render(w, plan_json(resource_changes=[
         {**PLAN_FILE["resource_changes"][0], "change": {**PLAN_FILE["resource_changes"][0]["change"],
                                                         "replace_paths": 5}}]))),
+    Case("replace-paths-entry-object", 2, "replace_paths", lambda w: render(w, plan_json(resource_changes=[
+        {**PLAN_FILE["resource_changes"][0], "change": {**PLAN_FILE["resource_changes"][0]["change"],
+                                                        "replace_paths": [[{"a": 1}]]}}]))),
+    Case("relevant-attribute-number", 2, "relevant_attributes", lambda w: render(w, plan_json(
+        relevant_attributes=[{"resource": "aws_s3_bucket.x", "attribute": 1.5}]))),
+    Case("check-instances-number", 2, "instances", lambda w: render(w, plan_json(
+        checks=[{"address": {"kind": "resource", "to_display": "aws_s3_bucket.x"}, "status": "fail", "instances": 5}]))),
     Case("prior-state-number", 2, "prior_state", lambda w: render(w, plan_json(prior_state=5))),
     Case("prior-state-values-list", 2, "values", lambda w: render(w, plan_json(prior_state={"values": []}))),
     Case("planned-values-string", 2, "planned_values", lambda w: render(w, plan_json(planned_values="x"))),
