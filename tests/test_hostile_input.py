@@ -353,8 +353,9 @@ def hostile_plan() -> dict:
     return doc
 
 
-@pytest.mark.parametrize("definitions", ['[{"name": "web", "environment": 5}]', '[{"name": "web", "portMappings": "x"}]'],
-                         ids=["environment-number", "port-mappings-string"])
+@pytest.mark.parametrize("definitions", ['[{"name": "web", "environment": 5}]', '[{"name": "web", "portMappings": "x"}]',
+                                         '[{"name": "web", "portMappings": {"a": 1}}]'],
+                         ids=["environment-number", "port-mappings-string", "port-mappings-object"])
 def test_malformed_container_definitions_are_reviewed_not_crashed(cli, tmp_path, definitions):
     """These reached the `internal error` catch-all: a definition AWS would refuse at apply is still reviewed."""
     doc = json.loads(plan_json())
