@@ -485,3 +485,17 @@ def test_the_terraform_cli_config_file_is_one_per_mirror_not_one_per_run(tmp_pat
                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(files) == 1
     assert sorted(p.name for p in cache.parent.iterdir()) == sorted(["plugins", Path(files.pop().strip()).name])
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "json"])
+def test_a_report_of_records_with_wrong_types_is_one_page_not_a_crash(cli, plan_id, tmp_path, fmt):
+    """A store writer's damage that reached the internal-error catch-all: an apply result whose outcome is not a
+    string and an approval whose fields are numbers."""
+    store = tmp_path / "store"
+    shutil.copytree(cli.store, store)
+    (store / "applies" / plan_id).mkdir(parents=True)
+    (store / "applies" / plan_id / "start.json").write_text(json.dumps({"by": 5, "started_at": 1.5}))
+    (store / "applies" / plan_id / "result.json").write_text(json.dumps({"outcome": True, "finished_at": False}))
+    proc = cli("report", plan_id, "--format", fmt, env={"TFREVIEW_STORE": str(store)})
+    assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr
+    assert "True" in proc.stdout or "true" in proc.stdout
