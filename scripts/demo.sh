@@ -25,43 +25,90 @@ eval "$(grep '^export ' "$DEMO_DIR/sandbox.log")"
 echo "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
 
 plan_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+# Each person signs with their own key: `as WHO command...` (the principal comes from the key, never a name).
+as() { local who=$1; shift; TFREVIEW_SIGNING_KEY="$DEMO_DIR/keys/$who" "$@"; }
+refused() {  # run a command that must be refused by policy (exit 3)
+  set +e; "$@"; local rc=$?; set -e
+  echo "exit code: $rc"; [ "$rc" = 3 ] || { echo "expected exit 3"; exit 1; }
+}
+unset TFREVIEW_USER
+
+step "throw-away SSH keys for ci, a reviewer and a security reviewer; the signed policy in the store"
+mkdir -p "$DEMO_DIR/keys"
+for who in ci reviewer security; do
+  ssh-keygen -q -t ed25519 -N "" -C "$who@example.com (tfreview demo)" -f "$DEMO_DIR/keys/$who"
+done
+cat > "$DEMO_DIR/policy.toml" <<POLICY
+admins = ["security@example.com"]
+admin_quorum = 1
+
+[signers]
+"ci@example.com" = "$(cat "$DEMO_DIR/keys/ci.pub")"
+"reviewer@example.com" = "$(cat "$DEMO_DIR/keys/reviewer.pub")"
+"security@example.com" = "$(cat "$DEMO_DIR/keys/security.pub")"
+
+[policy.default]
+required_approvals = 1
+escalate_on_risk = 1
+POLICY
+as security tfreview policy init "$DEMO_DIR/policy.toml"
 
 step "1.0.0: package (build stage) -> plan -> approve -> apply (first release: creates the stack, ~90 s)"
-TFREVIEW_USER=ci@example.com tfreview package --app "$APP" --version 1.0.0
-P1=$(TFREVIEW_USER=ci@example.com tfreview plan --app "$APP" --version 1.0.0 --env "$ENV_NAME" --format json | plan_id)
-TFREVIEW_USER=ci@example.com tfreview show "$P1" | head -n 30   # summary, risks, ECS panels
-TFREVIEW_USER=reviewer@example.com tfreview approve "$P1" --yes --comment "first release"
+as ci tfreview package --app "$APP" --version 1.0.0
+P1=$(as ci tfreview plan --app "$APP" --version 1.0.0 --env "$ENV_NAME" --format json | plan_id)
+tfreview show "$P1" | head -n 30   # summary, risks, ECS panels
+as reviewer tfreview approve "$P1" --yes --comment "first release"
 # Creating IAM roles and security groups is risky: the default policy asks for one more approver.
-TFREVIEW_USER=security@example.com tfreview approve "$P1" --yes --comment "IAM and security groups reviewed"
-TFREVIEW_USER=ci@example.com tfreview apply "$P1"
+as security tfreview approve "$P1" --yes --comment "IAM and security groups reviewed"
+as ci tfreview apply "$P1"
 
 step "1.1.0: package -> plan (the review shows the image change on the idle colour)"
-TFREVIEW_USER=ci@example.com tfreview package --app "$APP" --version 1.1.0
-TFREVIEW_USER=ci@example.com tfreview plan --app "$APP" --version 1.1.0 --env "$ENV_NAME" | tee "$DEMO_DIR/plan-1.1.0.txt"
+as ci tfreview package --app "$APP" --version 1.1.0
+as ci tfreview plan --app "$APP" --version 1.1.0 --env "$ENV_NAME" | tee "$DEMO_DIR/plan-1.1.0.txt"
 P2=$(grep '^plan id:' "$DEMO_DIR/plan-1.1.0.txt" | awk '{print $3}')
 
 step "apply before approval is refused (exit 3)"
-set +e
-TFREVIEW_USER=ci@example.com tfreview apply "$P2"; rc=$?
-set -e
-echo "exit code: $rc"
-[ "$rc" = 3 ] || { echo "expected exit 3"; exit 1; }
+refused as ci tfreview apply "$P2"
 
-step "approve (a second person) and apply: blue/green rollout to the idle colour, then traffic shift"
-TFREVIEW_USER=reviewer@example.com tfreview approve "$P2" --yes --comment "image bump reviewed"
-TFREVIEW_USER=ci@example.com tfreview apply "$P2"
+step "approving as another person without their key is refused (exit 3)"
+refused env TFREVIEW_USER=reviewer@example.com TFREVIEW_SIGNING_KEY="$DEMO_DIR/keys/ci" tfreview approve "$P2" --yes
+
+step "the reviewer approves; an approval file edited after signing is refused (exit 3)"
+as reviewer tfreview approve "$P2" --yes --comment "image bump reviewed"
+APPROVAL=$(ls "$TFREVIEW_STORE/approvals/$P2/"*.json)
+cp "$APPROVAL" "$DEMO_DIR/approval.orig"
+sed -i 's/image bump reviewed/image bump and IAM change reviewed/' "$APPROVAL"
+refused as ci tfreview apply "$P2"
+cp "$DEMO_DIR/approval.orig" "$APPROVAL"   # put the signed original back
+
+step "apply: blue/green rollout to the idle colour, then traffic shift"
+as ci tfreview apply "$P2"
 
 step "status"
 tfreview status --app "$APP" --env "$ENV_NAME"
 
 step "rollback: traffic back to the previous colour in one command"
-TFREVIEW_USER=reviewer@example.com tfreview rollback --app "$APP" --env "$ENV_NAME" --yes
+as reviewer tfreview rollback --app "$APP" --env "$ENV_NAME" --yes
 tfreview status --app "$APP" --env "$ENV_NAME"
 
-step "history and stored reports"
+step "history, the signed audit log, a checkpoint, and stored reports"
 tfreview history --app "$APP"
+tfreview audit verify
+as security tfreview audit checkpoint --output "$DEMO_DIR/checkpoint.json"
 tfreview show "$P2" --format html --output "$DEMO_DIR/report-$P2.html"
 tfreview show "$P2" --format markdown --output "$DEMO_DIR/report-$P2.md"
+tfreview report "$P2" --format json --output "$DEMO_DIR/audit-report-$P2.json"
+
+step "an auditor checks the approval with stock OpenSSH, no tfreview"
+python3 - "$DEMO_DIR/audit-report-$P2.json" "$DEMO_DIR" <<'PY'
+import json, sys
+report, out = json.load(open(sys.argv[1])), sys.argv[2]
+s = next(x for x in report["statements"] if x["what"].startswith("approve by"))
+open(f"{out}/allowed_signers", "w").write(report["allowed_signers"][str(s["policy_version"])])
+open(f"{out}/statement", "w").write(s["statement"])
+open(f"{out}/statement.sig", "w").write(s["signature"])
+PY
+(cd "$DEMO_DIR" && ssh-keygen -Y verify -f allowed_signers -I reviewer@example.com -n tfreview -s statement.sig < statement)
 echo "store: $TFREVIEW_STORE"
 echo "reports: $DEMO_DIR/report-$P2.html $DEMO_DIR/report-$P2.md"
 step "demo done"

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.helpers import SANDBOX_STEP_S, new_bucket
+from tests.helpers import SANDBOX_STEP_S, new_bucket, policy_toml, signing_key
 from tfreview.sandbox import FAKE_CREDENTIALS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -127,28 +127,55 @@ DEFAULT_USER = "alice@example.com"
 class Cli:
     """Runs the real `tfreview` command (a subprocess, as users and CI do) against one store.
 
+    Each user signs with their own throw-away test key (tests/helpers.py). Before its first command, the Cli
+    installs the test policy in its store (`install_policy`): helpers.TEST_PRINCIPALS as signers, alice as admin,
+    default rules; `set_rules` makes [policy.<env>] tables the active rules (a new version, signed by alice).
     `env` is added to the environment of every command this Cli runs (after the store and user it sets)."""
 
     store: Path
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    install_policy: bool = True
 
     def environment(self, user: str = DEFAULT_USER, env: dict[str, str] | None = None) -> dict[str, str]:
-        """The environment of a command run as `user`: ours, the store, the user, no colours, 160 columns, `self.env`,
-        then `env`; never TFREVIEW_DEBUG."""
-        full_env = {**os.environ, "TFREVIEW_STORE": str(self.store), "TFREVIEW_USER": user, "NO_COLOR": "1",
-                    "COLUMNS": "160", **self.env, **(env or {})}
+        """The environment of a command run as `user`: ours, the store, the user and their signing key, no colours,
+        160 columns, `self.env`, then `env`; never TFREVIEW_DEBUG."""
+        full_env = {**os.environ, "TFREVIEW_STORE": str(self.store), "TFREVIEW_USER": user,
+                    "TFREVIEW_SIGNING_KEY": str(signing_key(user)), "NO_COLOR": "1", "COLUMNS": "160", **self.env,
+                    **(env or {})}
         full_env.pop("TFREVIEW_DEBUG", None)
         return full_env
 
-    def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def _run(self, args: tuple[str, ...], user: str, input: str | None, env: dict[str, str] | None,
+             timeout: float) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "tfreview", *args], cwd=self.cwd, env=self.environment(user, env),
                               capture_output=True, text=True, input=input, timeout=timeout)
+
+    def _ensure_policy(self) -> None:
+        if self.install_policy:
+            self.install_policy = False
+            self._policy_command("init", "")
+
+    def _policy_command(self, verb: str, rules: str) -> None:
+        path = self.cwd / f"policy-{verb}.toml"
+        path.write_text(policy_toml(rules))
+        proc = self._run(("policy", verb, str(path)), DEFAULT_USER, None, None, 120)
+        assert proc.returncode == 0, f"tfreview policy {verb} failed:\n{proc.stdout}\n{proc.stderr}"
+
+    def set_rules(self, rules: str) -> None:
+        """Make `rules` ([policy.<env>] tables of a policy file) the store's active rules."""
+        self._ensure_policy()
+        self._policy_command("propose", rules)
+
+    def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        self._ensure_policy()
+        return self._run(args, user, input, env, timeout)
 
     def popen(self, *args: str, user: str = DEFAULT_USER, env: dict[str, str] | None = None,
               **kw: Any) -> subprocess.Popen:
         """Start `tfreview ARGS` (text mode) without waiting; `kw` goes to subprocess.Popen (stdin, stdout...)."""
+        self._ensure_policy()
         return subprocess.Popen([sys.executable, "-m", "tfreview", *args], cwd=self.cwd,
                                 env=self.environment(user, env), text=True, **kw)
 

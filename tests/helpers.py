@@ -1,12 +1,88 @@
 """Helpers shared by several test modules (conftest.py holds the fixtures; it cannot be imported from tests)."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
+
+# -- signing keys and the policy of test stores ----------------------------------------------------------------------
+# Throw-away ed25519 keys made with ssh-keygen on first use, in a private temp directory removed at exit (never
+# committed). Every test store gets a policy listing TEST_PRINCIPALS as signers, ADMIN as its one admin.
+
+ADMIN = "alice@example.com"
+TEST_PRINCIPALS = ("alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com",
+                   "erin@example.com", "oncall@example.com", "ci@example.com")
+_KEY_DIR: list[Path] = []
+
+
+def signing_key(user: str) -> Path:
+    """The private key file of test user `user` (any name: look-alikes get their own, unknown key)."""
+    if not _KEY_DIR:
+        _KEY_DIR.append(Path(tempfile.mkdtemp(prefix="tfreview-test-keys-")))
+        atexit.register(shutil.rmtree, _KEY_DIR[0], True)
+    path = _KEY_DIR[0] / hashlib.sha256(user.encode()).hexdigest()[:16]
+    if not path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-key", "-f", str(path)],
+                       check=True, capture_output=True)
+    return path
+
+
+def public_key(user: str) -> str:
+    return Path(f"{signing_key(user)}.pub").read_text().strip()
+
+
+def policy_toml(rules: str = "", principals: tuple[str, ...] = TEST_PRINCIPALS, admins: tuple[str, ...] = (ADMIN,),
+                quorum: int = 1, extra: str = "") -> str:
+    """A policy file: `principals` as signers with their test keys, `admins`, `quorum`, then `rules`
+    ([policy.<env>] tables) and `extra` top-level tables."""
+    signers = "".join(f'"{p}" = "{public_key(p)}"\n' for p in principals)
+    return (f"admins = {json.dumps(list(admins))}\nadmin_quorum = {quorum}\n\n[signers]\n{signers}\n{extra}\n"
+            f"{rules}\n")
+
+
+def signer(user: str) -> Any:
+    from tfreview.trust.signer import find_signer
+
+    return find_signer({"TFREVIEW_SIGNING_KEY": str(signing_key(user))})
+
+
+def install_test_policy(store: Any, principals: tuple[str, ...] = TEST_PRINCIPALS, rules: str = "") -> Any:
+    """Install the test policy (signed by ADMIN) in `store` unless it has one; returns its verified history."""
+    from tfreview.config import Settings
+    from tfreview.trust.admin import init
+    from tfreview.trust.policy import has_policy, load_history
+
+    if not has_policy(store):
+        file = Path(tempfile.mkdtemp(prefix="tfreview-test-policy-")) / "policy.toml"
+        file.write_text(policy_toml(rules, principals))
+        init(Settings(store=store.url), store, signer(ADMIN), file)
+        shutil.rmtree(file.parent)
+    return load_history(store)
+
+
+def context_for(store: Any, user: str, aws_arn: str | None = None) -> Any:
+    """A use-case Context acting as `user` with their test key, under the store's policy (installed if missing)."""
+    from tfreview.config import Settings
+    from tfreview.workflow import Context
+
+    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": aws_arn},
+                   signer=signer(user), policy=install_test_policy(store))
+
+
+def sign_record(store: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """`record` (a plan record) signed by its planner's test key under the store's policy."""
+    from tfreview.trust.verify import sign
+
+    return sign(signer(record["planner"]), {**record, "policy_version": install_test_policy(store).active.version})
+
 
 # -- plans recorded as `tfreview plan` records them -----------------------------------------------------------------
 
@@ -15,9 +91,11 @@ _seq = iter(range(1, 10_000))
 
 def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, env: str, planner: str,
                 escalation: list[str] | None = None) -> str:
-    """Store a plan the way `tfreview plan` does (record, private binary and JSON, latest-plan head, audit): a real
-    review of `plan_doc` for `app` `version` (already packaged in `store`) in `env`; returns the plan id."""
+    """Store a plan the way `tfreview plan` does (record signed by `planner`'s test key under the store's active
+    policy, private binary, redacted JSON, latest-plan head, signed audit entry): a real review of `plan_doc` for
+    `app` `version` (already packaged in `store`) in `env`; returns the plan id."""
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
     from tfreview.store.audit import append_event
     from tfreview.store.base import dumps
     from tfreview.config import Settings
@@ -27,26 +105,45 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
     created = now_utc()
     plan_id = f"{new_plan_id(app, env, created)}-{next(_seq)}"
-    plan_json = json.dumps(plan_doc).encode()
+    plan_json = redact_plan(plan_doc)
     binary = b"tfplan binary of " + plan_id.encode()
     summary = review_summary(review_plan(plan_json))
     record = {"kind": "plan", "id": plan_id, "plan_kind": "deploy", "release_id": None, "app": app, "env": env,
               "version": version, "plan_sha256": hashlib.sha256(binary).hexdigest(),
-              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": manifest["sha256"],
-              "state_lineage": "", "state_serial": 0,
+              "json_sha256": hashlib.sha256(plan_json).hexdigest(), "json_redaction": REDACTION_VERSION,
+              "package_sha256": manifest["sha256"], "state_lineage": "", "state_serial": 0,
               "state_location": state_location(*backend_config(Context(Settings(store=store.url), store, planner),
                                                                app, env)),
               "prior_outputs": {}, "release_vars": {},
               "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
+    from tfreview.trust.policy import load_history
+    from tfreview.trust.verify import statement_sha256
+
+    version_of_policy = load_history(store).active.version
+    record = sign_record(store, record)
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
-    store.create(keys["json"], plan_json, private=True)
+    store.create(keys["json"], plan_json)
     store.create(keys["record"], dumps(record))
     store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
-    append_event(store, "plan", planner, app=app, env=env, version=version, plan_id=plan_id)
+    append_event(store, "plan", planner, signer=signer(planner), policy_version=version_of_policy, app=app, env=env,
+                 version=version, plan_id=plan_id, details={"statement_sha256": statement_sha256(record)})
     return plan_id
+
+
+# -- terraform that must not run --------------------------------------------------------------------------------------
+
+def failing_terraform_cli(cli: Any, directory: Any) -> Any:
+    """`cli` with terraform replaced by a stub that fails loudly ("stub terraform reached: ARGS") if it is ever run
+    (tests whose refusals must come before terraform), shop 1.1.0 packaged; returns `cli`."""
+    stub = directory / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    cli.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
+    cli("package", "--app", "shop", "--version", "1.1.0")
+    return cli
 
 
 # -- S3 on the session's local AWS (the `s3_endpoint` fixture of conftest.py) ----------------------------------------

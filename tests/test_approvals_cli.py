@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests import helpers
+from tests.helpers import signing_key
 from tfreview.store.audit import append_event, entry_key, iter_entries
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
@@ -50,17 +51,11 @@ def record_plan(cli, app: str, version: str, env: str, planner: str = ALICE, esc
 @pytest.fixture
 def cli(cli_factory, tmp_path):
     """A fresh store with shop 1.1.0 packaged; terraform is a stub that fails loudly if it is ever reached."""
-    c = cli_factory("approvals")
-    stub = tmp_path / "terraform"
-    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
-    stub.chmod(0o755)
-    c.env = {"TFREVIEW_TERRAFORM_BIN": str(stub)}
-    c("package", "--app", "shop", "--version", "1.1.0")
-    return c
+    return helpers.failing_terraform_cli(cli_factory("approvals"), tmp_path)
 
 
 def policy(cli, text: str) -> None:
-    (cli.cwd / "tfreview.toml").write_text(text)
+    cli.set_rules(text)
 
 
 def refused(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -91,7 +86,10 @@ def test_two_required_approvers_need_two_distinct_people(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
     cli("approve", pid, "--yes", user=BOB)
     refused(cli("apply", pid), f"plan {pid} has 1 of 2 required approvals (approved by: {BOB})")
-    refused(cli("approve", pid, "--yes", user="BOB@example.com"), "already approved")
+    refused(cli("approve", pid, "--yes", user=BOB), "already approved")
+    # Bob's key under another spelling of his name: the name is the policy's, never the environment's.
+    refused(cli("approve", pid, "--yes", user="BOB@example.com", env={"TFREVIEW_SIGNING_KEY": str(signing_key(BOB))}),
+            "TFREVIEW_USER is 'BOB@example.com' but your signing key belongs to bob@example.com")
     assert cli("approve", pid, "--yes", user=CAROL).returncode == 0
     reached_terraform(cli("apply", pid))
 
@@ -178,7 +176,7 @@ def test_history_marks_break_glass_applies(cli):
 def test_apply_refuses_plan_whose_bytes_changed(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
     cli("approve", pid, "--yes", user=BOB)
-    binary = cli.store / "plans" / pid / "plan.tfplan"
+    binary = cli.store / "private" / "plans" / pid / "plan.tfplan"
     binary.write_bytes(binary.read_bytes() + b"!")
     refused(cli("apply", pid), f"plan {pid} changed since it was made", "do not apply it")
 
@@ -197,7 +195,10 @@ def test_apply_refuses_changed_package(cli):
     pytest.param('plan_max_age_hours = 0.0003\n', "plan {pid} is stale: made", "make a new plan", id="stale-plan"),
 ])
 def test_apply_refuses_once_too_old(cli, policy_text, refusal, hint):
-    policy(cli, policy_text)
+    if policy_text.startswith("[policy"):
+        policy(cli, policy_text)
+    else:  # plan freshness is a setting of tfreview.toml
+        (cli.cwd / "tfreview.toml").write_text(policy_text)
     pid = record_plan(cli, "shop", "1.1.0", "qa")
     cli("approve", pid, "--yes", user=BOB)
     time.sleep(1.2)
@@ -289,17 +290,17 @@ def test_audit_verify_proves_the_chain_and_names_the_first_bad_entry(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa")
     cli("approve", pid, "--yes", "--comment", "ok", user=BOB)
     good = cli("audit", "verify")
-    assert good.returncode == 0 and "audit log intact: 3 entries" in good.stdout  # package, plan, approve
+    assert good.returncode == 0 and "audit log intact: 4 entries" in good.stdout  # policy, package, plan, approve
     [entry] = json.loads(cli("audit", "log", "--event", "approve", "--format", "json").stdout)
     assert entry["actor"] == BOB and entry["plan_id"] == pid and entry["details"]["comment"] == "ok"
     listing = cli("audit", "log", "--person", "Bob@example.com").stdout
     assert f"approve      {BOB}" in listing and "plan " + pid in listing and "package" not in listing
-    entry = cli.store / entry_key(2)
+    entry = cli.store / entry_key(3)
     entry.write_bytes(entry.read_bytes().replace(b'"plan"', b'"PLAN"'))
     bad = cli("audit", "verify")
-    assert bad.returncode == 1 and "audit log broken at entry 2" in bad.stderr
+    assert bad.returncode == 1 and "audit log broken at entry 3" in bad.stderr
     doc = json.loads(cli("audit", "verify", "--format", "json").stdout)
-    assert doc["ok"] is False and doc["first_bad_seq"] == 2
+    assert doc["ok"] is False and doc["first_bad_seq"] == 3
 
 
 # -- history and report ------------------------------------------------------------------------------------------
@@ -358,6 +359,7 @@ def test_approvals_locks_unlock_history_report_and_audit_work_on_an_s3_store(cli
     aws_sandbox.client("s3").create_bucket(Bucket="tfreview-team")
     url = "s3://tfreview-team/shop"
     cli.env = {**cli.env, "TFREVIEW_STORE": url}
+    cli.install_policy = True  # a new store: the test policy goes in first
     store = S3Store.from_url(url, client=aws_sandbox.client("s3"))
     assert cli("package", "--app", "shop", "--version", "1.1.0").returncode == 0
     pid = record_plan(cli, "shop", "1.1.0", "qa", store=store)
@@ -434,7 +436,8 @@ def test_twenty_concurrent_applies_of_one_plan_exactly_one_applies(first_release
     assert events.count("apply-start") == 1 and events.count("apply-end") == 1
     assert cli.ok("audit", "verify").returncode == 0
     # Plan binaries (secrets in clear) and state are owner-only files.
-    for path in (cli.store / "plans" / plan_id / "plan.tfplan", cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"):
+    for path in (cli.store / "private" / "plans" / plan_id / "plan.tfplan", cli.store / "private" / "plans" / plan_id,
+                 cli.store / "private", cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"):
         assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
 
 

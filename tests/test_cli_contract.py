@@ -293,14 +293,13 @@ def test_render_output_into_a_missing_directory(cli, tmp_path):
 
 @pytest.mark.parametrize("config,contains", [
     ('store = [\n', "is not valid TOML"),
-    ('[policy.default]\nrequired_aprovals = 2\n', "unknown key 'required_aprovals'"),
-    ('[policy.prod]\nrequired_approvals = "two"\n', "required_approvals"),
+    ('[policy.default]\nrequired_approvals = 0\n', "[policy] no longer belongs in tfreview.toml"),
     (None, "cannot read"),
     ('store = 5\n', "store must be a string"),
     ('terraform = "x"\n', "terraform must be a table"),
     ('[backend]\ntype = "s3"\n', "backend.type must be a table"),
     ('rollout_poll_s = "fast"\n', "rollout_poll_s must be a number"),
-], ids=["invalid-toml", "policy-unknown-key", "policy-wrong-type", "missing-file", "store-type", "terraform-type",
+], ids=["invalid-toml", "policy-in-settings", "missing-file", "store-type", "terraform-type",
         "flat-backend", "number-type"])
 @pytest.mark.parametrize("args", [("history",), ("package", "--app", APP, "--version", VERSION), ("show", "nope-123")],
                          ids=lambda a: a[0])
@@ -511,8 +510,10 @@ def test_json_apply_no_wait_with_a_stub_terraform(cli_factory, tmp_path):
     stub = tmp_path / "terraform"
     outputs = {"strategy": "blue_green", "live_color": "blue", "versions": {"blue": "1.0.0", "green": "1.0.0"},
                "weights": {"blue": 100, "green": 0}}
-    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\nesac\nexit 0\n"
-                    % json.dumps({k: {"value": v} for k, v in outputs.items()}))
+    shown = tmp_path / "plan.json"  # what `terraform show -json` says of the plan binary: the plan reviewed
+    shown.write_text(json.dumps(PLAN_DOC))
+    stub.write_text("#!/bin/sh\ncase \"$1\" in\n  output) echo '%s' ;;\n  show) cat '%s' ;;\nesac\nexit 0\n"
+                    % (json.dumps({k: {"value": v} for k, v in outputs.items()}), shown))
     stub.chmod(0o755)
     c = cli_factory("contract-apply")
     c.ok("package", "--app", APP, "--version", VERSION)

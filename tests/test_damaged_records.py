@@ -32,6 +32,8 @@ def test_history_lists_the_good_records_and_names_the_damaged_ones(tmp_path):
     assert rows["shop-qa-20261126-110000-bbbb"]["planner"] == "?"
     assert rows["shop-qa-20261126-120000-cccc"]["outcome"] == "unreadable"
     assert "record.json" in rows["shop-qa-20261126-130000-dddd"]["error"]
+    assert rows["shop-qa-20261126-120000-cccc"]["error"] == (
+        "store record plans/shop-qa-20261126-120000-cccc/record.json is damaged (app missing or of the wrong type)")
     assert rows["shop-qa-20261126-140000-eeee"]["outcome"] == "interrupted"
     assert [r["id"] for r in history(store, version="1.0.0")] == [
         "shop-qa-20261126-140000-eeee", "shop-qa-20261126-110000-bbbb", "shop-qa-20261126-100000-aaaa"]

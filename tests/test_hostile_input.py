@@ -287,7 +287,7 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
         return ("show", plan_id), f"plans/{plan_id}/record.json"
     if what == "record-wrong-types":
         record.write_text(json.dumps({**json.loads(record.read_text()), "created_at": 5}))
-        return ("show", plan_id), f"plans/{plan_id}/record.json"
+        return ("show", plan_id), f"plans/{plan_id}/record.json"  # history lists the rest: test_damaged_records
     if what == "plan-json-damaged":
         (store / "plans" / plan_id / "plan.json").write_text('{"format_version": "1.2", "resource_changes": 5}')
         return ("show", plan_id), f"plans/{plan_id}/plan.json"
@@ -324,7 +324,9 @@ def test_a_damaged_store_file_is_named_in_one_line(cli, plan_id, tmp_path, what)
     args, name = _damage(store, plan_id, what)
     before = snapshot(store)
     proc = cli(*args, env={"TFREVIEW_STORE": str(store)}, user="bob@example.com", timeout=60)
-    assert_refused(proc, proc.returncode if proc.returncode in (1, 2) else -1, name)
+    # A review JSON changed since planning no longer matches its record's sha256: refused by policy (exit 3).
+    expected = 3 if what == "plan-json-damaged" else proc.returncode if proc.returncode in (1, 2) else -1
+    assert_refused(proc, expected, name)
     assert snapshot(store) == before
 
 

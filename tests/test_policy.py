@@ -59,8 +59,31 @@ def test_planner_cannot_approve_own_plan():
     assert "tfreview approve p-0001" in reason
 
 
-def test_self_approval_is_caught_whatever_the_case_of_the_identity():
-    refusal(check_can_approve, Policy(), FACTS, [], " Alice@Example.com ", NOW)
+def test_self_approval_is_caught_by_the_key_whatever_the_name():
+    signed = replace(FACTS, planner_key="SHA256:alice")
+    assert "signed with the planner's key" in refusal(check_can_approve, Policy(), signed, [], "Alice@Example.com",
+                                                      NOW, key="SHA256:alice")
+    # ...and an approval carrying the planner's key does not count at apply, whatever name it gives.
+    assert "0 of 1 required" in refusal(check_apply, Policy(), signed, [approve("Alice@Example.com", signed,
+                                                                                key="SHA256:alice")],
+                                        NOW, current(signed))
+
+
+def test_identities_compare_exactly():
+    """A case variant or a look-alike is another principal (which has no key in the policy), never the planner."""
+    check_can_approve(Policy(), FACTS, [], "Alice@example.com", NOW)
+    check_can_approve(Policy(), FACTS, [], "\u0430lice@example.com", NOW)  # Cyrillic a
+
+
+def test_two_approvals_from_one_key_or_one_aws_principal_count_once():
+    policy = policy_from_dict({"qa": {"required_approvals": 2}})
+    same_key = [approve(BOB, key="SHA256:k"), approve(CAROL, key="SHA256:k")]
+    assert "1 of 2 required" in refusal(check_apply, policy, FACTS, same_key, NOW, current())
+    role = "arn:aws:sts::1:assumed-role/dev/x"
+    same_arn = [approve(BOB, key="SHA256:b", aws_arn=role), approve(CAROL, key="SHA256:c", aws_arn=role)]
+    assert "1 of 2 required" in refusal(check_apply, policy, FACTS, same_arn, NOW, current())
+    check_apply(policy, FACTS, [approve(BOB, key="SHA256:b", aws_arn=role),
+                                approve(CAROL, key="SHA256:c", aws_arn=role + "2")], NOW, current())
 
 
 def test_second_person_can_approve():
@@ -163,8 +186,9 @@ def test_two_required_approvers_need_two_distinct_people():
     reason = refusal(check_apply, policy, FACTS, [approve(BOB)], NOW, current())
     assert "plan p-0001 has 1 of 2 required approvals (approved by: bob@example.com)" in reason
     assert "not alice@example.com, bob@example.com" in reason
-    # The same person approving twice (whatever the case) still counts once.
-    refusal(check_apply, policy, FACTS, [approve(BOB), approve("BOB@example.com")], NOW, current())
+    # The same key approving twice (under whatever name) still counts once.
+    refusal(check_apply, policy, FACTS, [approve(BOB, key="k-bob"), approve("BOB@example.com", key="k-bob")], NOW,
+            current())
     check_apply(policy, FACTS, [approve(BOB), approve(CAROL)], NOW, current())
 
 
@@ -306,6 +330,7 @@ def test_an_env_may_need_no_approval_at_all():
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 PEOPLE = [ALICE, BOB, CAROL, "dave@example.com", "BOB@example.com"]
+KEYS = {ALICE: "k-alice", BOB: "k-bob", CAROL: "k-carol", "dave@example.com": "k-dave", "BOB@example.com": "k-bob"}
 
 
 @settings(max_examples=150, deadline=None)
@@ -321,9 +346,9 @@ def test_apply_never_passes_without_enough_valid_distinct_approvers(required, es
     ep = EnvPolicy(required_approvals=required, escalate_on_risk=escalate, allow_self_approval=self_ok,
                    approval_ttl_hours=ttl, approvers=listed)
     policy = Policy(envs={"qa": ep})
-    facts = replace(FACTS, risky=risky, risk_reasons=("x",) if risky else ())
+    facts = replace(FACTS, risky=risky, risk_reasons=("x",) if risky else (), planner_key=KEYS[ALICE])
     now = T0 + timedelta(hours=2)
-    approvals = [approve(who, facts, at=T0 + timedelta(minutes=m), kind=kind,
+    approvals = [approve(who, facts, at=T0 + timedelta(minutes=m), kind=kind, key=KEYS[who],
                          **({} if bound else {"state_serial": 99}))
                  for who, kind, m, bound in decisions]
     try:
@@ -331,10 +356,10 @@ def test_apply_never_passes_without_enough_valid_distinct_approvers(required, es
     except PolicyRefusal:
         return
     assert not any(a.kind == "reject" for a in approvals)
-    valid = {a.approver.casefold() for a in approvals
+    valid = {a.key for a in approvals  # distinct keys: one holder under two names counts once
              if a.kind == "approve" and a.state_serial == facts.state_serial
-             and (self_ok or a.approver.casefold() != ALICE)
-             and (listed is None or a.approver.casefold() in {p.casefold() for p in listed})
+             and (self_ok or a.key != facts.planner_key)
+             and (listed is None or a.approver in listed)
              and (ttl is None or now < a.approved_at + timedelta(hours=ttl))}
     assert len(valid) >= required + (escalate if risky else 0)
 

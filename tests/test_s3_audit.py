@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests import helpers
+
 from tfreview.config import Settings
 from tfreview.errors import PolicyRefusal
 from tfreview.store.audit import append_event, verify_chain
@@ -73,23 +75,31 @@ def test_audit_chain_on_s3_detects_an_edited_entry(s3_store: S3Store) -> None:
 
 
 def stored_plan(store: S3Store, plan_id: str = "web-qa-20260101-000000-abcd") -> dict[str, Any]:
-    """A plan record and binary as `workflow.plan` stores them (no terraform needed to approve one)."""
+    """A plan record, binary and review JSON as `workflow.plan` stores them (no terraform needed to approve one)."""
+    from tfreview.plan.redact import redact_plan
+    from tfreview.workflow import plan_keys
+
     binary = b"terraform plan binary"
+    plan_json = redact_plan({"format_version": "1.2", "resource_changes": []})
     record = {
         "kind": "plan", "id": plan_id, "plan_kind": "deploy", "app": "web", "env": "qa", "version": "1.0.0",
-        "plan_sha256": hashlib.sha256(binary).hexdigest(), "package_sha256": "a" * 64, "state_lineage": "",
+        "plan_sha256": hashlib.sha256(binary).hexdigest(), "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": 1, "package_sha256": "a" * 64, "state_lineage": "",
         "state_serial": 0, "terraform_version": "1.11.0", "planner": "ci@example.com",
         "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
+        "summary": {"summary_line": "No changes.", "counts": {}, "risk_reasons": []},
     }
-    store.create(f"plans/{plan_id}/plan.tfplan", binary, private=True)
-    store.create(f"plans/{plan_id}/record.json", dumps(record))
+    helpers.install_test_policy(store, REVIEWERS)
+    record = helpers.sign_record(store, record)
+    keys = plan_keys(plan_id)
+    store.create(keys["binary"], binary, private=True)
+    store.create(keys["json"], plan_json)
+    store.create(keys["record"], dumps(record))
     return record
 
 
-def context_for(store: S3Store, user: str) -> Any:
-    from tfreview.workflow import Context
-
-    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": None})
+context_for = helpers.context_for
+REVIEWERS = (*helpers.TEST_PRINCIPALS, *(f"reviewer{i}@example.com" for i in range(N)))
 
 
 def test_ten_parallel_approvals_of_one_plan_by_different_people_on_s3_are_all_kept(s3_store: S3Store) -> None:
@@ -103,7 +113,7 @@ def test_ten_parallel_approvals_of_one_plan_by_different_people_on_s3_are_all_ke
     approvers = sorted(a.approver for a in approvals_of(s3_store, plan["id"]))
     assert approvers == sorted(f"reviewer{i}@example.com" for i in range(N))
     verdict = verify_chain(s3_store)
-    assert verdict.ok and verdict.count == N, verdict
+    assert verdict.ok and verdict.count == N + 1, verdict  # the policy's installation, then the N approvals
 
 
 def test_ten_parallel_approvals_by_one_person_on_s3_record_exactly_one(s3_store: S3Store) -> None:
@@ -116,7 +126,7 @@ def test_ten_parallel_approvals_by_one_person_on_s3_record_exactly_one(s3_store:
     assert len(refused) == N - 1, results
     assert [a.approver for a in approvals_of(s3_store, plan["id"])] == ["alice@example.com"]
     verdict = verify_chain(s3_store)
-    assert verdict.ok and verdict.count == 1, verdict
+    assert verdict.ok and verdict.count == 2, verdict  # the policy's installation, then the one approval
 
 
 def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s3_endpoint: str,
@@ -125,20 +135,21 @@ def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("TFREVIEW_USER", "bob@example.com")
+    monkeypatch.setenv("TFREVIEW_SIGNING_KEY", str(helpers.signing_key("bob@example.com")))
+    helpers.install_test_policy(s3_store)
     ctx = Context.create(Settings(store=s3_store.url))
     assert ctx.identity["user"] == "bob@example.com"
     assert ctx.identity["aws_arn"].startswith("arn:aws:")
 
 
 def test_audit_entries_in_s3_mode_carry_the_aws_principal(s3_store: S3Store) -> None:
-    from tfreview.workflow import Context, decide
+    from tfreview.workflow import decide
 
     plan = stored_plan(s3_store)
     arn = "arn:aws:sts::123456789012:assumed-role/reviewers/bob"
-    ctx = Context(Settings(store=s3_store.url), s3_store, "bob@example.com",
-                  identity={"user": "bob@example.com", "aws_arn": arn})
+    ctx = context_for(s3_store, "bob@example.com", aws_arn=arn)
     decide(ctx, plan["id"], "approve", "ok")
-    entry = s3_store_entry(s3_store, 1)
+    entry = s3_store_entry(s3_store, 2)
     assert (entry["actor"], entry["aws_arn"]) == ("bob@example.com", arn)
     assert verify_chain(s3_store).ok
 

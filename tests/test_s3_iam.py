@@ -10,12 +10,15 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests import helpers
+
 from tests.helpers import new_bucket
-from tfreview.config import Settings
 from tfreview.errors import NotFound, StoreError
+from tfreview.plan.redact import redact_plan
 from tfreview.store.audit import append_event, verify_chain
 from tfreview.store.base import dumps
 from tfreview.store.s3 import S3Store
+from tfreview.workflow import plan_keys
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_ID = "web-qa-20260101-000000-abcd"
@@ -54,20 +57,23 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
 
     bucket = new_bucket(s3_endpoint)
     admin = S3Store(bucket, PREFIX, endpoint_url=s3_endpoint)
-    plan_json = (REPO / "fixtures" / "plans" / "cpu_memory.json").read_bytes()
-    binary = b"terraform plan binary"
+    plan_json = redact_plan((REPO / "fixtures" / "plans" / "cpu_memory.json").read_bytes())
+    binary = b"terraform plan binary, secrets in clear"
     import hashlib
 
     record = {
         "kind": "plan", "id": PLAN_ID, "plan_kind": "deploy", "app": "web", "env": "qa", "version": "1.0.0",
         "plan_sha256": hashlib.sha256(binary).hexdigest(), "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": 1,
         "package_sha256": "a" * 64, "state_lineage": "", "state_serial": 0, "terraform_version": "1.11.4",
         "planner": "ci@example.com", "created_at": "2099-01-01T00:00:00Z", "risky": False, "risk_reasons": [],
         "summary": {"summary_line": "1 to change", "counts": {}, "risk_reasons": []},
     }
-    admin.create(f"plans/{PLAN_ID}/plan.tfplan", binary, private=True)
-    admin.create(f"plans/{PLAN_ID}/plan.json", plan_json, private=True)
-    admin.create(f"plans/{PLAN_ID}/record.json", dumps(record))
+    record = helpers.sign_record(admin, record)  # installs the test policy first
+    keys = plan_keys(PLAN_ID)
+    admin.create(keys["binary"], binary, private=True)
+    admin.create(keys["json"], plan_json)
+    admin.create(keys["record"], dumps(record))
     admin.write("state/web/qa/terraform.tfstate", b'{"secret": "db password"}', private=True)
     append_event(admin, "plan", "ci@example.com", app="web", env="qa", plan_id=PLAN_ID)
 
@@ -86,10 +92,7 @@ def team(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     yield {"bucket": bucket, **stores}
 
 
-def context_for(store: S3Store, user: str) -> Any:
-    from tfreview.workflow import Context
-
-    return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": None})
+context_for = helpers.context_for
 
 
 def test_auditor_reads_history_report_and_verifies_the_chain_without_writing(team: dict[str, Any]) -> None:
@@ -123,13 +126,26 @@ def test_auditor_and_reviewer_cannot_read_terraform_state(team: dict[str, Any]) 
             team[role].read("state/web/qa/terraform.tfstate")
 
 
+def test_reviewer_and_auditor_read_the_review_but_never_the_plan_binary(team: dict[str, Any]) -> None:
+    from tfreview.workflow import load_plan, load_review
+
+    keys = plan_keys(PLAN_ID)
+    for role in ("auditor", "reviewer"):
+        store = team[role]
+        assert load_review(store, load_plan(store, PLAN_ID)).counts.change > 0  # show / report / approve
+        with pytest.raises(StoreError) as err:
+            store.read(keys["binary"])
+        assert err.value.message == f"access denied: s3:GetObject on s3://{team['bucket']}/{PREFIX}/{keys['binary']}"
+    assert team["ci"].read(keys["binary"]) == b"terraform plan binary, secrets in clear"  # apply needs it
+
+
 def test_reviewer_approves_but_cannot_write_plans(team: dict[str, Any]) -> None:
     from tfreview.workflow import approvals_of, decide
 
     reviewer = team["reviewer"]
     decide(context_for(reviewer, "bob@example.com"), PLAN_ID, "approve", "lgtm")
     assert [a.approver for a in approvals_of(reviewer, PLAN_ID)] == ["bob@example.com"]
-    assert verify_chain(reviewer).count == 2
+    assert verify_chain(reviewer).count == 3  # policy installed, plan, approval
     with pytest.raises(StoreError, match="access denied: s3:PutObject"):
         reviewer.create("plans/forged/record.json", b"{}")
 

@@ -22,6 +22,7 @@ def team_release(aws_sandbox, cli_factory):
     cli = cli_factory("team-s3")
     (cli.cwd / "tfreview.toml").write_text(f'[backend.{ENV}]\ntype = "s3"\n')
     env = {"TFREVIEW_STORE": f"s3://{bucket}/team", "TFREVIEW_CONFIG": str(cli.cwd / "tfreview.toml")}
+    cli.env.update(env)  # the test policy goes into this store before the first command
     cli.ok("package", "--app", APP, "--version", "1.0.0", env=env)
     first = json.loads(cli.ok("plan", "--app", APP, "--version", "1.0.0", "--env", ENV, "--format", "json",
                               env=env).stdout)

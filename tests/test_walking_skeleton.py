@@ -78,7 +78,7 @@ def test_apply_refuses_plan_whose_bytes_changed_after_approval(released):
     cli, _first, _proc, _second = released
     rec = json.loads(cli.ok("plan", "--app", APP, "--version", "1.1.0", "--env", ENV, "--format", "json").stdout)
     cli.ok("approve", rec["id"], "--yes", user="bob@example.com")
-    binary = cli.store / "plans" / rec["id"] / "plan.tfplan"
+    binary = cli.store / "private" / "plans" / rec["id"] / "plan.tfplan"
     data = bytearray(binary.read_bytes())
     data[len(data) // 2] ^= 0x01
     binary.write_bytes(bytes(data))

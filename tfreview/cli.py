@@ -116,11 +116,13 @@ class Progress:
         self.console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
-def _context(title: str | None = None, settings: Any = None) -> Any:
+def _context(title: str | None = None, settings: Any = None, sign: bool = True) -> Any:
+    """(Context, Progress) of a command; `sign`: the command decides something, so it needs the user's signing key
+    and the store's policy (the principal is the one the policy gives that key)."""
     from tfreview.workflow import Context
 
     progress = Progress(title) if title else None
-    return Context.create(settings or _settings(), on_event=progress), progress
+    return Context.create(settings or _settings(), on_event=progress, sign=sign), progress
 
 
 def _emit_json(obj: Any) -> None:
@@ -326,7 +328,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     _check_output(output)
     store = open_store(_settings().store)
     record = load_plan(store, plan_id)
-    review = load_review(store, plan_id)
+    review = load_review(store, record)
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
@@ -348,7 +350,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
         status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
-        _show_review(load_review(ctx.store, plan_id))
+        _show_review(load_review(ctx.store, record))
         _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
                f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
         for reason in status["risk_reasons"]:
@@ -429,7 +431,7 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     """Live colour, version per colour, traffic weights, last release and its outcome."""
     from tfreview.release import status as do_status
 
-    ctx, _ = _context()
+    ctx, _ = _context(sign=False)
     st = do_status(ctx, app_name, env)
     _warn_interrupted(ctx.store, app_name, env)
     if fmt is Format.json:
@@ -570,14 +572,85 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(audit_app, name="audit")
 
 
+def _read_location(location: str) -> bytes:
+    """Bytes of a local file or an s3://bucket/key object (a checkpoint kept outside the store)."""
+    if location.startswith("s3://"):
+        from tfreview.aws import client, translated
+
+        bucket, _, key = location[5:].partition("/")
+        with translated("s3:GetObject", resource=location):
+            return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        return Path(location).read_bytes()
+    except OSError as exc:
+        raise _bad(f"cannot read {location}: {exc.strerror}",
+                   "pass the checkpoint file written by audit checkpoint") from None
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(output: Optional[str] = typer.Option(None, "--output", "-o",
+                                                          help="FILE or s3://bucket/key (default: stdout).")
+                     ) -> None:
+    """Write a signed checkpoint (last seq, its hash, time) of the verified log, to keep outside the store."""
+    from tfreview.errors import StoreError
+    from tfreview.store.audit import read_log
+    from tfreview.trust.verify import make_checkpoint
+    from tfreview.workflow import iso, now_utc
+
+    ctx, _ = _context()
+    entries, result = read_log(ctx.store)
+    if not result.ok:
+        raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
+                         "a checkpoint vouches for an intact log only: investigate first (tfreview audit verify)")
+    text = json.dumps(make_checkpoint(ctx, entries, iso(now_utc())), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if output.startswith("s3://"):
+        from tfreview.aws import client, translated
+
+        bucket, _, key = output[5:].partition("/")
+        # With S3 Object Lock on that bucket the checkpoint cannot be changed or deleted by the store's writers.
+        with translated("s3:PutObject", resource=output):
+            client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode(), IfNoneMatch="*")
+    else:
+        _write_atomic(Path(output), text)
+    _console(stderr=True).print(f"wrote checkpoint of entry {json.loads(text)['seq']} to {output}", markup=False)
+
+
 @audit_app.command("verify")
-def audit_verify(fmt: Format = FormatOpt) -> None:
-    """Prove the audit chain intact, or name the first bad entry (exit 1)."""
+def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
+                                                          help="A checkpoint FILE or s3://bucket/key the log must extend."),
+                 fmt: Format = FormatOpt) -> None:
+    """Prove the audit chain intact and every entry, plan record and decision signed by its actor (exit 1 naming
+    the first that is not)."""
+    from dataclasses import replace
+
     from tfreview.errors import StoreError
     from tfreview.store import open_store
-    from tfreview.store.audit import verify_chain
+    from tfreview.store.audit import read_log
+    from tfreview.trust.verify import verify_log
 
-    result = verify_chain(open_store(_settings().store))
+    store = open_store(_settings().store)
+    entries, result = read_log(store)
+    if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
+        seq, why = verify_log(store, entries)
+        if why:
+            result = replace(result, ok=False, first_bad_seq=seq, reason=why)
+    if result.ok and checkpoint is not None:
+        from tfreview.trust.verify import check_checkpoint, load_history_or_none
+
+        try:
+            doc = json.loads(_read_location(checkpoint))
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise _bad(f"{checkpoint} is not a checkpoint", "pass the file written by tfreview audit checkpoint")
+        history = load_history_or_none(store)
+        gap = check_checkpoint(doc, entries, history) if history else "the store has no policy"
+        if gap is not None:
+            result = replace(result, ok=False, first_bad_seq=doc.get("seq"),
+                             reason=f"the log no longer extends checkpoint {checkpoint}: {gap}")
     if fmt is Format.json:
         _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
                     "reason": result.reason})
@@ -585,9 +658,11 @@ def audit_verify(fmt: Format = FormatOpt) -> None:
             raise typer.Exit(EXIT_ERROR)
         return
     if not result.ok:
-        raise StoreError(f"audit log broken at entry {result.first_bad_seq}: {result.reason}",
-                         "the log was modified outside tfreview: compare with a backup of the store")
-    _print(f"audit log intact: {result.count} entries, each chained to the one before")
+        where = f"audit log broken at entry {result.first_bad_seq}" if result.first_bad_seq else "audit check failed"
+        raise StoreError(f"{where}: {result.reason}",
+                         "the log or the store was modified outside tfreview: compare with a backup of the store")
+    _print(f"audit log intact: {result.count} entries, each chained to the one before and signed by its actor; "
+           "plan records and decisions match it")
 
 
 @audit_app.command("log")
@@ -637,6 +712,71 @@ def report(plan_id: str = typer.Argument(..., help="Plan id."),
     else:
         _write_atomic(output, text)
         _console(stderr=True).print(f"wrote {output}", markup=False)
+
+
+# -- policy -------------------------------------------------------------------------------------------------------
+policy_app = typer.Typer(help="The signed, versioned policy in the store (rules, signers, admins).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+def _print_policy(shown: dict[str, Any], fmt: Format, headline: str = "") -> None:
+    if fmt is Format.json:
+        _emit_json(shown)
+        return
+    if headline:
+        _print(headline)
+    active, pending = shown["active"], shown["pending"]
+    _print(f"policy version {active['version']} (active), sha256 {active['sha256']}")
+    _print(f"  signed by: {', '.join(active['signed_by'])}")
+    _print(f"  admins: {', '.join(active['admins'])} (quorum {active['admin_quorum']})")
+    for who, fps in active["signers"].items():
+        _print(f"  signer {who}: {', '.join(fps)}")
+    if pending:
+        _print(f"policy version {pending['version']} pending: signed by {', '.join(pending['signed_by']) or 'nobody'}, "
+               f"needs {active['admin_quorum']} admin(s) of version {active['version']}: "
+               f"tfreview policy approve {pending['version']}")
+
+
+@policy_app.command("init")
+def policy_init(file: Path = typer.Argument(..., help="The policy TOML file (rules, [signers], admins)."),
+                fmt: Format = FormatOpt) -> None:
+    """Install policy version 1 in a store without one (trust on first use; you must be one of its admins)."""
+    from tfreview.store import open_store
+    from tfreview.trust.admin import init
+    from tfreview.trust.signer import find_signer
+
+    settings = _settings()
+    from tfreview.trust.verify import claimed_user
+
+    shown = init(settings, open_store(settings.store), find_signer(), file, claimed_user())
+    _print_policy(shown, fmt, "installed policy version 1")
+
+
+@policy_app.command("propose")
+def policy_propose(file: Path = typer.Argument(..., help="The new policy TOML file."), fmt: Format = FormatOpt) -> None:
+    """Propose the next policy version; active once admin_quorum admins of the current version signed it."""
+    from tfreview.trust.admin import propose
+
+    ctx, _ = _context()
+    _print_policy(propose(ctx, file), fmt)
+
+
+@policy_app.command("approve")
+def policy_approve(version: int = typer.Argument(..., help="The pending policy version."), fmt: Format = FormatOpt) -> None:
+    """Sign a pending policy version as an admin of the active one."""
+    from tfreview.trust.admin import approve
+
+    ctx, _ = _context()
+    _print_policy(approve(ctx, version), fmt)
+
+
+@policy_app.command("show")
+def policy_show(fmt: Format = FormatOpt) -> None:
+    """The active policy version, its sha256, signers and admins (and a pending proposal)."""
+    from tfreview.store import open_store
+    from tfreview.trust.admin import show_store
+
+    _print_policy(show_store(open_store(_settings().store)), fmt)
 
 
 # -- sandbox ----------------------------------------------------------------------------------------------------

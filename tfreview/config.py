@@ -27,8 +27,6 @@ class Settings:
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Per-app settings from [apps.<app>] (image_repository, ...).
     apps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Raw [policy] tables, interpreted by tfreview.review.policy.
-    policy: Mapping[str, Any] = field(default_factory=dict)
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
@@ -101,12 +99,12 @@ def check_number(key: str, value: float, source: str) -> float:
 
 def _check_types(data: Mapping[str, Any], path: Path) -> None:
     """Wrong types, numbers out of range and unknown keys in tfreview.toml are bad config (exit 2 with the key's
-    name), not a crash later on; policy tables are checked by tfreview.review.policy."""
+    name), not a crash later on; a [policy] table is refused by load_settings (rules live in the store)."""
     def bad(key: str, want: str) -> BadInput:
         return BadInput(f"{path}: {key} must be {want}", "fix tfreview.toml: see Configuration in the README")
 
     _unknown_keys(data, _TOP_KEYS, "the top level", path)
-    for key in ("terraform", "apps", "backend", "policy"):
+    for key in ("terraform", "apps", "backend"):
         if not isinstance(data.get(key, {}), dict):
             raise bad(key, f"a table ([{key}...])")
     for table in ("apps", "backend"):
@@ -205,9 +203,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for name, b in backends.items():
         if b.get("type", "local") not in ("local", "s3"):
             raise BadInput(f"backend.{name}.type must be \"local\" or \"s3\"", "fix tfreview.toml")
-    from tfreview.review.policy import policy_from_dict
-
-    policy_from_dict(data.get("policy", {}))  # a typo in a policy is bad config for every command, not ignored
+    if "policy" in data:  # rules live in the store's signed policy: a local file must not be able to lower them
+        raise BadInput(f"{cfg_path}: [policy] no longer belongs in tfreview.toml (the policy is signed, in the store)",
+                       "move the [policy.*] tables into a policy file and run: tfreview policy init FILE "
+                       "(or tfreview policy propose FILE); see docs/approvals.md")
     # Paths are made absolute once, here: terraform runs in temporary working directories, where a relative
     # store (the local state lives in it), mirror, cache or work directory would point somewhere else.
     if values.get("store") is None:
@@ -217,7 +216,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         if isinstance(value, str) and value and not value.startswith("s3://"):
             values[key] = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
     kwargs = {k: v for k, v in values.items() if v is not None}
-    return Settings(backends=backends, apps=data.get("apps", {}), policy=data.get("policy", {}), **kwargs)
+    return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
 
 
 def current_user(environ: Mapping[str, str] | None = None) -> str:

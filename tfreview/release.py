@@ -76,7 +76,7 @@ class Release:
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record["id"]).summary_json()
+        review = workflow.load_review(self.ctx.store, record).summary_json()
         colours = services_to_watch(review)
         ecs, elbv2 = self._clients()
         for colour in colours:
@@ -258,7 +258,7 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     variables = rollback_vars({**outputs, "app": app})
     target = variables["live_color"]
     env_policy = workflow.load_policy(ctx).for_env(env)
-    if env_policy.approvers is not None and ctx.user.lower() not in {a.lower() for a in env_policy.approvers}:
+    if env_policy.approvers is not None and ctx.user not in env_policy.approvers:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
     log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
     record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables).record

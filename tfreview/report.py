@@ -47,6 +47,9 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
         outcome = str(result.get("outcome", "?"))  # a damaged record may hold anything
     entries, chain = read_log(store)
     events = [e for e in entries if e.get("plan_id") == plan_id]
+    from tfreview.trust.verify import report_statements
+
+    signed = report_statements(store, record, decisions, events)
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
@@ -71,16 +74,18 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
                     "hash": e.get("hash")} for e in events],
         "audit_chain": {"ok": chain.ok, "entries": chain.count, "first_bad_seq": chain.first_bad_seq,
                         "reason": chain.reason},
+        **signed,
     }
 
 
-def _diff(store: Store, plan_id: str, fmt: str) -> str | None:
-    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store."""
+def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
+    """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store.
+    PolicyRefusal when the stored JSON is not the one the plan record binds."""
     from tfreview.render import render
     from tfreview.workflow import load_review
 
     try:
-        return str(render(load_review(store, plan_id), fmt))
+        return str(render(load_review(store, record), fmt))
     except NotFound:
         return None
 
@@ -90,7 +95,7 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     doc = build_report(store, plan_id)
-    diff = _diff(store, plan_id, fmt)
+    diff = _diff(store, doc["plan"], fmt)
     if fmt == "json":
         if diff is not None:
             try:
@@ -155,6 +160,13 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     chain = doc["audit_chain"]
     out += ["", f"Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
                 f"({chain['entries']} entries)."]
+    out += ["", "## Signatures", "", "| Statement | Signed by | Key | Verified |", "|---|---|---|---|"]
+    out += [f"| {_md_cell(x['what'])} | {_md_cell(x['principal'])} | {_md_cell(x['key'])} | {x['verified']} |"
+            for x in doc["statements"]]
+    out += ["", "Check one with stock OpenSSH (statement and signature from `tfreview report --format json`): "
+                "`ssh-keygen -Y verify -f allowed_signers -I PRINCIPAL -n tfreview -s SIG < STATEMENT`.", ""]
+    for version, lines in sorted(doc["allowed_signers"].items()):
+        out += [f"allowed_signers of policy version {version}:", "", "```", lines.rstrip(), "```", ""]
     if diff is not None:
         out += ["", "## Changes", "", diff.rstrip()]
     return "\n".join(out) + "\n"
@@ -201,7 +213,12 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
         "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th></tr>"
         f"{approvals}</table><h2>Apply</h2>{applied}<h2>Audit trail</h2><ul>{events}</ul>"
         f"<p>Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
-        f"({chain['entries']} entries).</p>"
+        f"({chain['entries']} entries).</p><h2>Signatures</h2><table><tr><th>Statement</th><th>Signed by</th>"
+        "<th>Key</th><th>Verified</th></tr>"
+        + "".join(f"<tr><td>{e(x['what'])}</td><td>{e(x['principal'])}</td><td>{e(x['key'])}</td>"
+                  f"<td>{e(x['verified'])}</td></tr>" for x in doc["statements"]) + "</table>"
+        + "".join(f"<p>allowed_signers of policy version {e(str(v))}:</p><pre>{e(lines)}</pre>"
+                  for v, lines in sorted(doc["allowed_signers"].items()))
         + (f"<h2>Changes</h2>{body}" if body else "")
         + "</body></html>\n"
     )

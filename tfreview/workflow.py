@@ -78,30 +78,54 @@ def check_names(**names: str | None) -> None:
 
 @dataclass
 class Context:
-    """What every use case needs: settings, the store, who is acting, and a progress callback."""
+    """What every use case needs: settings, the store, who is acting, and a progress callback.
+
+    signer/policy: the signing key and the store's verified policy history (tfreview.trust); `user` is then the
+    principal the active policy gives the signing key. Read-only commands make a Context with sign=False."""
 
     settings: Settings
     store: Store
     user: str
     on_event: OnEvent | None = None
     identity: dict[str, Any] = field(default_factory=dict)
+    signer: Any = None
+    policy: Any = None
 
     @classmethod
-    def create(cls, settings: Settings, on_event: OnEvent | None = None) -> "Context":
+    def create(cls, settings: Settings, on_event: OnEvent | None = None, *, sign: bool = True) -> "Context":
         store = open_store(settings.store)
-        user = current_user()
-        identity: dict[str, Any] = {"user": user}
+        identity: dict[str, Any] = {}
         if settings.store.startswith("s3://"):
             from tfreview.aws import caller_identity  # S3 mode records the AWS principal beside the user
 
             identity["aws_arn"] = caller_identity()
-        return cls(settings, store, user, on_event, identity)
+        if not sign:
+            return cls(settings, store, current_user(), on_event, {"user": current_user(), **identity})
+        from tfreview.trust.policy import load_history
+        from tfreview.trust.signer import find_signer
+        from tfreview.trust.verify import identify
 
-    def audit(self, event: str, **fields: Any) -> None:
+        signer = find_signer()
+        history = load_history(store)
+        user = identify(signer, history, aws_arn=identity.get("aws_arn"))
+        return cls(settings, store, user, on_event, {"user": user, **identity}, signer, history)
+
+    @property
+    def policy_version(self) -> int | None:
+        return self.policy.active.version if self.policy is not None else None
+
+    def sign(self, statement: dict[str, Any]) -> dict[str, Any]:
+        """`statement`, naming the active policy version, signed by the acting principal."""
+        from tfreview.trust.verify import sign
+
+        return sign(self.signer, {**statement, "policy_version": self.policy_version})
+
+    def audit(self, event: str, **fields: Any) -> dict[str, Any]:
         from tfreview.store.audit import append_event
 
         # S3 mode: the AWS principal beside the person (None, and so left out, elsewhere).
-        append_event(self.store, event, self.user, aws_arn=self.identity.get("aws_arn"), **fields)
+        return append_event(self.store, event, self.user, signer=self.signer, policy_version=self.policy_version,
+                            aws_arn=self.identity.get("aws_arn"), **fields)
 
 
 # -- package -------------------------------------------------------------------------------------------------
@@ -290,8 +314,10 @@ def new_plan_id(app: str, env: str, at: datetime) -> str:
 
 
 def plan_keys(plan_id: str) -> dict[str, str]:
+    """Store keys of a plan. The binary keeps secrets in clear: it lives under `private/`, which the documented
+    reviewer and auditor policies cannot read (docs/s3-store.md); the JSON reviewers read is redacted."""
     base = f"plans/{check_name('plan id', plan_id)}"
-    return {"record": f"{base}/record.json", "binary": f"{base}/plan.tfplan", "json": f"{base}/plan.json"}
+    return {"record": f"{base}/record.json", "binary": f"private/{base}/plan.tfplan", "json": f"{base}/plan.json"}
 
 
 @dataclass
@@ -333,9 +359,11 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
     ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
-    plan_json = ws.tf.show_json("tfreview.tfplan")
-
     from tfreview.plan import review_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+
+    # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
+    plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
 
     review = review_plan(plan_json)
     created = now_utc()
@@ -357,6 +385,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "version": version,
         "plan_sha256": hashlib.sha256(binary).hexdigest(),
         "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+        "json_redaction": REDACTION_VERSION,
         "package_sha256": package_sha256,
         "state_lineage": lineage,
         "state_serial": serial,
@@ -372,15 +401,24 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": summary["risk_reasons"],
         "escalation_reasons": list(escalation),
     }
-    # Plan binary and JSON hold secrets in clear: private objects (owner-only files, encrypted on S3).
+    if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
+        record = ctx.sign(record)
+    # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
     ctx.store.create(keys["binary"], binary, private=True)
-    ctx.store.create(keys["json"], plan_json, private=True)
+    ctx.store.create(keys["json"], plan_json)
     # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
-              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind})
+              details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind,
+                       "statement_sha256": _statement_sha256(record)})
     ctx.store.create(keys["record"], dumps(record))
     _advance_latest_plan(ctx.store, app, env, plan_id, created)
     return Planned(record, binary, review)
+
+
+def _statement_sha256(doc: dict[str, Any]) -> str:
+    from tfreview.trust.verify import statement_sha256
+
+    return statement_sha256(doc)
 
 
 def _advance_latest_plan(store: Store, app: str, env: str, plan_id: str, created: datetime) -> None:
@@ -446,16 +484,34 @@ def checked_json(store: Store, key: str, fields: Mapping[str, type]) -> dict[str
     return doc
 
 
-def load_review(store: Store, plan_id: str) -> Any:
-    """The review of a stored plan (callers load its record first: an unknown id is refused there)."""
+def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
+    """The stored review JSON of a plan, checked against its record's `json_sha256` (PolicyRefusal when it
+    differs: what a reviewer would see is not what was planned)."""
+    key = plan_keys(record["id"])["json"]
+    data = store.read(key)
+    recorded = record.get("json_sha256")
+    if not recorded:
+        raise PolicyRefusal(f"plan {record['id']} has no json_sha256 in its record: its review cannot be checked",
+                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
+                            f"--env {record['env']}")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        raise PolicyRefusal(f"plan {record['id']}: the stored review JSON does not match the plan record "
+                            f"({key}: sha256 {actual[:12]}, recorded {recorded[:12]})",
+                            "the store was modified: do not approve or apply it; make a new plan")
+    return data
+
+
+def load_review(store: Store, record: dict[str, Any]) -> Any:
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`)."""
     from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
 
-    key = plan_keys(plan_id)["json"]
+    data = reviewed_json(store, record)
     try:
-        return review_plan(store.read(key))
-    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since
-        raise StoreError(f"store record {key} is damaged: {exc.message}",
+        return review_plan(data)
+    except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since (record included)
+        raise StoreError(f"store record {plan_keys(record['id'])['json']} is damaged: {exc.message}",
                          "the store was modified outside tfreview: restore that file from a backup") from None
 
 
@@ -468,14 +524,22 @@ def _facts(record: dict[str, Any]) -> Any:
 
 
 def load_policy(ctx: Context) -> Any:
-    from tfreview.review.policy import policy_from_dict
+    """The rules of the store's active, verified policy (never of a local file)."""
+    if ctx.policy is None:
+        from tfreview.trust.policy import load_history
 
-    return policy_from_dict(ctx.settings.policy)
+        ctx.policy = load_history(ctx.store)
+    return ctx.policy.active.rules
 
 
-def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> list[Any]:
-    """The decisions stored for `plan_id`, oldest first. `recorded_only`: only those the audit log holds (a decision
-    whose command died before its audit entry was written is not in effect; `approve` again completes it)."""
+def decision_docs(store: Store, plan_id: str) -> list[dict[str, Any]]:
+    """The stored approval/rejection documents of a plan, as written (signed statements, not yet verified)."""
+    return [get_json(store, key) for key in store.list(f"approvals/{plan_id}/")]
+
+
+def approvals_of(store: Store, plan_id: str) -> list[Any]:
+    """The decisions stored for `plan_id`, oldest first, unverified (for history and reports; `apply` counts only
+    those `verified` accepts: signed, and recorded in the audit log)."""
     from tfreview.review.policy import Approval
 
     out = []
@@ -485,18 +549,25 @@ def approvals_of(store: Store, plan_id: str, *, recorded_only: bool = False) -> 
         except (TypeError, KeyError, ValueError, AttributeError):
             raise StoreError(f"store record {key} is damaged",
                              "the store was modified outside tfreview: restore that file from a backup") from None
-    if recorded_only:
-        logged = recorded_decisions(store, plan_id)
-        out = [a for a in out if (a.kind, a.approver) in logged]
     return sorted(out, key=lambda a: a.approved_at)
 
 
-def recorded_decisions(store: Store, plan_id: str) -> set[tuple[str, str]]:
-    """(kind, who) of the approve/reject entries of `plan_id` in the audit log (one read of the log)."""
-    from tfreview.store.audit import iter_entries
+def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """(plan facts, decisions) of a plan, every signature checked against the store's active policy: the plan
+    record signed by its planner, each decision by the principal it names with its audit entry present (a decision
+    whose command died before its audit entry is not in effect; `approve` again completes it).
+    PolicyRefusal (exit 3) naming the first that is edited, forged, unsigned or signed with a wrong key."""
+    from dataclasses import replace
 
-    return {(str(e.get("event")), str(e.get("actor"))) for e in iter_entries(store)
-            if e.get("plan_id") == plan_id and e.get("event") in ("approve", "reject")}
+    from tfreview.trust.verify import check_signed, verified_decisions
+
+    load_policy(ctx)
+    active = ctx.policy.active
+    key = check_signed(record, active.document, str(record.get("planner")), f"plan record {record['id']}",
+                       active.version)
+    facts = replace(_facts(record), planner_key=key.fingerprint)
+    return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), facts,
+                                     ctx.policy)
 
 
 def _identity_slug(who: str) -> str:
@@ -509,10 +580,9 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
     from tfreview.review.policy import check_can_approve, required_approvals
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    decisions = approvals_of(ctx.store, plan_id)
-    check_can_approve(policy, facts, decisions, ctx.user, now_utc())
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
     ep = policy.for_env(facts.env)
     return {"plan_id": plan_id, "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
@@ -525,35 +595,44 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     from tfreview.review.policy import check_can_approve, make_approval
 
     record = load_plan(ctx.store, plan_id)
-    facts = _facts(record)
+    facts, decisions = verified(ctx, record)
     now = now_utc()
     key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
 
-    def log(decision: dict[str, Any]) -> None:
-        ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"], plan_id=plan_id,
-                  details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"]})
+    def log(decision: dict[str, Any], etag: str) -> dict[str, Any]:
+        """Audit `decision` (naming its statement's sha256), then point its file at the entry: now it counts."""
+        entry = ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"],
+                          plan_id=plan_id, details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"],
+                                                    "statement_sha256": _statement_sha256(decision)})
+        done = {**decision, "audit_seq": entry["seq"]}
+        ctx.store.replace(key, dumps(done), etag)
+        return done
 
     if ctx.store.exists(key):  # decided before: complete it if that run died before its audit entry
-        stored = get_json(ctx.store, key)
-        if (stored.get("kind"), stored.get("approver")) not in recorded_decisions(ctx.store, plan_id):
-            log(stored)  # as it was made, not as asked now
+        raw, etag = ctx.store.read_versioned(key)
+        stored = json.loads(raw)
+        if "audit_seq" not in stored:  # its signature was checked by `verified` above
+            done = log(stored, etag)  # as it was made, not as asked now
             if stored.get("kind") == kind:
-                return stored
-    check_can_approve(load_policy(ctx), facts, approvals_of(ctx.store, plan_id), ctx.user, now, kind=kind)  # type: ignore[arg-type]
-    # The approval binds to the plan bytes as stored now, not as recorded: a swapped binary cannot be approved.
-    current = hashlib.sha256(ctx.store.read(plan_keys(plan_id)["binary"])).hexdigest()
-    if current != record["plan_sha256"]:
-        raise PolicyRefusal(f"plan {plan_id} bytes changed since it was made",
-                            f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} --env {record['env']}")
+                return done
+    check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind,  # type: ignore[arg-type]
+                      key=ctx.signer.public_key.fingerprint)
+    if ctx.store.exists(f"applies/{plan_id}/start.json"):
+        raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
+                            f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
+    # What the approver could read is the JSON the record binds (reviewers cannot read the binary; apply checks
+    # that the binary still hashes as recorded and still gives this JSON).
+    if kind == "approve":
+        reviewed_json(ctx.store, record)
     approval = make_approval(facts, ctx.user, comment, now, kind=kind)  # type: ignore[arg-type]
-    doc = {**approval.to_dict(), "identity": ctx.identity}
-    try:  # create-only: of concurrent decisions by one person exactly one is recorded
+    doc = ctx.sign({**approval.to_dict(), "identity": ctx.identity})
+    try:  # create-only: of concurrent decisions by one person exactly one is recorded, before any audit entry
         etag = ctx.store.create(key, dumps(doc))
     except Conflict:
         raise PolicyRefusal(f"{ctx.user} has already decided on plan {plan_id}",
                             "another person must approve; see: tfreview show " + plan_id) from None
     try:
-        log(doc)
+        doc = log(doc, etag)
     except BaseException:
         # A decision the audit log does not hold is never in effect: take it back, so that it can be made again.
         ctx.store.delete(key, etag)
@@ -600,6 +679,10 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     record = load_plan(ctx.store, plan_id)
     app, env, version = record["app"], record["env"], record["version"]
     keys = plan_keys(plan_id)
+    if record.get("json_redaction") is None:
+        raise PolicyRefusal(f"plan {plan_id} was made by an older tfreview: its record does not bind the reviewed "
+                            "JSON to the plan binary", f"make a new plan: tfreview plan --app {app} --version "
+                            f"{version} --env {env}")
     policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
@@ -609,7 +692,6 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
         raise PolicyRefusal(f"plan {plan_id} is stale: made {age_h:.1f} h ago (limit {ctx.settings.plan_max_age_hours:g} h)",
                             f"make a new plan: tfreview plan --app {app} --version {version} --env {env}")
     _refuse_if_applied(ctx.store, record)
-    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     # Refuse early, before the lock and terraform, on everything but the live state (checked below, locked).
     # The workspace unpacks these very bytes, verified against the manifest and the plan's package sha256.
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
@@ -621,15 +703,18 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
                             state_serial=serial, latest_plan_id=latest_plan_id(ctx.store, app, env),
                             succeeded_in=succeeded_in(ctx.store, app, version))
 
-    check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
+    facts, decisions = verified(ctx, record)
+    check_apply(policy, facts, decisions, now_utc(),
                 current(record.get("state_lineage") or "", int(record.get("state_serial") or 0)), break_glass=waived)
+    refuse_other_backend(record, state_location(*backend_config(ctx, app, env)))
     lock = acquire_lock(ctx.store, app, env, ctx.user, plan_id, break_glass=break_glass_reason is not None)
     try:
         ws = open_workspace(ctx, app, env, zip_bytes, "apply")
         try:
             lineage, serial, _outputs = state_identity(ws.tf)
-            check_apply(policy, _facts(record), approvals_of(ctx.store, plan_id, recorded_only=True), now_utc(),
-                        current(lineage, serial), break_glass=waived)
+            facts, decisions = verified(ctx, record)
+            check_apply(policy, facts, decisions, now_utc(), current(lineage, serial), break_glass=waived)
+            check_applies_reviewed(ws, record, binary)
             return apply_in_workspace(ctx, record, binary, ws, break_glass_reason, after_apply)
         finally:
             ws.close()
@@ -647,6 +732,25 @@ def _refuse_if_applied(store: Store, record: dict[str, Any]) -> None:
                         f"(outcome: {done.get('outcome')})",
                         f"make a new plan: tfreview plan --app {record['app']} --version {record['version']} "
                         f"--env {record['env']}")
+
+
+def _write_plan_file(ws: Workspace, binary: bytes) -> str:
+    plan_file = ws.env_dir / "tfreview.tfplan"
+    plan_file.write_bytes(binary)
+    plan_file.chmod(0o600)
+    return plan_file.name
+
+
+def check_applies_reviewed(ws: Workspace, record: dict[str, Any], binary: bytes) -> None:
+    """Refuse (PolicyRefusal) unless `binary`, shown as JSON by terraform in `ws` and redacted as `plan` did,
+    hashes to the record's `json_sha256`: the plan applied is the plan its reviewers read."""
+    from tfreview.plan.redact import redact_plan
+
+    derived = hashlib.sha256(redact_plan(ws.tf.show_json(_write_plan_file(ws, binary)))).hexdigest()
+    if derived != record.get("json_sha256"):
+        raise PolicyRefusal(f"plan {record['id']}: its binary does not show the JSON its reviewers read (sha256 "
+                            f"{derived[:12]} derived, {str(record.get('json_sha256'))[:12]} recorded)",
+                            "the store was modified: do not apply it; make a new plan and have it reviewed")
 
 
 def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: Workspace, break_glass_reason: str | None,
@@ -670,11 +774,9 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         _record_outcome(ctx, base, fields, {**result, "outcome": "failed", "finished_at": iso(now_utc()),
                                             "error": f"not applied: the audit log could not record it ({exc.message})"})
         raise
-    plan_file = ws.env_dir / "tfreview.tfplan"
-    plan_file.write_bytes(binary)
-    plan_file.chmod(0o600)
+    plan_file = _write_plan_file(ws, binary)
     try:
-        ws.tf.apply("tfreview.tfplan", on_event=ctx.on_event)
+        ws.tf.apply(plan_file, on_event=ctx.on_event)
         result["outcome"] = "applied"
         outputs = public_outputs(ws.tf.output_json())
         result["outputs"] = outputs
@@ -745,7 +847,7 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
         if not key.endswith("/record.json"):
             continue
         try:
-            row = _history_row(store, get_json(store, key), app, env, version, person, lo, hi)
+            row = _history_row(store, checked_json(store, key, _ROW_FIELDS), app, env, version, person, lo, hi)
         except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
             # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
             plan_id = key.split("/")[1]
@@ -755,16 +857,19 @@ def history(store: Store, app: str | None = None, env: str | None = None, versio
             row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
                    "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
                    "break_glass": None, "outcome": "unreadable",
-                   "error": f"{key}: {exc.message if isinstance(exc, StoreError) else f'missing or bad field {exc}'}"}
+                   "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
         if row is not None:
             rows.append(row)
     return sorted(rows, key=lambda r: r["created_at"], reverse=True)
 
 
+_ROW_FIELDS = {"id": str, "app": str, "env": str, "version": str, "created_at": str}  # what a history row needs
+
+
 def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | None, version: str | None,
                  person: str | None, lo: datetime | None, hi: datetime | None) -> dict[str, Any] | None:
     """One plan's history row, or None when a filter excludes it. Missing optional fields (older runs) default."""
-    from tfreview.review.policy import parse_time, same_identity
+    from tfreview.review.policy import parse_time
     from tfreview.store.locks import holder_alive, read_lock
 
     if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
@@ -784,7 +889,7 @@ def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | 
             outcome = "applying" if running else "interrupted"
     applied_by = start.get("by") if start else None
     people = [rec.get("planner", "?"), *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
-    if person and not any(same_identity(person, p) for p in people):
+    if person and not any(person.casefold() == p.casefold() for p in people):  # a search, not an identity check
         return None
     return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
             "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],

@@ -22,6 +22,14 @@ from tfreview.plan.model import (
 )
 
 SUPPORTED_MAJORS = ("0", "1")
+# A plan redacted by tfreview (plan/redact.py) names how many markers it holds: {"version": 1, "markers": N}.
+REDACTION_KEY = "tfreview_redaction"
+MAX_MARKERS = 1_000_000  # distinct secret values; far more than any real plan, few enough to hold in memory
+
+
+def redaction_marker(n: int) -> str:
+    """The marker that replaces the n-th distinct secret value of a redacted plan (n from 1)."""
+    return f"(sensitive value #{n})"
 HINT = "pass the output of `terraform show -json PLANFILE` (a plan, not a state)"
 
 
@@ -286,6 +294,11 @@ def _sensitive_strings(
         if out.sensitive:
             _collect_all(out.before, found)
             _collect_all(out.after, found)
+    redaction = data.get(REDACTION_KEY)
+    if isinstance(redaction, dict) and isinstance(redaction.get("markers"), int):
+        if not 0 <= redaction["markers"] <= MAX_MARKERS:
+            raise InvalidPlan(f"broken plan: `{REDACTION_KEY}` claims {redaction['markers']} markers", HINT)
+        found.update(redaction_marker(n) for n in range(1, redaction["markers"] + 1))
     found.discard("")
     return frozenset(found)
 

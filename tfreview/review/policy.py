@@ -4,8 +4,8 @@ An approval means: these people read this exact plan, and only this plan, applie
 out. So an `Approval` repeats every fact that binds it (plan and package sha256, app/env/version, state lineage
 and serial, terraform version, planner), and `check_apply` counts only approvals whose facts equal the plan's.
 
-Policy comes from the `[policy.<env>]` tables of tfreview.toml; `[policy.default]` holds the values every
-environment inherits:
+Rules come from the `[policy.<env>]` tables of the store's signed policy document (tfreview.trust.policy);
+`[policy.default]` holds the values every environment inherits:
 
     [policy.default]
     required_approvals = 1
@@ -18,7 +18,9 @@ environment inherits:
     requires_success_in = "qa"       # promotion gate
     break_glass = ["oncall@example.com"]
 
-Every decision raises `PolicyRefusal` (exit 3) with a one-line reason and a hint naming what to do.
+Every decision raises `PolicyRefusal` (exit 3) with a one-line reason and a hint naming what to do. Decisions are
+fed verified facts: the shell (tfreview.trust.verify) checked each approval's signature and gives its key's
+fingerprint and AWS principal; identities are principal names from the policy, compared exactly.
 """
 from __future__ import annotations
 
@@ -74,8 +76,8 @@ _KEYS = {f.name for f in fields(EnvPolicy)}
 
 def _bad(env: str, key: str, want: str) -> BadInput:
     return BadInput(
-        f"tfreview.toml: [policy.{env}] {key} must be {want}",
-        f"fix {key} in the [policy.{env}] table of tfreview.toml",
+        f"policy: [policy.{env}] {key} must be {want}",
+        f"fix {key} in the [policy.{env}] table of the policy file",
     )
 
 
@@ -99,13 +101,13 @@ def _flag(env: str, key: str, value: Any) -> bool:
 
 def _env_policy(env: str, table: Any, base: EnvPolicy) -> EnvPolicy:
     if not isinstance(table, Mapping):
-        raise BadInput(f"tfreview.toml: policy.{env} must be a table", f"write it as [policy.{env}] with key = value lines")
+        raise BadInput(f"policy: policy.{env} must be a table", f"write it as [policy.{env}] with key = value lines")
     changes: dict[str, Any] = {}
     for key, value in table.items():
         if key not in _KEYS:
             close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
             hint = f"did you mean {close[0]}?" if close else "known keys: " + ", ".join(sorted(_KEYS))
-            raise BadInput(f"tfreview.toml: unknown key {key!r} in [policy.{env}]", hint)
+            raise BadInput(f"policy: unknown key {key!r} in [policy.{env}]", hint)
         if key in ("required_approvals", "escalate_on_risk"):
             changes[key] = _count(env, key, value)
         elif key in ("allow_self_approval", "rollback_requires_approval"):
@@ -134,7 +136,7 @@ def _env_policy(env: str, table: Any, base: EnvPolicy) -> EnvPolicy:
 
 
 def policy_from_dict(d: Mapping[str, Any] | None) -> Policy:
-    """Parse the `policy` table of tfreview.toml ({env: {key: value}}) into a `Policy`.
+    """Parse the `policy` tables of a policy document ({env: {key: value}}) into a `Policy`.
 
     `default` is inherited by every environment; each `[policy.<env>]` overrides only the keys it names.
     Raises BadInput (with a hint) on unknown keys and wrong types.
@@ -142,7 +144,7 @@ def policy_from_dict(d: Mapping[str, Any] | None) -> Policy:
     if d is None:
         return Policy()
     if not isinstance(d, Mapping):
-        raise BadInput("tfreview.toml: policy must be a table of environments", "write [policy.<env>] tables")
+        raise BadInput("policy: policy must be a table of environments", "write [policy.<env>] tables")
     default = _env_policy(DEFAULT_KEY, d.get(DEFAULT_KEY, {}), EnvPolicy())
     envs = {env: _env_policy(env, table, default) for env, table in d.items() if env != DEFAULT_KEY}
     return Policy(envs=envs, default=default)
@@ -190,17 +192,20 @@ class PlanFacts(BoundFacts):
     """Everything an approval binds to, as recorded when the plan was made (`BoundFacts` first).
 
     risky: the plan destroys/replaces or touches IAM or security groups; risk_reasons says which, one line each.
+    planner_key: fingerprint of the key that signed the plan record (set by the shell once verified).
     """
 
     created_at: datetime
     risky: bool = False
     risk_reasons: tuple[str, ...] = ()
+    planner_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (times as ISO-8601 UTC)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["created_at"] = _iso(self.created_at)
         d["risk_reasons"] = list(self.risk_reasons)
+        d.pop("planner_key")
         return d
 
     @classmethod
@@ -217,23 +222,28 @@ ApprovalKind = Literal["approve", "reject"]
 
 @dataclass(frozen=True)
 class Approval(BoundFacts):
-    """One reviewer's decision on one plan, repeating the plan facts it was given for (so it binds to them)."""
+    """One reviewer's decision on one plan, repeating the plan facts it was given for (so it binds to them).
+
+    key/aws_arn: fingerprint of the verified signing key and the AWS principal recorded with it (set by the
+    shell after verification; not part of the statement)."""
 
     approver: str
     comment: str
     approved_at: datetime
     kind: ApprovalKind = "approve"
+    key: str = ""
+    aws_arn: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (times as ISO-8601 UTC)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        """JSON-ready dict (times as ISO-8601 UTC), the statement's fields only."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("key", "aws_arn")}
         d["approved_at"] = _iso(self.approved_at)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Approval":
         """Inverse of `to_dict` (unknown keys ignored)."""
-        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d and f.name not in ("key", "aws_arn")}
         kw["approved_at"] = parse_time(kw["approved_at"])
         return cls(**_empty_state(kw))
 
@@ -295,8 +305,9 @@ def escalation_reasons(changes: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
 
 # -- decisions -----------------------------------------------------------------------------------------------
 def same_identity(a: str, b: str) -> bool:
-    """Identities compare case-insensitively, ignoring surrounding blanks (emails, user names)."""
-    return a.strip().casefold() == b.strip().casefold()
+    """Principals compare exactly: they are validated ASCII names from the policy, so a look-alike, a case
+    variant or a zero-width character is another (unknown) principal, never the same person."""
+    return a == b
 
 
 def _in(who: str, people: Iterable[str]) -> bool:
@@ -320,9 +331,7 @@ def _ago(delta: timedelta) -> str:
 def _binds(a: Approval, facts: PlanFacts) -> str | None:
     """Which bound fact of approval `a` differs from the plan's (None: the approval is for exactly this plan)."""
     for f in fields(BoundFacts):
-        same = (same_identity(a.planner, facts.planner) if f.name == "planner"  # identities ignore case
-                else getattr(a, f.name) == getattr(facts, f.name))
-        if not same:
+        if getattr(a, f.name) != getattr(facts, f.name):
             return f.name
     return None
 
@@ -349,9 +358,15 @@ def _expires_at(env_policy: EnvPolicy, a: Approval) -> datetime | None:
     return a.approved_at + timedelta(hours=env_policy.approval_ttl_hours)
 
 
+def _live(env_policy: EnvPolicy, a: Approval, now: datetime) -> bool:
+    expires = _expires_at(env_policy, a)
+    return expires is None or now < expires
+
+
 def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: Iterable[Approval], who: str,
-                      now: datetime, kind: ApprovalKind = "approve") -> None:
-    """Raise PolicyRefusal unless `who` may approve (or, with kind="reject", reject) the plan at `now`.
+                      now: datetime, kind: ApprovalKind = "approve", key: str = "") -> None:
+    """Raise PolicyRefusal unless `who` (signing with key fingerprint `key`) may approve (or, with kind="reject",
+    reject) the plan at `now`.
 
     Refused: plan already rejected, self-approval (unless allowed), not in the env's approvers, or the same
     person already decided on this plan. The planner may always reject (withdraw) their own plan.
@@ -373,11 +388,14 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
             f"{who} made plan {pid} and may not approve it (self-approval is not allowed in {plan_facts.env})",
             "ask another reviewer to run: tfreview approve " + pid,
         )
+    if key and key == plan_facts.planner_key and not ep.allow_self_approval:
+        raise PolicyRefusal(f"{who} signs with the planner's key and may not approve plan {pid} (signed with the "
+                            f"planner's key {key})", "ask another reviewer to run: tfreview approve " + pid)
     if ep.approvers is not None and not _in(who, ep.approvers):
         raise PolicyRefusal(
             f"{who} is not an approver for {plan_facts.env}",
             f"ask one of: {', '.join(ep.approvers) or '(nobody is listed)'} "
-            f"(approvers are set in [policy.{plan_facts.env}] of tfreview.toml)",
+            f"(approvers are set in [policy.{plan_facts.env}] of the store's policy: tfreview policy show)",
         )
     previous = next((a for a in decisions if same_identity(a.approver, who)), None)
     if previous is not None:
@@ -394,7 +412,7 @@ def check_break_glass(policy: Policy, env: str, who: str, reason: str) -> None:
     if not _in(who, ep.break_glass):
         raise PolicyRefusal(
             f"{who} may not break glass in {env}",
-            f"break-glass identities are listed in break_glass of [policy.{env}] in tfreview.toml; "
+            f"break-glass identities are listed in break_glass of [policy.{env}] in the store's policy; "
             "otherwise get the plan approved",
         )
     if len(reason.strip()) < 3:
@@ -476,15 +494,19 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
             f"the approvals of plan {pid} were given for other plan facts",
             replan + " and get it approved",
         )
-    # Count distinct, eligible, unexpired approvers.
+    # Count distinct, eligible, unexpired approvers: distinct people, keys and AWS principals, none the planner's.
     eligible = [a for a in bound
-                if (ep.allow_self_approval or not same_identity(a.approver, f.planner))
+                if (ep.allow_self_approval or (not same_identity(a.approver, f.planner)
+                                               and not (a.key and a.key == f.planner_key)))
                 and (ep.approvers is None or _in(a.approver, ep.approvers))]
-    live = [a for a in eligible if (_expires_at(ep, a) is None or now < _expires_at(ep, a))]
+    live = [a for a in eligible if _live(ep, a, now)]
     distinct: list[str] = []
+    seen: set[str] = set()
     for a in live:
-        if not _in(a.approver, distinct):
+        marks = {f"who:{a.approver}", *([f"key:{a.key}"] if a.key else []), *([f"aws:{a.aws_arn}"] if a.aws_arn else [])}
+        if not marks & seen:
             distinct.append(a.approver)
+        seen |= marks
     if len(distinct) >= need:
         return
     expired = [a for a in eligible if a not in live]

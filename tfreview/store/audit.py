@@ -9,6 +9,10 @@ canonical JSON of the entry without `hash`. Entries are stored as exactly that c
 change, deletion or reordering breaks either the bytes, the hash, the seq or the chain, and `verify_chain`
 names the first bad entry.
 
+Signed entries: an entry written with a `signer` carries `signature`, the SSHSIG signature of its statement
+(the entry without seq, prev_hash, hash and signature: time, event, actor, policy_version and the fields), so
+the chain proves order and completeness and the signature proves who said it (tfreview.trust).
+
 Crash window: a writer may die after creating entry N and before advancing the head to N. The next writer
 finds entry N, checks that it chains to the head, adopts it (advances the head) and carries on; `verify_chain`
 accepts entries past the head when they chain.
@@ -26,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from tfreview.errors import Conflict, NotFound, StoreError
-from tfreview.store.base import Store, dumps, put_json
+from tfreview.store.base import Store, canonical, dumps, put_json
 
 HEAD_KEY = "audit/head.json"
 ENTRIES_PREFIX = "audit/entries/"
@@ -46,6 +50,14 @@ def entry_hash(entry: dict[str, Any]) -> str:
     """sha256 (hex) of the canonical JSON of `entry` without its `hash` field."""
     body = {k: v for k, v in entry.items() if k != "hash"}
     return hashlib.sha256(dumps(body)).hexdigest()
+
+
+CHAIN_FIELDS = ("seq", "prev_hash", "hash", "signature")
+
+
+def entry_statement(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the actor signed: the entry without its place in the chain and its signature."""
+    return {k: v for k, v in entry.items() if k not in CHAIN_FIELDS}
 
 
 def _scrub(value: Any, key: str = "") -> Any:
@@ -103,20 +115,23 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.002 * (2 ** min(attempt, 6)))))
 
 
-def append_event(store: Store, event: str, actor: str, **fields: Any) -> dict[str, Any]:
+def append_event(store: Store, event: str, actor: str, *, signer: Any = None, **fields: Any) -> dict[str, Any]:
     """Append one event to the audit log and return the stored entry (with seq, time, prev_hash, hash).
 
+    `signer` (a tfreview.trust.signer.Signer): the entry's statement is signed once, before it is placed.
     `fields` are recorded at the top level (app, env, version, plan_id...) except `details`, a dict scrubbed of
     secret-looking keys. Safe against concurrent writers (create-only entries + CAS on the head, bounded retries
     with jitter); raises StoreError if the log cannot be extended (e.g. it was tampered with).
     """
     if not event or not isinstance(event, str):
         raise ValueError("event must be a non-empty string")
-    reserved = {"seq", "time", "event", "actor", "prev_hash", "hash"} & fields.keys()
+    reserved = {"seq", "time", "event", "actor", "prev_hash", "hash", "signature"} & fields.keys()
     if reserved:
         raise ValueError(f"reserved audit fields: {sorted(reserved)}")
     # JSON round trip: tuples become lists, datetimes strings, so the hash re-computed on read is the same.
     payload = json.loads(json.dumps({k: _scrub(v, k) for k, v in fields.items() if v is not None}, default=str))
+    statement = {"time": _now(), "event": event, "actor": actor, **payload}
+    signed = {"signature": signer.sign(canonical(statement))} if signer is not None else {}
     for attempt in range(MAX_ATTEMPTS):
         seq, head_hash, etag = _read_head(store)
         nxt = _load_entry(store, seq + 1)
@@ -129,7 +144,7 @@ def append_event(store: Store, event: str, actor: str, **fields: Any) -> dict[st
                 )
             _advance_head(store, seq + 1, nxt["hash"], etag)
             continue
-        entry = {"seq": seq + 1, "time": _now(), "event": event, "actor": actor, **payload, "prev_hash": head_hash}
+        entry = {"seq": seq + 1, **statement, **signed, "prev_hash": head_hash}
         entry["hash"] = entry_hash(entry)
         try:
             put_json(store, entry_key(seq + 1), entry)

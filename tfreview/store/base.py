@@ -53,9 +53,14 @@ def key_parts(key: str, *, what: str = "key") -> list[str]:
     return parts
 
 
+def canonical(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, UTF-8, no insignificant whitespace (what statements sign)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def dumps(obj: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, UTF-8, newline-terminated (stable hashes across machines)."""
-    return (json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    """Canonical JSON bytes, newline-terminated (stable hashes across machines)."""
+    return canonical(obj) + b"\n"
 
 
 def put_json(store: Store, key: str, obj: Any, *, create: bool = True) -> str:

@@ -47,6 +47,9 @@ class LocalStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o600 if private else 0o644)
+            if private:  # owner-only all the way down from the store root (mkdir's mode misses parents)
+                for directory in target.relative_to(self.root).parents[:-1]:
+                    os.chmod(self.root / directory, 0o700)
             return tmp
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror}", "check the store directory's permissions") from exc

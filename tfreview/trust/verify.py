@@ -1,0 +1,249 @@
+"""Signed statements: signing them, and turning them into verified facts (or a one-line refusal naming which).
+
+A verified statement guarantees: its bytes are exactly what the key's holder signed, and that key belongs, in the
+policy version used to check it, to the principal the statement names as its actor. The pure policy core
+(tfreview.review.policy) then decides what a set of verified decisions allows.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from dataclasses import replace
+from typing import Any, Iterable, Mapping
+
+from tfreview.errors import PolicyRefusal, StoreError
+from tfreview.store.base import Store, canonical, get_json
+from tfreview.trust.policy import PolicyDocument, PolicyHistory
+from tfreview.trust.signer import Signer
+from tfreview.trust.sshsig import PublicKey, SignatureError, verify
+
+UNSIGNED = ("signature", "audit_seq")  # fields beside a statement, not part of it
+
+
+def statement_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The signed statement inside a stored document (the document without its signature and pointers)."""
+    return {k: v for k, v in doc.items() if k not in UNSIGNED}
+
+
+def statement_sha256(doc: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(statement_of(doc))).hexdigest()
+
+
+def sign(signer: Signer, statement: Mapping[str, Any]) -> dict[str, Any]:
+    """`statement` with its `signature` (SSHSIG over its canonical JSON)."""
+    body = statement_of(statement)
+    return {**body, "signature": signer.sign(canonical(body))}
+
+
+def check_signed(doc: Mapping[str, Any], document: PolicyDocument, actor: str, what: str, version: int) -> PublicKey:
+    """The key that signed `doc`, verified and belonging to `actor` in `document` (policy version `version`);
+    PolicyRefusal (exit 3) naming `what` and why otherwise."""
+    hint = "do not trust it: investigate who wrote it (tfreview audit verify), then re-plan / re-approve"
+    try:
+        key = verify(canonical(statement_of(doc)), str(doc.get("signature") or ""))
+    except SignatureError as exc:
+        reason = "it is not signed" if not doc.get("signature") else str(exc)
+        raise PolicyRefusal(f"{what}: {reason}", hint) from None
+    owner = document.principal_of(key)
+    if owner is None:
+        raise PolicyRefusal(f"{what}: signed with key {key.fingerprint}, unknown to policy version {version} "
+                            "(unknown or revoked key)", hint)
+    if owner != actor:
+        raise PolicyRefusal(f"{what}: says {actor} but was signed with {owner}'s key (principal mismatch)", hint)
+    return key
+
+
+def claimed_user(environ: Mapping[str, str] | None = None) -> str | None:
+    """TFREVIEW_USER when set (None otherwise); BadInput (exit 2) when it is blank or holds control characters."""
+    from tfreview.workflow import check_person
+
+    env = os.environ if environ is None else environ
+    claimed = env.get("TFREVIEW_USER")
+    return None if claimed is None else check_person(claimed, "TFREVIEW_USER")
+
+
+def identify(signer: Signer, history: PolicyHistory, environ: Mapping[str, str] | None = None,
+             aws_arn: str | None = None) -> str:
+    """The principal the active policy gives the signing key; PolicyRefusal (exit 3) when the key is unknown,
+    TFREVIEW_USER names someone else, or (S3 mode) the AWS caller does not match the principal's ARN pattern."""
+    active = history.active
+    claimed = claimed_user(environ)
+    principal = active.document.principal_of(signer.public_key)
+    if principal is None:
+        raise PolicyRefusal(f"your signing key {signer.public_key.fingerprint} is not in the store's policy "
+                            f"(version {active.version})",
+                            "send your .pub to an admin, who adds it to [signers]: tfreview policy propose FILE")
+    if claimed is not None and claimed != principal:
+        raise PolicyRefusal(f"TFREVIEW_USER is {claimed!r} but your signing key belongs to {principal}",
+                            "unset TFREVIEW_USER, or sign with that person's key (you cannot act as someone else)")
+    pattern = active.document.aws_principals.get(principal)
+    if pattern and aws_arn is not None and not fnmatch.fnmatchcase(aws_arn, pattern):
+        raise PolicyRefusal(f"AWS caller {aws_arn} does not match {principal}'s ARN pattern {pattern}",
+                            "use the AWS credentials the policy gives you ([aws_principals])")
+    return principal
+
+
+def audit_entry_for(store: Store, doc: Mapping[str, Any], event: str, what: str) -> dict[str, Any]:
+    """The audit entry recorded with decision `doc` (its `audit_seq`), checked to name its statement's sha256;
+    PolicyRefusal naming `what` when it is missing or does not match."""
+    from tfreview.store.audit import entry_hash, entry_key
+
+    seq = doc.get("audit_seq")
+    try:
+        entry = get_json(store, entry_key(int(seq))) if isinstance(seq, int) else None
+    except (StoreError, LookupError, ValueError):
+        entry = None
+    if entry is None or entry.get("event") != event or entry_hash(entry) != entry.get("hash") \
+            or (entry.get("details") or {}).get("statement_sha256") != statement_sha256(doc):
+        raise PolicyRefusal(f"{what}: its audit entry is missing or does not match it",
+                            "do not trust it: run tfreview audit verify and investigate")
+    return entry
+
+
+def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, Any]], facts: Any,
+                       history: PolicyHistory) -> list[Any]:
+    """Approvals/rejections of a plan as `Approval`s carrying the signing key's fingerprint and AWS principal,
+    each signature verified against the active policy, signed by the principal it names, with its audit entry
+    present. PolicyRefusal (exit 3) naming the first that fails and why. A decision not yet pointing at its
+    audit entry (being recorded, or interrupted) is left out: it does not count."""
+    from tfreview.review.policy import Approval
+
+    active = history.active
+    out = []
+    for doc in docs:
+        who = str(doc.get("approver", "?"))
+        what = f"{'rejection' if doc.get('kind') == 'reject' else 'approval'} of plan {plan_id} by {who}"
+        key = check_signed(doc, active.document, who, what, active.version)
+        if "audit_seq" not in doc:
+            continue  # being recorded right now (or interrupted before its audit entry): it does not count
+        audit_entry_for(store, doc, str(doc.get("kind")), what)
+        entry_arn = (doc.get("identity") or {}).get("aws_arn")
+        out.append(replace(Approval.from_dict(doc), key=key.fingerprint, aws_arn=entry_arn or ""))
+    return sorted(out, key=lambda a: a.approved_at)
+
+
+# -- audit verify ----------------------------------------------------------------------------------------------------
+def _signed_by(doc: Mapping[str, Any], statement: Mapping[str, Any], actor: str,
+               history: PolicyHistory) -> str | None:
+    """Why `doc`'s signature over `statement` does not prove `actor` said it under the policy version it names
+    (None: it does)."""
+    pv = history.versions.get(statement.get("policy_version"))  # type: ignore[arg-type]
+    if pv is None:
+        return f"names policy version {statement.get('policy_version')!r}, which the store does not have"
+    try:
+        key = verify(canonical(statement), str(doc.get("signature") or ""))
+    except SignatureError as exc:
+        return "is not signed" if not doc.get("signature") else f"signature: {exc}"
+    owner = pv.document.principal_of(key)
+    if owner != actor:
+        return (f"is signed with key {key.fingerprint}, which policy version {pv.version} gives "
+                f"{owner or 'nobody'}, not {actor}")
+    return None
+
+
+def verify_log(store: Store, entries: list[dict[str, Any]]) -> tuple[int | None, str]:
+    """Check every (chained) entry's signature against the policy version it names, then cross-check the plan
+    records and decisions in the store against the log. (None, "") when all holds, else (seq or None, reason)."""
+    from tfreview.store.audit import entry_statement
+
+    history = load_history_or_none(store)
+    if history is None:
+        return (entries[0]["seq"], "the store has no policy to check signatures against") if entries else (None, "")
+    by_statement: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+        if why:
+            return entry.get("seq"), f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}"
+        sha = (entry.get("details") or {}).get("statement_sha256")
+        if sha:
+            by_statement[sha] = entry
+    for key in store.list("plans/"):
+        if key.endswith("/record.json"):
+            why = _cross_check(get_json(store, key), "planner", "plan", by_statement, history)
+            if why:
+                return None, f"plan record {key}: {why}"
+    for key in store.list("approvals/"):
+        doc = get_json(store, key)
+        why = _cross_check(doc, "approver", str(doc.get("kind")), by_statement, history)
+        if why:
+            return None, f"decision {key}: {why}"
+    return None, ""
+
+
+def _cross_check(doc: Mapping[str, Any], actor_field: str, event: str, by_statement: Mapping[str, Any],
+                 history: PolicyHistory) -> str | None:
+    actor = str(doc.get(actor_field))
+    why = _signed_by(doc, statement_of(doc), actor, history)
+    if why:
+        return why
+    entry = by_statement.get(statement_sha256(doc))
+    if entry is None or entry.get("event") != event or entry.get("actor") != actor:
+        return "has no matching entry in the audit log (written or edited outside tfreview)"
+    return None
+
+
+def load_history_or_none(store: Store) -> PolicyHistory | None:
+    from tfreview.errors import BadInput
+    from tfreview.trust.policy import load_history
+
+    try:
+        return load_history(store)
+    except BadInput:
+        return None
+
+
+# -- checkpoints: truncation and rewind ------------------------------------------------------------------------------
+def make_checkpoint(ctx: Any, entries: list[dict[str, Any]], at: str) -> dict[str, Any]:
+    """A signed statement of how far the (verified) log reaches: its last seq and hash, the store, the time."""
+    last = entries[-1] if entries else {"seq": 0, "hash": "0" * 64}
+    return ctx.sign({"kind": "audit-checkpoint", "store": ctx.store.url, "seq": last["seq"], "head_hash": last["hash"],
+                     "time": at, "signer": ctx.user})
+
+
+def check_checkpoint(doc: Mapping[str, Any], entries: list[dict[str, Any]], history: PolicyHistory) -> str | None:
+    """Why the log does not extend checkpoint `doc` (None: it does): the checkpoint's signature must verify as its
+    signer's under the policy version it names, and the entry at its seq must still have its hash."""
+    if doc.get("kind") != "audit-checkpoint" or not isinstance(doc.get("seq"), int):
+        return "the checkpoint file is not a tfreview audit checkpoint"
+    why = _signed_by(doc, statement_of(doc), str(doc.get("signer")), history)
+    if why:
+        return f"the checkpoint {why}"
+    seq = doc["seq"]
+    if seq == 0:
+        return None
+    if len(entries) < seq:
+        return f"the log has {len(entries)} entries, the checkpoint of {doc.get('time')} saw {seq} (truncated)"
+    if entries[seq - 1].get("hash") != doc.get("head_hash"):
+        return f"entry {seq} is not the one the checkpoint of {doc.get('time')} saw (the log was rewound and rewritten)"
+    return None
+
+
+# -- the auditor's report ----------------------------------------------------------------------------------------------
+def report_statements(store: Store, record: Mapping[str, Any], decisions: Iterable[Mapping[str, Any]],
+                      events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every signed statement about one plan, for a report an auditor checks without tfreview: `statements`
+    (what, principal, the exact signed bytes as text, signature, key fingerprint, verified here yes/no) and
+    `allowed_signers` (policy version -> OpenSSH allowed_signers text) of the versions they name."""
+    from tfreview.store.audit import entry_statement
+
+    history = load_history_or_none(store)
+    items = [("plan record", record, statement_of(record), str(record.get("planner")))]
+    items += [(f"{d.get('kind')} by {d.get('approver')}", d, statement_of(d), str(d.get("approver")))
+              for d in decisions]
+    items += [(f"audit entry {e.get('seq')} ({e.get('event')})", e, entry_statement(dict(e)), str(e.get("actor")))
+              for e in events]
+    out, versions = [], set()
+    for what, doc, statement, principal in items:
+        try:
+            key = verify(canonical(statement), str(doc.get("signature") or "")).fingerprint
+        except SignatureError:
+            key = ""
+        why = _signed_by(doc, statement, principal, history) if history else "no policy"
+        versions.add(statement.get("policy_version"))
+        out.append({"what": what, "principal": principal, "statement": canonical(statement).decode(),
+                    "signature": doc.get("signature"), "key": key, "verified": "yes" if not why else f"NO: {why}",
+                    "policy_version": statement.get("policy_version")})
+    signers = {str(v): history.versions[v].document.allowed_signers() for v in versions
+               if history and isinstance(v, int) and v in history.versions}
+    return {"statements": out, "allowed_signers": signers}
