@@ -118,6 +118,7 @@ CASES = [
     Case("history-version-path", 2, "invalid version", lambda w: ("history", "--version", "../../x")),
     Case("audit-log-app-escape", 2, "invalid app", lambda w: ("audit", "log", "--app", "x" + ESC + "[31m")),
     Case("audit-log-plan-escape", 2, "invalid plan id", lambda w: ("audit", "log", "--plan", w.plan_id + ESC)),
+    Case("audit-log-event-escape", 2, "invalid event", lambda w: ("audit", "log", "--event", "plan" + HOSTILE)),
     Case("rollback-app-escape", 2, "invalid app", lambda w: ("rollback", "--app", HOSTILE, "--env", "qa", "--yes")),
     Case("promote-from-upper", 2, "invalid env", lambda w: ("promote", "--app", APP, "--version", VERSION,
                                                             "--from", "QA", "--to", "prod")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -529,7 +530,6 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
 
 def _short_counts(summary: str) -> str:
     """"Plan: 1 to add, 2 to change, 0 to destroy." -> "+1 ~2 -0" (other lines as they are)."""
-    import re
 
     m = re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", summary)
     return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
@@ -681,6 +681,8 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
     from tfreview.workflow import check_names, time_bound
 
     check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
+    if event is not None and not re.fullmatch(r"[a-z][a-z-]{0,31}", event):
+        raise _bad(f"invalid event {event!r}", "events are lower-case words like plan, approve, apply-end, unlock")
     entries = filter_entries(iter_entries(open_store(_settings().store)), app=app_name, env=env, version=version,
                              person=person, event=event, plan_id=plan_id, since=time_bound(since),
                              until=time_bound(until, end=True))
