@@ -530,7 +530,6 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
 
 def _short_counts(summary: str) -> str:
     """"Plan: 1 to add, 2 to change, 0 to destroy." -> "+1 ~2 -0" (other lines as they are)."""
-
     m = re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", summary)
     return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
 
