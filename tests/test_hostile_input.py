@@ -502,3 +502,17 @@ def test_a_report_of_records_with_wrong_types_is_one_page_not_a_crash(cli, plan_
     proc = cli("report", plan_id, "--format", fmt, env={"TFREVIEW_STORE": str(store)})
     assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr
     assert "True" in proc.stdout or "true" in proc.stdout
+
+
+def test_a_literal_public_signing_key_is_one_file_per_key_not_one_per_run(tmp_path, monkeypatch):
+    """git's `user.signingkey = key::ssh-ed25519 ...` used to leave a new /tmp/tfreview-signing-*.pub per command."""
+    from tests.helpers import public_key
+    from tfreview.trust.signer import find_signer
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    literal = "key::" + public_key("alice@example.com")
+    paths = {find_signer({"TFREVIEW_SIGNING_KEY": literal}).key_file for _ in range(3)}
+    assert len(paths) == 1
+    folder = tmp_path / ".cache" / "tfreview" / "signing"
+    assert [p.name for p in folder.iterdir()] == [paths.pop().name]
+    assert folder.stat().st_mode & 0o077 == 0, "the folder is the user's own"
