@@ -516,3 +516,16 @@ def test_a_literal_public_signing_key_is_one_file_per_key_not_one_per_run(tmp_pa
     folder = tmp_path / ".cache" / "tfreview" / "signing"
     assert [p.name for p in folder.iterdir()] == [paths.pop().name]
     assert folder.stat().st_mode & 0o077 == 0, "the folder is the user's own"
+
+
+def test_commands_leave_nothing_in_the_temporary_directory(cli, plan_id, tmp_path):
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_json())
+    env = {"TMPDIR": str(scratch)}
+    for args in (("render", str(plan), "-f", "markdown", "-o", str(tmp_path / "r.md")), ("show", plan_id),
+                 ("history",), ("report", plan_id, "-f", "html"), ("audit", "verify"), ("show", "nope")):
+        cli(*args, env=env)
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "r.md", "tmpdir"]
