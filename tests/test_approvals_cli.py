@@ -130,14 +130,15 @@ def test_approve_shows_summary_and_risk_flags_and_asks_for_confirmation(cli):
     pid = record_plan(cli, "shop", "1.1.0", "qa", escalation=["destroys aws_lb_listener.prod"])
     no = _approve_in_a_terminal(cli, pid, "n", BOB)
     assert no.returncode != 0 and "approved" not in no.stdout.split("?")[-1]
-    assert "1.0.0 → 1.1.0" in no.stdout  # the review itself
-    assert f"planned by {ALICE}" in no.stdout and "needs 2 approval(s), approved so far by: nobody" in no.stdout
-    assert "one more approver needed because: destroys aws_lb_listener.prod" in no.stdout
+    # The review, the status and the question go to the terminal (stderr); stdout keeps only the result.
+    assert "1.0.0 → 1.1.0" in no.stderr and no.stdout == ""
+    assert f"planned by {ALICE}" in no.stderr and "needs 2 approval(s), approved so far by: nobody" in no.stderr
+    assert "one more approver needed because: destroys aws_lb_listener.prod" in no.stderr
     assert not (cli.store / "approvals" / pid).exists()  # answering no records nothing
     yes = _approve_in_a_terminal(cli, pid, "y", BOB)
     assert yes.returncode == 0 and f"approved {pid} as {BOB}" in yes.stdout, yes.stderr
     again = _approve_in_a_terminal(cli, pid, "y", ALICE)  # refused before the review is shown
-    assert again.returncode == 3 and "may not approve it" in again.stderr and "1.0.0" not in again.stdout
+    assert again.returncode == 3 and "may not approve it" in again.stderr and "1.0.0 →" not in again.stderr
 
 
 # -- apply refusals ----------------------------------------------------------------------------------------------

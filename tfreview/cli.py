@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from tfreview.errors import EXIT_ERROR, EXIT_USAGE, Interrupted, TfreviewError
+from tfreview.errors import EXIT_ERROR, EXIT_RISK, EXIT_USAGE, Interrupted, TfreviewError
 from tfreview.text import visible
 
 app = typer.Typer(
@@ -23,14 +23,27 @@ app = typer.Typer(
     help="Review, approve and release Terraform plans of ECS web apps (blue/green).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 class Format(str, Enum):
     text = "text"
     json = "json"
+
+
+class Forge(str, Enum):
+    github = "github"
+    gitlab = "gitlab"
+
+
+class Level(str, Enum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
 
 
 class ReportFormat(str, Enum):
@@ -43,6 +56,8 @@ class ReportFormat(str, Enum):
 _state: dict[str, Any] = {"store": None}
 
 FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts (stable shape).")
+FailOnOpt = typer.Option(None, "--fail-on", help="CI gate: exit 4 after printing when the review has a risk flag at "
+                         "this level or above.")
 
 
 def _console(stderr: bool = False) -> Any:
@@ -126,7 +141,15 @@ def _context(title: str | None = None, settings: Any = None, sign: bool = True) 
     return Context.create(settings or _settings(), on_event=progress, sign=sign), progress
 
 
+JSON_SCHEMA_VERSION = 1
+
+
 def _emit_json(obj: Any) -> None:
+    """One JSON document on stdout; every object (each item of a list) carries `schema_version`."""
+    def versioned(doc: Any) -> Any:
+        return {"schema_version": JSON_SCHEMA_VERSION, **doc} if isinstance(doc, dict) else doc
+
+    obj = [versioned(o) for o in obj] if isinstance(obj, list) else versioned(obj)
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
@@ -135,12 +158,28 @@ def _print(text: str) -> None:
 
 
 # -- global options -------------------------------------------------------------------------------------------
-@app.callback()
-def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE",
-                                               help="Store: a directory (default .tfreview) or s3://bucket/prefix.")) -> None:
+STORE_HELP = "Store: a directory (default .tfreview) or s3://bucket/prefix."
+
+
+def _set_store(store: Optional[str]) -> None:
     if store is not None and not store.strip():  # "" would make the working directory the store
         raise _bad("--store is empty", "pass a directory or s3://bucket/prefix, or leave it out for .tfreview")
     _state["store"] = store
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from tfreview import __version__
+
+        sys.stdout.write(f"tfreview {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE", help=STORE_HELP),
+          version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                       help="Print tfreview's version and exit.")) -> None:
+    _set_store(store)
 
 
 # -- package --------------------------------------------------------------------------------------------------
@@ -170,6 +209,7 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
          detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                                 help="Exit 0 when there are no changes, 2 when there are."),
          full: bool = typer.Option(False, "--full", help="Show every attribute, not only the changed ones."),
+         fail_on: Optional[Level] = FailOnOpt,
          fmt: Format = FormatOpt) -> None:
     """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
     ctx, progress = _context(f"planning {app_name} {version} for {env}")
@@ -185,8 +225,49 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
         _show_review(review, full=full)
         _print(f"\nplan id: {record['id']}   sha256: {record['plan_sha256']}")
         _print(f"next: tfreview approve {record['id']}")
+    _step_summary(ctx, record, review)
+    _gate(review, fail_on)
     if detailed_exitcode and review.counts.has_changes:
+        _state["changes"] = True  # exit 2 means "changes" here, not bad input (see main)
         raise typer.Exit(2)
+
+
+def _step_summary(ctx: Any, record: dict[str, Any], review: Any) -> None:
+    """Under GitHub Actions, append the review to the job summary ($GITHUB_STEP_SUMMARY); a failure only warns."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    from tfreview.comment import append_step_summary
+    from tfreview.render.comment import render_summary
+    from tfreview.workflow import approval_progress
+
+    warning = append_step_summary(path, render_summary(record, review, approval_progress(ctx, record)))
+    if warning:
+        _console(stderr=True).print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _gate(review: Any, fail_on: Optional[Level]) -> None:
+    """`--fail-on LEVEL`: after the review is out, exit 4 when a risk flag is at LEVEL or above."""
+    if fail_on is None:
+        return
+    from tfreview.errors import RiskGate
+    from tfreview.plan.risk import at_or_above
+
+    hits = at_or_above(review.risks, fail_on.value)
+    if hits:
+        first = hits[0]
+        raise RiskGate(f"{len(hits)} risk flag(s) at {fail_on.value} or above, first: {first.level} "
+                       f"{first.address}: {first.reason}", f"review them; the gate is --fail-on {fail_on.value}")
+
+
+def _confirm(question: str) -> None:
+    """Ask on the terminal (stderr) and read the answer from stdin; anything but yes aborts (exit 1).
+
+    Not click.confirm: it writes the prompt's trailing space to stdout, which must hold only the result."""
+    sys.stderr.write(f"{visible(question, keep_lines=False)} [y/N]: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise typer.Abort()
 
 
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
@@ -195,42 +276,64 @@ def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     return {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
 
 
-def _show_review(review: Any, full: bool = False, **filters: Any) -> None:
+def _show_review(review: Any, full: bool = False, console: Any = None, **filters: Any) -> None:
     from tfreview.render.terminal import render_terminal
 
-    _console().print(render_terminal(review, full=full, **filters))
+    console = console or _console()
+    renderable = render_terminal(review, full=full, **filters)
+    console.print(renderable if console.is_terminal else _unboxed(renderable))
+
+
+def _unboxed(renderable: Any) -> Any:
+    """Piped or logged output: each panel becomes its title as a heading over its body (no box drawing)."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    if isinstance(renderable, Group):
+        return Group(*(_unboxed(r) for r in renderable.renderables))
+    if isinstance(renderable, Panel):
+        title = renderable.title if isinstance(renderable.title, str) else str(renderable.title or "")
+        return Group(Text(title, style="bold"), renderable.renderable, Text(""))
+    return renderable
 
 
 # -- render / show -------------------------------------------------------------------------------------------
 @app.command()
-def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform show -json` output."),
+def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform show -json` output (- for stdin)."),
            fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f"),
            output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
            full: bool = typer.Option(False, "--full", help="Show every attribute."),
            action: Optional[list[str]] = typer.Option(None, "--action", help="Only resources with this action."),
            rtype: Optional[list[str]] = typer.Option(None, "--type", help="Only resources of this type."),
-           address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this.")) -> None:
-    """Review any plan without storing it."""
+           address: Optional[list[str]] = typer.Option(None, "--address", help="Only addresses containing this."),
+           fail_on: Optional[Level] = FailOnOpt) -> None:
+    """Review any plan without storing it (`-` reads plan JSON from stdin)."""
     _check_output(output)
+    stdin = str(file) == "-"
     try:
         exists, regular = file.exists(), file.is_file()
     except OSError as exc:  # a name too long, a loop of links...
         raise _bad(f"cannot read {file}: {exc.strerror}", "pass a .tfplan file or the output of terraform show -json") from None
-    if not regular:
+    if not stdin and not regular:
         raise _bad(f"{file} {'is not a file' if exists else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
     try:
-        data = file.read_bytes()
+        data = sys.stdin.buffer.read() if stdin else file.read_bytes()
     except OSError as exc:
         raise _bad(f"cannot read {file}: {exc.strerror}", "pass a readable plan file") from None
     if not data.lstrip().startswith((b"{", b"[")):
+        if stdin:
+            raise _bad("stdin holds no plan JSON", "pipe terraform show -json into it, or pass a .tfplan file's path")
         if not data.startswith(b"PK\x03\x04"):  # a saved plan is a zip archive: anything else is not a plan
             raise _bad(f"{file} is neither plan JSON nor a saved plan file",
                        "pass a .tfplan file or the output of terraform show -json")
         data = _show_plan_file(file)
     from tfreview.plan import review_plan
 
-    _output_review(review_plan(data), fmt, output, full=full, actions=action, types=rtype, addresses=address)
+    review = review_plan(data)
+    _output_review(review, fmt, output, full=full, actions=action, types=rtype, addresses=address)
+    _gate(review, fail_on)
 
 
 def _show_plan_file(file: Path) -> bytes:
@@ -322,7 +425,8 @@ def _write_atomic(path: Path, text: str) -> None:
 def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or tfreview history)."),
          fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f"),
          output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
-         full: bool = typer.Option(False, "--full", help="Show every attribute.")) -> None:
+         full: bool = typer.Option(False, "--full", help="Show every attribute."),
+         fail_on: Optional[Level] = FailOnOpt) -> None:
     """Review a stored plan."""
     from tfreview.workflow import load_plan, load_review, open_store
 
@@ -334,6 +438,36 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
     _output_review(review, fmt, output, full=full)
+    _gate(review, fail_on)
+
+
+# -- comment ----------------------------------------------------------------------------------------------------
+@app.command()
+def comment(plan_id: str = typer.Argument(..., help="Plan id."),
+            forge: Optional[Forge] = typer.Option(None, "--forge", help="github or gitlab (default: the CI you run in)."),
+            repo: Optional[str] = typer.Option(None, "--repo", help="OWNER/REPO (GitHub) or project id/path (GitLab); "
+                                               "default $GITHUB_REPOSITORY / $CI_PROJECT_ID."),
+            number: Optional[int] = typer.Option(None, "--pr", "--mr", help="Pull/merge request number (default: "
+                                                 "from the CI event / $CI_MERGE_REQUEST_IID)."),
+            api_url: Optional[str] = typer.Option(None, "--api-url", help="API root for GitHub Enterprise or self-hosted "
+                                                  "GitLab (default $GITHUB_API_URL / $CI_API_V4_URL)."),
+            fmt: Format = FormatOpt) -> None:
+    """Post the plan's review to the pull/merge request, updating tfreview's earlier comment for the same app and env."""
+    from tfreview.comment import resolve_target, upsert
+
+    target = resolve_target(os.environ, forge=forge.value if forge else None, project=repo, number=number, api_url=api_url)
+    ctx, _ = _context()
+    from tfreview.render.comment import marker, render_comment
+    from tfreview.workflow import approval_progress, load_plan, load_review
+
+    record = load_plan(ctx.store, plan_id)
+    body = render_comment(record, load_review(ctx.store, plan_id), approval_progress(ctx, record))
+    posted = upsert(target, body, marker(record["app"], record["env"]))
+    if fmt is Format.json:
+        _emit_json({"plan_id": plan_id, "forge": target.forge, "action": posted.action,
+                    "comment_id": posted.comment_id, "url": posted.url, "chars": len(body)})
+        return
+    _print(f"{posted.action} comment {posted.comment_id} on {posted.url or target.project}")
 
 
 # -- approve / reject ----------------------------------------------------------------------------------------
@@ -351,15 +485,17 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
         status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
-        _show_review(load_review(ctx.store, record))
-        _print(f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
-               f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}")
-        for reason in status["risk_reasons"]:
-            _print(f"  risk: {reason}")
+        # What the approver reads and the question go to the terminal (stderr): stdout keeps only the result.
+        term = _console(stderr=True)
+        _show_review(load_review(ctx.store, record), console=term)
+        lines = [f"\nplanned by {record['planner']} at {record['created_at']}; needs {status['required']} "
+                 f"approval(s), approved so far by: {', '.join(status['approved_by']) or 'nobody'}"]
+        lines += [f"  risk: {reason}" for reason in status["risk_reasons"]]
         if status["escalation"]:
-            _print(f"  one more approver needed because: {'; '.join(status['escalation'])}")
-        typer.confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?",
-                      abort=True)
+            lines.append(f"  one more approver needed because: {'; '.join(status['escalation'])}")
+        for line in lines:
+            term.print(line, markup=False, highlight=False, soft_wrap=True)
+        _confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?")
     doc = decide(ctx, plan_id, "approve", comment)
     if fmt is Format.json:
         _emit_json(doc)
@@ -461,7 +597,7 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
     if not yes and not sys.stdin.isatty():
         raise _bad("rollback needs a confirmation", "run it in a terminal, or pass --yes in scripts")
     if not yes:
-        typer.confirm(f"Move all traffic of {app_name} in {env} back to the previous colour?", abort=True)
+        _confirm(f"Move all traffic of {app_name} in {env} back to the previous colour?")
     ctx, progress = _context(f"rolling back {app_name} in {env}")
     with progress:
         result = do_rollback(ctx, app_name, env, progress.log)
@@ -486,6 +622,7 @@ def promote(app_name: str = typer.Option(..., "--app"), version: str = typer.Opt
     with progress:
         planned = do_promote(ctx, app_name, version, source, target)
     record = planned.record
+    _step_summary(ctx, record, planned.review)
     if fmt is Format.json:
         _emit_json(_plan_json(record))
         return
@@ -793,11 +930,104 @@ def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loo
     run_sandbox(port=port, step_s=step, faults=parse_faults(faults) if faults else None)
 
 
+# -- examples in --help, --store after the subcommand ---------------------------------------------------------------
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "package": ("tfreview package --app webapp --version 1.1.0",
+                "tfreview package --app webapp --version 1.1.0 --source infra/terraform --format json"),
+    "plan": ("tfreview plan --app webapp --version 1.1.0 --env qa",
+             "tfreview plan --app webapp --version 1.1.0 --env qa --format json --fail-on high > plan.json"),
+    "render": ("terraform show -json tfplan | tfreview render - --format markdown",
+               "tfreview render plan.json --action delete --fail-on high"),
+    "show": ("tfreview show webapp-qa-20261126-112547-0dbc", "tfreview show ID --format html --output review.html"),
+    "comment": ("tfreview comment \"$(jq -r .id plan.json)\"    # in GitHub Actions or GitLab CI",
+                "tfreview comment ID --forge github --repo acme/webapp --pr 7 --api-url https://ghe.example.com/api/v3"),
+    "approve": ("tfreview approve webapp-qa-20261126-112547-0dbc", "tfreview approve ID --yes -m \"checked the image bump\""),
+    "reject": ('tfreview reject ID --reason "opens port 22 to the world"',),
+    "apply": ("tfreview apply ID --steps 10,50,100 --bake 60 --verify-cmd ./smoke-test.sh", "tfreview apply ID --no-wait"),
+    "status": ("tfreview status --app webapp --env prod", "tfreview status --app webapp --env prod --format json"),
+    "rollback": ("tfreview rollback --app webapp --env prod", "tfreview rollback --app webapp --env prod --yes"),
+    "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
+    "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
+    "unlock": ("tfreview unlock --app webapp --env prod",),
+    "verify": ("tfreview audit verify", "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
+    "log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
+    "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
+    "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
+                "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
+}
+
+
+def _store_after_subcommand(value: Optional[str]) -> None:
+    if value is not None:
+        _set_store(value)
+
+
+def _store_option() -> Any:
+    """`--store` as typer builds it (the click typer ships), not passed to the command function."""
+    holder = typer.Typer()
+
+    @holder.command()
+    def _holder(store: Optional[str] = typer.Option(None, "--store", callback=_store_after_subcommand,
+                                                    help=STORE_HELP + " Also accepted before the command.")) -> None:
+        pass
+
+    option = typer.main.get_command(holder).params[0]
+    option.expose_value = False
+    return option
+
+
+def build_command() -> Any:
+    """The click command: typer's, with the examples as each command's epilog and `--store` accepted after the
+    subcommand too (`tfreview show ID --store DIR`)."""
+    import typer.main
+
+    def leaves(group: Any) -> Iterator[Any]:
+        for cmd in group.commands.values():
+            yield from leaves(cmd) if hasattr(cmd, "commands") else (cmd,)
+
+    root = typer.main.get_command(app)
+    store = _store_option()
+    for cmd in leaves(root):
+        examples = EXAMPLES.get(cmd.name, ())
+        if examples and not cmd.epilog:
+            cmd.epilog = "Examples:\n\n\b\n" + "\n".join(f"  {e}" for e in examples)  # \b: click keeps the lines
+        if not any("--store" in p.opts for p in cmd.params):
+            cmd.params.append(store)
+    return root
+
+
 # -- errors -------------------------------------------------------------------------------------------------------
 def _bad(message: str, hint: str) -> TfreviewError:
     from tfreview.errors import BadInput
 
     return BadInput(message, hint)
+
+
+# What a stream that cannot encode Unicode (PYTHONIOENCODING=ascii, a latin-1 terminal) prints instead.
+ASCII_FALLBACKS = {"→": "->", "←": "<-", "↔": "<->", "—": "-", "–": "-", "…": "...", "✓": "ok", "✔": "ok",
+                   "✗": "x", "⚠": "!", "\ufe0f": "", "•": "*", "×": "x", "≥": ">=", "≤": "<=", "“": '"', "”": '"',
+                   "‘": "'", "’": "'", "─": "-", "━": "-", "│": "|", "┃": "|", "╭": "+", "╮": "+", "╰": "+", "╯": "+",
+                   "┌": "+", "┐": "+", "└": "+", "┘": "+", "├": "+", "┤": "+", "┬": "+", "┴": "+", "┼": "+"}
+
+
+def _ascii_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start:exc.end]
+    return "".join(ASCII_FALLBACKS.get(c, "?") for c in text), exc.end
+
+
+def _degrade_unicode() -> None:
+    """Streams that cannot encode what tfreview prints get ASCII stand-ins instead of a crash."""
+    import codecs
+
+    codecs.register_error("tfreview-ascii", _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "→╭".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="tfreview-ascii")
 
 
 def _raise_on_signals() -> None:
@@ -815,18 +1045,25 @@ def _raise_on_signals() -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code."""
+    """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code.
+
+    With `plan --detailed-exitcode`, as with terraform's, 2 means "changes" and every error exits 1 (the risk
+    gate keeps its 4)."""
     import errno
 
     _raise_on_signals()
+    _degrade_unicode()
+    detailed = "--detailed-exitcode" in (sys.argv[1:] if argv is None else argv)
     try:
         try:
-            app(args=argv, prog_name="tfreview")
+            build_command()(args=argv, prog_name="tfreview")
         finally:
             sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
-    except SystemExit:
+    except SystemExit as exc:  # click's usage errors, typer.Exit
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
             _fail(*_CLOSED_PIPE)
+        if detailed and exc.code not in (0, None, EXIT_RISK) and not _state.get("changes"):
+            sys.exit(EXIT_ERROR)
         raise
     except Interrupted as exc:
         sys.stderr.write(f"tfreview: interrupted by {exc}: what was under way is recorded as interrupted "
@@ -835,7 +1072,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        _fail(exc.message, exc.hint, exc.exit_code)
+        _fail(exc.message, exc.hint, EXIT_ERROR if detailed and exc.exit_code != EXIT_RISK else exc.exit_code)
     except KeyboardInterrupt:  # before the handlers were installed
         sys.stderr.write("tfreview: interrupted\n")
         sys.exit(130)

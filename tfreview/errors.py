@@ -2,7 +2,8 @@
 
 Exit codes (documented in the README):
   0 success, 1 operational error (terraform failed, AWS unreachable...), 2 bad usage or bad input,
-  3 refused by policy (not approved, plan changed, stale, self-approval, expired, locked...).
+  3 refused by policy (not approved, plan changed, stale, self-approval, expired, locked...),
+  4 the risk gate (`--fail-on LEVEL`): the review has a risk flag at LEVEL or above.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_POLICY = 3
+EXIT_RISK = 4
 
 
 class TfreviewError(Exception):
@@ -64,6 +66,12 @@ class StoreError(TfreviewError):
 
 class RolloutFailed(TfreviewError):
     """A blue/green or rolling release did not complete; traffic was kept on (or moved back to) the old colour."""
+
+
+class RiskGate(TfreviewError):
+    """`--fail-on LEVEL`: the review was printed, and has a risk flag at LEVEL or above (a CI gate)."""
+
+    exit_code = EXIT_RISK
 
 
 class Interrupted(BaseException):

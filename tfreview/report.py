@@ -63,6 +63,7 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
                  "unlocked_by": (result or {}).get("unlocked_by")}
     return {
         "report_version": REPORT_VERSION,
+        "schema_version": REPORT_VERSION,  # the name every JSON shape uses (docs/cli-json.md)
         "plan": plan,
         "approvals": [{"kind": d.get("kind"), "by": d.get("approver"), "at": d.get("approved_at"),
                        "comment": d.get("comment", ""), "plan_sha256": d.get("plan_sha256"),

@@ -590,6 +590,19 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
             "risk_reasons": record.get("risk_reasons", [])}
 
 
+def approval_progress(ctx: Context, record: dict[str, Any]) -> Any:
+    """Where a plan's approvals stand (for a pull-request comment): approvals required, who approved or
+    rejected. Reports only: `apply` checks bindings and expiry itself."""
+    from tfreview.render.comment import ApprovalProgress
+    from tfreview.review.policy import required_approvals
+
+    decisions = approvals_of(ctx.store, record["id"])
+    ep = load_policy(ctx).for_env(record["env"])
+    return ApprovalProgress(required_approvals(ep, _facts(record)),
+                            approved_by=tuple(a.approver for a in decisions if a.kind == "approve"),
+                            rejected_by=tuple(a.approver for a in decisions if a.kind != "approve"))
+
+
 def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any]:
     """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts."""
     from tfreview.review.policy import check_can_approve, make_approval

@@ -211,6 +211,11 @@ def assess(
     return tuple(sorted(flags, key=lambda f: (_LEVEL_RANK[f.level], f.kind, f.address)))
 
 
+def at_or_above(flags: Iterable[RiskFlag], level: str) -> tuple[RiskFlag, ...]:
+    """The flags as severe as `level` or more (`--fail-on LEVEL`: the CI gate)."""
+    return tuple(f for f in flags if _LEVEL_RANK[f.level] <= _LEVEL_RANK[level])
+
+
 def _resource_flags(rc: ResourceChange) -> list[RiskFlag]:
     flags = []
     action = rc.action
