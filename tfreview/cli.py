@@ -461,7 +461,7 @@ def comment(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.workflow import approval_progress, load_plan, load_review
 
     record = load_plan(ctx.store, plan_id)
-    body = render_comment(record, load_review(ctx.store, plan_id), approval_progress(ctx, record))
+    body = render_comment(record, load_review(ctx.store, record), approval_progress(ctx, record))
     posted = upsert(target, body, marker(record["app"], record["env"]))
     if fmt is Format.json:
         _emit_json({"plan_id": plan_id, "forge": target.forge, "action": posted.action,
