@@ -949,8 +949,15 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
-    "verify": ("tfreview audit verify", "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
-    "log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
+    "audit verify": ("tfreview audit verify", "tfreview --store s3://acme-deploy/tfreview audit verify --format json",
+                     "tfreview audit verify --checkpoint s3://acme-audit-checkpoints/tfreview/latest.json"),
+    "audit log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
+    "audit checkpoint": ("tfreview audit checkpoint --output s3://acme-audit-checkpoints/tfreview/latest.json",
+                         "tfreview audit checkpoint --output checkpoint.json"),
+    "policy init": ("tfreview policy init policy.toml",),
+    "policy propose": ("tfreview policy propose policy.toml --format json",),
+    "policy approve": ("tfreview policy approve 2",),
+    "policy show": ("tfreview policy show", "tfreview policy show --format json"),
     "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
@@ -981,14 +988,14 @@ def build_command() -> Any:
     subcommand too (`tfreview show ID --store DIR`)."""
     import typer.main
 
-    def leaves(group: Any) -> Iterator[Any]:
-        for cmd in group.commands.values():
-            yield from leaves(cmd) if hasattr(cmd, "commands") else (cmd,)
+    def leaves(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for name, cmd in group.commands.items():
+            yield from leaves(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else ((f"{prefix}{name}", cmd),)
 
     root = typer.main.get_command(app)
     store = _store_option()
-    for cmd in leaves(root):
-        examples = EXAMPLES.get(cmd.name, ())
+    for path, cmd in leaves(root):  # "audit verify", "policy show": subcommand names repeat across groups
+        examples = EXAMPLES.get(path, ())
         if examples and not cmd.epilog:
             cmd.epilog = "Examples:\n\n\b\n" + "\n".join(f"  {e}" for e in examples)  # \b: click keeps the lines
         if not any("--store" in p.opts for p in cmd.params):
