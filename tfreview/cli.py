@@ -1032,10 +1032,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "policy show": ("tfreview policy show", "tfreview policy show --format json"),
     "audit log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
     "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
-    "policy init": ("tfreview policy init policy.toml    # the first version: trust on first use",),
-    "policy propose": ("tfreview policy propose policy.toml",),
-    "policy approve": ("tfreview policy approve 2",),
-    "policy show": ("tfreview policy show", "tfreview policy show --format json"),
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
 }
