@@ -84,6 +84,13 @@ def _symlink(w: World) -> str:
     return str(path)
 
 
+def _dangling_terraform(w: World) -> str:
+    repo = w.tmp / "repo"
+    repo.mkdir()
+    (repo / "terraform").symlink_to(w.tmp / "victim")
+    return str(repo)
+
+
 def _sparse(src: Path) -> None:
     with open(src / "huge.tf", "wb") as fh:
         fh.truncate(201 * 1024 * 1024)
@@ -231,6 +238,9 @@ CASES = [
     Case("store-config-typo", 2, "s3://", history, config='store = "s3//bucket/x"\n'),
     Case("store-name-too-long", 2, "cannot use store", lambda w: ("--store", "s" * 300, "history")),
     Case("store-is-a-file", 2, "not a directory", lambda w: ("--store", w.file("store-file", "x"), "history")),
+    # -- init (these two reached the `internal error` catch-all) --------------------------------------------------
+    Case("init-dangling-symlink", 2, "already exists", lambda w: ("init", "--app", APP, "--dir", _dangling_terraform(w))),
+    Case("init-dir-name-too-long", 2, "cannot use", lambda w: ("init", "--app", APP, "--dir", str(w.tmp / ("d" * 300)))),
     # -- packaging --------------------------------------------------------------------------------------------------
     Case("source-name-not-utf8", 2, "UTF-8", lambda w: ("package", "--app", APP, "--version", "9.1.0",
                                                         "--source", source_tree(w, _bad_name))),
