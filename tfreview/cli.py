@@ -447,12 +447,12 @@ def comment(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.comment import resolve_target, upsert
 
     target = resolve_target(os.environ, forge=forge.value if forge else None, project=repo, number=number, api_url=api_url)
-    ctx, _ = _context()
+    ctx, _ = _context(sign=False)  # a comment decides nothing: no signing key needed
     from tfreview.render.comment import marker, render_comment
     from tfreview.workflow import approval_progress, load_plan, load_review
 
     record = load_plan(ctx.store, plan_id)
-    body = render_comment(record, load_review(ctx.store, plan_id), approval_progress(ctx, record))
+    body = render_comment(record, load_review(ctx.store, record), approval_progress(ctx, record))
     posted = upsert(target, body, marker(record["app"], record["env"]))
     if fmt is Format.json:
         _emit_json({"plan_id": plan_id, "forge": target.forge, "action": posted.action,
@@ -922,7 +922,7 @@ def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loo
 
 
 # -- examples in --help, --store after the subcommand ---------------------------------------------------------------
-EXAMPLES: dict[str, tuple[str, ...]] = {
+EXAMPLES: dict[str, tuple[str, ...]] = {  # command path -> real command lines (shown in --help, parsed by a test)
     "package": ("tfreview package --app webapp --version 1.1.0",
                 "tfreview package --app webapp --version 1.1.0 --source infra/terraform --format json"),
     "plan": ("tfreview plan --app webapp --version 1.1.0 --env qa",
@@ -940,8 +940,16 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
-    "verify": ("tfreview audit verify", "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
-    "log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
+    "audit verify": ("tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
+                     "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
+    "audit log": ("tfreview audit log --app webapp --env prod --since 2026-11-01",
+                  "tfreview audit log --plan ID --format json"),
+    "audit checkpoint": ("tfreview audit checkpoint --output s3://acme-audit/tfreview/checkpoint.json",
+                         "tfreview audit checkpoint > checkpoint.json"),
+    "policy init": ("tfreview policy init policy.toml    # version 1 of an empty store, you among its admins",),
+    "policy propose": ("tfreview policy propose policy.toml",),
+    "policy approve": ("tfreview policy approve 2",),
+    "policy show": ("tfreview policy show", "tfreview policy show --format json"),
     "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
@@ -972,14 +980,14 @@ def build_command() -> Any:
     subcommand too (`tfreview show ID --store DIR`)."""
     import typer.main
 
-    def leaves(group: Any) -> Iterator[Any]:
-        for cmd in group.commands.values():
-            yield from leaves(cmd) if hasattr(cmd, "commands") else (cmd,)
+    def leaves(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        for name, cmd in group.commands.items():
+            yield from leaves(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else ((prefix + name, cmd),)
 
     root = typer.main.get_command(app)
     store = _store_option()
-    for cmd in leaves(root):
-        examples = EXAMPLES.get(cmd.name, ())
+    for path, cmd in leaves(root):
+        examples = EXAMPLES.get(path, ())
         if examples and not cmd.epilog:
             cmd.epilog = "Examples:\n\n\b\n" + "\n".join(f"  {e}" for e in examples)  # \b: click keeps the lines
         if not any("--store" in p.opts for p in cmd.params):
