@@ -144,6 +144,7 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
     """Runs an example's jobs in order in one working directory (quick ECS deployments: the `sandbox` fixture);
     returns what was run, per job."""
     cli = cli_factory("examples")
+    cli.ok("policy", "show")  # the Cli installs the test policy (the team's admins would: tfreview policy init)
     runner_temp = tmp_path_factory.mktemp("runner")  # GitHub's runner.temp: the workflow writes the CI key there
     shutil.copy(signing_key(CI), runner_temp / "tfreview-ci-key")  # the private key only, as the workflow writes it
     (runner_temp / "tfreview-ci-key").chmod(0o600)
