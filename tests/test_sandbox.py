@@ -27,6 +27,14 @@ def test_sandbox_listens_on_a_free_loopback_port_and_prints_its_environment(sand
     assert sandbox.env()["AWS_ACCESS_KEY_ID"] == "testing"
 
 
+def test_aws_managed_iam_policies_exist_as_on_aws(sandbox):
+    """Real modules attach AmazonECSTaskExecutionRolePolicy: moto knows it only when the sandbox asks it to load
+    AWS's managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES, set before moto starts)."""
+    iam = sandbox.client("iam")
+    arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["PolicyName"] == "AmazonECSTaskExecutionRolePolicy"
+
+
 def test_sandbox_refuses_to_listen_beyond_loopback():
     with pytest.raises(BadInput, match="not a loopback address"):
         start_sandbox(host="0.0.0.0")

@@ -179,6 +179,21 @@ def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_
 
 # -- package --------------------------------------------------------------------------------------------------
 @app.command()
+def init(app_name: str = typer.Option(..., "--app", help="Application name."),
+         directory: Path = typer.Option(Path("."), "--dir", help="Repository to write into (default: here)."),
+         fmt: Format = FormatOpt) -> None:
+    """Scaffold a working terraform/ tree (ECS blue/green module, envs sandbox/qa/prod) and tfreview.toml."""
+    from tfreview.init import scaffold
+
+    files = scaffold(app_name, directory)
+    if fmt is Format.json:
+        _emit_json({"schema_version": 1, "app": app_name, "directory": str(directory), "files": files})
+        return
+    _print(f"wrote {len(files)} files into {directory}: terraform/ and tfreview.toml")
+    _print(f"next: tfreview package --app {app_name} --version 0.1.0")
+
+
+@app.command()
 def package(app_name: str = typer.Option(..., "--app", help="Application name."),
             version: str = typer.Option(..., "--version", help="Version to package (image tag)."),
             source: Optional[Path] = typer.Option(None, "--source", help="Terraform tree (default: ./terraform)."),
@@ -204,15 +219,27 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
          detailed_exitcode: bool = typer.Option(False, "--detailed-exitcode",
                                                 help="Exit 0 when there are no changes, 2 when there are."),
          full: bool = typer.Option(False, "--full", help="Show every attribute, not only the changed ones."),
+         var: Optional[list[str]] = typer.Option(None, "--var", "-var", metavar="NAME=VALUE",
+                                                 help="Set a root variable, as terraform's -var (repeatable)."),
+         var_file: Optional[list[str]] = typer.Option(None, "--var-file", "-var-file", metavar="FILE",
+                                                      help="Read variables from a .tfvars file (repeatable)."),
+         target: Optional[list[str]] = typer.Option(None, "--target", "-target", metavar="ADDRESS",
+                                                    help="Plan only this resource or module (repeatable; a risk)."),
+         replace: Optional[list[str]] = typer.Option(None, "--replace", "-replace", metavar="ADDRESS",
+                                                     help="Force replacement of this resource (repeatable)."),
+         destroy: bool = typer.Option(False, "--destroy", "-destroy", help="Plan to destroy everything."),
+         refresh_only: bool = typer.Option(False, "--refresh-only", "-refresh-only",
+                                           help="Plan only to update the state to match the real resources."),
          fail_on: Optional[Level] = FailOnOpt,
          fmt: Format = FormatOpt) -> None:
     """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
+    options = _terraform_options(app_name, var, var_file, target, replace, destroy, refresh_only)
     ctx, progress = _context(f"planning {app_name} {version} for {env}")
     from tfreview.workflow import plan as do_plan
 
     _warn_interrupted(ctx.store, app_name, env)
     with progress:
-        planned = do_plan(ctx, app_name, version, env)
+        planned = do_plan(ctx, app_name, version, env, options=options)
     record, review = planned.record, planned.review
     if fmt is Format.json:
         _emit_json(_plan_json(record))
@@ -227,6 +254,21 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
         raise typer.Exit(2)
 
 
+def _terraform_options(app_name: str, var: Optional[list[str]], var_file: Optional[list[str]],
+                       target: Optional[list[str]], replace: Optional[list[str]], destroy: bool,
+                       refresh_only: bool) -> Any:
+    """The plan controls checked at the door (exit 2, one line): NAME=VALUE, readable var-files, addresses."""
+    from tfreview.plan.options import parse_options
+
+    files = []
+    for path in var_file or ():
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise _bad(f"--var-file {path} {'is not a file' if file.exists() else 'does not exist'}",
+                       "give the path of a .tfvars or .tfvars.json file")
+        files.append(str(file.resolve()))  # terraform runs in a working directory of its own
+    return parse_options(var or (), files, target or (), replace or (), destroy, refresh_only,
+                         reserved=_settings().roles_for(app_name).release_variables)
 def _step_summary(ctx: Any, record: dict[str, Any], review: Any) -> None:
     """Under GitHub Actions, append the review to the job summary ($GITHUB_STEP_SUMMARY); a failure only warns."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -267,7 +309,7 @@ def _confirm(question: str) -> None:
 
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
-            "terraform_version", "state_lineage", "state_serial")
+            "terraform_version", "state_lineage", "state_serial", "terraform_options")
     return {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
 
 
@@ -574,6 +616,32 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     if last:
         why = f": {last['reason']}" if last.get("reason") else ""
         _print(f"last release: {last['version']} {last['outcome']}{why} ({last['plan_id']}, {last['finished_at']})")
+
+
+@app.command()
+def drift(app_name: str = typer.Option(..., "--app", help="Application name."),
+          env: str = typer.Option(..., "--env", help="Environment to check."),
+          fmt: Format = FormatOpt) -> None:
+    """Compare what is deployed with its state (a refresh-only plan): exit 0 no drift, 2 drift, 1 any error (as
+    terraform's -detailed-exitcode), for scheduled CI."""
+    _state["detailed"] = True  # exit 2 is kept for "drift" (see main)
+    ctx, progress = _context(f"checking {app_name} in {env} for drift")
+    from tfreview.drift import drift as do_drift
+
+    with progress:
+        result = do_drift(ctx, app_name, env)
+    if fmt is Format.json:
+        _emit_json(result)
+    elif result["drifted"]:
+        _print(f"{app_name} in {env}: {len(result['resources'])} resource(s) changed outside Terraform "
+               f"(since {result['version']}, plan {result['plan_id']}):")
+        for r in result["resources"]:
+            _print(f"  {r['action']:<8} {r['address']} ({', '.join(r['attributes'])})")
+    else:
+        _print(f"{app_name} in {env}: no drift (checked against {result['version']}, plan {result['plan_id']})")
+    if result["drifted"]:
+        _state["changes"] = True
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -922,11 +990,16 @@ def sandbox(port: int = typer.Option(5000, "--port", min=0, max=65535, help="Loo
 
 
 # -- examples in --help, --store after the subcommand ---------------------------------------------------------------
-EXAMPLES: dict[str, tuple[str, ...]] = {  # command path -> real command lines (shown in --help, parsed by a test)
+EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `init` and `policy init` differ
+    "init": ("tfreview init --app webapp", "tfreview init --app webapp --dir ../new-repo --format json"),
+    "drift": ("tfreview drift --app webapp --env prod    # nightly: exit 2 when something changed outside Terraform",
+              "tfreview drift --app webapp --env prod --format json"),
     "package": ("tfreview package --app webapp --version 1.1.0",
                 "tfreview package --app webapp --version 1.1.0 --source infra/terraform --format json"),
     "plan": ("tfreview plan --app webapp --version 1.1.0 --env qa",
-             "tfreview plan --app webapp --version 1.1.0 --env qa --format json --fail-on high > plan.json"),
+             "tfreview plan --app webapp --version 1.1.0 --env qa --format json --fail-on high > plan.json",
+             "tfreview plan --app webapp --version 1.1.0 --env qa --var desired_count=2 --var-file qa.tfvars",
+             "tfreview plan --app webapp --version 1.1.0 --env qa --destroy"),
     "render": ("terraform show -json tfplan | tfreview render - --format markdown",
                "tfreview render plan.json --action delete --fail-on high"),
     "show": ("tfreview show webapp-qa-20261126-112547-0dbc", "tfreview show ID --format html --output review.html"),
@@ -940,16 +1013,15 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # command path -> real command lines (
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
-    "audit verify": ("tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
+    "audit verify": ("tfreview audit verify", "tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
                      "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
-    "audit log": ("tfreview audit log --app webapp --env prod --since 2026-11-01",
-                  "tfreview audit log --plan ID --format json"),
     "audit checkpoint": ("tfreview audit checkpoint --output s3://acme-audit/tfreview/checkpoint.json",
-                         "tfreview audit checkpoint > checkpoint.json"),
-    "policy init": ("tfreview policy init policy.toml    # version 1 of an empty store, you among its admins",),
-    "policy propose": ("tfreview policy propose policy.toml",),
+                         "tfreview audit checkpoint --output checkpoint.json"),
+    "policy init": ("tfreview policy init policy.toml    # version 1: you sign it and must be one of its admins",),
+    "policy propose": ("tfreview policy propose policy.toml    # the next version, pending until admins approve",),
     "policy approve": ("tfreview policy approve 2",),
     "policy show": ("tfreview policy show", "tfreview policy show --format json"),
+    "audit log": ("tfreview audit log --app webapp --env prod --since 2026-11-01", "tfreview audit log --plan ID --format json"),
     "report": ("tfreview report ID --format html --output report.html", "tfreview report ID --format json"),
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
@@ -982,7 +1054,7 @@ def build_command() -> Any:
 
     def leaves(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for name, cmd in group.commands.items():
-            yield from leaves(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else ((prefix + name, cmd),)
+            yield from leaves(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else ((f"{prefix}{name}", cmd),)
 
     root = typer.main.get_command(app)
     store = _store_option()
@@ -1046,8 +1118,8 @@ def _raise_on_signals() -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app; a TfreviewError becomes one line on stderr and its exit code.
 
-    With `plan --detailed-exitcode`, as with terraform's, 2 means "changes" and every error exits 1 (the risk
-    gate keeps its 4)."""
+    With `plan --detailed-exitcode`, as with terraform's, and with `drift`, 2 means "changes" (drift) and every
+    error exits 1 (the risk gate keeps its 4)."""
     import errno
 
     _raise_on_signals()
@@ -1061,6 +1133,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except SystemExit as exc:  # click's usage errors, typer.Exit
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
             _fail(*_CLOSED_PIPE)
+        detailed = detailed or bool(_state.get("detailed"))
         if detailed and exc.code not in (0, None, EXIT_RISK) and not _state.get("changes"):
             sys.exit(EXIT_ERROR)
         raise
@@ -1071,6 +1144,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except TfreviewError as exc:
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
+        detailed = detailed or bool(_state.get("detailed"))
         _fail(exc.message, exc.hint, EXIT_ERROR if detailed and exc.exit_code != EXIT_RISK else exc.exit_code)
     except KeyboardInterrupt:  # before the handlers were installed
         sys.stderr.write("tfreview: interrupted\n")

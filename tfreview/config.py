@@ -40,6 +40,12 @@ class Settings:
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
 
+    def roles_for(self, app: str) -> Any:
+        """The `Roles` of the app's Terraform: `[apps.<app>]` over the bundled module's defaults."""
+        from tfreview.plan.roles import Roles
+
+        return Roles.from_dict(self.apps.get(app), f"apps.{app}")
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -58,7 +64,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 _TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
              "rollout_timeout_s", "rollout_poll_s")
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
-_APP_KEYS = ("image_repository",)
+_APP_KEYS = ("image_repository",)  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
 _S3_BACKEND_KEYS = (
     "type", "bucket", "key", "region", "encrypt", "use_lockfile", "kms_key_id", "acl", "sse_customer_key",
@@ -113,8 +119,11 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
                 raise bad(f"{table}.{name}", f"a table: [{table}.<{'app' if table == 'apps' else 'env'}>] with key = value lines")
     tf = data.get("terraform", {})
     _unknown_keys(tf, _TERRAFORM_KEYS, "[terraform]", path)
-    for name, table in data.get("apps", {}).items():
-        _unknown_keys(table, _APP_KEYS, f"[apps.{name}]", path)
+    if data.get("apps"):
+        from tfreview.plan.roles import ROLE_KEYS  # docs/bring-your-own-terraform.md
+
+        for name, table in data["apps"].items():
+            _unknown_keys(table, (*_APP_KEYS, *ROLE_KEYS), f"[apps.{name}]", path)
     for name, table in data.get("backend", {}).items():
         _unknown_keys(table, _S3_BACKEND_KEYS if table.get("type") == "s3" else ("type",), f"[backend.{name}]", path)
     strings = [(k, data.get(k)) for k in ("store", "source_dir")]
@@ -215,6 +224,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         value = values.get(key)
         if isinstance(value, str) and value and not value.startswith("s3://"):
             values[key] = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
+    from tfreview.plan.roles import Roles
+
+    for name, table in data.get("apps", {}).items():  # so are bad release roles (their types and syntax)
+        Roles.from_dict(table, f"apps.{name}")
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
 

@@ -11,7 +11,6 @@ command exits non-zero. The apply lock is held for the whole release.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from typing import Any, Callable
 
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars
+from tfreview.plan.roles import Roles
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
@@ -29,9 +29,6 @@ Log = Callable[[str], None]
 # -- pure ---------------------------------------------------------------------------------------------------------
 # Release variables and weight steps come from tfreview.rollout.traffic; what is left here is specific to a plan.
 
-_SERVICE = re.compile(r'aws_ecs_service\.app\["(?P<key>[a-z]+)"\]$')
-
-
 def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
     """A release's traffic plans (shift, rollback) may only change listener weights."""
     got = (record["summary"].get("classification") or {}).get("kind")
@@ -40,14 +37,19 @@ def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
                             "inspect it with tfreview show " + record["id"])
 
 
-def services_to_watch(review_json: dict[str, Any]) -> list[str]:
-    """Colours (for_each keys) whose ECS service the plan creates or updates: the deployments to watch."""
+def services_to_watch(review_json: dict[str, Any], roles: Roles = Roles()) -> list[str]:
+    """Colours whose ECS service (the `service` role) the plan creates or updates: the deployments to watch."""
     keys = []
     for r in review_json.get("resources", []):
-        m = _SERVICE.search(r.get("address", ""))
-        if m and set(r.get("actions", [])) & {"create", "update"}:
-            keys.append(m.group("key"))
+        colour = roles.colour_of("service", r.get("address", ""))
+        if colour and set(r.get("actions", [])) & {"create", "update"}:
+            keys.append(colour)
     return sorted(set(keys))
+
+
+def record_roles(record: dict[str, Any]) -> Roles:
+    """The roles a plan was made with (plans made before roles existed: the bundled module's)."""
+    return Roles.from_dict(record.get("roles"))
 
 
 # -- the shell ------------------------------------------------------------------------------------------------------
@@ -77,12 +79,13 @@ class Release:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
         review = workflow.load_review(self.ctx.store, record).summary_json()
-        colours = services_to_watch(review)
+        colours = services_to_watch(review, record_roles(record))
         ecs, elbv2 = self._clients()
         for colour in colours:
             self._watch(ecs, elbv2, outputs, colour, record)
         outcome: dict[str, Any] = {"kind": kind, "watched": colours, "steps": self.steps}
-        if kind == "deploy-to-idle" and outputs.get("strategy") == "blue_green":
+        strategy = outputs.get("strategy") or record["release_vars"].get("strategy")
+        if kind == "deploy-to-idle" and strategy == "blue_green":
             target = (record["summary"].get("classification") or {}).get("target_colour") or colours[0]
             self._verify(record, outputs)
             self._shift(record, ws, outputs, target, ecs, elbv2)
@@ -126,10 +129,11 @@ class Release:
     def _shift(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any], target: str,
                ecs: Any, elbv2: Any) -> None:
         base = dict(record["release_vars"])
-        old = idle_colour(target)
+        roles = record_roles(record)
+        old = idle_colour(target, roles.colours)
         for percent in self.options.steps:
             try:
-                self._apply_weights(record, ws, shift_vars(base, target, percent), "shift",
+                self._apply_weights(record, ws, shift_vars(base, target, percent, roles), "shift",
                                     f"traffic {percent}% -> {target}")
                 if self.options.bake_s:
                     self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
@@ -190,7 +194,8 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
     run the release: watch, verify, shift traffic, roll back on failure."""
     record = workflow.load_plan(ctx.store, plan_id)
     cls = record["summary"].get("classification") or {}
-    if cls.get("kind") == "unsafe" and break_glass_reason is None:
+    # A destroy plan touches the live colour by design: its own policy rule (destroy_approvals/approvers) decides.
+    if cls.get("kind") == "unsafe" and break_glass_reason is None and not workflow.is_destroy(record):
         raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
                             "deploy to the idle colour and shift traffic in separate plans "
                             "(or apply --break-glass --reason if you must)")
@@ -199,14 +204,17 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
 
 
 # -- status / rollback / promote -----------------------------------------------------------------------------------
-def last_applied(store: Any, app: str, env: str) -> dict[str, Any] | None:
-    """The newest successful apply result of app/env (it carries the outputs after that apply)."""
+def last_applied(store: Any, app: str, env: str, with_outputs: bool = True) -> dict[str, Any] | None:
+    """The newest apply result of app/env that changed it (it carries the outputs after that apply); `with_outputs`
+    False also finds applies of stacks without outputs."""
     best = None
     for key in store.list("applies/"):
         if not key.endswith("/result.json"):
             continue
         doc = get_json(store, key)
-        if doc.get("app") == app and doc.get("env") == env and doc.get("outputs"):
+        # An apply whose release failed afterwards still changed the environment: its outputs count.
+        if doc.get("app") == app and doc.get("env") == env and (
+                doc.get("outputs") or (not with_outputs and doc.get("outcome") == "applied")):
             if best is None or doc["finished_at"] > best["finished_at"]:
                 best = doc
     return best
@@ -238,7 +246,9 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         pass
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
-    return {"app": app, "env": env, "strategy": outputs.get("strategy"), "live_color": live,
+    # A team's module may have no `strategy` output: the release variables of that apply say it.
+    strategy = outputs.get("strategy") or workflow.load_plan(ctx.store, applied["plan_id"])["release_vars"].get("strategy")
+    return {"app": app, "env": env, "strategy": strategy, "live_color": live,
             "versions": outputs.get("versions"), "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by")},
@@ -255,8 +265,9 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
     outputs = applied["outputs"]
-    variables = rollback_vars({**outputs, "app": app})
-    target = variables["live_color"]
+    roles = ctx.settings.roles_for(app)
+    variables = rollback_vars({**outputs, "app": app}, roles=roles)
+    target = target_of(variables, roles)
     env_policy = workflow.load_policy(ctx).for_env(env)
     if env_policy.approvers is not None and ctx.user not in env_policy.approvers:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")

@@ -53,7 +53,7 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
-                                       "identity")}
+                                       "identity", "terraform_options")}
     apply = None
     if start is not None:
         apply = {"by": start.get("by"), "started_at": start.get("started_at"),

@@ -757,6 +757,9 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, step_s: float | None =
         raise BadInput(f"sandbox host {host!r} is not a loopback address", "use 127.0.0.1")
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
+    # Real modules attach AWS-managed IAM policies (AmazonECSTaskExecutionRolePolicy...): moto knows them only
+    # when told to load them before its IAM backend starts.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     if step_s is None:
         try:
             step_s = float(os.environ.get("TFREVIEW_SANDBOX_STEP_S", DEFAULT_STEP_S))

@@ -125,9 +125,16 @@ class Terraform:
         return self.run("init", on_event=on_event, input=False, no_color=_flag(), json=_flag(),
                         backend_config=backend_config or None)
 
-    def plan(self, out: str, on_event: OnEvent | None = None) -> Result:
+    def plan(self, out: str, on_event: OnEvent | None = None, options: Any = None) -> Result:
+        """`terraform plan -out OUT`, with the planner's `TerraformOptions` (var-files first, so a --var wins)."""
+        extra: dict[str, Any] = {}
+        if options:
+            extra = {"var_file": list(options.var_files), "var": [f"{n}={v}" for n, v in options.variables],
+                     "target": list(options.targets), "replace": list(options.replace),
+                     "destroy": _flag() if options.destroy else None,
+                     "refresh_only": _flag() if options.refresh_only else None}
         return self.run("plan", on_event=on_event, input=False, no_color=_flag(), json=_flag(), out=out,
-                        lock_timeout="60s")
+                        lock_timeout="60s", **extra)
 
     def apply(self, plan_file: str, on_event: OnEvent | None = None) -> Result:
         return self.run("apply", plan_file, on_event=on_event, input=False, no_color=_flag(), json=_flag(),

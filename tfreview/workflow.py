@@ -292,20 +292,33 @@ def env_default_strategy(env_dir: Path) -> str:
     return "blue_green"
 
 
-def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strategy: str) -> dict[str, Any]:
-    """Release variables that put `version` on the idle colour (blue/green) or the one service (rolling).
+def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strategy: str, roles: Any = None) -> dict[str, Any]:
+    """Release variables (named by the app's `Roles`) that put `version` on the idle colour (blue/green) or the
+    one service (rolling: the module's strategy, or a single-service stack).
 
-    First release (no outputs yet): both colours run `version`, blue is live with 100 % of the traffic.
+    First release (no outputs yet): both colours run `version`, the first colour is live with 100 % of the traffic.
     """
-    strategy = outputs.get("strategy") or default_strategy
-    if strategy == "rolling":
-        return {"app": app, "strategy": "rolling", "app_version": version}
-    if not outputs.get("versions"):
-        return {"app": app, "strategy": strategy, "live_color": "blue", "blue_version": version,
-                "green_version": version, "blue_weight": 100, "green_weight": 0}
-    from tfreview.rollout.traffic import next_release_vars
+    from tfreview.plan.roles import DEFAULT_ROLES
+    from tfreview.rollout.traffic import TrafficState, next_release_vars, release_vars
 
-    return {**next_release_vars({**outputs, "app": app}, version), "app": app}
+    roles = roles or DEFAULT_ROLES
+    strategy = outputs.get("strategy") or ("rolling" if roles.single_service else default_strategy)
+    if strategy == "rolling":
+        return {"app": app, "strategy": "rolling", roles.rolling_version_variable: version}
+    if not outputs.get("versions"):
+        first, second = roles.colours
+        return release_vars(TrafficState(strategy, first, {first: version, second: version}, {first: 100, second: 0},
+                                         app, roles))
+    return {**next_release_vars({**outputs, "app": app}, version, roles), "app": app}
+
+
+def write_release_vars(ctx: Context, ws: Workspace, app: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """Write the release variables (with the app's image repository) where terraform reads them; returns them."""
+    image_repo = ctx.settings.app_setting(app, "image_repository")
+    if image_repo:
+        variables = {**variables, "image_repository": image_repo}
+    (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
+    return variables
 
 
 # -- plan ------------------------------------------------------------------------------------------------------
@@ -330,42 +343,49 @@ class Planned:
 
 
 def plan(ctx: Context, app: str, version: str, env: str, *, kind: str = "deploy",
-         release_vars: dict[str, Any] | None = None, release_id: str | None = None) -> Planned:
+         release_vars: dict[str, Any] | None = None, release_id: str | None = None, options: Any = None) -> Planned:
     """Fetch and verify the package, init, `plan -out`, `show -json`, and store the plan record.
 
     `kind` is "deploy" (the version goes to the idle colour), or "shift"/"rollback" with explicit
-    `release_vars` (weight-only plans made by a release)."""
+    `release_vars` (weight-only plans made by a release). `options`: the planner's `TerraformOptions`."""
     for k, v in (("app", app), ("version", version), ("env", env)):
         check_name(k, v)
     zip_bytes, manifest = fetch_package(ctx.store, app, version)
     ws = open_workspace(ctx, app, env, zip_bytes, "plan")
     try:
         return plan_in_workspace(ctx, ws, app, version, env, manifest["sha256"], kind=kind,
-                                 release_vars=release_vars, release_id=release_id)
+                                 release_vars=release_vars, release_id=release_id, options=options)
     finally:
         ws.close()
 
 
 def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: str, package_sha256: str, *,
                       kind: str = "deploy", release_vars: dict[str, Any] | None = None,
-                      release_id: str | None = None) -> Planned:
+                      release_id: str | None = None, options: Any = None) -> Planned:
     """`plan` in an open, initialised workspace of the package (a release plans its traffic steps in the
     workspace it applied in): plan, show, review, store the record."""
+    from tfreview.plan.options import TerraformOptions, option_risks, record_options
+
+    options = options or TerraformOptions()
+    var_files = read_var_files(options.var_files)
+    roles = ctx.settings.roles_for(app)
     lineage, serial, outputs = state_identity(ws.tf)
-    variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir))
-    image_repo = ctx.settings.app_setting(app, "image_repository")
-    if image_repo:
-        variables = {**variables, "image_repository": image_repo}
-    (ws.env_dir / RELEASE_VARS_FILE).write_text(json.dumps(variables, indent=2, sort_keys=True))
-    ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event)
+    variables = release_vars or deploy_vars(app, version, outputs, env_default_strategy(ws.env_dir), roles)
+    variables = write_release_vars(ctx, ws, app, variables)
+    ws.tf.plan("tfreview.tfplan", on_event=ctx.on_event, options=options)
     binary = (ws.env_dir / "tfreview.tfplan").read_bytes()
+    from dataclasses import replace
+
     from tfreview.plan import review_plan
     from tfreview.plan.redact import REDACTION_VERSION, redact_plan
 
     # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
     plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
 
-    review = review_plan(plan_json)
+    review = review_plan(plan_json, roles=roles)
+    # A --var whose value the redaction replaced (sensitive, or equal to a secret) is recorded and shown masked.
+    recorded = record_options(options, redacted_variables(plan_json, options), var_files) if options else None
+    review = replace(review, terraform_options=recorded)
     created = now_utc()
     plan_id = new_plan_id(app, env, created)
     keys = plan_keys(plan_id)
@@ -373,8 +393,8 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     from tfreview.review.policy import escalation_reasons
 
     # Risks that call for more approvers (destroy, replace, changed IAM/security groups), per the policy.
-    escalation = escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
-                                     "deposed": r.deposed} for r in review.resources)
+    escalation = [*escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
+                                       "deposed": r.deposed} for r in review.resources), *option_risks(recorded)]
     record = {
         "kind": "plan",
         "id": plan_id,
@@ -392,13 +412,15 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "state_location": ws.state_location,
         "prior_outputs": public_outputs(outputs),
         "release_vars": variables,
+        "roles": roles.to_json(),
+        "terraform_options": recorded,
         "terraform_version": review.terraform_version or "unknown",
         "planner": ctx.user,
         "identity": ctx.identity,
         "created_at": iso(created),
         "summary": summary,
         "risky": bool(escalation),
-        "risk_reasons": summary["risk_reasons"],
+        "risk_reasons": [*summary["risk_reasons"], *option_risks(recorded)],
         "escalation_reasons": list(escalation),
     }
     if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
@@ -503,16 +525,41 @@ def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
 
 
 def load_review(store: Store, record: dict[str, Any]) -> Any:
-    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`)."""
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`), classified
+    with the roles and showing the terraform options the record holds."""
     from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
+    from tfreview.plan.roles import Roles
 
     data = reviewed_json(store, record)
     try:
-        return review_plan(data)
+        return review_plan(data, roles=Roles.from_dict(record.get("roles")),
+                           terraform_options=record.get("terraform_options"))
     except InvalidPlan as exc:  # tfreview stored it as a valid plan: it was changed since (record included)
         raise StoreError(f"store record {plan_keys(record['id'])['json']} is damaged: {exc.message}",
                          "the store was modified outside tfreview: restore that file from a backup") from None
+
+
+def redacted_variables(plan_json: bytes, options: Any) -> frozenset[str]:
+    """Names of the --var variables whose value the redacted plan JSON does not show as typed."""
+    if not options.variables:
+        return frozenset()
+    import orjson
+
+    shown = orjson.loads(plan_json).get("variables") or {}
+    return frozenset(n for n, v in options.variables if not isinstance(shown.get(n), dict) or shown[n].get("value") != v)
+
+
+def read_var_files(paths: tuple[str, ...]) -> dict[str, str]:
+    """sha256 of each --var-file (what the record keeps instead of the contents); BadInput when unreadable."""
+    out = {}
+    for path in paths:
+        try:
+            out[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise BadInput(f"cannot read --var-file {path}: {exc.strerror}",
+                           "give the path of a readable .tfvars or .tfvars.json file") from None
+    return out
 
 
 # -- approvals ---------------------------------------------------------------------------------------------------
@@ -520,7 +567,13 @@ def _facts(record: dict[str, Any]) -> Any:
     from tfreview.review.policy import PlanFacts
 
     return PlanFacts.from_dict({**record, "plan_id": record["id"],
-                                "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", []))})
+                                "risk_reasons": record.get("escalation_reasons", record.get("risk_reasons", [])),
+                                "destroy": is_destroy(record)})
+
+
+def is_destroy(record: dict[str, Any]) -> bool:
+    """A destroy plan (`plan --destroy`): its own policy rule, no rollout, no promotion."""
+    return bool((record.get("terraform_options") or {}).get("destroy"))
 
 
 def load_policy(ctx: Context) -> Any:
@@ -797,7 +850,8 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         if after_apply is not None:
             result["rollout"] = after_apply(record, ws, outputs)
             result["outputs"] = public_outputs(ws.tf.output_json())  # traffic steps changed them
-        mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
+        if not is_destroy(record):
+            mark_succeeded(ctx.store, record["app"], record["version"], record["env"])  # promotion gates
     except TfreviewError as exc:
         result["outcome"] = "failed"
         result["error"] = exc.one_line()

@@ -1,15 +1,17 @@
-"""Release classification of a plan of the ecs-webapp module (blue/green or rolling).
+"""Release classification of a plan of an ECS stack (blue/green or rolling), its parts found by `Roles`.
 
 kinds:
 - "no-changes"      nothing to apply (drift and no-op outputs aside)
 - "deploy-to-idle"  only the task definition / service of colours that take no production traffic change
-- "traffic-shift"   only `aws_lb_listener.production` weights change (and maybe where `aws_lb_listener.test`
-                    points)
-- "rolling-deploy"  rolling strategy (colour key "main"): only its task definition / service change
+- "traffic-shift"   only the production listener's weights change (and maybe where the test listener points)
+- "rolling-deploy"  rolling strategy (the rolling colour, "main", or a single-service stack): only its task
+                    definition / service change
 - "infrastructure"  anything else that does not touch a live colour's task definition or service
 - "unsafe"          touches a live colour's task definition or service, or deploys and shifts weights at once
 
 Live colours are those whose target group has weight > 0 in the production listener's prior (before) state.
+The roles (which resource is the production listener, each colour's service, task definition and target group,
+the colour names) are data: `Roles()` matches the bundled module, `[apps.<app>]` describes a team's own.
 """
 from __future__ import annotations
 
@@ -18,11 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfreview.plan.model import Plan, ResourceChange
-
-COLOURS = ("blue", "green")
-ROLLING_KEY = "main"
-_DEPLOY_TYPES = ("aws_ecs_task_definition", "aws_ecs_service")
-_ADDRESS = re.compile(r'(?:^|\.)(?P<type>[a-z0-9_]+)\.(?P<name>[A-Za-z0-9_-]+)(?:\["?(?P<key>[^"\]]*)"?\])?$')
+from tfreview.plan.roles import DEFAULT_ROLES, Roles
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +39,6 @@ class Classification:
             "live_colours": list(self.live_colours),
             "target_colour": self.target_colour,
         }
-
-
-def _parts(rc: ResourceChange) -> tuple[str, str, str | None]:
-    key = rc.index if isinstance(rc.index, str) else None
-    if key is None and rc.index is None and rc.address.endswith('"]'):  # old formats omit `index`
-        match = _ADDRESS.search(rc.address)
-        if match:
-            key = match.group("key")
-    return rc.type, rc.name, key
 
 
 def _few(addresses: list[str], limit: int = 5) -> str:
@@ -95,63 +84,64 @@ def _strip_routing(listener: Any) -> Any:
     return out
 
 
-def _colour_of_arn(arn: str, tg_arns: dict[str, str]) -> str | None:
+def _colour_of_arn(arn: str, tg_arns: dict[str, str], colours: tuple[str, ...]) -> str | None:
     if arn in tg_arns:
         return tg_arns[arn]
-    for colour in COLOURS:
+    for colour in colours:
         if re.search(rf"[-_/]{colour}(?:[-_/]|$)", arn):
             return colour
     return None
 
 
-def classify(plan: Any) -> Classification:
+def classify(plan: Any, roles: Roles = DEFAULT_ROLES) -> Classification:
     """Classify a `Plan` (or a `Review`, whose plan is used) as a release step; see the module docstring."""
     plan = getattr(plan, "plan", plan)
     if not isinstance(plan, Plan):
         raise TypeError("classify() takes a Plan or a Review")
+    colours = roles.colours
     changes = [rc for rc in plan.resource_changes if _changed(rc)]
     tg_arns: dict[str, str] = {}
     production = test = None
     keys_seen: set[str] = set()
+    deploy_colour: dict[str, str] = {}
     for rc in plan.resource_changes:
-        rtype, name, key = _parts(rc)
-        if rtype in _DEPLOY_TYPES and key:
-            keys_seen.add(key)
-        if rtype in ("aws_lb_target_group", "aws_alb_target_group") and key in COLOURS:
+        colour = roles.deploy_colour(rc.address)
+        if colour:
+            keys_seen.add(colour)
+            deploy_colour[rc.address] = colour
+        if roles.colour_of("target_group", rc.address) in colours:
             for side in (rc.before, rc.after):
                 if isinstance(side, dict) and isinstance(side.get("arn"), str):
-                    tg_arns[side["arn"]] = key
-        if rtype in ("aws_lb_listener", "aws_alb_listener") and name == "production":
+                    tg_arns[side["arn"]] = roles.colour_of("target_group", rc.address) or ""
+        if roles.is_production_listener(rc.address):
             production = rc
-        if rtype in ("aws_lb_listener", "aws_alb_listener") and name == "test":
+        if roles.is_test_listener(rc.address):
             test = rc
     live: list[str] = []
     if production is not None:
         for arn, weight in _forward_weights(production.before).items():
-            colour = _colour_of_arn(arn, tg_arns)
+            colour = _colour_of_arn(arn, tg_arns, colours)
             if colour and weight > 0 and colour not in live:
                 live.append(colour)
-    live_colours = tuple(c for c in COLOURS if c in live)
+    live_colours = tuple(c for c in colours if c in live)
     if not changes:
         return Classification("no-changes", ("no resource changes",), live_colours, None)
 
-    rolling = ROLLING_KEY in keys_seen and not (keys_seen & set(COLOURS))
+    rolling = roles.rolling_colour in keys_seen and not (keys_seen & set(colours))
     deploys: dict[str, list[str]] = {}
     shift = False
     infra: list[str] = []
     shift_target: str | None = None
     for rc in changes:
-        rtype, name, key = _parts(rc)
-        if rtype in _DEPLOY_TYPES and key is not None and (key in COLOURS or key == ROLLING_KEY) and (
-            rc.action not in ("delete", "forget") or key in live_colours
-        ):
+        key = deploy_colour.get(rc.address)
+        if key is not None and (rc.action not in ("delete", "forget") or key in live_colours):
             deploys.setdefault(key, []).append(rc.address)
             continue
         if rc is production and rc.action == "update" and _strip_routing(rc.before) == _strip_routing(rc.after):
             shift = True
-            before_w = {_colour_of_arn(a, tg_arns): w for a, w in _forward_weights(rc.before).items()}
-            after_w = {_colour_of_arn(a, tg_arns): w for a, w in _forward_weights(rc.after).items()}
-            gained = [c for c in COLOURS if after_w.get(c, 0) > before_w.get(c, 0)]
+            before_w = {_colour_of_arn(a, tg_arns, colours): w for a, w in _forward_weights(rc.before).items()}
+            after_w = {_colour_of_arn(a, tg_arns, colours): w for a, w in _forward_weights(rc.after).items()}
+            gained = [c for c in colours if after_w.get(c, 0) > before_w.get(c, 0)]
             shift_target = gained[0] if gained else shift_target
             continue
         if rc is test and rc.action == "update" and _strip_routing(rc.before) == _strip_routing(rc.after):
@@ -161,9 +151,9 @@ def classify(plan: Any) -> Classification:
 
     if rolling:
         if deploys and not infra and not shift:
-            return Classification("rolling-deploy", (f"rolling deploy of {_few(sorted(a for c in deploys for a in deploys[c]))}",), live_colours, ROLLING_KEY)
+            return Classification("rolling-deploy", (f"rolling deploy of {_few(sorted(a for c in deploys for a in deploys[c]))}",), live_colours, roles.rolling_colour)
         reasons = tuple(f"infrastructure change: {a}" for a in infra[:20]) or ("listener change",)
-        return Classification("infrastructure", reasons, live_colours, ROLLING_KEY if deploys else None)
+        return Classification("infrastructure", reasons, live_colours, roles.rolling_colour if deploys else None)
 
     touched_live = [c for c in deploys if c in live_colours]
     if touched_live:

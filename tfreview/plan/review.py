@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
 from tfreview.plan.diff import Marker, Node, build_tree, path_text, scrub
@@ -17,6 +17,7 @@ from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
 from tfreview.plan.pause import paused_gc
 from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text, relevant_drift
+from tfreview.plan.roles import DEFAULT_ROLES, Roles
 
 SCHEMA_VERSION = 1
 _ECS_NORMALIZERS: dict[tuple[Any, ...], Callable[[Any], Any]] = {("container_definitions",): clean_definitions}
@@ -190,6 +191,8 @@ class Review:
     image_changes: tuple[tuple[str, str | None, str | None], ...]
     reveal_ecs_safe_fields: bool
     plan: Plan = field(repr=False, compare=False)
+    # The plan record's `terraform_options` (-target, -destroy, -var...: plan/options.py), when it has any.
+    terraform_options: Mapping[str, Any] | None = None
 
     @property
     def changed_resources(self) -> tuple[ResourceDiff, ...]:
@@ -225,6 +228,7 @@ class Review:
             "errored": self.errored,
             "counts": self.counts.to_json(),
             "classification": self.classification.to_json(),
+            **({"terraform_options": dict(self.terraform_options)} if self.terraform_options else {}),
             "risks": [r.to_json() for r in self.risks],
             "ecs": [s.to_json() for s in self.ecs],
             "image_changes": [{"container": c, "old_image": o, "new_image": n} for c, o, n in self.image_changes],
@@ -300,8 +304,9 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
-    """Review of an already parsed plan (pure)."""
+def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True, roles: Roles = DEFAULT_ROLES,
+                 terraform_options: Mapping[str, Any] | None = None) -> Review:
+    """Review of an already parsed plan (pure); `roles` find the release parts, `terraform_options` are shown."""
     secrets = plan.sensitive_strings
     drift = relevant_drift(plan)
     counts = count_changes(plan, drift=drift)
@@ -331,14 +336,16 @@ def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True) -> Review:
         risks=assess(plan, stories, drift=drift, secrets=secrets),
         checks=checks,
         deferred=tuple((d.change.address, d.reason) for d in plan.deferred),
-        classification=classify(plan),
+        classification=classify(plan, roles),
         image_changes=tuple(images),
         reveal_ecs_safe_fields=reveal_ecs_safe_fields,
         plan=plan,
+        terraform_options=terraform_options or None,
     )
 
 
-def review_plan(doc: bytes | str | dict, *, reveal_ecs_safe_fields: bool = True) -> Review:
+def review_plan(doc: bytes | str | dict, *, reveal_ecs_safe_fields: bool = True, roles: Roles = DEFAULT_ROLES,
+                terraform_options: Mapping[str, Any] | None = None) -> Review:
     """Parse a `terraform show -json` document (bytes/str decoded with orjson, or a dict) and review it.
 
     Raises InvalidPlan for documents that are not a readable plan (bad JSON, unknown major format_version...).
@@ -346,4 +353,5 @@ def review_plan(doc: bytes | str | dict, *, reveal_ecs_safe_fields: bool = True)
     images, cpu, memory and ports in the ECS story (never environment values or secret references).
     """
     with paused_gc():
-        return build_review(parse_plan(doc), reveal_ecs_safe_fields=reveal_ecs_safe_fields)
+        return build_review(parse_plan(doc), reveal_ecs_safe_fields=reveal_ecs_safe_fields, roles=roles,
+                            terraform_options=terraform_options)

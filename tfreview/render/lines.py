@@ -14,6 +14,7 @@ import orjson
 from tfreview.errors import BadInput
 from tfreview.plan.diff import Marker, Node
 from tfreview.plan.model import ACTION_WORDS
+from tfreview.plan.options import options_line
 from tfreview.plan.review import ResourceDiff, Review
 
 SYMBOLS = {
@@ -271,6 +272,9 @@ def summary_lines(review: Review) -> list[str]:
     live = ", ".join(c.live_colours) or "none"
     target = f"; target colour: {c.target_colour}" if c.target_colour else ""
     lines.append(f"Release kind: {c.kind} (live colours: {live}{target})")
+    options = options_line(review.terraform_options)
+    if options:
+        lines.append(options)
     status = []
     if review.errored:
         status.append("ERRORED: planning failed")

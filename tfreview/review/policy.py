@@ -47,6 +47,8 @@ class EnvPolicy:
     requires_success_in: promotion gate: the version must have been applied successfully in that env first.
     break_glass: identities allowed to apply without approvals (`apply --break-glass --reason`).
     rollback_requires_approval: a rollback plan needs approvals like any other plan.
+    destroy_approvals: distinct approvers a destroy plan (`plan --destroy`) needs (None = as any risky plan).
+    destroy_approvers: who may approve a destroy plan (None = the env's approvers).
     """
 
     required_approvals: int = 1
@@ -57,6 +59,12 @@ class EnvPolicy:
     requires_success_in: str | None = None
     break_glass: tuple[str, ...] = ()
     rollback_requires_approval: bool = False
+    destroy_approvals: int | None = None
+    destroy_approvers: tuple[str, ...] | None = None
+
+    def approvers_of(self, facts: "PlanFacts") -> tuple[str, ...] | None:
+        """Who may approve this plan (None = anyone): the destroy approvers for a destroy plan, when listed."""
+        return self.destroy_approvers if facts.destroy and self.destroy_approvers is not None else self.approvers
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,11 @@ def _env_policy(env: str, table: Any, base: EnvPolicy) -> EnvPolicy:
             close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
             hint = f"did you mean {close[0]}?" if close else "known keys: " + ", ".join(sorted(_KEYS))
             raise BadInput(f"policy: unknown key {key!r} in [policy.{env}]", hint)
-        if key in ("required_approvals", "escalate_on_risk"):
+        if key in ("required_approvals", "escalate_on_risk", "destroy_approvals"):
             changes[key] = _count(env, key, value)
         elif key in ("allow_self_approval", "rollback_requires_approval"):
             changes[key] = _flag(env, key, value)
-        elif key in ("approvers", "break_glass"):
+        elif key in ("approvers", "break_glass", "destroy_approvers"):
             changes[key] = _identities(env, key, value)
         elif key == "approval_ttl_hours":
             # TOML has no null: 0 or false means "approvals never expire".
@@ -192,12 +200,14 @@ class PlanFacts(BoundFacts):
     """Everything an approval binds to, as recorded when the plan was made (`BoundFacts` first).
 
     risky: the plan destroys/replaces or touches IAM or security groups; risk_reasons says which, one line each.
+    destroy: a destroy plan (`plan --destroy`), under the env's destroy rule.
     planner_key: fingerprint of the key that signed the plan record (set by the shell once verified).
     """
 
     created_at: datetime
     risky: bool = False
     risk_reasons: tuple[str, ...] = ()
+    destroy: bool = False
     planner_key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -315,7 +325,10 @@ def _in(who: str, people: Iterable[str]) -> bool:
 
 
 def required_approvals(env_policy: EnvPolicy, facts: PlanFacts) -> int:
-    """Distinct approvers the plan needs: the env's count plus the escalation when the plan is risky."""
+    """Distinct approvers the plan needs: the env's count plus the escalation when the plan is risky; a destroy
+    plan needs `destroy_approvals` when the env sets it."""
+    if facts.destroy and env_policy.destroy_approvals is not None:
+        return env_policy.destroy_approvals
     return env_policy.required_approvals + (env_policy.escalate_on_risk if facts.risky else 0)
 
 
@@ -391,11 +404,15 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
     if key and key == plan_facts.planner_key and not ep.allow_self_approval:
         raise PolicyRefusal(f"{who} signs with the planner's key and may not approve plan {pid} (signed with the "
                             f"planner's key {key})", "ask another reviewer to run: tfreview approve " + pid)
-    if ep.approvers is not None and not _in(who, ep.approvers):
+    approvers = ep.approvers_of(plan_facts)
+    if approvers is not None and not _in(who, approvers):
+        destroy = approvers is not ep.approvers
         raise PolicyRefusal(
-            f"{who} is not an approver for {plan_facts.env}",
-            f"ask one of: {', '.join(ep.approvers) or '(nobody is listed)'} "
-            f"(approvers are set in [policy.{plan_facts.env}] of the store's policy: tfreview policy show)",
+            f"{who} may not approve a destroy plan in {plan_facts.env}" if destroy
+            else f"{who} is not an approver for {plan_facts.env}",
+            f"ask one of: {', '.join(approvers) or '(nobody is listed)'} "
+            f"({'destroy_approvers' if destroy else 'approvers'} are set in [policy.{plan_facts.env}] of the store's "
+            "policy: tfreview policy show)",
         )
     previous = next((a for a in decisions if same_identity(a.approver, who)), None)
     if previous is not None:
@@ -498,7 +515,7 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
     eligible = [a for a in bound
                 if (ep.allow_self_approval or (not same_identity(a.approver, f.planner)
                                                and not (a.key and a.key == f.planner_key)))
-                and (ep.approvers is None or _in(a.approver, ep.approvers))]
+                and (ep.approvers_of(f) is None or _in(a.approver, ep.approvers_of(f) or ()))]
     live = [a for a in eligible if _live(ep, a, now)]
     distinct: list[str] = []
     seen: set[str] = set()

@@ -1,11 +1,13 @@
 """Pure helpers for a blue/green release: which colour is idle, the release variables of each step, weight steps.
 
-Release variables are the tfvars tfreview writes for the env root (tfreview.auto.tfvars.json):
+Release variables are the tfvars tfreview writes for the env root (tfreview.auto.tfvars.json); with the default
+`Roles` (the bundled module):
   {"app", "strategy", "live_color", "blue_version", "green_version", "blue_weight", "green_weight"}
-Weights are percents of production traffic (integers 0-100, blue + green = 100).
+A team's module names them in `[apps.<app>]` (`Roles`: its colours, `{colour}_version`-style templates, and maybe
+no live-colour variable at all). Weights are percents of production traffic (integers 0-100, summing to 100).
 
 A release: `next_release_vars` (the new version on the idle colour, weights unchanged) -> watch -> `shift_vars` per
-step of `weight_steps` (weights only; at 100 % the target colour becomes `live_color`) -> on failure
+step of `weight_steps` (weights only; at 100 % the target colour becomes the live one) -> on failure
 `rollback_vars` (all traffic back to the colour that served before). No I/O here.
 """
 from __future__ import annotations
@@ -14,29 +16,31 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from tfreview.errors import BadInput
+from tfreview.plan.roles import DEFAULT_ROLES, Roles
 
-COLOURS = ("blue", "green")
-WEIGHT_KEYS = ("blue_weight", "green_weight")
+COLOURS = DEFAULT_ROLES.colours
 
 
 @dataclass(frozen=True)
 class TrafficState:
-    """Where traffic goes now: `live_color` (the colour meant to serve), version and weight (percent) per colour."""
+    """Where traffic goes now: `live_color` (the colour meant to serve), version and weight (percent) per colour
+    (of `roles.colours`)."""
 
     strategy: str
     live_color: str
     versions: Mapping[str, str | None]
     weights: Mapping[str, int]
     app: str | None = None
+    roles: Roles = DEFAULT_ROLES
 
     @property
     def idle_color(self) -> str:
-        return idle_colour(self.live_color)
+        return idle_colour(self.live_color, self.roles.colours)
 
     @property
     def serving(self) -> tuple[str, ...]:
-        """Colours with production traffic (weight > 0), blue first."""
-        return tuple(c for c in COLOURS if self.weights.get(c, 0) > 0)
+        """Colours with production traffic (weight > 0), in the roles' order."""
+        return tuple(c for c in self.roles.colours if self.weights.get(c, 0) > 0)
 
     @property
     def split(self) -> bool:
@@ -44,11 +48,11 @@ class TrafficState:
         return len(self.serving) > 1
 
 
-def idle_colour(live: str) -> str:
-    """The other colour: "blue" -> "green", "green" -> "blue"."""
-    if live not in COLOURS:
-        raise BadInput(f"unknown colour {live!r}", "a colour is blue or green")
-    return "green" if live == "blue" else "blue"
+def idle_colour(live: str, colours: tuple[str, str] = COLOURS) -> str:
+    """The other colour: "blue" -> "green", "green" -> "blue" (or of the app's own two `colours`)."""
+    if live not in colours:
+        raise BadInput(f"unknown colour {live!r}", f"a colour is {colours[0]} or {colours[1]}")
+    return colours[1] if live == colours[0] else colours[0]
 
 
 def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,25 +62,27 @@ def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
                 ("type" in v or set(v) <= {"value", "type", "sensitive"}) else v) for k, v in outputs.items()}
 
 
-def traffic_state(current: Mapping[str, Any]) -> TrafficState:
+def traffic_state(current: Mapping[str, Any], roles: Roles = DEFAULT_ROLES) -> TrafficState:
     """Read the traffic state from root outputs (`terraform output -json`, wrapped in {"value": ...} or not) or
-    from release variables; BadInput if neither shape is recognised."""
+    from release variables (named by `roles`); BadInput if neither shape is recognised."""
     values = plain_outputs(current)
+    colours = roles.colours
     strategy = str(values.get("strategy") or "blue_green")
     if isinstance(values.get("versions"), Mapping):  # outputs
-        versions = {c: values["versions"].get(c) for c in COLOURS}
-        weights = {c: int((values.get("weights") or {}).get(c, 0) or 0) for c in COLOURS}
-    elif any(f"{c}_version" in values for c in COLOURS) or any(k in values for k in WEIGHT_KEYS):  # release vars
-        versions = {c: values.get(f"{c}_version") for c in COLOURS}
-        weights = {c: int(values.get(f"{c}_weight", 100 if c == "blue" else 0) or 0) for c in COLOURS}
+        versions = {c: values["versions"].get(c) for c in colours}
+        weights = {c: int((values.get("weights") or {}).get(c, 0) or 0) for c in colours}
+        live = values.get("live_color")
+    elif any(roles.version_var(c) in values or roles.weight_var(c) in values for c in colours):  # release vars
+        versions = {c: values.get(roles.version_var(c)) for c in colours}
+        weights = {c: int(values.get(roles.weight_var(c), 100 if c == colours[0] else 0) or 0) for c in colours}
+        live = values.get(roles.live_variable) if roles.live_variable else None
     else:
         raise BadInput("no release state (live colour, versions, weights) in the given outputs",
-                       "is the environment deployed with the ecs-webapp module?")
-    live = values.get("live_color")
-    if live not in COLOURS:
-        live = max(COLOURS, key=lambda c: weights[c])
+                       "does the environment's root module have the outputs of docs/bring-your-own-terraform.md?")
+    if live not in colours:
+        live = max(colours, key=lambda c: weights[c])
     return TrafficState(strategy=strategy, live_color=str(live), versions=versions, weights=weights,
-                        app=values.get("app"))
+                        app=values.get("app"), roles=roles)
 
 
 def weight_steps(steps: str | None) -> list[int]:
@@ -108,88 +114,99 @@ def _blue_green(state: TrafficState) -> TrafficState:
     return state
 
 
-def release_vars(state: TrafficState, **changes: Any) -> dict[str, Any]:
-    """The release variables of `state`, with `changes` (e.g. blue_weight=0) applied."""
+def release_vars(state: TrafficState, *, live: str | None = None, versions: Mapping[str, str | None] | None = None,
+                 weights: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The release variables of `state` (named by its roles), with the given live colour, versions or weights
+    (per colour) replacing the state's."""
     _blue_green(state)
+    roles = state.roles
+    versions = {**state.versions, **(versions or {})}
+    weights = {**state.weights, **(weights or {})}
     out: dict[str, Any] = {}
     if state.app:
         out["app"] = state.app
-    out.update({
-        "strategy": state.strategy,
-        "live_color": state.live_color,
-        "blue_version": state.versions.get("blue"),
-        "green_version": state.versions.get("green"),
-        "blue_weight": state.weights.get("blue", 0),
-        "green_weight": state.weights.get("green", 0),
-    })
-    out.update(changes)
+    out["strategy"] = state.strategy
+    if roles.live_variable:
+        out[roles.live_variable] = live or state.live_color
+    for c in roles.colours:
+        out[roles.version_var(c)] = versions.get(c)
+    for c in roles.colours:
+        out[roles.weight_var(c)] = weights.get(c, 0)
     return out
 
 
-def next_release_vars(current_outputs: Mapping[str, Any], new_version: str) -> dict[str, Any]:
+def next_release_vars(current_outputs: Mapping[str, Any], new_version: str,
+                      roles: Roles = DEFAULT_ROLES) -> dict[str, Any]:
     """Deploy-to-idle: `new_version` on the idle colour; the live colour's version and all weights unchanged.
 
     Refuses (BadInput) while traffic is split between the colours: finish or roll back the running release first.
     """
     if not new_version:
         raise BadInput("no version to release", "give --version")
-    state = _blue_green(traffic_state(current_outputs))
+    state = _blue_green(traffic_state(current_outputs, roles))
     if state.split:
         raise BadInput(f"traffic is split ({_weights(state)}): a release is still running",
                        "finish it (shift to 100) or roll it back before deploying another version")
     if state.weights.get(state.live_color, 0) != 100:
         raise BadInput(f"the live colour {state.live_color} has {state.weights.get(state.live_color, 0)} % of the "
                        "traffic", "roll back or shift traffic first")
-    return release_vars(state, **{f"{state.idle_color}_version": new_version})
+    return release_vars(state, versions={state.idle_color: new_version})
 
 
-def shift_vars(current: Mapping[str, Any], target_colour: str, percent: int) -> dict[str, Any]:
+def shift_vars(current: Mapping[str, Any], target_colour: str, percent: int,
+               roles: Roles = DEFAULT_ROLES) -> dict[str, Any]:
     """Weights only: `percent` (1-100) of production traffic to `target_colour`, the rest to the other colour.
     At 100 the target becomes the live colour (so the test listener then reaches the other, now idle, colour)."""
-    state = _blue_green(traffic_state(current))
-    other = idle_colour(target_colour)
+    state = _blue_green(traffic_state(current, roles))
+    other = idle_colour(target_colour, roles.colours)
     if not 0 <= int(percent) <= 100:
         raise BadInput(f"traffic percent {percent} is not between 0 and 100", "use 0-100")
     percent = int(percent)
     if not state.versions.get(target_colour):
         raise BadInput(f"{target_colour} runs no version", "deploy to it before moving traffic")
     live = target_colour if percent == 100 else (other if percent == 0 else state.live_color)
-    return release_vars(state, live_color=live, **{f"{target_colour}_weight": percent,
-                                                   f"{other}_weight": 100 - percent})
+    return release_vars(state, live=live, weights={target_colour: percent, other: 100 - percent})
 
 
-def shift_plan(current: Mapping[str, Any], target_colour: str, steps: str | list[int] | None) -> list[dict[str, Any]]:
+def shift_plan(current: Mapping[str, Any], target_colour: str, steps: str | list[int] | None,
+               roles: Roles = DEFAULT_ROLES) -> list[dict[str, Any]]:
     """The release variables of every traffic step towards `target_colour` ("10,50,100" -> three dicts)."""
     percents = weight_steps(steps) if not isinstance(steps, list) else weight_steps(",".join(map(str, steps)))
     out: list[dict[str, Any]] = []
     state = current
     for percent in percents:
-        step = shift_vars(state, target_colour, percent)
+        step = shift_vars(state, target_colour, percent, roles)
         out.append(step)
         state = step
     return out
 
 
-def rollback_vars(current: Mapping[str, Any], to_colour: str | None = None) -> dict[str, Any]:
+def rollback_vars(current: Mapping[str, Any], to_colour: str | None = None,
+                  roles: Roles = DEFAULT_ROLES) -> dict[str, Any]:
     """All production traffic back to `to_colour`, weights only.
 
     Default colour: while traffic is split (a canary failed) the live colour, which served before the release;
     otherwise the idle colour, which still runs the previous version (`tfreview rollback` after a good release).
     The caller checks that colour's version is the last known-good one.
     """
-    state = traffic_state(current)
+    state = traffic_state(current, roles)
     if to_colour is None:
         to_colour = state.live_color if state.split or state.weights.get(state.live_color, 0) < 100 \
             else state.idle_color
-    return shift_vars(current, to_colour, 100)
+    return shift_vars(current, to_colour, 100, roles)
 
 
-def weight_only_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+def target_of(variables: Mapping[str, Any], roles: Roles = DEFAULT_ROLES) -> str:
+    """The colour that serves all traffic under these release variables (the live one)."""
+    return traffic_state(variables, roles).live_color
+
+
+def weight_only_change(before: Mapping[str, Any], after: Mapping[str, Any], roles: Roles = DEFAULT_ROLES) -> bool:
     """Whether two release-variable sets differ in weights (and the live colour that follows them) only."""
-    ignored = set(WEIGHT_KEYS) | {"live_color"}
+    ignored = {roles.weight_var(c) for c in roles.colours} | {roles.live_variable}
     keys = (set(before) | set(after)) - ignored
     return all(before.get(k) == after.get(k) for k in keys)
 
 
 def _weights(state: TrafficState) -> str:
-    return ", ".join(f"{c} {state.weights.get(c, 0)} %" for c in COLOURS)
+    return ", ".join(f"{c} {state.weights.get(c, 0)} %" for c in state.roles.colours)

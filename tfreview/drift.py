@@ -1,0 +1,57 @@
+"""`tfreview drift`: a refresh-only plan of what is deployed, for scheduled CI (exit 0 none, 2 drift).
+
+The environment is planned with the package and release variables of its last successful apply, in refresh-only
+mode: terraform compares the state with the real resources and changes nothing. Nothing is stored but an audit
+entry (a drift check must not supersede a pending plan).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfreview import workflow
+from tfreview.errors import NotFound
+
+SCHEMA_VERSION = 1
+
+
+def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
+    """{schema_version, app, env, version, plan_id (the apply it checks), drifted,
+    resources [{address, action, attributes (names of the top-level attributes that changed)}]}."""
+    from tfreview.plan import review_plan
+    from tfreview.plan.options import TerraformOptions
+    from tfreview.release import last_applied
+
+    workflow.check_name("app", app)
+    workflow.check_name("env", env)
+    applied = last_applied(ctx.store, app, env, with_outputs=False)
+    if applied is None:
+        raise NotFound(f"{app} has never been applied to {env}: nothing to check for drift",
+                       f"release it first: tfreview plan --app {app} --version V --env {env}")
+    record = workflow.load_plan(ctx.store, applied["plan_id"])
+    zip_bytes, _manifest = workflow.fetch_package(ctx.store, app, record["version"])
+    ws = workflow.open_workspace(ctx, app, env, zip_bytes, "drift")
+    try:
+        workflow.write_release_vars(ctx, ws, app, dict(record["release_vars"]))
+        ws.tf.plan("drift.tfplan", on_event=ctx.on_event, options=TerraformOptions(refresh_only=True))
+        review = review_plan(ws.tf.show_json("drift.tfplan"), roles=ctx.settings.roles_for(app))
+    finally:
+        ws.close()
+    changed = [rc for rc in review.plan.resource_drift if rc.action != "no-op" and changed_attributes(rc)]
+    result = {"schema_version": SCHEMA_VERSION, "app": app, "env": env, "version": record["version"],
+              "plan_id": record["id"], "drifted": bool(changed),
+              "resources": [{"address": rc.address, "action": rc.action, "attributes": changed_attributes(rc)}
+                            for rc in changed]}
+    ctx.audit("drift-check", app=app, env=env, version=record["version"], plan_id=record["id"],
+              details={"drifted": len(changed)})
+    return result
+
+
+def changed_attributes(rc: Any) -> list[str]:
+    """Names (never values) of the top-level attributes a drifted resource changed. An attribute read back as
+    empty where the state had null (`tags = null` -> `{}`) is a provider's normalisation, not a change; a deleted
+    or a new resource changes every attribute."""
+    if not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
+        return sorted(set(rc.before or {}) | set(rc.after or {})) or ["(whole resource)"]
+    empty: tuple[Any, ...] = (None, {}, [], "")
+    return sorted(k for k in set(rc.before) | set(rc.after)
+                  if rc.before.get(k) != rc.after.get(k) and not (rc.before.get(k) in empty and rc.after.get(k) in empty))

@@ -1,0 +1,136 @@
+"""`Roles`: where an app's own Terraform keeps the parts a release needs (data, passed into the pure core).
+
+A role is a resource address template; `{colour}` stands for a colour name. Defaults match the bundled
+`modules/ecs-webapp`; `[apps.<app>]` in tfreview.toml overrides any of them (docs/bring-your-own-terraform.md):
+
+  colours              the two colour names, e.g. ["blue", "green"], ["stable", "canary"], ["a", "b"]
+  rolling_colour       the key of the one service of a rolling stack ("main")
+  service              `aws_ecs_service.app["{colour}"]`
+  task_definition      `aws_ecs_task_definition.app["{colour}"]`
+  target_group         `aws_lb_target_group.app["{colour}"]`
+  production_listener  `aws_lb_listener.production` (its forward weights say which colour is live)
+  test_listener        `aws_lb_listener.test` (reaches the idle colour; "" when there is none)
+  version_variable     `{colour}_version`  (release variables tfreview writes, per colour)
+  weight_variable      `{colour}_weight`
+  live_variable        `live_color` ("" for a module with weights only and no live-colour variable)
+  rolling_version_variable  `app_version`
+
+A template without `{colour}` names one resource: that stack has a single service and releases rolling.
+Addresses match with or without module prefixes (`module.web.aws_lb_listener.production` matches
+`aws_lb_listener.production`). No I/O here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+from tfreview.errors import BadInput
+
+_TEMPLATE = re.compile(r'^[a-z0-9_]+\.[A-Za-z0-9_{}-]+(\["?[A-Za-z0-9_{}.-]*"?\])?$')
+_COLOUR = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_VARIABLE = re.compile(r"^[A-Za-z_{}][A-Za-z0-9_{}-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Resource roles and release-variable names of one app's Terraform (see the module docstring)."""
+
+    colours: tuple[str, str] = ("blue", "green")
+    rolling_colour: str = "main"
+    service: str = 'aws_ecs_service.app["{colour}"]'
+    task_definition: str = 'aws_ecs_task_definition.app["{colour}"]'
+    target_group: str = 'aws_lb_target_group.app["{colour}"]'
+    production_listener: str = "aws_lb_listener.production"
+    test_listener: str = "aws_lb_listener.test"
+    version_variable: str = "{colour}_version"
+    weight_variable: str = "{colour}_weight"
+    live_variable: str = "live_color"
+    rolling_version_variable: str = "app_version"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, where: str = "roles") -> "Roles":
+        """Roles from `[apps.<app>]` (other keys of that table are ignored); BadInput names a bad key."""
+        data = data or {}
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key in names & set(data):
+            value = data[key]
+            if key == "colours":
+                if (not isinstance(value, (list, tuple)) or len(value) != 2 or len(set(value)) != 2
+                        or not all(isinstance(c, str) and _COLOUR.match(c) for c in value)):
+                    raise BadInput(f"{where}.colours must be two different names like [\"blue\", \"green\"]",
+                                   "fix tfreview.toml (see docs/bring-your-own-terraform.md)")
+                values[key] = tuple(value)
+                continue
+            if not isinstance(value, str):
+                raise BadInput(f"{where}.{key} must be a string", "fix tfreview.toml (see docs/bring-your-own-terraform.md)")
+            optional = key in ("test_listener", "live_variable")
+            pattern = _VARIABLE if key.endswith("variable") else (_COLOUR if key == "rolling_colour" else _TEMPLATE)
+            if not (optional and value == "") and not pattern.match(value):
+                raise BadInput(f"{where}.{key} {value!r} is not a valid "
+                               f"{'variable name' if key.endswith('variable') else 'resource address'}",
+                               "fix tfreview.toml (see docs/bring-your-own-terraform.md)")
+            values[key] = value
+        roles = cls(**values)
+        if roles.rolling_colour in roles.colours:
+            raise BadInput(f"{where}.rolling_colour {roles.rolling_colour!r} is also a colour", "choose another name")
+        return roles
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["colours"] = list(self.colours)
+        return out
+
+    # -- addresses ----------------------------------------------------------------------------------------------
+    @property
+    def single_service(self) -> bool:
+        """The stack has one service (no `{colour}` in the service role): it releases rolling."""
+        return "{colour}" not in self.service
+
+    def colour_of(self, role: str, address: str) -> str | None:
+        """The colour (or the rolling colour) whose `role` ("service", "task_definition", "target_group") is
+        `address`, else None."""
+        template = getattr(self, role)
+        for colour in (*self.colours, self.rolling_colour):
+            if matches(address, template.replace("{colour}", colour)):
+                return self.rolling_colour if "{colour}" not in template else colour
+        return None
+
+    def deploy_colour(self, address: str) -> str | None:
+        """The colour whose service or task definition `address` is, else None."""
+        return self.colour_of("service", address) or self.colour_of("task_definition", address)
+
+    def is_production_listener(self, address: str) -> bool:
+        return matches(address, self.production_listener)
+
+    def is_test_listener(self, address: str) -> bool:
+        return bool(self.test_listener) and matches(address, self.test_listener)
+
+    # -- release variables -----------------------------------------------------------------------------------
+    def version_var(self, colour: str) -> str:
+        return self.version_variable.replace("{colour}", colour)
+
+    def weight_var(self, colour: str) -> str:
+        return self.weight_variable.replace("{colour}", colour)
+
+    @property
+    def release_variables(self) -> frozenset[str]:
+        """Every variable name tfreview sets for a release (a user's --var may not override them)."""
+        names = {"app", "strategy", self.rolling_version_variable, *(self.version_var(c) for c in self.colours),
+                 *(self.weight_var(c) for c in self.colours)}
+        if self.live_variable:
+            names.add(self.live_variable)
+        return frozenset(names)
+
+
+DEFAULT_ROLES = Roles()
+ROLE_KEYS = tuple(f.name for f in fields(Roles))  # the keys of [apps.<app>] that describe roles
+
+
+def matches(address: str, template: str) -> bool:
+    """`address` is `template`, or `template` inside a module (`module.x.` prefixes); a template without an
+    instance key also matches its `count` / `for_each` instances (`aws_lb_listener.test[0]`)."""
+    if not template.endswith("]") and address.endswith("]") and "[" in address:
+        address = address[:address.rindex("[")]
+    return address == template or address.endswith("." + template)
