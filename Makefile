@@ -42,7 +42,9 @@ demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 bench: venv
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/make_synthetic.py
+	$(BIN)/python bench/run.py --render-max 50000
+	$(BIN)/python bench/history.py --sizes 10000,100000
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py

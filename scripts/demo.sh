@@ -78,11 +78,13 @@ as reviewer tfreview approve "$P2" --yes --comment "image bump reviewed"
 APPROVAL=$(ls "$TFREVIEW_STORE/approvals/$P2/"*.json)
 cp "$APPROVAL" "$DEMO_DIR/approval.orig"
 sed -i 's/image bump reviewed/image bump and IAM change reviewed/' "$APPROVAL"
-refused as ci tfreview apply "$P2"
+refused as ci tfreview apply "$P2" --steps 25,100 --bake 3 \
+  --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
 cp "$DEMO_DIR/approval.orig" "$APPROVAL"   # put the signed original back
 
 step "apply: blue/green rollout to the idle colour, then traffic shift"
-as ci tfreview apply "$P2"
+as ci tfreview apply "$P2" --steps 25,100 --bake 3 \
+  --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
 
 step "status"
 tfreview status --app "$APP" --env "$ENV_NAME"
@@ -93,6 +95,7 @@ tfreview status --app "$APP" --env "$ENV_NAME"
 
 step "history, the signed audit log, a checkpoint, and stored reports"
 tfreview history --app "$APP"
+tfreview history --app "$APP" --release "$P2"   # the release expanded: its traffic steps
 tfreview audit verify
 as security tfreview audit checkpoint --output "$DEMO_DIR/checkpoint.json"
 tfreview show "$P2" --format html --output "$DEMO_DIR/report-$P2.html"
@@ -109,6 +112,15 @@ open(f"{out}/statement", "w").write(s["statement"])
 open(f"{out}/statement.sig", "w").write(s["signature"])
 PY
 (cd "$DEMO_DIR" && ssh-keygen -Y verify -f allowed_signers -I reviewer@example.com -n tfreview -s statement.sig < statement)
+
+step "the release report: approvals with their signatures, the watched rollout, each traffic step, the rollback after it"
+# The HTML draws the traffic per colour and green's deployment timeline as inline SVG.
+tfreview report --release "$P2" --format html --output "$DEMO_DIR/release-$P2.html"
+tfreview report --release "$P2" --format markdown --output "$DEMO_DIR/release-$P2.md"
+grep -q 'data-series="green"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no traffic chart"; exit 1; }
+grep -q 'data-series="healthy"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no task chart"; exit 1; }
+sed -n '/^## Release/,/^## Audit trail/p' "$DEMO_DIR/release-$P2.md"
 echo "store: $TFREVIEW_STORE"
 echo "reports: $DEMO_DIR/report-$P2.html $DEMO_DIR/report-$P2.md"
+echo "release reports: $DEMO_DIR/release-$P2.html $DEMO_DIR/release-$P2.md"
 step "demo done"

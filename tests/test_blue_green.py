@@ -28,7 +28,8 @@ def _images(sandbox) -> dict[str, str]:
     ecs = sandbox.client("ecs")
     out = {}
     for svc in ecs.describe_services(cluster=CLUSTER, services=[f"{CLUSTER}-blue", f"{CLUSTER}-green"])["services"]:
-        td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        primary = next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+        td = ecs.describe_task_definition(taskDefinition=primary["taskDefinition"])["taskDefinition"]
         out[svc["serviceName"].rsplit("-", 1)[1]] = td["containerDefinitions"][0]["image"].rsplit(":", 1)[1]
     return out
 
@@ -68,6 +69,14 @@ def test_release_deploys_to_idle_colour_then_moves_all_traffic(bg, aws_sandbox):
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["live_color"] == "green" and status["versions"] == {"blue": "1.0.0", "green": "1.1.0"}
     assert status["last_release"]["outcome"] == "succeeded"
+    # The release report tells it from the store: samples of the watched colour, each step's weights, charts.
+    report = json.loads(bg.ok("report", "--release", rec["id"], "--format", "json").stdout)["release"]
+    kinds = [r["kind"] for r in report["timeline"]]
+    assert kinds.count("shift") == 2 and kinds.count("bake") == 2 and "verify" in kinds and kinds[-1] == "outcome"
+    assert report["timeline"][-1]["weights"] == {"blue": 0, "green": 100}
+    assert report["timeline"][-1]["tasks"]["green"]["healthy"] >= 1
+    page = bg.ok("report", rec["id"], "--format", "html").stdout
+    assert page.count("<svg") == 2 and 'data-series="green" data-steps="3"' in page
 
 
 def test_rollback_puts_all_traffic_back_on_the_old_colour_in_one_command(bg, aws_sandbox):
@@ -103,6 +112,14 @@ def test_failed_deployment_is_detected_and_traffic_stays_on_live_colour(bg, aws_
     assert _weights(aws_sandbox) == before  # traffic never moved onto the failed colour
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["last_release"]["outcome"] == "failed"
+    if fault == "circuit-breaker-rollback":  # the state says the new version, the service runs the old revision
+        assert status["versions"][idle] == version and status["differs"] == [idle]
+        ran = status["running"][idle]
+        assert ran["version"] == _images(aws_sandbox)[idle] != version
+        text = bg.ok("status", "--app", APP, "--env", ENV).stdout
+        assert f"{idle}: the state records {version} but its service runs {ran['version']}" in text
+    else:
+        assert status["differs"] == []
 
 
 def test_a_good_release_after_the_failed_ones_succeeds_and_drains_them(bg, aws_sandbox):

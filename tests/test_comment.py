@@ -88,6 +88,14 @@ def test_github_comment_is_created_then_updated_in_place(cli, github, tmp_path):
     assert all(h.get("authorization", "").endswith(GH_TOKEN) for _, _, h in github.requests)
 
 
+def test_comment_refuses_a_review_json_changed_after_planning_and_posts_nothing(cli, github, tmp_path):
+    pid = record_plan(cli.store, env="qa")
+    (cli.store / "plans" / pid / "plan.json").write_text('{"format_version": "1.2", "resource_changes": []}')
+    proc = cli("comment", pid, env=github_env(github, tmp_path))
+    assert proc.returncode == 3 and "the stored review JSON does not match the plan record" in proc.stderr, proc.stderr
+    assert github.comments == {} and not [m for m, _, _ in github.requests if m in ("POST", "PATCH")]
+
+
 def test_another_environment_gets_its_own_comment(cli, github, tmp_path):
     env = github_env(github, tmp_path)
     cli.ok("comment", record_plan(cli.store, env="qa"), env=env)

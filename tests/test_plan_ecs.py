@@ -52,7 +52,7 @@ def test_sidecar_added_and_rotated_secret_env_named_without_value():
 def test_sensitive_definitions_still_tell_the_story_without_secrets():
     story = review("ecs_sensitive_definitions").ecs[0]
     assert story.sensitive
-    assert story.line == "shop-prod-green: web: image 1.0.0 → 1.2.0; secrets changed (sensitive)"
+    assert story.line == "shop-prod-green: web: image 1.0.0 → 1.2.0; secrets +STRIPE_KEY"
 
 
 def test_reveal_policy_can_be_switched_off():
@@ -84,3 +84,26 @@ def test_real_terraform_image_bump_and_reorder():
     assert [s.line for s in bump.ecs] == ["webapp-green: web: image 1.1.0 → 1.2.0"]
     reorder = review_plan((FIXTURES / "env_reordered.json").read_bytes())
     assert reorder.counts.summary_line().startswith("No changes")
+
+
+def test_sensitive_definitions_name_env_changes_never_values():
+    import orjson
+
+    doc = orjson.loads((DATA / "ecs_sensitive_definitions.json").read_bytes())
+    td = next(rc for rc in doc["resource_changes"] if rc["type"] == "aws_ecs_task_definition")
+    after = orjson.loads(td["change"]["after"]["container_definitions"])
+    after[0]["environment"] = [{"name": "DB_PASSWORD", "value": "rotated-db-password-77aa"},
+                               {"name": "FEATURE_X", "value": "on"}, {"name": "REGION", "value": "us-east-1"}]
+    td["change"]["after"]["container_definitions"] = orjson.dumps(after).decode()
+    story = review_plan(orjson.dumps(doc)).ecs[0]
+    assert story.sensitive
+    assert "env +FEATURE_X, -LOG_LEVEL, ~DB_PASSWORD (value hidden)" in story.verdict
+    assert "secrets +STRIPE_KEY" in story.verdict
+    for value in ("hunter2", "rotated-db-password", "info", "sig-key-value"):
+        assert value not in story.line
+
+
+@pytest.mark.skipif(not (FIXTURES / "secret_env_rotated.json").is_file(), reason="fixtures/plans not generated")
+def test_real_terraform_sensitive_definitions_name_the_rotated_variable():
+    story = review_plan((FIXTURES / "secret_env_rotated.json").read_bytes()).ecs[0]
+    assert story.sensitive and story.verdict == "worker: env ~API_TOKEN (value hidden)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -123,18 +124,23 @@ output "password" {
 """ % SECRET
 
 
-@pytest.fixture
-def real(cli_factory, tmp_path):
-    """A store with data 1.0.0 packaged (a terraform_data resource fed by a sensitive variable) and one real plan
-    of it for qa; the real terraform."""
+def _real(cli_factory, tmp_path, terraform: str | None = None):
+    """A store with data 1.0.0 packaged (a terraform_data resource fed by a sensitive variable) and one plan of it
+    for qa, made by `terraform` (default: the real one)."""
     c = cli_factory("bind-real")
     source = tmp_path / "src"
     (source / "envs" / "qa").mkdir(parents=True)
     (source / "envs" / "qa" / "main.tf").write_text(MAIN_TF)
     c.ok("package", "--app", "data", "--version", "1.0.0", "--source", str(source))
-    doc = json.loads(c.ok("plan", "--app", "data", "--version", "1.0.0", "--env", "qa", "--format", "json").stdout)
-    c.plan_id = doc["id"]
+    env = {"TFREVIEW_TERRAFORM_BIN": terraform} if terraform else None
+    c.plan_id = json.loads(c.ok("plan", "--app", "data", "--version", "1.0.0", "--env", "qa", "--format", "json",
+                                env=env).stdout)["id"]
     return c
+
+
+@pytest.fixture
+def real(cli_factory, tmp_path):
+    return _real(cli_factory, tmp_path)
 
 
 def _state(cli) -> dict:
@@ -156,14 +162,19 @@ def test_real_plan_stores_no_secret_and_applies_what_was_reviewed(real):
 
 
 @pytest.mark.integration
-def test_apply_refuses_a_binary_whose_json_is_not_the_reviewed_one(real):
-    # Someone with write access swaps the review for a "no changes" document and fixes the record's hash: the
-    # reviewers see nothing to worry about and approve.
-    (real.store / "plans" / real.plan_id / "plan.json").write_bytes(NO_CHANGES)
-    rewrite_record(real.store, real.plan_id, json_sha256=hashlib.sha256(NO_CHANGES).hexdigest())
+def test_apply_refuses_a_binary_whose_json_is_not_the_reviewed_one(cli_factory, tmp_path):
+    # The planner's terraform lies: `show -json` says "no changes" while the binary creates a resource. The record
+    # is honestly signed over that JSON, so reviewers see nothing to worry about and approve.
+    fake = tmp_path / "no_changes.json"
+    fake.write_bytes(NO_CHANGES)
+    lying = tmp_path / "terraform-that-lies"
+    lying.write_text(f'#!/bin/sh\nif [ "$1" = show ]; then cat "{fake}"; exit 0; fi\n'
+                     f'exec "{shutil.which("terraform")}" "$@"\n')
+    lying.chmod(0o755)
+    real = _real(cli_factory, tmp_path, terraform=str(lying))
     assert "No changes" in real.ok("show", real.plan_id).stdout
     real.ok("approve", real.plan_id, "--yes", user=BOB)
-    refused(real("apply", real.plan_id, "--no-wait"),
+    refused(real("apply", real.plan_id, "--no-wait"),  # the real terraform from here on
             f"plan {real.plan_id}: its binary does not show the JSON its reviewers read", "do not apply it")
     assert not _state(real).get("resources")  # terraform applied nothing
     assert not (real.store / "applies" / real.plan_id).exists()  # and no apply was started

@@ -131,3 +131,16 @@ def test_every_step_keeps_weights_summing_to_100_and_changes_weights_only(percen
         assert weight_only_change(state, step)
         state = step
     assert state[f"{target}_weight"] == 100 and state["live_color"] == target
+
+
+def test_status_reads_the_version_from_the_service_container_image_and_says_which_colours_differ():
+    from tfreview.rollout.status import differing, version_in
+
+    td = {"containerDefinitions": [{"name": "envoy", "image": "envoyproxy/envoy:v1.29"},
+                                   {"name": "web", "image": "registry.local:5000/web:1.1.0"}]}
+    assert version_in(td, "web") == "1.1.0" and version_in(td, None) == "v1.29"
+    assert version_in({"containerDefinitions": []}, "web") is None
+    recorded = {"blue": "1.1.0", "green": "2.0.2"}
+    running = {"blue": {"version": "1.1.0"}, "green": {"version": "1.1.0"}}
+    assert differing(recorded, running) == ["green"]
+    assert differing(recorded, {"green": {"version": None}}) == []  # unknown is not a difference

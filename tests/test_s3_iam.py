@@ -97,7 +97,7 @@ context_for = helpers.context_for
 
 def test_auditor_reads_history_report_and_verifies_the_chain_without_writing(team: dict[str, Any]) -> None:
     from tfreview.report import render_report
-    from tfreview.workflow import history
+    from tfreview.history import history
 
     auditor = team["auditor"]
     assert [row["id"] for row in history(auditor)] == [PLAN_ID]

@@ -314,11 +314,23 @@ def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _show_review(review: Any, full: bool = False, console: Any = None, **filters: Any) -> None:
-    from tfreview.render.terminal import render_terminal
+    """The review: rich's layout on a terminal. Piped or logged: the panels unboxed, and the per-resource diff
+    written as plain text (the same characters, without rich's per-line layout: several times faster on big
+    plans, docs/benchmarks.md)."""
+    from tfreview.render.terminal import render_summary, render_terminal, resources_plain
 
     console = console or _console()
-    renderable = render_terminal(review, full=full, **filters)
-    console.print(renderable if console.is_terminal else _unboxed(renderable))
+    if console.is_terminal:
+        console.print(render_terminal(review, full=full, **filters))
+        return
+    from tfreview.plan.pause import paused_gc
+    from tfreview.text import visible
+
+    with paused_gc():  # the per-resource trees are built here: millions of small, acyclic objects
+        diff = resources_plain(review, full=full, **filters)  # first: a bad filter is refused before any output
+        console.print(_unboxed(render_summary(review)))
+    console.file.write(visible(diff))
+    console.file.flush()
 
 
 def _unboxed(renderable: Any) -> Any:
@@ -611,7 +623,16 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
         "as recorded at the last apply (AWS did not answer)"
     _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
-        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic")
+        run = st["running"].get(colour)
+        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
+            f"{(run['rollout_state'] or 'no rollout state').lower()}, {run['running']}/{run['desired']} tasks)"
+        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
+    for colour in st["differs"]:
+        _print(f"  {colour}: the state records {st['versions'][colour]} but its service runs "
+               f"{st['running'][colour]['version']} (the deployment did not take: a circuit-breaker rollback?); "
+               f"do not shift traffic to {colour} before a good release")
+    if st["versions"] and not any(r["task_definition"] for r in st["running"].values()):
+        _print("  (versions as the state records them: ECS did not answer)")
     last = st["last_release"]
     if last:
         why = f": {last['reason']}" if last.get("reason") else ""
@@ -696,31 +717,52 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
             person: Optional[str] = typer.Option(None, "--person", help="Planned or approved by this identity."),
             since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
             until: Optional[str] = typer.Option(None, "--until", help="ISO date/time."),
+            limit: int = typer.Option(50, "--limit", min=0, help="Releases per page (0: all)."),
+            page: int = typer.Option(1, "--page", min=1, help="Page number, 1 is the newest."),
+            expand: bool = typer.Option(False, "--expand", help="Show each release's traffic steps."),
+            release: Optional[str] = typer.Option(None, "--release", help="One release (its deploy plan id), expanded."),
+            rebuild_index: bool = typer.Option(False, "--rebuild-index",
+                                               help="Rebuild the store's history index from the records first."),
             fmt: Format = FormatOpt) -> None:
-    """Plans, approvals and applies, newest first."""
-    from tfreview.workflow import history as do_history, open_store
+    """Releases (a deploy and its traffic steps) and plans, newest first, one line each."""
+    from tfreview.history import query
+    from tfreview.store import open_store
+    from tfreview.workflow import check_name
 
+    if release is not None:
+        check_name("plan id", release)
     store = open_store(_settings().store)
-    rows = do_history(store, app_name, env, version, person, since, until)
-    _warn_interrupted(store, app_name, env)  # on stderr: JSON on stdout stays clean
+    found = query(store, app_name, env, version, person, since, until, limit=limit + 1 if limit else None,
+                  offset=(page - 1) * limit, releases=True, release=release, rebuild=rebuild_index)
+    more = bool(limit) and len(found.rows) > limit
+    rows = found.rows[:limit] if limit else found.rows
+    _warn_interrupted(store, app_name, env, found.unfinished)  # on stderr: JSON on stdout stays clean
     for row in rows:
         if row.get("error"):
             _console(stderr=True).print(f"warning: {row['error']}", markup=False, highlight=False)
+    if more:
+        _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
         _emit_json(rows)
         return
     from rich.table import Table
 
     table = Table(box=None)
-    table.add_column("plan id", no_wrap=True, min_width=max((len(r["id"]) for r in rows), default=7))
+    width = max((len(x["id"]) + 2 for row in rows for x in [row, *row.get("steps", [])]), default=7)
+    table.add_column("plan id", no_wrap=True, min_width=width)
     for name in ("kind", "version", "env", "planned by", "approvals", "outcome", "changes"):
         table.add_column(name)
     under = {"shift": "(the release's)", "rollback": "(approver alone)"}
     for r in rows:
-        approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in r["approvals"])
-        outcome = r["outcome"] + (" (BREAK-GLASS)" if r.get("break_glass") else "")
-        table.add_row(r["id"], r.get("kind", ""), r["version"], r["env"], r["planner"],
-                      approvals or under.get(r.get("kind", ""), "-"), outcome, _short_counts(r["summary"] or ""))
+        for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
+            approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
+            outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
+            if row.get("release"):
+                outcome = f"release {row['release']['outcome']}"
+            steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
+            table.add_row(indent + row["id"], row.get("kind", ""), row["version"], row["env"], row["planner"],
+                          approvals or under.get(row.get("kind", ""), "-"), outcome + steps,
+                          _short_counts(row["summary"] or ""))
     _console().print(table if rows else "no plans yet")
 
 
@@ -732,11 +774,13 @@ def _short_counts(summary: str) -> str:
     return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
 
 
-def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None) -> None:
-    """Tell about applies that stopped without an outcome (killed, host lost) and the locks they left."""
+def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None = None,
+                      plan_ids: Any = None) -> None:
+    """Tell about applies that stopped without an outcome (killed, host lost) and the locks they left
+    (`plan_ids`: only those plans can be such applies)."""
     from tfreview.unlock import stale_warnings
 
-    for line in stale_warnings(store, app_name, env):
+    for line in stale_warnings(store, app_name, env, plan_ids):
         _console(stderr=True).print(f"warning: {line}", markup=False, highlight=False)
 
 
@@ -871,16 +915,21 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
               plan_id: Optional[str] = typer.Option(None, "--plan", help="Entries about this plan."),
               since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, e.g. 2026-11-01."),
               until: Optional[str] = typer.Option(None, "--until", help="ISO date/time (a date includes that day)."),
+              limit: int = typer.Option(100, "--limit", min=0, help="Entries per page (0: all)."),
+              after: int = typer.Option(0, "--after", min=0, help="Start after this entry number (the next page)."),
               fmt: Format = FormatOpt) -> None:
-    """The audit entries, oldest first, filtered (not verified: see `tfreview audit verify`)."""
+    """The audit entries, oldest first, filtered, one page at a time (not verified: see `tfreview audit verify`)."""
     from tfreview.store import open_store
-    from tfreview.store.audit import filter_entries, iter_entries
+    from tfreview.store.audit_page import page
     from tfreview.workflow import check_names, time_bound
 
     check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
-    entries = filter_entries(iter_entries(open_store(_settings().store)), app=app_name, env=env, version=version,
-                             person=person, event=event, plan_id=plan_id, since=time_bound(since),
-                             until=time_bound(until, end=True))
+    found = page(open_store(_settings().store), since=time_bound(since), after=after, limit=limit or None,
+                 app=app_name, env=env, version=version, person=person, event=event, plan_id=plan_id,
+                 until=time_bound(until, end=True))
+    entries = found.entries
+    if found.next_after is not None:
+        _console(stderr=True).print(f"more entries: --after {found.next_after}", markup=False)
     if fmt is Format.json:
         _emit_json(entries)
         return
@@ -893,17 +942,26 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
 
 
 @app.command()
-def report(plan_id: str = typer.Argument(..., help="Plan id."),
+def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a release: its deploy plan id)."),
+           release: Optional[str] = typer.Option(None, "--release", help="The release started by this deploy plan."),
            fmt: str = typer.Option("markdown", "--format", "-f", help="markdown, html or json."),
            output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout.")) -> None:
-    """The auditor's report of a plan: diff, planner, approvals (who, when, comment), what was applied, outcome."""
+    """The auditor's report of a plan or a release: diff, planner, approvals (who, when, comment, signature), what
+    was applied, the rollout with its traffic steps and timeline (charts in HTML), outcome, a rollback after it."""
     from tfreview.report import render_report
     from tfreview.store import open_store
     from tfreview.workflow import check_name
 
-    check_name("plan id", plan_id)
+    if (plan_id is None) == (release is None):
+        raise _bad("report needs one id", "pass a plan id, or --release ID (the release's deploy plan id)")
+    plan_id = check_name("plan id", plan_id or release or "")
     _check_output(output)
-    text = render_report(open_store(_settings().store), plan_id, fmt)
+    store = open_store(_settings().store)
+    if release is not None:  # a traffic plan's id names the release it belongs to
+        from tfreview.workflow import load_plan
+
+        plan_id = load_plan(store, plan_id).get("release_id") or plan_id
+    text = render_report(store, plan_id, fmt)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from tfreview import workflow
 from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
 from tfreview.plan.roles import Roles
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of
+from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, traffic_state
 from tfreview.store import get_json
 from tfreview.store.base import dumps
 
@@ -73,6 +73,7 @@ class Release:
         # display(): a context manager giving on_event/on_poll callbacks (the CLI's live rollout panel)
         self.display = display
         self.steps: list[dict[str, Any]] = []
+        self.started_at = _stamp()
 
     # the after-apply hook
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -104,12 +105,19 @@ class Release:
         service = outputs["services"][colour]
         self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
         opts = {"ecs": ecs, "elbv2": elbv2, "timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
+        samples: list[dict[str, Any]] = []
+        started = _stamp()
         if self.display is None:
-            result = watch_colour(outputs, colour, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"))
+            result = watch_colour(outputs, colour, **opts, on_event=lambda line: self.log(f"{service}: {line.text}"),
+                                  on_poll=lambda obs, verdict: _sample(samples, obs, verdict))
         else:
             with self.display() as shown:
-                result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=shown.on_poll)
-        self.steps.append({"step": "watch", "colour": colour, **result.to_dict()})
+                def on_poll(obs: Any, verdict: Any) -> None:
+                    _sample(samples, obs, verdict)
+                    shown.on_poll(obs, verdict)
+
+                result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=on_poll)
+        self.steps.append({"step": "watch", "colour": colour, "at": started, **result.to_dict(), "samples": samples})
         if not result.ok:
             self._fail(record, f"{service} did not deploy: {result.reason}")
 
@@ -120,8 +128,10 @@ class Release:
         env = {**os.environ, "TFREVIEW_TEST_URL": f"http://{outputs.get('alb_dns_name', '')}:{port}",
                "TFREVIEW_TEST_LISTENER_ARN": outputs.get("test_listener_arn") or ""}
         self.log(f"verifying the idle colour through the test listener: {self.options.verify_cmd}")
+        at = _stamp()
         proc = subprocess.run(self.options.verify_cmd, shell=True, env=env, capture_output=True, text=True, timeout=600)
-        self.steps.append({"step": "verify", "command": self.options.verify_cmd, "exit_code": proc.returncode})
+        self.steps.append({"step": "verify", "at": at, "finished_at": _stamp(),
+                           "command": self.options.verify_cmd, "exit_code": proc.returncode})
         if proc.returncode != 0:
             last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
             self._fail(record, f"--verify-cmd exited {proc.returncode} ({last}); traffic was not moved")
@@ -139,8 +149,13 @@ class Release:
                     self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
                     time.sleep(self.options.bake_s)
                 self._check_healthy(ecs, elbv2, outputs, target)
+                self.steps.append({"step": "bake", "at": _stamp(), "colour": target,
+                                   "percent": percent, "bake_s": self.options.bake_s, "healthy": True})
             except Exception as exc:  # any failure while traffic moves: back to the old colour
                 reason = getattr(exc, "message", str(exc))
+                self.steps.append({"step": "bake", "at": _stamp(), "colour": target,
+                                   "percent": percent, "bake_s": self.options.bake_s, "healthy": False,
+                                   "reason": reason})
                 self.log(f"FAILED at {percent}% on {target}: {reason}; moving all traffic back to {old}")
                 back = dict(base)  # the deploy's variables: 100 % on the old colour
                 self._apply_weights(record, ws, back, "rollback", f"traffic 100% -> {old} (automatic rollback)")
@@ -158,7 +173,9 @@ class Release:
         refuse_unless_weight_only(shift, f"the {kind} plan")
         self.log(f"applying {what} ({shift['id']})")
         result = workflow.apply_in_workspace(self.ctx, shift, planned.binary, ws, None, None)
-        self.steps.append({"step": kind, "plan_id": shift["id"], "what": what, "outcome": result["outcome"]})
+        self.steps.append({"step": kind, "at": _stamp(),
+                           "plan_id": shift["id"], "what": what, "outcome": result["outcome"],
+                           "weights": dict(traffic_state(variables, record_roles(record)).weights)})
         self.ctx.audit("traffic-shift" if kind == "shift" else "rollback", app=record["app"], env=record["env"],
                        version=record["version"], plan_id=shift["id"],
                        details={"release": record["id"], "what": what})
@@ -182,10 +199,29 @@ class Release:
     def _record(self, record: dict[str, Any], outcome: str, reason: str, detail: dict[str, Any]) -> None:
         doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
                "version": record["version"], "by": self.ctx.user, "outcome": outcome, "reason": reason,
-               "finished_at": workflow.iso(workflow.now_utc()), **detail}
+               "started_at": self.started_at, "finished_at": workflow.iso(workflow.now_utc()),
+               "weights_before": dict(traffic_state(record.get("prior_outputs") or {}, record_roles(record)).weights)
+               if (record.get("prior_outputs") or {}).get("weights") else None, **detail}
         self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
         self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
                        plan_id=record["id"], details={"outcome": outcome, "reason": reason})
+
+
+def _stamp() -> str:
+    """Now, to the millisecond (polls come faster than once a second): the times of the release timeline."""
+    return workflow.now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _sample(samples: list[dict[str, Any]], obs: Any, verdict: Any) -> None:
+    """Append what one poll saw of a colour (time, PRIMARY deployment's desired/running tasks, healthy targets,
+    rollout state) when it differs from the previous sample: the deployment timeline of the release report."""
+    primary = obs.primary
+    point = {"desired": primary.desired if primary else obs.desired,
+             "running": primary.running if primary else obs.running,
+             "healthy": sum(t.state == "healthy" for t in obs.targets or ()),
+             "state": (primary.rollout_state if primary else None) or "-", "verdict": verdict.state}
+    if not samples or {k: samples[-1][k] for k in point} != point:
+        samples.append({"at": _stamp(), **point})
 
 
 def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
@@ -227,7 +263,9 @@ def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
 
 
 def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
-    """Live colour, version per colour, weights (read from the listener when AWS answers), last release."""
+    """Live colour, version per colour as the state records it and as each service actually runs it (its PRIMARY
+    deployment's task definition, read from ECS), the colours where they differ, weights (read from the listener
+    when AWS answers), last release."""
     workflow.check_name("app", app)
     workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env)
@@ -244,12 +282,24 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         source = "live"
     except Exception:  # AWS unreachable: say we show the recorded weights
         pass
+    try:
+        from tfreview import aws
+        from tfreview.rollout.status import colour_status
+
+        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs).items()}
+    except Exception:  # AWS unreachable: the state's versions are all we can say (what runs is unknown: null)
+        unknown = dict.fromkeys(("version", "task_definition", "rollout_state", "running", "desired"))
+        running = {c: dict(unknown) for c in outputs.get("versions") or {}}
+    from tfreview.rollout.status import differing
+
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
     # A team's module may have no `strategy` output: the release variables of that apply say it.
     strategy = outputs.get("strategy") or workflow.load_plan(ctx.store, applied["plan_id"])["release_vars"].get("strategy")
     return {"app": app, "env": env, "strategy": strategy, "live_color": live,
-            "versions": outputs.get("versions"), "weights": weights, "weights_source": source,
+            "versions": outputs.get("versions"), "running": running,
+            "differs": differing(outputs.get("versions") or {}, running),
+            "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by")},
             "last_release": None if release is None else {k: release.get(k) for k in

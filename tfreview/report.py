@@ -67,7 +67,9 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
         "plan": plan,
         "approvals": [{"kind": d.get("kind"), "by": d.get("approver"), "at": d.get("approved_at"),
                        "comment": d.get("comment", ""), "plan_sha256": d.get("plan_sha256"),
-                       "bound_to_plan": d.get("plan_sha256") == record.get("plan_sha256")} for d in decisions],
+                       "bound_to_plan": d.get("plan_sha256") == record.get("plan_sha256"),
+                       "signature": signature_fields(d)} for d in decisions],
+        "release": _release(store, record),
         "apply": apply,
         "outcome": outcome,
         "break_glass": bool(start and start.get("break_glass")),
@@ -77,6 +79,34 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
                         "reason": chain.reason},
         **signed,
     }
+
+
+def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The release this deploy plan started (None for other plans or before it ran): its rollout record, the
+    timeline, the traffic plans it applied, and a rollback that followed it (a later `tfreview rollback` of the same
+    app/env before the next deploy)."""
+    if record.get("plan_kind", "deploy") != "deploy":
+        return None
+    doc = _maybe(store, f"rollouts/{record['app']}/{record['env']}/{record['id']}.json")
+    if doc is None:
+        return None
+    from tfreview.history import APP, CREATED, ENV, ID, RELEASE, load_rows, row
+
+    app, env, since = record["app"].encode(), record["env"].encode(), (doc.get("finished_at") or "").encode()
+    later = sorted((row(r) for r in load_rows(store).values() if r[APP] == app and r[ENV] == env
+                    and r[CREATED] >= since and r[ID] != record["id"].encode() and not r[RELEASE]),
+                   key=lambda r: r["created_at"])
+    followed = None
+    for r in later:
+        if r["kind"] == "rollback":
+            followed = {"plan_id": r["id"], "by": r["applied_by"] or r["planner"], "at": r["created_at"],
+                        "outcome": r["outcome"]}
+        if r["kind"] in ("deploy", "rollback"):
+            break
+    return {"outcome": doc.get("outcome"), "reason": doc.get("reason") or "", "by": doc.get("by"),
+            "started_at": doc.get("started_at"), "finished_at": doc.get("finished_at"),
+            "live_color": doc.get("live_color"), "watched": doc.get("watched"),
+            "steps": doc.get("steps") or [], "timeline": release_timeline(doc), "rollback_after": followed}
 
 
 def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
@@ -134,9 +164,9 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     out += ["| | |", "|---|---|"] + [f"| {k} | {_md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
     out += ["## Approvals", ""]
     if doc["approvals"]:
-        out += ["| Decision | By | At | Comment | Bound to this plan |", "|---|---|---|---|---|"]
+        out += ["| Decision | By | At | Comment | Bound to this plan | Signature |", "|---|---|---|---|---|---|"]
         out += [f"| {_md_cell(a['kind'])} | {_md_cell(a['by'])} | {_md_cell(a['at'])} | {_md_cell(a['comment'])} | "
-                f"{'yes' if a['bound_to_plan'] else 'NO'} |" for a in doc["approvals"]]
+                f"{'yes' if a['bound_to_plan'] else 'NO'} | {_md_cell(_signed(a))} |" for a in doc["approvals"]]
     else:
         out.append("None.")
     out += ["", "## Apply", ""]
@@ -150,6 +180,7 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
             out.append(f"\nError: {_md_cell(a['error'])}")
         if a.get("unlocked_by"):
             out.append(f"\nLock released by {_md_cell(a['unlocked_by'])}.")
+    out += _md_release(doc.get("release"))
     out += ["", "## Audit trail", ""]
     out += [f"- #{e['seq']} {_md_cell(e['time'])} {_md_cell(e['event'])} by {_md_cell(e['actor'])}"
             for e in doc["events"]] or ["None."]
@@ -166,6 +197,66 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     if diff is not None:
         out += ["", "## Changes", "", diff.rstrip()]
     return "\n".join(out) + "\n"
+
+
+def _signed(approval: dict[str, Any]) -> str:
+    """The approval's signature fields in one cell (long values cut: the JSON report keeps them whole)."""
+    sig = approval.get("signature") or {}
+    if not sig:
+        return "unsigned"
+    return "; ".join(f"{k}: {str(v)[:40] + ('…' if len(str(v)) > 40 else '')}" for k, v in sig.items())
+
+
+def _step_lines(release: dict[str, Any]) -> list[str]:
+    """One line per recorded step of a release: what happened, in order."""
+    lines = []
+    for step in release["steps"]:
+        kind = step.get("step")
+        if kind == "watch":
+            lines.append(f"watch {step.get('colour')} ({step.get('service', '')}): {step.get('state', '?')} in "
+                         f"{step.get('duration_s', 0):.1f} s: {step.get('reason', '')}")
+        elif kind == "verify":
+            lines.append(f"verify `{step.get('command')}`: exit {step.get('exit_code')}")
+        elif kind == "bake":
+            lines.append(f"bake {step.get('bake_s', 0):g} s at {step.get('percent')}% on {step.get('colour')}: "
+                         + ("healthy" if step.get("healthy") else f"NOT healthy: {step.get('reason', '')}"))
+        elif kind in ("shift", "rollback"):
+            weights = ", ".join(f"{c} {w}%" for c, w in sorted((step.get("weights") or {}).items()))
+            lines.append(f"{kind}: {step.get('what')} (plan {step.get('plan_id')}: {step.get('outcome')}"
+                         + (f"; {weights}" if weights else "") + ")")
+    return lines
+
+
+def _md_release(release: dict[str, Any] | None) -> list[str]:
+    if release is None:
+        return []
+    why = f": {release['reason']}" if release.get("reason") else ""
+    out = ["", "## Release", "", f"**{_md_cell(release['outcome'])}**{_md_cell(why)} (run by "
+           f"{_md_cell(release.get('by'))}, {_md_cell(release.get('started_at'))} → "
+           f"{_md_cell(release.get('finished_at'))})", ""]
+    out += [f"{i}. {_md_cell(line)}" for i, line in enumerate(_step_lines(release), 1)]
+    followed = release.get("rollback_after")
+    if followed:
+        out += ["", f"Rolled back afterwards: plan {_md_cell(followed['plan_id'])} by {_md_cell(followed['by'])} "
+                    f"at {_md_cell(followed['at'])} ({_md_cell(followed['outcome'])})."]
+    out += ["", "### Timeline", ""] + timeline_table(release["timeline"])
+    return out
+
+
+def _html_release(release: dict[str, Any] | None) -> str:
+    e = html.escape
+    if release is None:
+        return ""
+    why = f": {release['reason']}" if release.get("reason") else ""
+    steps = "".join(f"<li>{e(line)}</li>" for line in _step_lines(release))
+    followed = release.get("rollback_after")
+    after = (f"<p class=rollback>Rolled back afterwards: plan {e(followed['plan_id'])} by {e(str(followed['by']))} "
+             f"at {e(followed['at'])} ({e(str(followed['outcome']))}).</p>" if followed else "")
+    charts = "".join(f"<figure>{svg}</figure>" for svg in release_charts(release["timeline"]))
+    return (f"<h2>Release</h2><p><strong>{e(str(release['outcome']))}</strong>{e(why)} (run by "
+            f"{e(str(release.get('by')))}, {e(str(release.get('started_at')))} → "
+            f"{e(str(release.get('finished_at')))})</p><ol>{steps}</ol>{after}"
+            f"<h3>Timeline</h3>{charts}")
 
 
 def _embeddable(diff: str | None) -> tuple[str, str]:
@@ -185,8 +276,9 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in _facts_rows(doc))
     approvals = "".join(
         f"<tr><td>{e(a['kind'] or '')}</td><td>{e(a['by'] or '')}</td><td>{e(a['at'] or '')}</td>"
-        f"<td>{e(a['comment'] or '')}</td><td>{'yes' if a['bound_to_plan'] else 'NO'}</td></tr>"
-        for a in doc["approvals"]) or "<tr><td colspan=5>None.</td></tr>"
+        f"<td>{e(a['comment'] or '')}</td><td>{'yes' if a['bound_to_plan'] else 'NO'}</td>"
+        f"<td>{e(_signed(a))}</td></tr>"
+        for a in doc["approvals"]) or "<tr><td colspan=6>None.</td></tr>"
     a = doc["apply"]
     applied = ("<p>Not applied.</p>" if a is None else
                f"<p>Started by {e(a['by'] or '')} at {e(a['started_at'] or '')}; finished "
@@ -202,10 +294,12 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
         "<!doctype html><html><head><meta charset=utf-8>"
         f"<title>Plan {e(p['id'])}</title>{styles}<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
         "th{text-align:left;padding-right:1em}td,th{vertical-align:top}.glass{color:#fff;background:#b00;padding:.5em}"
+        "figure{margin:1em 0;break-inside:avoid}svg.chart{max-width:100%;height:auto}"
         "</style></head><body>"
         f"<h1>Plan {e(p['id'])}</h1>{glass}<table>{rows}</table>"
-        "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th></tr>"
-        f"{approvals}</table><h2>Apply</h2>{applied}<h2>Audit trail</h2><ul>{events}</ul>"
+        "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th><th>Signature</th></tr>"
+        f"{approvals}</table><h2>Apply</h2>{applied}{_html_release(doc.get('release'))}"
+        f"<h2>Audit trail</h2><ul>{events}</ul>"
         f"<p>Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
         f"({chain['entries']} entries).</p><h2>Signatures</h2><table><tr><th>Statement</th><th>Signed by</th>"
         "<th>Key</th><th>Verified</th></tr>"
@@ -216,3 +310,134 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
         + (f"<h2>Changes</h2>{body}" if body else "")
         + "</body></html>\n"
     )
+
+
+# -- the release: rollout, traffic steps, timeline (pure over the stored rollout record) ----------------------------
+COLOUR_INK = {"blue": "#1f5fbf", "green": "#2e8b3a", "main": "#444"}
+_SIGNATURE = ("sig", "key", "signer", "fingerprint", "namespace", "statement")
+
+
+def signature_fields(decision: dict[str, Any]) -> dict[str, Any]:
+    """Whatever signature fields an approval record carries (signature, key, signer...), named as stored."""
+    return {k: v for k, v in sorted(decision.items()) if any(word in k.lower() for word in _SIGNATURE)}
+
+
+def _seconds(start: str, at: str | None) -> float:
+    from tfreview.review.policy import parse_time
+
+    try:
+        return max(0.0, (parse_time(at or start) - parse_time(start)).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def release_timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The release as rows in time order: `t` seconds since it started, `event`, `kind` (watch, shift, rollback,
+    verify, bake, failure, outcome), the production `weights` and each colour's `tasks` (desired, running, healthy)
+    as known at that moment."""
+    start = doc.get("started_at") or doc.get("finished_at") or ""
+    weights = dict(doc.get("weights_before") or {})
+    tasks: dict[str, dict[str, int]] = {}
+    events: list[tuple[str, int, dict[str, Any]]] = []
+    for i, step in enumerate(doc.get("steps") or []):
+        kind = step.get("step")
+        if kind == "watch":
+            colour = step.get("colour", "?")
+            for sample in step.get("samples") or []:
+                events.append((sample["at"], i, {"kind": "watch", "colour": colour, "sample": sample,
+                                                  "event": f"{colour}: {sample.get('state', '-')}"}))
+            if not step.get("ok"):
+                last = (step.get("samples") or [{}])[-1].get("at") or step.get("at") or start
+                events.append((last, i, {"kind": "failure", "event": f"{colour} failed: {step.get('reason', '')}"}))
+        elif kind in ("shift", "rollback"):
+            events.append((step.get("at") or start, i, {"kind": kind, "weights": step.get("weights"),
+                                                        "event": step.get("what") or kind}))
+        elif kind == "verify":
+            ok = step.get("exit_code") == 0
+            events.append((step.get("at") or start, i, {"kind": "verify" if ok else "failure",
+                                                         "event": f"verify-cmd exited {step.get('exit_code')}"}))
+        elif kind == "bake":
+            what = "healthy" if step.get("healthy") else f"NOT healthy: {step.get('reason', '')}"
+            events.append((step.get("at") or start, i, {"kind": "bake" if step.get("healthy") else "failure",
+                                                        "event": f"bake {step.get('bake_s', 0):g} s at "
+                                                                 f"{step.get('percent')}%: {what}"}))
+    events.sort(key=lambda e: (e[0], e[1]))
+    rows = []
+    for at, _i, ev in events:
+        if ev.get("sample"):
+            s = ev["sample"]
+            tasks[ev["colour"]] = {"desired": s.get("desired", 0), "running": s.get("running", 0),
+                                   "healthy": s.get("healthy", 0)}
+        if ev.get("weights"):
+            weights = dict(ev["weights"])
+        rows.append({"at": at, "t": round(_seconds(start, at), 3), "kind": ev["kind"], "event": ev["event"],
+                     "weights": dict(weights), "tasks": {c: dict(v) for c, v in tasks.items()}})
+    end = doc.get("finished_at") or (rows[-1]["at"] if rows else start)
+    rows.append({"at": end, "t": round(max(_seconds(start, end), rows[-1]["t"] if rows else 0.0), 3),
+                 "kind": "outcome", "event": f"release {doc.get('outcome')}" + (f": {doc['reason']}"
+                                                                                 if doc.get("reason") else ""),
+                 "weights": dict(weights), "tasks": {c: dict(v) for c, v in tasks.items()}})
+    return rows
+
+
+def _marks(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+    from tfreview.render.charts import Mark
+
+    kinds = {"shift": "shift", "rollback": "rollback", "failure": "failure", "verify": "verify"}
+    return tuple(Mark(r["t"], kinds[r["kind"]], r["event"]) for r in rows if r["kind"] in kinds)
+
+
+def _step_points(rows: list[dict[str, Any]], value: Any, *, from_zero: bool = False) -> tuple[tuple[float, float], ...]:
+    """(t, value(row)) at each row where the value changes; the first at t=0 with `from_zero`."""
+    points: list[tuple[float, float]] = []
+    for r in rows:
+        v = float(value(r))
+        if not points or points[-1][1] != v:
+            points.append((0.0 if from_zero and not points else r["t"], v))
+    return tuple(points)
+
+
+def release_charts(rows: list[dict[str, Any]]) -> list[str]:
+    """SVG charts of a release timeline: production traffic per colour, then each watched colour's tasks."""
+    from tfreview.render.charts import Series, step_chart
+
+    if not rows:
+        return []
+    end = rows[-1]["t"]
+    marks = _marks(rows)
+    colours = sorted({c for r in rows for c in r["weights"]} | {c for r in rows for c in r["tasks"]})
+    charts = []
+    traffic = []
+    for colour in sorted({c for r in rows for c in r["weights"]}):
+        points = _step_points(rows, lambda r, c=colour: r["weights"].get(c, 0), from_zero=True)
+        traffic.append(Series(colour, COLOUR_INK.get(colour, "#444"), points))
+    if traffic:
+        charts.append(step_chart("Production traffic per colour (%)", traffic, end=end, y_max=100, y_unit="%",
+                                 marks=marks))
+    for colour in colours:
+        samples = [r for r in rows if colour in r["tasks"]]
+        if not samples:
+            continue
+        top = max(max(r["tasks"][colour].values()) for r in samples)
+        series = []
+        for field, dash in (("desired", "6 3"), ("running", ""), ("healthy", "2 2")):
+            points = _step_points(samples, lambda r, c=colour, f=field: r["tasks"][c][f])
+            series.append(Series(f"{field}", {"desired": "#888", "running": COLOUR_INK.get(colour, "#444"),
+                                              "healthy": "#2a2"}[field], points, dash))
+        charts.append(step_chart(f"{colour}: deployment tasks (desired, running, healthy)", series, end=end,
+                                 y_max=max(top, 1), marks=marks))
+    return charts
+
+
+def timeline_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The timeline as a compact Markdown table (one row per moment that changed something)."""
+    weights = sorted({c for r in rows for c in r["weights"]})
+    colours = sorted({c for r in rows for c in r["tasks"]})
+    head = ["+s", "event"] + [f"{c} %" for c in weights] + [f"{c} tasks d/r/h" for c in colours]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"{r['t']:.1f}", _md_cell(r["event"])] + [str(r["weights"].get(c, "")) for c in weights]
+        cells += ["/".join(str(r["tasks"][c][k]) for k in ("desired", "running", "healthy")) if c in r["tasks"]
+                  else "" for c in colours]
+        out.append("| " + " | ".join(cells) + " |")
+    return out

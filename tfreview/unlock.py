@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from tfreview.errors import Conflict, NotFound, PolicyRefusal, StoreError
 from tfreview.store.base import Store, put_json
@@ -59,13 +59,19 @@ class InterruptedApply:
                 "in_progress": self.in_progress}
 
 
-def interrupted_applies(store: Store, app: str | None = None, env: str | None = None) -> list[InterruptedApply]:
-    """Applies with a start record and no result (app/env filters optional), oldest first.
+def interrupted_applies(store: Store, app: str | None = None, env: str | None = None,
+                        plan_ids: Iterable[str] | None = None) -> list[InterruptedApply]:
+    """Applies with a start record and no result (app/env filters optional), oldest first. `plan_ids`: look at
+    those plans only (history's index knows which applies have no outcome) instead of listing every apply.
 
     An apply still running on this host is listed too (`in_progress`); callers warn only about the others.
     """
-    keys = store.list("applies/")
-    finished = {k.rsplit("/", 1)[0] for k in keys if k.endswith("/result.json")}
+    if plan_ids is None:
+        keys = store.list("applies/")
+        finished = {k.rsplit("/", 1)[0] for k in keys if k.endswith("/result.json")}
+    else:
+        keys = [f"applies/{pid}/start.json" for pid in plan_ids]
+        finished = {k.rsplit("/", 1)[0] for k in keys if store.exists(k.replace("/start.json", "/result.json"))}
     out = []
     for key in keys:
         if not key.endswith("/start.json") or key.rsplit("/", 1)[0] in finished:
@@ -84,10 +90,11 @@ def interrupted_applies(store: Store, app: str | None = None, env: str | None = 
     return sorted(out, key=lambda i: i.started_at)
 
 
-def stale_warnings(store: Store, app: str | None = None, env: str | None = None) -> list[str]:
+def stale_warnings(store: Store, app: str | None = None, env: str | None = None,
+                   plan_ids: Iterable[str] | None = None) -> list[str]:
     """One line per interrupted apply (not the ones still running here), with the command that clears it."""
     return [f"{i.describe()}; check the environment, then: tfreview unlock --app {i.app} --env {i.env}"
-            for i in interrupted_applies(store, app, env) if not i.in_progress]
+            for i in interrupted_applies(store, app, env, plan_ids) if not i.in_progress]
 
 
 def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: datetime | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The use cases: package, plan, approve, reject, apply, history. Orchestration only.
+"""The use cases: package, plan, approve, reject, apply. Orchestration only.
 
 Decisions live in the pure core (tfreview.plan, tfreview.review); I/O in terraform.py and store/. Every record
 that matters is an immutable JSON document with a stable id, and each use case appends to the audit log.
@@ -901,67 +901,3 @@ def time_bound(value: str | None, *, end: bool = False) -> datetime | None:
     if end and len(value.strip()) == 10:  # a date: until the end of that day
         t += timedelta(days=1) - timedelta(microseconds=1)
     return t
-
-
-def history(store: Store, app: str | None = None, env: str | None = None, version: str | None = None,
-            person: str | None = None, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-    """Plans with their approvals and apply outcome, newest first, filtered. `person` matches the planner, an
-    approver or the applier (case-insensitive); `since`/`until` bound the plan's creation time (dates inclusive)."""
-
-    check_names(app=app, env=env, version=version, person=person)
-    lo, hi = time_bound(since), time_bound(until, end=True)
-    rows = []
-    for key in store.list("plans/"):
-        if not key.endswith("/record.json"):
-            continue
-        try:
-            row = _history_row(store, checked_json(store, key, _ROW_FIELDS), app, env, version, person, lo, hi)
-        except (StoreError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # One damaged record (an older or interrupted run's, or an edited one) never hides the rest.
-            plan_id = key.split("/")[1]
-            if version or person or lo or hi or (app and not plan_id.startswith(f"{app}-")) or (
-                    env and f"-{env}-" not in plan_id):
-                continue
-            row = {"id": plan_id, "app": app or "?", "env": env or "?", "version": "?", "kind": "?",
-                   "created_at": "", "planner": "?", "summary": None, "approvals": [], "applied_by": None,
-                   "break_glass": None, "outcome": "unreadable",
-                   "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
-        if row is not None:
-            rows.append(row)
-    return sorted(rows, key=lambda r: r["created_at"], reverse=True)
-
-
-_ROW_FIELDS = {"id": str, "app": str, "env": str, "version": str, "created_at": str}  # what a history row needs
-
-
-def _history_row(store: Store, rec: dict[str, Any], app: str | None, env: str | None, version: str | None,
-                 person: str | None, lo: datetime | None, hi: datetime | None) -> dict[str, Any] | None:
-    """One plan's history row, or None when a filter excludes it. Missing optional fields (older runs) default."""
-    from tfreview.review.policy import parse_time
-    from tfreview.store.locks import holder_alive, read_lock
-
-    if (app and rec["app"] != app) or (env and rec["env"] != env) or (version and rec["version"] != version):
-        return None
-    created = parse_time(rec["created_at"])
-    if (lo and created < lo) or (hi and created > hi):
-        return None
-    decisions = [a.to_dict() for a in approvals_of(store, rec["id"])]
-    outcome, start = "planned", None
-    try:  # an apply writes start.json first, result.json when it ends
-        start = get_json(store, f"applies/{rec['id']}/start.json")
-        outcome = get_json(store, f"applies/{rec['id']}/result.json").get("outcome") or "interrupted"
-    except NotFound:
-        if start is not None:
-            lock = read_lock(store, rec["app"], rec["env"])
-            running = lock is not None and lock.plan_id == rec["id"] and holder_alive(lock) is not False
-            outcome = "applying" if running else "interrupted"
-    applied_by = start.get("by") if start else None
-    people = [rec.get("planner", "?"), *(d["approver"] for d in decisions), *([applied_by] if applied_by else [])]
-    if person and not any(person.casefold() == p.casefold() for p in people):  # a search, not an identity check
-        return None
-    return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
-            "kind": rec.get("plan_kind", "deploy"), "created_at": rec["created_at"],
-            "planner": rec.get("planner", "?"), "summary": (rec.get("summary") or {}).get("summary_line"),
-            "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"],
-                           "comment": d["comment"]} for d in decisions],
-            "applied_by": applied_by, "break_glass": (start or {}).get("break_glass"), "outcome": outcome}

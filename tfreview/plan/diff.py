@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
@@ -41,9 +41,9 @@ def looks_secret(name: Any) -> bool:
     return isinstance(name, str) and SECRET_NAME_RE.search(name) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One attribute of a change.
+class Node(NamedTuple):
+    """One attribute of a change (immutable; a NamedTuple because a big plan builds millions of them and a frozen
+    dataclass costs several times more to construct).
 
     action: "create" | "delete" | "update" | "no-op"
     kind: "value" (primitive), "object", "list", "json" (a JSON string, child 0 is the parsed diff),
@@ -272,23 +272,37 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     names.update(ad)
     if isinstance(au, dict):
         names.update(k for k, v in au.items() if v is True)
-    keys = sorted(names, key=str)
+    try:
+        keys = sorted(names)  # object keys are strings (JSON)
+    except TypeError:
+        keys = sorted(names, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     children = []
     changed = False
+    # `_sub(marks, key)` inlined (the hottest loop of a review): marks of an object are True, a dict, or nothing.
+    au_d, bs_d, as_d = (m if isinstance(m, dict) else None for m in (au, bs, as_))
     for key in keys:
         cb = bd.get(key)
         ca = ad.get(key)
-        cau = _sub(au, key)
+        cau = True if au is True else (au_d.get(key) if au_d is not None else None)
         cb = _ABSENT if cb is None or b is _ABSENT else cb
         ca = _ABSENT if (ca is None and cau is not True) or a is _ABSENT else ca
         if cb is _ABSENT and ca is _ABSENT:
             continue
         secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
-        cbs, cas = _sub(bs, key), _sub(as_, key)
-        if cb is not _ABSENT and cb == ca and not _has_marks(cau) and not _has_marks(cbs) and not _has_marks(cas):
+        cbs = True if bs is True else (bs_d.get(key) if bs_d is not None else None)
+        cas = True if as_ is True else (as_d.get(key) if as_d is not None else None)
+        # Falsy marks (None, False, {}, []) never hold a mark: `_has_marks` only for the others.
+        if (cb is not _ABSENT and cb == ca and not (cau and _has_marks(cau)) and not (cbs and _has_marks(cbs))
+                and not (cas and _has_marks(cas))):
             child = _unchanged(ca, ctx, secret, key)  # fast path: most attributes of an update do not change
+        elif (cb is _ABSENT or ca is _ABSENT) and not secret and cau is not True and cbs is not True \
+                and cas is not True and _plain_primitive(ca if cb is _ABSENT else cb, ctx):
+            # Fast path: a primitive added or removed with no mark is shown as it is (what `_node` decides too).
+            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            child = (Node("create", "value", None, ca, forces_replacement=forces) if cb is _ABSENT
+                     else Node("delete", "value", cb, None, forces_replacement=forces))
         else:
             child = _node(cb, ca, cau, cbs, cas, ctx, path + (key,), secret, key)
         changed = changed or child.action != "no-op"
@@ -298,6 +312,15 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     else:
         action = "update" if changed else "no-op"
     return Node(action, "object", children=tuple(children), forces_replacement=forces)
+
+
+_PRIMITIVES = frozenset({str, int, float, bool})
+
+
+def _plain_primitive(value: Any, ctx: _Ctx) -> bool:
+    """A number, boolean, or a string that is neither JSON text nor a known sensitive value."""
+    kind = type(value)
+    return kind in _PRIMITIVES and not (kind is str and (value in ctx.secrets or _is_json_text(value)))
 
 
 def _is_primitive_list(items: list) -> bool:

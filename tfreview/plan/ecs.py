@@ -9,8 +9,9 @@ Secrets policy (documented, switchable with `reveal_ecs_safe_fields`):
 - environment values are never shown, only names; names that look secret are shown, their values never;
 - when `container_definitions` is sensitive as a whole (one env var from a sensitive variable is enough),
   Terraform shows nothing. With `reveal_ecs_safe_fields=True` (default) the story still reveals the fields that
-  carry no secret (container names, images, cpu, memory, port numbers) and says "environment changed" without
-  names; with False it only says that the sensitive definitions changed;
+  carry no secret (container names, images, cpu, memory, port numbers) and the names of the environment variables
+  and secrets added, removed or changed (`env +FEATURE_X, ~DB_PASSWORD (value hidden)`): names are not secrets,
+  values never appear; with False it only says that the sensitive definitions changed;
 - any string equal to a value known to be sensitive is masked, wherever it appears.
 """
 from __future__ import annotations
@@ -215,7 +216,7 @@ def _story(
             flags.append("new revision with no image change")
         for c in containers:
             if c.change == "changed" and c.old_image and c.new_image and _is_rollback(c.old_image, c.new_image):
-                flags.append(f"{c.name}: image rolled back to an older tag ({_tag(c.old_image)} → {_tag(c.new_image)})")
+                flags.append(f"{c.name}: image rolled back to an older tag ({image_tag(c.old_image)} → {image_tag(c.new_image)})")
         resource_changes = [c for c in containers if re.search(r"\b(cpu|memory|memoryReservation) ", c.verdict)]
         if resource_changes or any(t.startswith(("task cpu", "task memory")) for t in task_changes):
             flags.append("cpu/memory change")
@@ -359,10 +360,7 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
             parts.append(f"{key} {_mask(str(ov if ov is not None else '-'), secrets)} → {_mask(str(nv if nv is not None else '-'), secrets)}")
         elif key in ("environment", "secrets"):
             label = "env" if key == "environment" else "secrets"
-            if sensitive:
-                parts.append(f"{label} changed (sensitive)")
-            else:
-                parts.append(f"{label} {_keyed_change(ov or {}, nv or {}, secrets)}")
+            parts.append(f"{label} {_keyed_change(ov or {}, nv or {}, secrets, values_hidden=sensitive)}")
         elif key == "portMappings":
             parts.append(f"ports {_port_change(ov or {}, nv or {})}")
         elif key == "name":
@@ -377,13 +375,18 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
     return parts
 
 
-def _keyed_change(old: dict, new: dict, secrets: frozenset[str]) -> str:
+def _keyed_change(old: dict, new: dict, secrets: frozenset[str], *, values_hidden: bool = False) -> str:
+    """`+ADDED -REMOVED ~CHANGED` by name, never a value. With `values_hidden` (the definitions are sensitive as a
+    whole, so Terraform shows nothing) the words are comma-separated and a changed name says its value is hidden."""
     added = [k for k in new if k not in old]
     removed = [k for k in old if k not in new]
     changed = [k for k in new if k in old and old[k] != new[k]]
     name = lambda key: _mask(key[0], secrets)  # noqa: E731 - the natural key's first part is the name
     words = [f"+{name(k)}" for k in sorted(added)]
     words += [f"-{name(k)}" for k in sorted(removed)]
+    if values_hidden:
+        words += [f"~{name(k)} (value hidden)" for k in sorted(changed)]
+        return ", ".join(words)
     words += [f"~{name(k)}" for k in sorted(changed)]
     return " ".join(words)
 
@@ -410,7 +413,8 @@ def _split_image(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
-def _tag(image: str) -> str:
+def image_tag(image: str) -> str:
+    """The tag (or "@digest") of an image reference: "repo/web:1.2.0" -> "1.2.0"; no tag means "latest"."""
     return _split_image(image)[1]
 
 

@@ -10,7 +10,8 @@ marker `(sensitive value #N)`:
 - any other string equal to one of those values (the review masks those too), and inside check messages every
   occurrence of one (as the review scrubs them).
 A sensitive `container_definitions` of `aws_ecs_task_definition` keeps the fields the ECS story shows even then
-(container names, images, cpu, memory, ports; see plan/ecs.py); every other field's values become markers.
+(container names, images, cpu, memory, ports, and the names of environment variables and secrets; see
+plan/ecs.py); every other field's values become markers.
 
 Guarantees, each relied on elsewhere:
 - deterministic: the same plan gives the same bytes (canonical JSON: sorted keys, compact, UTF-8; configuration
@@ -44,6 +45,7 @@ from tfreview.plan.parse import (
 REDACTION_VERSION = 1
 # Container fields the ECS story reveals even from sensitive definitions: they carry no secret (plan/ecs.py).
 _ECS_SAFE_FIELDS = frozenset({"name", "image", "cpu", "memory", "memoryReservation", "portMappings", "essential"})
+_ECS_NAMED_LISTS = frozenset({"environment", "secrets"})  # their entries' names are kept, values hidden
 
 
 def canonical(doc: Any) -> bytes:
@@ -132,8 +134,18 @@ class _Redactor:
             if not isinstance(c, dict):
                 out.append(self.leaves(c))
                 continue
-            out.append({k: self.scrub(v) if k in _ECS_SAFE_FIELDS else self.leaves(v) for k, v in sorted(c.items())})
+            out.append({k: self.scrub(v) if k in _ECS_SAFE_FIELDS else
+                        self.named_entries(v) if k in _ECS_NAMED_LISTS else self.leaves(v)
+                        for k, v in sorted(c.items())})
         return orjson.dumps(out, option=orjson.OPT_SORT_KEYS).decode()
+
+    def named_entries(self, items: Any) -> Any:
+        """`environment` / `secrets` of a sensitive container: each entry's name kept (names are not secrets: the
+        ECS story says `env +FEATURE_X, ~DB_PASSWORD (value hidden)`), every other value a marker."""
+        if not isinstance(items, list):
+            return self.leaves(items)
+        return [{k: self.scrub(v) if k == "name" else self.leaves(v) for k, v in sorted(e.items())}
+                if isinstance(e, dict) else self.leaves(e) for e in items]
 
     def marked(self, value: Any, marks: Any, path: tuple = (), ecs: bool = False) -> Any:
         """One value with its sensitivity marks (a planned or prior resource, one side of a change)."""

@@ -18,6 +18,11 @@ TEXT_WIDTH = 120
 
 def render_text(review: Review, *, width: int = TEXT_WIDTH, **options) -> str:
     """The terminal rendering captured as plain text (no colour, no control codes), `width` columns wide."""
+    with paused_gc():  # the per-resource trees are built here (lazily): millions of small, acyclic objects
+        return _render_text(review, width, options)
+
+
+def _render_text(review: Review, width: int, options: dict) -> str:
     from rich.console import Console
 
     from tfreview.render.terminal import render_summary, resources_plain

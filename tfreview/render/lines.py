@@ -6,8 +6,8 @@ already sanitized (sensitive and unknown are `Marker`s), so this walk cannot lea
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 
@@ -41,10 +41,9 @@ _HEADLINES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One rendered line: `symbol` (+ - ~ space ...), `depth` of indentation, `text`, and `style` (the action
-    that colours it, or "note" / "header")."""
+    that colours it, or "note" / "header"). Immutable; a NamedTuple: cheap to make by the hundred thousand."""
 
     depth: int
     symbol: str
@@ -90,7 +89,12 @@ def format_value(value: Any) -> str:
 def _key_text(key: Any) -> str:
     if key is None or isinstance(key, int):
         return ""
-    text = str(key)
+    return _name_text(str(key))
+
+
+@lru_cache(maxsize=8192)
+def _name_text(text: str) -> str:
+    """An attribute name as Terraform prints it (bare when it is an identifier, else quoted); names repeat."""
     if text.replace("_", "").replace("-", "").isalnum() and not text[:1].isdigit():
         return text
     return orjson.dumps(text).decode()
@@ -200,13 +204,14 @@ def _multiline(prefix: str, node: Node, depth: int) -> list[Line]:
 
 def plain(lines: Iterable[Line]) -> str:
     """Lines as plain text, Terraform style: indentation, then the action symbol, then the text."""
-    out = []
-    for line in lines:
-        if line.style == "header":
-            out.append(("    " * line.depth) + "  " + line.text)
-        else:
-            out.append(("    " * line.depth) + f"{line.symbol:>3} " + line.text)
-    return "\n".join(out)
+    return "\n".join([_prefix(line.depth, None if line.style == "header" else line.symbol) + line.text
+                      for line in lines])
+
+
+@lru_cache(maxsize=1024)
+def _prefix(depth: int, symbol: str | None) -> str:
+    """Indentation and action symbol of a line (`symbol` None: a header line); a few dozen distinct ones."""
+    return ("    " * depth) + ("  " if symbol is None else f"{symbol:>3} ")
 
 
 # --- filters ------------------------------------------------------------------------------------------------

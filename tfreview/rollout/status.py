@@ -13,8 +13,9 @@ from tfreview.rollout.traffic import plain_outputs
 
 @dataclass(frozen=True)
 class ColourStatus:
-    """One colour as AWS sees it: production weight (percent), the service's task definition ARN, its PRIMARY
-    deployment's rolloutState, running / desired task counts."""
+    """One colour as AWS sees it: production weight (percent), the task definition ARN its PRIMARY deployment runs
+    (after a circuit-breaker rollback: the old one), that deployment's rolloutState, running / desired task counts,
+    and `version`, the image tag of the service's container in that task definition (None when unknown)."""
 
     colour: str
     weight: int
@@ -22,6 +23,29 @@ class ColourStatus:
     rollout_state: str | None
     running: int
     desired: int
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from tfreview.rollout.watch import short_td
+
+        return {"version": self.version, "task_definition": short_td(self.task_definition),
+                "rollout_state": self.rollout_state, "running": self.running, "desired": self.desired}
+
+
+def version_in(task_definition: Mapping[str, Any], container: str | None) -> str | None:
+    """The image tag of `container` (else of the first container) in a DescribeTaskDefinition `taskDefinition`:
+    the release version the module runs (its image is "<repository>:<version>")."""
+    from tfreview.plan.ecs import image_tag
+
+    containers = [c for c in task_definition.get("containerDefinitions") or [] if isinstance(c, dict)]
+    chosen = next((c for c in containers if c.get("name") == container), containers[0] if containers else None)
+    return image_tag(str(chosen["image"])) if chosen and chosen.get("image") else None
+
+
+def differing(recorded: Mapping[str, Any], running: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Colours whose service runs another version than the state records (sorted); unknown versions never differ."""
+    return sorted(c for c, r in running.items()
+                  if r.get("version") is not None and c in recorded and str(recorded[c]) != r["version"])
 
 
 def listener_weights(elbv2: Any, listener_arn: str) -> dict[str, int]:
@@ -50,22 +74,32 @@ def colour_weights(elbv2: Any, outputs: Mapping[str, Any]) -> dict[str, int]:
     return {colour: by_arn.get(arn, 0) for colour, arn in (values.get("target_groups") or {}).items()}
 
 
-def colour_status(ecs: Any, elbv2: Any, outputs: Mapping[str, Any]) -> dict[str, ColourStatus]:
-    """Colour -> ColourStatus for every colour of the environment (one DescribeServices + one DescribeListeners)."""
+def colour_status(ecs: Any, elbv2: Any | None, outputs: Mapping[str, Any]) -> dict[str, ColourStatus]:
+    """Colour -> ColourStatus for every colour of the environment: one DescribeServices, one DescribeTaskDefinition
+    per distinct revision run, and (with `elbv2` and a listener) one DescribeListeners."""
     from tfreview.aws import translated
 
     values = plain_outputs(outputs)
     services: Mapping[str, str] = values.get("services") or {}
-    weights = colour_weights(elbv2, values) if values.get("listener_arn") else {}
+    weights = colour_weights(elbv2, values) if elbv2 is not None and values.get("listener_arn") else {}
     with translated("ecs:DescribeServices", resource=str(values.get("cluster_name"))):
         described = ecs.describe_services(cluster=values["cluster_name"], services=list(services.values()))
     by_name = {s["serviceName"]: s for s in described.get("services", [])}
+    versions: dict[tuple[str, str | None], str | None] = {}
     out: dict[str, ColourStatus] = {}
     for colour, name in services.items():
         s = by_name.get(name, {})
         primary: dict[str, Any] = next((d for d in s.get("deployments", []) if d.get("status") == "PRIMARY"), {})
-        out[colour] = ColourStatus(colour=colour, weight=weights.get(colour, 0),
-                                   task_definition=str(s.get("taskDefinition", "")),
+        arn = str(primary.get("taskDefinition") or s.get("taskDefinition") or "")
+        container = next((lb.get("containerName") for lb in s.get("loadBalancers") or [] if lb.get("containerName")),
+                         None)
+        if arn and (arn, container) not in versions:
+            with translated("ecs:DescribeTaskDefinition", resource=arn):
+                td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            versions[(arn, container)] = version_in(td, container)
+        out[colour] = ColourStatus(colour=colour, weight=weights.get(colour, 0), task_definition=arn,
                                    rollout_state=primary.get("rolloutState"),
-                                   running=int(s.get("runningCount", 0)), desired=int(s.get("desiredCount", 0)))
+                                   running=int(primary.get("runningCount", s.get("runningCount", 0)) or 0),
+                                   desired=int(primary.get("desiredCount", s.get("desiredCount", 0)) or 0),
+                                   version=versions.get((arn, container)))
     return out
