@@ -510,7 +510,7 @@ def comment(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.comment import resolve_target, upsert
 
     target = resolve_target(os.environ, forge=forge.value if forge else None, project=repo, number=number, api_url=api_url)
-    ctx, _ = _context()
+    ctx, _ = _context(sign=False)  # a comment decides nothing: no signing key needed
     from tfreview.render.comment import marker, render_comment
     from tfreview.workflow import approval_progress, load_plan, load_review
 
