@@ -474,6 +474,15 @@ def test_kill_9_during_apply_leaves_a_consistent_store_and_the_next_command_repo
     proc.stdout.close()
     proc.stderr.close()
 
+    # terraform is not killed with tfreview: it finishes and writes its state, and the apply shows as running
+    # (the lock held) until it is done.
+    deadline = time.monotonic() + 300
+    while True:
+        history = cli("history", "--app", IT_APP, "--format", "json")
+        if {r["id"]: r["outcome"] for r in json.loads(history.stdout)}[plan_id] != "applying":
+            break
+        assert time.monotonic() < deadline, "the orphaned terraform never finished"
+        time.sleep(2)
     verify = cli("audit", "verify")
     assert verify.returncode == 0, verify.stderr
     leftovers = [p for p in cli.store.rglob("*") if p.name.startswith(".tmp-")]

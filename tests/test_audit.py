@@ -131,7 +131,7 @@ def store_json(store, seq):
 
 def crash_after_creating_entry(store, event: str) -> dict:
     """What a writer killed between `create(entry)` and advancing the head leaves behind."""
-    head = json.loads(store.read(HEAD_KEY)) if store.exists(HEAD_KEY) else {"seq": 0, "hash": GENESIS_HASH}
+    head: dict = json.loads(store.read(HEAD_KEY)) if store.exists(HEAD_KEY) else {"seq": 0, "hash": GENESIS_HASH}
     entry = {"seq": head["seq"] + 1, "time": "2026-11-26T10:00:00Z", "event": event, "actor": "ghost",
              "prev_hash": head["hash"]}
     entry["hash"] = entry_hash(entry)

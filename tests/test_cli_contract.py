@@ -125,7 +125,8 @@ def missing_keys(doc: object, actual: object, path: str = "$") -> list[str]:
         out = []
         for i, item in enumerate(doc):
             if actual and isinstance(item, (dict, list)):
-                out += min((missing_keys(item, a, f"{path}[{i}]") for a in actual), key=len)
+                closest: list[str] = min((missing_keys(item, a, f"{path}[{i}]") for a in actual), key=len)
+                out += closest
         return out
     return []
 

@@ -228,3 +228,13 @@ def test_step_summary_that_cannot_be_written_only_warns(tmp_path):
     assert summary.read_text() == "## review\n## again\n"  # appended, as GitHub expects
     warning = append_step_summary(str(tmp_path / "missing" / "summary.md"), "x")
     assert warning and "GITHUB_STEP_SUMMARY" in warning
+
+
+def test_an_edited_approval_is_refused_not_reported_as_approved(cli, github, tmp_path):
+    pid = record_plan(cli.store, env="qa")
+    cli.ok("approve", pid, "--yes", "-m", "lgtm", user=BOB)
+    (approval,) = (cli.store / "approvals" / pid).glob("*.json")
+    doc = json.loads(approval.read_text())
+    approval.write_text(json.dumps({**doc, "comment": "edited in the store"}))
+    assert_one_line_error(cli("comment", pid, env=github_env(github, tmp_path)), 3, pid)
+    assert github.comments == {}

@@ -4,7 +4,9 @@ examples/github-actions.yml, examples/gitlab-ci.yml and examples/gocd.gocd.yaml 
 (jobs in order, each job's variables, `${{ ... }}` expressions for GitHub); every `tfreview ...` line of their
 scripts runs in bash with the variables the CI would set. Before each manual job (a GitHub environment, GitLab's
 `when: manual`, GoCD's manual approval) the reviewers' command written in the example's header runs as two people
-with their own SSH keys (made by ssh-keygen). Lines that are not tfreview (installing, checking out, AWS
+with their own SSH keys. The pipeline signs as the test principal ci@example.com: its key is where each example
+says (GitHub: the file under runner.temp; GitLab: the File variable TFREVIEW_CI_SIGNING_KEY; GoCD's agent path
+/var/go/.ssh is replaced by the test key's path). Lines that are not tfreview (installing, checking out, AWS
 credentials, artifacts) are the CI's business and are not run; everything runs in one working directory, so the
 files the CI would pass as artifacts are there.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -27,13 +30,14 @@ from typing import Any, Iterator
 import pytest
 
 from tests.fake_forges import FakeForge
+from tests.helpers import signing_key
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 APP = "ciexample"  # the examples' "webapp", renamed so the shared local AWS has no name clash
-PLANNER_GH, PLANNER_GL = "dev", "dev@example.com"
+CI = "ci@example.com"  # a principal of the test policy (tests/helpers.py), as "ci" would be in a team's policy
 REVIEWERS = ("bob@example.com", "carol@example.com")
 GH_TOKEN, GL_TOKEN = "ghs_FAKEexampleToken000000000000000000", "glpat-FAKEexampleToken0000"
 Job = tuple[str, dict[str, str], list[tuple[str, dict[str, str]]], bool]  # name, variables, (line, step vars), manual
@@ -140,9 +144,10 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
     """Runs an example's jobs in order in one working directory (quick ECS deployments: the `sandbox` fixture);
     returns what was run, per job."""
     cli = cli_factory("examples")
-    keys = tmp_path_factory.mktemp("keys")
-    for who in ("ci", *REVIEWERS):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(keys / who)], check=True)
+    cli.ok("policy", "show")  # the Cli installs the test policy (the team's admins would: tfreview policy init)
+    runner_temp = tmp_path_factory.mktemp("runner")  # GitHub's runner.temp: the workflow writes the CI key there
+    shutil.copy(signing_key(CI), runner_temp / "tfreview-ci-key")  # the private key only, as the workflow writes it
+    (runner_temp / "tfreview-ci-key").chmod(0o600)
 
     def sh(line: str, env: dict[str, str], user: str) -> subprocess.CompletedProcess:
         full = {**cli.environment(user), **env, **FAST, **CHEAP, "TFREVIEW_STORE": str(cli.store)}
@@ -152,7 +157,7 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
         assert proc.returncode == 0, f"`{line}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return proc
 
-    def run_example(path: Path, jobs: Iterator, ci_user: str) -> list[tuple[str, str]]:
+    def run_example(path: Path, jobs: Iterator[Job]) -> list[tuple[str, str]]:
         ran = []
         approve = reviewer_command(path)
         for name, env, lines, manual in jobs:
@@ -160,17 +165,17 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
                 plan_id = json.loads((cli.cwd / env["PLAN_FILE"]).read_text())["id"]
                 for reviewer in REVIEWERS:
                     # --yes stands for the reviewer's "y" at the terminal prompt
-                    sh(approve.replace("PLAN_ID", plan_id) + " --yes", {"TFREVIEW_SIGNING_KEY": str(keys / reviewer)},
+                    sh(approve.replace("PLAN_ID", plan_id) + " --yes", {"TFREVIEW_SIGNING_KEY": str(signing_key(reviewer))},
                        reviewer)
                     ran.append((name, f"reviewer {reviewer}: {approve}"))
             for line, step_env in lines:
                 t0 = time.monotonic()
-                sh(line, {**env, **step_env}, ci_user)
+                sh(line, {**env, **step_env}, CI)
                 ran.append((name, line))
                 print(f"{time.monotonic() - t0:6.1f}s  {path.name} {name}: {line}")  # shown with -s or on failure
         return ran
 
-    run_example.cli, run_example.keys = cli, keys
+    run_example.cli, run_example.runner_temp = cli, runner_temp
     return run_example
 
 
@@ -191,15 +196,15 @@ def test_examples_run_in_order_against_the_local_aws(run, forges, tmp_path):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"number": github.number, "pull_request": {"number": github.number}}))
     summary = tmp_path / "step-summary.md"
-    context = {"github.run_number": "1", "github.actor": PLANNER_GH, "runner.temp": str(run.keys.parent / "runner"),
+    context = {"github.run_number": "1", "runner.temp": str(run.runner_temp),
                "secrets.GITHUB_TOKEN": GH_TOKEN, "secrets.TFREVIEW_CI_SIGNING_KEY": "(not used here)",
                "vars.AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/deployer"}
     actions = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": github.project, "GITHUB_API_URL": github.url,
                "GITHUB_EVENT_PATH": str(event), "GITHUB_REF": f"refs/pull/{github.number}/merge",
-               "GITHUB_STEP_SUMMARY": str(summary), "TFREVIEW_SIGNING_KEY": str(run.keys / "ci")}
-    jobs = [(n, {**actions, **env, "TFREVIEW_SIGNING_KEY": str(run.keys / "ci")}, lines, manual)
+               "GITHUB_STEP_SUMMARY": str(summary)}
+    jobs = [(n, {**actions, **env}, lines, manual)
             for n, env, lines, manual in github_jobs(EXAMPLES / "github-actions.yml", context)]
-    ran = run(EXAMPLES / "github-actions.yml", iter(jobs), f"{PLANNER_GH}@users.noreply.github.com")
+    ran = run(EXAMPLES / "github-actions.yml", iter(jobs))
     assert [n for n, _ in ran] == ["build", "plan-qa", "plan-qa", "apply-qa", "apply-qa", "apply-qa", "apply-qa",
                                    "promote", "promote", "apply-prod", "apply-prod", "apply-prod", "apply-prod"]
     assert len(github.comments) == 2, "one comment per environment (qa, prod)"
@@ -208,11 +213,11 @@ def test_examples_run_in_order_against_the_local_aws(run, forges, tmp_path):
     assert status["versions"] == {"blue": "1.0.1", "green": "1.0.1"}
 
     # 2. GitLab CI, pipeline 2: deploys 1.0.2 to the idle colour in qa, then prod.
-    ci = {"GITLAB_CI": "true", "CI_PIPELINE_IID": "2", "GITLAB_USER_EMAIL": PLANNER_GL, "CI_PROJECT_ID": gitlab.project,
-          "CI_MERGE_REQUEST_IID": str(gitlab.number), "CI_API_V4_URL": gitlab.url, "GITLAB_TOKEN": GL_TOKEN,
-          "CI_JOB_TOKEN": "job-token-not-used", "TFREVIEW_CI_SIGNING_KEY": str(run.keys / "ci"),
+    ci = {"GITLAB_CI": "true", "CI_PIPELINE_IID": "2", "GITLAB_USER_EMAIL": "dev@example.com",
+          "CI_PROJECT_ID": gitlab.project, "CI_MERGE_REQUEST_IID": str(gitlab.number), "CI_API_V4_URL": gitlab.url,
+          "GITLAB_TOKEN": GL_TOKEN, "CI_JOB_TOKEN": "job-token-not-used", "TFREVIEW_CI_SIGNING_KEY": str(signing_key(CI)),
           "GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""}
-    ran = run(EXAMPLES / "gitlab-ci.yml", gitlab_jobs(EXAMPLES / "gitlab-ci.yml", ci), PLANNER_GL)
+    ran = run(EXAMPLES / "gitlab-ci.yml", gitlab_jobs(EXAMPLES / "gitlab-ci.yml", ci))
     assert any("tfreview promote" in line for _, line in ran)
     assert len(gitlab.comments) == 2
     status = json.loads(cli.ok("status", "--app", APP, "--env", "prod", "--format", "json").stdout)
@@ -222,9 +227,9 @@ def test_examples_run_in_order_against_the_local_aws(run, forges, tmp_path):
     # 3. GoCD, pipeline label 1.0.3.
     go = {"GO_PIPELINE_LABEL": "1.0.3", "GO_PIPELINE_COUNTER": "3", "GO_TRIGGER_USER": "changes",
           "GITHUB_ACTIONS": "", "GITLAB_CI": "", "GITHUB_STEP_SUMMARY": ""}
-    jobs = [(n, {**env, "TFREVIEW_SIGNING_KEY": str(run.keys / "ci")}, lines, manual)
+    jobs = [(n, {**env, "TFREVIEW_SIGNING_KEY": str(signing_key(CI))}, lines, manual)  # not /var/go/.ssh
             for n, env, lines, manual in gocd_jobs(EXAMPLES / "gocd.gocd.yaml", go)]
-    run(EXAMPLES / "gocd.gocd.yaml", iter(jobs), "gocd@acme.example")
+    run(EXAMPLES / "gocd.gocd.yaml", iter(jobs))
     assert "<html" in (cli.cwd / "review-qa.html").read_text().lower()
     for env_name in ("qa", "prod"):
         status = json.loads(cli.ok("status", "--app", APP, "--env", env_name, "--format", "json").stdout)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.test_cli_contract import APP, PLAN_DOC, VERSION, snapshot
+from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan, snapshot
 from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
 ESC = "\x1b"
@@ -84,6 +84,13 @@ def _symlink(w: World) -> str:
     return str(path)
 
 
+def _dangling_terraform(w: World) -> str:
+    repo = w.tmp / "repo"
+    repo.mkdir()
+    (repo / "terraform").symlink_to(w.tmp / "victim")
+    return str(repo)
+
+
 def _sparse(src: Path) -> None:
     with open(src / "huge.tf", "wb") as fh:
         fh.truncate(201 * 1024 * 1024)
@@ -118,6 +125,7 @@ CASES = [
     Case("history-version-path", 2, "invalid version", lambda w: ("history", "--version", "../../x")),
     Case("audit-log-app-escape", 2, "invalid app", lambda w: ("audit", "log", "--app", "x" + ESC + "[31m")),
     Case("audit-log-plan-escape", 2, "invalid plan id", lambda w: ("audit", "log", "--plan", w.plan_id + ESC)),
+    Case("audit-log-event-escape", 2, "invalid event", lambda w: ("audit", "log", "--event", "plan" + HOSTILE)),
     Case("rollback-app-escape", 2, "invalid app", lambda w: ("rollback", "--app", HOSTILE, "--env", "qa", "--yes")),
     Case("promote-from-upper", 2, "invalid env", lambda w: ("promote", "--app", APP, "--version", VERSION,
                                                             "--from", "QA", "--to", "prod")),
@@ -161,6 +169,13 @@ CASES = [
     Case("replace-paths-number", 2, "replace_paths", lambda w: render(w, plan_json(resource_changes=[
         {**PLAN_FILE["resource_changes"][0], "change": {**PLAN_FILE["resource_changes"][0]["change"],
                                                         "replace_paths": 5}}]))),
+    Case("replace-paths-entry-object", 2, "replace_paths", lambda w: render(w, plan_json(resource_changes=[
+        {**PLAN_FILE["resource_changes"][0], "change": {**PLAN_FILE["resource_changes"][0]["change"],
+                                                        "replace_paths": [[{"a": 1}]]}}]))),
+    Case("relevant-attribute-number", 2, "relevant_attributes", lambda w: render(w, plan_json(
+        relevant_attributes=[{"resource": "aws_s3_bucket.x", "attribute": 1.5}]))),
+    Case("check-instances-number", 2, "instances", lambda w: render(w, plan_json(
+        checks=[{"address": {"kind": "resource", "to_display": "aws_s3_bucket.x"}, "status": "fail", "instances": 5}]))),
     Case("prior-state-number", 2, "prior_state", lambda w: render(w, plan_json(prior_state=5))),
     Case("prior-state-values-list", 2, "values", lambda w: render(w, plan_json(prior_state={"values": []}))),
     Case("planned-values-string", 2, "planned_values", lambda w: render(w, plan_json(planned_values="x"))),
@@ -168,6 +183,7 @@ CASES = [
     Case("binary-garbage-zip", 2, "saved plan", lambda w: render(w, b"PK\x03\x04" + b"\x00" * 64)),
     Case("zip-without-plan", 2, "saved plan", lambda w: ("render", str(w.cli.store / "packages" / APP / VERSION / "terraform.zip"))),
     Case("file-name-escape", 2, "does not exist", lambda w: ("render", str(w.tmp / ("x" + HOSTILE + ".json")))),
+    Case("render-name-too-long", 2, "cannot read", lambda w: ("render", "a" * 300)),  # reached `internal error`
     Case("render-fifo", 2, "is not a file", lambda w: ("render", _fifo(w))),
     Case("render-dev-zero", 2, "is not a file", lambda w: ("render", "/dev/zero")),
     # -- --output ---------------------------------------------------------------------------------------------------
@@ -176,6 +192,7 @@ CASES = [
     Case("output-device", 2, "device", lambda w: render(w, plan_json(), "-f", "json", "-o", "/dev/full")),
     Case("output-directory", 2, "directory", lambda w: render(w, plan_json(), "-o", str(w.tmp))),
     Case("output-missing-dir", 2, "not a directory", lambda w: render(w, plan_json(), "-o", str(w.tmp / "no" / "r.md"))),
+    Case("output-name-too-long", 2, "cannot write", lambda w: ("show", w.plan_id, "-o", str(w.tmp / ("o" * 300)))),
     Case("show-output-symlink", 2, "symbolic link", lambda w: ("show", w.plan_id, "-f", "markdown", "-o", _symlink(w))),
     Case("report-output-fifo", 2, "named pipe", lambda w: ("report", w.plan_id, "-o", _fifo(w))),
     Case("report-output-device", 2, "device", lambda w: ("report", w.plan_id, "-o", "/dev/null")),
@@ -219,7 +236,11 @@ CASES = [
     Case("store-s3-space", 2, "s3://", lambda w: ("--store", "s3://my bucket/tfreview", "history")),
     Case("store-s3-no-bucket", 2, "names no bucket", lambda w: ("--store", "s3://", "history")),
     Case("store-config-typo", 2, "s3://", history, config='store = "s3//bucket/x"\n'),
+    Case("store-name-too-long", 2, "cannot use store", lambda w: ("--store", "s" * 300, "history")),
     Case("store-is-a-file", 2, "not a directory", lambda w: ("--store", w.file("store-file", "x"), "history")),
+    # -- init (these two reached the `internal error` catch-all) --------------------------------------------------
+    Case("init-dangling-symlink", 2, "already exists", lambda w: ("init", "--app", APP, "--dir", _dangling_terraform(w))),
+    Case("init-dir-name-too-long", 2, "cannot use", lambda w: ("init", "--app", APP, "--dir", str(w.tmp / ("d" * 300)))),
     # -- packaging --------------------------------------------------------------------------------------------------
     Case("source-name-not-utf8", 2, "UTF-8", lambda w: ("package", "--app", APP, "--version", "9.1.0",
                                                         "--source", source_tree(w, _bad_name))),
@@ -281,13 +302,10 @@ def _damage(store: Path, plan_id: str, what: str) -> tuple[tuple[str, ...], str]
     if what == "plan-json-damaged":
         (store / "plans" / plan_id / "plan.json").write_text('{"format_version": "1.2", "resource_changes": 5}')
         return ("show", plan_id), f"plans/{plan_id}/plan.json"
-    if what == "head-a-list":
-        next((store / "heads").rglob("latest-plan.json")).write_text("[]")
-        return ("apply", plan_id), "latest-plan.json"
-    if what == "head-damaged":
-        head = next((store / "heads").rglob("latest-plan.json"))
-        head.write_text("\x00\x01")
-        return ("apply", plan_id), "latest-plan.json"
+    if what in ("head-a-list", "head-damaged"):
+        here = record_plan(store)  # a plan of this copy (a plan applies only in the store it was made in)
+        next((store / "heads").rglob("latest-plan.json")).write_text("[]" if what == "head-a-list" else "\x00\x01")
+        return ("apply", here), "latest-plan.json"
     if what == "approval-damaged":
         folder = store / "approvals" / plan_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -348,8 +366,9 @@ def hostile_plan() -> dict:
     return doc
 
 
-@pytest.mark.parametrize("definitions", ['[{"name": "web", "environment": 5}]', '[{"name": "web", "portMappings": "x"}]'],
-                         ids=["environment-number", "port-mappings-string"])
+@pytest.mark.parametrize("definitions", ['[{"name": "web", "environment": 5}]', '[{"name": "web", "portMappings": "x"}]',
+                                         '[{"name": "web", "portMappings": {"a": 1}}]'],
+                         ids=["environment-number", "port-mappings-string", "port-mappings-object"])
 def test_malformed_container_definitions_are_reviewed_not_crashed(cli, tmp_path, definitions):
     """These reached the `internal error` catch-all: a definition AWS would refuse at apply is still reviewed."""
     doc = json.loads(plan_json())
@@ -479,3 +498,44 @@ def test_the_terraform_cli_config_file_is_one_per_mirror_not_one_per_run(tmp_pat
                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(files) == 1
     assert sorted(p.name for p in cache.parent.iterdir()) == sorted(["plugins", Path(files.pop().strip()).name])
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "json"])
+def test_a_report_of_records_with_wrong_types_is_one_page_not_a_crash(cli, plan_id, tmp_path, fmt):
+    """A store writer's damage that reached the internal-error catch-all: an apply result whose outcome is not a
+    string and an approval whose fields are numbers."""
+    store = tmp_path / "store"
+    shutil.copytree(cli.store, store)
+    (store / "applies" / plan_id).mkdir(parents=True)
+    (store / "applies" / plan_id / "start.json").write_text(json.dumps({"by": 5, "started_at": 1.5}))
+    (store / "applies" / plan_id / "result.json").write_text(json.dumps({"outcome": True, "finished_at": False}))
+    proc = cli("report", plan_id, "--format", fmt, env={"TFREVIEW_STORE": str(store)})
+    assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr
+    assert "True" in proc.stdout or "true" in proc.stdout
+
+
+def test_a_literal_public_signing_key_is_one_file_per_key_not_one_per_run(tmp_path, monkeypatch):
+    """git's `user.signingkey = key::ssh-ed25519 ...` used to leave a new /tmp/tfreview-signing-*.pub per command."""
+    from tests.helpers import public_key
+    from tfreview.trust.signer import find_signer
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    literal = "key::" + public_key("alice@example.com")
+    paths = {find_signer({"TFREVIEW_SIGNING_KEY": literal}).key_file for _ in range(3)}
+    assert len(paths) == 1
+    folder = tmp_path / ".cache" / "tfreview" / "signing"
+    assert [p.name for p in folder.iterdir()] == [paths.pop().name]
+    assert folder.stat().st_mode & 0o077 == 0, "the folder is the user's own"
+
+
+def test_commands_leave_nothing_in_the_temporary_directory(cli, plan_id, tmp_path):
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    plan = tmp_path / "plan.json"
+    plan.write_text(plan_json())
+    env = {"TMPDIR": str(scratch)}
+    for args in (("render", str(plan), "-f", "markdown", "-o", str(tmp_path / "r.md")), ("show", plan_id),
+                 ("history",), ("report", plan_id, "-f", "html"), ("audit", "verify"), ("show", "nope")):
+        cli(*args, env=env)
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "r.md", "tmpdir"]

@@ -81,3 +81,13 @@ def test_real_terraform_plans_classify():
     assert kind("traffic_shift") == "traffic-shift"
     assert kind("no_changes") == "no-changes"
     assert kind("sg_opened") == "infrastructure"
+
+
+@pytest.mark.parametrize("forward", [5, [5], True, [{"target_group": 5}]], ids=["number", "list-of-number", "bool", "groups-number"])
+def test_a_malformed_listener_forward_block_is_classified_not_crashed(forward):
+    """These reached the CLI's internal-error catch-all: a listener value no provider writes still classifies."""
+    plan = doc("traffic_shift")
+    for rc in plan["resource_changes"]:
+        if rc["type"] == "aws_lb_listener":
+            rc["change"]["after"]["default_action"][0]["forward"] = forward
+    assert classify(parse_plan(plan)).kind in ("infrastructure", "unsafe", "traffic-shift")

@@ -162,3 +162,17 @@ def test_one_huge_address_or_value_never_hides_a_destroy():
     assert "`aws_s3_bucket.data`" in out
     assert "aws_s3_bucket.axxxx" in out and "more characters)" in out, "the huge address is clipped, not dropped"
     assert "| critical |" in out or "| high |" in out, "the risk table survives"
+
+
+def test_many_failing_checks_give_way_to_the_list_of_addresses():
+    plan = big_plan(400)
+    plan["checks"] = [{"address": {"kind": "resource", "to_display": f"aws_s3_bucket.c{i}"}, "status": "fail",
+                       "instances": [{"address": {"to_display": f"aws_s3_bucket.c{i}"}, "status": "fail",
+                                      "problems": [{"message": "bucket policy is wrong " * 20}]}]}
+                      for i in range(2000)]
+    plan["resource_changes"].append(_destroy("aws_s3_bucket.keep_me"))
+    out = render(review_plan(plan), "markdown")
+    assert len(out) <= MAX_CHARS
+    assert "### Every changed resource (401)" in out and "`aws_s3_bucket.keep_me`" in out
+    assert "failing checks and deferred changes not shown" in out
+    assert out.rstrip().endswith("for the full review.")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import policy_toml
-
 from tfreview.config import Settings, load_settings
 
 pytestmark = pytest.mark.integration
@@ -25,6 +24,7 @@ def _project(cli_factory, name: str):
     cli = cli_factory(name)
     shutil.rmtree(cli.cwd / "terraform")
     shutil.copytree(TFDATA, cli.cwd / "terraform")
+    cli._ensure_policy()  # the test policy in the default store (.tfreview)
     return cli
 
 
@@ -69,8 +69,8 @@ def test_default_store_keeps_state_between_apply_and_the_next_plan(cli_factory):
 
 def test_a_relative_store_is_resolved_once_from_where_tfreview_runs(cli_factory):
     cli = _project(cli_factory, "relative-store")
-    (cli.cwd / "policy.toml").write_text(policy_toml())
-    _ok(_run(cli, "policy", "init", "policy.toml", store="stores/team"))  # a new store: its policy first
+    (cli.cwd / "policy.toml").write_text(policy_toml(""))
+    _ok(_run(cli, "policy", "init", "policy.toml", store="stores/team"))
     _release(cli, "1.0.0", store="stores/team")
     assert (cli.cwd / "stores" / "team" / "state" / "data" / "qa" / "terraform.tfstate").is_file()
     assert _plan(cli, "1.0.0", store="stores/team")["summary_line"].startswith("No changes")

@@ -64,3 +64,15 @@ def test_safe_console_prints_escapes_and_keeps_its_own_styles_and_widths():
     lines = plain.file.getvalue().splitlines()
     assert len({len(line) for line in lines}) == 1, "the panel's borders line up around the escaped text"
     assert "\x1b" not in plain.file.getvalue()
+
+
+def test_safe_console_reads_no_markup_so_a_name_cannot_become_a_link():
+    buffer = io.StringIO()
+    console = SafeConsole(file=buffer, width=80, force_terminal=True, color_system="standard")
+    table = Table("planned by")
+    table.add_row("[link=https://evil.example]alice[/link]")
+    console.print(table)
+    console.print("[link=https://evil.example]bob[/link]")
+    out = buffer.getvalue()
+    assert "\x1b]8;" not in out, "an OSC 8 hyperlink was written"
+    assert "[link=https://evil.example]alice[/link]" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -84,8 +85,10 @@ class Progress:
         self.last = ""
 
     def __enter__(self) -> "Progress":
-        if self.console.is_terminal:
-            self.status = self.console.status(self.title)
+        from rich.text import Text
+
+        if self.console.is_terminal:  # Text, not str: rich reads a str status as markup
+            self.status = self.console.status(Text(self.title))
             self.status.__enter__()
         return self
 
@@ -94,6 +97,8 @@ class Progress:
             self.status.__exit__(*exc)
 
     def __call__(self, event: dict[str, Any]) -> None:
+        from rich.text import Text
+
         from tfreview.terraform import progress_text
 
         text = progress_text(event)
@@ -101,7 +106,7 @@ class Progress:
             return
         self.last = text
         if self.status is not None:
-            self.status.update(f"{self.title}: {text}")
+            self.status.update(Text(f"{self.title}: {text}"))
         elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
             if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
                 self.console.print(self.title, markup=False)
@@ -360,8 +365,12 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
     """Review any plan without storing it (`-` reads plan JSON from stdin)."""
     _check_output(output)
     stdin = str(file) == "-"
-    if not stdin and not file.is_file():
-        raise _bad(f"{file} {'is not a file' if file.exists() else 'does not exist'}",
+    try:
+        exists, regular = file.exists(), file.is_file()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise _bad(f"cannot read {file}: {exc.strerror}", "pass a .tfplan file or the output of terraform show -json") from None
+    if not stdin and not regular:
+        raise _bad(f"{file} {'is not a file' if exists else 'does not exist'}",
                    "pass a .tfplan file or the output of terraform show -json")
     try:
         data = sys.stdin.buffer.read() if stdin else file.read_bytes()
@@ -501,7 +510,7 @@ def comment(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.comment import resolve_target, upsert
 
     target = resolve_target(os.environ, forge=forge.value if forge else None, project=repo, number=number, api_url=api_url)
-    ctx, _ = _context()
+    ctx, _ = _context(sign=False)  # a comment decides nothing: no signing key needed
     from tfreview.render.comment import marker, render_comment
     from tfreview.workflow import approval_progress, load_plan, load_review
 
@@ -768,8 +777,6 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
 
 def _short_counts(summary: str) -> str:
     """"Plan: 1 to add, 2 to change, 0 to destroy." -> "+1 ~2 -0" (other lines as they are)."""
-    import re
-
     m = re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", summary)
     return f"+{m.group(1)} ~{m.group(2)} -{m.group(3)}" if m else summary.removeprefix("Plan: ").rstrip(".")
 
@@ -924,6 +931,8 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
     from tfreview.workflow import check_names, time_bound
 
     check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
+    if event is not None and not re.fullmatch(r"[a-z][a-z-]{0,31}", event):
+        raise _bad(f"invalid event {event!r}", "events are lower-case words like plan, approve, apply-end, unlock")
     found = page(open_store(_settings().store), since=time_bound(since), after=after, limit=limit or None,
                  app=app_name, env=env, version=version, person=person, event=event, plan_id=plan_id,
                  until=time_bound(until, end=True))
@@ -1209,13 +1218,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         _fail(*_CLOSED_PIPE)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG) or os.environ.get("TFREVIEW_DEBUG"):
-            raise
-        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
-    except Exception as exc:  # a bug: still one line unless debugging
+    except Exception as exc:  # a full disk is one line; anything else is a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
         sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)

@@ -7,6 +7,7 @@ and the tree appears whole or not at all (built beside, then renamed into place)
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,15 +38,22 @@ def scaffold(app: str, directory: Path) -> list[str]:
     from tfreview.workflow import check_name
 
     check_name("app", app)
-    if not directory.is_dir():
+    try:
+        usable = directory.is_dir()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise BadInput(f"cannot use {directory}: {exc.strerror}", "pass --dir with an existing directory") from None
+    if not usable:
         raise BadInput(f"{directory} is not a directory", "create it first, or pass --dir with an existing one")
     for name in ("terraform", "tfreview.toml"):
-        if (directory / name).exists():
+        if os.path.lexists(directory / name):  # a dangling symlink too: never written through
             raise Conflict(f"{directory / name} already exists: tfreview init writes only into an empty repository",
                            "move it away, or adapt your own Terraform: see docs/bring-your-own-terraform.md")
     if not (SCAFFOLD / "envs").is_dir():
         raise BadInput("this installation has no bundled Terraform tree", "reinstall tfreview")
-    staging = Path(tempfile.mkdtemp(prefix=".tfreview-init-", dir=directory))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".tfreview-init-", dir=directory))
+    except OSError as exc:
+        raise BadInput(f"cannot write into {directory}: {exc.strerror}", "pass --dir with a writable directory") from None
     try:
         files = [p for p in sorted(SCAFFOLD.rglob("*.tf")) if ".terraform" not in p.parts]
         for src in files:

@@ -44,7 +44,7 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     elif result is None:
         outcome = "interrupted (no outcome recorded)"
     else:
-        outcome = result.get("outcome", "?")
+        outcome = str(result.get("outcome", "?"))  # a damaged record may hold anything
     entries, chain = read_log(store)
     events = [e for e in entries if e.get("plan_id") == plan_id]
     from tfreview.trust.verify import report_statements
@@ -151,8 +151,13 @@ def _facts_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
             ("Plan sha256", p.get("plan_sha256") or ""), ("Package sha256", p.get("package_sha256") or ""),
             ("State", f"lineage {p.get('state_lineage') or '(none)'}, serial {p.get('state_serial')}"),
             ("Terraform", p.get("terraform_version") or ""), ("Changes", summary),
-            ("Risk", "; ".join(p.get("risk_reasons") or []) or "none flagged"),
+            ("Risk", "; ".join(map(str, _as_list(p.get("risk_reasons")))) or "none flagged"),
             ("Outcome", doc["outcome"] + (" (BREAK-GLASS)" if doc["break_glass"] else ""))]
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A list field of a record as a list (a damaged record may hold anything else: shown as one item)."""
+    return value if isinstance(value, list) else ([] if value is None else [value])
 
 
 def _markdown(doc: dict[str, Any], diff: str | None) -> str:
@@ -271,7 +276,9 @@ def _embeddable(diff: str | None) -> tuple[str, str]:
 
 
 def _html(doc: dict[str, Any], diff: str | None) -> str:
-    e = html.escape
+    def e(value: Any) -> str:  # records may be damaged: any JSON value is shown as text
+        return html.escape("" if value is None else str(value))
+
     p = doc["plan"]
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in _facts_rows(doc))
     approvals = "".join(

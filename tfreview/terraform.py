@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tfreview.config import Settings
 from tfreview.errors import BadInput, TerraformFailed
@@ -87,19 +87,24 @@ class Terraform:
     def run(self, cmd: str, *args: str, on_event: OnEvent | None = None, **options: Any) -> Result:
         """Run `terraform CMD [options] ARGS`; with on_event, `-json` UI events are streamed to it."""
         argv = self._cmd.generate_cmd_string(cmd, *args, **options)
+        # terraform writes to files in its private working directory, not to pipes: if tfreview is killed, terraform
+        # finishes what it is doing and writes its state (a broken pipe would kill it mid-write), and its lock stays
+        # held meanwhile (store.locks.orphaned_terraform).
+        out_path = self.working_dir / f".tfreview-{cmd.replace(' ', '-')}.out"
+        err_path = out_path.with_suffix(".err")
         try:
-            # Its own process group: a Ctrl-C in the terminal reaches tfreview only, which forwards exactly one
-            # SIGINT (terraform stops gracefully on the first, and aborts mid-write on a second).
-            proc = subprocess.Popen(argv, cwd=self.working_dir, env=self.environment(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, umask=0o077, process_group=0)
+            with open(out_path, "wb") as out_w, open(err_path, "wb") as err_w:
+                # Its own process group: a Ctrl-C in the terminal reaches tfreview only, which forwards exactly
+                # one SIGINT (terraform stops gracefully on the first, and aborts mid-write on a second).
+                proc = subprocess.Popen(argv, cwd=self.working_dir, env=self.environment(), stdout=out_w,
+                                        stderr=err_w, stdin=subprocess.DEVNULL, umask=0o077, process_group=0)
         except FileNotFoundError:
             raise TerraformFailed(f"terraform binary {self.settings.terraform_bin!r} not found",
                                   "install Terraform >= 1.5 or set TFREVIEW_TERRAFORM_BIN") from None
         out_lines: list[str] = []
         diags: list[Event] = []
-        assert proc.stdout is not None
         try:
-            for line in proc.stdout:
+            for line in _follow(out_path, proc):
                 out_lines.append(line)
                 if on_event is None and "json" not in options:
                     continue
@@ -110,11 +115,13 @@ class Terraform:
                     diags.append(event)
                 if on_event is not None:
                     on_event(event)
-            stderr = proc.stderr.read() if proc.stderr else ""
             rc = proc.wait()
         except BaseException:  # interrupted (Interrupted, KeyboardInterrupt) or a failing callback
             stop_gracefully(proc)
             raise
+        stderr = err_path.read_text(errors="replace")
+        out_path.unlink(missing_ok=True)
+        err_path.unlink(missing_ok=True)
         result = Result(rc, "".join(out_lines), stderr, tuple(diags))
         if rc != 0:
             raise TerraformFailed(f"terraform {cmd} failed: {first_error(result)}",
@@ -158,6 +165,30 @@ class Terraform:
         return json.loads(text) if text else None
 
 
+def _follow(path: Path, proc: subprocess.Popen, poll_s: float = 0.02) -> Iterator[str]:
+    """The lines `proc` writes to the file at `path`, as they come, until it exits (`tail -f` of one process)."""
+    import time
+
+    partial = ""
+    with open(path, encoding="utf-8", errors="replace") as reader:
+        while True:
+            chunk = reader.read()
+            if chunk:
+                lines = (partial + chunk).split("\n")
+                partial = lines.pop()
+                for line in lines:
+                    yield line + "\n"
+            elif proc.poll() is not None:
+                rest = reader.read()
+                if not rest:
+                    break
+                partial += rest
+            else:
+                time.sleep(poll_s)
+    if partial:
+        yield partial
+
+
 STOP_GRACE_S = 120.0  # how long terraform may take to finish its in-flight operations and write its state
 
 
@@ -176,10 +207,10 @@ def stop_gracefully(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> No
     try:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.communicate(timeout=grace_s)  # drains its output: a full pipe must not block its exit
+            proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -20,7 +20,7 @@ _OTHERS = (
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
 UNSAFE = re.compile(f"[\x00-\x1f{_OTHERS}]")
-_UNSAFE_BUT_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # keeps tab (\x09) and newline (\x0a)
+UNSAFE_IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # the same but tab (\x09) and newline (\x0a)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -33,7 +33,7 @@ def _escape(match: re.Match[str]) -> str:
 def visible(text: str, *, keep_lines: bool = True) -> str:
     """`text` with every control, format, separator or surrogate character shown as an escape (`\\x1b`,
     `\\u202e`, `\\U000e0001`). Newlines and tabs stay unless `keep_lines` is False (one-line messages)."""
-    pattern = _UNSAFE_BUT_LINES if keep_lines else UNSAFE
+    pattern = UNSAFE_IN_LINES if keep_lines else UNSAFE
     return pattern.sub(_escape, text)
 
 
@@ -49,4 +49,4 @@ def json_safe(json_text: str) -> str:
         return f"\\u{cp:04x}"
 
     # Serialisers escape C0 inside strings already; indentation's newlines are outside strings and stay.
-    return _UNSAFE_BUT_LINES.sub(esc, json_text)
+    return UNSAFE_IN_LINES.sub(esc, json_text)

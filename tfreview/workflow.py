@@ -644,14 +644,15 @@ def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
 
 
 def approval_progress(ctx: Context, record: dict[str, Any]) -> Any:
-    """Where a plan's approvals stand (for a pull-request comment): approvals required, who approved or
-    rejected. Reports only: `apply` checks bindings and expiry itself."""
+    """Where a plan's approvals stand (for a pull-request comment): approvals required, who approved or rejected,
+    counting only verified decisions (a forged one is refused, exit 3, as `apply` would). A report: `apply` still
+    checks bindings, expiry and freshness itself."""
     from tfreview.render.comment import ApprovalProgress
     from tfreview.review.policy import required_approvals
 
-    decisions = approvals_of(ctx.store, record["id"])
+    facts, decisions = verified(ctx, record)
     ep = load_policy(ctx).for_env(record["env"])
-    return ApprovalProgress(required_approvals(ep, _facts(record)),
+    return ApprovalProgress(required_approvals(ep, facts),
                             approved_by=tuple(a.approver for a in decisions if a.kind == "approve"),
                             rejected_by=tuple(a.approver for a in decisions if a.kind != "approve"))
 

@@ -51,20 +51,25 @@ def _changed(rc: ResourceChange) -> bool:
     return rc.is_managed and rc.noteworthy
 
 
+def _seq(value: Any) -> list:
+    """A nested block list of a planned value; anything else (a malformed plan) is an empty list."""
+    return value if isinstance(value, list) else []
+
+
 def _forward_weights(listener: Any) -> dict[str, int]:
     """target group ARN -> weight of a listener value's forward actions (a plain target_group_arn weighs 1)."""
     weights: dict[str, int] = {}
     if not isinstance(listener, dict):
         return weights
-    for action in listener.get("default_action") or ():
+    for action in _seq(listener.get("default_action")):
         if not isinstance(action, dict):
             continue
         if isinstance(action.get("target_group_arn"), str) and action["target_group_arn"]:
             weights[action["target_group_arn"]] = max(weights.get(action["target_group_arn"], 0), 1)
-        for forward in action.get("forward") or ():
+        for forward in _seq(action.get("forward")):
             if not isinstance(forward, dict):
                 continue
-            for tg in forward.get("target_group") or ():
+            for tg in _seq(forward.get("target_group")):
                 if isinstance(tg, dict) and isinstance(tg.get("arn"), str):
                     weight = tg.get("weight")
                     weights[tg["arn"]] = int(weight) if isinstance(weight, (int, float)) else 1
@@ -77,7 +82,7 @@ def _strip_routing(listener: Any) -> Any:
         return listener
     out = {k: v for k, v in listener.items() if k not in ("default_action", "tags_all")}
     actions = []
-    for action in listener.get("default_action") or ():
+    for action in _seq(listener.get("default_action")):
         if isinstance(action, dict):
             actions.append({k: v for k, v in action.items() if k not in ("forward", "target_group_arn")})
     out["default_action"] = actions

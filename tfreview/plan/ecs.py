@@ -351,7 +351,7 @@ def _container_parts(o: dict, n: dict, secrets: frozenset[str], sensitive: bool)
         ov, nv = _normal_value(key, o.get(key)), _normal_value(key, n.get(key))
         if ov == nv:
             continue
-        if key in _NATURAL_KEYS and not (isinstance(ov or {}, dict) and isinstance(nv or {}, dict)):
+        if key in _NATURAL_KEYS and not all(isinstance(raw, (list, type(None))) for raw in (o.get(key), n.get(key))):
             other.append(key)  # not a list as AWS defines it (AWS refuses it at apply): told, not described
             continue
         if key == "image":

@@ -90,7 +90,7 @@ def parse_plan(doc: bytes | str | dict) -> Plan:
         checks=tuple(_check(c) for c in _list(data, "checks")),
         deferred=deferred,
         relevant_attributes=tuple(
-            (str(a.get("resource", "")), tuple(a.get("attribute") or ()))
+            (str(a.get("resource", "")), _path(a.get("attribute") or [], "relevant_attributes"))
             for a in _list(data, "relevant_attributes")
             if isinstance(a, dict)
         ),
@@ -106,6 +106,13 @@ def _list(data: dict, key: str) -> list:
     if not isinstance(value, list):
         raise InvalidPlan(f"broken plan: `{key}` is not a list", HINT)
     return value
+
+
+def _path(steps: Any, where: str) -> tuple[str | int, ...]:
+    """An attribute path as Terraform writes it: a list of keys (strings) and indexes (integers)."""
+    if not isinstance(steps, list) or not all(isinstance(s, (str, int)) and not isinstance(s, bool) for s in steps):
+        raise InvalidPlan(f"broken plan: {where} holds a path that is not a list of names and indexes", HINT)
+    return tuple(steps)
 
 
 def _table(data: dict, key: str) -> dict:
@@ -170,7 +177,7 @@ def _resource_change(rc: Any, section: str) -> ResourceChange:
         previous if previous.__class__ is str else None,
         deposed if deposed.__class__ is str else None,
         importing if importing.__class__ is dict else None,
-        tuple(tuple(p) for p in replace_paths if isinstance(p, list)) if replace_paths else (),
+        tuple(_path(p, f"{address} replace_paths") for p in replace_paths) if replace_paths else (),
         generated if generated.__class__ is str else None,
         change.get("before"),
         change.get("after"),
@@ -242,13 +249,13 @@ def _check(entry: Any) -> CheckResult:
     display = addr.get("to_display") if isinstance(addr, dict) else str(addr)
     failing = []
     problems = []
-    for inst in entry.get("instances") or ():
+    for inst in _list(entry, "instances"):
         if not isinstance(inst, dict):
             continue
         if inst.get("status") in ("fail", "error"):
             iaddr = inst.get("address") or {}
             failing.append(str(iaddr.get("to_display") if isinstance(iaddr, dict) else iaddr))
-        for problem in inst.get("problems") or ():
+        for problem in _list(inst, "problems"):
             if isinstance(problem, dict) and problem.get("message"):
                 problems.append(str(problem["message"]))
     return CheckResult(

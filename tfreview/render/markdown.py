@@ -74,7 +74,8 @@ def render_markdown(
     max_chars: int = MAX_CHARS,
 ) -> str:
     """The review as GitHub-flavoured Markdown, never longer than `max_chars` characters."""
-    text = visible(_head(review))
+    core, rest = visible(_head(review)), visible(_details(review))
+    text = core + rest
     chosen = select(review, actions=actions, types=types, addresses=addresses)
 
     def sections():
@@ -106,21 +107,26 @@ def render_markdown(
     else:
         if not tail or size + len(tail) <= budget:
             return text + "".join(part for _, part in shown) + tail
-    # Too long: every changed address still comes first (compact), then the diffs that fit after it.
-    compact = visible(_compact_list(chosen, budget - len(text)))
-    size = len(text) + len(compact)
-    while shown and size + sum(len(part) for _, part in shown) > budget:
+    # Too long: the counts and risks, then every changed address (compact), then what else fits: the ECS story,
+    # checks and deferred changes, then diffs.
+    compact = visible(_compact_list(chosen, budget - len(core)))
+    text = core + compact
+    if len(text) + len(rest) <= budget:
+        text += rest
+    elif rest:
+        text += "_ECS revisions, failing checks and deferred changes not shown: too long for one comment._\n\n"
+    while shown and len(text) + sum(len(part) for _, part in shown) > budget:
         shown.pop()
     missing = len(chosen) - sum(is_resource for is_resource, _ in shown)
     notice = f"\n> **truncated: {missing} resources not shown**"
     if tail:
         notice += " (output changes not shown)"
     notice += " — run `tfreview show` for the full review.\n"
-    return (text + compact + "".join(part for _, part in shown) + notice)[:max_chars]
+    return (text + "".join(part for _, part in shown) + notice)[:max_chars]
 
 
 def _head(review: Review) -> str:
-    """Counts, release kind, risks, ECS revisions, failing checks, deferred changes: what always survives."""
+    """Counts, release kind and risks: what always comes first and survives."""
     head: list[str] = ["## Terraform plan review", ""]
     summary = [_cell(line) for line in summary_lines(review)]
     head.append(f"**{summary[0]}**  ")
@@ -135,6 +141,12 @@ def _head(review: Review) -> str:
         if len(review.risks) > 100:
             head.append(f"| | | ... and {len(review.risks) - 100} more |")
         head.append("")
+    return "\n".join(head) + "\n"
+
+
+def _details(review: Review) -> str:
+    """ECS revisions, failing checks, deferred changes: after the risks (after every address when cut)."""
+    head: list[str] = []
     if review.ecs:
         head += ["### ECS revisions", ""]
         for story in review.ecs[:100]:
@@ -155,7 +167,7 @@ def _head(review: Review) -> str:
         head.append("")
     if review.deferred:
         head += ["### Deferred changes", ""] + [f"- {_code(a)}: {_cell(r)}" for a, r in review.deferred] + [""]
-    return "\n".join(head) + "\n"
+    return "\n".join(head) + "\n" if head else ""
 
 
 def _compact_list(chosen: Sequence[ResourceDiff], room: int) -> str:

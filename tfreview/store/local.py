@@ -25,9 +25,13 @@ class LocalStore:
         # put the local state beside that directory and lose it when the directory is removed.
         self.root = Path(os.path.abspath(Path(root).expanduser()))
         self.url = str(self.root)
-        if self.root.exists() and not self.root.is_dir():  # never "no plans yet" for a store we cannot read
-            raise BadInput(f"store {self.url} is not a directory",
-                           "point --store / TFREVIEW_STORE at the store's directory (or a new one)")
+        hint = "point --store / TFREVIEW_STORE at the store's directory (or a new one)"
+        try:
+            unusable = self.root.exists() and not self.root.is_dir()
+        except OSError as exc:  # a name too long, a loop of links...
+            raise BadInput(f"cannot use store {self.url}: {exc.strerror}", hint) from None
+        if unusable:  # never "no plans yet" for a store we cannot read
+            raise BadInput(f"store {self.url} is not a directory", hint)
 
     # -- paths -----------------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:

@@ -7,7 +7,7 @@ and passphrases work as they do for git; verification is in-process (sshsig.py).
 """
 from __future__ import annotations
 
-import atexit
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -78,6 +78,24 @@ def _public_key_of(path: Path) -> PublicKey:
         raise BadInput(f"signing key {path}: {exc}", HOW_TO) from None
 
 
+def _public_key_file(literal: str) -> Path:
+    """The file ssh-keygen reads for a literal public key: one per key in the user's own cache folder
+    (~/.cache/tfreview/signing, owner-only), written once, never a new temporary file per run."""
+    folder = Path.home() / ".cache" / "tfreview" / "signing"
+    text = literal + "\n"
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.pub"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.is_file() or path.read_text() != text:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".key-", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise BadInput(f"cannot write the public signing key to {folder}: {exc.strerror}", HOW_TO) from None
+    return path
+
+
 def find_signer(environ: Mapping[str, str] | None = None) -> Signer:
     """The signer from TFREVIEW_SIGNING_KEY, else git's user.signingkey; BadInput (exit 2, with a how-to) if none."""
     env = os.environ if environ is None else environ
@@ -86,11 +104,7 @@ def find_signer(environ: Mapping[str, str] | None = None) -> Signer:
         raise BadInput("no signing key: tfreview decisions are signed with your SSH key", HOW_TO)
     literal = configured.removeprefix("key::")
     if literal.startswith(_PUBLIC_PREFIXES):  # git accepts the public key itself; ssh-keygen wants a file
-        fd, name = tempfile.mkstemp(prefix="tfreview-signing-", suffix=".pub")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(literal + "\n")
-        path = Path(name)
-        atexit.register(path.unlink, missing_ok=True)
+        path = _public_key_file(literal)
     else:
         path = Path(os.path.expanduser(configured))
         if not path.is_file():
