@@ -3,6 +3,7 @@ roll back; every injected ECS fault is detected and traffic never moves onto the
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -203,4 +204,7 @@ def test_rolling_strategy_deploys_in_place_and_a_circuit_breaker_rollback_is_a_f
     finally:
         aws_sandbox.set_fault("roll-qa", None)
     assert proc.returncode == 1 and "failed" in proc.stderr, proc.stderr
+    deadline = time.monotonic() + 30  # the circuit breaker rolls back a deployment step after the failure
+    while not image().endswith(":3.1.0") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert image().endswith(":3.1.0")  # ECS rolled back: stable, but on the old revision
