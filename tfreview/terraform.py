@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -89,7 +88,7 @@ class Terraform:
         argv = self._cmd.generate_cmd_string(cmd, *args, **options)
         # terraform writes to files in its private working directory, not to pipes: if tfreview is killed, terraform
         # finishes what it is doing and writes its state (a broken pipe would kill it mid-write), and its lock stays
-        # held meanwhile (store.locks.orphaned_terraform).
+        # held meanwhile (store.locks.busy_workdir_owners).
         out_path = self.working_dir / f".tfreview-{cmd.replace(' ', '-')}.out"
         err_path = out_path.with_suffix(".err")
         try:
@@ -256,31 +255,28 @@ def make_workdir(settings: Settings, prefix: str) -> Path:
         if base:
             Path(base).mkdir(parents=True, exist_ok=True)
         remove_abandoned_workdirs(Path(base or tempfile.gettempdir()))
-        # The pid in the name tells which tfreview made it (see store.locks.orphaned_terraform).
+        # The pid in the name tells which tfreview made it (see store.locks.busy_workdir_owners).
         return Path(tempfile.mkdtemp(prefix=f"tfreview-{prefix}-{os.getpid()}-", dir=base))
     except OSError as exc:
         raise BadInput(f"cannot make a working directory in {base or tempfile.gettempdir()}: {exc.strerror}",
                        "fix TFREVIEW_WORK_DIR or [terraform].work_dir in tfreview.toml") from None
 
 
-_WORKDIR = re.compile(r"^tfreview-[a-z]+-(\d+)-")
-
-
 def remove_abandoned_workdirs(base: Path) -> None:
     """Remove the working directories of killed tfreview runs on this host: their tfreview is gone and no process
     (an orphaned terraform) still works in them. They may hold a plan file with secrets."""
-    from tfreview.store.locks import orphaned_terraform, pid_alive
+    from tfreview.store.locks import busy_workdir_owners, pid_alive, workdir_owner
 
     try:
-        names = [n for n in os.listdir(base) if n.startswith("tfreview-")]
+        owned = [(n, workdir_owner(n)) for n in os.listdir(base) if n.startswith("tfreview-")]
     except OSError:
         return
-    for name in names:
-        match = _WORKDIR.match(name)
-        if match is None:
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid() and not pid_alive(pid) and not orphaned_terraform(pid):
+    dead = [(n, pid) for n, pid in owned if pid is not None and pid != os.getpid() and not pid_alive(pid)]
+    if not dead:
+        return
+    busy = busy_workdir_owners()
+    for name, pid in dead:
+        if pid not in busy:
             shutil.rmtree(base / name, ignore_errors=True)
 
 

@@ -73,7 +73,7 @@ def holder_alive(lock: Lock) -> bool | None:
     """Is the process holding `lock` still running? None when it runs on another host (we cannot tell)."""
     if lock.host != socket.gethostname():
         return None
-    return pid_alive(lock.pid) or bool(orphaned_terraform(lock.pid))
+    return pid_alive(lock.pid) or lock.pid in busy_workdir_owners()
 
 
 def pid_alive(pid: int) -> bool:
@@ -87,16 +87,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def orphaned_terraform(pid: int) -> list[int]:
-    """Processes still working in a terraform working directory of tfreview process `pid` (see
-    terraform.make_workdir: the directory name carries the pid): a killed tfreview's terraform may still be
-    applying, and its lock is not free until it is done. Linux /proc; elsewhere an empty list."""
-    marker = f"{os.sep}tfreview-"
-    found = []
+_WORKDIR = re.compile(r"^tfreview-[a-z]+-(\d+)-")  # terraform.make_workdir's names: tfreview-<purpose>-<pid>-...
+
+
+def workdir_owner(name: str) -> int | None:
+    """The pid of the tfreview that made the working directory called `name`, or None for another name."""
+    match = _WORKDIR.match(name)
+    return int(match.group(1)) if match else None
+
+
+def busy_workdir_owners() -> set[int]:
+    """Pids of the tfreview runs some process still works for, in one look at /proc: a killed tfreview's terraform
+    runs on in its working directory, and that apply's lock is not free until it is done. Empty off Linux."""
+    owners: set[int] = set()
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return owners
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -104,9 +111,11 @@ def orphaned_terraform(pid: int) -> list[int]:
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except OSError:
             continue
-        if marker in cwd and f"-{pid}-" in cwd.split(marker, 1)[1].split(os.sep, 1)[0]:
-            found.append(int(entry))
-    return found
+        for part in cwd.split(os.sep):
+            owner = workdir_owner(part)
+            if owner is not None:
+                owners.add(owner)
+    return owners
 
 
 def describe_lock(lock: Lock, now: datetime | None = None) -> str:

@@ -1,5 +1,4 @@
-# A terraform_data-only environment: the whole package -> plan -> approve -> apply loop with the real terraform
-# binary and no AWS (terraform_data is built into terraform: no provider to install). Tests copy this tree.
+# A terraform_data-only environment (no AWS: terraform_data is built into terraform). Tests copy this tree.
 terraform {
   required_version = ">= 1.5"
   backend "local" {}
@@ -19,8 +18,11 @@ variable "app_version" {
   default = "0"
 }
 
-resource "terraform_data" "release" {
-  input = { app = var.app, version = var.app_version }
+module "release" {
+  source        = "../../modules/release"
+  app           = var.app
+  app_version   = var.app_version
+  apply_seconds = 0
 }
 
 output "strategy" {

@@ -1,4 +1,4 @@
-# Like envs/qa, but its apply takes a while (a local-exec sleep): for tests that interrupt an apply.
+# A terraform_data-only environment (no AWS: terraform_data is built into terraform). Tests copy this tree.
 terraform {
   required_version = ">= 1.5"
   backend "local" {}
@@ -18,12 +18,11 @@ variable "app_version" {
   default = "0"
 }
 
-resource "terraform_data" "release" {
-  input = { app = var.app, version = var.app_version }
-
-  provisioner "local-exec" {
-    command = "sleep 20"
-  }
+module "release" {
+  source        = "../../modules/release"
+  app           = var.app
+  app_version   = var.app_version
+  apply_seconds = 20
 }
 
 output "strategy" {
