@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import json
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.audit import timed as median_s  # noqa: E402
+from bench.audit import InProcessSigner, timed as median_s  # noqa: E402
 from tfreview.config import Settings  # noqa: E402
 from tfreview.store.audit import append_event, read_log  # noqa: E402
 from tfreview.store.base import dumps  # noqa: E402
@@ -37,22 +36,6 @@ from tfreview.trust import sshsig  # noqa: E402
 from tfreview.trust.admin import init  # noqa: E402
 from tfreview.trust.signer import find_signer  # noqa: E402
 from tfreview.trust.verify import sign, statement_sha256, verify_log  # noqa: E402
-
-
-class InProcessSigner:
-    """SSHSIG ed25519 signatures made with `cryptography` (bench only: fills big logs fast)."""
-
-    def __init__(self, key_file: Path) -> None:
-        from cryptography.hazmat.primitives.serialization import load_ssh_private_key
-
-        self.key = load_ssh_private_key(key_file.read_bytes(), None)
-        self.public_key = sshsig.parse_public_key(Path(f"{key_file}.pub").read_text())
-
-    def sign(self, message: bytes) -> str:
-        s = sshsig._string
-        sig = s(b"ssh-ed25519") + s(self.key.sign(sshsig.signed_data(message)))
-        return sshsig.armour(sshsig.MAGIC + struct.pack(">I", 1) + s(self.public_key.blob) + s(b"tfreview") + s(b"")
-                             + s(b"sha512") + s(sig))
 
 
 def main() -> None:

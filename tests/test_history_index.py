@@ -118,10 +118,10 @@ def test_audit_log_pages_from_a_time_and_a_cursor_without_reading_the_whole_log(
 
     for n in range(1, 41):
         append_event(store, "plan" if n % 2 else "approve", "alice@example.com", plan_id=f"p{n}")
-    at_25 = datetime.fromisoformat(audit._load_entry(store, 25)["time"].replace("Z", "+00:00"))
+    at_25 = datetime.fromisoformat(audit.load_entry(store, 25)["time"].replace("Z", "+00:00"))
     reads: list[int] = []
-    load = audit._load_entry
-    monkeypatch.setattr(audit, "_load_entry", lambda s, seq: reads.append(seq) or load(s, seq))
+    load = audit.load_entry
+    monkeypatch.setattr(audit, "load_entry", lambda s, seq: reads.append(seq) or load(s, seq))
     first = page(store, since=at_25, limit=3, event="plan")
     assert [e["seq"] for e in first.entries] == [25, 27, 29] and first.next_after == 29
     assert min(reads[6:]) >= 25  # after the binary search (a few probes) nothing before the page is read

@@ -866,23 +866,48 @@ def audit_checkpoint(output: Optional[str] = typer.Option(None, "--output", "-o"
     _console(stderr=True).print(f"wrote checkpoint of entry {json.loads(text)['seq']} to {output}", markup=False)
 
 
+@audit_app.command("seal")
+def audit_seal(fmt: Format = FormatOpt) -> None:
+    """Seal every complete segment of 1,000 entries not sealed yet: check its chain and signatures once and store
+    it as one object under a seal you sign, so that `audit verify` reads one object and checks one signature per
+    segment. The writer who completes a segment seals it already; this seals the rest (an older log, a lost race)."""
+    from tfreview.store.audit import SEGMENT_SIZE, read_head
+    from tfreview.trust.verify import seal_log
+
+    ctx, _ = _context()
+    seals = seal_log(ctx)
+    head = read_head(ctx.store)[0]
+    unsealed = head % SEGMENT_SIZE
+    if fmt is Format.json:
+        _emit_json({"sealed": [{"first": s["first"], "last": s["last"]} for s in seals], "entries": head,
+                    "unsealed_tail": unsealed})
+        return
+    what = (f"sealed {len(seals)} segment(s), entries {seals[0]['first']}-{seals[-1]['last']}" if seals
+            else "nothing to seal")
+    _print(f"{what}; the last {unsealed} of {head} entries are sealed when their segment of {SEGMENT_SIZE:,} is "
+           "complete")
+
+
 @audit_app.command("verify")
 def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
                                                           help="A checkpoint FILE or s3://bucket/key the log must extend."),
+                 full: bool = typer.Option(False, "--full", help="Also read every entry object of sealed segments and "
+                                           "check every entry's own signature, not only the seals'."),
                  fmt: Format = FormatOpt) -> None:
     """Prove the audit chain intact and every entry, plan record and decision signed by its actor (exit 1 naming
-    the first that is not)."""
+    the first that is not). Sealed segments (`audit seal`) are checked by their seal's signature and bytes."""
     from dataclasses import replace
 
     from tfreview.errors import StoreError
     from tfreview.store import open_store
-    from tfreview.store.audit import read_log
+    from tfreview.store.audit import read_log, sealed_seqs
     from tfreview.trust.verify import verify_log
 
     store = open_store(_settings().store)
-    entries, result = read_log(store)
+    entries, result = read_log(store, full=full)
+    sealed = len(sealed_seqs(result.seals))
     if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
-        seq, why = verify_log(store, entries)
+        seq, why = verify_log(store, entries, result.seals, full=full)
         if why:
             result = replace(result, ok=False, first_bad_seq=seq, reason=why)
     if result.ok and checkpoint is not None:
@@ -900,8 +925,8 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
             result = replace(result, ok=False, first_bad_seq=doc.get("seq"),
                              reason=f"the log no longer extends checkpoint {checkpoint}: {gap}")
     if fmt is Format.json:
-        _emit_json({"ok": result.ok, "entries": result.count, "first_bad_seq": result.first_bad_seq,
-                    "reason": result.reason})
+        _emit_json({"ok": result.ok, "entries": result.count, "sealed": sealed,
+                    "first_bad_seq": result.first_bad_seq, "reason": result.reason})
         if not result.ok:
             raise typer.Exit(EXIT_ERROR)
         return
@@ -909,7 +934,9 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
         where = f"audit log broken at entry {result.first_bad_seq}" if result.first_bad_seq else "audit check failed"
         raise StoreError(f"{where}: {result.reason}",
                          "the log or the store was modified outside tfreview: compare with a backup of the store")
-    _print(f"audit log intact: {result.count} entries, each chained to the one before and signed by its actor; "
+    how = (f" ({sealed} of them in {len(result.seals)} sealed segment(s), checked by their seals' signatures"
+           f"{' and every entry' if full else ''})" if sealed else "")
+    _print(f"audit log intact: {result.count} entries{how}, each chained to the one before and signed by its actor; "
            "plan records and decisions match it")
 
 
@@ -1080,8 +1107,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
-    "audit verify": ("tfreview audit verify", "tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
+    "audit verify": ("tfreview audit verify", "tfreview audit verify --full", "tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
                      "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
+    "audit seal": ("tfreview audit seal", "tfreview audit seal --format json"),
     "audit checkpoint": ("tfreview audit checkpoint --output s3://acme-audit/tfreview/checkpoint.json",
                          "tfreview audit checkpoint --output checkpoint.json"),
     "policy init": ("tfreview policy init policy.toml    # version 1: you sign it and must be one of its admins",),

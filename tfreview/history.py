@@ -153,17 +153,17 @@ def _write_segment(store: Store, kind: str, to_seq: int, to_hash: str, lines: It
 
 def _entry_hash(store: Store, seq: int) -> str | None:
     """The `hash` of audit entry `seq` ("" for seq 0, before the first entry; None when it is missing)."""
-    from tfreview.store.audit import _load_entry
+    from tfreview.store.audit import load_entry
 
     if seq == 0:
         return ""
-    entry = _load_entry(store, seq)
+    entry = load_entry(store, seq)
     return None if entry is None else str(entry.get("hash", ""))
 
 
 def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
     """Plan id (bytes) -> index row, from the index, brought up to date with the audit log first (see the module doc)."""
-    from tfreview.store.audit import _load_entry, _read_head
+    from tfreview.store.audit import load_entry, read_head
 
     rows: dict[bytes, IndexRow] = {}
     segments = [] if rebuild else _segments(store)
@@ -174,7 +174,7 @@ def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
             rows.update((r[ID], r) for r in part)
     except (ValueError, KeyError, IndexError, NotFound, StoreError):
         header, rows = None, {}
-    head = _read_head(store)[0]
+    head = read_head(store)[0]
     covered = int(header["to_seq"]) if header else 0
     if header is None or covered > head or _entry_hash(store, covered) != header.get("to_hash"):
         return _rebuild(store, head)
@@ -183,7 +183,7 @@ def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
     touched: dict[str, str] = {}  # plan id -> time of its newest entry
     last_hash = ""
     for seq in range(covered + 1, head + 1):
-        entry = _load_entry(store, seq) or {}
+        entry = load_entry(store, seq) or {}
         last_hash = str(entry.get("hash", ""))
         if entry.get("plan_id"):
             touched[str(entry["plan_id"])] = str(entry.get("time", ""))

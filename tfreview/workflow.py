@@ -121,11 +121,22 @@ class Context:
         return sign(self.signer, {**statement, "policy_version": self.policy_version})
 
     def audit(self, event: str, **fields: Any) -> dict[str, Any]:
-        from tfreview.store.audit import append_event
+        from tfreview.store.audit import SEGMENT_SIZE, append_event
 
         # S3 mode: the AWS principal beside the person (None, and so left out, elsewhere).
-        return append_event(self.store, event, self.user, signer=self.signer, policy_version=self.policy_version,
-                            aws_arn=self.identity.get("aws_arn"), **fields)
+        entry = append_event(self.store, event, self.user, signer=self.signer, policy_version=self.policy_version,
+                             aws_arn=self.identity.get("aws_arn"), **fields)
+        if self.signer is not None and entry["seq"] % SEGMENT_SIZE == 0:
+            # The writer who completes a segment of the log seals it, so that `audit verify` checks one signature
+            # for its 1,000 entries. Sealing only makes verifying faster: if it fails (a damaged entry, a lost
+            # race), the command still succeeded and `audit verify` names what is wrong.
+            from tfreview.trust.verify import seal_log
+
+            try:
+                seal_log(self, [entry["seq"] - SEGMENT_SIZE + 1])
+            except TfreviewError:
+                pass
+        return entry
 
 
 # -- package -------------------------------------------------------------------------------------------------

@@ -27,18 +27,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
+
+import orjson
 
 from tfreview.errors import Conflict, NotFound, StoreError
 from tfreview.store.base import Store, canonical, dumps, put_json
 
 HEAD_KEY = "audit/head.json"
 ENTRIES_PREFIX = "audit/entries/"
+SEGMENTS_PREFIX = "audit/segments/"
+SEGMENT_SIZE = 1000  # entries per sealed segment
 GENESIS_HASH = "0" * 64
 MAX_ATTEMPTS = 200
 
 _SECRET_KEY = re.compile(r"secret|password|passwd|token|credential|private_key|access_key", re.IGNORECASE)
 _ENTRY_NAME = re.compile(r"^audit/entries/(\d{12})\.json$")
+_SEGMENT_NAME = re.compile(r"^audit/segments/(\d{12})\.jsonl$")
 
 
 def entry_key(seq: int) -> str:
@@ -75,7 +80,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _read_head(store: Store) -> tuple[int, str, str | None]:
+def read_head(store: Store) -> tuple[int, str, str | None]:
     """(seq, hash, etag) of the head; (0, GENESIS_HASH, None) for an empty log."""
     try:
         raw, etag = store.read_versioned(HEAD_KEY)
@@ -101,7 +106,7 @@ def _advance_head(store: Store, seq: int, hash_: str, etag: str | None) -> bool:
         return False
 
 
-def _load_entry(store: Store, seq: int) -> dict[str, Any] | None:
+def load_entry(store: Store, seq: int) -> dict[str, Any] | None:
     try:
         return json.loads(store.read(entry_key(seq)))
     except NotFound:
@@ -133,8 +138,8 @@ def append_event(store: Store, event: str, actor: str, *, signer: Any = None, **
     statement = {"time": _now(), "event": event, "actor": actor, **payload}
     signed = {"signature": signer.sign(canonical(statement))} if signer is not None else {}
     for attempt in range(MAX_ATTEMPTS):
-        seq, head_hash, etag = _read_head(store)
-        nxt = _load_entry(store, seq + 1)
+        seq, head_hash, etag = read_head(store)
+        nxt = load_entry(store, seq + 1)
         if nxt is not None:
             # The head lags (a writer crashed or is about to advance it): adopt the entry if it chains.
             if nxt.get("prev_hash") != head_hash or nxt.get("seq") != seq + 1 or entry_hash(nxt) != nxt.get("hash"):
@@ -155,7 +160,7 @@ def append_event(store: Store, event: str, actor: str, *, signer: Any = None, **
         for _ in range(MAX_ATTEMPTS):
             if _advance_head(store, seq + 1, entry["hash"], etag):
                 break
-            cur, _h, etag = _read_head(store)
+            cur, _h, etag = read_head(store)
             if cur >= seq + 1:
                 break
         return entry
@@ -165,37 +170,37 @@ def append_event(store: Store, event: str, actor: str, *, signer: Any = None, **
 _UNPARSABLE: Any = object()  # an entry's bytes that are not JSON
 
 
-def _read_objects(store: Store) -> list[tuple[str, bytes | None, Any]]:
-    """Every object under the entries prefix, in key order, read once: (key, bytes, parsed JSON or _UNPARSABLE);
-    bytes None for a name that is not an entry's (not read) or an entry that vanished. Reads run
-    `store.read_workers` at a time (on S3 each is a round trip)."""
+def _read_many(store: Store, keys: list[str]) -> list[bytes | None]:
+    """The bytes of each of `keys` (None for one that does not exist), `store.read_workers` at a time (on S3 each
+    read is a round trip)."""
 
-    def read(key: str) -> tuple[str, bytes | None, Any]:
-        if not _ENTRY_NAME.match(key):
-            return key, None, None
+    def read(key: str) -> bytes | None:
         try:
-            raw = store.read(key)
+            return store.read(key)
         except NotFound:
-            return key, None, None
-        try:
-            return key, raw, json.loads(raw)
-        except ValueError:
-            return key, raw, _UNPARSABLE
+            return None
 
-    keys = store.list(ENTRIES_PREFIX)
-    if store.read_workers <= 1:
+    if store.read_workers <= 1 or len(keys) <= 1:
         return [read(key) for key in keys]
     with ThreadPoolExecutor(max_workers=store.read_workers, thread_name_prefix="audit-read") as pool:
         return list(pool.map(read, keys))
 
 
-def _entries(objects: list[tuple[str, bytes | None, Any]]) -> list[Any]:
-    return [entry for _key, raw, entry in objects if raw is not None and entry is not _UNPARSABLE]
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _UNPARSABLE
 
 
 def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
-    """Audit entries in seq order (not verified: use `verify_chain` for that); unreadable ones are skipped."""
-    yield from _entries(_read_objects(store))
+    """Audit entries in seq order, from their entry files (not verified: use `read_log` for that); unreadable
+    ones are skipped."""
+    keys = [key for key in store.list(ENTRIES_PREFIX) if _ENTRY_NAME.match(key)]
+    for raw in _read_many(store, keys):
+        entry = _parse(raw) if raw is not None else None
+        if isinstance(entry, dict):
+            yield entry
 
 
 def filter_entries(entries: Iterable[dict[str, Any]], *, app: str | None = None, env: str | None = None,
@@ -224,69 +229,239 @@ def filter_entries(entries: Iterable[dict[str, Any]], *, app: str | None = None,
     return out
 
 
+# -- checking entries and sealed segments (pure) ------------------------------------------------------------------
+def check_entry(seq: int, raw: bytes, entry: Any, prev_hash: str) -> str | None:
+    """Why the entry file bytes `raw` (parsed: `entry`, or _UNPARSABLE) are not entry `seq` chained to
+    `prev_hash` (None: they are)."""
+    if entry is _UNPARSABLE:
+        return f"entry {seq} is not valid JSON"
+    if not isinstance(entry, dict):
+        return f"entry {seq} is not a JSON object"
+    if dumps(entry) != raw:
+        return f"entry {seq} bytes are not as written (not canonical JSON)"
+    if entry.get("seq") != seq:
+        return f"entry {seq} says it is entry {entry.get('seq')} (moved or reordered)"
+    if entry_hash(entry) != entry.get("hash"):
+        return f"entry {seq} content does not match its hash (modified)"
+    if entry.get("prev_hash") != prev_hash:
+        return f"entry {seq} does not chain to entry {seq - 1} (prev_hash differs)"
+    return None
+
+
+def segment_first(seq: int) -> int:
+    """The first seq of the segment holding entry `seq`."""
+    return (seq - 1) // SEGMENT_SIZE * SEGMENT_SIZE + 1
+
+
+def _segment_name(key: str) -> int:
+    """The first seq of the segment stored at `key` (0: not a segment's name)."""
+    m = _SEGMENT_NAME.match(key)
+    first = int(m.group(1)) if m else 0
+    return first if first and segment_first(first) == first else 0
+
+
+def segment_key(first: int) -> str:
+    """Store key of the sealed segment of entries first..first + SEGMENT_SIZE - 1."""
+    return f"{SEGMENTS_PREFIX}{first:012d}.jsonl"
+
+
+def seal_statement(first: int, prev_hash: str, body: bytes, last_hash: str) -> dict[str, Any]:
+    """What a seal says (before who, when and the policy version are added and it is signed): the entries
+    first..last, exactly the bytes `body` (their entry files, concatenated), chain from `prev_hash` to
+    `last_hash`."""
+    return {"kind": "audit-seal", "first": first, "last": first + SEGMENT_SIZE - 1, "prev_hash": prev_hash,
+            "last_hash": last_hash, "entries_sha256": hashlib.sha256(body).hexdigest()}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A sealed segment as read: its seal (a signed statement: the trust layer checks the signature), the entry
+    bytes it holds, one per line, and those entries parsed."""
+
+    key: str
+    seal: dict[str, Any]
+    lines: list[bytes]
+    entries: list[dict[str, Any]]
+
+
+def check_segment(key: str, raw: bytes, first: int, prev_hash: str) -> Segment | str:
+    """The segment in `raw` if it holds entries first..first + SEGMENT_SIZE - 1, exactly the bytes its seal names,
+    chained from `prev_hash`; else why not. Its entries' own hashes are not recomputed: the sealer checked them
+    (and their signatures) before signing the seal, and any later change of a byte breaks `entries_sha256`."""
+    header, _, body = raw.partition(b"\n")
+    seal = _parse(header)
+    last = first + SEGMENT_SIZE - 1
+    if not isinstance(seal, dict) or seal.get("kind") != "audit-seal":
+        return "its first line is not a seal"
+    if (seal.get("first"), seal.get("last")) != (first, last):
+        return f"its seal covers entries {seal.get('first')}-{seal.get('last')}, not {first}-{last} (moved)"
+    if hashlib.sha256(body).hexdigest() != seal.get("entries_sha256"):
+        return "its entries are not the bytes its seal names (modified, removed or reordered after sealing)"
+    if seal.get("prev_hash") != prev_hash:
+        return f"it does not chain to entry {first - 1} (prev_hash differs)"
+    lines = body.splitlines(keepends=True)
+    try:
+        entries = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        return "its entries are not JSON"
+    if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):
+        return f"it holds {len(entries)} entries, not {SEGMENT_SIZE}"
+    for seq, entry in enumerate(entries, start=first):
+        if entry.get("seq") != seq or entry.get("prev_hash") != prev_hash:
+            return f"entry {seq} in it is out of place"
+        prev_hash = entry.get("hash")
+    if prev_hash != seal.get("last_hash"):
+        return "its last entry is not the one its seal names"
+    return Segment(key, seal, lines, entries)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of `verify_chain`: ok, number of entries checked, first bad seq (None when ok) and why."""
+    """Outcome of `verify_chain`: ok, number of entries checked, first bad seq (None when ok) and why; `seals`: the
+    seals of the segments the entries were read from (their signatures are the trust layer's to check)."""
 
     ok: bool
     count: int
     first_bad_seq: int | None = None
     reason: str = ""
+    seals: tuple[dict[str, Any], ...] = ()
 
 
-def _verify(store: Store, objects: list[tuple[str, bytes | None, Any]]) -> VerifyResult:
-    prev_hash = GENESIS_HASH
-    expected = 1
-    hashes: dict[int, str] = {}
+def sealed_seqs(seals: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The entry numbers covered by `seals`."""
+    return {seq for seal in seals for seq in range(int(seal["first"]), int(seal["last"]) + 1)}
 
-    def bad(seq: int, reason: str) -> VerifyResult:
-        return VerifyResult(False, expected - 1, seq, reason)
 
-    for key, raw, entry in objects:
-        m = _ENTRY_NAME.match(key)
-        if not m:
-            return bad(expected, f"unexpected object {key} among the audit entries")
-        seq = int(m.group(1))
-        if seq != expected:
-            return bad(expected, f"entry {expected} is missing (next found: {seq})")
+def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
+          head: tuple[int, str] | None, compare: bool) -> tuple[list[dict[str, Any]], VerifyResult]:
+    """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
+    entries, every other entry from `files` (seq -> bytes, None when missing); with `compare`, the entry files
+    of sealed entries must be the segment's bytes. `head`: (seq, hash), None when unreadable."""
+    entries: list[dict[str, Any]] = []
+    seals: list[dict[str, Any]] = []
+    prev_hash, seq = GENESIS_HASH, 1
+
+    def bad(at: int, reason: str) -> tuple[list[dict[str, Any]], VerifyResult]:
+        return entries, VerifyResult(False, len(entries), at, reason, tuple(seals))
+
+    if strays:
+        return bad(1, f"unexpected object {strays[0]} among the audit entries")
+    while True:
+        if seq in segments:
+            key, raw = segments.pop(seq)
+            checked = check_segment(key, raw, seq, prev_hash) if raw is not None else "it vanished while verifying"
+            if isinstance(checked, str):
+                return bad(seq, f"sealed segment {key}: {checked}")
+            for at, line in enumerate(checked.lines, start=seq):
+                if compare and files.get(at) != line:
+                    what = "is missing" if files.get(at) is None else "differs from its sealed copy (modified)"
+                    return bad(at, f"entry {at} {what} (sealed in {key})")
+                files.pop(at, None)
+            entries += checked.entries
+            seals.append(checked.seal)
+            prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
+            continue
+        if seq not in files:
+            break
+        raw = files.pop(seq)
         if raw is None:
-            return bad(expected, f"entry {expected} vanished while verifying")
-        if entry is _UNPARSABLE:
-            return bad(seq, f"entry {seq} is not valid JSON")
-        if not isinstance(entry, dict):
-            return bad(seq, f"entry {seq} is not a JSON object")
-        if dumps(entry) != raw:
-            return bad(seq, f"entry {seq} bytes are not as written (not canonical JSON)")
-        if entry.get("seq") != seq:
-            return bad(seq, f"entry {seq} says it is entry {entry.get('seq')} (moved or reordered)")
-        if entry_hash(entry) != entry.get("hash"):
-            return bad(seq, f"entry {seq} content does not match its hash (modified)")
-        if entry.get("prev_hash") != prev_hash:
-            return bad(seq, f"entry {seq} does not chain to entry {seq - 1} (prev_hash differs)")
-        prev_hash = entry["hash"]
-        hashes[seq] = prev_hash
-        expected += 1
-    count = expected - 1
-    try:
-        head_seq, head_hash, _ = _read_head(store)
-    except StoreError:
-        return VerifyResult(False, count, count or None, f"audit head {HEAD_KEY} is unreadable")
+            break
+        entry = _parse(raw)
+        why = check_entry(seq, raw, entry, prev_hash)
+        if why:
+            return bad(seq, why)
+        entries.append(entry)
+        prev_hash, seq = entry["hash"], seq + 1
+    count = seq - 1
+    later = sorted([*(s for s, raw in files.items() if raw is not None), *segments])
+    if later:
+        return bad(seq, f"entry {seq} is missing (next found: {later[0]})")
+    if head is None:
+        return bad(count or 1, f"audit head {HEAD_KEY} is unreadable")
+    head_seq, head_hash = head
     if head_seq > count:
-        return VerifyResult(False, count, count + 1,
-                            f"entry {count + 1} is missing (the head says the log has {head_seq} entries)")
-    if head_seq and hashes.get(head_seq) != head_hash:
-        return VerifyResult(False, count, head_seq, f"the audit head does not match entry {head_seq}")
+        return bad(count + 1, f"entry {count + 1} is missing (the head says the log has {head_seq} entries)")
+    if head_seq and entries[head_seq - 1].get("hash") != head_hash:
+        return bad(head_seq, f"the audit head does not match entry {head_seq}")
     # head_seq < count is the crash window (entries created, head not yet advanced): they chain, so they count.
-    return VerifyResult(True, count)
+    return entries, VerifyResult(True, count, seals=tuple(seals))
 
 
-def verify_chain(store: Store) -> VerifyResult:
+def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]], VerifyResult]:
+    """Every entry of the log in seq order, and whether the chain holds (`VerifyResult`), each object read once.
+
+    Sealed segments are read in place of their entries (one read per 1,000 entries). Their entry files are
+    compared with them byte for byte where reads are cheap (the local store) or when `full`; on S3, where each
+    read is a round trip, they are not read (entry objects there are create-only and never deleted, by the
+    bucket policy of docs/s3-store.md). Everything after the last segment, or not sealed, is checked entry by
+    entry (canonical bytes, own hash, seq, chain)."""
+    segment_keys = store.list(SEGMENTS_PREFIX)
+    named = {first: key for key in segment_keys if (first := _segment_name(key))}
+    strays = [key for key in segment_keys if not _segment_name(key)]
+    segments = dict(zip(named, zip(named.values(), _read_many(store, list(named.values())), strict=True),
+                        strict=True))
+    compare = full or store.read_workers <= 1
+    top = max(named, default=1 - SEGMENT_SIZE) + SEGMENT_SIZE - 1  # the last sealed seq (0: none)
+    if compare or not named:
+        listed = store.list(ENTRIES_PREFIX)
+    else:  # entries not sealed below the last segment, then all after it
+        gaps = [entry_key(s) for s in range(1, top + 1) if segment_first(s) not in named]
+        listed = gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top))
+    keys: list[str] = []
+    for key in listed:
+        (keys if _ENTRY_NAME.match(key) else strays).append(key)
+    wanted = [k for k in keys if compare or segment_first(int(k[len(ENTRIES_PREFIX):-5])) not in named]
+    files = {int(k[len(ENTRIES_PREFIX):-5]): raw for k, raw in zip(wanted, _read_many(store, wanted), strict=True)}
+    try:
+        head: tuple[int, str] | None = read_head(store)[:2]
+    except StoreError:
+        head = None
+    return _walk(segments, files, strays, head, compare)
+
+
+def verify_chain(store: Store, *, full: bool = False) -> VerifyResult:
     """Check every audit entry: canonical bytes, own hash, seq matching its key, contiguous seqs from 1,
-    prev_hash chaining to the entry before, and the head pointing at an entry of the chain."""
-    return _verify(store, _read_objects(store))
+    prev_hash chaining to the entry before, and the head pointing at an entry of the chain (see `read_log`)."""
+    return read_log(store, full=full)[1]
 
 
-def read_log(store: Store) -> tuple[list[dict[str, Any]], VerifyResult]:
-    """(`iter_entries`, `verify_chain`) of the log in one pass: every entry object is read once."""
-    objects = _read_objects(store)
-    return _entries(objects), _verify(store, objects)
+# -- sealing (the trust layer signs: tfreview.trust.verify.seal_log) ---------------------------------------------
+def unsealed_segments(store: Store) -> list[int]:
+    """First seqs of the complete segments (all SEGMENT_SIZE entries written, by the head) not sealed yet."""
+    head = read_head(store)[0]
+    sealed = {_segment_name(key) for key in store.list(SEGMENTS_PREFIX)}
+    return [first for first in range(1, head - SEGMENT_SIZE + 2, SEGMENT_SIZE) if first not in sealed]
+
+
+def segment_to_seal(store: Store, first: int) -> tuple[bytes, list[dict[str, Any]], str]:
+    """(body, entries, prev_hash) of the segment starting at `first`, read from the entry files and checked as
+    `verify_chain` checks them; StoreError naming the first that is not right."""
+    keys = [entry_key(seq) for seq in range(max(first - 1, 1), first + SEGMENT_SIZE)]
+    raws = _read_many(store, keys)
+    if first > 1:
+        before = _parse(raws.pop(0) or b"")
+        prev_hash = before.get("hash") if isinstance(before, dict) else None
+    else:
+        prev_hash = GENESIS_HASH
+    hint = "run `tfreview audit verify` and investigate"
+    if not isinstance(prev_hash, str):
+        raise StoreError(f"audit entry {first - 1} is missing or unreadable: segment {first} is not sealed", hint)
+    entries: list[dict[str, Any]] = []
+    chain = prev_hash
+    for seq, raw in enumerate(raws, start=first):
+        entry = _parse(raw) if raw is not None else None
+        why = check_entry(seq, raw, entry, chain) if raw is not None else f"entry {seq} is missing"
+        if why or not isinstance(entry, dict):
+            raise StoreError(f"{why}: segment {first} is not sealed", hint)
+        entries.append(entry)
+        chain = entry["hash"]
+    return b"".join(raw for raw in raws if raw is not None), entries, prev_hash
+
+
+def store_segment(store: Store, seal: dict[str, Any], body: bytes) -> bool:
+    """Write the sealed segment (seal line, then the entries' bytes), create-only; False if it exists already."""
+    try:
+        store.create(segment_key(int(seal["first"])), dumps(seal) + body)
+    except Conflict:
+        return False
+    return True

@@ -33,12 +33,12 @@ def _time(entry: dict[str, Any] | None) -> datetime | None:
 
 def first_at_or_after(store: Store, since: datetime, head: int) -> int:
     """The smallest seq in 1..head whose entry's time is at or after `since` (head + 1 when none is)."""
-    from tfreview.store.audit import _load_entry
+    from tfreview.store.audit import load_entry
 
     lo, hi = 1, head + 1
     while lo < hi:
         mid = (lo + hi) // 2
-        t = _time(_load_entry(store, mid))
+        t = _time(load_entry(store, mid))
         if t is not None and t >= since:
             hi = mid
         else:
@@ -50,16 +50,16 @@ def page(store: Store, *, since: datetime | None = None, after: int = 0, limit: 
          **filters: Any) -> Page:
     """Entries with seq > `after`, at or after `since`, matching `filters` (those of `filter_entries`), at most
     `limit` of them, oldest first."""
-    from tfreview.store.audit import _load_entry, _read_head, filter_entries
+    from tfreview.store.audit import load_entry, read_head, filter_entries
 
-    head = _read_head(store)[0]
+    head = read_head(store)[0]
     seq = max(after + 1, first_at_or_after(store, since, head) if since else 1)
     out: list[dict[str, Any]] = []
     workers = max(1, store.read_workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while seq <= head:
             seqs = list(range(seq, min(head, seq + CHUNK - 1) + 1))
-            batch = [e for e in pool.map(lambda n: _load_entry(store, n), seqs) if e]
+            batch = [e for e in pool.map(lambda n: load_entry(store, n), seqs) if e]
             for entry in filter_entries(batch, since=since, **filters):
                 out.append(entry)
                 if limit is not None and len(out) >= limit:

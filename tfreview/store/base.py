@@ -39,8 +39,8 @@ class Store(Protocol):
     def delete(self, key: str, etag: str | None = None) -> None:
         """Delete `key` (only if its etag is `etag`, when given); missing keys are ignored."""
 
-    def list(self, prefix: str) -> list[str]:
-        """All keys under `prefix` (recursive), sorted."""
+    def list(self, prefix: str, *, start_after: str = "") -> list[str]:
+        """All keys under `prefix` (recursive), sorted; only those after `start_after` when given."""
 
 
 def key_parts(key: str, *, what: str = "key") -> list[str]:

@@ -1,6 +1,7 @@
 """The local store: a directory (default `.tfreview/`). Atomic writes by temp file + rename (create: + link)."""
 from __future__ import annotations
 
+import bisect
 import fcntl
 import hashlib
 import os
@@ -122,7 +123,7 @@ class LocalStore:
                     return
             target.unlink(missing_ok=True)
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str, *, start_after: str = "") -> list[str]:
         base = self.root.joinpath(*[p for p in prefix.split("/") if p]) if prefix.strip("/") else self.root
         if not base.exists():
             return []
@@ -139,4 +140,5 @@ class LocalStore:
                 if name.startswith("."):
                     continue
                 out.append(Path(dirpath, name).relative_to(self.root).as_posix())
-        return sorted(out)
+        out.sort()
+        return out[bisect.bisect_right(out, start_after):] if start_after else out

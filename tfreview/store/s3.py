@@ -218,7 +218,7 @@ class S3Store:
                 raise Conflict(f"{key} changed while we were deleting it", "retry the command") from None
             raise self._error(exc, "s3:DeleteObject", okey) from exc
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str, *, start_after: str = "") -> list[str]:
         parts = key_parts(prefix, what="prefix")
         # A prefix names a "directory", as in the local store: "plans" lists plans/..., never plansX.
         base = "/".join([self.prefix, *parts]) if self.prefix else "/".join(parts)
@@ -227,7 +227,8 @@ class S3Store:
         out: list[str] = []
         try:
             paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=s3_prefix):
+            after = {"StartAfter": self.object_key(start_after)} if start_after else {}
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=s3_prefix, **after):
                 for obj in page.get("Contents", []):
                     name = obj["Key"]
                     if not name.endswith("/"):  # console "folder" markers are not objects of ours

@@ -142,19 +142,30 @@ def _signed_by(doc: Mapping[str, Any], statement: Mapping[str, Any], actor: str,
     return None
 
 
-def verify_log(store: Store, entries: list[dict[str, Any]]) -> tuple[int | None, str]:
-    """Check every (chained) entry's signature against the policy version it names, then cross-check the plan
-    records and decisions in the store against the log. (None, "") when all holds, else (seq or None, reason)."""
-    from tfreview.store.audit import entry_statement
+def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapping[str, Any]] = (),
+               *, full: bool = False) -> tuple[int | None, str]:
+    """Check the signature of every seal and of every entry no seal covers (with `full`: every entry) against the
+    policy version it names, then cross-check the plan records and decisions in the store against the log.
+    (None, "") when all holds, else (seq or None, reason).
+
+    A seal is a policy principal's signed word that the entries it covers chained and were signed by their actors
+    when sealed (`seal_log`); the bytes it names are checked by the chain layer (tfreview.store.audit)."""
+    from tfreview.store.audit import entry_statement, sealed_seqs
 
     history = load_history_or_none(store)
     if history is None:
         return (entries[0]["seq"], "the store has no policy to check signatures against") if entries else (None, "")
+    for seal in seals:
+        why = _signed_by(seal, statement_of(seal), str(seal.get("sealer")), history)
+        if why:
+            return seal.get("first"), f"the seal of entries {seal.get('first')}-{seal.get('last')} {why}"
+    vouched = set() if full else sealed_seqs(seals)
     by_statement: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
-        if why:
-            return entry.get("seq"), f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}"
+        if entry.get("seq") not in vouched:
+            why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+            if why:
+                return entry.get("seq"), f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}"
         sha = (entry.get("details") or {}).get("statement_sha256")
         if sha:
             by_statement[sha] = entry
@@ -169,6 +180,31 @@ def verify_log(store: Store, entries: list[dict[str, Any]]) -> tuple[int | None,
         if why:
             return None, f"decision {key}: {why}"
     return None, ""
+
+
+def seal_log(ctx: Any, firsts: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """Seal the complete segments not sealed yet (or those starting at `firsts`): read each one's entries, check
+    their chain and every signature, and store them as one object led by a seal signed by the acting principal.
+    Returns the seals written (a segment someone else sealed first is skipped). StoreError naming the first entry
+    that does not verify (nothing is sealed from it on)."""
+    from tfreview.store.audit import entry_statement, seal_statement, segment_to_seal, store_segment, \
+        unsealed_segments
+    from tfreview.workflow import iso, now_utc
+
+    store, history = ctx.store, ctx.policy
+    written = []
+    for first in unsealed_segments(store) if firsts is None else firsts:
+        body, entries, prev_hash = segment_to_seal(store, first)
+        for entry in entries:
+            why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+            if why:
+                raise StoreError(f"entry {entry['seq']} ({entry.get('event')} by {entry.get('actor')}) {why}: "
+                                 f"segment {first} is not sealed", "run `tfreview audit verify` and investigate")
+        seal = ctx.sign({**seal_statement(first, prev_hash, body, entries[-1]["hash"]), "sealer": ctx.user,
+                         "time": iso(now_utc())})
+        if store_segment(store, seal, body):
+            written.append(seal)
+    return written
 
 
 def _cross_check(doc: Mapping[str, Any], actor_field: str, event: str, by_statement: Mapping[str, Any],
