@@ -3,6 +3,8 @@
 Layout:
     audit/entries/<seq:012d>.json   one object per entry, written create-only (two writers cannot share a seq)
     audit/head.json                 {"seq": N, "hash": H}: the last entry, advanced by compare-and-swap
+    audit/segments/<first:012d>.jsonl   a sealed segment: one seal line, then the bytes of entries
+                                    first..first + SEGMENT_SIZE - 1 (create-only)
 
 Each entry carries `prev_hash` (the `hash` of entry seq-1; 64 zeros for entry 1) and `hash`, the sha256 of the
 canonical JSON of the entry without `hash`. Entries are stored as exactly that canonical JSON, so any byte
@@ -12,6 +14,13 @@ names the first bad entry.
 Signed entries: an entry written with a `signer` carries `signature`, the SSHSIG signature of its statement
 (the entry without seq, prev_hash, hash and signature: time, event, actor, policy_version and the fields), so
 the chain proves order and completeness and the signature proves who said it (tfreview.trust).
+
+Sealed segments: verifying 10^5 signatures (and, on S3, reading 10^5 objects) is too slow for an auditor, so
+complete segments of SEGMENT_SIZE entries are sealed, as a transparency log publishes signed checkpoints: a
+policy principal checks the segment's entries (chain and signatures) once and signs a seal naming the sha256 of
+their bytes and the hashes the segment starts from and ends at (tfreview.trust.verify.seal_log). `read_log` reads
+a segment in place of its entries and checks its bytes against the seal; the trust layer checks the seal's
+signature. Entry files stay (the audit log is never deleted); see `read_log` for when they are compared.
 
 Crash window: a writer may die after creating entry N and before advancing the head to N. The next writer
 finds entry N, checks that it chains to the head, adopts it (advances the head) and carries on; `verify_chain`
