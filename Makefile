@@ -43,8 +43,10 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/make_synthetic.py
+	test -f bench/data/real1000/plan.tfplan || $(BIN)/python bench/make_real.py
 	$(BIN)/python bench/run.py --render-max 50000
 	$(BIN)/python bench/history.py --sizes 10000,100000
+	$(BIN)/python bench/audit.py --entries 100000
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py
