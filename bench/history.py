@@ -11,12 +11,12 @@ directly (the same bytes `store.create` would write, much faster). Then, each in
   history --app     the same, filtered (the whole index is scanned)
   history, all      `tfreview history --format json --limit 0` (every row printed)
   audit log         `tfreview audit log --since <the last 1% of the log> --format json` (one page)
-  before (main)     `tfreview history --format json` run by the `tfreview` given by --before (default
-                    /work/main/.venv/bin/tfreview: main's own virtualenv), which reads every record (no index, no
-                    paging); skipped above --before-max plans
+  before            `tfreview history --format json` run by the `tfreview` given by --before (an older
+                    checkout's virtualenv, e.g. of 2a27c49, which reads every record: no index, no paging); only when
+                    given, and skipped above --before-max plans
 
 Usage:
-    .venv/bin/python bench/history.py [--sizes 10000,100000] [--repeat 3] [--before /work/main/.venv/bin/tfreview]
+    .venv/bin/python bench/history.py [--sizes 10000,100000] [--repeat 3] [--before OLD/.venv/bin/tfreview]
 Prints a Markdown table (docs/benchmarks.md) and writes bench/data/history.json.
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--before", default="/work/main/.venv/bin/tfreview",
+    parser.add_argument("--before", default="",
                         help="a tfreview with the previous history (no index); its own virtualenv's entry point")
     parser.add_argument("--before-max", type=int, default=100000)
     parser.add_argument("--only", help="run only the measurements whose name starts with this")
@@ -123,7 +123,7 @@ def main() -> None:
             "history, all rows": tf + ["history", "--format", "json", "--limit", "0"],
             "audit log (last 1%, one page)": tf + ["audit", "log", "--since", since, "--format", "json"],
         }
-        if n <= opts.before_max and Path(opts.before).is_file():
+        if opts.before and n <= opts.before_max and Path(opts.before).is_file():
             cases["before: history (no index)"] = [opts.before, "--store", str(root), "history", "--format", "json"]
         if opts.only:
             cases = {k: v for k, v in cases.items() if k.startswith(opts.only)}
