@@ -119,17 +119,18 @@ def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
     return _resource(res, full, Line)
 
 
-def resource_text(res: ResourceDiff, *, full: bool = False) -> str:
-    """`plain(resource_lines(res, full=full))`, made without the `Line` objects."""
-    return "\n".join(_resource(res, full, _text_line))
+def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -> str:
+    """`plain(resource_lines(res, full=full))`, made without the `Line` objects; `keep=False`: the tree, when
+    not built yet, is not kept (see `ResourceDiff.tree_for`)."""
+    return "\n".join(_resource(res, full, _text_line, keep))
 
 
-def _resource(res: ResourceDiff, full: bool, make: LineMaker) -> list:
+def _resource(res: ResourceDiff, full: bool, make: LineMaker, keep: bool = True) -> list:
     symbol = SYMBOLS.get(res.action, "~")
     out = [make(0, "", headline(res), "header")]
     kind = "data" if res.mode == "data" else "resource"
     out.append(make(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
-    tree = res.tree_for(full)
+    tree = res.tree_for(full, keep=keep)
     if tree.kind in ("object", "list"):
         _children(tree, 1, full or tree.action in ("create", "delete"), out, make)
     elif tree.kind == "json":
