@@ -285,18 +285,21 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         keys = sorted(names, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
-    children = []
-    changed = False
-    # The hottest loop of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
+    # The hottest loops of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
     # per attribute), and leaves built here rather than through `_node`.
     au_get, bs_get, as_get = _marks_getter(au), _marks_getter(bs), _marks_getter(as_)
+    if b is _ABSENT or a is _ABSENT:
+        children = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map, name_secret)
+        return Node(_action(b, a), "object", None, None, children, forces)
+    children = []
+    changed = False
     for key in keys:
         cb = bd.get(key)
         ca = ad.get(key)
         cau = au_get(key)
         if cb is None:
             cb = _ABSENT
-        if ca is None and (cau is not True or a is _ABSENT):
+        if ca is None and cau is not True:
             ca = _ABSENT
         if cb is _ABSENT and ca is _ABSENT:
             continue
@@ -319,11 +322,36 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         if not changed and child.action != "no-op":
             changed = True
         children.append((key, child))
-    if b is _ABSENT or a is _ABSENT:
-        action = _action(b, a)
-    else:
-        action = "update" if changed else "no-op"
-    return Node(action, "object", None, None, tuple(children), forces)
+    return Node("update" if changed else "no-op", "object", None, None, tuple(children), forces)
+
+
+def _one_sided(keys: list, values: dict, created: bool, au_get: Callable[[Any], Any], bs_get: Callable[[Any], Any],
+               as_get: Callable[[Any], Any], ctx: _Ctx, path: tuple, env_map: bool, name_secret: bool) -> tuple:
+    """The children of a created (`created`) or deleted object: `_object`'s loop when `values` (after, or before)
+    is the only side, with the checks that cannot apply left out (most objects of a big plan are such)."""
+    children = []
+    secrets = ctx.secrets
+    for key in keys:
+        value = values.get(key)
+        cau = au_get(key)
+        if value is None and (not created or cau is not True):  # absent (a created one may be known after apply)
+            continue
+        secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
+        cbs = bs_get(key)
+        cas = as_get(key)
+        kind = type(value)
+        if (not secret and cau is not True and cbs is not True and cas is not True and kind in _PRIMITIVES
+                and not (kind is str and (value in secrets or _is_json_text(value)))):  # `_plain_primitive`
+            # A primitive with no mark is shown as it is (what `_node` decides too).
+            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            child = (Node("create", "value", None, value, (), forces) if created
+                     else Node("delete", "value", value, None, (), forces))
+        elif created:
+            child = _node(_ABSENT, value, cau, cbs, cas, ctx, path + (key,), secret, key)
+        else:
+            child = _node(value, _ABSENT, cau, cbs, cas, ctx, path + (key,), secret, key)
+        children.append((key, child))
+    return tuple(children)
 
 
 _NO_ATTRIBUTES: dict = {}
