@@ -289,8 +289,9 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     # per attribute), and leaves built here rather than through `_node`.
     au_get, bs_get, as_get = _marks_getter(au), _marks_getter(bs), _marks_getter(as_)
     if b is _ABSENT or a is _ABSENT:
-        children = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map, name_secret)
-        return Node(_action(b, a), "object", None, None, children, forces)
+        one_side = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map,
+                              name_secret)
+        return Node(_action(b, a), "object", None, None, one_side, forces)
     children = []
     changed = False
     for key in keys:
