@@ -287,7 +287,9 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     # The hottest loops of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
     # per attribute), and leaves built here rather than through `_node`.
-    au_get, bs_get, as_get = _marks_getter(au), _marks_getter(bs), _marks_getter(as_)
+    au_get = _marks_getter(au) if au else _NO_MARKS
+    bs_get = _marks_getter(bs) if bs else _NO_MARKS
+    as_get = _marks_getter(as_) if as_ else _NO_MARKS
     if b is _ABSENT or a is _ABSENT:
         one_side = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map,
                               name_secret)
@@ -386,6 +388,9 @@ def _is_primitive_list(items: list) -> bool:
 def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
     bl = b if isinstance(b, list) else []
     al = a if isinstance(a, list) else []
+    if not bl and not al and not (isinstance(au, list) and au):
+        # No element on either side (a third of the lists of a big plan): what the general case below returns.
+        return Node("no-op" if b is not _ABSENT and a is not _ABSENT else _action(b, a), "list", None, None, (), forces)
     children: list[tuple[Any, Node]] = []
     simple = (
         b is not _ABSENT
@@ -470,9 +475,14 @@ def _has_marks(marks: Any) -> bool:
     if marks is True:
         return True
     if isinstance(marks, dict):
-        return any(_has_marks(v) for v in marks.values())
-    if isinstance(marks, list):
-        return any(_has_marks(v) for v in marks)
+        marks = marks.values()
+    elif not isinstance(marks, list):
+        return False
+    # A loop rather than any(generator), and no call for falsy marks (False, {}, []): Terraform's marks mirror
+    # every attribute, so this runs often.
+    for v in marks:
+        if v is True or (v and _has_marks(v)):
+            return True
     return False
 
 
