@@ -183,27 +183,30 @@ _VALUE_KINDS = frozenset({"value", "sensitive", "unknown"})
 
 def _node(key: Any, node: Node, depth: int, show_all: bool, out: list, make: LineMaker) -> None:
     """Append the lines of `node` (one per value, a frame around containers) to `out`."""
-    action = node.action
+    action, kind, before, after, children, forces, note, _ = node  # one unpacking: this runs once per line
     symbol = SYMBOLS.get(action, "~")
     prefix = _label(key)
     # Most nodes carry neither a note nor "forces replacement": `_suffix` only for the others.
-    suffix = _suffix(node) if node.forces_replacement or node.note else ""
-    if node.kind in _VALUE_KINDS:
-        before, after = node.before, node.after
-        if action == "update" and isinstance(before, str) and isinstance(after, str) and (
+    suffix = _suffix(node) if forces or note else ""
+    if kind in _VALUE_KINDS:
+        if action == "delete":  # the most common value of a big plan (`_value_text` without its checks)
+            text = format_value(before) + " -> null"
+        elif action == "update" and isinstance(before, str) and isinstance(after, str) and (
                 "\n" in before or "\n" in after):
             _multiline(prefix, node, depth, out, make)
+            return
         else:
-            out.append(make(depth, symbol, prefix + _value_text(node) + suffix, action))
+            text = _value_text(node)
+        out.append(make(depth, symbol, prefix + text + suffix, action))
         return
-    if node.kind == "json":
-        inner = node.children[0][1] if node.children else Node("no-op", "value")
+    if kind == "json":
+        inner = children[0][1] if children else Node("no-op", "value")
         out.append(make(depth, symbol, f"{prefix}jsonencode({suffix}", action))
         _node(None, inner, depth + 1, show_all or action in ("create", "delete"), out, make)
         out.append(make(depth, " ", ")", action))
         return
-    opening, closing = ("[", "]") if node.kind == "list" else ("{", "}")
-    if not node.children:
+    opening, closing = ("[", "]") if kind == "list" else ("{", "}")
+    if not children:
         out.append(make(depth, symbol, f"{prefix}{opening}{closing}{suffix}", action))
         return
     out.append(make(depth, symbol, f"{prefix}{opening}{suffix}", action))
