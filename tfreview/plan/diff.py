@@ -316,10 +316,10 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         elif (cb is _ABSENT or ca is _ABSENT) and not secret and cau is not True and cbs is not True \
                 and cas is not True and _plain_primitive(ca if cb is _ABSENT else cb, ctx):
             # Fast path: a primitive added or removed with no mark is shown as it is (what `_node` decides too).
-            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            leaf_forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
             # Positional arguments: a little faster than keywords, for hundreds of thousands of leaves.
-            child = (Node("create", "value", None, ca, (), forces) if cb is _ABSENT
-                     else Node("delete", "value", cb, None, (), forces))
+            child = (Node("create", "value", None, ca, (), leaf_forces) if cb is _ABSENT
+                     else Node("delete", "value", cb, None, (), leaf_forces))
         else:
             child = _node(cb, ca, cau, cbs, cas, ctx, path + (key,), secret, key)
         if not changed and child.action != "no-op":
@@ -346,9 +346,9 @@ def _one_sided(keys: list, values: dict, created: bool, au_get: Callable[[Any], 
         if (not secret and cau is not True and cbs is not True and cas is not True and kind in _PRIMITIVES
                 and not (kind is str and (value in secrets or _is_json_text(value)))):  # `_plain_primitive`
             # A primitive with no mark is shown as it is (what `_node` decides too).
-            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
-            child = (Node("create", "value", None, value, (), forces) if created
-                     else Node("delete", "value", value, None, (), forces))
+            leaf_forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            child = (Node("create", "value", None, value, (), leaf_forces) if created
+                     else Node("delete", "value", value, None, (), leaf_forces))
         elif created:
             child = _node(_ABSENT, value, cau, cbs, cas, ctx, path + (key,), secret, key)
         else:
