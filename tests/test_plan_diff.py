@@ -63,6 +63,14 @@ def test_replace_paths_mark_the_forcing_attribute():
     assert not child(tree, "name").forces_replacement
 
 
+def test_a_forcing_block_keeps_its_mark_whatever_its_attributes_do():
+    # An attribute added inside the block, or the whole block added: the block forces the replacement.
+    tree = build_tree({"block": {"a": 1}}, {"block": {"a": 1, "b": 2}}, replace_paths=[("block",)])
+    assert child(tree, "block").forces_replacement and not child(tree, "block", "b").forces_replacement
+    tree = build_tree({"x": 1}, {"x": 1, "block": {"b": 2}}, replace_paths=[("block",)])
+    assert child(tree, "block").forces_replacement and not child(tree, "block", "b").forces_replacement
+
+
 def test_secret_looking_environment_values_are_masked_even_unmarked():
     before = {"environment": [{"variables": {"DB_PASSWORD": "p1", "LOG_LEVEL": "info"}}]}
     after = {"environment": [{"variables": {"DB_PASSWORD": "p2", "LOG_LEVEL": "debug"}}]}

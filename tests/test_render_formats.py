@@ -121,6 +121,18 @@ def test_plain_text_diffs_equal_what_the_console_prints(name):
     assert resources_plain(review, full=True) == buffer.getvalue()
 
 
+def test_plain_text_keeps_no_tree_it_built_and_uses_one_already_built():
+    from tfreview.render.terminal import resources_plain
+
+    review = review_plan(doc("risky_infrastructure"))
+    first = resources_plain(review)
+    assert all(res._tree is None and res._full_tree is None for res in review.changed_resources)
+    trees = [res.tree for res in review.changed_resources]  # built and kept by another renderer
+    assert resources_plain(review) == first
+    assert [res.tree for res in review.changed_resources] == trees
+    assert all(res.tree_for(False, keep=False) is res.tree for res in review.changed_resources)
+
+
 def test_summary_json_is_to_json_without_attribute_trees():
     review = review_plan(doc("risky_infrastructure"))
     summary, whole = review.summary_json(), review.to_json()

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tfreview.console import SafeConsole
-from tfreview.text import UNSAFE, json_safe, visible
+from tfreview.text import UNSAFE, UNSAFE_IN_LINES, _escape, json_safe, visible
 
 DANGEROUS = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
@@ -76,3 +76,11 @@ def test_safe_console_reads_no_markup_so_a_name_cannot_become_a_link():
     out = buffer.getvalue()
     assert "\x1b]8;" not in out, "an OSC 8 hyperlink was written"
     assert "[link=https://evil.example]alice[/link]" in out
+
+
+def test_visible_escapes_every_unsafe_character_wherever_it_is():
+    # `visible` runs its regex only over what is not printable ASCII: same result as the regex over the whole text.
+    for cp in range(sys.maxunicode + 1):
+        text = f"plain {chr(cp)}\ttext\n"
+        assert visible(text) == UNSAFE_IN_LINES.sub(_escape, text), hex(cp)
+        assert visible(text, keep_lines=False) == UNSAFE.sub(_escape, text), hex(cp)

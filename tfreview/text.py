@@ -21,6 +21,9 @@ _OTHERS = (
 )
 UNSAFE = re.compile(f"[\x00-\x1f{_OTHERS}]")
 UNSAFE_IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # the same but tab (\x09) and newline (\x0a)
+# Printable ASCII (and tab and newline when lines are kept): never unsafe, and most of any text (see `visible`).
+_SAFE_ASCII = bytes(range(0x20, 0x7F))
+_SAFE_ASCII_IN_LINES = _SAFE_ASCII + b"\t\n"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -34,6 +37,13 @@ def visible(text: str, *, keep_lines: bool = True) -> str:
     """`text` with every control, format, separator or surrogate character shown as an escape (`\\x1b`,
     `\\u202e`, `\\U000e0001`). Newlines and tabs stay unless `keep_lines` is False (one-line messages)."""
     pattern = UNSAFE_IN_LINES if keep_lines else UNSAFE
+    # For speed on big reviews (12 MB of text: 0.12 s for the regex alone): one C pass drops the printable ASCII
+    # from the UTF-8 bytes, and the regex scans only the characters left. The text is returned as it is when none
+    # of those is unsafe; otherwise the whole text is escaped as always. (surrogatepass: lone surrogates survive
+    # the round trip, and are escaped.)
+    rest = text.encode("utf-8", "surrogatepass").translate(None, _SAFE_ASCII_IN_LINES if keep_lines else _SAFE_ASCII)
+    if not pattern.search(rest.decode("utf-8", "surrogatepass")):
+        return text
     return pattern.sub(_escape, text)
 
 

@@ -120,8 +120,11 @@ def _action(b: Any, a: Any) -> str:
 def _is_json_text(value: Any) -> bool:
     if not isinstance(value, str) or len(value) < 2:
         return False
-    head = value.lstrip()[:1]
-    return head in ("{", "[")
+    head = value[0]
+    if head == "{" or head == "[":
+        return True
+    # Only text starting with whitespace needs stripping (most values start with neither).
+    return head.isspace() and value.lstrip()[:1] in ("{", "[")
 
 
 def _parse_json(value: Any) -> Any:
@@ -219,9 +222,15 @@ def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any) -> Node:
     `_node` builds (same masking rules), built with fewer checks."""
     if secret:
         return Node("no-op", "sensitive", SENSITIVE, SENSITIVE)
-    if ctx.collapse and isinstance(value, (dict, list)) and value:
-        return Node("no-op", "object" if isinstance(value, dict) else "list", collapsed=True)
+    if isinstance(value, str):  # the most common value first
+        if value in ctx.secrets:
+            return Node("no-op", "sensitive", SENSITIVE, SENSITIVE, note="equals a sensitive value")
+        if _is_json_text(value):
+            return _node(value, value, None, None, None, ctx, (), False, parent_key)
+        return Node("no-op", "value", value, value)
     if isinstance(value, dict):
+        if ctx.collapse and value:
+            return Node("no-op", "object", collapsed=True)
         env_map = parent_key in ENV_CONTAINER_KEYS
         name_secret = looks_secret(value.get("name"))
         return Node("no-op", "object", children=tuple(
@@ -230,14 +239,11 @@ def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any) -> Node:
             if value[k] is not None
         ))
     if isinstance(value, list):
+        if ctx.collapse and value:
+            return Node("no-op", "list", collapsed=True)
         return Node("no-op", "list", children=tuple(
             (i, _unchanged(x, ctx, False, None)) for i, x in enumerate(value) if x is not None
         ))
-    if isinstance(value, str):
-        if value in ctx.secrets:
-            return Node("no-op", "sensitive", SENSITIVE, SENSITIVE, note="equals a sensitive value")
-        if _is_json_text(value):
-            return _node(value, value, None, None, None, ctx, (), False, parent_key)
     return Node("no-op", "value", value, value)
 
 
@@ -265,34 +271,44 @@ def _sub(marks: Any, key: Any) -> Any:
 
 
 def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
-    bd = b if isinstance(b, dict) else {}
-    ad = a if isinstance(a, dict) else {}
+    bd = b if isinstance(b, dict) else _NO_ATTRIBUTES
+    ad = a if isinstance(a, dict) else _NO_ATTRIBUTES
     # Attributes in name order, as Terraform prints them (unknown-only attributes included).
-    names = set(bd)
-    names.update(ad)
-    if isinstance(au, dict):
-        names.update(k for k, v in au.items() if v is True)
+    names: Iterable[Any]
+    if isinstance(au, dict) and au:
+        names = bd.keys() | ad.keys() | {k for k, v in au.items() if v is True}
+    else:  # no set to build for a created or deleted object (a dict's keys are distinct already)
+        names = ad.keys() if not bd else bd.keys() if not ad else bd.keys() | ad.keys()
     try:
         keys = sorted(names)  # object keys are strings (JSON)
     except TypeError:
         keys = sorted(names, key=str)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
+    # The hottest loops of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
+    # per attribute), and leaves built here rather than through `_node`.
+    au_get = _marks_getter(au) if au else _NO_MARKS
+    bs_get = _marks_getter(bs) if bs else _NO_MARKS
+    as_get = _marks_getter(as_) if as_ else _NO_MARKS
+    if b is _ABSENT or a is _ABSENT:
+        one_side = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map,
+                              name_secret)
+        return Node(_action(b, a), "object", None, None, one_side, forces)
     children = []
     changed = False
-    # `_sub(marks, key)` inlined (the hottest loop of a review): marks of an object are True, a dict, or nothing.
-    au_d, bs_d, as_d = (m if isinstance(m, dict) else None for m in (au, bs, as_))
     for key in keys:
         cb = bd.get(key)
         ca = ad.get(key)
-        cau = True if au is True else (au_d.get(key) if au_d is not None else None)
-        cb = _ABSENT if cb is None or b is _ABSENT else cb
-        ca = _ABSENT if (ca is None and cau is not True) or a is _ABSENT else ca
+        cau = au_get(key)
+        if cb is None:
+            cb = _ABSENT
+        if ca is None and cau is not True:
+            ca = _ABSENT
         if cb is _ABSENT and ca is _ABSENT:
             continue
         secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
-        cbs = True if bs is True else (bs_d.get(key) if bs_d is not None else None)
-        cas = True if as_ is True else (as_d.get(key) if as_d is not None else None)
+        cbs = bs_get(key)
+        cas = as_get(key)
         # Falsy marks (None, False, {}, []) never hold a mark: `_has_marks` only for the others.
         if (cb is not _ABSENT and cb == ca and not (cau and _has_marks(cau)) and not (cbs and _has_marks(cbs))
                 and not (cas and _has_marks(cas))):
@@ -300,18 +316,60 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         elif (cb is _ABSENT or ca is _ABSENT) and not secret and cau is not True and cbs is not True \
                 and cas is not True and _plain_primitive(ca if cb is _ABSENT else cb, ctx):
             # Fast path: a primitive added or removed with no mark is shown as it is (what `_node` decides too).
-            forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
-            child = (Node("create", "value", None, ca, forces_replacement=forces) if cb is _ABSENT
-                     else Node("delete", "value", cb, None, forces_replacement=forces))
+            leaf_forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            # Positional arguments: a little faster than keywords, for hundreds of thousands of leaves.
+            child = (Node("create", "value", None, ca, (), leaf_forces) if cb is _ABSENT
+                     else Node("delete", "value", cb, None, (), leaf_forces))
         else:
             child = _node(cb, ca, cau, cbs, cas, ctx, path + (key,), secret, key)
-        changed = changed or child.action != "no-op"
+        if not changed and child.action != "no-op":
+            changed = True
         children.append((key, child))
-    if b is _ABSENT or a is _ABSENT:
-        action = _action(b, a)
-    else:
-        action = "update" if changed else "no-op"
-    return Node(action, "object", children=tuple(children), forces_replacement=forces)
+    return Node("update" if changed else "no-op", "object", None, None, tuple(children), forces)
+
+
+def _one_sided(keys: list, values: dict, created: bool, au_get: Callable[[Any], Any], bs_get: Callable[[Any], Any],
+               as_get: Callable[[Any], Any], ctx: _Ctx, path: tuple, env_map: bool, name_secret: bool) -> tuple:
+    """The children of a created (`created`) or deleted object: `_object`'s loop when `values` (after, or before)
+    is the only side, with the checks that cannot apply left out (most objects of a big plan are such)."""
+    children = []
+    secrets = ctx.secrets
+    for key in keys:
+        value = values.get(key)
+        cau = au_get(key)
+        if value is None and (not created or cau is not True):  # absent (a created one may be known after apply)
+            continue
+        secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
+        cbs = bs_get(key)
+        cas = as_get(key)
+        kind = type(value)
+        if (not secret and cau is not True and cbs is not True and cas is not True and kind in _PRIMITIVES
+                and not (kind is str and (value in secrets or _is_json_text(value)))):  # `_plain_primitive`
+            # A primitive with no mark is shown as it is (what `_node` decides too).
+            leaf_forces = bool(ctx.replace_paths) and path + (key,) in ctx.replace_paths
+            child = (Node("create", "value", None, value, (), leaf_forces) if created
+                     else Node("delete", "value", value, None, (), leaf_forces))
+        elif created:
+            child = _node(_ABSENT, value, cau, cbs, cas, ctx, path + (key,), secret, key)
+        else:
+            child = _node(value, _ABSENT, cau, cbs, cas, ctx, path + (key,), secret, key)
+        children.append((key, child))
+    return tuple(children)
+
+
+_NO_ATTRIBUTES: dict = {}
+_NO_MARKS = _NO_ATTRIBUTES.get
+
+
+def _all_marked(key: Any) -> bool:
+    return True
+
+
+def _marks_getter(marks: Any) -> Callable[[Any], Any]:
+    """`lambda key: _sub(marks, key)` for the marks of an object (True, a dict, or nothing), without the checks."""
+    if marks is True:
+        return _all_marked
+    return marks.get if isinstance(marks, dict) and marks else _NO_MARKS
 
 
 _PRIMITIVES = frozenset({str, int, float, bool})
@@ -330,6 +388,9 @@ def _is_primitive_list(items: list) -> bool:
 def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
     bl = b if isinstance(b, list) else []
     al = a if isinstance(a, list) else []
+    if not bl and not al and not (isinstance(au, list) and au):
+        # No element on either side (a third of the lists of a big plan): what the general case below returns.
+        return Node("no-op" if b is not _ABSENT and a is not _ABSENT else _action(b, a), "list", None, None, (), forces)
     children: list[tuple[Any, Node]] = []
     simple = (
         b is not _ABSENT
@@ -362,7 +423,7 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
         length = max(len(bl), len(al), len(au) if isinstance(au, list) else 0)
         for i in range(length):
             cb = bl[i] if i < len(bl) and b is not _ABSENT else _ABSENT
-            cau = _sub(au, i)
+            cau = _sub(au, i) if au else None  # falsy marks hold nothing (saves the call)
             ca = al[i] if i < len(al) and a is not _ABSENT else (_ABSENT if cau is not True else None)
             if cb is None:
                 cb = _ABSENT
@@ -370,12 +431,14 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
                 ca = _ABSENT
             if cb is _ABSENT and ca is _ABSENT:
                 continue
-            children.append((i, _node(cb, ca, cau, _sub(bs, i), _sub(as_, i), ctx, path + (i,), False, None)))
+            cbs = _sub(bs, i) if bs else None
+            cas = _sub(as_, i) if as_ else None
+            children.append((i, _node(cb, ca, cau, cbs, cas, ctx, path + (i,), False, None)))
     if b is _ABSENT or a is _ABSENT:
         action = _action(b, a)
     else:
         action = "update" if any(c.action != "no-op" for _, c in children) else "no-op"
-    return Node(action, "list", children=tuple(children), forces_replacement=forces)
+    return Node(action, "list", None, None, tuple(children), forces)
 
 
 def _by_name(items: list) -> dict | None:
@@ -412,9 +475,14 @@ def _has_marks(marks: Any) -> bool:
     if marks is True:
         return True
     if isinstance(marks, dict):
-        return any(_has_marks(v) for v in marks.values())
-    if isinstance(marks, list):
-        return any(_has_marks(v) for v in marks)
+        marks = marks.values()
+    elif not isinstance(marks, list):
+        return False
+    # A loop rather than any(generator), and no call for falsy marks (False, {}, []): Terraform's marks mirror
+    # every attribute, so this runs often.
+    for v in marks:
+        if v is True or (v and _has_marks(v)):
+            return True
     return False
 
 

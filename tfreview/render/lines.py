@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from functools import lru_cache
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import orjson
 
@@ -73,6 +73,8 @@ def headline(res: ResourceDiff) -> str:
 
 def format_value(value: Any) -> str:
     """A primitive as Terraform prints it: strings quoted, null, true/false; markers verbatim."""
+    if type(value) is str:  # the most common value first (a `Marker` is a subclass: not this branch)
+        return orjson.dumps(value).decode()
     if isinstance(value, Marker):
         return str(value)
     if value is None:
@@ -86,10 +88,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _key_text(key: Any) -> str:
+@lru_cache(maxsize=8192, typed=True)
+def _label(key: Any) -> str:
+    """`name = ` before a child's value (`""` for list elements and JSON roots); keys repeat across resources."""
     if key is None or isinstance(key, int):
         return ""
-    return _name_text(str(key))
+    return _name_text(str(key)) + " = "
 
 
 @lru_cache(maxsize=8192)
@@ -100,26 +104,55 @@ def _name_text(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
+# What the walk makes of each line: `Line` for the styled renderers, or the finished text line for plain text
+# (`_text_line`: a big review makes hundreds of thousands of lines, and plain text needs no `Line` objects).
+LineMaker = Callable[[int, str, str, str], Any]
+
+
+def _text_line(depth: int, symbol: str, text: str, style: str) -> str:
+    """The plain text of a line (see `plain`)."""
+    return _prefix(depth, None if style == "header" else symbol) + text
+
+
 def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
     """All lines of one resource: headline, `resource "type" "name" {`, attributes, closing brace."""
+    return _resource(res, full, Line)
+
+
+def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -> str:
+    """`plain(resource_lines(res, full=full))`, made without the `Line` objects; `keep=False`: the tree, when
+    not built yet, is not kept (see `ResourceDiff.tree_for`)."""
+    return "\n".join(_resource(res, full, _text_line, keep))
+
+
+def _resource(res: ResourceDiff, full: bool, make: LineMaker, keep: bool = True) -> list:
     symbol = SYMBOLS.get(res.action, "~")
-    lines = [Line(0, "", headline(res), "header")]
+    out = [make(0, "", headline(res), "header")]
     kind = "data" if res.mode == "data" else "resource"
-    lines.append(Line(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
-    tree = res.tree_for(full)
+    out.append(make(0, symbol, f'{kind} "{res.type}" "{res.name}" {{', res.action))
+    tree = res.tree_for(full, keep=keep)
     if tree.kind in ("object", "list"):
-        lines.extend(_children(tree, 1, full or tree.action in ("create", "delete")))
+        _children(tree, 1, full or tree.action in ("create", "delete"), out, make)
     elif tree.kind == "json":
-        lines.extend(_node(None, tree, 1, True))
+        _node(None, tree, 1, True, out, make)
     else:  # the whole object is sensitive or known only after apply
-        lines.append(Line(1, SYMBOLS.get(tree.action, "~"), f"{_value_text(tree)}{_suffix(tree)}", tree.action))
-    lines.append(Line(0, " ", "}", "no-op"))
-    return lines
+        out.append(make(1, SYMBOLS.get(tree.action, "~"), f"{_value_text(tree)}{_suffix(tree)}", tree.action))
+    out.append(make(0, " ", "}", "no-op"))
+    return out
 
 
 def node_lines(node: Node, *, key: Any = None, full: bool = False, depth: int = 0) -> list[Line]:
     """Lines of one node (used for outputs): `key = value` or a framed container."""
-    return _node(key, node, depth, full or node.action in ("create", "delete"))
+    out: list[Line] = []
+    _node(key, node, depth, full or node.action in ("create", "delete"), out, Line)
+    return out
+
+
+def node_text(node: Node, *, key: Any = None, full: bool = False, depth: int = 0) -> str:
+    """`plain(node_lines(...))`, made without the `Line` objects."""
+    out: list[str] = []
+    _node(key, node, depth, full or node.action in ("create", "delete"), out, _text_line)
+    return "\n".join(out)
 
 
 def _suffix(node: Node) -> str:
@@ -145,61 +178,71 @@ def _value_text(node: Node) -> str:
     return f"{before} -> {after}"
 
 
-def _node(key: Any, node: Node, depth: int, show_all: bool) -> list[Line]:
-    symbol = SYMBOLS.get(node.action, "~")
-    label = _key_text(key)
-    prefix = f"{label} = " if label else ""
-    if node.kind in ("value", "sensitive", "unknown"):
-        text = _value_text(node)
-        if isinstance(node.before, str) and isinstance(node.after, str) and "\n" in (node.before + node.after) and node.action == "update":
-            return _multiline(prefix, node, depth)
-        return [Line(depth, symbol, f"{prefix}{text}{_suffix(node)}", node.action)]
-    if node.kind == "json":
-        inner = node.children[0][1] if node.children else Node("no-op", "value")
-        out = [Line(depth, symbol, f"{prefix}jsonencode({_suffix(node)}", node.action)]
-        out.extend(_node(None, inner, depth + 1, show_all or node.action in ("create", "delete")))
-        out.append(Line(depth, " ", ")", node.action))
-        return out
-    opening, closing = ("[", "]") if node.kind == "list" else ("{", "}")
-    if not node.children:
-        return [Line(depth, symbol, f"{prefix}{opening}{closing}{_suffix(node)}", node.action)]
-    out = [Line(depth, symbol, f"{prefix}{opening}{_suffix(node)}", node.action)]
-    out.extend(_children(node, depth + 1, show_all or node.action in ("create", "delete")))
-    out.append(Line(depth, " ", closing, node.action))
-    return out
+_VALUE_KINDS = frozenset({"value", "sensitive", "unknown"})
 
 
-def _children(node: Node, depth: int, show_all: bool) -> list[Line]:
-    out: list[Line] = []
+def _node(key: Any, node: Node, depth: int, show_all: bool, out: list, make: LineMaker) -> None:
+    """Append the lines of `node` (one per value, a frame around containers) to `out`."""
+    action, kind, before, after, children, forces, note, _ = node  # one unpacking: this runs once per line
+    symbol = SYMBOLS.get(action, "~")
+    prefix = _label(key)
+    # Most nodes carry neither a note nor "forces replacement": `_suffix` only for the others.
+    suffix = _suffix(node) if forces or note else ""
+    if kind in _VALUE_KINDS:
+        if action == "delete":  # the most common value of a big plan (`_value_text` without its checks)
+            text = format_value(before) + " -> null"
+        elif action == "update" and isinstance(before, str) and isinstance(after, str) and (
+                "\n" in before or "\n" in after):
+            _multiline(prefix, node, depth, out, make)
+            return
+        else:
+            text = _value_text(node)
+        out.append(make(depth, symbol, prefix + text + suffix, action))
+        return
+    if kind == "json":
+        inner = children[0][1] if children else Node("no-op", "value")
+        out.append(make(depth, symbol, f"{prefix}jsonencode({suffix}", action))
+        _node(None, inner, depth + 1, show_all or action in ("create", "delete"), out, make)
+        out.append(make(depth, " ", ")", action))
+        return
+    opening, closing = ("[", "]") if kind == "list" else ("{", "}")
+    if not children:
+        out.append(make(depth, symbol, f"{prefix}{opening}{closing}{suffix}", action))
+        return
+    out.append(make(depth, symbol, f"{prefix}{opening}{suffix}", action))
+    _children(node, depth + 1, show_all or action in ("create", "delete"), out, make)
+    out.append(make(depth, " ", closing, action))
+
+
+def _children(node: Node, depth: int, show_all: bool, out: list, make: LineMaker) -> None:
     hidden = 0
+    keep_name = node.action == "update"
     for key, child in node.children:
         # A changed list element keeps its "name" visible: it says which container / variable changed.
-        if child.action == "no-op" and not show_all and not (key == "name" and node.action == "update"):
+        if child.action == "no-op" and not show_all and not (keep_name and key == "name"):
             hidden += 1
             continue
-        out.extend(_node(key, child, depth, show_all))
+        _node(key, child, depth, show_all, out, make)
     if hidden:
         noun = "elements" if node.kind == "list" else "attributes"
         if hidden == 1:
             noun = noun[:-1]
-        out.append(Line(depth, " ", f"# ({hidden} unchanged {noun} hidden)", "note"))
-    return out
+        out.append(make(depth, " ", f"# ({hidden} unchanged {noun} hidden)", "note"))
 
 
-def _multiline(prefix: str, node: Node, depth: int) -> list[Line]:
-    out = [Line(depth, "~", f"{prefix}<<-EOT", "update")]
+def _multiline(prefix: str, node: Node, depth: int, out: list, make: LineMaker) -> None:
+    out.append(make(depth, "~", f"{prefix}<<-EOT", "update"))
     before = str(node.before).split("\n")
     after = str(node.after).split("\n")
     from difflib import SequenceMatcher
 
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
         if tag == "equal":
-            out.extend(Line(depth + 1, " ", line, "no-op") for line in after[j1:j2])
+            out.extend(make(depth + 1, " ", line, "no-op") for line in after[j1:j2])
             continue
-        out.extend(Line(depth + 1, "-", line, "delete") for line in before[i1:i2])
-        out.extend(Line(depth + 1, "+", line, "create") for line in after[j1:j2])
-    out.append(Line(depth, " ", "EOT", "update"))
-    return out
+        out.extend(make(depth + 1, "-", line, "delete") for line in before[i1:i2])
+        out.extend(make(depth + 1, "+", line, "create") for line in after[j1:j2])
+    out.append(make(depth, " ", "EOT", "update"))
 
 
 def plain(lines: Iterable[Line]) -> str:
