@@ -210,6 +210,21 @@ def test_invalid_names(cli, args, contains):
     assert_one_line_error(cli(*args), 2, contains)
 
 
+@pytest.mark.parametrize("args,contains", [
+    (("render",), "Missing argument"),
+    (("render", "plan.json", "--bogus"), "No such option: --bogus"),
+    (("plan", "--app", APP, "--version", VERSION, "--env", "qa", "--format", "yaml"), "'yaml' is not one of"),
+    (("render", "plan.json", "--fail-on", "severe"), "'severe' is not one of"),
+    (("audit", "verify", "--nope"), "No such option: --nope"),
+    (("nosuch",), "No such command 'nosuch'"),
+    (("approve",), "Missing argument"),
+], ids=lambda a: " ".join(a) if isinstance(a, tuple) else None)
+def test_usage_errors_found_by_the_parser_are_one_line_too(cli, args, contains):
+    line = assert_one_line_error(cli(*args), 2, contains)
+    assert line.endswith(f"(see `tfreview {args[0] + ' ' + args[1] if args[0] == 'audit' else args[0]} -h`)") \
+        or "No such command" in line
+
+
 def test_unknown_environment_and_unpackaged_version(cli):
     assert_one_line_error(cli("plan", "--app", APP, "--version", VERSION, "--env", "nope"), 2,
                           "environment 'nope' is not in the package")

@@ -655,6 +655,9 @@ def drift(app_name: str = typer.Option(..., "--app", help="Application name."),
     """Compare what is deployed with its state (a refresh-only plan): exit 0 no drift, 2 drift, 1 any error (as
     terraform's -detailed-exitcode), for scheduled CI."""
     _state["detailed"] = True  # exit 2 is kept for "drift" (see main)
+    from tfreview.workflow import check_names
+
+    check_names(app=app_name, env=env)  # a bad name is named before the signing key is looked for
     ctx, progress = _context(f"checking {app_name} in {env} for drift")
     from tfreview.drift import drift as do_drift
 
@@ -1220,12 +1223,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     _raise_on_signals()
     _degrade_unicode()
     detailed = "--detailed-exitcode" in (sys.argv[1:] if argv is None else argv)
+    try:  # the click typer ships (newer typer vendors it)
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - typer with click as a dependency
+        from click.exceptions import ClickException  # type: ignore[no-redef]
+
     try:
         try:
-            build_command()(args=argv, prog_name="tfreview")
+            # Not standalone: click's usage errors come here as exceptions and become one line like every error.
+            code = build_command()(args=argv, prog_name="tfreview", standalone_mode=False)
+            if isinstance(code, int) and code:  # typer.Exit(code), returned instead of raised outside standalone
+                sys.exit(code)
         finally:
             sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
-    except SystemExit as exc:  # click's usage errors, typer.Exit
+    except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path} -h" if ctx is not None else "tfreview -h"
+        code = EXIT_ERROR if detailed or _state.get("detailed") else exc.exit_code
+        _fail(exc.format_message().rstrip("."), f"see `{where}`", code)
+    except typer.Abort:
+        _fail("aborted", "", EXIT_ERROR)
+    except SystemExit as exc:  # typer.Exit, --help, completion
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's silent exit 1 on a closed pipe: say it
             _fail(*_CLOSED_PIPE)
         detailed = detailed or bool(_state.get("detailed"))
