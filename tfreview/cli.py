@@ -1226,7 +1226,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     try:  # the click typer ships (newer typer vendors it)
         from typer._click.exceptions import ClickException
     except ImportError:  # pragma: no cover - typer with click as a dependency
-        from click.exceptions import ClickException  # type: ignore[no-redef]
+        from click.exceptions import ClickException  # type: ignore[assignment]
 
     try:
         try:
