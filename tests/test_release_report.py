@@ -91,6 +91,7 @@ def test_release_report_json_tells_the_whole_story(store):
 
 def test_release_report_markdown_has_the_steps_and_the_timeline_table(store):
     md = render_report(store, DEPLOY, "markdown")
+    assert md.startswith("# Release shop ") and f"(plan {DEPLOY})" in md.splitlines()[0]
     assert "## Release" in md and "**succeeded**" in md
     assert "shift: traffic 50% -&gt; green (plan shop-qa-s1: applied; blue 50%, green 50%)" in md  # Markdown-escaped
     assert "bake 30 s at 50% on green: healthy" in md
@@ -111,6 +112,7 @@ def test_release_report_html_escapes_untrusted_text(store):
 def test_a_plan_that_is_not_a_release_has_no_release_section(store):
     assert build_report(store, ROLLBACK)["release"] is None
     assert "## Release" not in render_report(store, ROLLBACK, "markdown")
+    assert render_report(store, ROLLBACK, "markdown").startswith(f"# Plan {ROLLBACK}")
 
 
 def test_step_chart_draws_one_horizontal_run_per_value():

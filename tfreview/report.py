@@ -160,9 +160,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else ([] if value is None else [value])
 
 
-def _markdown(doc: dict[str, Any], diff: str | None) -> str:
+def _title(doc: dict[str, Any]) -> str:
+    """"Release APP VERSION to ENV (plan ID)" for a deploy that ran, else "Plan ID" (untrusted: escape it)."""
     p = doc["plan"]
-    out = [f"# Plan {_md_cell(p['id'])}", ""]
+    if doc.get("release"):
+        return f"Release {p.get('app')} {p.get('version')} to {p.get('env')} (plan {p['id']})"
+    return f"Plan {p['id']}"
+
+
+def _markdown(doc: dict[str, Any], diff: str | None) -> str:
+    out = [f"# {_md_cell(_title(doc))}", ""]
     if doc["break_glass"]:
         out += [f"> **BREAK-GLASS apply** by {_md_cell(doc['apply']['by'])}: {_md_cell(doc['apply']['break_glass'])}",
                 ""]
@@ -279,7 +286,6 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
     def e(value: Any) -> str:  # records may be damaged: any JSON value is shown as text
         return html.escape("" if value is None else str(value))
 
-    p = doc["plan"]
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in _facts_rows(doc))
     approvals = "".join(
         f"<tr><td>{e(a['kind'] or '')}</td><td>{e(a['by'] or '')}</td><td>{e(a['at'] or '')}</td>"
@@ -299,11 +305,11 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
     body, styles = _embeddable(diff)
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>Plan {e(p['id'])}</title>{styles}<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
+        f"<title>{e(_title(doc))}</title>{styles}<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}"
         "th{text-align:left;padding-right:1em}td,th{vertical-align:top}.glass{color:#fff;background:#b00;padding:.5em}"
         "figure{margin:1em 0;break-inside:avoid}svg.chart{max-width:100%;height:auto}"
         "</style></head><body>"
-        f"<h1>Plan {e(p['id'])}</h1>{glass}<table>{rows}</table>"
+        f"<h1>{e(_title(doc))}</h1>{glass}<table>{rows}</table>"
         "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th><th>Signature</th></tr>"
         f"{approvals}</table><h2>Apply</h2>{applied}{_html_release(doc.get('release'))}"
         f"<h2>Audit trail</h2><ul>{events}</ul>"
