@@ -903,12 +903,12 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
 
     from tfreview.errors import StoreError
     from tfreview.store import open_store
-    from tfreview.store.audit import read_log, sealed_seqs
+    from tfreview.store.audit import read_log
     from tfreview.trust.verify import verify_log
 
     store = open_store(_settings().store)
     entries, result = read_log(store, full=full)
-    sealed = len(sealed_seqs(result.seals))
+    sealed = result.sealed
     if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
         seq, why = verify_log(store, entries, result.seals, full=full)
         if why:

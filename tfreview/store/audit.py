@@ -335,6 +335,11 @@ class VerifyResult:
     reason: str = ""
     seals: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def sealed(self) -> int:
+        """How many of the entries were read from sealed segments."""
+        return len(self.seals) * SEGMENT_SIZE
+
 
 def sealed_seqs(seals: Iterable[Mapping[str, Any]]) -> set[int]:
     """The entry numbers covered by `seals`."""
@@ -416,11 +421,14 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     else:  # entries not sealed below the last segment, then all after it
         gaps = [entry_key(s) for s in range(1, top + 1) if segment_first(s) not in named]
         listed = gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top))
-    keys: list[str] = []
+    seq_of: dict[str, int] = {}
     for key in listed:
-        (keys if _ENTRY_NAME.match(key) else strays).append(key)
-    wanted = [k for k in keys if compare or segment_first(int(k[len(ENTRIES_PREFIX):-5])) not in named]
-    files = {int(k[len(ENTRIES_PREFIX):-5]): raw for k, raw in zip(wanted, _read_many(store, wanted), strict=True)}
+        if m := _ENTRY_NAME.match(key):
+            seq_of[key] = int(m.group(1))
+        else:
+            strays.append(key)
+    wanted = [key for key, seq in seq_of.items() if compare or segment_first(seq) not in named]
+    files = {seq_of[key]: raw for key, raw in zip(wanted, _read_many(store, wanted), strict=True)}
     try:
         head: tuple[int, str] | None = read_head(store)[:2]
     except StoreError:
