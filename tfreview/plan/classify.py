@@ -114,10 +114,11 @@ def classify(plan: Any, roles: Roles = DEFAULT_ROLES) -> Classification:
         if colour:
             keys_seen.add(colour)
             deploy_colour[rc.address] = colour
-        if roles.colour_of("target_group", rc.address) in colours:
+        tg_colour = roles.colour_of("target_group", rc.address)
+        if tg_colour in colours:
             for side in (rc.before, rc.after):
                 if isinstance(side, dict) and isinstance(side.get("arn"), str):
-                    tg_arns[side["arn"]] = roles.colour_of("target_group", rc.address) or ""
+                    tg_arns[side["arn"]] = tg_colour
         if roles.is_production_listener(rc.address):
             production = rc
         if roles.is_test_listener(rc.address):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from functools import lru_cache
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import orjson
 
@@ -110,7 +110,7 @@ LineMaker = Callable[[int, str, str, str], Any]
 
 
 def _text_line(depth: int, symbol: str, text: str, style: str) -> str:
-    """The plain text of a line (see `plain`)."""
+    """The plain text of a line, Terraform style: indentation, then the action symbol, then the text."""
     return _prefix(depth, None if style == "header" else symbol) + text
 
 
@@ -120,8 +120,8 @@ def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
 
 
 def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -> str:
-    """`plain(resource_lines(res, full=full))`, made without the `Line` objects; `keep=False`: the tree, when
-    not built yet, is not kept (see `ResourceDiff.tree_for`)."""
+    """The plain text of `resource_lines(res, full=full)`, made without the `Line` objects; `keep=False`: the
+    tree, when not built yet, is not kept (see `ResourceDiff.tree_for`)."""
     return "\n".join(_resource(res, full, _text_line, keep))
 
 
@@ -149,7 +149,7 @@ def node_lines(node: Node, *, key: Any = None, full: bool = False, depth: int = 
 
 
 def node_text(node: Node, *, key: Any = None, full: bool = False, depth: int = 0) -> str:
-    """`plain(node_lines(...))`, made without the `Line` objects."""
+    """The plain text of `node_lines(...)`, made without the `Line` objects."""
     out: list[str] = []
     _node(key, node, depth, full or node.action in ("create", "delete"), out, _text_line)
     return "\n".join(out)
@@ -245,12 +245,6 @@ def _multiline(prefix: str, node: Node, depth: int, out: list, make: LineMaker) 
     out.append(make(depth, " ", "EOT", "update"))
 
 
-def plain(lines: Iterable[Line]) -> str:
-    """Lines as plain text, Terraform style: indentation, then the action symbol, then the text."""
-    return "\n".join([_prefix(line.depth, None if line.style == "header" else line.symbol) + line.text
-                      for line in lines])
-
-
 @lru_cache(maxsize=1024)
 def _prefix(depth: int, symbol: str | None) -> str:
     """Indentation and action symbol of a line (`symbol` None: a header line); a few dozen distinct ones."""
@@ -271,12 +265,13 @@ def select(
     """Noteworthy resources matching all filters: actions (create, update, delete, replace, read, forget, import,
     move, no-op), types (exact or glob) and addresses (a part of the address, e.g. `module.webapp` or
     `aws_ecs_service`, or a glob)."""
-    unknown = sorted({a.strip().lower() for a in actions or ()} - FILTER_ACTIONS)
+    wanted = {a.strip().lower() for a in actions or ()}
+    unknown = sorted(wanted - FILTER_ACTIONS)
     if unknown:
         raise BadInput(f"unknown --action {unknown[0]!r}", f"use one of: {', '.join(sorted(FILTER_ACTIONS))}")
     chosen = []
     for res in review.changed_resources:
-        if actions and not _action_matches(res, actions):
+        if wanted and not _action_matches(res, wanted):
             continue
         if types and not any(fnmatch.fnmatchcase(res.type, t) for t in types):
             continue
@@ -286,8 +281,7 @@ def select(
     return tuple(chosen)
 
 
-def _action_matches(res: ResourceDiff, actions: Sequence[str]) -> bool:
-    wanted = {a.strip().lower() for a in actions}
+def _action_matches(res: ResourceDiff, wanted: set[str]) -> bool:
     if res.action in wanted:
         return True
     if "replace" in wanted and res.action.startswith("replace"):

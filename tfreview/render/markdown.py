@@ -115,8 +115,9 @@ def render_markdown(
         text += rest
     elif rest:
         text += "_ECS revisions, failing checks and deferred changes not shown: too long for one comment._\n\n"
-    while shown and len(text) + sum(len(part) for _, part in shown) > budget:
-        shown.pop()
+    shown_size = sum(len(part) for _, part in shown)
+    while shown and len(text) + shown_size > budget:
+        shown_size -= len(shown.pop()[1])
     missing = len(chosen) - sum(is_resource for is_resource, _ in shown)
     notice = f"\n> **truncated: {missing} resources not shown**"
     if tail:

@@ -512,10 +512,11 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
             replan + " and get it approved",
         )
     # Count distinct, eligible, unexpired approvers: distinct people, keys and AWS principals, none the planner's.
+    approvers = ep.approvers_of(f)
     eligible = [a for a in bound
                 if (ep.allow_self_approval or (not same_identity(a.approver, f.planner)
                                                and not (a.key and a.key == f.planner_key)))
-                and (ep.approvers_of(f) is None or _in(a.approver, ep.approvers_of(f) or ()))]
+                and (approvers is None or _in(a.approver, approvers))]
     live = [a for a in eligible if _live(ep, a, now)]
     distinct: list[str] = []
     seen: set[str] = set()
