@@ -904,25 +904,23 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
     from tfreview.errors import StoreError
     from tfreview.store import open_store
     from tfreview.store.audit import read_log
-    from tfreview.trust.verify import verify_log
+    from tfreview.trust.verify import check_checkpoint, load_history_or_none, verify_log
 
     store = open_store(_settings().store)
     entries, result = read_log(store, full=full)
     sealed = result.sealed
+    history = load_history_or_none(store) if result.ok else None
     if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
-        seq, why = verify_log(store, entries, result.seals, full=full)
+        seq, why = verify_log(store, entries, result.seals, full=full, history=history)
         if why:
             result = replace(result, ok=False, first_bad_seq=seq, reason=why)
     if result.ok and checkpoint is not None:
-        from tfreview.trust.verify import check_checkpoint, load_history_or_none
-
         try:
             doc = json.loads(_read_location(checkpoint))
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
             raise _bad(f"{checkpoint} is not a checkpoint", "pass the file written by tfreview audit checkpoint")
-        history = load_history_or_none(store)
         gap = check_checkpoint(doc, entries, history) if history else "the store has no policy"
         if gap is not None:
             result = replace(result, ok=False, first_bad_seq=doc.get("seq"),

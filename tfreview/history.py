@@ -135,7 +135,7 @@ def _read_segment(store: Store, key: str) -> tuple[dict[str, Any], list[IndexRow
     header = orjson.loads(lines[0])
     if header.get("index") != INDEX_VERSION:
         raise ValueError("another index version")
-    rows = [line.split(b"\t", 7) for line in lines[1:] if line]
+    rows = [_parse_line(line) for line in lines[1:] if line]
     if any(len(r) != 8 for r in rows):
         raise ValueError("a row without its fields")
     return header, rows
@@ -163,7 +163,7 @@ def _entry_hash(store: Store, seq: int) -> str | None:
 
 def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
     """Plan id (bytes) -> index row, from the index, brought up to date with the audit log first (see the module doc)."""
-    from tfreview.store.audit import load_entry, read_head
+    from tfreview.store.audit import load_entries, read_head
 
     rows: dict[bytes, IndexRow] = {}
     segments = [] if rebuild else _segments(store)
@@ -182,8 +182,8 @@ def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
         return rows
     touched: dict[str, str] = {}  # plan id -> time of its newest entry
     last_hash = ""
-    for seq in range(covered + 1, head + 1):
-        entry = load_entry(store, seq) or {}
+    for found in load_entries(store, range(covered + 1, head + 1)):
+        entry = found or {}
         last_hash = str(entry.get("hash", ""))
         if entry.get("plan_id"):
             touched[str(entry["plan_id"])] = str(entry.get("time", ""))

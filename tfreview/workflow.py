@@ -626,12 +626,9 @@ def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
     from tfreview.trust.verify import check_signed, verified_decisions
 
     load_policy(ctx)
-    active = ctx.policy.active
-    key = check_signed(record, active.document, str(record.get("planner")), f"plan record {record['id']}",
-                       active.version)
+    key = check_signed(record, ctx.policy.active, str(record.get("planner")), f"plan record {record['id']}")
     facts = replace(_facts(record), planner_key=key.fingerprint)
-    return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), facts,
-                                     ctx.policy)
+    return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), ctx.policy)
 
 
 def _identity_slug(who: str) -> str:

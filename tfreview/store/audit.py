@@ -33,7 +33,6 @@ import json
 import random
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Mapping
@@ -41,7 +40,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import orjson
 
 from tfreview.errors import Conflict, NotFound, StoreError
-from tfreview.store.base import Store, canonical, dumps, put_json
+from tfreview.store.base import Store, canonical, dumps, each_read, put_json, read_many
 
 HEAD_KEY = "audit/head.json"
 ENTRIES_PREFIX = "audit/entries/"
@@ -116,12 +115,18 @@ def _advance_head(store: Store, seq: int, hash_: str, etag: str | None) -> bool:
 
 
 def load_entry(store: Store, seq: int) -> dict[str, Any] | None:
+    """Entry `seq` as stored (not verified): None when missing, {} when its bytes are not JSON."""
     try:
         return json.loads(store.read(entry_key(seq)))
     except NotFound:
         return None
     except ValueError:
         return {}
+
+
+def load_entries(store: Store, seqs: Iterable[int]) -> list[dict[str, Any] | None]:
+    """`load_entry` of each of `seqs`, in order, read `store.read_workers` at a time."""
+    return each_read(store, lambda seq: load_entry(store, seq), seqs)
 
 
 def _backoff(attempt: int) -> None:
@@ -179,22 +184,6 @@ def append_event(store: Store, event: str, actor: str, *, signer: Any = None, **
 _UNPARSABLE: Any = object()  # an entry's bytes that are not JSON
 
 
-def _read_many(store: Store, keys: list[str]) -> list[bytes | None]:
-    """The bytes of each of `keys` (None for one that does not exist), `store.read_workers` at a time (on S3 each
-    read is a round trip)."""
-
-    def read(key: str) -> bytes | None:
-        try:
-            return store.read(key)
-        except NotFound:
-            return None
-
-    if store.read_workers <= 1 or len(keys) <= 1:
-        return [read(key) for key in keys]
-    with ThreadPoolExecutor(max_workers=store.read_workers, thread_name_prefix="audit-read") as pool:
-        return list(pool.map(read, keys))
-
-
 def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
@@ -206,7 +195,7 @@ def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
     """Audit entries in seq order, from their entry files (not verified: use `read_log` for that); unreadable
     ones are skipped."""
     keys = [key for key in store.list(ENTRIES_PREFIX) if _ENTRY_NAME.match(key)]
-    for raw in _read_many(store, keys):
+    for raw in read_many(store, keys):
         entry = _parse(raw) if raw is not None else None
         if isinstance(entry, dict):
             yield entry
@@ -228,14 +217,19 @@ def filter_entries(entries: Iterable[dict[str, Any]], *, app: str | None = None,
         if who and str(e.get("actor", "")).strip().casefold() != who:
             continue
         if since or until:
-            try:
-                t = datetime.fromisoformat(str(e.get("time", "")).replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            if (since and t < since) or (until and t > until):
+            t = entry_time(e)
+            if t is None or (since and t < since) or (until and t > until):
                 continue
         out.append(e)
     return out
+
+
+def entry_time(entry: dict[str, Any] | None) -> datetime | None:
+    """The time of an entry (None when missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(str((entry or {}).get("time", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 # -- checking entries and sealed segments (pure) ------------------------------------------------------------------
@@ -412,7 +406,7 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     segment_keys = store.list(SEGMENTS_PREFIX)
     named = {first: key for key in segment_keys if (first := _segment_name(key))}
     strays = [key for key in segment_keys if not _segment_name(key)]
-    segments = dict(zip(named, zip(named.values(), _read_many(store, list(named.values())), strict=True),
+    segments = dict(zip(named, zip(named.values(), read_many(store, list(named.values())), strict=True),
                         strict=True))
     compare = full or store.read_workers <= 1
     top = max(named, default=1 - SEGMENT_SIZE) + SEGMENT_SIZE - 1  # the last sealed seq (0: none)
@@ -428,7 +422,7 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
         else:
             strays.append(key)
     wanted = [key for key, seq in seq_of.items() if compare or segment_first(seq) not in named]
-    files = {seq_of[key]: raw for key, raw in zip(wanted, _read_many(store, wanted), strict=True)}
+    files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
     try:
         head: tuple[int, str] | None = read_head(store)[:2]
     except StoreError:
@@ -454,7 +448,7 @@ def segment_to_seal(store: Store, first: int) -> tuple[bytes, list[dict[str, Any
     """(body, entries, prev_hash) of the segment starting at `first`, read from the entry files and checked as
     `verify_chain` checks them; StoreError naming the first that is not right."""
     keys = [entry_key(seq) for seq in range(max(first - 1, 1), first + SEGMENT_SIZE)]
-    raws = _read_many(store, keys)
+    raws = read_many(store, keys)
     if first > 1:
         before = _parse(raws.pop(0) or b"")
         prev_hash = before.get("hash") if isinstance(before, dict) else None

@@ -6,7 +6,6 @@ holds `limit` matching entries. Reading is not verifying: `tfreview audit verify
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,21 +23,14 @@ class Page:
     next_after: int | None
 
 
-def _time(entry: dict[str, Any] | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str((entry or {}).get("time", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def first_at_or_after(store: Store, since: datetime, head: int) -> int:
     """The smallest seq in 1..head whose entry's time is at or after `since` (head + 1 when none is)."""
-    from tfreview.store.audit import load_entry
+    from tfreview.store.audit import entry_time, load_entry
 
     lo, hi = 1, head + 1
     while lo < hi:
         mid = (lo + hi) // 2
-        t = _time(load_entry(store, mid))
+        t = entry_time(load_entry(store, mid))
         if t is not None and t >= since:
             hi = mid
         else:
@@ -50,20 +42,18 @@ def page(store: Store, *, since: datetime | None = None, after: int = 0, limit: 
          **filters: Any) -> Page:
     """Entries with seq > `after`, at or after `since`, matching `filters` (those of `filter_entries`), at most
     `limit` of them, oldest first."""
-    from tfreview.store.audit import load_entry, read_head, filter_entries
+    from tfreview.store.audit import filter_entries, load_entries, read_head
 
     head = read_head(store)[0]
     seq = max(after + 1, first_at_or_after(store, since, head) if since else 1)
     out: list[dict[str, Any]] = []
-    workers = max(1, store.read_workers)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        while seq <= head:
-            seqs = list(range(seq, min(head, seq + CHUNK - 1) + 1))
-            batch = [e for e in pool.map(lambda n: load_entry(store, n), seqs) if e]
-            for entry in filter_entries(batch, since=since, **filters):
-                out.append(entry)
-                if limit is not None and len(out) >= limit:
-                    more = int(entry["seq"]) < head
-                    return Page(out, int(entry["seq"]) if more else None)
-            seq = seqs[-1] + 1
+    while seq <= head:
+        seqs = list(range(seq, min(head, seq + CHUNK - 1) + 1))
+        batch = [e for e in load_entries(store, seqs) if e]
+        for entry in filter_entries(batch, since=since, **filters):
+            out.append(entry)
+            if limit is not None and len(out) >= limit:
+                more = int(entry["seq"]) < head
+                return Page(out, int(entry["seq"]) if more else None)
+        seq = seqs[-1] + 1
     return Page(out, None)

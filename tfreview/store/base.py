@@ -7,7 +7,7 @@ other's update.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import json
 
@@ -95,9 +95,45 @@ def update_json(store: Store, key: str, change: Callable[[Any], Any], attempts: 
 
 
 def get_json(store: Store, key: str) -> Any:
-    data = store.read(key)
+    return parse_json(key, store.read(key))
+
+
+def get_jsons(store: Store, keys: list[str]) -> Iterator[tuple[str, Any]]:
+    """(key, `get_json`) of each of `keys`, in order, read `store.read_workers` at a time (256 held at most)."""
+    for start in range(0, len(keys), 256):
+        chunk = keys[start:start + 256]
+        for key, data in zip(chunk, read_many(store, chunk), strict=True):
+            yield key, get_json(store, key) if data is None else parse_json(key, data)  # gone: get_json's NotFound
+
+
+def parse_json(key: str, data: bytes) -> Any:
+    """The JSON of store record `key`; StoreError naming it when it is not JSON."""
     try:
         return json.loads(data)
     except ValueError:  # UnicodeDecodeError included
         raise StoreError(f"store record {key} is not valid JSON",
                          "the store was modified outside tfreview: restore that file from a backup") from None
+
+
+def read_many(store: Store, keys: list[str]) -> list[bytes | None]:
+    """The bytes of each of `keys` (None for one that does not exist), in order, `store.read_workers` at a time."""
+
+    def read(key: str) -> bytes | None:
+        try:
+            return store.read(key)
+        except NotFound:
+            return None
+
+    return each_read(store, read, keys)
+
+
+def each_read(store: Store, read: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """`read(item)` for each of `items`, in order, `store.read_workers` at a time (on S3 each read is a round trip;
+    on a disk threads would only add overhead)."""
+    items = list(items)
+    if store.read_workers <= 1 or len(items) <= 1:
+        return [read(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=store.read_workers, thread_name_prefix="store-read") as pool:
+        return list(pool.map(read, items))

@@ -61,6 +61,7 @@ class PolicyDocument:
     signers: Mapping[str, tuple[PublicKey, ...]]
     aws_principals: Mapping[str, str] = field(default_factory=dict)
     rules: Mapping[str, Any] = field(default_factory=dict)
+    parsed_rules: Any = field(default=None, compare=False, repr=False)  # `rules` parsed (once, when validated)
 
     def to_json(self) -> dict[str, Any]:
         return {"admins": list(self.admins), "admin_quorum": self.admin_quorum,
@@ -77,9 +78,7 @@ class PolicyDocument:
                        for k in keys)
 
     def rules_policy(self) -> Any:
-        from tfreview.review.policy import policy_from_dict
-
-        return policy_from_dict(self.rules)
+        return self.parsed_rules
 
 
 def parse_document(data: Mapping[str, Any]) -> PolicyDocument:
@@ -131,7 +130,8 @@ def parse_document(data: Mapping[str, Any]) -> PolicyDocument:
         for who in (*(env_policy.approvers or ()), *env_policy.break_glass):
             if _principal("approvers/break_glass", who) not in signers:
                 raise _bad("approvers/break_glass", f"names {who!r}, who has no key in [signers]")
-    return PolicyDocument(tuple(dict.fromkeys(admins)), quorum, signers, dict(aws), json.loads(json.dumps(rules)))
+    return PolicyDocument(tuple(dict.fromkeys(admins)), quorum, signers, dict(aws), json.loads(json.dumps(rules)),
+                          parsed)
 
 
 def read_policy_file(path: Path) -> PolicyDocument:
@@ -163,7 +163,6 @@ class PolicyVersion:
     sha256: str
     previous_sha256: str | None
     document: PolicyDocument
-    raw: Mapping[str, Any]
     signed_by: tuple[str, ...] = ()
 
     @property
@@ -182,9 +181,9 @@ class PolicyHistory:
     pending: PolicyVersion | None = None
 
 
-def _signatures(store: Store, version: int) -> list[dict[str, Any]]:
+def _signatures(store: Store, keys: list[str]) -> list[dict[str, Any]]:
     out = []
-    for key in store.list(f"{PREFIX}{version:06d}/signatures/"):
+    for key in keys:
         try:
             out.append(json.loads(store.read(key)))
         except ValueError:
@@ -192,8 +191,7 @@ def _signatures(store: Store, version: int) -> list[dict[str, Any]]:
     return out
 
 
-def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: PolicyDocument,
-                   admins_only: bool = True) -> tuple[str, ...]:
+def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: PolicyDocument) -> tuple[str, ...]:
     """Principals of `trusted` (its admins) whose signature over (version, sha) verifies with a key `trusted`
     gives them; forged, edited and unknown-key signatures are not counted."""
     who: list[str] = []
@@ -208,7 +206,7 @@ def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: 
         principal = trusted.principal_of(key)
         if principal is None or principal != statement.get("signer") or principal in who:
             continue
-        if admins_only and principal not in trusted.admins:
+        if principal not in trusted.admins:
             continue
         who.append(principal)
     return tuple(who)
@@ -217,8 +215,8 @@ def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: 
 def load_history(store: Store) -> PolicyHistory:
     """Read and verify the policy versions of the store. BadInput (exit 2) when there is none; PolicyRefusal
     (exit 3) when version 1 is not signed by one of its admins."""
-    numbers = sorted({int(k[len(PREFIX):len(PREFIX) + 6]) for k in store.list(PREFIX)
-                      if re.fullmatch(r"policy/\d{6}/policy\.json", k)})
+    keys = store.list(PREFIX)  # recursive: the versions and their signatures, listed once
+    numbers = sorted({int(k[len(PREFIX):len(PREFIX) + 6]) for k in keys if re.fullmatch(r"policy/\d{6}/policy\.json", k)})
     if not numbers or numbers[0] != 1:
         raise BadInput(f"store {store.url} has no policy",
                        "an admin installs one: tfreview policy init POLICY.toml (see docs/approvals.md)")
@@ -237,8 +235,9 @@ def load_history(store: Store) -> PolicyHistory:
         sha = sha256_of(raw)
         # Version 1 is signed by its own admins (trust on first use); later ones by the active version's admins.
         trusted = document if active is None else active.document
-        pv = PolicyVersion(n, sha, raw.get("previous_sha256"), document, raw,
-                           _valid_signers(_signatures(store, n), n, sha, trusted))
+        signature_keys = [k for k in keys if k.startswith(f"{PREFIX}{n:06d}/signatures/")]
+        pv = PolicyVersion(n, sha, raw.get("previous_sha256"), document,
+                           _valid_signers(_signatures(store, signature_keys), n, sha, trusted))
         versions[n] = pv
         if active is None:
             if not pv.signed_by:

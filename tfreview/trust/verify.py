@@ -7,14 +7,13 @@ policy version used to check it, to the principal the statement names as its act
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from tfreview.errors import PolicyRefusal, StoreError
-from tfreview.store.base import Store, canonical, get_json
-from tfreview.trust.policy import PolicyDocument, PolicyHistory
+from tfreview.store.base import Store, canonical, get_json, get_jsons
+from tfreview.trust.policy import PolicyHistory, PolicyVersion, sha256_of
 from tfreview.trust.signer import Signer
 from tfreview.trust.sshsig import PublicKey, SignatureError, verify
 
@@ -27,7 +26,7 @@ def statement_of(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def statement_sha256(doc: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(statement_of(doc))).hexdigest()
+    return sha256_of(statement_of(doc))
 
 
 def sign(signer: Signer, statement: Mapping[str, Any]) -> dict[str, Any]:
@@ -36,18 +35,18 @@ def sign(signer: Signer, statement: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "signature": signer.sign(canonical(body))}
 
 
-def check_signed(doc: Mapping[str, Any], document: PolicyDocument, actor: str, what: str, version: int) -> PublicKey:
-    """The key that signed `doc`, verified and belonging to `actor` in `document` (policy version `version`);
-    PolicyRefusal (exit 3) naming `what` and why otherwise."""
+def check_signed(doc: Mapping[str, Any], policy: PolicyVersion, actor: str, what: str) -> PublicKey:
+    """The key that signed `doc`, verified and belonging to `actor` in policy version `policy`; PolicyRefusal
+    (exit 3) naming `what` and why otherwise."""
     hint = "do not trust it: investigate who wrote it (tfreview audit verify), then re-plan / re-approve"
     try:
         key = verify(canonical(statement_of(doc)), str(doc.get("signature") or ""))
     except SignatureError as exc:
         reason = "it is not signed" if not doc.get("signature") else str(exc)
         raise PolicyRefusal(f"{what}: {reason}", hint) from None
-    owner = document.principal_of(key)
+    owner = policy.document.principal_of(key)
     if owner is None:
-        raise PolicyRefusal(f"{what}: signed with key {key.fingerprint}, unknown to policy version {version} "
+        raise PolicyRefusal(f"{what}: signed with key {key.fingerprint}, unknown to policy version {policy.version} "
                             "(unknown or revoked key)", hint)
     if owner != actor:
         raise PolicyRefusal(f"{what}: says {actor} but was signed with {owner}'s key (principal mismatch)", hint)
@@ -101,7 +100,7 @@ def audit_entry_for(store: Store, doc: Mapping[str, Any], event: str, what: str)
     return entry
 
 
-def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, Any]], facts: Any,
+def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, Any]],
                        history: PolicyHistory) -> list[Any]:
     """Approvals/rejections of a plan as `Approval`s carrying the signing key's fingerprint and AWS principal,
     each signature verified against the active policy, signed by the principal it names, with its audit entry
@@ -109,12 +108,11 @@ def verified_decisions(store: Store, plan_id: str, docs: Iterable[Mapping[str, A
     audit entry (being recorded, or interrupted) is left out: it does not count."""
     from tfreview.review.policy import Approval
 
-    active = history.active
     out = []
     for doc in docs:
         who = str(doc.get("approver", "?"))
         what = f"{'rejection' if doc.get('kind') == 'reject' else 'approval'} of plan {plan_id} by {who}"
-        key = check_signed(doc, active.document, who, what, active.version)
+        key = check_signed(doc, history.active, who, what)
         if "audit_seq" not in doc:
             continue  # being recorded right now (or interrupted before its audit entry): it does not count
         audit_entry_for(store, doc, str(doc.get("kind")), what)
@@ -143,16 +141,16 @@ def _signed_by(doc: Mapping[str, Any], statement: Mapping[str, Any], actor: str,
 
 
 def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapping[str, Any]] = (),
-               *, full: bool = False) -> tuple[int | None, str]:
+               *, full: bool = False, history: PolicyHistory | None = None) -> tuple[int | None, str]:
     """Check the signature of every seal and of every entry no seal covers (with `full`: every entry) against the
     policy version it names, then cross-check the plan records and decisions in the store against the log.
-    (None, "") when all holds, else (seq or None, reason).
+    (None, "") when all holds, else (seq or None, reason). `history`: the store's, when the caller has it.
 
     A seal is a policy principal's signed word that the entries it covers chained and were signed by their actors
     when sealed (`seal_log`); the bytes it names are checked by the chain layer (tfreview.store.audit)."""
     from tfreview.store.audit import entry_statement, sealed_seqs
 
-    history = load_history_or_none(store)
+    history = history or load_history_or_none(store)
     if history is None:
         return (entries[0]["seq"], "the store has no policy to check signatures against") if entries else (None, "")
     for seal in seals:
@@ -169,13 +167,11 @@ def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapp
         sha = (entry.get("details") or {}).get("statement_sha256")
         if sha:
             by_statement[sha] = entry
-    for key in store.list("plans/"):
-        if key.endswith("/record.json"):
-            why = _cross_check(get_json(store, key), "planner", "plan", by_statement, history)
-            if why:
-                return None, f"plan record {key}: {why}"
-    for key in store.list("approvals/"):
-        doc = get_json(store, key)
+    for key, doc in get_jsons(store, [k for k in store.list("plans/") if k.endswith("/record.json")]):
+        why = _cross_check(doc, "planner", "plan", by_statement, history)
+        if why:
+            return None, f"plan record {key}: {why}"
+    for key, doc in get_jsons(store, store.list("approvals/")):
         why = _cross_check(doc, "approver", str(doc.get("kind")), by_statement, history)
         if why:
             return None, f"decision {key}: {why}"
