@@ -168,3 +168,28 @@ def test_report_cli_takes_a_release_by_any_of_its_plans_and_history_shows_it_as_
     text = cli.ok("history").stdout
     assert "release succeeded +1 steps" in text and "shop-qa-s1" not in text
     assert "shop-qa-s1" in cli.ok("history", "--expand").stdout
+
+
+def test_the_report_reviews_the_plan_with_the_roles_its_record_holds(tmp_path):
+    """An app with its own module ([apps.<app>] roles, kept in the plan record): the report's review classifies the
+    plan as `show` does, not with the bundled module's names."""
+    import hashlib
+
+    from tests.test_roles import team_doc
+    from tfreview.plan.redact import redact_plan
+
+    store = LocalStore(tmp_path / "store")
+    pid = "shop-qa-20261126-120000-beef"
+    plan_json = redact_plan(team_doc("ecs_image_bump"))
+    store.create(f"plans/{pid}/plan.json", plan_json)
+    store.create(f"plans/{pid}/record.json", dumps({
+        "kind": "plan", "id": pid, "plan_kind": "deploy", "app": "shop", "env": "qa", "version": "1.1.0",
+        "planner": "alice@example.com", "created_at": "2026-11-26T12:00:00Z", "plan_sha256": "a" * 64,
+        "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": "b" * 64, "risky": False,
+        "risk_reasons": [], "summary": {},
+        "roles": {"colours": ["stable", "canary"], "service": "aws_ecs_service.web_{colour}",
+                  "task_definition": "aws_ecs_task_definition.web_{colour}",
+                  "target_group": "aws_lb_target_group.web_{colour}", "production_listener": "aws_lb_listener.https",
+                  "test_listener": "aws_lb_listener.preview"}}))
+    diff = json.loads(render_report(store, pid, "json"))["diff"]
+    assert (diff["classification"]["kind"], diff["classification"]["target_colour"]) == ("deploy-to-idle", "canary")

@@ -31,10 +31,15 @@ def _maybe(store: Store, key: str) -> dict[str, Any] | None:
 def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     """The report document of `plan_id` (documented shape: report_version, plan, approvals, apply, events,
     audit_chain). Raises NotFound for an unknown plan."""
-    from tfreview.store.audit import read_log
     from tfreview.workflow import load_plan
 
-    record = load_plan(store, plan_id)
+    return _report_doc(store, load_plan(store, plan_id))
+
+
+def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    from tfreview.store.audit import read_log
+
+    plan_id = record["id"]
     decisions = sorted((get_json(store, k) for k in store.list(f"approvals/{plan_id}/")),
                        key=lambda d: d.get("approved_at", ""))
     start = _maybe(store, f"applies/{plan_id}/start.json")
@@ -125,8 +130,11 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
     """The report of `plan_id` as markdown, html or json text (json: the `build_report` document plus `diff`)."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    doc = build_report(store, plan_id)
-    diff = _diff(store, doc["plan"], fmt)
+    from tfreview.workflow import load_plan
+
+    record = load_plan(store, plan_id)
+    doc = _report_doc(store, record)
+    diff = _diff(store, record, fmt)  # the whole record: its roles and terraform options shape the review
     if fmt == "json":
         if diff is not None:
             try:
