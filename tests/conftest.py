@@ -140,7 +140,7 @@ class Cli:
     def environment(self, user: str = DEFAULT_USER, env: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a command run as `user`: ours, the store, the user and their signing key, no colours,
         160 columns, `self.env`, then `env`; never TFREVIEW_DEBUG. The store gets its policy first."""
-        self._ensure_policy()
+        self.ensure_policy()
         full_env = {**os.environ, "TFREVIEW_STORE": str(self.store), "TFREVIEW_USER": user,
                     "TFREVIEW_SIGNING_KEY": str(signing_key(user)), "NO_COLOR": "1", "COLUMNS": "160", **self.env,
                     **(env or {})}
@@ -152,8 +152,9 @@ class Cli:
         return subprocess.run([sys.executable, "-m", "tfreview", *args], cwd=self.cwd, env=self.environment(user, env),
                               capture_output=True, text=True, input=input, timeout=timeout)
 
-    def _ensure_policy(self) -> None:
-        """Install the test policy in the store unless done (or `install_policy` was turned off)."""
+    def ensure_policy(self) -> None:
+        """Install the test policy in the store unless done (or `install_policy` was turned off). Every command
+        does it first (`environment`); tests that write to the store before any command call it themselves."""
         if self.install_policy:
             self.install_policy = False
             self._policy_command("init", "")
@@ -166,18 +167,15 @@ class Cli:
 
     def set_rules(self, rules: str) -> None:
         """Make `rules` ([policy.<env>] tables of a policy file) the store's active rules."""
-        self._ensure_policy()
         self._policy_command("propose", rules)
 
     def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
                  env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-        self._ensure_policy()
         return self._run(args, user, input, env, timeout)
 
     def popen(self, *args: str, user: str = DEFAULT_USER, env: dict[str, str] | None = None,
               **kw: Any) -> subprocess.Popen:
         """Start `tfreview ARGS` (text mode) without waiting; `kw` goes to subprocess.Popen (stdin, stdout...)."""
-        self._ensure_policy()
         return subprocess.Popen([sys.executable, "-m", "tfreview", *args], cwd=self.cwd,
                                 env=self.environment(user, env), text=True, **kw)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -84,6 +85,32 @@ def sign_record(store: Any, record: dict[str, Any]) -> dict[str, Any]:
     return sign(signer(record["planner"]), {**record, "policy_version": install_test_policy(store).active.version})
 
 
+# -- the CLI's error contract and the store's bytes --------------------------------------------------------------------
+
+ONE_LINE = re.compile(r"^tfreview: error: \S.* \(\S.*\)$")  # message, then the hint in parentheses
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, contains: str = "") -> str:
+    """The error contract: exit code, nothing on stdout, one `tfreview: error: ... (hint)` line on stderr."""
+    where = f"exit {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
+    assert proc.returncode == code, where
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, where
+    assert proc.stdout == "", where
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, where
+    assert ONE_LINE.match(lines[0]), f"not `tfreview: error: WHAT (HINT)`: {where}"
+    assert contains in lines[0], where
+    return lines[0]
+
+
+def snapshot(store: Path) -> dict[str, str]:
+    """Every file of the store (relative path -> sha256)."""
+    if not store.exists():
+        return {}
+    return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(store.rglob("*")) if p.is_file()}
+
+
 # -- plans recorded as `tfreview plan` records them -----------------------------------------------------------------
 
 _seq = iter(range(1, 10_000))
@@ -118,17 +145,17 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
               "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
-    from tfreview.trust.policy import load_history
-    from tfreview.trust.verify import statement_sha256
+    from tfreview.trust.verify import sign, statement_sha256
 
-    version_of_policy = load_history(store).active.version
-    record = sign_record(store, record)
+    version_of_policy = install_test_policy(store).active.version
+    planner_signer = signer(planner)
+    record = sign(planner_signer, {**record, "policy_version": version_of_policy})
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
     store.create(keys["json"], plan_json)
     store.create(keys["record"], dumps(record))
     store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
-    append_event(store, "plan", planner, signer=signer(planner), policy_version=version_of_policy, app=app, env=env,
+    append_event(store, "plan", planner, signer=planner_signer, policy_version=version_of_policy, app=app, env=env,
                  version=version, plan_id=plan_id, details={"statement_sha256": statement_sha256(record)})
     return plan_id
 

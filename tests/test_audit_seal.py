@@ -242,7 +242,7 @@ def test_the_s3_store_reads_segments_and_lists_only_the_tail(mock_s3_store, smal
 # -- the CLI, real 1,000-entry segments ------------------------------------------------------------------------
 def test_audit_seal_and_verify_on_a_log_of_two_thousand_entries(cli_factory):
     cli = cli_factory("seal")
-    cli._ensure_policy()
+    cli.ensure_policy()
     store = LocalStore(cli.store)
     bob = helpers.signer("bob@example.com")
     for i in range(2010 - len(list(audit.iter_entries(store)))):  # written as an older tfreview did: no seals

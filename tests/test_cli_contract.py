@@ -12,7 +12,6 @@ no apply) against the local AWS.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
+from tests.helpers import assert_one_line_error, snapshot
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
 
@@ -33,7 +33,6 @@ DOC = REPO / "docs" / "cli-json.md"
 INVALID_PLAN_JSON = Path("/work/shared/peer-plans/terraform-json/testdata/invalid/plan.json")
 ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
 APP, VERSION = "webapp", "1.0.0"
-ONE_LINE = re.compile(r"^tfreview: error: \S.* \(\S.*\)$")  # message, then the hint in parentheses
 
 PLAN_DOC = {
     "format_version": "1.2", "terraform_version": "1.11.4", "planned_values": {},
@@ -55,27 +54,6 @@ PLAN_DOC = {
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
-def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, contains: str = "") -> str:
-    """The error contract: exit code, nothing on stdout, one `tfreview: error: ... (hint)` line on stderr."""
-    where = f"exit {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
-    assert proc.returncode == code, where
-    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, where
-    assert proc.stdout == "", where
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, where
-    assert ONE_LINE.match(lines[0]), f"not `tfreview: error: WHAT (HINT)`: {where}"
-    assert contains in lines[0], where
-    return lines[0]
-
-
-def snapshot(store: Path) -> dict[str, str]:
-    """Every file of the store (relative path -> sha256)."""
-    if not store.exists():
-        return {}
-    return {str(p.relative_to(store)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(store.rglob("*")) if p.is_file()}
-
-
 def assert_no_temp_files(store: Path) -> None:
     leftovers = [k for k in snapshot(store) if Path(k).name.startswith(".tmp") or k.endswith((".part", ".tmp"))]
     assert not leftovers, f"temporary files left in the store: {leftovers}"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_contract import ALICE, APP, BOB, assert_one_line_error, record_plan
+from tests.helpers import assert_one_line_error
+from tests.test_cli_contract import ALICE, APP, BOB, record_plan
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"

@@ -11,7 +11,8 @@ import socket
 import pytest
 
 from tests.fake_forges import FakeForge
-from tests.test_cli_contract import ALICE, APP, BOB, assert_documented, assert_one_line_error, record_plan
+from tests.helpers import assert_one_line_error
+from tests.test_cli_contract import ALICE, APP, BOB, assert_documented, record_plan
 
 GH_TOKEN = "ghs_FAKEtoken0123456789abcdefghijklmnop"
 GL_TOKEN = "glpat-FAKEtoken0123456789abc"

@@ -37,7 +37,7 @@ class Project:
         shutil.rmtree(self.dir / "terraform")
         shutil.copytree(TFDATA, self.dir / "terraform")
         self.store = self.dir / ".tfreview"
-        cli._ensure_policy()  # the test policy, in the default store
+        cli.ensure_policy()  # the test policy, in the default store
 
     def run(self, *args: str, user: str = PLANNER, kill_after: int | None = None, log: Path | None = None,
             check: bool = False, env_work: str | None = None) -> subprocess.CompletedProcess:

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan, snapshot
+from tests.helpers import snapshot
+from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan
 from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
 ESC = "\x1b"

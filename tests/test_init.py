@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tests.conftest import Cli
-from tests.test_cli_contract import assert_documented, assert_one_line_error, snapshot
+from tests.helpers import assert_one_line_error, snapshot
+from tests.test_cli_contract import assert_documented
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from tfreview.workflow import _advance_latest_plan
 
 def test_concurrent_packagers_of_the_same_content_all_succeed(cli_factory):
     cli = cli_factory("races")
-    cli._ensure_policy()
+    cli.ensure_policy()
     procs = [cli.popen("package", "--app", "webapp", "--version", "7.0.0", "--format", "json",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
     results = [(p.wait(120), p.stdout.read(), p.stderr.read()) for p in procs]

@@ -24,7 +24,7 @@ def _project(cli_factory, name: str):
     cli = cli_factory(name)
     shutil.rmtree(cli.cwd / "terraform")
     shutil.copytree(TFDATA, cli.cwd / "terraform")
-    cli._ensure_policy()  # the test policy in the default store (.tfreview)
+    cli.ensure_policy()  # the test policy in the default store (.tfreview)
     return cli
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.conftest import Cli
-from tests.test_cli_contract import assert_one_line_error, snapshot
+from tests.helpers import assert_one_line_error, snapshot
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ADMIN, policy_toml, signer, signing_key
+from tests.helpers import ADMIN, policy_toml, public_key, signer, signing_key
 from tests.test_approvals_cli import ALICE, BOB, CAROL, cli, policy, reached_terraform, record_plan, refused  # noqa: F401
 from tfreview.errors import BadInput, PolicyRefusal
 from tfreview.store.local import LocalStore
@@ -62,17 +62,13 @@ def test_ssh_keygen_signatures_verify_in_process_and_edits_do_not(tmp_path, key_
 def test_look_alike_and_control_character_names_are_not_principals(name):
     assert not valid_principal(name)
     with pytest.raises(BadInput, match="not a valid principal name"):
-        parse_document({"admins": [ADMIN], "signers": {ADMIN: _pub(ADMIN), name: _pub(BOB)}})
-
-
-def _pub(user: str) -> str:
-    return Path(f"{signing_key(user)}.pub").read_text().strip()
+        parse_document({"admins": [ADMIN], "signers": {ADMIN: public_key(ADMIN), name: public_key(BOB)}})
 
 
 def test_policy_documents_refuse_what_would_weaken_them():
-    base = {"admins": [ADMIN], "signers": {ADMIN: _pub(ADMIN)}}
+    base = {"admins": [ADMIN], "signers": {ADMIN: public_key(ADMIN)}}
     with pytest.raises(BadInput, match="one key, one principal"):
-        parse_document({**base, "signers": {ADMIN: _pub(ADMIN), BOB: _pub(ADMIN)}})
+        parse_document({**base, "signers": {ADMIN: public_key(ADMIN), BOB: public_key(ADMIN)}})
     with pytest.raises(BadInput, match="admin_quorum"):
         parse_document({**base, "admin_quorum": 2})
     with pytest.raises(BadInput, match="has no key"):
@@ -260,7 +256,7 @@ def test_policy_changes_need_a_quorum_of_the_current_admins(cli):
 def test_a_tampered_policy_version_is_not_trusted(cli):
     cli("package", "--app", "shop", "--version", "1.2.0")
     path = cli.store / "policy" / "000001" / "policy.json"
-    bob, mallory = _pub(BOB).split()[1], _pub("mallory").split()[1]
+    bob, mallory = public_key(BOB).split()[1], public_key("mallory").split()[1]
     path.write_text(path.read_text().replace(bob, mallory))  # a store writer slips their key in as bob's
     proc = cli("approve", "whatever", "--yes", user=BOB)
     assert proc.returncode == 3 and "policy version 1 is not signed by one of its admins" in proc.stderr
