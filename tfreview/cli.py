@@ -157,6 +157,11 @@ def _print(text: str) -> None:
     _console().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def _warn(text: str) -> None:
+    """`warning: TEXT` on stderr (the command goes on)."""
+    _console(stderr=True).print(f"warning: {text}", markup=False, highlight=False)
+
+
 # -- global options -------------------------------------------------------------------------------------------
 STORE_HELP = "Store: a directory (default .tfreview) or s3://bucket/prefix."
 
@@ -192,7 +197,7 @@ def init(app_name: str = typer.Option(..., "--app", help="Application name."),
 
     files = scaffold(app_name, directory)
     if fmt is Format.json:
-        _emit_json({"schema_version": 1, "app": app_name, "directory": str(directory), "files": files})
+        _emit_json({"app": app_name, "directory": str(directory), "files": files})
         return
     _print(f"wrote {len(files)} files into {directory}: terraform/ and tfreview.toml")
     _print(f"next: tfreview package --app {app_name} --version 0.1.0")
@@ -238,8 +243,9 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
          fail_on: Optional[Level] = FailOnOpt,
          fmt: Format = FormatOpt) -> None:
     """Plan a version for an environment (the new version goes to the idle colour), store it, print the review."""
-    options = _terraform_options(app_name, var, var_file, target, replace, destroy, refresh_only)
-    ctx, progress = _context(f"planning {app_name} {version} for {env}")
+    settings = _settings()
+    options = _terraform_options(settings, app_name, var, var_file, target, replace, destroy, refresh_only)
+    ctx, progress = _context(f"planning {app_name} {version} for {env}", settings)
     from tfreview.workflow import plan as do_plan
 
     _warn_interrupted(ctx.store, app_name, env)
@@ -259,7 +265,7 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
         raise typer.Exit(2)
 
 
-def _terraform_options(app_name: str, var: Optional[list[str]], var_file: Optional[list[str]],
+def _terraform_options(settings: Any, app_name: str, var: Optional[list[str]], var_file: Optional[list[str]],
                        target: Optional[list[str]], replace: Optional[list[str]], destroy: bool,
                        refresh_only: bool) -> Any:
     """The plan controls checked at the door (exit 2, one line): NAME=VALUE, readable var-files, addresses."""
@@ -273,7 +279,7 @@ def _terraform_options(app_name: str, var: Optional[list[str]], var_file: Option
                        "give the path of a .tfvars or .tfvars.json file")
         files.append(str(file.resolve()))  # terraform runs in a working directory of its own
     return parse_options(var or (), files, target or (), replace or (), destroy, refresh_only,
-                         reserved=_settings().roles_for(app_name).release_variables)
+                         reserved=settings.roles_for(app_name).release_variables)
 def _step_summary(ctx: Any, record: dict[str, Any], review: Any) -> None:
     """Under GitHub Actions, append the review to the job summary ($GITHUB_STEP_SUMMARY); a failure only warns."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -285,7 +291,7 @@ def _step_summary(ctx: Any, record: dict[str, Any], review: Any) -> None:
 
     warning = append_step_summary(path, render_summary(record, review, approval_progress(ctx, record)))
     if warning:
-        _console(stderr=True).print(f"warning: {warning}", markup=False, highlight=False)
+        _warn(warning)
 
 
 def _gate(review: Any, fail_on: Optional[Level]) -> None:
@@ -534,11 +540,11 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.workflow import approval_status, decide, load_plan, load_review
 
     ctx, _ = _context()
-    record = load_plan(ctx.store, plan_id)
-    if not yes:
+    if not yes:  # (with --yes, `decide` reads the plan)
+        record = load_plan(ctx.store, plan_id)
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
-        status = approval_status(ctx, plan_id)  # refuses before the review is read if you may not approve
+        status = approval_status(ctx, record)  # refuses before the review is read if you may not approve
         # What the approver reads and the question go to the terminal (stderr): stdout keeps only the result.
         term = _console(stderr=True)
         _show_review(load_review(ctx.store, record), console=term)
@@ -751,7 +757,7 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     _warn_interrupted(store, app_name, env, found.unfinished)  # on stderr: JSON on stdout stays clean
     for row in rows:
         if row.get("error"):
-            _console(stderr=True).print(f"warning: {row['error']}", markup=False, highlight=False)
+            _warn(row["error"])
     if more:
         _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
@@ -791,7 +797,7 @@ def _warn_interrupted(store: Any, app_name: str | None = None, env: str | None =
     from tfreview.unlock import stale_warnings
 
     for line in stale_warnings(store, app_name, env, plan_ids):
-        _console(stderr=True).print(f"warning: {line}", markup=False, highlight=False)
+        _warn(line)
 
 
 # -- unlock / audit / report ------------------------------------------------------------------------------------

@@ -224,10 +224,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         value = values.get(key)
         if isinstance(value, str) and value and not value.startswith("s3://"):
             values[key] = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
-    from tfreview.plan.roles import Roles
+    if data.get("apps"):  # so are bad release roles (their types and syntax); the review engine only then
+        from tfreview.plan.roles import Roles
 
-    for name, table in data.get("apps", {}).items():  # so are bad release roles (their types and syntax)
-        Roles.from_dict(table, f"apps.{name}")
+        for name, table in data["apps"].items():
+            Roles.from_dict(table, f"apps.{name}")
     kwargs = {k: v for k, v in values.items() if v is not None}
     return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
 

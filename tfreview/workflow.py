@@ -100,7 +100,8 @@ class Context:
 
             identity["aws_arn"] = caller_identity()
         if not sign:
-            return cls(settings, store, current_user(), on_event, {"user": current_user(), **identity})
+            user = current_user()
+            return cls(settings, store, user, on_event, {"user": user, **identity})
         from tfreview.trust.policy import load_history
         from tfreview.trust.signer import find_signer
         from tfreview.trust.verify import identify
@@ -635,17 +636,16 @@ def _identity_slug(who: str) -> str:
     return hashlib.sha256(who.strip().lower().encode()).hexdigest()[:16]
 
 
-def approval_status(ctx: Context, plan_id: str) -> dict[str, Any]:
+def approval_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
     """Where a plan stands before the current user decides: approvals needed (escalation included), who
     approved, why it escalates. Raises PolicyRefusal when the current user may not approve it (refuse early)."""
     from tfreview.review.policy import check_can_approve, required_approvals
 
-    record = load_plan(ctx.store, plan_id)
     facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
     check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
     ep = policy.for_env(facts.env)
-    return {"plan_id": plan_id, "required": required_approvals(ep, facts),
+    return {"plan_id": record["id"], "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
             "approved_by": [a.approver for a in decisions if a.kind == "approve"],
             "risk_reasons": record.get("risk_reasons", [])}
@@ -683,8 +683,11 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
         ctx.store.replace(key, dumps(done), etag)
         return done
 
-    if ctx.store.exists(key):  # decided before: complete it if that run died before its audit entry
+    try:  # decided before: complete it if that run died before its audit entry
         raw, etag = ctx.store.read_versioned(key)
+    except NotFound:
+        pass
+    else:
         stored = json.loads(raw)
         if "audit_seq" not in stored:  # its signature was checked by `verified` above
             done = log(stored, etag)  # as it was made, not as asked now
