@@ -11,14 +11,12 @@ from typing import Any
 from tfreview import workflow
 from tfreview.errors import NotFound
 
-SCHEMA_VERSION = 1
-
 
 def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
-    """{schema_version, app, env, version, plan_id (the apply it checks), drifted,
+    """{app, env, version, plan_id (the apply it checks), drifted,
     resources [{address, action, attributes (names of the top-level attributes that changed)}]}."""
-    from tfreview.plan import review_plan
     from tfreview.plan.options import TerraformOptions
+    from tfreview.plan.parse import parse_plan
     from tfreview.release import last_applied
 
     workflow.check_name("app", app)
@@ -33,14 +31,13 @@ def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     try:
         workflow.write_release_vars(ctx, ws, app, dict(record["release_vars"]))
         ws.tf.plan("drift.tfplan", on_event=ctx.on_event, options=TerraformOptions(refresh_only=True))
-        review = review_plan(ws.tf.show_json("drift.tfplan"), roles=ctx.settings.roles_for(app))
+        plan = parse_plan(ws.tf.show_json("drift.tfplan"))  # only its drift is read: no review to build
     finally:
         ws.close()
-    changed = [rc for rc in review.plan.resource_drift if rc.action != "no-op" and changed_attributes(rc)]
-    result = {"schema_version": SCHEMA_VERSION, "app": app, "env": env, "version": record["version"],
-              "plan_id": record["id"], "drifted": bool(changed),
-              "resources": [{"address": rc.address, "action": rc.action, "attributes": changed_attributes(rc)}
-                            for rc in changed]}
+    changed = [{"address": rc.address, "action": rc.action, "attributes": attributes}
+               for rc in plan.resource_drift if rc.action != "no-op" and (attributes := changed_attributes(rc))]
+    result = {"app": app, "env": env, "version": record["version"], "plan_id": record["id"],
+              "drifted": bool(changed), "resources": changed}
     ctx.audit("drift-check", app=app, env=env, version=record["version"], plan_id=record["id"],
               details={"drifted": len(changed)})
     return result
@@ -52,6 +49,7 @@ def changed_attributes(rc: Any) -> list[str]:
     or a new resource changes every attribute."""
     if not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
         return sorted(set(rc.before or {}) | set(rc.after or {})) or ["(whole resource)"]
-    empty: tuple[Any, ...] = (None, {}, [], "")
-    return sorted(k for k in set(rc.before) | set(rc.after)
-                  if rc.before.get(k) != rc.after.get(k) and not (rc.before.get(k) in empty and rc.after.get(k) in empty))
+    from tfreview.plan.risk import empty_value
+
+    return sorted(k for k in set(rc.before) | set(rc.after) if rc.before.get(k) != rc.after.get(k)
+                  and not (empty_value(rc.before.get(k)) and empty_value(rc.after.get(k))))

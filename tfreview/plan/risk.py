@@ -140,7 +140,8 @@ def _at(value: Any, path: tuple) -> Any:
     return value
 
 
-def _empty(value: Any) -> bool:
+def empty_value(value: Any) -> bool:
+    """Null and empty count as equal (a provider reading back `{}` where the state had null)."""
     return value is None or value == {} or value == [] or value == ""
 
 
@@ -157,10 +158,10 @@ def relevant_drift(plan: Plan) -> tuple[ResourceChange, ...]:
     for rc in plan.resource_drift:
         for path in by_resource.get(rc.address, ()):
             b, a = _at(rc.before, path), _at(rc.after, path)
-            if b != a and not (_empty(b) and _empty(a)):
+            if b != a and not (empty_value(b) and empty_value(a)):
                 if not path and isinstance(b, dict) and isinstance(a, dict):
                     keys = set(b) | set(a)
-                    if all(b.get(k) == a.get(k) or (_empty(b.get(k)) and _empty(a.get(k))) for k in keys):
+                    if all(b.get(k) == a.get(k) or (empty_value(b.get(k)) and empty_value(a.get(k))) for k in keys):
                         continue
                 kept.append(rc)
                 break
