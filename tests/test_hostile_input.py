@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.helpers import snapshot
+from tests.helpers import assert_one_line_error, snapshot
 from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan
 from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
@@ -540,3 +540,44 @@ def test_commands_leave_nothing_in_the_temporary_directory(cli, plan_id, tmp_pat
         cli(*args, env=env)
     assert list(scratch.iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "r.md", "tmpdir"]
+
+
+def _nested_plan(value_text: str, before_text: str = "null", actions: str = '["create"]') -> str:
+    """A plan of one resource whose value is given as JSON text (built as text: Python's json module cannot
+    write what nests this deep)."""
+    return ('{"format_version": "1.2", "terraform_version": "1.9.0", "resource_changes": [{"address": "aws_x.a", '
+            '"type": "aws_x", "name": "a", "mode": "managed", "provider_name": "p", "change": {"actions": '
+            f'{actions}, "before": {before_text}, "after": {value_text}, "after_unknown": {{}}, '
+            '"before_sensitive": false, "after_sensitive": false}}]}')
+
+
+def _deep(levels: int, leaf: str) -> str:
+    return '{"v": ' * levels + leaf + "}" * levels
+
+
+@pytest.mark.parametrize("levels", [300, 1000])
+def test_a_plan_nesting_deeper_than_json_can_be_written_again_is_refused(cli, tmp_path, levels):
+    """1,000 levels reached the internal-error catch-all (Python's recursion limit); orjson reads up to 1,024."""
+    path = tmp_path / "deep.json"
+    path.write_text(_nested_plan('{"x": ' + _deep(levels, "1") + "}"))
+    for fmt in ("text", "json"):
+        assert_one_line_error(cli("render", str(path), "--format", fmt), 2, "nest deeper than 255 levels")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
+def test_deep_values_and_json_strings_in_json_strings_are_shown_to_a_depth(cli, tmp_path, fmt):
+    """Each JSON string may nest up to 255 levels, and JSON strings nest in JSON strings: the diff stops at 100
+    levels in all and says so, in every format, with or without --full, for an update as for a create."""
+    inner = "1"
+    for _ in range(8):  # 8 JSON strings, each 40 levels deep: 320 levels in all
+        inner = json.dumps({"v": json.loads("[" * 40 + json.dumps(inner) + "]" * 40)})
+    path = tmp_path / "deep.json"
+    after = '{"x": ' + _deep(240, "2") + ', "y": ' + json.dumps(inner) + "}"
+    before = '{"x": ' + _deep(240, "1") + ', "y": ' + json.dumps(inner) + "}"
+    for text in (_nested_plan(after), _nested_plan(after, before, '["update"]')):
+        path.write_text(text)
+        for full in ((), ("--full",)):
+            proc = cli("render", str(path), "--format", fmt, *full)
+            assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr[-2000:]
+            # Markdown keeps to a pull-request comment's size: 100 indented levels do not fit, and it says so.
+            assert "nested deeper than 100 levels" in proc.stdout or (fmt == "markdown" and "truncated" in proc.stdout)

@@ -104,3 +104,22 @@ def test_secret_name_heuristic():
 
 def test_path_text_reads_like_terraform():
     assert path_text(("ingress", 0, "cidr_blocks")) == "ingress[0].cidr_blocks"
+
+
+def _nest(levels: int, leaf):
+    value = leaf
+    for _ in range(levels):
+        value = {"v": value}
+    return value
+
+
+def test_values_deeper_than_the_limit_become_one_value_that_still_tells_a_change():
+    from tfreview.plan.diff import MAX_DEPTH, TOO_DEEP
+
+    same = build_tree({"x": _nest(150, 1)}, {"x": _nest(150, 1)})
+    changed = build_tree({"x": _nest(150, 1)}, {"x": _nest(150, 2)})
+    assert same.action == "no-op" and changed.action == "update"  # the change below the limit still counts
+    node, depth = changed, 0
+    while node.children:
+        node, depth = node.children[0][1], depth + 1
+    assert (depth, node.kind, node.before, node.after, node.note) == (MAX_DEPTH, "value", "{...}", "{...}", TOO_DEEP)

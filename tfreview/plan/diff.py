@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
+from tfreview.plan import jsontext
+
 
 class Marker(str):
     """A value that stands for something else and is printed verbatim, never quoted."""
@@ -34,6 +36,11 @@ SECRET_NAME_RE = re.compile(
 )
 # Object keys whose members are environment variables (maps of NAME -> value).
 ENV_CONTAINER_KEYS = frozenset({"environment", "variables", "env", "environment_variables"})
+# Levels of nesting the tree shows, those inside JSON strings included (Terraform's own values stay under 20).
+# Deeper objects and lists become one `{...}` / `[...]` value with a note: a hostile plan nesting JSON strings
+# in JSON strings cannot make the walks recurse without bound.
+MAX_DEPTH = 100
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels: not shown"
 
 
 def looks_secret(name: Any) -> bool:
@@ -75,6 +82,7 @@ class _Ctx:
     normalizers: dict
     keyed: bool = False  # inside a JSON string: lists of objects with a unique "name" match by name
     collapse: bool = False  # unchanged objects/lists become childless `collapsed` nodes
+    depth: int = 0  # the depth of this document's root: 0, or that of the JSON string holding it
 
 
 _ABSENT = object()
@@ -131,8 +139,8 @@ def _parse_json(value: Any) -> Any:
     if value is _ABSENT:
         return _ABSENT
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
+        return jsontext.loads(value)
+    except orjson.JSONDecodeError:  # TooDeep too: shown as the string it is
         return None
 
 
@@ -163,6 +171,8 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
         return Node(_action(b, a) if b is _ABSENT else "update", "unknown", shown, UNKNOWN, forces_replacement=forces)
     bv = None if b is _ABSENT else b
     av = None if a is _ABSENT else a
+    if len(path) + ctx.depth >= MAX_DEPTH and (_container(bv) or _container(av)):
+        return _too_deep(b, a, bs, as_, ctx, forces)
     if isinstance(bv, dict) or isinstance(av, dict):
         if (bv is None or isinstance(bv, dict)) and (av is None or isinstance(av, dict)):
             return _object(b, a, au, bs, as_, ctx, path, forces, parent_key)
@@ -178,7 +188,7 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
                 jb = jb if jb is _ABSENT else normalize(jb)
                 ja = ja if ja is _ABSENT else normalize(ja)
                 quiet = "only ordering/defaults changed"
-            inner_ctx = _Ctx(ctx.secrets, frozenset(), {}, True, ctx.collapse)
+            inner_ctx = _Ctx(ctx.secrets, frozenset(), {}, True, ctx.collapse, ctx.depth + len(path) + 1)
             inner = _node(jb, ja, None, None, None, inner_ctx, (), False, parent_key)
             if b is not _ABSENT and a is not _ABSENT:
                 if b == a:
@@ -217,34 +227,58 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
     )
 
 
-def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any) -> Node:
-    """The no-op subtree of a value equal on both sides, with no sensitivity or unknown marks: the same tree
-    `_node` builds (same masking rules), built with fewer checks."""
+def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any, depth: int) -> Node:
+    """The no-op subtree of a value equal on both sides, with no sensitivity or unknown marks, at `depth`
+    (counted from the plan's value, as `_node` does): the same tree `_node` builds (same masking rules), built
+    with fewer checks."""
     if secret:
         return Node("no-op", "sensitive", SENSITIVE, SENSITIVE)
     if isinstance(value, str):  # the most common value first
         if value in ctx.secrets:
             return Node("no-op", "sensitive", SENSITIVE, SENSITIVE, note="equals a sensitive value")
         if _is_json_text(value):
-            return _node(value, value, None, None, None, ctx, (), False, parent_key)
+            here = _Ctx(ctx.secrets, ctx.replace_paths, ctx.normalizers, ctx.keyed, ctx.collapse, depth)
+            return _node(value, value, None, None, None, here, (), False, parent_key)
         return Node("no-op", "value", value, value)
     if isinstance(value, dict):
         if ctx.collapse and value:
             return Node("no-op", "object", collapsed=True)
+        if depth >= MAX_DEPTH and value:
+            return _too_deep(value, value, None, None, ctx, False)
         env_map = parent_key in ENV_CONTAINER_KEYS
         name_secret = looks_secret(value.get("name"))
         return Node("no-op", "object", children=tuple(
-            (k, _unchanged(value[k], ctx, (env_map and looks_secret(k)) or (name_secret and k == "value"), k))
+            (k, _unchanged(value[k], ctx, (env_map and looks_secret(k)) or (name_secret and k == "value"), k,
+                           depth + 1))
             for k in sorted(value, key=str)
             if value[k] is not None
         ))
     if isinstance(value, list):
         if ctx.collapse and value:
             return Node("no-op", "list", collapsed=True)
+        if depth >= MAX_DEPTH and value:
+            return _too_deep(value, value, None, None, ctx, False)
         return Node("no-op", "list", children=tuple(
-            (i, _unchanged(x, ctx, False, None)) for i, x in enumerate(value) if x is not None
+            (i, _unchanged(x, ctx, False, None, depth + 1)) for i, x in enumerate(value) if x is not None
         ))
     return Node("no-op", "value", value, value)
+
+
+def _container(value: Any) -> bool:
+    """A non-empty object or list (an empty one has no depth to show)."""
+    return bool(value) and isinstance(value, (dict, list))
+
+
+def _too_deep(b: Any, a: Any, bs: Any, as_: Any, ctx: _Ctx, forces: bool) -> Node:
+    """What is `MAX_DEPTH` levels down, when it still nests: one `{...}` / `[...]` value per side (a primitive
+    on the other side is masked as `_plain` does), and whether it changed (equality only: nothing below is
+    shown, so nothing below can leak)."""
+    if b is not _ABSENT and a is not _ABSENT:
+        action = "no-op" if b == a else "update"
+    else:
+        action = _action(b, a)
+    return Node(action, "value", None if b is _ABSENT else _plain(b, bs, ctx),
+                None if a is _ABSENT else _plain(a, as_, ctx), forces_replacement=forces, note=TOO_DEEP)
 
 
 def _plain(value: Any, marks: Any, ctx: _Ctx) -> Any:
@@ -312,7 +346,8 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
         # Falsy marks (None, False, {}, []) never hold a mark: `_has_marks` only for the others.
         if (cb is not _ABSENT and cb == ca and not (cau and _has_marks(cau)) and not (cbs and _has_marks(cbs))
                 and not (cas and _has_marks(cas))):
-            child = _unchanged(ca, ctx, secret, key)  # fast path: most attributes of an update do not change
+            # Fast path: most attributes of an update do not change.
+            child = _unchanged(ca, ctx, secret, key, ctx.depth + len(path) + 1)
         elif (cb is _ABSENT or ca is _ABSENT) and not secret and cau is not True and cbs is not True \
                 and cas is not True and _plain_primitive(ca if cb is _ABSENT else cb, ctx):
             # Fast path: a primitive added or removed with no mark is shown as it is (what `_node` decides too).
@@ -406,7 +441,8 @@ def _list(b, a, au, bs, as_, ctx, path, forces) -> Node:
         if by_name[0] is not None and by_name[1] is not None:
             return _keyed_list(bl, al, by_name[0], by_name[1], ctx, path, forces)
     if simple and bl == al:
-        children = [(i, _unchanged(x, ctx, False, None)) for i, x in enumerate(al) if x is not None]
+        depth = ctx.depth + len(path) + 1
+        children = [(i, _unchanged(x, ctx, False, None, depth)) for i, x in enumerate(al) if x is not None]
     elif simple:
         # Longest common subsequence, as Terraform does for lists of primitives.
         matcher = SequenceMatcher(None, [_hashable(x) for x in bl], [_hashable(x) for x in al], autojunk=False)

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from tfreview.plan import jsontext
 from tfreview.plan.diff import SENSITIVE
 from tfreview.plan.model import REPLACE_ACTIONS, ResourceChange
 
@@ -247,7 +248,7 @@ def _mask(text: str, secrets: frozenset[str]) -> str:
 def _containers(raw: Any) -> list[dict]:
     if isinstance(raw, str):
         try:
-            raw = orjson.loads(raw)
+            raw = jsontext.loads(raw)
         except orjson.JSONDecodeError:
             return []
     if not isinstance(raw, list):

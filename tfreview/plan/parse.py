@@ -11,6 +11,7 @@ from typing import Any, Iterable
 import orjson
 
 from tfreview.errors import InvalidPlan
+from tfreview.plan import jsontext
 from tfreview.text import UNSAFE
 from tfreview.plan.model import (
     ACTION_WORDS,
@@ -39,7 +40,9 @@ def load_document(doc: bytes | str | dict) -> dict:
         return doc
     if isinstance(doc, (bytes, bytearray, memoryview, str)):
         try:
-            data = orjson.loads(doc)
+            data = jsontext.loads(doc)
+        except jsontext.TooDeep as exc:
+            raise InvalidPlan(f"broken plan: {exc}", HINT) from None
         except orjson.JSONDecodeError as exc:
             raise InvalidPlan(f"the plan is not valid JSON: {exc}", HINT) from None
         if not isinstance(data, dict):

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from tfreview.plan import jsontext
 from tfreview.plan.diff import _sub as _sub_marks
 from tfreview.plan.diff import ENV_CONTAINER_KEYS, SECRET_NAME_RE, looks_secret, scrub
 from tfreview.plan.parse import (
@@ -102,7 +103,7 @@ class _Redactor:
                 return self.marker(value)
             if _is_json_text(value) and (SECRET_NAME_RE.search(value) or any(s in value for s in self.secrets)):
                 try:
-                    inner = orjson.loads(value)
+                    inner = jsontext.loads(value)
                 except orjson.JSONDecodeError:
                     return value
                 scrubbed = self.scrub(inner, parent_key)
@@ -124,7 +125,7 @@ class _Redactor:
     def definitions(self, text: str) -> Any:
         """Sensitive ECS container definitions: the safe fields kept (scrubbed), every other value a marker."""
         try:
-            containers = orjson.loads(text)
+            containers = jsontext.loads(text)
         except orjson.JSONDecodeError:
             return self.marker(text)
         if not isinstance(containers, list):
