@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from typing import Any, Mapping
 
 from tfreview.errors import BadInput
@@ -91,10 +92,11 @@ class Roles:
     def colour_of(self, role: str, address: str) -> str | None:
         """The colour (or the rolling colour) whose `role` ("service", "task_definition", "target_group") is
         `address`, else None."""
-        template = getattr(self, role)
-        for colour in (*self.colours, self.rolling_colour):
-            if matches(address, template.replace("{colour}", colour)):
-                return self.rolling_colour if "{colour}" not in template else colour
+        bare = address[:address.rindex("[")] if address.endswith("]") and "[" in address else address
+        for colour, template, dotted, keyed in _templates(self, role):  # `matches`, once per address
+            candidate = address if keyed else bare
+            if candidate == template or candidate.endswith(dotted):
+                return colour
         return None
 
     def deploy_colour(self, address: str) -> str | None:
@@ -126,6 +128,16 @@ class Roles:
 
 DEFAULT_ROLES = Roles()
 ROLE_KEYS = tuple(f.name for f in fields(Roles))  # the keys of [apps.<app>] that describe roles
+
+
+@lru_cache(maxsize=256)
+def _templates(roles: Roles, role: str) -> tuple[tuple[str, str, str, bool], ...]:
+    """(colour, address, "." + address, has an instance key) of `role` per colour, the rolling colour last; one
+    for a role without `{colour}` (it is the rolling colour's). Classifying a big plan asks for each resource."""
+    template = getattr(roles, role)
+    pairs = ([(c, template.replace("{colour}", c)) for c in (*roles.colours, roles.rolling_colour)]
+             if "{colour}" in template else [(roles.rolling_colour, template)])
+    return tuple((colour, address, "." + address, address.endswith("]")) for colour, address in pairs)
 
 
 def matches(address: str, template: str) -> bool:
