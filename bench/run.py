@@ -11,7 +11,8 @@ Measured, per synthetic plan (bench/make_synthetic.py: 1k, 10k, 50k resource cha
   loads     read the file + orjson.loads                                  (the floor)
   loads, gc off   the same with Python's cyclic GC disabled             (a stricter floor: GC is most of loads)
   summary   read + tfreview.plan.review_plan + render_terminal(summary_only=True) printed to a terminal console
-  render    `tfreview render FILE` > /dev/null, the whole per-resource diff (only at sizes <= --render-max)
+  render    `tfreview render FILE` > /dev/null, the whole per-resource diff (only at sizes <= --render-max), with
+            the compiled modules when `make native` built them (tfreview/native.py), and again in pure Python
 and on the real 1,000-resource plans (bench/make_real.py: 1,000 creates; --mode update: an image bump over 1,000
 applied resources):
   terraform show PLAN, terraform show -json PLAN, loads, summary, `tfreview render plan.json`,
@@ -148,11 +149,14 @@ def machine() -> dict:
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "tfreview"], cwd=REPO, capture_output=True, text=True).stdout
+    which = subprocess.run([str(Path(PY).parent / "python"), "-c", "import tfreview.plan.diff as d; print(d.__file__)"],
+                           cwd=REPO, capture_output=True, text=True).stdout.strip()
     return {"commit": commit + (" (tfreview/ modified: " + " ".join(l[3:] for l in dirty.splitlines()) + ")"
                                 if dirty.strip() else ""),
             "cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1e6, 1), "python": platform.python_version(),
             "orjson": orjson.__version__, "terraform": tf, "kernel": platform.release(),
-            "loadavg_start": os.getloadavg()}
+            "loadavg_start": os.getloadavg(),
+            "compiled_modules": not which.endswith(".py")}  # tfreview/native.py: `make native` built them
 
 
 def to_markdown(results: dict) -> str:
@@ -183,7 +187,20 @@ def to_markdown(results: dict) -> str:
         lines.append(f"| {plan['name']} | {summary['op_s'] / loads['op_s']:.1f}x | "
                      f"{summary['wall_s'] / loads['wall_s']:.1f}x | {summary['rss_mb'] / loads['rss_mb']:.2f}x | "
                      f"{strict} | {summary['op_s'] / plan['resources'] * 1000:.3f} s |")
+    lines += ["", "| plan | `tfreview render` / loads (wall) | peak RSS / loads | pure Python / loads (wall) |",
+              "|---|---|---|---|"]
+    for plan in results["plans"]:
+        rows = {r["label"]: r for r in plan["rows"]}
+        loads, render, pure = rows.get("loads"), rows.get("tfreview render FILE (full diff)"), rows.get(PURE)
+        if not loads or not render or "wall_s" not in render or "wall_s" not in loads:
+            continue
+        slow = f"{pure['wall_s'] / loads['wall_s']:.1f}x" if pure and "wall_s" in pure else "n/a"
+        lines.append(f"| {plan['name']} | {render['wall_s'] / loads['wall_s']:.1f}x | "
+                     f"{render['rss_mb'] / loads['rss_mb']:.2f}x | {slow} |")
     return "\n".join(lines)
+
+
+PURE = "tfreview render FILE, pure Python (TFREVIEW_NATIVE=0)"
 
 
 def main() -> int:
@@ -213,6 +230,7 @@ def main() -> int:
                  ("tfreview summary", [PY, me, "--child", "summary", str(path)], REPO, None)]
         if n <= args.render_max:
             specs.append(("tfreview render FILE (full diff)", [TFREVIEW, "render", str(path)], REPO, None))
+            specs.append((PURE, [TFREVIEW, "render", str(path)], REPO, {**os.environ, "TFREVIEW_NATIVE": "0"}))
         rows = measure_group(specs, args.repeat)
         results["plans"].append({"name": path.name, "resources": n, "mb": path.stat().st_size / 1e6, "rows": rows})
 

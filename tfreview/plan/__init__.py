@@ -2,6 +2,10 @@
 revision story, flag risks and classify the release. No I/O, no terraform, no AWS."""
 from __future__ import annotations
 
+from tfreview import native
+
+native.use(__path__, __name__)  # compiled `diff`, when built and fresh (tfreview/native.py)
+
 from tfreview.plan.classify import Classification, classify
 from tfreview.plan.diff import SENSITIVE, UNKNOWN, Node
 from tfreview.plan.ecs import EcsStory

@@ -17,18 +17,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 import orjson
 
 from tfreview.plan import jsontext
-
-
-class Marker(str):
-    """A value that stands for something else and is printed verbatim, never quoted."""
-
-    __slots__ = ()
-
-
-SENSITIVE = Marker("(sensitive value)")
-UNKNOWN = Marker("(known after apply)")
-COMPLEX = Marker("{...}")
-COMPLEX_LIST = Marker("[...]")
+from tfreview.plan.markers import COMPLEX, COMPLEX_LIST, SENSITIVE, UNKNOWN
 
 SECRET_NAME_RE = re.compile(
     r"PASSW|PASSPHRASE|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|AUTH|PWD|CERT|SIGNATURE|SALT|DSN|COOKIE|SESSION",

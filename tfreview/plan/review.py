@@ -11,7 +11,8 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Marker, Node, build_tree, path_text, scrub
+from tfreview.plan.diff import Node, build_tree, path_text, scrub
+from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan

@@ -8,6 +8,10 @@ from __future__ import annotations
 import io
 from typing import Sequence
 
+from tfreview import native
+
+native.use(__path__, __name__)  # compiled `lines`, when built and fresh (tfreview/native.py)
+
 from tfreview.errors import BadInput
 from tfreview.plan.pause import paused_gc
 from tfreview.plan.review import Review

@@ -12,7 +12,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 import orjson
 
 from tfreview.errors import BadInput
-from tfreview.plan.diff import Marker, Node
+from tfreview.plan.diff import Node
+from tfreview.plan.markers import Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
 from tfreview.plan.review import ResourceDiff, Review

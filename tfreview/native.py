@@ -1,0 +1,68 @@
+"""Compiled twins of the two hottest modules of a big review, used only while they match their source.
+
+`make` compiles `tfreview/plan/diff.py` (the diff trees) and `tfreview/render/lines.py` (their text lines) with
+mypyc (scripts/build_native.py) into `.native/`, beside the package rather than in it: a compiled module in the
+package would shadow its `.py` even after an edit. A package puts its directory of `.native/` first on its
+`__path__` only while the build's stamp matches what it was built from: the Python, and the size and mtime of
+every source that could change what was compiled (`SOURCES`). An edit, a checkout, another Python or a failed
+build all fall back to the pure-Python modules, which stay the reference: both give the same bytes
+(tests/test_native.py). `TFREVIEW_NATIVE=0` turns the compiled modules off.
+
+Why: the full text review of a 10,000-resource plan spends about 0.7 s building and writing its trees; compiled,
+about 0.45 s (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".native"
+STAMP = BUILD / "stamp.json"
+COMPILED = ("tfreview/plan/diff.py", "tfreview/render/lines.py")
+# What the compiled modules were type-checked against: their packages' modules and the errors they raise.
+SOURCES = ("tfreview/plan", "tfreview/render", "tfreview/errors.py")
+
+_fresh: list[bool] = []  # computed once per process
+
+
+def source_state(root: Path = ROOT) -> dict[str, list[int]]:
+    """Size and mtime (ns) of every `.py` of `SOURCES`, by path relative to `root`."""
+    files: list[Path] = []
+    for name in SOURCES:
+        path = root / name
+        files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
+    state = {}
+    for path in files:
+        st = path.stat()
+        state[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return state
+
+
+def build_tag() -> str:
+    """The interpreter a build is for (its compiled modules load in no other)."""
+    return f"{sys.implementation.cache_tag}-{sys.version}"
+
+
+def is_fresh(stamp: Any, state: dict[str, list[int]], tag: str) -> bool:
+    """A build's stamp matches the sources and the interpreter as they are now."""
+    return isinstance(stamp, dict) and stamp.get("python") == tag and stamp.get("sources") == state
+
+
+def use(package_path: list[str], package: str) -> None:
+    """Search `package`'s compiled modules first (see the module doc), when there is a fresh build of them."""
+    if os.environ.get("TFREVIEW_NATIVE") == "0":
+        return
+    if not _fresh:
+        try:
+            stamp = json.loads(STAMP.read_text())
+            _fresh.append(is_fresh(stamp, source_state(), build_tag()))
+        except (OSError, ValueError):  # no build (a plain install, no compiler), or a damaged stamp
+            _fresh.append(False)
+    here = BUILD / package.replace(".", "/")
+    if _fresh[0] and here.is_dir():
+        package_path.insert(0, str(here))
+
