@@ -81,3 +81,16 @@ def test_a_document_claiming_absurdly_many_markers_is_refused():
 
     with pytest.raises(InvalidPlan, match="claims 1000000000 markers"):
         review_plan(b'{"format_version": "1.2", "resource_changes": [], "tfreview_redaction": {"version": 1, "markers": 1000000000}}')
+
+
+@pytest.mark.parametrize("text", ['{"note": "s3cr3t-value-9", "broken": ', '{"v": ' * 300 + '"s3cr3t-value-9"' + "}" * 300],
+                         ids=["not-json-after-all", "nested-too-deep"])
+def test_a_secret_inside_json_text_that_cannot_be_walked_is_still_hidden(text):
+    """JSON-looking text holding a sensitive value, that does not decode (or nests deeper than tfreview walks),
+    kept the value in the stored plan: it is hidden as text."""
+    doc = orjson.dumps({"format_version": "1.2", "resource_changes": [{
+        "address": "terraform_data.x", "type": "terraform_data", "name": "x", "mode": "managed",
+        "change": {"actions": ["update"], "before": {"secret": "s3cr3t-value-9", "blob": "{}"},
+                   "after": {"secret": "s3cr3t-value-9", "blob": text},
+                   "before_sensitive": {"secret": True}, "after_sensitive": {"secret": True}}}]})
+    assert b"s3cr3t-value-9" not in redact_plan(doc)

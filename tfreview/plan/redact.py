@@ -104,8 +104,8 @@ class _Redactor:
             if _is_json_text(value) and (SECRET_NAME_RE.search(value) or any(s in value for s in self.secrets)):
                 try:
                     inner = jsontext.loads(value)
-                except orjson.JSONDecodeError:
-                    return value
+                except orjson.JSONDecodeError:  # not JSON after all, or nested too deep to walk: hidden as text
+                    return scrub(value, self.secrets)
                 scrubbed = self.scrub(inner, parent_key)
                 return value if scrubbed == inner else orjson.dumps(scrubbed, option=orjson.OPT_SORT_KEYS).decode()
             return value
