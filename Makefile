@@ -23,7 +23,7 @@ venv: $(BIN)/tfreview native
 # Optional speed: the two hottest modules compiled with mypyc into .native/ (tfreview/native.py), rebuilt when a
 # source they depend on changes; without a C compiler tfreview runs pure Python. Then the bytecode of the package
 # (this machine sets PYTHONDONTWRITEBYTECODE: without it every run compiles tfreview's sources again).
-NATIVE_SOURCES := $(wildcard tfreview/plan/*.py tfreview/render/*.py) tfreview/errors.py tfreview/native.py scripts/build_native.py
+NATIVE_SOURCES := $(wildcard tfreview/plan/*.py tfreview/render/*.py) tfreview/errors.py tfreview/jsontext.py tfreview/native.py scripts/build_native.py
 .native/stamp.json: $(BIN)/tfreview $(NATIVE_SOURCES)
 	$(BIN)/python scripts/build_native.py
 

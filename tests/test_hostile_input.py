@@ -581,3 +581,27 @@ def test_deep_values_and_json_strings_in_json_strings_are_shown_to_a_depth(cli, 
             assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr[-2000:]
             # Markdown keeps to a pull-request comment's size: 100 indented levels do not fit, and it says so.
             assert "nested deeper than 100 levels" in proc.stdout or (fmt == "markdown" and "truncated" in proc.stdout)
+
+
+DEEP_FILES = ["plans/{id}/record.json", "policy/000001/policy.json", "audit/head.json", "audit/entries/000000000002.json"]
+
+
+@pytest.mark.parametrize("levels", [300, 1000])
+@pytest.mark.parametrize("name", DEEP_FILES, ids=["record", "policy", "audit-head", "audit-entry"])
+def test_a_store_file_nesting_too_deep_is_refused_not_crashed(cli, plan_id, tmp_path, name, levels):
+    """Python's json reads about 1,000 levels and canonical JSON is written back recursively: a store file
+    nesting 300 or 1,000 levels reached the internal-error catch-all in `show`, `history`, `report` and
+    `audit verify`. Now it is a file that is not valid JSON, as far as each command is concerned."""
+    store = tmp_path / "store"
+    shutil.copytree(cli.store, store)
+    target = store / name.format(id=plan_id)
+    target.write_text('{"x": ' + _deep(levels, "1") + ", " + target.read_text().lstrip()[1:])
+    before = snapshot(store)
+    for args in (("show", plan_id), ("history",), ("report", plan_id), ("audit", "verify")):
+        proc = cli(*args, env={"TFREVIEW_STORE": str(store)}, user="bob@example.com", timeout=60)
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr[-800:])
+        assert proc.returncode in (0, 1, 2, 3), (args, proc.returncode, proc.stderr[-800:])
+    def records(snap: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in snap.items() if not k.startswith("index/")}  # history's cache may be made
+
+    assert records(snapshot(store)) == records(before)

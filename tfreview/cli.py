@@ -922,7 +922,9 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
             result = replace(result, ok=False, first_bad_seq=seq, reason=why)
     if result.ok and checkpoint is not None:
         try:
-            doc = json.loads(_read_location(checkpoint))
+            from tfreview import jsontext
+
+            doc = jsontext.loads_std(_read_location(checkpoint))
         except ValueError:
             doc = None
         if not isinstance(doc, dict):

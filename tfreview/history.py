@@ -31,6 +31,7 @@ from typing import Any, Iterable, NamedTuple
 import orjson
 
 from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview import jsontext
 from tfreview.store.base import Store, get_json
 
 INDEX_PREFIX = "index/history/"
@@ -112,7 +113,7 @@ IndexRow = list
 
 def row(entry: IndexRow) -> dict[str, Any]:
     """The history row (a dict) of an index row."""
-    return orjson.loads(entry[RAW])
+    return jsontext.loads(entry[RAW])
 
 
 def _field(text: Any) -> str:
@@ -132,7 +133,7 @@ def _parse_line(line: bytes) -> IndexRow:
 
 def _read_segment(store: Store, key: str) -> tuple[dict[str, Any], list[IndexRow]]:
     lines = store.read(key).split(b"\n")
-    header = orjson.loads(lines[0])
+    header = jsontext.loads(lines[0])
     if header.get("index") != INDEX_VERSION:
         raise ValueError("another index version")
     rows = [_parse_line(line) for line in lines[1:] if line]

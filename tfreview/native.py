@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".native"
 STAMP = BUILD / "stamp.json"
 COMPILED = ("tfreview/plan/diff.py", "tfreview/render/lines.py")
-# What the compiled modules were type-checked against: their packages' modules and the errors they raise.
-SOURCES = ("tfreview/plan", "tfreview/render", "tfreview/errors.py")
+# What the compiled modules were type-checked against: their packages' modules, and the two others they import.
+SOURCES = ("tfreview/plan", "tfreview/render", "tfreview/errors.py", "tfreview/jsontext.py")
 
 _fresh: list[bool] = []  # computed once per process
 

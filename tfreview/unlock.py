@@ -8,13 +8,13 @@ entry naming who unlocked what from whom.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tfreview.errors import Conflict, NotFound, PolicyRefusal, StoreError
 from tfreview.store.base import Store, put_json
+from tfreview import jsontext
 from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, lock_key, read_lock
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def interrupted_applies(store: Store, app: str | None = None, env: str | None = 
         if not key.endswith("/start.json") or key.rsplit("/", 1)[0] in finished:
             continue
         try:
-            start = json.loads(store.read(key))
+            start = jsontext.loads_std(store.read(key))
         except (NotFound, ValueError):
             continue
         if (app and start.get("app") != app) or (env and start.get("env") != env):
@@ -122,7 +122,7 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
     interrupted = None
     base = f"applies/{previous.plan_id}"
     if previous.plan_id and ctx.store.exists(f"{base}/start.json") and not ctx.store.exists(f"{base}/result.json"):
-        start = json.loads(ctx.store.read(f"{base}/start.json"))
+        start = jsontext.loads_std(ctx.store.read(f"{base}/start.json"))
         result = {"kind": "apply-result", "app": app, "env": env, "version": start.get("version"),
                   "plan_id": previous.plan_id, "by": start.get("by"), "started_at": start.get("started_at"),
                   "finished_at": at, "outcome": "interrupted", "unlocked_by": ctx.user,

@@ -21,6 +21,7 @@ from tfreview.config import Settings, current_user
 from tfreview.errors import BadInput, Conflict, Interrupted, NotFound, PolicyRefusal, StoreError, TfreviewError
 from tfreview.store import Store, get_json, open_store
 from tfreview.store.base import dumps, update_json
+from tfreview import jsontext
 from tfreview.terraform import Event, Terraform, make_workdir
 
 OnEvent = Callable[[Event], None]
@@ -688,7 +689,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     except NotFound:
         pass
     else:
-        stored = json.loads(raw)
+        stored = jsontext.loads_std(raw)
         if "audit_seq" not in stored:  # its signature was checked by `verified` above
             done = log(stored, etag)  # as it was made, not as asked now
             if stored.get("kind") == kind:

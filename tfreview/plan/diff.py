@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import orjson
 
-from tfreview.plan import jsontext
+from tfreview import jsontext
 from tfreview.plan.markers import COMPLEX, COMPLEX_LIST, SENSITIVE, UNKNOWN
 
 SECRET_NAME_RE = re.compile(

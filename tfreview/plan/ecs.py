@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from tfreview.plan import jsontext
+from tfreview import jsontext
 from tfreview.plan.diff import SENSITIVE
 from tfreview.plan.model import REPLACE_ACTIONS, ResourceChange
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import orjson
 
 from tfreview.errors import InvalidPlan
-from tfreview.plan import jsontext
+from tfreview import jsontext
 from tfreview.text import UNSAFE
 from tfreview.plan.model import (
     ACTION_WORDS,
@@ -41,8 +41,9 @@ def load_document(doc: bytes | str | dict) -> dict:
     if isinstance(doc, (bytes, bytearray, memoryview, str)):
         try:
             data = jsontext.loads(doc)
-        except jsontext.TooDeep as exc:
-            raise InvalidPlan(f"broken plan: {exc}", HINT) from None
+        except jsontext.TooDeep:
+            raise InvalidPlan(f"broken plan: its values nest deeper than {jsontext.MAX_NESTING} levels, which no "
+                              "Terraform plan does", HINT) from None
         except orjson.JSONDecodeError as exc:
             raise InvalidPlan(f"the plan is not valid JSON: {exc}", HINT) from None
         if not isinstance(data, dict):

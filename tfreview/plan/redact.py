@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tfreview.plan import jsontext
+from tfreview import jsontext
 from tfreview.plan.diff import _sub as _sub_marks
 from tfreview.plan.diff import ENV_CONTAINER_KEYS, SECRET_NAME_RE, looks_secret, scrub
 from tfreview.plan.parse import (

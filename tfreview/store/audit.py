@@ -40,6 +40,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import orjson
 
 from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview import jsontext
 from tfreview.store.base import Store, canonical, dumps, each_read, put_json, read_many
 
 HEAD_KEY = "audit/head.json"
@@ -95,7 +96,7 @@ def read_head(store: Store) -> tuple[int, str, str | None]:
     except NotFound:
         return 0, GENESIS_HASH, None
     try:
-        head = json.loads(raw)
+        head = jsontext.loads_std(raw)
         return int(head["seq"]), str(head["hash"]), etag
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"audit head {HEAD_KEY} is unreadable", "run `tfreview audit verify`") from exc
@@ -117,7 +118,7 @@ def _advance_head(store: Store, seq: int, hash_: str, etag: str | None) -> bool:
 def load_entry(store: Store, seq: int) -> dict[str, Any] | None:
     """Entry `seq` as stored (not verified): None when missing, {} when its bytes are not JSON."""
     try:
-        return json.loads(store.read(entry_key(seq)))
+        return jsontext.loads_std(store.read(entry_key(seq)))
     except NotFound:
         return None
     except ValueError:
@@ -186,7 +187,7 @@ _UNPARSABLE: Any = object()  # an entry's bytes that are not JSON
 
 def _parse(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return jsontext.loads_std(raw)
     except ValueError:
         return _UNPARSABLE
 
@@ -304,7 +305,7 @@ def check_segment(key: str, raw: bytes, first: int, prev_hash: str) -> Segment |
         return f"it does not chain to entry {first - 1} (prev_hash differs)"
     lines = body.splitlines(keepends=True)
     try:
-        entries = orjson.loads(b"[" + b",".join(lines) + b"]")
+        entries = jsontext.loads(b"[" + b",".join(lines) + b"]")
     except orjson.JSONDecodeError:
         return "its entries are not JSON"
     if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import json
 
+from tfreview import jsontext
 from tfreview.errors import Conflict, NotFound, StoreError
 
 
@@ -74,7 +75,7 @@ def update_json(store: Store, key: str, change: Callable[[Any], Any], attempts: 
     for _ in range(attempts):
         try:
             raw, etag = store.read_versioned(key)
-            current: Any = json.loads(raw)
+            current: Any = jsontext.loads_std(raw)
         except NotFound:
             raw, etag, current = b"", None, None
         except ValueError:
@@ -109,8 +110,8 @@ def get_jsons(store: Store, keys: list[str]) -> Iterator[tuple[str, Any]]:
 def parse_json(key: str, data: bytes) -> Any:
     """The JSON of store record `key`; StoreError naming it when it is not JSON."""
     try:
-        return json.loads(data)
-    except ValueError:  # UnicodeDecodeError included
+        return jsontext.loads_std(data)
+    except ValueError:  # UnicodeDecodeError and too deep included
         raise StoreError(f"store record {key} is not valid JSON",
                          "the store was modified outside tfreview: restore that file from a backup") from None
 

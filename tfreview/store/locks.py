@@ -6,7 +6,6 @@ holder whose lock was force-unlocked (and maybe re-taken by someone else) cannot
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -15,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tfreview.errors import BadInput, Conflict, NotFound, PolicyRefusal, StoreError
+from tfreview import jsontext
 from tfreview.store.base import Store, put_json
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,7 +60,7 @@ class Lock:
 
 def _parse(raw: bytes, etag: str, key: str) -> Lock:
     try:
-        d = json.loads(raw)
+        d = jsontext.loads_std(raw)
         at = datetime.fromisoformat(str(d["acquired_at"]).replace("Z", "+00:00"))
         return Lock(app=d["app"], env=d["env"], owner=d["owner"], pid=int(d["pid"]), host=d["host"],
                     plan_id=d.get("plan_id", ""), acquired_at=at, etag=etag, break_glass=bool(d.get("break_glass")))

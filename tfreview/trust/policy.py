@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from tfreview.errors import BadInput, Conflict, PolicyRefusal
 from tfreview.store.base import Store, canonical, dumps
+from tfreview import jsontext
 from tfreview.trust.sshsig import PublicKey, SignatureError, parse_public_key, verify
 
 PREFIX = "policy/"
@@ -185,7 +186,7 @@ def _signatures(store: Store, keys: list[str]) -> list[dict[str, Any]]:
     out = []
     for key in keys:
         try:
-            out.append(json.loads(store.read(key)))
+            out.append(jsontext.loads_std(store.read(key)))
         except ValueError:
             continue  # an unreadable signature is simply not counted
     return out
@@ -225,7 +226,7 @@ def load_history(store: Store) -> PolicyHistory:
     pending: PolicyVersion | None = None
     for n in numbers:
         try:
-            raw = json.loads(store.read(version_key(n)))
+            raw = jsontext.loads_std(store.read(version_key(n)))
             document = parse_document(raw["document"])
         except (ValueError, KeyError, TypeError, BadInput):
             if active is None:
