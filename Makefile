@@ -21,13 +21,11 @@ $(BIN)/tfreview: pyproject.toml
 venv: $(BIN)/tfreview native
 
 # Optional speed: the two hottest modules compiled with mypyc into .native/ (tfreview/native.py), rebuilt when a
-# source they depend on changes; without a C compiler tfreview runs pure Python. Then the bytecode of the package
-# (this machine sets PYTHONDONTWRITEBYTECODE: without it every run compiles tfreview's sources again).
-NATIVE_SOURCES := $(wildcard tfreview/plan/*.py tfreview/render/*.py) tfreview/errors.py tfreview/jsontext.py tfreview/native.py scripts/build_native.py
-.native/stamp.json: $(BIN)/tfreview $(NATIVE_SOURCES)
+# source they depend on changes (the script checks, a no-op otherwise); without a C compiler tfreview runs pure
+# Python. Then the bytecode of the package (this machine sets PYTHONDONTWRITEBYTECODE: without it every run
+# compiles tfreview's sources again).
+native: $(BIN)/tfreview
 	$(BIN)/python scripts/build_native.py
-
-native: .native/stamp.json
 	$(BIN)/python -m compileall -q tfreview
 
 # Headless Chromium for the HTML report test (Debian package); skipped with a reason when it cannot be installed.

@@ -5,6 +5,8 @@ Optional by design: without mypyc or a C compiler, or when a build fails, this s
 no stamp, and tfreview runs its pure-Python modules (the same output, slower on big plans). Exit 0 either way,
 unless --strict.
 
+Does nothing when the build is fresh (tfreview/native.py); `make` runs it every time.
+
 Usage: .venv/bin/python scripts/build_native.py [--strict]
 """
 from __future__ import annotations
@@ -40,13 +42,14 @@ def build() -> str | None:
         for leftover in work.glob("*.so"):  # nothing belongs at the top (one module per build)
             leftover.unlink()
         (work / "stamp.json").write_text(json.dumps({"python": native.build_tag(), "sources": state}, indent=1))
-        shutil.rmtree(native.BUILD, ignore_errors=True)
         shutil.copytree(work, native.BUILD)
     return None
 
 
 def main() -> int:
     strict = "--strict" in sys.argv[1:]
+    if native.fresh():  # what `tfreview` would use is up to date: the stamp is the one list of sources
+        return 0
     shutil.rmtree(native.BUILD, ignore_errors=True)  # a failed build must not leave an older one in use
     reason = build()
     if reason is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,17 @@ COMPILED = ("tfreview/plan/diff.py", "tfreview/render/lines.py")
 # What the compiled modules were type-checked against: their packages' modules, and the two others they import.
 SOURCES = ("tfreview/plan", "tfreview/render", "tfreview/errors.py", "tfreview/jsontext.py")
 
-_fresh: list[bool] = []  # computed once per process
 
-
-def source_state(root: Path = ROOT) -> dict[str, list[int]]:
-    """Size and mtime (ns) of every `.py` of `SOURCES`, by path relative to `root`."""
+def source_state() -> dict[str, list[int]]:
+    """Size and mtime (ns) of every `.py` of `SOURCES`, by path relative to the checkout."""
     files: list[Path] = []
     for name in SOURCES:
-        path = root / name
+        path = ROOT / name
         files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
     state = {}
     for path in files:
         st = path.stat()
-        state[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+        state[path.relative_to(ROOT).as_posix()] = [st.st_size, st.st_mtime_ns]
     return state
 
 
@@ -52,17 +51,19 @@ def is_fresh(stamp: Any, state: dict[str, list[int]], tag: str) -> bool:
     return isinstance(stamp, dict) and stamp.get("python") == tag and stamp.get("sources") == state
 
 
+@cache
+def fresh() -> bool:
+    """There is a build, and its stamp matches the sources and the interpreter (checked once per process)."""
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):  # no build (a plain install, no compiler), or a damaged stamp
+        return False
+    return is_fresh(stamp, source_state(), build_tag())
+
+
 def use(package_path: list[str], package: str) -> None:
     """Search `package`'s compiled modules first (see the module doc), when there is a fresh build of them."""
-    if os.environ.get("TFREVIEW_NATIVE") == "0":
-        return
-    if not _fresh:
-        try:
-            stamp = json.loads(STAMP.read_text())
-            _fresh.append(is_fresh(stamp, source_state(), build_tag()))
-        except (OSError, ValueError):  # no build (a plain install, no compiler), or a damaged stamp
-            _fresh.append(False)
     here = BUILD / package.replace(".", "/")
-    if _fresh[0] and here.is_dir():
+    if os.environ.get("TFREVIEW_NATIVE") != "0" and fresh() and here.is_dir():
         package_path.insert(0, str(here))
 

@@ -169,7 +169,8 @@ def _node(b, a, au, bs, as_, ctx: _Ctx, path: tuple, secret_name: bool, parent_k
         if (bv is None or isinstance(bv, list)) and (av is None or isinstance(av, list)):
             return _list(b, a, au, bs, as_, ctx, path, forces)
     if (bv is None or _is_json_text(bv)) and (av is None or _is_json_text(av)) and (bv or av):
-        jb, ja = _parse_json(b), _parse_json(a)
+        jb = _parse_json(b)
+        ja = jb if a == b else _parse_json(a)  # unchanged JSON text (most of it) is decoded once
         if jb is not None and ja is not None and not isinstance(jb, (str, int, float, bool)):
             normalize = ctx.normalizers.get(path)
             quiet = "formatting only"
@@ -229,11 +230,12 @@ def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any, depth: int)
             here = _Ctx(ctx.secrets, ctx.replace_paths, ctx.normalizers, ctx.keyed, ctx.collapse, depth)
             return _node(value, value, None, None, None, here, (), False, parent_key)
         return Node("no-op", "value", value, value)
-    if isinstance(value, dict):
-        if ctx.collapse and value:
-            return Node("no-op", "object", collapsed=True)
-        if depth >= MAX_DEPTH and value:
+    if _container(value):
+        if ctx.collapse:
+            return Node("no-op", "object" if isinstance(value, dict) else "list", collapsed=True)
+        if depth >= MAX_DEPTH:
             return _too_deep(value, value, None, None, ctx, False)
+    if isinstance(value, dict):
         env_map = parent_key in ENV_CONTAINER_KEYS
         name_secret = looks_secret(value.get("name"))
         return Node("no-op", "object", children=tuple(
@@ -243,10 +245,6 @@ def _unchanged(value: Any, ctx: _Ctx, secret: bool, parent_key: Any, depth: int)
             if value[k] is not None
         ))
     if isinstance(value, list):
-        if ctx.collapse and value:
-            return Node("no-op", "list", collapsed=True)
-        if depth >= MAX_DEPTH and value:
-            return _too_deep(value, value, None, None, ctx, False)
         return Node("no-op", "list", children=tuple(
             (i, _unchanged(x, ctx, False, None, depth + 1)) for i, x in enumerate(value) if x is not None
         ))
@@ -310,9 +308,7 @@ def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     # The hottest loops of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
     # per attribute), and leaves built here rather than through `_node`.
-    au_get = _marks_getter(au) if au else _NO_MARKS
-    bs_get = _marks_getter(bs) if bs else _NO_MARKS
-    as_get = _marks_getter(as_) if as_ else _NO_MARKS
+    au_get, bs_get, as_get = _marks_getter(au), _marks_getter(bs), _marks_getter(as_)
     if b is _ABSENT or a is _ABSENT:
         one_side = _one_sided(keys, ad if b is _ABSENT else bd, b is _ABSENT, au_get, bs_get, as_get, ctx, path, env_map,
                               name_secret)

@@ -92,10 +92,8 @@ class Roles:
     def colour_of(self, role: str, address: str) -> str | None:
         """The colour (or the rolling colour) whose `role` ("service", "task_definition", "target_group") is
         `address`, else None."""
-        bare = address[:address.rindex("[")] if address.endswith("]") and "[" in address else address
-        for colour, template, dotted, keyed in _templates(self, role):  # `matches`, once per address
-            candidate = address if keyed else bare
-            if candidate == template or candidate.endswith(dotted):
+        for colour, template in _templates(self, role):
+            if matches(address, template):
                 return colour
         return None
 
@@ -131,13 +129,13 @@ ROLE_KEYS = tuple(f.name for f in fields(Roles))  # the keys of [apps.<app>] tha
 
 
 @lru_cache(maxsize=256)
-def _templates(roles: Roles, role: str) -> tuple[tuple[str, str, str, bool], ...]:
-    """(colour, address, "." + address, has an instance key) of `role` per colour, the rolling colour last; one
-    for a role without `{colour}` (it is the rolling colour's). Classifying a big plan asks for each resource."""
+def _templates(roles: Roles, role: str) -> tuple[tuple[str, str], ...]:
+    """(colour, address) of `role` per colour, the rolling colour last; one for a role without `{colour}` (it is
+    the rolling colour's). Classifying a big plan asks for each resource: made once per `Roles`."""
     template = getattr(roles, role)
-    pairs = ([(c, template.replace("{colour}", c)) for c in (*roles.colours, roles.rolling_colour)]
-             if "{colour}" in template else [(roles.rolling_colour, template)])
-    return tuple((colour, address, "." + address, address.endswith("]")) for colour, address in pairs)
+    if "{colour}" not in template:
+        return ((roles.rolling_colour, template),)
+    return tuple((c, template.replace("{colour}", c)) for c in (*roles.colours, roles.rolling_colour))
 
 
 def matches(address: str, template: str) -> bool:

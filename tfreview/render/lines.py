@@ -97,9 +97,8 @@ def _label(key: Any) -> str:
     return _name_text(str(key)) + " = "
 
 
-@lru_cache(maxsize=8192)
 def _name_text(text: str) -> str:
-    """An attribute name as Terraform prints it (bare when it is an identifier, else quoted); names repeat."""
+    """An attribute name as Terraform prints it (bare when it is an identifier, else quoted)."""
     if text.replace("_", "").replace("-", "").isalnum() and not text[:1].isdigit():
         return text
     return orjson.dumps(text).decode()
