@@ -103,6 +103,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, contains
     return lines[0]
 
 
+def deep_json(levels: int, leaf: str) -> str:
+    """JSON text of `levels` objects nested in one another around the JSON text `leaf` (written as text: Python's
+    json module cannot write what nests this deep)."""
+    return '{"v": ' * levels + leaf + "}" * levels
+
+
 def snapshot(store: Path) -> dict[str, str]:
     """Every file of the store (relative path -> sha256)."""
     if not store.exists():

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.helpers import assert_one_line_error, snapshot
+from tests.helpers import assert_one_line_error, deep_json, snapshot
 from tests.test_cli_contract import APP, PLAN_DOC, VERSION, record_plan
 from tests.test_cli_contract import cli, plan_id  # noqa: F401  (the module's packaged store and recorded plan)
 
@@ -551,15 +551,11 @@ def _nested_plan(value_text: str, before_text: str = "null", actions: str = '["c
             '"before_sensitive": false, "after_sensitive": false}}]}')
 
 
-def _deep(levels: int, leaf: str) -> str:
-    return '{"v": ' * levels + leaf + "}" * levels
-
-
 @pytest.mark.parametrize("levels", [300, 1000])
 def test_a_plan_nesting_deeper_than_json_can_be_written_again_is_refused(cli, tmp_path, levels):
     """1,000 levels reached the internal-error catch-all (Python's recursion limit); orjson reads up to 1,024."""
     path = tmp_path / "deep.json"
-    path.write_text(_nested_plan('{"x": ' + _deep(levels, "1") + "}"))
+    path.write_text(_nested_plan('{"x": ' + deep_json(levels, "1") + "}"))
     for fmt in ("text", "json"):
         assert_one_line_error(cli("render", str(path), "--format", fmt), 2, "nest deeper than 255 levels")
 
@@ -572,8 +568,8 @@ def test_deep_values_and_json_strings_in_json_strings_are_shown_to_a_depth(cli, 
     for _ in range(8):  # 8 JSON strings, each 40 levels deep: 320 levels in all
         inner = json.dumps({"v": json.loads("[" * 40 + json.dumps(inner) + "]" * 40)})
     path = tmp_path / "deep.json"
-    after = '{"x": ' + _deep(240, "2") + ', "y": ' + json.dumps(inner) + "}"
-    before = '{"x": ' + _deep(240, "1") + ', "y": ' + json.dumps(inner) + "}"
+    after = '{"x": ' + deep_json(240, "2") + ', "y": ' + json.dumps(inner) + "}"
+    before = '{"x": ' + deep_json(240, "1") + ', "y": ' + json.dumps(inner) + "}"
     for text in (_nested_plan(after), _nested_plan(after, before, '["update"]')):
         path.write_text(text)
         for full in ((), ("--full",)):
@@ -595,7 +591,7 @@ def test_a_store_file_nesting_too_deep_is_refused_not_crashed(cli, plan_id, tmp_
     store = tmp_path / "store"
     shutil.copytree(cli.store, store)
     target = store / name.format(id=plan_id)
-    target.write_text('{"x": ' + _deep(levels, "1") + ", " + target.read_text().lstrip()[1:])
+    target.write_text('{"x": ' + deep_json(levels, "1") + ", " + target.read_text().lstrip()[1:])
     before = snapshot(store)
     for args in (("show", plan_id), ("history",), ("report", plan_id), ("audit", "verify")):
         proc = cli(*args, env={"TFREVIEW_STORE": str(store)}, user="bob@example.com", timeout=60)

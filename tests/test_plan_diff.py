@@ -1,6 +1,9 @@
 """The diff tree: sensitive and unknown values, JSON strings, forced replacement, secret-looking names."""
 from __future__ import annotations
 
+import json
+
+from tests.helpers import deep_json
 from tfreview.plan.diff import SENSITIVE, UNKNOWN, build_tree, looks_secret, path_text
 
 
@@ -106,18 +109,14 @@ def test_path_text_reads_like_terraform():
     assert path_text(("ingress", 0, "cidr_blocks")) == "ingress[0].cidr_blocks"
 
 
-def _nest(levels: int, leaf):
-    value = leaf
-    for _ in range(levels):
-        value = {"v": value}
-    return value
-
-
 def test_values_deeper_than_the_limit_become_one_value_that_still_tells_a_change():
     from tfreview.plan.diff import MAX_DEPTH, TOO_DEEP
 
-    same = build_tree({"x": _nest(150, 1)}, {"x": _nest(150, 1)})
-    changed = build_tree({"x": _nest(150, 1)}, {"x": _nest(150, 2)})
+    def nest(leaf: str):
+        return json.loads(deep_json(150, leaf))
+
+    same = build_tree({"x": nest("1")}, {"x": nest("1")})
+    changed = build_tree({"x": nest("1")}, {"x": nest("2")})
     assert same.action == "no-op" and changed.action == "update"  # the change below the limit still counts
     node, depth = changed, 0
     while node.children:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.data.corpus import data_plans, fixture_plans, peer_plans, seeded_secrets
+from tests.helpers import deep_json
 from tfreview.plan import parse_plan, review_plan
 from tfreview.plan.redact import redact_plan
 from tfreview.render import FORMATS, render
@@ -48,12 +49,17 @@ def test_redaction_is_canonical_and_deterministic():
     assert redact_plan(path.read_bytes()) == orjson.dumps(orjson.loads(redact_plan(shuffled)), option=orjson.OPT_SORT_KEYS)
 
 
+def _update(before: dict, after: dict, sensitive: dict) -> bytes:
+    """A plan updating one terraform_data whose attributes `sensitive` marks sensitive on both sides."""
+    return orjson.dumps({"format_version": "1.2", "resource_changes": [{
+        "address": "terraform_data.x", "type": "terraform_data", "name": "x", "mode": "managed",
+        "change": {"actions": ["update"], "before": before, "after": after,
+                   "before_sensitive": sensitive, "after_sensitive": sensitive}}]})
+
+
 def test_markers_keep_equality_so_a_changed_secret_still_reads_changed():
     def change(before: str, after: str) -> bytes:
-        return orjson.dumps({"format_version": "1.2", "resource_changes": [{
-            "address": "terraform_data.x", "type": "terraform_data", "name": "x", "mode": "managed",
-            "change": {"actions": ["update"], "before": {"input": before}, "after": {"input": after},
-                       "before_sensitive": {"input": True}, "after_sensitive": {"input": True}}}]})
+        return _update({"input": before}, {"input": after}, {"input": True})
 
     changed, same = change("old-secret", "new-secret"), change("same-one", "same-one")
     assert b"secret" not in redact_plan(changed) and b"same-one" not in redact_plan(same)
@@ -83,14 +89,11 @@ def test_a_document_claiming_absurdly_many_markers_is_refused():
         review_plan(b'{"format_version": "1.2", "resource_changes": [], "tfreview_redaction": {"version": 1, "markers": 1000000000}}')
 
 
-@pytest.mark.parametrize("text", ['{"note": "s3cr3t-value-9", "broken": ', '{"v": ' * 300 + '"s3cr3t-value-9"' + "}" * 300],
+@pytest.mark.parametrize("text", ['{"note": "s3cr3t-value-9", "broken": ', deep_json(300, '"s3cr3t-value-9"')],
                          ids=["not-json-after-all", "nested-too-deep"])
 def test_a_secret_inside_json_text_that_cannot_be_walked_is_still_hidden(text):
     """JSON-looking text holding a sensitive value, that does not decode (or nests deeper than tfreview walks),
     kept the value in the stored plan: it is hidden as text."""
-    doc = orjson.dumps({"format_version": "1.2", "resource_changes": [{
-        "address": "terraform_data.x", "type": "terraform_data", "name": "x", "mode": "managed",
-        "change": {"actions": ["update"], "before": {"secret": "s3cr3t-value-9", "blob": "{}"},
-                   "after": {"secret": "s3cr3t-value-9", "blob": text},
-                   "before_sensitive": {"secret": True}, "after_sensitive": {"secret": True}}}]})
+    doc = _update({"secret": "s3cr3t-value-9", "blob": "{}"}, {"secret": "s3cr3t-value-9", "blob": text},
+                  {"secret": True})
     assert b"s3cr3t-value-9" not in redact_plan(doc)
