@@ -97,3 +97,14 @@ def test_a_secret_inside_json_text_that_cannot_be_walked_is_still_hidden(text):
     doc = _update({"secret": "s3cr3t-value-9", "blob": "{}"}, {"secret": "s3cr3t-value-9", "blob": text},
                   {"secret": True})
     assert b"s3cr3t-value-9" not in redact_plan(doc)
+
+
+def test_json_strings_nested_in_json_strings_are_redacted_to_a_depth_then_as_text():
+    """8 JSON strings, each 200 levels deep, inside one another: each is within the 255-level bound, but walking
+    them all (1,600 levels) raised RecursionError when the plan was stored."""
+    text = '"s3cr3t-value-9"'
+    for _ in range(8):
+        text = json.dumps("[" * 200 + text + "]" * 200)
+    doc = _update({"secret": "s3cr3t-value-9", "blob": "{}"}, {"secret": "s3cr3t-value-9", "blob": json.loads(text)},
+                  {"secret": True})
+    assert b"s3cr3t-value-9" not in redact_plan(doc)

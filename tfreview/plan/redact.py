@@ -32,7 +32,7 @@ import orjson
 
 from tfreview import jsontext
 from tfreview.plan.diff import _sub as _sub_marks
-from tfreview.plan.diff import ENV_CONTAINER_KEYS, SECRET_NAME_RE, looks_secret, scrub
+from tfreview.plan.diff import ENV_CONTAINER_KEYS, MAX_DEPTH, SECRET_NAME_RE, looks_secret, scrub
 from tfreview.plan.parse import (
     REDACTION_KEY,
     _any_mark,
@@ -95,25 +95,28 @@ class _Redactor:
         return self.marker(value)
 
     # -- unmarked values -------------------------------------------------------------------------------------
-    def scrub(self, value: Any, parent_key: Any = None) -> Any:
+    def scrub(self, value: Any, parent_key: Any = None, depth: int = 0) -> Any:
         """`value` with every string equal to a secret replaced by its marker, and the values the review masks by
-        their name (environment variables named like secrets) too; JSON strings are looked into."""
+        their name (environment variables named like secrets) too; JSON strings are looked into, down to the
+        diff's `MAX_DEPTH` levels in all (JSON strings nest in JSON strings without bound), then hidden as text."""
         if isinstance(value, str):
             if value in self.secrets:
                 return self.marker(value)
             if _is_json_text(value) and (SECRET_NAME_RE.search(value) or any(s in value for s in self.secrets)):
+                if depth >= MAX_DEPTH:  # JSON strings in JSON strings, too deep to walk: hidden as text
+                    return scrub(value, self.secrets)
                 try:
                     inner = jsontext.loads(value)
                 except orjson.JSONDecodeError:  # not JSON after all, or nested too deep to walk: hidden as text
                     return scrub(value, self.secrets)
-                scrubbed = self.scrub(inner, parent_key)
+                scrubbed = self.scrub(inner, parent_key, depth + 1)
                 return value if scrubbed == inner else orjson.dumps(scrubbed, option=orjson.OPT_SORT_KEYS).decode()
             return value
         if isinstance(value, dict):
             named = _named_secret(parent_key, value.get("name"))
-            return {k: self.marker(v) if named(k) else self.scrub(v, k) for k, v in sorted(value.items())}
+            return {k: self.marker(v) if named(k) else self.scrub(v, k, depth + 1) for k, v in sorted(value.items())}
         if isinstance(value, list):
-            return [self.scrub(v) for v in value]
+            return [self.scrub(v, None, depth + 1) for v in value]
         return value
 
     # -- marked values ---------------------------------------------------------------------------------------
