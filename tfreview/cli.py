@@ -540,7 +540,8 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.workflow import approval_status, decide, load_plan, load_review
 
     ctx, _ = _context()
-    if not yes:  # (with --yes, `decide` reads the plan)
+    record = None  # with --yes, `decide` reads the plan
+    if not yes:
         record = load_plan(ctx.store, plan_id)
         if not sys.stdin.isatty():
             raise _bad("approve needs a confirmation", "run it in a terminal, or pass --yes in scripts")
@@ -556,7 +557,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         for line in lines:
             term.print(line, markup=False, highlight=False, soft_wrap=True)
         _confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?")
-    doc = decide(ctx, plan_id, "approve", comment)
+    doc = decide(ctx, plan_id, "approve", comment, record)
     if fmt is Format.json:
         _emit_json(doc)
         return

@@ -19,8 +19,6 @@ def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     from tfreview.plan.parse import parse_plan
     from tfreview.release import last_applied
 
-    workflow.check_name("app", app)
-    workflow.check_name("env", env)
     applied = last_applied(ctx.store, app, env, with_outputs=False)
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}: nothing to check for drift",

@@ -40,8 +40,9 @@ def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     from tfreview.store.audit import read_log
 
     plan_id = record["id"]
-    decisions = sorted((get_json(store, k) for k in store.list(f"approvals/{plan_id}/")),
-                       key=lambda d: d.get("approved_at", ""))
+    from tfreview.workflow import decision_docs
+
+    decisions = sorted(decision_docs(store, plan_id), key=lambda d: d.get("approved_at", ""))
     start = _maybe(store, f"applies/{plan_id}/start.json")
     result = _maybe(store, f"applies/{plan_id}/result.json")
     if start is None:

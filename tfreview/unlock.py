@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tfreview.errors import Conflict, NotFound, PolicyRefusal, StoreError
-from tfreview.store.base import Store, put_json
+from tfreview.store.base import Store, get_json, put_json
 from tfreview import jsontext
 from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, lock_key, read_lock
 
@@ -122,7 +122,7 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
     interrupted = None
     base = f"applies/{previous.plan_id}"
     if previous.plan_id and ctx.store.exists(f"{base}/start.json") and not ctx.store.exists(f"{base}/result.json"):
-        start = jsontext.loads_std(ctx.store.read(f"{base}/start.json"))
+        start = get_json(ctx.store, f"{base}/start.json")
         result = {"kind": "apply-result", "app": app, "env": env, "version": start.get("version"),
                   "plan_id": previous.plan_id, "by": start.get("by"), "started_at": start.get("started_at"),
                   "finished_at": at, "outcome": "interrupted", "unlocked_by": ctx.user,

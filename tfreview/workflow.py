@@ -20,8 +20,7 @@ from tfreview import packaging
 from tfreview.config import Settings, current_user
 from tfreview.errors import BadInput, Conflict, Interrupted, NotFound, PolicyRefusal, StoreError, TfreviewError
 from tfreview.store import Store, get_json, open_store
-from tfreview.store.base import dumps, update_json
-from tfreview import jsontext
+from tfreview.store.base import dumps, get_jsons, parse_json, update_json
 from tfreview.terraform import Event, Terraform, make_workdir
 
 OnEvent = Callable[[Event], None]
@@ -600,7 +599,7 @@ def load_policy(ctx: Context) -> Any:
 
 def decision_docs(store: Store, plan_id: str) -> list[dict[str, Any]]:
     """The stored approval/rejection documents of a plan, as written (signed statements, not yet verified)."""
-    return [get_json(store, key) for key in store.list(f"approvals/{plan_id}/")]
+    return [doc for _, doc in get_jsons(store, store.list(f"approvals/{plan_id}/"))]
 
 
 def approvals_of(store: Store, plan_id: str) -> list[Any]:
@@ -666,11 +665,12 @@ def approval_progress(ctx: Context, record: dict[str, Any]) -> Any:
                             rejected_by=tuple(a.approver for a in decisions if a.kind != "approve"))
 
 
-def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any]:
-    """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts."""
+def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts (`record`:
+    the plan's record when the caller has read it; records are create-only)."""
     from tfreview.review.policy import check_can_approve, make_approval
 
-    record = load_plan(ctx.store, plan_id)
+    record = record or load_plan(ctx.store, plan_id)
     facts, decisions = verified(ctx, record)
     now = now_utc()
     key = f"approvals/{plan_id}/{_identity_slug(ctx.user)}.json"
@@ -689,7 +689,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str) -> dict[str, Any
     except NotFound:
         pass
     else:
-        stored = jsontext.loads_std(raw)
+        stored = parse_json(key, raw)
         if "audit_seq" not in stored:  # its signature was checked by `verified` above
             done = log(stored, etag)  # as it was made, not as asked now
             if stored.get("kind") == kind:

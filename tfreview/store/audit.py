@@ -35,7 +35,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 import orjson
 
@@ -282,13 +282,12 @@ class Segment:
     """A sealed segment as read: its seal (a signed statement: the trust layer checks the signature), the entry
     bytes it holds, one per line, and those entries parsed."""
 
-    key: str
     seal: dict[str, Any]
     lines: list[bytes]
     entries: list[dict[str, Any]]
 
 
-def check_segment(key: str, raw: bytes, first: int, prev_hash: str) -> Segment | str:
+def check_segment(raw: bytes, first: int, prev_hash: str) -> Segment | str:
     """The segment in `raw` if it holds entries first..first + SEGMENT_SIZE - 1, exactly the bytes its seal names,
     chained from `prev_hash`; else why not. Its entries' own hashes are not recomputed: the sealer checked them
     (and their signatures) before signing the seal, and any later change of a byte breaks `entries_sha256`."""
@@ -316,7 +315,7 @@ def check_segment(key: str, raw: bytes, first: int, prev_hash: str) -> Segment |
         prev_hash = entry.get("hash")
     if prev_hash != seal.get("last_hash"):
         return "its last entry is not the one its seal names"
-    return Segment(key, seal, lines, entries)
+    return Segment(seal, lines, entries)
 
 
 @dataclass(frozen=True)
@@ -336,11 +335,6 @@ class VerifyResult:
         return len(self.seals) * SEGMENT_SIZE
 
 
-def sealed_seqs(seals: Iterable[Mapping[str, Any]]) -> set[int]:
-    """The entry numbers covered by `seals`."""
-    return {seq for seal in seals for seq in range(int(seal["first"]), int(seal["last"]) + 1)}
-
-
 def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
           head: tuple[int, str] | None, compare: bool) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
@@ -358,7 +352,7 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
     while True:
         if seq in segments:
             key, raw = segments.pop(seq)
-            checked = check_segment(key, raw, seq, prev_hash) if raw is not None else "it vanished while verifying"
+            checked = check_segment(raw, seq, prev_hash) if raw is not None else "it vanished while verifying"
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
             for at, line in enumerate(checked.lines, start=seq):
@@ -404,17 +398,22 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     read is a round trip, they are not read (entry objects there are create-only and never deleted, by the
     bucket policy of docs/s3-store.md). Everything after the last segment, or not sealed, is checked entry by
     entry (canonical bytes, own hash, seq, chain)."""
-    segment_keys = store.list(SEGMENTS_PREFIX)
-    named = {first: key for key in segment_keys if (first := _segment_name(key))}
-    strays = [key for key in segment_keys if not _segment_name(key)]
+    named: dict[int, str] = {}
+    strays: list[str] = []
+    for key in store.list(SEGMENTS_PREFIX):
+        if first := _segment_name(key):
+            named[first] = key
+        else:
+            strays.append(key)
     segments = dict(zip(named, zip(named.values(), read_many(store, list(named.values())), strict=True),
                         strict=True))
     compare = full or store.read_workers <= 1
-    top = max(named, default=1 - SEGMENT_SIZE) + SEGMENT_SIZE - 1  # the last sealed seq (0: none)
     if compare or not named:
         listed = store.list(ENTRIES_PREFIX)
-    else:  # entries not sealed below the last segment, then all after it
-        gaps = [entry_key(s) for s in range(1, top + 1) if segment_first(s) not in named]
+    else:  # entries of the segments not sealed below the last one, then all after it
+        top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
+        gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
+                for seq in range(first, first + SEGMENT_SIZE)]
         listed = gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top))
     seq_of: dict[str, int] = {}
     for key in listed:
@@ -422,7 +421,7 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
             seq_of[key] = int(m.group(1))
         else:
             strays.append(key)
-    wanted = [key for key, seq in seq_of.items() if compare or segment_first(seq) not in named]
+    wanted = list(seq_of)  # without `compare`, `listed` holds no entry of a sealed segment
     files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
     try:
         head: tuple[int, str] | None = read_head(store)[:2]
@@ -431,10 +430,10 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     return _walk(segments, files, strays, head, compare)
 
 
-def verify_chain(store: Store, *, full: bool = False) -> VerifyResult:
+def verify_chain(store: Store) -> VerifyResult:
     """Check every audit entry: canonical bytes, own hash, seq matching its key, contiguous seqs from 1,
     prev_hash chaining to the entry before, and the head pointing at an entry of the chain (see `read_log`)."""
-    return read_log(store, full=full)[1]
+    return read_log(store)[1]
 
 
 # -- sealing (the trust layer signs: tfreview.trust.verify.seal_log) ---------------------------------------------

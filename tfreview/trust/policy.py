@@ -78,9 +78,6 @@ class PolicyDocument:
         return "".join(f'{p} namespaces="tfreview" {k.line()}\n' for p, keys in sorted(self.signers.items())
                        for k in keys)
 
-    def rules_policy(self) -> Any:
-        return self.parsed_rules
-
 
 def parse_document(data: Mapping[str, Any]) -> PolicyDocument:
     """Validate a policy document (from a TOML file or as stored); BadInput naming the first problem."""
@@ -168,7 +165,7 @@ class PolicyVersion:
 
     @property
     def rules(self) -> Any:
-        return self.document.rules_policy()
+        return self.document.parsed_rules
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from tfreview.errors import PolicyRefusal, StoreError
 from tfreview.store.base import Store, canonical, get_json, get_jsons
@@ -140,7 +140,7 @@ def _signed_by(doc: Mapping[str, Any], statement: Mapping[str, Any], actor: str,
     return None
 
 
-def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapping[str, Any]] = (),
+def verify_log(store: Store, entries: list[dict[str, Any]], seals: Sequence[Mapping[str, Any]] = (),
                *, full: bool = False, history: PolicyHistory | None = None) -> tuple[int | None, str]:
     """Check the signature of every seal and of every entry no seal covers (with `full`: every entry) against the
     policy version it names, then cross-check the plan records and decisions in the store against the log.
@@ -148,7 +148,7 @@ def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapp
 
     A seal is a policy principal's signed word that the entries it covers chained and were signed by their actors
     when sealed (`seal_log`); the bytes it names are checked by the chain layer (tfreview.store.audit)."""
-    from tfreview.store.audit import entry_statement, sealed_seqs
+    from tfreview.store.audit import segment_first
 
     history = history or load_history_or_none(store)
     if history is None:
@@ -157,13 +157,13 @@ def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapp
         why = _signed_by(seal, statement_of(seal), str(seal.get("sealer")), history)
         if why:
             return seal.get("first"), f"the seal of entries {seal.get('first')}-{seal.get('last')} {why}"
-    vouched = set() if full else sealed_seqs(seals)
+    vouched = set() if full else {seal["first"] for seal in seals}  # the segments seals vouch for
     by_statement: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        if entry.get("seq") not in vouched:
-            why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+        if segment_first(entry["seq"]) not in vouched:
+            why = _entry_refusal(entry, history)
             if why:
-                return entry.get("seq"), f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}"
+                return entry.get("seq"), why
         sha = (entry.get("details") or {}).get("statement_sha256")
         if sha:
             by_statement[sha] = entry
@@ -178,13 +178,20 @@ def verify_log(store: Store, entries: list[dict[str, Any]], seals: Iterable[Mapp
     return None, ""
 
 
+def _entry_refusal(entry: dict[str, Any], history: PolicyHistory) -> str | None:
+    """Why the audit entry's signature does not hold (naming the entry, its event and actor), else None."""
+    from tfreview.store.audit import entry_statement
+
+    why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+    return f"entry {entry.get('seq')} ({entry.get('event')} by {entry.get('actor')}) {why}" if why else None
+
+
 def seal_log(ctx: Any, firsts: Iterable[int] | None = None) -> list[dict[str, Any]]:
     """Seal the complete segments not sealed yet (or those starting at `firsts`): read each one's entries, check
     their chain and every signature, and store them as one object led by a seal signed by the acting principal.
     Returns the seals written (a segment someone else sealed first is skipped). StoreError naming the first entry
     that does not verify (nothing is sealed from it on)."""
-    from tfreview.store.audit import entry_statement, seal_statement, segment_to_seal, store_segment, \
-        unsealed_segments
+    from tfreview.store.audit import seal_statement, segment_to_seal, store_segment, unsealed_segments
     from tfreview.workflow import iso, now_utc
 
     store, history = ctx.store, ctx.policy
@@ -192,10 +199,9 @@ def seal_log(ctx: Any, firsts: Iterable[int] | None = None) -> list[dict[str, An
     for first in unsealed_segments(store) if firsts is None else firsts:
         body, entries, prev_hash = segment_to_seal(store, first)
         for entry in entries:
-            why = _signed_by(entry, entry_statement(entry), str(entry.get("actor")), history)
+            why = _entry_refusal(entry, history)
             if why:
-                raise StoreError(f"entry {entry['seq']} ({entry.get('event')} by {entry.get('actor')}) {why}: "
-                                 f"segment {first} is not sealed", "run `tfreview audit verify` and investigate")
+                raise StoreError(f"{why}: segment {first} is not sealed", "run `tfreview audit verify` and investigate")
         seal = ctx.sign({**seal_statement(first, prev_hash, body, entries[-1]["hash"]), "sealer": ctx.user,
                          "time": iso(now_utc())})
         if store_segment(store, seal, body):
