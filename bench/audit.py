@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,25 +44,9 @@ sys.path.insert(0, str(REPO))
 from tfreview.config import Settings  # noqa: E402
 from tfreview.store.audit import SEGMENTS_PREFIX, append_event, read_log  # noqa: E402
 from tfreview.store.local import LocalStore  # noqa: E402
-from tfreview.trust import sshsig  # noqa: E402
+from tests.helpers import InProcessSigner  # noqa: E402  (bench/trust.py imports it from here too)
 
 WHO = "bob@example.com"
-
-
-class InProcessSigner:
-    """SSHSIG ed25519 signatures made with `cryptography` (bench only: fills big logs fast)."""
-
-    def __init__(self, key_file: Path) -> None:
-        from cryptography.hazmat.primitives.serialization import load_ssh_private_key
-
-        self.key = load_ssh_private_key(key_file.read_bytes(), None)
-        self.public_key = sshsig.parse_public_key(Path(f"{key_file}.pub").read_text())
-
-    def sign(self, message: bytes) -> str:
-        s = sshsig._string
-        sig = s(b"ssh-ed25519") + s(self.key.sign(sshsig.signed_data(message)))  # type: ignore[call-arg, union-attr]
-        return sshsig.armour(sshsig.MAGIC + struct.pack(">I", 1) + s(self.public_key.blob) + s(b"tfreview") + s(b"")
-                             + s(b"sha512") + s(sig))
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> float:

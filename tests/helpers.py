@@ -55,6 +55,30 @@ def signer(user: str) -> Any:
     return find_signer({"TFREVIEW_SIGNING_KEY": str(signing_key(user))})
 
 
+class InProcessSigner:
+    """SSHSIG ed25519 signatures of the key file `key_file`, made with `cryptography` in this process: the same
+    bytes ssh-keygen writes (ed25519 is deterministic), without a process per signature. For filling big logs
+    (tests, bench/); tfreview itself signs through ssh-keygen."""
+
+    def __init__(self, key_file: Path) -> None:
+        from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
+        from tfreview.trust import sshsig
+
+        self.key = load_ssh_private_key(key_file.read_bytes(), None)
+        self.public_key = sshsig.parse_public_key(Path(f"{key_file}.pub").read_text())
+
+    def sign(self, message: bytes) -> str:
+        import struct
+
+        from tfreview.trust import sshsig
+
+        s = sshsig._string
+        sig = s(b"ssh-ed25519") + s(self.key.sign(sshsig.signed_data(message)))  # type: ignore[call-arg]
+        return sshsig.armour(sshsig.MAGIC + struct.pack(">I", 1) + s(self.public_key.blob) + s(b"tfreview") + s(b"")
+                             + s(b"sha512") + s(sig))
+
+
 def install_test_policy(store: Any, principals: tuple[str, ...] = TEST_PRINCIPALS, rules: str = "") -> Any:
     """Install the test policy (signed by ADMIN) in `store` unless it has one; returns its verified history."""
     from tfreview.config import Settings
@@ -151,17 +175,15 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
               "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
-    from tfreview.trust.verify import sign, statement_sha256
+    from tfreview.trust.verify import statement_sha256
 
-    version_of_policy = install_test_policy(store).active.version
-    planner_signer = signer(planner)
-    record = sign(planner_signer, {**record, "policy_version": version_of_policy})
+    record = sign_record(store, record)
     keys = plan_keys(plan_id)
     store.create(keys["binary"], binary, private=True)
     store.create(keys["json"], plan_json)
     store.create(keys["record"], dumps(record))
     store.write(f"heads/{app}/{env}/latest-plan.json", dumps({"plan_id": plan_id, "created_at": record["created_at"]}))
-    append_event(store, "plan", planner, signer=planner_signer, policy_version=version_of_policy, app=app, env=env,
+    append_event(store, "plan", planner, signer=signer(planner), policy_version=record["policy_version"], app=app, env=env,
                  version=version, plan_id=plan_id, details={"statement_sha256": statement_sha256(record)})
     return plan_id
 
