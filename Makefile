@@ -10,12 +10,17 @@ TFREVIEW_PLUGIN_CACHE_DIR ?= $(CURDIR)/.cache/plugins
 export TFREVIEW_PROVIDER_MIRROR TFREVIEW_PLUGIN_CACHE_DIR
 PYTEST_ARGS ?=
 
-.PHONY: venv native test test-unit test-integration lint demo bench golden clean
+.PHONY: venv native test test-unit test-integration test-latest lock lint demo bench golden clean
 
-$(BIN)/tfreview: pyproject.toml
+# Installs are pinned: every package, direct and transitive, at the exact version and hashes of requirements/dev.lock
+# (`make lock` refreshes it), then tfreview itself, editable, with the locked setuptools and no other download.
+LOCK := requirements/dev.lock
+
+$(BIN)/tfreview: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip >/dev/null
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
 venv: $(BIN)/tfreview native
@@ -41,6 +46,25 @@ test-unit: venv
 test-integration: venv
 	$(BIN)/pytest -q -m integration $(PYTEST_ARGS)
 
+# Refresh the lock from pyproject.toml's ranges and requirements/lock.in (newest allowed versions, with hashes),
+# with a pinned uv in its own venv; then run `make test` and commit the lock with what changed (README, Development).
+UV_VERSION := 0.13.10
+lock:
+	$(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/pip install --quiet uv==$(UV_VERSION)
+	.cache/lock-venv/bin/uv pip compile pyproject.toml requirements/lock.in --extra test --generate-hashes \
+	  --upgrade --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+	  --quiet -o $(LOCK)
+
+# Drift seen on purpose: the suite against the newest versions pyproject.toml allows (no lock), in .venv-latest.
+# Pure Python there (the compiled modules are built by the locked mypyc for .venv).
+test-latest:
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --upgrade -e '.[test]'
+	mkdir -p .cache && .venv-latest/bin/pip freeze --exclude-editable > .cache/latest-freeze.txt
+	@echo "newest allowed versions: .cache/latest-freeze.txt"
+	TFREVIEW_NATIVE=0 .venv-latest/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
 # ruff and mypy over tfreview/ and tests/ (configured in pyproject.toml); both must be clean.
 lint: venv
 	$(BIN)/ruff check tfreview tests
@@ -55,9 +79,10 @@ bench: venv
 	$(BIN)/python bench/run.py --render-max 50000
 	$(BIN)/python bench/history.py --sizes 10000,100000
 	$(BIN)/python bench/audit.py --entries 100000
+	$(BIN)/python bench/startup.py
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py
 
 clean:
-	rm -rf $(VENV) .cache .tfreview .demo .native build *.egg-info
+	rm -rf $(VENV) .venv-latest .cache .tfreview .demo .native build *.egg-info

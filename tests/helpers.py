@@ -65,7 +65,11 @@ class InProcessSigner:
 
         from tfreview.trust import sshsig
 
-        self.key = load_ssh_private_key(key_file.read_bytes(), None)
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = load_ssh_private_key(key_file.read_bytes(), None)
+        assert isinstance(key, Ed25519PrivateKey), f"{key_file} is not an ed25519 key"
+        self.key = key
         self.public_key = sshsig.parse_public_key(Path(f"{key_file}.pub").read_text())
 
     def sign(self, message: bytes) -> str:
@@ -74,7 +78,7 @@ class InProcessSigner:
         from tfreview.trust import sshsig
 
         s = sshsig._string
-        sig = s(b"ssh-ed25519") + s(self.key.sign(sshsig.signed_data(message)))  # type: ignore[call-arg]
+        sig = s(b"ssh-ed25519") + s(self.key.sign(sshsig.signed_data(message)))
         return sshsig.armour(sshsig.MAGIC + struct.pack(">I", 1) + s(self.public_key.blob) + s(b"tfreview") + s(b"")
                              + s(b"sha512") + s(sig))
 

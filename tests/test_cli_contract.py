@@ -18,7 +18,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -132,14 +131,17 @@ def plan_id(cli):
 
 
 # -- startup -----------------------------------------------------------------------------------------------------
-def test_help_starts_fast():
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "tfreview", "--help"], capture_output=True, text=True)
-        best = min(best, time.perf_counter() - t0)
-        assert proc.returncode == 0 and "approve" in proc.stdout, proc.stderr
-    assert best < 0.3, f"`tfreview --help` takes {best:.3f} s (best of 5), the budget is 0.3 s"
+def test_help_imports_nothing_heavy():
+    """`tfreview --help` stays quick by importing no AWS, HCL or sandbox library (its time is in `make bench`)."""
+    code = ("import sys, runpy; sys.argv = ['tfreview', '--help']\n"
+            "try:\n    runpy.run_module('tfreview', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = [m for m in ('boto3', 'botocore', 'hcl2', 'moto', 'python_terraform', 'github', 'gitlab')"
+            " if m in sys.modules]\n"
+            "print('HEAVY', heavy, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "approve" in proc.stdout, proc.stderr
+    assert "HEAVY []" in proc.stderr, f"`tfreview --help` imports {proc.stderr.splitlines()[-1]}"
 
 
 def test_cli_import_loads_nothing_heavy():
