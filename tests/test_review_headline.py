@@ -273,8 +273,11 @@ def test_real_terraform_rolling_service_reads_as_a_rolling_deploy(aws_sandbox, t
     assert review.classification.kind == "rolling-deploy"
     assert review.classification.headline == "rolling deploy of web: image 1.0.0 → 1.1.0"
     text = render(review, "text")
-    assert "Release kind: rolling-deploy\n" in text and "live colours" not in text
+    assert re.search(r"│ Release kind: rolling-deploy +│", text) and "live colours" not in text
     assert "  - rolling deploy of web: image 1.0.0 → 1.1.0" in text
+    # the replaced task definition: the provider's empty attributes in one line, not one each
+    assert re.search(r"# \(\d+ empty attributes become unset[^)]*ipc_mode, pid_mode", text)
+    assert 'ipc_mode = "" -> null' not in text and 'ipc_mode = "" -> null' in render(review, "text", full=True)
 
     _terraform(["plan", "-input=false", "-no-color", "-out", "v3.tfplan", "-var", "image_tag=1.1.0",
                 "-var", "extra_infra=true"], work, env)
