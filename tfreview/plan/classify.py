@@ -174,6 +174,12 @@ def _colour_of_arn(arn: str, tg_arns: dict[str, str], colours: tuple[str, ...]) 
     return None
 
 
+def _role_types(roles: Roles) -> frozenset[str]:
+    """The resource types the roles name (a template's type never holds `{colour}`: roles.py's `_TEMPLATE`)."""
+    templates = (roles.service, roles.task_definition, roles.target_group, roles.production_listener, roles.test_listener)
+    return frozenset(t.split(".", 1)[0] for t in templates if t)
+
+
 def _new_revision(rc: ResourceChange) -> bool:
     """An ECS service updated in place to run another task-definition revision (a rolling deployment)."""
     if rc.type != "aws_ecs_service" or rc.action != "update":
@@ -252,7 +258,10 @@ def _classify(plan: Plan, roles: Roles, stories: tuple[EcsStory, ...]) -> Classi
     production = test = None
     keys_seen: set[str] = set()
     deploy_colour: dict[str, str] = {}
+    role_types = _role_types(roles)
     for rc in plan.resource_changes:
+        if rc.type not in role_types:  # most resources of a big plan: no role to look for (4x fewer matches)
+            continue
         colour = roles.deploy_colour(rc.address)
         if colour:
             keys_seen.add(colour)
