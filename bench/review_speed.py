@@ -73,7 +73,7 @@ def make_tfdata(env: dict[str, str]) -> None:
 
 def run_group(name: str, specs: dict[str, tuple[list[str], Path]], env: dict[str, str], repeat: int) -> dict:
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in specs}
-    for label, (argv, cwd) in specs.items():  # warm the page cache
+    for argv, cwd in specs.values():  # warm the page cache
         measure(argv, cwd, env)
     for _ in range(repeat):
         for label, (argv, cwd) in specs.items():
