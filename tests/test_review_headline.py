@@ -286,3 +286,23 @@ def test_real_terraform_rolling_service_reads_as_a_rolling_deploy(aws_sandbox, t
     assert c.kind == "infrastructure"
     assert c.reasons == ("3 infrastructure changes: 1 log group, 1 security group, 1 target group",
                          "also rolling deploy of web: image 1.0.0 → 1.1.0")
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "120"])
+def test_piped_cli_output_never_splits_a_word(tmp_path, columns):
+    """`tfreview render` to a pipe (plain headings, no boxes) at COLUMNS=60/80/120: words and values whole,
+    continuations indented."""
+    import sys
+
+    plan = doc("ecs_image_bump")
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    exe = Path(sys.executable).parent / "tfreview"
+    proc = subprocess.run([str(exe), "render", str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": columns})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    _words_whole(out, [ARN, 'module.webapp.aws_ecs_service.app["green"]:', "(known after apply)", "rollback)"])
+    assert "Release kind: deploy-to-idle" in out
+    for line in out.splitlines():
+        assert not line.startswith(("breaker", "pply)", "rollback)")), line
