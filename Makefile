@@ -78,6 +78,8 @@ bench: venv
 	test -f bench/data/real1000/plan.tfplan || $(BIN)/python bench/make_real.py
 	$(BIN)/python bench/run.py --render-max 50000
 	$(BIN)/python bench/history.py --sizes 10000,100000
+	$(BIN)/python bench/make_synthetic.py --families all --sizes 10000,50000
+	$(BIN)/python bench/review_speed.py --repeat 3
 	$(BIN)/python bench/audit.py --entries 100000
 	$(BIN)/python bench/startup.py
 

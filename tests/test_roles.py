@@ -47,8 +47,12 @@ def test_a_differently_named_module_classifies_as_the_bundled_one(name, kind, ta
     assert result.live_colours == ("stable",)
 
 
-def test_without_its_roles_the_team_module_is_only_infrastructure():
-    assert classify(parse_plan(team_doc("ecs_image_bump"))).kind == "infrastructure"
+def test_without_its_roles_the_team_module_is_not_read_as_blue_green():
+    """No role matches: no live colour is claimed; its only ECS change, a service on a new revision, reads as
+    the rolling deploy it is (issue 21), not as a deploy to an idle colour."""
+    result = classify(parse_plan(team_doc("ecs_image_bump")))
+    assert (result.kind, result.live_colours, result.target_colour) == ("rolling-deploy", (), None)
+    assert result.headline.startswith("rolling deploy of web: image 1.0.0 → 1.1.0")
 
 
 def test_a_single_service_stack_releases_rolling():

@@ -331,15 +331,15 @@ def _show_review(review: Any, full: bool = False, console: Any = None, **filters
     from tfreview.render.terminal import render_summary, render_terminal, resources_plain
 
     console = console or _console()
-    if console.is_terminal:
-        console.print(render_terminal(review, full=full, **filters))
+    if console.is_terminal:  # uncropped: a word wider than the terminal runs on, never split (docs/design-notes.md)
+        console.print(render_terminal(review, full=full, **filters), crop=False)
         return
     from tfreview.plan.pause import paused_gc
     from tfreview.text import visible
 
     with paused_gc():  # the per-resource trees are built here: millions of small, acyclic objects
         diff = resources_plain(review, full=full, **filters)  # first: a bad filter is refused before any output
-        console.print(_unboxed(render_summary(review)))
+        console.print(_unboxed(render_summary(review)), crop=False)
     console.file.write(visible(diff))
     console.file.flush()
 
@@ -348,13 +348,13 @@ def _unboxed(renderable: Any) -> Any:
     """Piped or logged output: each panel becomes its title as a heading over its body (no box drawing)."""
     from rich.console import Group
     from rich.panel import Panel
-    from rich.text import Text
 
     if isinstance(renderable, Group):
         return Group(*(_unboxed(r) for r in renderable.renderables))
     if isinstance(renderable, Panel):
-        title = renderable.title if isinstance(renderable.title, str) else str(renderable.title or "")
-        return Group(Text(title, style="bold"), renderable.renderable, Text(""))
+        from tfreview.render.terminal import unboxed
+
+        return unboxed(renderable)
     return renderable
 
 

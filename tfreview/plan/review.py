@@ -14,7 +14,7 @@ from tfreview.plan.classify import Classification, classify
 from tfreview.plan.diff import Node, build_tree, path_text, scrub
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
-from tfreview.plan.model import CheckResult, OutputChange, Plan, ResourceChange
+from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
 from tfreview.plan.parse import parse_plan
 from tfreview.plan.pause import paused_gc
 from tfreview.plan.risk import Counts, RiskFlag, assess, count_changes, reason_text, relevant_drift
@@ -109,7 +109,7 @@ class ResourceDiff:
 
     def _build(self, *, collapse: bool) -> Node:
         rc = self._change
-        return build_tree(
+        tree = build_tree(
             rc.before,
             rc.after,
             rc.after_unknown,
@@ -120,6 +120,9 @@ class ResourceDiff:
             json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
             collapse_unchanged=collapse,
         )
+        if collapse and rc.action in REPLACE_ACTIONS and not self.is_drift:
+            return fold_empty_unset(tree, rc.before)
+        return tree
 
     @property
     def moved(self) -> bool:
@@ -276,6 +279,42 @@ class Review:
         }
 
 
+# How many attribute names the fold of a replacement's empty attributes lists before "and N more".
+FOLD_NAMES = 6
+
+
+def _empty(value: Any) -> bool:
+    """"", [], {} or false: a value a replacement dropping it (or leaving it to the provider) loses nothing of."""
+    return value is False or (type(value) in (str, list, dict) and not value)
+
+
+def fold_empty_unset(tree: Node, before: Any) -> Node:
+    """A replacement's tree without the top-level attributes that go from an empty value (`""`, `[]`, `{}`,
+    `false`) to unset or known after apply: they are counted and named in the root's note instead ("4 empty
+    attributes become unset: ..."), so the attributes that matter stand out. Sensitive attributes and those
+    forcing the replacement are never folded. `--full` (the full tree) shows each."""
+    if tree.kind != "object" or not isinstance(before, dict) or not tree.children:
+        return tree
+    kept: list[tuple[Any, Node]] = []
+    folded: list[str] = []
+    unknown = False
+    for key, child in tree.children:
+        to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
+        to_unknown = child.kind == "unknown"
+        if (to_unset or to_unknown) and not child.forces_replacement and not child.note and _empty(before.get(key)):
+            folded.append(str(key))
+            unknown = unknown or to_unknown
+            continue
+        kept.append((key, child))
+    if not folded:
+        return tree
+    names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
+    become = "become" if len(folded) > 1 else "becomes"
+    become += " unset or known after apply" if unknown else " unset"
+    note = f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
+    return tree._replace(children=tuple(kept), note=note)
+
+
 def node_to_json(node: Node, *, full: bool = False) -> dict:
     """JSON form of a diff node (see `Review.to_json`); unchanged children are counted unless `full`."""
     out: dict[str, Any] = {"action": node.action, "kind": node.kind}
@@ -343,7 +382,7 @@ def build_review(plan: Plan, *, reveal_ecs_safe_fields: bool = True, roles: Role
         risks=assess(plan, stories, drift=drift, secrets=secrets),
         checks=checks,
         deferred=tuple((d.change.address, d.reason) for d in plan.deferred),
-        classification=classify(plan, roles),
+        classification=classify(plan, roles, stories),
         image_changes=tuple(images),
         reveal_ecs_safe_fields=reveal_ecs_safe_fields,
         plan=plan,

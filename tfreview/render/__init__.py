@@ -37,7 +37,7 @@ def _render_text(review: Review, width: int, options: dict) -> str:
         emoji=False, markup=False, legacy_windows=False,
     )
     summary_only = options.pop("summary_only", False)
-    console.print(render_summary(review))
+    console.print(render_summary(review), crop=False)  # a word wider than the box runs on, never split
     if summary_only:
         return buffer.getvalue()
     # Diff lines are never folded (addresses and values stay greppable) and carry no colour here, so they are

@@ -69,6 +69,7 @@ def render_head(record: dict, review: Review, progress: ApprovalProgress) -> str
         "|---|---|",
         f"| plan id | {_code(record['id'])} |",
         f"| release kind | **{_md(kind)}** |",
+        f"| release | {_md(review.classification.to_json()['headline'])} |",
         f"| changes | {_md(review.counts.summary_line())} |",
         f"| approvals | {_md(status_text(progress))} |",
         f"| planned by | {_md(record.get('planner', ''))} at {_md(record.get('created_at', ''))} |",

@@ -133,6 +133,8 @@ def _resource(res: ResourceDiff, full: bool, make: LineMaker, keep: bool = True)
     tree = res.tree_for(full, keep=keep)
     if tree.kind in ("object", "list"):
         _children(tree, 1, full or tree.action in ("create", "delete"), out, make)
+        if tree.note:  # what the tree folded away (quiet replacements: `ResourceDiff.tree`)
+            out.append(make(1, " ", f"# ({tree.note})", "note"))
     elif tree.kind == "json":
         _node(None, tree, 1, True, out, make)
     else:  # the whole object is sensitive or known only after apply
@@ -311,9 +313,12 @@ def summary_lines(review: Review) -> list[str]:
     if extra:
         lines.append("(" + ", ".join(extra) + ")")
     c = review.classification
-    live = ", ".join(c.live_colours) or "none"
-    target = f"; target colour: {c.target_colour}" if c.target_colour else ""
-    lines.append(f"Release kind: {c.kind} (live colours: {live}{target})")
+    colours = []
+    if c.live_colours:
+        colours.append(f"live colours: {', '.join(c.live_colours)}")
+    if c.target_colour:
+        colours.append(f"target colour: {c.target_colour}")
+    lines.append(f"Release kind: {c.kind}" + (f" ({'; '.join(colours)})" if colours else ""))
     options = options_line(review.terraform_options)
     if options:
         lines.append(options)

@@ -60,7 +60,7 @@ def render_summary(review: Review) -> RenderableType:
     for reason in review.classification.reasons[:8]:
         head.append(f"  - {reason}\n", style="dim")
     head.rstrip()
-    parts.append(Panel(head, title="Plan", title_align="left"))
+    parts.append(Section(head, title="Plan", title_align="left"))
     if review.risks:
         # One small Text per flag rather than a rich Table: as readable, and cheap on very large plans.
         shown = review.risks[:MAX_ROWS]
@@ -80,7 +80,7 @@ def render_summary(review: Review) -> RenderableType:
                 Text(f"... and {len(review.risks) - len(shown)} more risk flags (all: {tally}; "
                      "`--format json` lists every one)", style="dim"),
             )
-        parts.append(Panel(body, title=f"Risks ({len(review.risks)})", title_align="left", border_style="red"))
+        parts.append(Section(body, title=f"Risks ({len(review.risks)})", title_align="left", border_style="red"))
     if review.ecs:
         texts = []
         for story in review.ecs[:MAX_ROWS]:
@@ -97,7 +97,7 @@ def render_summary(review: Review) -> RenderableType:
             text.rstrip()
         if len(review.ecs) > MAX_ROWS:
             texts.append(Text(f"... and {len(review.ecs) - MAX_ROWS} more task definitions", style="dim"))
-        parts.append(Panel(Group(*texts), title="ECS revisions", title_align="left", border_style="cyan"))
+        parts.append(Section(Group(*texts), title="ECS revisions", title_align="left", border_style="cyan"))
     failing = review.failing_checks
     if failing:
         text = Text()
@@ -106,24 +106,23 @@ def render_summary(review: Review) -> RenderableType:
             for problem in check.problems:
                 text.append(f"  {problem}\n")
         text.rstrip()
-        parts.append(Panel(text, title="Failing checks", title_align="left", border_style="red"))
+        parts.append(Section(text, title="Failing checks", title_align="left", border_style="red"))
     if review.deferred:
         text = Text("\n".join(f"{a}: {r}" for a, r in review.deferred))
-        parts.append(Panel(text, title="Deferred changes", title_align="left"))
+        parts.append(Section(text, title="Deferred changes", title_align="left"))
     return Group(*parts)
 
 
 class DiffBlock:
     """Diff lines as a rich renderable that yields segments directly: no measuring, no word wrapping, so a
-    plan with thousands of changes prints quickly. Lines wider than the console are folded (never cropped);
-    with `soft_wrap` (no_wrap) they are left whole, as Terraform prints them."""
+    plan with thousands of changes prints quickly. A line wider than the console runs on, as Terraform prints
+    it: never split, so an ARN, a JSON string or `(known after apply)` reads, copies and greps whole (the console
+    must print it uncropped: `crop=False`; the terminal folds it only on screen)."""
 
     def __init__(self, lines: list[Line]) -> None:
         self.lines = lines
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = max(options.max_width, 20)
-        fold = not options.no_wrap
         newline = Segment.line()
         for line in self.lines:
             if line.style == "blank":
@@ -136,40 +135,108 @@ class DiffBlock:
                 prefix = f"{indent}{line.symbol:>3} "
                 prefix_style = _STYLE.get(line.style, _PLAIN)
                 text_style = _PLAIN if line.style in ("no-op", "update") else prefix_style
-            text = line.text
             yield Segment(prefix, prefix_style)
-            room = width - len(prefix)
-            if fold and room > 10 and cell_len(text) > room:
-                # Hard fold, continuation lines aligned under the text.
-                pad = " " * len(prefix)
-                first = True
-                for chunk in _chunks(text, room):
-                    if not first:
-                        yield newline
-                        yield Segment(pad)
-                    yield Segment(chunk, text_style)
-                    first = False
-            else:
-                yield Segment(text, text_style)
+            yield Segment(line.text, text_style)
             yield newline
 
 
-def _chunks(text: str, room: int) -> list[str]:
-    if text.isascii():
-        return [text[i:i + room] for i in range(0, len(text), room)]
-    chunks: list[str] = []
-    current: list[str] = []
-    used = 0
-    for char in text:
-        w = cell_len(char)
-        if used + w > room and current:
-            chunks.append("".join(current))
-            current, used = [], 0
-        current.append(char)
-        used += w
-    if current:
-        chunks.append("".join(current))
-    return chunks
+def wrap_at_spaces(text: Text, width: int) -> list[Text]:
+    """The lines of `text` wrapped at spaces to `width` cells, each continuation indented like its line's text
+    (its leading spaces and its bullet, `- `, `→ `, `! `; two spaces for a line without any). A word longer than
+    the room is never split: it runs on, on a line of its own."""
+    out: list[Text] = []
+    for line in text.split("\n", allow_blank=True):
+        plain = line.plain
+        body = plain.lstrip(" ")
+        hang = len(plain) - len(body)
+        if body[:2] in ("- ", "→ ", "! "):
+            hang += 2
+        hang = hang or 2
+        if cell_len(plain) <= width or width - hang < 8:
+            out.append(line)
+            continue
+        head, rest = line[:hang], line[hang:]
+        pieces = _words(rest, width - hang)
+        out.append(Text.assemble(head, pieces[0]))
+        out.extend(Text.assemble(" " * hang, piece) for piece in pieces[1:])
+    return out
+
+
+def _words(text: Text, room: int) -> list[Text]:
+    """`text` cut at spaces into pieces of at most `room` cells (a longer word is a piece of its own)."""
+    plain = text.plain
+    pieces: list[Text] = []
+    start = 0
+    while cell_len(plain[start:]) > room:
+        cut = plain.rfind(" ", start, start + room + 1)
+        if cut <= start:  # the first word does not fit: it runs on whole
+            cut = plain.find(" ", start + 1)
+            if cut < 0:
+                break
+        pieces.append(text[start:cut])
+        start = cut + 1
+        while start < len(plain) and plain[start] == " ":
+            start += 1
+    pieces.append(text[start:])
+    return pieces
+
+
+class Section(Panel):
+    """A panel whose text is wrapped at spaces, never inside a word (`wrap_at_spaces`). When a word is wider than
+    the box, the box opens on the right and that line runs on (the console prints it uncropped) rather than
+    splitting the word or cropping it. `cli._unboxed` reads it as a Panel (title over body) for pipes."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width, 20)
+        inner = width - 4
+        border = console.get_style(self.border_style) if isinstance(self.border_style, str) else self.border_style
+        lines: list[Text] = []
+        for part in _texts(self.renderable):
+            lines.extend(wrap_at_spaces(part, inner))
+        closed = all(cell_len(line.plain) <= inner for line in lines)
+        title = self.title if isinstance(self.title, str) else str(self.title or "")
+        top = f"╭─ {title} " if title else "╭"
+        yield Segment(top + "─" * max(width - cell_len(top) - (1 if closed else 0), 0) + ("╮" if closed else ""), border)
+        yield Segment.line()
+        for line in lines:
+            yield Segment("│ ", border)
+            yield from line.render(console)
+            if closed:
+                yield Segment(" " * (inner - cell_len(line.plain)) + " ")
+                yield Segment("│", border)
+            yield Segment.line()
+        yield Segment("╰" + "─" * (width - 2) + ("╯" if closed else "─"), border)
+        yield Segment.line()
+
+
+class Wrapped:
+    """Texts wrapped at spaces to the console's width (`wrap_at_spaces`), without a box: a section's body in
+    piped output. Lines with a word wider than the console run on (print with `crop=False`)."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.texts = _texts(renderable)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width, 20)
+        for part in self.texts:
+            for line in wrap_at_spaces(part, width):
+                yield from line.render(console)
+                yield Segment.line()
+
+
+def unboxed(panel: Panel) -> RenderableType:
+    """A section for pipes and logs: its title as a heading over its body (no box drawing), wrapped at spaces."""
+    title = panel.title if isinstance(panel.title, str) else str(panel.title or "")
+    return Group(Text(title, style="bold"), Wrapped(panel.renderable), Text(""))
+
+
+def _texts(renderable: RenderableType) -> list[Text]:
+    """The Texts of a section's body (a Text or a Group of them; anything else as its string)."""
+    if isinstance(renderable, Text):
+        return [renderable]
+    if isinstance(renderable, Group):
+        return [t for r in renderable.renderables for t in _texts(r)]
+    return [Text(str(renderable))]
 
 
 def render_resources(
