@@ -1135,12 +1135,12 @@ def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
 
     store_url = None if Path(target).is_file() and policy_dir is not None else _settings().store
     result = check(target, store_url, policy_dir, env, tuple(namespace or ()), timeout)
+    denies = sum(1 for r in result["results"] if r["level"] == "deny")
     if fmt is Format.json:
         _emit_json(result)
     else:
         for r in result["results"]:
             _print(f"{r['level']:<5} {r['namespace']}.{r['rule']}: {visible(r['msg'], keep_lines=False)}")
-        denies = sum(1 for r in result["results"] if r["level"] == "deny")
         warns = len(result["results"]) - denies
         if not result["error"]:
             _print(f"{len(result['modules'])} module(s) of {result['policy']}: {denies} deny, {warns} warn")

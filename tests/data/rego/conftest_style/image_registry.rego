@@ -15,7 +15,7 @@ containers contains [rc.address, c] if {
 deny contains msg if {
 	some [address, c] in containers
 	not startswith_any(c.image, allowed_registries)
-	msg := sprintf("%s: container %q uses image %q from a registry that is not allowed", [address, c.name, c.image])
+	msg := sprintf("%s: container %s uses image %s from a registry that is not allowed", [address, c.name, c.image])
 }
 
 startswith_any(s, prefixes) if {

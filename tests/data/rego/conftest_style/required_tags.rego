@@ -17,7 +17,6 @@ deny contains {"msg": msg} if {
 	taggable(rc.change.after)
 	tags := object.get(rc.change.after, "tags_all", {})
 	present := object.keys(tags)
-	missing := required_tags - present
-	count(missing) > 0
-	msg := sprintf("%s: missing required tags %s", [rc.address, concat(", ", sort(missing))])
+	some tag in required_tags - present
+	msg := sprintf("%s: missing required tag %s", [rc.address, tag])
 }
