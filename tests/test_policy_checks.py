@@ -7,7 +7,6 @@ JSON; the v0 module (which regopy reads only as v1) is compared with the same ru
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import subprocess
 import sys

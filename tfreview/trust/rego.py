@@ -199,8 +199,8 @@ def _in_child(work: Any, timeout: float) -> dict[str, Any]:
     if not chunks:
         return {"error": f"the policy engine stopped without an answer (status {status})"}
     try:
-        answer: dict[str, Any] = json.loads(b"".join(chunks))
-        return answer
+        decoded: dict[str, Any] = json.loads(b"".join(chunks))
+        return decoded
     except ValueError:
         return {"error": "the policy engine gave an unreadable answer"}
 
