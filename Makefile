@@ -80,6 +80,7 @@ bench: venv
 	$(BIN)/python bench/history.py --sizes 10000,100000
 	$(BIN)/python bench/audit.py --entries 100000
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/policy.py
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py
