@@ -109,3 +109,20 @@ def test_a_policy_change_of_the_checks_makes_old_plans_replan(blocked):
     line = assert_one_line_error(cli("apply", plan_id, "--no-wait", "--break-glass", "--reason", "outage",
                                      user="dave@example.com"), 3, "other rules")
     assert "make a new plan" in line
+
+
+def test_history_marks_the_blocked_plan(blocked):
+    cli, plan_id, _proc = blocked
+    rows = json.loads(cli.ok("history", "--app", APP, "--format", "json").stdout)
+    row = next(r for r in rows if r["id"] == plan_id)
+    assert row["policy_blocked"] is True
+    assert "BLOCKED BY POLICY" in cli.ok("history", "--app", APP).stdout
+
+
+@pytest.mark.parametrize("fmt, marker", [("markdown", "## Blocked by policy"), ("html", "<h2>Blocked by policy</h2>")])
+def test_report_carries_the_policy_checks(blocked, fmt, marker):
+    cli, plan_id, _proc = blocked
+    out = cli.ok("report", plan_id, "--format", fmt).stdout
+    assert marker in out and "check the retention" in out
+    doc = json.loads(cli.ok("report", plan_id, "--format", "json").stdout)
+    assert doc["plan"]["policy_checks"]["blocked"] is True

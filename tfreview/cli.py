@@ -810,6 +810,8 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
         for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
             approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
             outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
+            if row.get("policy_blocked"):
+                outcome += " (BLOCKED BY POLICY)"
             if row.get("release"):
                 outcome = f"release {row['release']['outcome']}"
             steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
