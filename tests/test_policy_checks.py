@@ -316,3 +316,22 @@ def test_a_stored_module_edited_in_the_store_breaks_the_version_signature(cli_fa
     path.write_text(json.dumps(stored))
     shown = json.loads(cli.ok("policy", "show", "--format", "json").stdout)["active"]
     assert shown["version"] < version, "the edited version is not active: its admins' signatures no longer verify"
+
+
+def test_plan_time_checks_scrub_what_a_rule_prints(tmp_path):
+    """The path `tfreview plan` takes (trust.checks.run_checks): the rule reads the truth, its message is masked."""
+    from tfreview.plan.parse import parse_plan
+    from tfreview.review.policy import EnvPolicy
+    from tfreview.trust.checks import run_checks
+
+    raw = privileged_plan(tmp_path).read_bytes()
+    secrets = parse_plan(json.loads(raw)).sensitive_strings
+    leak = ("package main\nimport rego.v1\nwarn contains msg if {\n  some rc in input.resource_changes\n"
+            "  rc.type == \"aws_ecs_task_definition\"\n"
+            "  some c in json.unmarshal(rc.change.after.container_definitions)\n  some e in c.environment\n"
+            "  msg := sprintf(\"%s=%s\", [e.name, e.value])\n}\n")
+    run = run_checks({"policy/leak.rego": leak, "policy/p.rego": (POLICIES / "privileged.rego").read_text()},
+                     EnvPolicy(checks=("policy/*.rego",)), raw, {}, secrets)
+    text = "\n".join(f.msg for f in run.findings)
+    assert "runs privileged" in text and "(sensitive value)" in text
+    assert not any(s in text for s in secrets if len(s) >= 4)

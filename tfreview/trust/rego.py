@@ -146,6 +146,8 @@ class _ParseError(Exception):
 def _in_child(work: Any, timeout: float) -> dict[str, Any]:
     """Run `work()` (returning a JSON-ready dict) in a forked child killed after `timeout` s; its answer, or
     {"error": ...}. The child's stderr goes to /dev/null (the engine prints its parse warnings there)."""
+    import regorus  # noqa: F401 - imported before the fork: the child never takes the import lock
+
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: no Python cleanup of the parent's state, only os._exit
