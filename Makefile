@@ -82,6 +82,7 @@ bench: venv
 	$(BIN)/python bench/review_speed.py --repeat 3
 	$(BIN)/python bench/audit.py --entries 100000
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/policy.py
 
 golden: venv
 	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_render_golden.py

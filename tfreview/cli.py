@@ -44,6 +44,7 @@ class Level(str, Enum):
     medium = "medium"
     high = "high"
     critical = "critical"
+    policy = "policy"  # only the policy checks: exit 4 when they block the plan
 
 
 class ReportFormat(str, Enum):
@@ -57,7 +58,7 @@ _state: dict[str, Any] = {"store": None}
 
 FormatOpt = typer.Option(Format.text, "--format", "-f", help="text for people, json for scripts (stable shape).")
 FailOnOpt = typer.Option(None, "--fail-on", help="CI gate: exit 4 after printing when the review has a risk flag at "
-                         "this level or above.")
+                         "this level or above, or the plan is blocked by policy (policy: only then).")
 
 
 def _console(stderr: bool = False) -> Any:
@@ -255,11 +256,12 @@ def plan(app_name: str = typer.Option(..., "--app", help="Application name."),
     if fmt is Format.json:
         _emit_json(_plan_json(record))
     else:
+        _print_checks(record)
         _show_review(review, full=full)
         _print(f"\nplan id: {record['id']}   sha256: {record['plan_sha256']}")
         _print(f"next: tfreview approve {record['id']}")
     _step_summary(ctx, record, review)
-    _gate(review, fail_on)
+    _gate(review, fail_on, record)
     if detailed_exitcode and review.counts.has_changes:
         _state["changes"] = True  # exit 2 means "changes" here, not bad input (see main)
         raise typer.Exit(2)
@@ -294,12 +296,21 @@ def _step_summary(ctx: Any, record: dict[str, Any], review: Any) -> None:
         _warn(warning)
 
 
-def _gate(review: Any, fail_on: Optional[Level]) -> None:
-    """`--fail-on LEVEL`: after the review is out, exit 4 when a risk flag is at LEVEL or above."""
+def _gate(review: Any, fail_on: Optional[Level], record: dict[str, Any] | None = None) -> None:
+    """`--fail-on LEVEL`: after the review is out, exit 4 when a risk flag is at LEVEL or above; `--fail-on
+    policy` (or any level) exits 4 when the plan's policy checks block it."""
     if fail_on is None:
         return
     from tfreview.errors import RiskGate
     from tfreview.plan.risk import at_or_above
+    from tfreview.review.checks import blocking_lines
+
+    blocked = blocking_lines((record or {}).get("policy_checks"))
+    if blocked:
+        raise RiskGate(f"blocked by policy: {blocked[0]}" + (f" (+{len(blocked) - 1} more)" if len(blocked) > 1 else ""),
+                       f"fix what the policy checks say; the gate is --fail-on {fail_on.value}")
+    if fail_on.value == "policy":
+        return
 
     hits = at_or_above(review.risks, fail_on.value)
     if hits:
@@ -321,7 +332,21 @@ def _confirm(question: str) -> None:
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
             "terraform_version", "state_lineage", "state_serial", "terraform_options")
-    return {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
+    doc = {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
+    if record.get("policy_checks"):  # only plans of environments with Rego checks
+        from tfreview.review.checks import blocking_lines
+
+        doc["policy_checks"] = {**record["policy_checks"], "blocked": bool(blocking_lines(record["policy_checks"]))}
+    return doc
+
+
+def _print_checks(record: dict[str, Any], console: Any = None) -> None:
+    """The "Blocked by policy" / policy checks lines, before the review (nothing without checks)."""
+    from tfreview.render.checks import text_section
+
+    section = text_section(record.get("policy_checks"))
+    if section:
+        (console or _console()).print(section.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_review(review: Any, full: bool = False, console: Any = None, **filters: Any) -> None:
@@ -418,14 +443,16 @@ def _show_plan_file(file: Path) -> bytes:
         raise _bad(f"terraform cannot read {file} as a saved plan: {exc.message}", hint) from None
 
 
-def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], **opts: Any) -> None:
+def _output_review(review: Any, fmt: ReportFormat, output: Optional[Path], checks: Any = None, **opts: Any) -> None:
     if fmt is ReportFormat.text and output is None:
+        _print_checks({"policy_checks": checks})
         _show_review(review, full=opts.get("full", False),
                      **{k: v for k, v in opts.items() if k != "full" and v})
         return
     from tfreview.render import render as render_as
+    from tfreview.render.checks import with_checks
 
-    text = render_as(review, fmt.value, **{k: v for k, v in opts.items() if v})
+    text = with_checks(render_as(review, fmt.value, **{k: v for k, v in opts.items() if v}), fmt.value, checks)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
@@ -497,8 +524,8 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (from tfreview plan or
     if fmt is ReportFormat.text and output is None:
         _print(f"plan {record['id']}: {record['app']} {record['version']} -> {record['env']} "
                f"(planned by {record['planner']} at {record['created_at']})")
-    _output_review(review, fmt, output, full=full)
-    _gate(review, fail_on)
+    _output_review(review, fmt, output, full=full, checks=record.get("policy_checks"))
+    _gate(review, fail_on, record)
 
 
 # -- comment ----------------------------------------------------------------------------------------------------
@@ -554,10 +581,17 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         lines += [f"  risk: {reason}" for reason in status["risk_reasons"]]
         if status["escalation"]:
             lines.append(f"  one more approver needed because: {'; '.join(status['escalation'])}")
+        _print_checks(record, console=term)
         for line in lines:
             term.print(line, markup=False, highlight=False, soft_wrap=True)
         _confirm(f"Approve plan {plan_id} ({record['summary'].get('summary_line')}) as {ctx.user}?")
     doc = decide(ctx, plan_id, "approve", comment, record)
+    from tfreview.review.checks import blocking_lines
+
+    blocked = blocking_lines((record or load_plan(ctx.store, plan_id)).get("policy_checks"))
+    if blocked:
+        _warn(f"plan {plan_id} is blocked by policy ({blocked[0]}): approvals do not let it apply "
+              "(only break-glass does)")
     if fmt is Format.json:
         _emit_json(doc)
         return
@@ -776,6 +810,8 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
         for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
             approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
             outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
+            if row.get("policy_blocked"):
+                outcome += " (BLOCKED BY POLICY)"
             if row.get("release"):
                 outcome = f"release {row['release']['outcome']}"
             steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
@@ -1032,6 +1068,8 @@ def _print_policy(shown: dict[str, Any], fmt: Format, headline: str = "") -> Non
     _print(f"  admins: {', '.join(active['admins'])} (quorum {active['admin_quorum']})")
     for who, fps in active["signers"].items():
         _print(f"  signer {who}: {', '.join(fps)}")
+    for module in active.get("checks", []):
+        _print(f"  check {module['name']}: sha256 {module['sha256']}")
     if pending:
         _print(f"policy version {pending['version']} pending: signed by {', '.join(pending['signed_by']) or 'nobody'}, "
                f"needs {active['admin_quorum']} admin(s) of version {active['version']}: "
@@ -1078,6 +1116,64 @@ def policy_show(fmt: Format = FormatOpt) -> None:
     from tfreview.trust.admin import show_store
 
     _print_policy(show_store(open_store(_settings().store)), fmt)
+
+
+@policy_app.command("check")
+def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
+                                             help="A `terraform show -json` file, or a stored plan id."),
+                 policy_dir: Optional[Path] = typer.Option(None, "--policy", "-p", help="Folder of .rego files "
+                                                           "(default: the store's active policy)."),
+                 env: Optional[str] = typer.Option(None, "--env", help="Environment whose checks apply (default: "
+                                                   "the plan's; [policy.default] for a file)."),
+                 namespace: Optional[list[str]] = typer.Option(None, "--namespace", help="Package to check "
+                                                               "(repeatable; default main)."),
+                 timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Seconds before the "
+                                               "checks are stopped (and fail)."),
+                 fmt: Format = FormatOpt) -> None:
+    """Run Rego checks on a plan without touching the store: exit 0 pass, 3 blocked, 1 checks failed to run."""
+    from tfreview.errors import PolicyRefusal
+    from tfreview.policycheck import PolicyChecksFailed, check
+    from tfreview.text import visible
+
+    store_url = None if Path(target).is_file() and policy_dir is not None else _settings().store
+    result = check(target, store_url, policy_dir, env, tuple(namespace or ()), timeout)
+    denies = sum(1 for r in result["results"] if r["level"] == "deny")
+    if fmt is Format.json:
+        _emit_json(result)
+    else:
+        for r in result["results"]:
+            _print(f"{r['level']:<5} {r['namespace']}.{r['rule']}: {visible(r['msg'], keep_lines=False)}")
+        warns = len(result["results"]) - denies
+        if not result["error"]:
+            _print(f"{len(result['modules'])} module(s) of {result['policy']}: {denies} deny, {warns} warn")
+    if result["error"]:
+        raise PolicyChecksFailed(result["error"], "fix the rule it names (tfreview policy test DIR)")
+    if result["blocked"]:
+        first = next(r for r in result["results"] if r["level"] == "deny")
+        raise PolicyRefusal(f"blocked by policy: {first['namespace']}.{first['rule']}: {first['msg']}"
+                            + (f" (+{denies - 1} more)" if denies > 1 else ""),
+                            "change the plan, or the rule")
+
+
+@policy_app.command("test")
+def policy_test(directory: Path = typer.Argument(..., help="Folder of .rego files with *_test.rego tests."),
+                timeout: float = typer.Option(10.0, "--timeout", min=0.1, max=3600, help="Seconds for all tests."),
+                fmt: Format = FormatOpt) -> None:
+    """Run the test_ rules of *_test.rego files, as opa test does: exit 1 when one fails."""
+    from tfreview.policycheck import PolicyChecksFailed, test
+
+    results = test(directory, timeout)
+    failed = [r for r in results if not r["passed"]]
+    if fmt is Format.json:
+        _emit_json({"tests": results, "passed": len(results) - len(failed), "failed": len(failed)})
+    else:
+        for r in results:
+            _print(f"{'PASS' if r['passed'] else 'FAIL'} {r['module']}: {r['name']}"
+                   + (f" ({r['error']})" if r["error"] else ""))
+        _print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        raise PolicyChecksFailed(f"{len(failed)} of {len(results)} policy test(s) failed, first: {failed[0]['name']}",
+                                 "fix the rule or the test")
 
 
 # -- sandbox ----------------------------------------------------------------------------------------------------

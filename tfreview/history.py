@@ -60,6 +60,12 @@ def plan_row(store: Store, plan_id: str) -> dict[str, Any] | None:
                 "error": exc.message if isinstance(exc, StoreError) else f"store record {key} is damaged"}
 
 
+def _blocked(rec: dict[str, Any]) -> bool:
+    from tfreview.review.checks import is_blocked
+
+    return is_blocked(rec)
+
+
 def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
     from tfreview.workflow import approvals_of, checked_json
 
@@ -87,7 +93,7 @@ def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
             "approvals": [{"by": d["approver"], "kind": d["kind"], "at": d["approved_at"], "comment": d["comment"]}
                           for d in decisions],
             "applied_by": start.get("by") if start else None, "break_glass": (start or {}).get("break_glass"),
-            "outcome": outcome,
+            "policy_blocked": _blocked(rec), "outcome": outcome,
             "release": None if release is None else {"outcome": release.get("outcome"),
                                                      "reason": release.get("reason") or "",
                                                      "finished_at": release.get("finished_at")}}

@@ -59,7 +59,7 @@ def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
-                                       "identity", "terraform_options")}
+                                       "identity", "terraform_options", "policy_checks")}
     apply = None
     if start is not None:
         apply = {"by": start.get("by"), "started_at": start.get("started_at"),
@@ -182,6 +182,10 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     if doc["break_glass"]:
         out += [f"> **BREAK-GLASS apply** by {_md_cell(doc['apply']['by'])}: {_md_cell(doc['apply']['break_glass'])}",
                 ""]
+    from tfreview.render.checks import markdown_section
+
+    checks = markdown_section(doc["plan"].get("policy_checks"))
+    out += [checks] if checks else []
     out += ["| | |", "|---|---|"] + [f"| {k} | {_md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
     out += ["## Approvals", ""]
     if doc["approvals"]:
@@ -311,6 +315,9 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
     events = "".join(f"<li>#{x['seq']} {e(x['time'] or '')} {e(x['event'] or '')} by {e(x['actor'] or '')}</li>"
                      for x in doc["events"])
     chain = doc["audit_chain"]
+    from tfreview.render.checks import html_section
+
+    checks = html_section(doc["plan"].get("policy_checks"))
     body, styles = _embeddable(diff)
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
@@ -318,7 +325,7 @@ def _html(doc: dict[str, Any], diff: str | None) -> str:
         "th{text-align:left;padding-right:1em}td,th{vertical-align:top}.glass{color:#fff;background:#b00;padding:.5em}"
         "figure{margin:1em 0;break-inside:avoid}svg.chart{max-width:100%;height:auto}"
         "</style></head><body>"
-        f"<h1>{e(_title(doc))}</h1>{glass}<table>{rows}</table>"
+        f"<h1>{e(_title(doc))}</h1>{glass}{checks}<table>{rows}</table>"
         "<h2>Approvals</h2><table><tr><th>Decision</th><th>By</th><th>At</th><th>Comment</th><th>Bound</th><th>Signature</th></tr>"
         f"{approvals}</table><h2>Apply</h2>{applied}{_html_release(doc.get('release'))}"
         f"<h2>Audit trail</h2><ul>{events}</ul>"

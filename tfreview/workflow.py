@@ -392,7 +392,8 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     from tfreview.plan.redact import REDACTION_VERSION, redact_plan
 
     # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
-    plan_json = redact_plan(ws.tf.show_json("tfreview.tfplan"))
+    raw_json = ws.tf.show_json("tfreview.tfplan")
+    plan_json = redact_plan(raw_json)
 
     review = review_plan(plan_json, roles=roles)
     # A --var whose value the redaction replaced (sensitive, or equal to a secret) is recorded and shown masked.
@@ -435,6 +436,12 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
         "risk_reasons": [*summary["risk_reasons"], *option_risks(recorded)],
         "escalation_reasons": list(escalation),
     }
+    from tfreview.trust.checks import plan_checks
+
+    # The policy's Rego checks judge the truth (the unredacted JSON); only their messages are scrubbed.
+    checks = plan_checks(ctx.policy, env, raw_json, record)
+    if checks is not None:
+        record["policy_checks"] = checks
     if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
         record = ctx.sign(record)
     # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).
@@ -765,6 +772,11 @@ def apply(ctx: Context, plan_id: str, *, break_glass_reason: str | None = None,
     policy = load_policy(ctx)
     if break_glass_reason is not None:
         check_break_glass(policy, env, ctx.user, break_glass_reason)
+    from tfreview.review.checks import check_policy_checks
+    from tfreview.trust.checks import active_modules
+
+    check_policy_checks(record, ctx.policy.active.version, active_modules(ctx.policy, env),
+                        break_glass=break_glass_reason is not None)
     binary = ctx.store.read(keys["binary"])
     age_h = (now_utc() - parse_time(record["created_at"])).total_seconds() / 3600
     if age_h > ctx.settings.plan_max_age_hours:

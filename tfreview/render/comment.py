@@ -81,10 +81,15 @@ def render_head(record: dict, review: Review, progress: ApprovalProgress) -> str
 
 def render_comment(record: dict, review: Review, progress: ApprovalProgress, *, max_chars: int = MAX_CHARS) -> str:
     """Marker + head + the Markdown review, at most `max_chars` characters in all."""
-    head = marker(record["app"], record["env"]) + "\n" + render_head(record, review, progress)
+    from tfreview.render.checks import markdown_section
+
+    head = (marker(record["app"], record["env"]) + "\n" + render_head(record, review, progress)
+            + markdown_section(record.get("policy_checks")))
     return head + render_markdown(review, max_chars=max_chars - len(head))
 
 
 def render_summary(record: dict, review: Review, progress: ApprovalProgress) -> str:
     """The same text for a CI job summary (GitHub's $GITHUB_STEP_SUMMARY): no marker needed there."""
-    return render_head(record, review, progress) + render_markdown(review)
+    from tfreview.render.checks import markdown_section
+
+    return render_head(record, review, progress) + markdown_section(record.get("policy_checks")) + render_markdown(review)

@@ -49,6 +49,10 @@ class EnvPolicy:
     rollback_requires_approval: a rollback plan needs approvals like any other plan.
     destroy_approvals: distinct approvers a destroy plan (`plan --destroy`) needs (None = as any risky plan).
     destroy_approvers: who may approve a destroy plan (None = the env's approvers).
+    checks: Rego files (glob patterns relative to the policy file) whose rules judge every plan of the env
+        (tfreview.trust.rego; docs/policy-as-code.md).
+    checks_namespaces: the packages whose deny/violation/warn rules count (conftest's --namespace).
+    checks_timeout_seconds: seconds the checks of one plan may run before they block it.
     """
 
     required_approvals: int = 1
@@ -61,6 +65,9 @@ class EnvPolicy:
     rollback_requires_approval: bool = False
     destroy_approvals: int | None = None
     destroy_approvers: tuple[str, ...] | None = None
+    checks: tuple[str, ...] = ()
+    checks_namespaces: tuple[str, ...] = ("main",)
+    checks_timeout_seconds: float = 10.0
 
     def approvers_of(self, facts: "PlanFacts") -> tuple[str, ...] | None:
         """Who may approve this plan (None = anyone): the destroy approvers for a destroy plan, when listed."""
@@ -107,6 +114,19 @@ def _flag(env: str, key: str, value: Any) -> bool:
     return value
 
 
+def _checks(env: str, key: str, value: Any) -> tuple[str, ...]:
+    import re
+
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise _bad(env, key, 'a list of strings, e.g. ["policy/*.rego"]' if key == "checks" else '["main"]')
+    for v in value:
+        if key == "checks" and (v.startswith("/") or ".." in v.split("/") or "\\" in v):
+            raise _bad(env, key, f"relative glob patterns inside the policy file's folder (not {v!r})")
+        if key == "checks_namespaces" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", v):
+            raise _bad(env, key, f"Rego package names such as main or terraform.aws (not {v!r})")
+    return tuple(value)
+
+
 def _env_policy(env: str, table: Any, base: EnvPolicy) -> EnvPolicy:
     if not isinstance(table, Mapping):
         raise BadInput(f"policy: policy.{env} must be a table", f"write it as [policy.{env}] with key = value lines")
@@ -130,6 +150,12 @@ def _env_policy(env: str, table: Any, base: EnvPolicy) -> EnvPolicy:
                 raise _bad(env, key, "a number of hours > 0 (0 = never expires)")
             else:
                 changes[key] = float(value)
+        elif key in ("checks", "checks_namespaces"):
+            changes[key] = _checks(env, key, value)
+        elif key == "checks_timeout_seconds":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+                raise _bad(env, key, "a number of seconds from 0 to 3600 (default 10)")
+            changes[key] = float(value)
         elif key == "requires_success_in":
             if value is False or value == "":
                 changes[key] = None

@@ -85,11 +85,14 @@ def approve(ctx: Any, version: int) -> dict[str, Any]:
 
 
 def _version_json(pv: PolicyVersion) -> dict[str, Any]:
+    from tfreview.trust.checks import module_list
+
     return {"version": pv.version, "sha256": pv.sha256, "previous_sha256": pv.previous_sha256,
             "signed_by": list(pv.signed_by), "admins": list(pv.document.admins),
             "admin_quorum": pv.document.admin_quorum,
             "signers": {p: [k.fingerprint for k in keys] for p, keys in sorted(pv.document.signers.items())},
             "aws_principals": dict(pv.document.aws_principals), "policy": pv.document.rules,
+            "checks": module_list(pv.document.rego_modules),
             "allowed_signers": pv.document.allowed_signers()}
 
 

@@ -33,7 +33,7 @@ PREFIX = "policy/"
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+", re.ASCII)
-_TOP_KEYS = {"admins", "admin_quorum", "signers", "aws_principals", "policy"}
+_TOP_KEYS = {"admins", "admin_quorum", "signers", "aws_principals", "policy", "rego_modules"}
 
 
 def valid_principal(name: Any) -> bool:
@@ -63,11 +63,15 @@ class PolicyDocument:
     aws_principals: Mapping[str, str] = field(default_factory=dict)
     rules: Mapping[str, Any] = field(default_factory=dict)
     parsed_rules: Any = field(default=None, compare=False, repr=False)  # `rules` parsed (once, when validated)
+    rego_modules: Mapping[str, str] = field(default_factory=dict)  # name -> Rego source (tfreview.trust.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {"admins": list(self.admins), "admin_quorum": self.admin_quorum,
-                "signers": {p: [k.line() for k in keys] for p, keys in sorted(self.signers.items())},
-                "aws_principals": dict(self.aws_principals), "policy": self.rules}
+        doc = {"admins": list(self.admins), "admin_quorum": self.admin_quorum,
+               "signers": {p: [k.line() for k in keys] for p, keys in sorted(self.signers.items())},
+               "aws_principals": dict(self.aws_principals), "policy": self.rules}
+        if self.rego_modules:  # a policy without Rego checks keeps its document (and sha256) as before
+            doc["rego_modules"] = dict(sorted(self.rego_modules.items()))
+        return doc
 
     def principal_of(self, key: PublicKey) -> str | None:
         """The principal this document gives `key` (None: an unknown or revoked key)."""
@@ -128,8 +132,11 @@ def parse_document(data: Mapping[str, Any]) -> PolicyDocument:
         for who in (*(env_policy.approvers or ()), *env_policy.break_glass):
             if _principal("approvers/break_glass", who) not in signers:
                 raise _bad("approvers/break_glass", f"names {who!r}, who has no key in [signers]")
+    from tfreview.trust.checks import parse_stored_modules
+
+    modules = parse_stored_modules(data.get("rego_modules", {}), parsed)
     return PolicyDocument(tuple(dict.fromkeys(admins)), quorum, signers, dict(aws), json.loads(json.dumps(rules)),
-                          parsed)
+                          parsed, modules)
 
 
 def read_policy_file(path: Path) -> PolicyDocument:
@@ -141,7 +148,9 @@ def read_policy_file(path: Path) -> PolicyDocument:
         raise BadInput(f"cannot read {path}: {exc.strerror}", "pass the policy TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path} is not valid TOML: {exc}", "fix the policy file") from None
-    return parse_document(data)
+    from tfreview.trust.checks import read_check_files
+
+    return parse_document(read_check_files(data, path.parent))
 
 
 # -- versions in the store ------------------------------------------------------------------------------------

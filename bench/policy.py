@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Benchmark the Rego policy checks (tfreview/trust/rego.py, regorus) beside the review summary of the same plan.
+
+Ten rules (tests/data/rego/conftest_style: forbidden types, tags, registries, blast radius, stateful deletion,
+public ingress, privileged, a v0 module, listeners, tfreview facts) over the synthetic plans of
+bench/make_synthetic.py. "checks" is what `tfreview plan` pays: the forked engine process parses the modules,
+takes the plan JSON as input and evaluates deny/violation/warn, the parent reads the answer.
+
+Usage:
+    .venv/bin/python bench/policy.py [--sizes 1000,10000] [--repeat 3]
+Prints a Markdown table (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.audit import timed  # noqa: E402  (median of `repeat` runs, in seconds)
+
+from tfreview.plan import review_plan  # noqa: E402
+from tfreview.trust import rego  # noqa: E402
+
+POLICIES = REPO / "tests" / "data" / "rego" / "conftest_style"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000", help="comma-separated numbers of resource changes")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    modules = {p.name: p.read_text() for p in sorted(POLICIES.glob("*.rego")) if not rego.is_test_module(p.name)}
+    facts = {"env": "prod", "plan_kind": "deploy", "planner": "alice@example.com"}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, str(REPO / "bench" / "make_synthetic.py"), "--sizes", args.sizes, "--out", tmp],
+                       check=True, capture_output=True)
+        print(f"| resource changes | plan JSON | {len(modules)} Rego modules: checks | messages | review summary |")
+        print("|---|---|---|---|---|")
+        for n in (int(s) for s in args.sizes.split(",")):
+            raw = (Path(tmp) / f"synthetic-{n // 1000}k.json").read_bytes()
+            found: list[int] = []
+
+            def check(raw: bytes = raw) -> None:
+                run = rego.evaluate(modules, raw, facts, timeout=600)
+                assert run.error is None, run.error
+                found.append(len(run.findings))
+
+            checks = timed(check, args.repeat)
+            review = timed(lambda raw=raw: review_plan(raw).summary_json(), args.repeat)
+            print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {checks:.2f} s | {found[-1]:,} | {review:.2f} s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

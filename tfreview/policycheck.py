@@ -1,0 +1,115 @@
+"""`tfreview policy check` and `tfreview policy test`: Rego checks for policy authors, without the store's writes.
+
+check: PLAN_JSON (a `terraform show -json` file, as conftest reads it) or PLAN_ID (a stored plan: its reviewed,
+redacted JSON and its record's facts), judged by the .rego files of `--policy DIR` or else by the store's active
+policy version for the plan's environment. Nothing is written anywhere.
+test:  every `test_` rule of the `*_test.rego` files of DIR, with the other modules of DIR loaded (`opa test`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tfreview.errors import BadInput, TfreviewError
+from tfreview.trust import rego
+
+
+class PolicyChecksFailed(TfreviewError):
+    """The checks could not run (a module that does not parse, an evaluation error, the time limit): exit 1."""
+
+
+def read_dir(directory: Path) -> dict[str, str]:
+    """Every .rego file under `directory` ({relative path: source}); BadInput when there is none."""
+    if not directory.is_dir():
+        raise BadInput(f"{directory} is not a directory", "pass the folder that holds your .rego files")
+    modules: dict[str, str] = {}
+    for path in sorted(directory.rglob("*.rego")):
+        if path.is_file():
+            try:
+                modules[path.relative_to(directory).as_posix()] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadInput(f"cannot read {path}: {exc}", "Rego files are UTF-8 text") from None
+    if not modules:
+        raise BadInput(f"no .rego file under {directory}", "pass the folder that holds your .rego files")
+    return modules
+
+
+def _parse(modules: dict[str, str]) -> None:
+    try:
+        rego.check_modules(modules)
+    except BadInput as exc:
+        raise PolicyChecksFailed(exc.message, exc.hint) from None
+
+
+def check(target: str, store_url: str | None, policy_dir: Path | None, env: str | None,
+          namespaces: tuple[str, ...], timeout: float) -> dict[str, Any]:
+    """The result of the checks on `target` (a plan JSON file or a stored plan id), as JSON-ready data."""
+    from tfreview.trust.checks import modules_for, plan_facts
+
+    path = Path(target)
+    record: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            plan_json = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror}", "pass a `terraform show -json` file") from None
+        from tfreview.plan.parse import check_format_version, load_document
+
+        document = load_document(plan_json)  # InvalidPlan (exit 2) for what is not a plan
+        check_format_version(document)
+        facts = {"env": env}
+    else:
+        if store_url is None:
+            raise BadInput(f"{target} is neither a file nor a stored plan", "pass a plan JSON file or a plan id")
+        from tfreview.workflow import load_plan, open_store, reviewed_json
+
+        store = open_store(store_url)
+        record = load_plan(store, target)
+        plan_json = reviewed_json(store, record)  # the reviewed copy: the store holds no unredacted JSON
+        facts = plan_facts(record)
+        env = env or record.get("env")
+    from tfreview.plan.parse import load_document, parse_plan
+
+    secrets = parse_plan(load_document(plan_json)).sensitive_strings
+    if policy_dir is not None:
+        modules = read_dir(policy_dir)
+        _parse(modules)
+        checks = {n: s for n, s in modules.items() if not rego.is_test_module(n)}
+        source = str(policy_dir)
+    else:
+        if store_url is None:
+            raise BadInput("no --policy DIR and no store", "pass --policy DIR, or a store whose policy has checks")
+        from tfreview.trust.policy import load_history
+        from tfreview.workflow import open_store
+
+        active = load_history(open_store(store_url)).active
+        env_policy = active.rules.for_env(env or "default")
+        namespaces = namespaces or env_policy.checks_namespaces
+        checks = modules_for(active.document.rego_modules, env_policy.checks)
+        if not checks:
+            raise BadInput(f"the store's policy version {active.version} has no checks for {env or 'default'}",
+                           "pass --policy DIR, or --env ENV of an environment with checks")
+        source = f"policy version {active.version}"
+    from tfreview.plan.diff import scrub
+
+    run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
+    return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
+                                                             for n, s in sorted(checks.items())],
+            "rego_version": run.rego_version, "error": scrub(run.error, secrets) if run.error else None,
+            "blocked": run.blocked, "results": results}
+
+
+def test(directory: Path, timeout: float) -> list[dict[str, Any]]:
+    """Run the `test_` rules of DIR's `*_test.rego` files; BadInput when there is none."""
+    modules = read_dir(directory)
+    if not any(rego.is_test_module(n) for n in modules):
+        raise BadInput(f"no *_test.rego file under {directory}", "write test_ rules in files named *_test.rego")
+    _parse(modules)
+    try:
+        results = rego.run_tests(modules, timeout)
+    except BadInput as exc:
+        raise PolicyChecksFailed(exc.message, exc.hint) from None
+    if not results:
+        raise BadInput(f"no test_ rule in the *_test.rego files of {directory}", "name test rules test_...")
+    return results

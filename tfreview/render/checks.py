@@ -1,0 +1,86 @@
+"""The "Policy checks" section of a review (the plan record's `policy_checks`), in every format.
+
+A blocked plan's review opens with "Blocked by policy" and the blocking messages; warnings follow under
+"Policy warnings". Messages come from the policy's rules, scrubbed of the plan's secrets when the plan was made;
+here they are still untrusted text: control characters are made visible (text), Markdown is escaped, HTML is
+escaped.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Mapping
+
+from tfreview.review.checks import blocking_lines, warning_lines
+from tfreview.text import visible
+
+
+def _md(text: str) -> str:
+    out = visible(text, keep_lines=False).replace("\\", "\\\\")
+    for ch in "`*_{}[]<>()#+-!|~":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def text_section(checks: Mapping[str, Any] | None) -> str:
+    """Plain text ("" when the plan has no checks)."""
+    if not checks:
+        return ""
+    blocking, warns = blocking_lines(checks), warning_lines(checks)
+    head = f"policy checks: policy version {checks.get('policy_version')}, {len(checks.get('modules') or [])} module(s)"
+    lines = []
+    if blocking:
+        lines += ["Blocked by policy", *[f"  deny  {visible(m, keep_lines=False)}" for m in blocking]]
+    lines += [f"  warn  {visible(m, keep_lines=False)}" for m in warns]
+    if not blocking:
+        lines.append(f"{head}: passed" + (f" with {len(warns)} warning(s)" if warns else ""))
+    else:
+        lines.append(head)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_section(checks: Mapping[str, Any] | None) -> str:
+    if not checks:
+        return ""
+    blocking, warns = blocking_lines(checks), warning_lines(checks)
+    lines = []
+    if blocking:
+        lines += ["## Blocked by policy", "", *[f"- **deny** {_md(m)}" for m in blocking], ""]
+    lines += ["### Policy checks", "",
+              f"Policy version {checks.get('policy_version')}: "
+              f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s).", ""]
+    lines += [f"- warn {_md(m)}" for m in warns]
+    return "\n".join(lines) + "\n\n"
+
+
+def html_section(checks: Mapping[str, Any] | None) -> str:
+    if not checks:
+        return ""
+    blocking, warns = blocking_lines(checks), warning_lines(checks)
+    parts = ['<section class="policy-checks">']
+    if blocking:
+        parts.append("<h2>Blocked by policy</h2><ul>" +
+                     "".join(f"<li><strong>deny</strong> {html.escape(visible(m, keep_lines=False))}</li>" for m in blocking) + "</ul>")
+    parts.append(f"<h3>Policy checks</h3><p>Policy version {html.escape(str(checks.get('policy_version')))}: "
+                 f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s).</p>")
+    if warns:
+        parts.append("<ul>" + "".join(f"<li>warn {html.escape(visible(m, keep_lines=False))}</li>" for m in warns) + "</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def with_checks(rendered: str, fmt: str, checks: Mapping[str, Any] | None) -> str:
+    """`rendered` (a review in `fmt`) opening with the policy-check section."""
+    if not checks:
+        return rendered
+    if fmt == "markdown":
+        return markdown_section(checks) + rendered
+    if fmt == "html":
+        at = rendered.find("<body>")
+        cut = at + len("<body>") if at >= 0 else 0
+        return rendered[:cut] + html_section(checks) + rendered[cut:]
+    if fmt == "json":
+        doc = json.loads(rendered)
+        doc = {"policy_checks": {**checks, "blocked": bool(blocking_lines(checks))}, **doc}
+        return json.dumps(doc, indent=2, ensure_ascii=False)
+    return text_section(checks) + rendered

@@ -1,0 +1,196 @@
+"""Policy checks in the signed policy: which Rego modules a policy version holds, which of them judge an
+environment, and what their result on a plan is (stored in the signed plan record).
+
+Policy file (TOML), per environment, `[policy.default]` inherited where an environment names none:
+
+    [policy.default]
+    checks = ["policy/*.rego"]              # glob patterns, relative to the policy file's folder
+    [policy.prod]
+    checks = ["policy/*.rego", "policy/prod/*.rego"]
+    checks_namespaces = ["main"]            # packages whose deny/violation/warn count (default ["main"])
+    checks_timeout_seconds = 10             # per plan; past it the plan is blocked
+
+Guarantees:
+- `policy init`/`propose` read every matched file into the document's `rego_modules` ({path: source}); the
+  version's sha256 (and so the admins' signatures) covers every rule. A file that does not parse is refused
+  (BadInput, exit 2, naming file:line:column) before anything is stored.
+- Plans are judged by the modules stored in the active, verified version, never by local files.
+- `*_test.rego` modules are stored (for `policy test`) but never judge a plan.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from tfreview.errors import BadInput
+from tfreview.trust import rego
+
+MAX_MODULES = 200
+MAX_MODULE_BYTES = 1_000_000
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\.rego", re.ASCII)
+
+
+def _bad(what: str) -> BadInput:
+    return BadInput(f"policy file: {what}", "fix the checks of the policy file (see docs/policy-as-code.md)")
+
+
+def pattern_matches(pattern: str, name: str) -> bool:
+    """Glob match as the file system globbed it: `*` and `?` stay within one folder, `**` crosses folders."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.fullmatch(out, name) is not None
+
+
+def _patterns(rules: Any) -> list[tuple[str, str]]:
+    """(env, pattern) of every `checks` entry of the raw `[policy]` tables (validated later by policy_from_dict)."""
+    out = []
+    if isinstance(rules, Mapping):
+        for env, table in rules.items():
+            if isinstance(table, Mapping) and isinstance(table.get("checks"), list):
+                out += [(str(env), p) for p in table["checks"] if isinstance(p, str)]
+    return out
+
+
+def read_check_files(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`data` (a policy TOML file's tables) with `rego_modules` read from the files its `checks` patterns match
+    under `base`, each parsed; BadInput on a pattern that matches nothing, a file outside `base` or one that does
+    not parse (file:line:column)."""
+    if "rego_modules" in data:
+        raise _bad("rego_modules is written by tfreview from the files `checks` names; list files in checks instead")
+    patterns = _patterns(data.get("policy"))
+    if not patterns:
+        return data
+    root = base.resolve()
+    modules: dict[str, str] = {}
+    for env, pattern in patterns:
+        if pattern.startswith("/") or ".." in pattern.split("/"):
+            raise _bad(f"[policy.{env}] checks: {pattern!r} must be a relative pattern inside {base}")
+        found = sorted(p for p in base.glob(pattern) if p.is_file())
+        if not found:
+            raise _bad(f"[policy.{env}] checks: {pattern!r} matches no file under {base}")
+        for path in found:
+            real = path.resolve()
+            if root not in real.parents:
+                raise _bad(f"{path} is outside the policy file's folder {base}")
+            if path.suffix != ".rego":
+                raise _bad(f"[policy.{env}] checks: {path.relative_to(base)} is not a .rego file")
+            name = path.relative_to(base).as_posix()
+            if not _NAME.fullmatch(name):
+                raise _bad(f"Rego file name {name!r}: use letters, digits, '_', '-', '.' and '/'")
+            if name in modules:
+                continue
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise BadInput(f"cannot read {path}: {exc.strerror}", "check the checks patterns") from None
+            if len(raw) > MAX_MODULE_BYTES:
+                raise _bad(f"{name} is larger than {MAX_MODULE_BYTES} bytes")
+            try:
+                modules[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _bad(f"{name} is not UTF-8 text") from None
+    if len(modules) > MAX_MODULES:
+        raise _bad(f"checks name {len(modules)} files (at most {MAX_MODULES})")
+    rego.check_modules(modules)  # all together, as they are evaluated: BadInput naming file:line:column
+    return {**data, "rego_modules": modules}
+
+
+def parse_stored_modules(raw: Any, parsed_rules: Any) -> dict[str, str]:
+    """Validate a document's `rego_modules` ({name: source}); every `checks` pattern must match one of them."""
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) and _NAME.fullmatch(k) and isinstance(v, str)
+                                               for k, v in raw.items()):
+        raise _bad("rego_modules must map .rego file names to their source")
+    modules = dict(raw)
+    for env_policy in (parsed_rules.default, *parsed_rules.envs.values()):
+        for pattern in env_policy.checks:
+            if not any(pattern_matches(pattern, n) for n in modules):
+                raise _bad(f"checks pattern {pattern!r} matches no module of the policy")
+    return modules
+
+
+def modules_for(modules: Mapping[str, str], patterns: tuple[str, ...]) -> dict[str, str]:
+    """The check modules (test modules left out) that `patterns` select."""
+    return {n: s for n, s in sorted(modules.items())
+            if not rego.is_test_module(n) and any(pattern_matches(p, n) for p in patterns)}
+
+
+def module_list(modules: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": n, "sha256": rego.module_sha256(s)} for n, s in sorted(modules.items())]
+
+
+def plan_facts(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`data.tfreview`: what tfreview knows of a plan beside its JSON (from the plan record being made)."""
+    summary = record.get("summary") or {}
+    prior = record.get("prior_outputs") or {}
+    release = record.get("release_vars") or {}
+    return {
+        "app": record.get("app"), "env": record.get("env"), "version": record.get("version"),
+        "planner": record.get("planner"), "plan_kind": record.get("plan_kind"),
+        "release_id": record.get("release_id"),
+        "live_colour": prior.get("live_color"), "target_live_colour": release.get("live_color"),
+        "classification": summary.get("classification"), "ecs": summary.get("ecs", []),
+        "counts": summary.get("counts", {}),
+        "risk_reasons": record.get("risk_reasons", []), "escalation_reasons": record.get("escalation_reasons", []),
+        "risky": bool(record.get("risky")), "options": record.get("terraform_options") or {},
+        "destroy": bool((record.get("terraform_options") or {}).get("destroy")),
+    }
+
+
+def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, facts: Mapping[str, Any],
+               secrets: frozenset[str]) -> rego.CheckRun:
+    """Evaluate the env's modules over `plan_json` (the truth) and scrub every message of `secrets`."""
+    from dataclasses import replace
+
+    from tfreview.plan.diff import scrub
+
+    selected = modules_for(modules, env_policy.checks)
+    run = rego.evaluate(selected, plan_json, facts, env_policy.checks_namespaces, env_policy.checks_timeout_seconds)
+    findings = tuple(replace(f, msg=scrub(f.msg, secrets)) for f in run.findings)
+    error = scrub(run.error, secrets) if run.error else None
+    return replace(run, findings=findings, error=error)
+
+
+def checks_record(policy_version: int, policy_sha256: str, modules: Mapping[str, str], env_policy: Any,
+                  run: rego.CheckRun) -> dict[str, Any]:
+    """The `policy_checks` field of a plan record (signed with it)."""
+    selected = modules_for(modules, env_policy.checks)
+    return {
+        "policy_version": policy_version, "policy_sha256": policy_sha256,
+        "modules": module_list(selected), "namespaces": list(env_policy.checks_namespaces),
+        "rego_version": run.rego_version, "blocked": run.blocked, "error": run.error,
+        "results": [f.to_json() for f in run.findings],
+    }
+
+
+def plan_checks(history: Any, env: str, plan_json: bytes, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checks of the active policy version for `env` over `plan_json` (as `terraform show -json` wrote it),
+    as the plan record's `policy_checks`; None when the environment has no checks."""
+    if history is None:
+        return None
+    active = history.active
+    env_policy = active.rules.for_env(env)
+    if not env_policy.checks:
+        return None
+    from tfreview.plan.parse import load_document, parse_plan
+
+    secrets = parse_plan(load_document(plan_json)).sensitive_strings
+    run = run_checks(active.document.rego_modules, env_policy, plan_json, plan_facts(record), secrets)
+    return checks_record(active.version, active.sha256, active.document.rego_modules, env_policy, run)
+
+
+def active_modules(history: Any, env: str) -> list[dict[str, str]]:
+    """[{"name", "sha256"}] of the active version's check modules for `env` (what a plan must have been judged by)."""
+    active = history.active
+    return module_list(modules_for(active.document.rego_modules, active.rules.for_env(env).checks))

@@ -1,0 +1,332 @@
+"""Rego policy checks (conftest conventions): parse modules, evaluate them over a plan, bounded and fail-closed.
+
+The one interface the rest of tfreview uses (the engine can be swapped behind it):
+
+    check_modules(modules)                     -> None, or BadInput naming the module, line and column
+    evaluate(modules, plan_json, facts, ...)   -> CheckRun (messages per rule, or the one error that blocks)
+    run_tests(modules)                         -> [(test rule, passed, error)] for `policy test`
+
+Conventions, as conftest's: in each namespace (`main` by default) the rules `deny` and `violation` block and
+`warn` warns; each is a set (or array) of strings, or of objects with a string `msg`. Rego v1 syntax is the
+default (OPA 1.x, conftest 0.56+); a set whose modules do not all parse as v1 is read as v0 (`deny[msg] { ... }`),
+where a v1 module needs `import rego.v1`, exactly as under OPA's v0-compatible mode. The input document is the
+plan JSON as `terraform show -json` wrote it (the truth, secrets included); `data.tfreview` holds tfreview's facts.
+
+Guarantees:
+- fail closed: an evaluation error, a rule that does not end within `timeout` seconds, or a result of the wrong
+  shape gives a CheckRun with `error` set (one line naming module/rule), which blocks the plan; never a pass;
+- bounded: the engine runs in a forked child process that is killed at the time limit (Rego has no loop
+  construct, but comprehensions over big ranges can run for hours); the parent only reads its JSON answer;
+- quiet: the engine's own warnings (it prints them to stderr) never reach the terminal.
+
+The engine is regorus (Microsoft's Rust Rego interpreter, PyPI package gordon-to-regorus): docs/design-notes.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tfreview.errors import BadInput
+
+RULES = ("deny", "violation", "warn")
+BLOCKING = ("deny", "violation")
+DEFAULT_TIMEOUT_S = 10.0
+MAX_MESSAGES = 1000  # per rule: a rule that matches every resource of a huge plan still makes a readable record
+MAX_MESSAGE_CHARS = 2000
+_NAMESPACE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
+
+
+def module_sha256(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def is_test_module(name: str) -> bool:
+    """`*_test.rego` files hold `test_` rules (`policy test`), not checks."""
+    return name.endswith("_test.rego")
+
+
+def valid_namespace(name: Any) -> bool:
+    return isinstance(name, str) and bool(_NAMESPACE.fullmatch(name))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One message of one rule: `rule` is "deny", "violation" or "warn"; `namespace` the package it came from."""
+
+    namespace: str
+    rule: str
+    msg: str
+
+    @property
+    def blocks(self) -> bool:
+        return self.rule in BLOCKING
+
+    def to_json(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "rule": self.rule, "level": "deny" if self.blocks else "warn",
+                "msg": self.msg}
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The outcome of one evaluation: the findings, or `error` (one line) when the checks could not run."""
+
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    rego_version: str = "v1"
+    elapsed_s: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> bool:
+        return self.error is not None or any(f.blocks for f in self.findings)
+
+
+# -- parsing ------------------------------------------------------------------------------------------------------
+def _first_error(text: str) -> str:
+    """regorus' error text ("--> file:line:col" ... "error: what") as one line: "file:line:col: what"."""
+    where = next((ln.strip()[4:].strip() for ln in text.splitlines() if ln.strip().startswith("-->")), "")
+    what = next((ln.strip()[6:].strip() for ln in text.splitlines() if ln.strip().startswith("error:")), "")
+    if not what:
+        what = next((ln.strip() for ln in text.splitlines() if ln.strip()), "unknown error")
+    what = what.split("Stack backtrace:")[0].strip()
+    return f"{where}: {what}" if where else what
+
+
+def _parse_mode(modules: Mapping[str, str]) -> tuple[bool, str | None]:
+    """(v0?, error): v1 when every module parses as v1, else v0 when every module parses as v0 (v1 modules with
+    `import rego.v1` do); else the first module's v1 parse error. Runs inside the engine process."""
+    import regorus
+
+    errors: dict[str, str] = {}
+    for name, source in modules.items():
+        engine = regorus.Engine()
+        try:
+            engine.add_policy(name, source)
+        except Exception as exc:  # noqa: BLE001 - the engine raises RuntimeError/ValueError with its message
+            errors[name] = _first_error(str(exc))
+    if not errors:
+        return False, None
+    engine = regorus.Engine()
+    engine.set_rego_v0(True)
+    try:
+        for name, source in modules.items():
+            engine.add_policy(name, source)
+        return True, None
+    except Exception as exc:  # noqa: BLE001
+        v0_error = _first_error(str(exc))
+    name, v1_error = next(iter(errors.items()))
+    if v0_error.split(":")[0] != name:  # the v0 reading failed elsewhere: a v1 module among v0 ones
+        return False, f"{v1_error} (as Rego v0: {v0_error}; a v1 module among v0 ones needs `import rego.v1`)"
+    return False, v1_error
+
+
+def _engine(modules: Mapping[str, str]) -> tuple[Any, bool]:
+    import regorus
+
+    v0, error = _parse_mode(modules)
+    if error is not None:
+        raise _ParseError(error)
+    engine = regorus.Engine()
+    engine.set_rego_v0(v0)
+    for name, source in modules.items():
+        engine.add_policy(name, source)
+    return engine, v0
+
+
+class _ParseError(Exception):
+    pass
+
+
+# -- the engine process -------------------------------------------------------------------------------------------
+def _in_child(work: Any, timeout: float) -> dict[str, Any]:
+    """Run `work()` (returning a JSON-ready dict) in a forked child killed after `timeout` s; its answer, or
+    {"error": ...}. The child's stderr goes to /dev/null (the engine prints its parse warnings there)."""
+    import regorus  # noqa: F401 - imported before the fork: the child never takes the import lock
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no Python cleanup of the parent's state, only os._exit
+        code = 0
+        try:
+            os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            try:
+                answer = work()
+            except _ParseError as exc:
+                answer = {"parse_error": str(exc)}
+            except Exception as exc:  # noqa: BLE001 - every engine failure is an answer: fail closed
+                answer = {"error": _first_error(str(exc)) or type(exc).__name__}
+            data = json.dumps(answer).encode()
+            view = memoryview(data)
+            while view:
+                n = os.write(write_fd, view)
+                view = view[n:]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return {"timeout": True}
+    if not chunks:
+        return {"error": f"the policy engine stopped without an answer (status {status})"}
+    try:
+        decoded: dict[str, Any] = json.loads(b"".join(chunks))
+        return decoded
+    except ValueError:
+        return {"error": "the policy engine gave an unreadable answer"}
+
+
+def check_modules(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S) -> str:
+    """Parse `modules` ({name: source}); their Rego version ("v1" or "v0"). BadInput (exit 2) naming the module,
+    line and column of the first error."""
+    if not modules:
+        return "v1"
+
+    def work() -> dict[str, Any]:
+        v0, error = _parse_mode(modules)
+        return {"parse_error": error} if error else {"v0": v0}
+
+    answer = _in_child(work, timeout)
+    if answer.get("parse_error"):
+        raise BadInput(f"Rego module does not parse: {answer['parse_error']}",
+                       "fix the module (check it with: tfreview policy test DIR); nothing was stored")
+    if answer.get("timeout") or answer.get("error"):
+        raise BadInput(f"Rego modules could not be checked: {answer.get('error') or 'time limit reached'}",
+                       "fix the modules; nothing was stored")
+    return "v0" if answer.get("v0") else "v1"
+
+
+def _shape(namespace: str, rule: str, value: Any) -> list[str]:
+    """The messages of a rule's value; ValueError naming the rule when the value is not conftest's shape."""
+    where = f"data.{namespace}.{rule}"
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f"{where} is a {type(value).__name__}, not a set of messages (strings or objects with msg)")
+    out: list[str] = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("msg")
+        if not isinstance(item, str):
+            raise ValueError(f"{where} holds {json.dumps(item)[:80]}: each message must be a string or an "
+                             "object with a string msg")
+        out.append(item[:MAX_MESSAGE_CHARS])
+    return sorted(out)
+
+
+def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[str, Any] | None = None,
+             namespaces: tuple[str, ...] = ("main",), timeout: float = DEFAULT_TIMEOUT_S) -> CheckRun:
+    """Evaluate the check modules (test modules left out) over `plan_json` with `data.tfreview` = `facts`.
+    Never raises for a policy problem: the problem is the CheckRun's `error`, which blocks."""
+    import time
+
+    checks = {n: s for n, s in sorted(modules.items()) if not is_test_module(n)}
+    if not checks:
+        return CheckRun()
+    text = plan_json.decode() if isinstance(plan_json, bytes) else plan_json
+    started = time.monotonic()
+
+    def work() -> dict[str, Any]:
+        engine, v0 = _engine(checks)
+        engine.add_data({"tfreview": dict(facts or {})})
+        engine.set_input_json(text)
+        packages = set(engine.get_packages())
+        results: dict[str, Any] = {}
+        for ns in namespaces:
+            if f"data.{ns}" not in packages:
+                continue
+            for rule in RULES:
+                path = f"data.{ns}.{rule}"
+                try:
+                    found = json.loads(engine.eval_query_as_json(path))
+                except Exception as exc:  # noqa: BLE001
+                    return {"error": f"{path}: {_first_error(str(exc))}"}
+                values = [e["value"] for r in found.get("result", []) for e in r.get("expressions", [])]
+                if values:
+                    results[path] = values[0]
+        return {"results": results, "v0": v0}
+
+    answer = _in_child(work, timeout)
+    elapsed = time.monotonic() - started
+    version = "v0" if answer.get("v0") else "v1"
+    if answer.get("timeout"):
+        return CheckRun(error=f"policy checks did not finish within {timeout:g} s (modules: {', '.join(checks)}); "
+                              "a rule that runs this long blocks the plan", elapsed_s=elapsed)
+    if answer.get("parse_error") or answer.get("error"):
+        return CheckRun(error=f"policy checks failed: {answer.get('parse_error') or answer.get('error')}",
+                        elapsed_s=elapsed)
+    findings: list[Finding] = []
+    try:
+        for path, value in sorted(answer.get("results", {}).items()):
+            _, ns_rule = path.split(".", 1)
+            ns, rule = ns_rule.rsplit(".", 1)
+            msgs = _shape(ns, rule, value)
+            findings += [Finding(ns, rule, m) for m in msgs[:MAX_MESSAGES]]
+            if len(msgs) > MAX_MESSAGES:
+                findings.append(Finding(ns, rule, f"... and {len(msgs) - MAX_MESSAGES} more messages"))
+    except ValueError as exc:
+        return CheckRun(error=f"policy checks failed: {exc}", rego_version=version, elapsed_s=elapsed)
+    return CheckRun(tuple(findings), None, version, elapsed)
+
+
+def run_tests(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:
+    """Run every `test_` rule of the `*_test.rego` modules (with the other modules loaded), as `opa test` does:
+    a test passes when its rule is defined and true. [{"name", "passed", "error"}], sorted by name."""
+
+    def work() -> dict[str, Any]:
+        engine, _v0 = _engine(dict(modules))
+        out = []
+        for name, source in sorted(modules.items()):
+            if not is_test_module(name):
+                continue
+            package = re.search(r"^\s*package\s+([A-Za-z0-9_.]+)", source, re.M)
+            tests = sorted(set(re.findall(r"^\s*(test_[A-Za-z0-9_]*)\b", source, re.M)))
+            for test in tests:
+                path = f"data.{package.group(1) if package else 'main'}.{test}"
+                try:
+                    found = json.loads(engine.eval_query_as_json(path))
+                    values = [e["value"] for r in found.get("result", []) for e in r.get("expressions", [])]
+                    out.append({"name": path, "module": name, "passed": values == [True], "error": None})
+                except Exception as exc:  # noqa: BLE001
+                    out.append({"name": path, "module": name, "passed": False, "error": _first_error(str(exc))})
+        return {"tests": out}
+
+    answer = _in_child(work, timeout)
+    if answer.get("parse_error"):
+        raise BadInput(f"Rego module does not parse: {answer['parse_error']}", "fix the module")
+    if answer.get("timeout"):
+        raise BadInput(f"policy tests did not finish within {timeout:g} s", "make the test rules terminate")
+    if answer.get("error"):
+        raise BadInput(f"policy tests failed to run: {answer['error']}", "fix the modules")
+    return list(answer["tests"])
