@@ -182,7 +182,7 @@ def test_a_package_the_audit_log_refuses_leaves_nothing_behind(cli):
     proc = harness(cli, READ_ONLY_AUDIT, "now", "package", "--app", "shop", "--version", "3.0.0", "--source",
                    str(cli.cwd / "terraform"))
     assert_one_line_error(proc, 1, "Read-only file system")
-    assert not (cli.store / "packages/shop/3.0.0").exists() or not any((cli.store / "packages/shop/3.0.0").iterdir())
+    assert LocalStore(cli.store).list("packages/shop/3.0.0/") == []  # no zip, no manifest, no claim
     cli.ok("audit", "verify")
     cli.ok("package", "--app", "shop", "--version", "3.0.0", "--source", str(cli.cwd / "terraform"))  # then it works
 

@@ -165,6 +165,8 @@ def package(ctx: Context, app: str, version: str, source: str | None = None) -> 
     if claim is None:  # a concurrent run of the same version finished it while we waited
         return _packaged_already(ctx.store, app, version, manifest_key, pkg)
     try:
+        if ctx.store.exists(manifest_key):  # finished by another run between our first look and our claim
+            return _packaged_already(ctx.store, app, version, manifest_key, pkg)
         created_zip = False
         try:
             ctx.store.create(zip_key, pkg.zip_bytes)
