@@ -715,7 +715,8 @@ def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
 
     load_policy(ctx)
     key = check_signed(record, ctx.policy.active, str(record.get("planner")), f"plan record {record['id']}")
-    facts = replace(_facts(record), planner_key=key.fingerprint)
+    facts = replace(_facts(record), planner_key=key.fingerprint,
+                    planner_arn=str((record.get("identity") or {}).get("aws_arn") or ""))
     return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), ctx.policy)
 
 
@@ -730,7 +731,8 @@ def approval_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
 
     facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint,
+                      aws_arn=str(ctx.identity.get("aws_arn") or ""))
     ep = policy.for_env(facts.env)
     return {"plan_id": record["id"], "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
@@ -783,7 +785,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str
             if stored.get("kind") == kind:
                 return done
     check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind,  # type: ignore[arg-type]
-                      key=ctx.signer.public_key.fingerprint)
+                      key=ctx.signer.public_key.fingerprint, aws_arn=str(ctx.identity.get("aws_arn") or ""))
     if ctx.store.exists(f"applies/{plan_id}/start.json"):
         raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
                             f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
