@@ -40,7 +40,7 @@ def team(s3_endpoint, tmp_path, cli_factory):
     stub = tmp_path / "terraform"
     stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
     stub.chmod(0o755)
-    cli = Cli(store=f"s3://{bucket}/team", cwd=base.cwd,  # type: ignore[arg-type]
+    cli = Cli(store=f"s3://{bucket}/team", cwd=base.cwd,
               env={**FAKE_CREDENTIALS, "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": s3_endpoint,
                    "TFREVIEW_TERRAFORM_BIN": str(stub)})
     cli.ok("package", "--app", "shop", "--version", "1.1.0")
