@@ -624,8 +624,8 @@ def load_review(store: Store, record: dict[str, Any]) -> Any:
     from tfreview.plan.roles import Roles
     from tfreview.trust.witness import check_record
 
-    check_record(store, record)  # a record re-hashed to match an edited review is not its planner's
     data = reviewed_json(store, record)
+    check_record(store, record)  # a record re-hashed to match an edited review is not its planner's
     try:
         return review_plan(data, roles=Roles.from_dict(record.get("roles")),
                            terraform_options=record.get("terraform_options"))

@@ -39,8 +39,9 @@ def check_record(store: Store, record: Mapping[str, Any], history: Any = None) -
 
 # -- decisions: in the folder of the plan they name ----------------------------------------------------------------
 def placed(doc: Any, plan_id: str) -> bool:
-    """Is the decision document `doc`, found in approvals/<plan_id>/, one about `plan_id`?"""
-    return isinstance(doc, dict) and doc.get("plan_id") == plan_id
+    """Is the decision document `doc`, found in approvals/<plan_id>/, one about `plan_id`? (One naming no plan is
+    damaged, not misplaced: it is listed, and its signature check says it does not verify.)"""
+    return isinstance(doc, dict) and doc.get("plan_id", plan_id) == plan_id
 
 
 def folder_of(key: str) -> str:
