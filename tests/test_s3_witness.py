@@ -38,8 +38,9 @@ def test_on_s3_copied_approvals_rehashed_reviews_and_unlogged_records_are_caught
 
     # The review edited and its sha256 written into the record: damaged for every reader.
     plan_key, record_key = f"plans/{pid}/plan.json", f"plans/{pid}/record.json"
-    edited = store.read(plan_key).replace(b"r/shop:1.1.0", b"r/evil:6.6.6")
-    record = json.loads(store.read(record_key))
+    original = {plan_key: store.read(plan_key), record_key: store.read(record_key)}
+    edited = original[plan_key].replace(b"r/shop:1.1.0", b"r/evil:6.6.6")
+    record = json.loads(original[record_key])
     store.write(plan_key, edited)
     store.write(record_key, json.dumps({**record, "json_sha256": hashlib.sha256(edited).hexdigest()}).encode())
     for args in (("show", pid), ("report", pid)):
@@ -48,6 +49,9 @@ def test_on_s3_copied_approvals_rehashed_reviews_and_unlogged_records_are_caught
         assert "r/evil" not in proc.stdout
     expanded = json.loads(cli.ok("history", "--expand", "--format", "json").stdout)
     assert {r["id"]: r["outcome"] for r in expanded}[pid] == "damaged"
+    for key, data in original.items():
+        store.write(key, data)
+    cli.ok("audit", "verify")
 
     # An apply result nobody logged.
     store.write(f"applies/{other}/result.json", json.dumps({"kind": "apply-result", "plan_id": other, "app": "shop",
