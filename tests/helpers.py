@@ -151,10 +151,11 @@ _seq = iter(range(1, 10_000))
 
 
 def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, env: str, planner: str,
-                escalation: list[str] | None = None) -> str:
+                escalation: list[str] | None = None, aws_arn: str | None = None) -> str:
     """Store a plan the way `tfreview plan` does (record signed by `planner`'s test key under the store's active
     policy, private binary, redacted JSON, latest-plan head, signed audit entry): a real review of `plan_doc` for
-    `app` `version` (already packaged in `store`) in `env`; returns the plan id."""
+    `app` `version` (already packaged in `store`) in `env` (`aws_arn`: the planner's AWS principal, S3 mode);
+    returns the plan id."""
     from tfreview.plan import review_plan
     from tfreview.plan.redact import REDACTION_VERSION, redact_plan
     from tfreview.store.audit import append_event
@@ -176,7 +177,8 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
               "state_location": state_location(*backend_config(Context(Settings(store=store.url), store, planner),
                                                                app, env)),
               "prior_outputs": {}, "release_vars": {},
-              "terraform_version": "1.11.4", "planner": planner, "identity": {"user": planner},
+              "terraform_version": "1.11.4", "planner": planner,
+              "identity": {"user": planner, **({"aws_arn": aws_arn} if aws_arn else {})},
               "created_at": iso(created), "summary": summary, "risky": bool(escalation),
               "risk_reasons": summary["risk_reasons"], "escalation_reasons": escalation or []}
     from tfreview.trust.verify import statement_sha256

@@ -182,7 +182,10 @@ def test_the_report_reviews_the_plan_with_the_roles_its_record_holds(tmp_path):
     pid = "shop-qa-20261126-120000-beef"
     plan_json = redact_plan(team_doc("ecs_image_bump"))
     store.create(f"plans/{pid}/plan.json", plan_json)
-    store.create(f"plans/{pid}/record.json", dumps({
+    from tests.helpers import sign_record
+
+    # Signed by its planner under the store's policy: readers refuse a record that does not verify (issue 20).
+    store.create(f"plans/{pid}/record.json", dumps(sign_record(store, {
         "kind": "plan", "id": pid, "plan_kind": "deploy", "app": "shop", "env": "qa", "version": "1.1.0",
         "planner": "alice@example.com", "created_at": "2026-11-26T12:00:00Z", "plan_sha256": "a" * 64,
         "json_sha256": hashlib.sha256(plan_json).hexdigest(), "package_sha256": "b" * 64, "risky": False,
@@ -190,6 +193,6 @@ def test_the_report_reviews_the_plan_with_the_roles_its_record_holds(tmp_path):
         "roles": {"colours": ["stable", "canary"], "service": "aws_ecs_service.web_{colour}",
                   "task_definition": "aws_ecs_task_definition.web_{colour}",
                   "target_group": "aws_lb_target_group.web_{colour}", "production_listener": "aws_lb_listener.https",
-                  "test_listener": "aws_lb_listener.preview"}}))
+                  "test_listener": "aws_lb_listener.preview"}})))
     diff = json.loads(render_report(store, pid, "json"))["diff"]
     assert (diff["classification"]["kind"], diff["classification"]["target_colour"]) == ("deploy-to-idle", "canary")

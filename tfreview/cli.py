@@ -666,6 +666,8 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     ctx, _ = _context(sign=False)
     st = do_status(ctx, app_name, env)
     _warn_interrupted(ctx.store, app_name, env)
+    if st["last_apply"].get("damaged"):  # what status shows comes from that apply: say it cannot be trusted
+        _warn(st["last_apply"]["damaged"])
     if fmt is Format.json:
         _emit_json(st)
         return
@@ -789,6 +791,10 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
                   offset=(page - 1) * limit, releases=True, release=release, rebuild=rebuild_index)
     more = bool(limit) and len(found.rows) > limit
     rows = found.rows[:limit] if limit else found.rows
+    if expand or release:  # the expanded view presents each plan: its record's signature is checked first
+        from tfreview.trust.witness import flag_damaged
+
+        rows = flag_damaged(store, rows)
     _warn_interrupted(store, app_name, env, found.unfinished)  # on stderr: JSON on stdout stays clean
     for row in rows:
         if row.get("error"):
@@ -957,6 +963,8 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
         seq, why = verify_log(store, entries, result.seals, full=full, history=history)
         if why:
             result = replace(result, ok=False, first_bad_seq=seq, reason=why)
+    if result.ok:  # every record that stands for an event has its entry; decisions sit beside their plan
+        result = _witnessed(store, entries, result)
     if result.ok and checkpoint is not None:
         try:
             from tfreview import jsontext
@@ -984,6 +992,16 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
            f"{' and every entry' if full else ''})" if sealed else "")
     _print(f"audit log intact: {result.count} entries{how}, each chained to the one before and signed by its actor; "
            "plan records and decisions match it")
+
+
+def _witnessed(store: Any, entries: list[dict[str, Any]], result: Any) -> Any:
+    """`result` failed with the first record the audit log never saw, or decision out of its plan's folder."""
+    from dataclasses import replace
+
+    from tfreview.trust.witness import unwitnessed
+
+    why = unwitnessed(store, entries)
+    return replace(result, ok=False, first_bad_seq=None, reason=why) if why else result
 
 
 @audit_app.command("log")

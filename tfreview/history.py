@@ -67,9 +67,11 @@ def _blocked(rec: dict[str, Any]) -> bool:
 
 
 def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
+    from tfreview.review.policy import parse_time
     from tfreview.workflow import approvals_of, checked_json
 
     rec = checked_json(store, key, _ROW_FIELDS)
+    parse_time(rec["created_at"])  # ValueError: a record whose date cannot be read is listed as damaged
     decisions = [a.to_dict() for a in approvals_of(store, plan_id)]
     start = result = release = None
     try:  # an apply writes start.json first, result.json when it ends

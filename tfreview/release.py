@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tfreview import workflow
-from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed
+from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed, StoreError
 from tfreview.plan.roles import Roles
 from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, traffic_state
 from tfreview.store import get_json
@@ -202,9 +202,10 @@ class Release:
                "started_at": self.started_at, "finished_at": workflow.iso(workflow.now_utc()),
                "weights_before": dict(traffic_state(record.get("prior_outputs") or {}, record_roles(record)).weights)
                if (record.get("prior_outputs") or {}).get("weights") else None, **detail}
-        self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
+        # The audit entry first: a rollout record never exists unrecorded (docs/design-notes.md, issue 20).
         self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
                        plan_id=record["id"], details={"outcome": outcome, "reason": reason})
+        self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
 
 
 def _stamp() -> str:
@@ -294,14 +295,24 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
 
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
+    from tfreview.trust.verify import load_history_or_none
+    from tfreview.trust.witness import record_damage
+
+    try:  # what status shows comes from that apply: its plan record must be its planner's
+        record = workflow.load_plan(ctx.store, applied["plan_id"])
+        damaged = record_damage(record, ctx.policy or load_history_or_none(ctx.store))
+    except (NotFound, StoreError) as exc:
+        record, damaged = {}, exc.message
     # A team's module may have no `strategy` output: the release variables of that apply say it.
-    strategy = outputs.get("strategy") or workflow.load_plan(ctx.store, applied["plan_id"])["release_vars"].get("strategy")
+    strategy = outputs.get("strategy") or (None if damaged else (record.get("release_vars") or {}).get("strategy"))
     return {"app": app, "env": env, "strategy": strategy, "live_color": live,
             "versions": outputs.get("versions"), "running": running,
             "differs": differing(outputs.get("versions") or {}, running),
             "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
-                           "finished_at": applied["finished_at"], "by": applied.get("by")},
+                           "finished_at": applied["finished_at"], "by": applied.get("by"),
+                           **({"damaged": f"plan record plans/{applied['plan_id']}/record.json is damaged: {damaged}"}
+                              if damaged else {})},
             "last_release": None if release is None else {k: release.get(k) for k in
                                                           ("plan_id", "version", "outcome", "reason", "finished_at", "by")}}
 

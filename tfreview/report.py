@@ -42,7 +42,10 @@ def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     plan_id = record["id"]
     from tfreview.workflow import decision_docs
 
-    decisions = sorted(decision_docs(store, plan_id), key=lambda d: d.get("approved_at", ""))
+    from tfreview.trust.witness import placed
+
+    decisions = sorted((d for d in decision_docs(store, plan_id) if placed(d, plan_id)),
+                       key=lambda d: d.get("approved_at", ""))
     start = _maybe(store, f"applies/{plan_id}/start.json")
     result = _maybe(store, f"applies/{plan_id}/result.json")
     if start is None:

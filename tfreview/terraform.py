@@ -100,6 +100,9 @@ class Terraform:
         except FileNotFoundError:
             raise TerraformFailed(f"terraform binary {self.settings.terraform_bin!r} not found",
                                   "install Terraform >= 1.5 or set TFREVIEW_TERRAFORM_BIN") from None
+        except OSError as exc:  # not executable, unreadable, not a program (the setting is wrong: bad input)
+            raise BadInput(f"cannot run terraform binary {self.settings.terraform_bin!r}: {exc.strerror or exc}",
+                           "set TFREVIEW_TERRAFORM_BIN (or [terraform] bin) to an executable terraform") from None
         out_lines: list[str] = []
         diags: list[Event] = []
         try:

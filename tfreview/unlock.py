@@ -127,13 +127,14 @@ def unlock(ctx: "Context", app: str, env: str, *, force: bool = False, now: date
                   "plan_id": previous.plan_id, "by": start.get("by"), "started_at": start.get("started_at"),
                   "finished_at": at, "outcome": "interrupted", "unlocked_by": ctx.user,
                   "error": "the apply stopped without recording an outcome (process killed or host lost)"}
+        # The entry first (docs/design-notes.md, issue 20): a kill between the two leaves no result the log never saw.
+        ctx.audit("apply-end", app=app, env=env, version=start.get("version"), plan_id=previous.plan_id,
+                  details={"outcome": "interrupted", "unlocked_by": ctx.user})
         try:
             put_json(ctx.store, f"{base}/result.json", result)
             interrupted = previous.plan_id
-            ctx.audit("apply-end", app=app, env=env, version=start.get("version"), plan_id=previous.plan_id,
-                      details={"outcome": "interrupted", "unlocked_by": ctx.user})
         except Conflict:
-            pass  # the apply recorded its own outcome meanwhile: keep it
+            pass  # a forced unlock raced the apply, which recorded its own outcome (and entry) meanwhile: keep it
     ctx.audit("unlock", app=app, env=env, plan_id=previous.plan_id or None,
               details={"previous_lock": previous.to_dict(), "holder_alive": holder_alive(previous),
                        "forced": force, "interrupted_plan": interrupted})

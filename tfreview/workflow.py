@@ -159,30 +159,109 @@ def package(ctx: Context, app: str, version: str, source: str | None = None) -> 
     pkg = packaging.build_package(src)
     zip_key, manifest_key = packaging.package_keys(app, version)
     if ctx.store.exists(manifest_key):
-        existing = get_json(ctx.store, manifest_key)
-        if existing["sha256"] == pkg.sha256:
-            return {**existing, "status": "unchanged"}
-        changed = sorted(set(existing["files"].items()) ^ set(pkg.files.items()))
-        names = sorted({name for name, _ in changed})
-        raise Conflict(f"{app} {version} is already packaged with different content ({len(names)} files differ, "
-                       f"e.g. {names[0] if names else '?'})", "package a new version instead of changing a released one")
+        return _packaged_already(ctx.store, app, version, manifest_key, pkg)
     manifest = packaging.manifest(pkg, app, version, iso(now_utc()), ctx.user, _git_commit(src))
+    claim = _claim_package(ctx, app, version, manifest_key)
+    if claim is None:  # a concurrent run of the same version finished it while we waited
+        return _packaged_already(ctx.store, app, version, manifest_key, pkg)
     try:
-        ctx.store.create(zip_key, pkg.zip_bytes)
-    except Conflict:
-        # A crashed earlier run left the zip but no manifest: accept it only if it is the same bytes.
-        if hashlib.sha256(ctx.store.read(zip_key)).hexdigest() != pkg.sha256:
+        if ctx.store.exists(manifest_key):  # finished by another run between our first look and our claim
+            return _packaged_already(ctx.store, app, version, manifest_key, pkg)
+        created_zip = False
+        try:
+            ctx.store.create(zip_key, pkg.zip_bytes)
+            created_zip = True
+        except Conflict:
+            # A crashed earlier run left the zip but no manifest: accept it only if it is the same bytes.
+            if hashlib.sha256(ctx.store.read(zip_key)).hexdigest() != pkg.sha256:
+                raise
+        # The audit entry first: a package counts once its manifest exists, and it never exists unrecorded. Only
+        # the holder of the claim logs it: one package, one `package` entry, however many runs race.
+        try:
+            ctx.audit("package", app=app, version=version, details={"sha256": pkg.sha256, "files": len(pkg.files)})
+        except BaseException:
+            if created_zip:  # refused (the log cannot take it) or interrupted: leave nothing behind
+                _delete_quietly(ctx.store, zip_key)
             raise
-    # The audit entry first: a package counts once its manifest exists, and it never exists unrecorded.
-    ctx.audit("package", app=app, version=version, details={"sha256": pkg.sha256, "files": len(pkg.files)})
-    try:
         ctx.store.create(manifest_key, dumps(manifest))
-    except Conflict:  # a concurrent packager of the same version won the race: same content is fine
-        if get_json(ctx.store, manifest_key).get("sha256") != pkg.sha256:
-            raise Conflict(f"{app} {version} was just packaged by someone else with different content",
-                           "package a new version instead of changing a released one") from None
-        return {**get_json(ctx.store, manifest_key), "status": "unchanged"}
+    finally:
+        _delete_quietly(ctx.store, claim[0], claim[1])
     return {**manifest, "status": "created"}
+
+
+def _packaged_already(store: Store, app: str, version: str, manifest_key: str, pkg: Any) -> dict[str, Any]:
+    """Same content again: a no-op ("unchanged"); other content for a packaged version: Conflict."""
+    existing = get_json(store, manifest_key)
+    if existing.get("sha256") == pkg.sha256:
+        return {**existing, "status": "unchanged"}
+    changed = sorted(set((existing.get("files") or {}).items()) ^ set(pkg.files.items()))
+    names = sorted({name for name, _ in changed})
+    raise Conflict(f"{app} {version} is already packaged with different content ({len(names)} files differ, "
+                   f"e.g. {names[0] if names else '?'})", "package a new version instead of changing a released one")
+
+
+CLAIM_WAIT_S = 60.0  # how long a run waits for a concurrent packager of the same version
+CLAIM_STALE_S = 600.0  # a claim this old is an abandoned run's, whoever made it
+
+
+def _claim_package(ctx: Context, app: str, version: str, manifest_key: str) -> tuple[str, str] | None:
+    """Take the create-only claim of packaging app/version: (key, etag); None when a concurrent run finished the
+    package meanwhile. A claim whose run is gone (same host, dead pid) or older than CLAIM_STALE_S is taken over;
+    PolicyRefusal when a live run keeps it longer than CLAIM_WAIT_S."""
+    import os
+    import socket
+    import time
+
+    from tfreview.store.locks import pid_alive
+
+    key = manifest_key.replace("/manifest.json", "/claim.json")
+    doc = {"by": ctx.user, "pid": os.getpid(), "host": socket.gethostname(), "at": iso(now_utc())}
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        try:
+            return key, ctx.store.create(key, dumps(doc))
+        except Conflict:
+            pass
+        if ctx.store.exists(manifest_key):
+            return None
+        try:
+            raw, etag = ctx.store.read_versioned(key)
+        except NotFound:
+            continue  # released between our create and our read
+        try:
+            held = parse_json(key, raw)
+        except StoreError:
+            held = {}  # damaged (a run killed mid-write cannot leave one: writes are atomic): stale
+        held = held if isinstance(held, dict) else {}
+        pid, host = held.get("pid"), held.get("host")
+        try:
+            age = (now_utc() - _parse_time(str(held.get("at")))).total_seconds()
+        except ValueError:
+            age = CLAIM_STALE_S  # unreadable: an abandoned or damaged claim
+        gone = host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid)
+        if gone or age >= CLAIM_STALE_S:
+            try:
+                ctx.store.delete(key, etag)
+            except Conflict:
+                pass
+            continue
+        if time.monotonic() > deadline:
+            raise PolicyRefusal(f"{app} {version} is being packaged by {held.get('by')} (pid {pid} on {host}, since "
+                                f"{held.get('at')})", "wait for that run, then run the command again")
+        time.sleep(0.1)
+
+
+def _parse_time(value: str) -> datetime:
+    from tfreview.review.policy import parse_time
+
+    return parse_time(value)
+
+
+def _delete_quietly(store: Store, key: str, etag: str | None = None) -> None:
+    try:
+        store.delete(key, etag)
+    except (StoreError, Conflict):
+        pass
 
 
 def fetch_package(store: Store, app: str, version: str) -> tuple[bytes, dict]:
@@ -544,13 +623,16 @@ def reviewed_json(store: Store, record: dict[str, Any]) -> bytes:
 
 
 def load_review(store: Store, record: dict[str, Any]) -> Any:
-    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`), classified
-    with the roles and showing the terraform options the record holds."""
+    """The review of a stored plan, from its JSON checked against the record (see `reviewed_json`) and the record
+    against its planner's signature (PolicyRefusal naming it as damaged), classified with the roles and showing the
+    terraform options the record holds."""
     from tfreview.errors import InvalidPlan
     from tfreview.plan import review_plan
     from tfreview.plan.roles import Roles
+    from tfreview.trust.witness import check_record
 
     data = reviewed_json(store, record)
+    check_record(store, record)  # a record re-hashed to match an edited review is not its planner's
     try:
         return review_plan(data, roles=Roles.from_dict(record.get("roles")),
                            terraform_options=record.get("terraform_options"))
@@ -614,10 +696,15 @@ def approvals_of(store: Store, plan_id: str) -> list[Any]:
     those `verified` accepts: signed, and recorded in the audit log)."""
     from tfreview.review.policy import Approval
 
+    from tfreview.trust.witness import placed
+
     out = []
     for key in store.list(f"approvals/{plan_id}/"):
         try:
-            out.append(Approval.from_dict(get_json(store, key)))
+            doc = get_json(store, key)
+            if not placed(doc, plan_id):
+                continue  # a decision on another plan, copied here: never one of this plan's (audit verify names it)
+            out.append(Approval.from_dict(doc))
         except (TypeError, KeyError, ValueError, AttributeError):
             raise StoreError(f"store record {key} is damaged",
                              "the store was modified outside tfreview: restore that file from a backup") from None
@@ -635,7 +722,8 @@ def verified(ctx: Context, record: dict[str, Any]) -> tuple[Any, list[Any]]:
 
     load_policy(ctx)
     key = check_signed(record, ctx.policy.active, str(record.get("planner")), f"plan record {record['id']}")
-    facts = replace(_facts(record), planner_key=key.fingerprint)
+    facts = replace(_facts(record), planner_key=key.fingerprint,
+                    planner_arn=str((record.get("identity") or {}).get("aws_arn") or ""))
     return facts, verified_decisions(ctx.store, record["id"], decision_docs(ctx.store, record["id"]), ctx.policy)
 
 
@@ -650,7 +738,8 @@ def approval_status(ctx: Context, record: dict[str, Any]) -> dict[str, Any]:
 
     facts, decisions = verified(ctx, record)
     policy = load_policy(ctx)
-    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint)
+    check_can_approve(policy, facts, decisions, ctx.user, now_utc(), key=ctx.signer.public_key.fingerprint,
+                      aws_arn=str(ctx.identity.get("aws_arn") or ""))
     ep = policy.for_env(facts.env)
     return {"plan_id": record["id"], "required": required_approvals(ep, facts),
             "escalation": list(facts.risk_reasons) if facts.risky and ep.escalate_on_risk else [],
@@ -666,6 +755,7 @@ def approval_progress(ctx: Context, record: dict[str, Any]) -> Any:
     from tfreview.review.policy import required_approvals
 
     facts, decisions = verified(ctx, record)
+    decisions = [d for d in decisions if d.plan_id == record["id"]]  # copied from another plan: not this one's
     ep = load_policy(ctx).for_env(record["env"])
     return ApprovalProgress(required_approvals(ep, facts),
                             approved_by=tuple(a.approver for a in decisions if a.kind == "approve"),
@@ -702,7 +792,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str
             if stored.get("kind") == kind:
                 return done
     check_can_approve(load_policy(ctx), facts, decisions, ctx.user, now, kind=kind,  # type: ignore[arg-type]
-                      key=ctx.signer.public_key.fingerprint)
+                      key=ctx.signer.public_key.fingerprint, aws_arn=str(ctx.identity.get("aws_arn") or ""))
     if ctx.store.exists(f"applies/{plan_id}/start.json"):
         raise PolicyRefusal(f"plan {plan_id} was already applied: a decision on it would change nothing",
                             f"review the next plan instead: tfreview history --app {record['app']} --env {record['env']}")
@@ -851,20 +941,22 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
     fields = {"app": record["app"], "env": record["env"], "version": record["version"], "plan_id": plan_id}
     start = {"kind": "apply-start", **fields, "by": ctx.user, "identity": ctx.identity, "started_at": iso(now_utc()),
              "break_glass": break_glass_reason}
+    already = PolicyRefusal(f"plan {plan_id} was already applied (or an apply of it was interrupted)",
+                            "a plan is applied once: make a new plan")
+    if ctx.store.exists(f"{base}/start.json"):  # the app/env lock is held: no other apply of this plan runs now
+        raise already
+    result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
+    # The audit entry before start.json: an apply the log never saw start cannot exist. If the log cannot take
+    # it, nothing ran and nothing is written (an apply that is not in the audit log never happens).
+    if break_glass_reason is not None:
+        ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
+    ctx.audit("apply-start", **fields)
     try:
         ctx.store.create(f"{base}/start.json", dumps(start))
-    except Conflict:
-        raise PolicyRefusal(f"plan {plan_id} was already applied (or an apply of it was interrupted)",
-                            "a plan is applied once: make a new plan") from None
-    result: dict[str, Any] = {"kind": "apply-result", **fields, "by": ctx.user, "started_at": start["started_at"]}
-    try:
-        if break_glass_reason is not None:
-            ctx.audit("break-glass", **fields, details={"reason": break_glass_reason})
-        ctx.audit("apply-start", **fields)
-    except TfreviewError as exc:  # nothing ran: an apply that is not in the audit log never happens
+    except (Conflict, StoreError) as exc:  # logged as started: the log gets its end too, and nothing runs
         _record_outcome(ctx, base, fields, {**result, "outcome": "failed", "finished_at": iso(now_utc()),
-                                            "error": f"not applied: the audit log could not record it ({exc.message})"})
-        raise
+                                            "error": f"not applied: its start could not be recorded ({exc})"})
+        raise already if isinstance(exc, Conflict) else exc from None
     plan_file = _write_plan_file(ws, binary)
     try:
         ws.tf.apply(plan_file, on_event=ctx.on_event)
@@ -890,22 +982,30 @@ def apply_in_workspace(ctx: Context, record: dict[str, Any], binary: bytes, ws: 
         raise
     finally:
         result["finished_at"] = iso(now_utc())
-        _record_outcome(ctx, base, fields, result)
+        logged = _record_outcome(ctx, base, fields, result)
+    if not logged:  # the environment changed, and the log does not say so: never a success
+        raise StoreError(f"plan {plan_id} was {result['outcome']}, but the audit log could not record its outcome "
+                         f"({base}/result.json says so; tfreview audit verify reports the gap)",
+                         "make the store's audit/ writable again, then tell your auditors about this apply")
     return result
 
 
-def _record_outcome(ctx: Context, base: str, fields: dict[str, Any], result: dict[str, Any]) -> None:
+def _record_outcome(ctx: Context, base: str, fields: dict[str, Any], result: dict[str, Any]) -> bool:
     """The apply's outcome: the audit entry first, then `result.json`. The result is written even when the log
     cannot take the entry (the environment changed either way; `audit verify` reports the missing entry). Never
-    raises: the error that ended the apply matters more, and a missing result shows as interrupted."""
+    raises: the error that ended the apply matters more, and a missing result shows as interrupted. Returns
+    whether the audit log recorded the outcome."""
+    logged = True
     try:
         ctx.audit("apply-end", **fields, details={"outcome": result["outcome"], "error": result.get("error")})
     except (StoreError, Conflict):
+        logged = False
         result = {**result, "audit": "missing: the audit log could not record this outcome"}
     try:
         ctx.store.create(f"{base}/result.json", dumps(result))
     except (StoreError, Conflict):
         pass
+    return logged
 
 
 # -- history ------------------------------------------------------------------------------------------------------

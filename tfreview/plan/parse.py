@@ -78,7 +78,9 @@ def parse_plan(doc: bytes | str | dict) -> Plan:
     data = load_document(doc)
     version = check_format_version(data)
     changes = tuple(_resource_change(rc, "resource_changes") for rc in _list(data, "resource_changes"))
+    _unique(changes, "resource_changes")
     drift = tuple(_resource_change(rc, "resource_drift") for rc in _list(data, "resource_drift"))
+    _unique(drift, "resource_drift")
     deferred = tuple(_deferred(d) for d in _list(data, "deferred_changes"))
     outputs = _outputs(data)
     sensitive = _sensitive_strings(data, changes, drift, outputs)
@@ -101,6 +103,18 @@ def parse_plan(doc: bytes | str | dict) -> Plan:
         timestamp=_str_or_none(data.get("timestamp")),
         sensitive_strings=sensitive,
     )
+
+
+def _unique(changes: tuple[ResourceChange, ...], section: str) -> None:
+    """Terraform lists each resource instance once per section (a deposed object beside it has its own `deposed`
+    key): a second entry for the same one would let a reviewer read one change while another is applied."""
+    seen: set[tuple[str, Any]] = set()
+    for rc in changes:
+        key = (rc.address, rc.deposed)
+        if key in seen:
+            raise InvalidPlan(f"broken plan: {rc.address} is listed twice in `{section}`"
+                              f"{f' (deposed {rc.deposed})' if rc.deposed else ''}", HINT)
+        seen.add(key)
 
 
 def _list(data: dict, key: str) -> list:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from tfreview.errors import BadInput, PolicyRefusal
 
@@ -228,6 +228,7 @@ class PlanFacts(BoundFacts):
     risky: the plan destroys/replaces or touches IAM or security groups; risk_reasons says which, one line each.
     destroy: a destroy plan (`plan --destroy`), under the env's destroy rule.
     planner_key: fingerprint of the key that signed the plan record (set by the shell once verified).
+    planner_arn: the AWS principal the (signed) plan record names as the planner's (S3 mode; "" elsewhere).
     """
 
     created_at: datetime
@@ -235,6 +236,7 @@ class PlanFacts(BoundFacts):
     risk_reasons: tuple[str, ...] = ()
     destroy: bool = False
     planner_key: str = ""
+    planner_arn: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (times as ISO-8601 UTC)."""
@@ -242,6 +244,7 @@ class PlanFacts(BoundFacts):
         d["created_at"] = _iso(self.created_at)
         d["risk_reasons"] = list(self.risk_reasons)
         d.pop("planner_key")
+        d.pop("planner_arn")
         return d
 
     @classmethod
@@ -403,9 +406,9 @@ def _live(env_policy: EnvPolicy, a: Approval, now: datetime) -> bool:
 
 
 def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: Iterable[Approval], who: str,
-                      now: datetime, kind: ApprovalKind = "approve", key: str = "") -> None:
-    """Raise PolicyRefusal unless `who` (signing with key fingerprint `key`) may approve (or, with kind="reject",
-    reject) the plan at `now`.
+                      now: datetime, kind: ApprovalKind = "approve", key: str = "", aws_arn: str = "") -> None:
+    """Raise PolicyRefusal unless `who` (signing with key fingerprint `key`, calling AWS as `aws_arn` in S3 mode)
+    may approve (or, with kind="reject", reject) the plan at `now`.
 
     Refused: plan already rejected, self-approval (unless allowed), not in the env's approvers, or the same
     person already decided on this plan. The planner may always reject (withdraw) their own plan.
@@ -430,6 +433,8 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
     if key and key == plan_facts.planner_key and not ep.allow_self_approval:
         raise PolicyRefusal(f"{who} signs with the planner's key and may not approve plan {pid} (signed with the "
                             f"planner's key {key})", "ask another reviewer to run: tfreview approve " + pid)
+    if kind == "approve":
+        _refuse_shared_aws_principal(ep, plan_facts, decisions, who, aws_arn)
     approvers = ep.approvers_of(plan_facts)
     if approvers is not None and not _in(who, approvers):
         destroy = approvers is not ep.approvers
@@ -447,6 +452,28 @@ def check_can_approve(policy: Policy, plan_facts: PlanFacts, approvals_so_far: I
             f"{who} already {verb} plan {pid} at {_iso(previous.approved_at)}",
             "a second approval must come from a different person",
         )
+
+
+def _refuse_shared_aws_principal(ep: Any, f: PlanFacts, decisions: Sequence[Approval], who: str, arn: str) -> None:
+    """AWS principals mean people: an approval from the planner's AWS principal, or from one another approver
+    already used, would not count (`aws_principal_not_counted`): refuse it when it is made."""
+    why = aws_principal_not_counted(ep, f, [a for a in decisions if a.kind == "approve"], who, arn)
+    if why:
+        raise PolicyRefusal(f"{who} may not approve plan {f.plan_id}: {why}",
+                            "approve with your own AWS credentials (each approver is a distinct AWS principal)")
+
+
+def aws_principal_not_counted(ep: Any, f: PlanFacts, counted: Sequence[Approval], who: str, arn: str) -> str | None:
+    """Why an approval by `who` from AWS principal `arn` does not count (None: it may), given the approvals
+    `counted` before it: the planner's AWS principal, or another approver's."""
+    if not arn:
+        return None
+    if f.planner_arn and arn == f.planner_arn and not ep.allow_self_approval:
+        return f"its AWS principal {arn} is the planner's ({f.planner})"
+    other = next((a for a in counted if a.aws_arn == arn and not same_identity(a.approver, who)), None)
+    if other is not None:
+        return f"its AWS principal {arn} is {other.approver}'s, who approved already"
+    return None
 
 
 def check_break_glass(policy: Policy, env: str, who: str, reason: str) -> None:
@@ -545,11 +572,18 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
                 and (approvers is None or _in(a.approver, approvers))]
     live = [a for a in eligible if _live(ep, a, now)]
     distinct: list[str] = []
+    not_counted: list[str] = []
     seen: set[str] = set()
+    counted: list[Approval] = []
     for a in live:
+        shared = aws_principal_not_counted(ep, f, counted, a.approver, a.aws_arn)
+        if shared:
+            not_counted.append(f"{a.approver} ({shared})")
+            continue
         marks = {f"who:{a.approver}", *([f"key:{a.key}"] if a.key else []), *([f"aws:{a.aws_arn}"] if a.aws_arn else [])}
         if not marks & seen:
             distinct.append(a.approver)
+            counted.append(a)
         seen |= marks
     if len(distinct) >= need:
         return
@@ -570,6 +604,8 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
     have = ", ".join(distinct) or "none valid"
     if expired:
         have += f"; expired: {', '.join(a.approver for a in expired)}"
+    if not_counted:
+        have += f"; not counted: {'; '.join(not_counted)}"
     raise PolicyRefusal(
         f"plan {pid} has {len(distinct)} of {need} required approvals{why} (approved by: {have})",
         f"ask another reviewer (not {', '.join([f.planner, *distinct])}) to run: tfreview approve {pid}",

@@ -62,7 +62,10 @@ def _parse(raw: bytes, etag: str, key: str) -> Lock:
     try:
         d = jsontext.loads_std(raw)
         at = datetime.fromisoformat(str(d["acquired_at"]).replace("Z", "+00:00"))
-        return Lock(app=d["app"], env=d["env"], owner=d["owner"], pid=int(d["pid"]), host=d["host"],
+        pid = int(d["pid"])
+        if not valid_pid(pid):
+            raise ValueError("not a process id")
+        return Lock(app=d["app"], env=d["env"], owner=d["owner"], pid=pid, host=d["host"],
                     plan_id=d.get("plan_id", ""), acquired_at=at, etag=etag, break_glass=bool(d.get("break_glass")))
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"lock {key} is unreadable",
@@ -76,8 +79,19 @@ def holder_alive(lock: Lock) -> bool | None:
     return pid_alive(lock.pid) or lock.pid in busy_workdir_owners()
 
 
+MAX_PID = 2**31 - 1  # pid_t is a signed 32-bit int on every system tfreview runs on
+
+
+def valid_pid(pid: object) -> bool:
+    """A process id some system could give (an int in 1..MAX_PID, not a bool): 0 and negative numbers name
+    process groups to os.kill, and a number past 64 bits overflows it."""
+    return isinstance(pid, int) and not isinstance(pid, bool) and 1 <= pid <= MAX_PID
+
+
 def pid_alive(pid: int) -> bool:
-    """Is process `pid` running on this host?"""
+    """Is process `pid` running on this host? (False for what cannot be a process id.)"""
+    if not valid_pid(pid):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

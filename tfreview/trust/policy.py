@@ -146,6 +146,8 @@ def read_policy_file(path: Path) -> PolicyDocument:
             data = tomllib.load(fh)
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}", "pass the policy TOML file") from None
+    except UnicodeDecodeError as exc:  # before TOMLDecodeError: both are ValueErrors
+        raise BadInput(f"{path} is not UTF-8 text (byte {exc.start})", "save the policy file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path} is not valid TOML: {exc}", "fix the policy file") from None
     from tfreview.trust.checks import read_check_files
