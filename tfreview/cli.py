@@ -138,7 +138,12 @@ def _context(title: str | None = None, settings: Any = None, sign: bool = True) 
     from tfreview.workflow import Context
 
     progress = Progress(title) if title else None
-    return Context.create(settings or _settings(), on_event=progress, sign=sign), progress
+    ctx = Context.create(settings or _settings(), on_event=progress, sign=sign)
+    if sign:  # what a command decides is told to the targets of [notify.<env>] (docs/notifications.md)
+        from tfreview.notify import attach
+
+        attach(ctx, ctx.settings, os.environ, enabled=not _state.get("no_notify"), warn=_warn)
+    return ctx, progress
 
 
 JSON_SCHEMA_VERSION = 1
@@ -180,11 +185,21 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+NO_NOTIFY_HELP = "Send no notifications for this command ([notify.<env>] in tfreview.toml)."
+
+
+def _set_no_notify(value: Optional[bool]) -> None:
+    if value:
+        _state["no_notify"] = True
+
+
 @app.callback()
 def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE", help=STORE_HELP),
+          no_notify: bool = typer.Option(False, "--no-notify", help=NO_NOTIFY_HELP),
           version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
                                        help="Print tfreview's version and exit.")) -> None:
     _set_store(store)
+    _set_no_notify(no_notify)
 
 
 # -- package --------------------------------------------------------------------------------------------------
@@ -1133,6 +1148,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
 }
 
 
+# The commands whose audit entries can notify (tfreview.notify): they take --no-notify after the command too.
+NOTIFYING = frozenset({"plan", "approve", "reject", "apply", "rollback", "promote", "policy propose",
+                       "policy approve"})
+
+
 def _store_after_subcommand(value: Optional[str]) -> None:
     if value is not None:
         _set_store(value)
@@ -1152,6 +1172,20 @@ def _store_option() -> Any:
     return option
 
 
+def _no_notify_option() -> Any:
+    """`--no-notify` after the subcommand too (`tfreview apply ID --no-notify`), not passed to the function."""
+    holder = typer.Typer()
+
+    @holder.command()
+    def _holder(no_notify: bool = typer.Option(False, "--no-notify", callback=_set_no_notify,
+                                               help=NO_NOTIFY_HELP)) -> None:
+        pass
+
+    option = typer.main.get_command(holder).params[0]
+    option.expose_value = False
+    return option
+
+
 def build_command() -> Any:
     """The click command: typer's, with the examples as each command's epilog and `--store` accepted after the
     subcommand too (`tfreview show ID --store DIR`)."""
@@ -1163,12 +1197,15 @@ def build_command() -> Any:
 
     root = typer.main.get_command(app)
     store = _store_option()
+    no_notify = _no_notify_option()
     for path, cmd in leaves(root):
         examples = EXAMPLES.get(path, ())
         if examples and not cmd.epilog:
             cmd.epilog = "Examples:\n\n\b\n" + "\n".join(f"  {e}" for e in examples)  # \b: click keeps the lines
         if not any("--store" in p.opts for p in cmd.params):
             cmd.params.append(store)
+        if path in NOTIFYING and not any("--no-notify" in p.opts for p in cmd.params):
+            cmd.params.append(no_notify)
     return root
 
 
@@ -1242,6 +1279,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             if isinstance(code, int) and code:  # typer.Exit(code), returned instead of raised outside standalone
                 sys.exit(code)
         finally:
+            _flush_notifications()  # whatever the outcome: a failed release is what people must hear of
             sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         ctx = getattr(exc, "ctx", None)
@@ -1279,6 +1317,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
+
+
+def _flush_notifications() -> None:
+    if "tfreview.notify" in sys.modules:  # loaded only by commands that may notify
+        sys.modules["tfreview.notify"].flush_all()
 
 
 _CLOSED_PIPE = ("the output was closed before everything was written",
