@@ -142,7 +142,7 @@ def _context(title: str | None = None, settings: Any = None, sign: bool = True) 
     if sign:  # what a command decides is told to the targets of [notify.<env>] (docs/notifications.md)
         from tfreview.notify import attach
 
-        attach(ctx, ctx.settings, os.environ, enabled=not _state.get("no_notify"), warn=_warn)
+        attach(ctx, ctx.settings, os.environ, enabled=not _state.get("no_notify"))
     return ctx, progress
 
 

@@ -320,7 +320,7 @@ def send_one(url: str, notice: Notice, timeout_s: float) -> str | None:
         return None
     if time.monotonic() - started >= timeout_s:
         return f"no answer within {timeout_s:g} s"
-    return "refused or unreachable (an error status, a refused connection or a name that does not resolve)"
+    return "refused or unreachable (an error status, or no connection)"
 
 
 Sender = Callable[[str, Notice, float], "str | None"]
