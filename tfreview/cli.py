@@ -965,6 +965,34 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
            "plan records and decisions match it")
 
 
+@audit_app.command("export")
+def audit_export(since: str = typer.Option(..., "--since", help="First day (or time) of the period, e.g. 2026-10-01."),
+                 until: str = typer.Option(..., "--until", help="Last day (or time) of the period, e.g. 2026-12-31."),
+                 output: Path = typer.Option(..., "--output", "-o", help="A new directory, or a FILE.zip."),
+                 include_failures: bool = typer.Option(False, "--include-failures",
+                                                       help="Export even when audit verify fails, the failures in "
+                                                       "the pack (audit/FAILURES.txt)."),
+                 fmt: Format = FormatOpt) -> None:
+    """Write the evidence pack of a period: signed statements, policy versions, audit entries and seals, release
+    reports, an index, and verify.sh to check it all with ssh-keygen and sha256sum (docs/audit-evidence.md)."""
+    from tfreview.evidence import export
+    from tfreview.store import open_store
+
+    pack = export(open_store(_settings().store), since, until, output, include_failures=include_failures)
+    summary = {"output": str(output), "plans": pack.plans, "statements": pack.statements, "audit_entries": pack.entries,
+               "reports": pack.reports, "policy_versions": pack.policy_versions, "failures": pack.failures}
+    if fmt is Format.json:
+        _emit_json(summary)
+        return
+    for failure in pack.failures:
+        _warn(f"exported with a failure: {failure}")
+    _print(f"evidence pack written to {output}: {pack.plans} plan(s), {pack.statements} signed statement(s), "
+           f"{pack.entries} audit entr{'y' if pack.entries == 1 else 'ies'}, {pack.reports} release report(s), policy "
+           f"version(s) {', '.join(map(str, pack.policy_versions))}")
+    _print("check it with: " + ("unzip it, then: sh verify.sh" if output.suffix.lower() == ".zip" else
+                                f"sh {output}/verify.sh"))
+
+
 @audit_app.command("log")
 def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional[str] = typer.Option(None, "--env"),
               version: Optional[str] = typer.Option(None, "--version"),
@@ -1132,6 +1160,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
+    "audit export": ("tfreview audit export --since 2026-10-01 --until 2026-12-31 --output evidence-q4.zip",
+                     "tfreview audit export --since 2026-12-07 --until 2026-12-07 --output evidence/ --include-failures"),
     "audit verify": ("tfreview audit verify", "tfreview audit verify --full", "tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
                      "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
     "audit seal": ("tfreview audit seal", "tfreview audit seal --format json"),
