@@ -125,7 +125,7 @@ def test_verify_sh_catches_one_altered_statement_signature_or_manifest_line(expo
     assert done.returncode == 1
     failures = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
     assert len(failures) == len(expected), done.stdout
-    for line, want in zip(sorted(failures), sorted(expected)):
+    for line, want in zip(sorted(failures), sorted(expected), strict=True):
         assert line.startswith(want.format(pid=released)), done.stdout
     assert done.stdout.splitlines()[-1].startswith(f"evidence pack NOT verified: {len(expected)} failure(s)")
 
