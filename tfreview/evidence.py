@@ -154,7 +154,7 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
     from tfreview.history import query
     from tfreview.store.audit import SEGMENT_SIZE, entry_statement, entry_time, segment_first
     from tfreview.trust.policy import load_history
-    from tfreview.trust.verify import _signed_by, statement_of
+    from tfreview.trust.verify import _entry_refusal, _signed_by, statement_of
     from tfreview.workflow import iso
 
     history = load_history(store)
@@ -183,6 +183,21 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
     def verified(doc: Mapping[str, Any], actor: str) -> str:
         why = _signed_by(doc, statement_of(doc), actor, history)
         return "yes" if why is None else f"NO: {why}"
+
+    by_event: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for e in entries:
+        if e.get("plan_id") in wanted:
+            by_event.setdefault((e.get("plan_id"), e.get("event")), e)
+
+    def logged(pid: str, event: str, who: Any) -> str:
+        """Whether the audit log holds `event` of `pid` by `who`, signed by them (the entry's own signature)."""
+        entry = by_event.get((pid, event))
+        if entry is None:
+            return f"NO: no {event} entry in the audit log"
+        if entry.get("actor") != who:
+            return f"NO: the audit log says {entry.get('actor')}"
+        why = _entry_refusal(entry, history)
+        return f"yes (audit entry {entry.get('seq')})" if why is None else f"NO: {why}"
 
     rows: list[dict[str, Any]] = []
     by_plan: dict[str, list[str]] = {}
@@ -214,8 +229,13 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
             glass = f" (BREAK-GLASS: {start.get('break_glass')})" if start.get("break_glass") else ""
             rows.append({**base, "who": start.get("by"), "when": start.get("started_at"),
                          "what": f"apply{glass}: {(res or {}).get('outcome', 'no outcome')}",
-                         "verified": "audit log"})
-            if (res or {}).get("rollout") is not None or record.get("plan_kind") == "deploy":
+                         "verified": logged(pid, "apply-start", start.get("by"))})
+            rollout = (res or {}).get("rollout")
+            if isinstance(rollout, dict) and rollout.get("kind") == "deploy-to-idle":
+                rows.append({**base, "who": start.get("by"), "when": (res or {}).get("finished_at"),
+                             "what": f"release: {'live colour ' + str(rollout.get('live_color')) if rollout.get('live_color') else 'watched'}",
+                             "verified": logged(pid, "rollout", start.get("by"))})
+            if record.get("plan_kind") == "deploy":
                 releases.append(pid)
     pack.statements = len(w.signed)
 
