@@ -240,3 +240,47 @@ def test_deliveries_run_in_parallel_within_the_deadline():
     assert sorted(calls) == ["json://a/ok", "json://b/bad"]
     assert [(f.index, f.scheme, f.reason) for _, f in failures] == [(2, "json", "boom")]
     assert re.search("json://", failures[0][1].line("approved")) is None
+
+
+class _Records(notify.Notifier):
+    """A Notifier whose plan records come from a dict (the mapping from audit entries to notices, without a store)."""
+
+    def __init__(self, records):
+        super().__init__(None, {}, {})
+        self.records = records
+
+    def _record(self, plan_id):
+        return self.records.get(plan_id)
+
+    def _rollbacks_need_approval(self, record):
+        return False
+
+    def _release_doc(self, entry):
+        return {"live_color": "green", "started_at": "2026-12-01T10:00:00Z", "finished_at": "2026-12-01T10:00:40Z"}
+
+
+def test_which_audit_entries_are_told():
+    records = {"deploy": {"id": "deploy", "plan_kind": "deploy", "release_id": None, "env": "qa"},
+               "step": {"id": "step", "plan_kind": "shift", "release_id": "deploy", "env": "qa"},
+               "back": {"id": "back", "plan_kind": "rollback", "release_id": None, "env": "qa"}}
+    base = {"app": "shop", "env": "qa", "version": "1.2.0", "actor": BOB}
+    entries = [
+        {**base, "event": "plan", "plan_id": "step"},  # a release's traffic step: not a plan to approve
+        {**base, "event": "plan", "plan_id": "back"},  # `tfreview rollback` applies it at once
+        {**base, "event": "apply-start", "plan_id": "step"},
+        {**base, "event": "apply-start", "plan_id": "back"},
+        {**base, "event": "apply-start", "plan_id": "deploy"},
+        {**base, "event": "rollback", "plan_id": "step", "details": {"release": "deploy", "what": "auto"}},
+        {**base, "event": "rollout", "plan_id": "deploy", "details": {"outcome": "failed",
+                                                                        "reason": "unhealthy targets: 0/2 healthy"}},
+        {**base, "event": "apply-end", "plan_id": "deploy", "details": {"outcome": "failed", "error": "x"}},
+        {**base, "event": "rollback", "plan_id": "back", "details": {"to": "blue"}},
+        {**base, "event": "drift-check", "plan_id": "deploy"},
+    ]
+    told = [(n.event, n.title) for n in _Records(records)._notices(entries)]
+    assert told == [("apply-started", f"apply started by {BOB}: shop 1.2.0 -> qa"),
+                    ("release-failed", "release FAILED: shop 1.2.0 in qa"),
+                    ("release-failed", "rolled back: shop 1.2.0 in qa")]
+    ok = _Records(records)._notices([{**base, "event": "rollout", "plan_id": "deploy",
+                                      "details": {"outcome": "succeeded"}}])
+    assert ok[0].event == "release-succeeded" and "took 40 s" in ok[0].body and "live colour: green" in ok[0].body

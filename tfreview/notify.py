@@ -438,6 +438,8 @@ class Notifier:
             record = self._record(entry.get("plan_id"))
             if record is None or record.get("release_id") or entry.get("plan_id") in rolled_back:
                 return None  # a release's traffic steps, or a rollback applied at once: no approval wanted
+            if record.get("plan_kind") == "rollback" and not self._rollbacks_need_approval(record):
+                return None  # `tfreview rollback` applies it at once (its outcome is told)
             return self._needs_approval(record)
         if event in ("approve", "reject"):
             return decision(entry)
@@ -475,6 +477,11 @@ class Notifier:
         env_policy = load_policy(self.ctx).for_env(record["env"])
         return plan_needs_approval(record, required_approvals(env_policy, facts), 0,
                                    env_policy.approvers_of(facts), review_link(self.environ))
+
+    def _rollbacks_need_approval(self, record: dict[str, Any]) -> bool:
+        from tfreview.workflow import load_policy
+
+        return bool(load_policy(self.ctx).for_env(record["env"]).rollback_requires_approval)
 
     def _release_doc(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         from tfreview.store import get_json
