@@ -173,8 +173,9 @@ def _ctx(store, user=ALICE):
     return helpers.context_for(store, user)
 
 
-def test_plan_needs_approval_says_how_many_who_and_the_command(tmp_path, receiver):
-    store = LocalStore(tmp_path / "store")
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_plan_needs_approval_says_how_many_who_and_the_command(tmp_path, receiver, request, kind):
+    store = LocalStore(tmp_path / "store") if kind == "local" else request.getfixturevalue("mock_s3_store")
     helpers.install_test_policy(store, rules=f'[policy.qa]\nrequired_approvals = 2\napprovers = ["{BOB}", "{CAROL}"]\n')
     ctx = _ctx(store)
     _package(store)  # record_plan needs a packaged version
