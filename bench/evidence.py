@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.helpers import InProcessSigner  # noqa: E402
 from tfreview.config import Settings  # noqa: E402
-from tfreview.store.audit import append_event  # noqa: E402
+from tfreview.store.audit import HEAD_KEY, entry_hash, entry_key, read_head  # noqa: E402
 from tfreview.store.base import canonical, dumps  # noqa: E402
 from tfreview.store.local import LocalStore  # noqa: E402
 
@@ -58,6 +58,21 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
     init(Settings(store=store.url), store, find_signer({"TFREVIEW_SIGNING_KEY": str(root / "alice")}),
          root / "policy.toml")
     alice, bob = InProcessSigner(root / "alice"), InProcessSigner(root / "bob")
+    head = list(read_head(store)[:2])
+
+    def put(key: str, data: bytes) -> None:  # the bytes store.create writes, without its fsync per file
+        path = store.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def append(event: str, actor: str, signer: InProcessSigner, **fields: object) -> dict:
+        """What append_event writes (a signed, chained entry), without its head round trips: one writer here."""
+        statement = {"time": iso(now_utc()), "event": event, "actor": actor, "policy_version": 1, **fields}
+        entry = {"seq": head[0] + 1, **statement, "signature": signer.sign(canonical(statement)), "prev_hash": head[1]}
+        entry["hash"] = entry_hash(entry)
+        put(entry_key(entry["seq"]), dumps(entry))
+        head[:] = [entry["seq"], entry["hash"]]
+        return entry
 
     def signed(signer: InProcessSigner, doc: dict) -> dict:
         body = statement_of(doc)
@@ -76,18 +91,19 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
                         "risk_reasons": [], "classification": {"kind": "deploy-to-idle"}},
             "risk_reasons": [], "escalation_reasons": [], "package_sha256": plan_sha, "state_lineage": "",
             "state_serial": 0, "terraform_version": "1.11.4"})
-        append_event(store, "plan", PLANNER, signer=alice, policy_version=1, app=app, env=env,
+        append("plan", PLANNER, alice, app=app, env=env,
                      version=record["version"], plan_id=pid,
                      details={"plan_sha256": plan_sha, "statement_sha256": statement_sha256(record)})
-        store.create(f"plans/{pid}/record.json", dumps(record))
+        put(f"plans/{pid}/record.json", dumps(record))
         approval = make_approval(_facts(record), APPROVER, "looks good", now_utc())
         decision = signed(bob, {**approval.to_dict(), "identity": {"user": APPROVER}, "policy_version": 1})
-        entry = append_event(store, "approve", APPROVER, signer=bob, policy_version=1, app=app, env=env,
+        entry = append("approve", APPROVER, bob, app=app, env=env,
                              version=record["version"], plan_id=pid,
                              details={"comment": "looks good", "plan_sha256": plan_sha,
                                       "statement_sha256": statement_sha256(decision)})
         slug = hashlib.sha256(APPROVER.encode()).hexdigest()[:16]
-        store.create(f"approvals/{pid}/{slug}.json", dumps({**decision, "audit_seq": entry["seq"]}))
+        put(f"approvals/{pid}/{slug}.json", dumps({**decision, "audit_seq": entry["seq"]}))
+    store.write(HEAD_KEY, dumps({"seq": head[0], "hash": head[1]}))
     ctx = Context(Settings(store=store.url), store, PLANNER, identity={"user": PLANNER}, signer=alice,
                   policy=load_history(store))
     seal_log(ctx)
