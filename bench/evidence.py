@@ -110,12 +110,17 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
     return store, iso(now_utc())[:10]
 
 
-def wall(args: list[str], **kw: object) -> float:
+def wall(args: list[str], **kw: object) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the process and its children) of one run."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return took
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -136,10 +141,12 @@ def main() -> None:
     files = sum(1 for p in out.rglob("*") if p.is_file())
     verify_s = wall(["sh", "verify.sh"], cwd=out, env={**os.environ, "VERIFY_JOBS": str(args.jobs)})
     print(f"store of {args.plans} plans built in {built:.0f} s; pack: {files} files")
-    print("| plans | signatures | export (s) | verify.sh (s) |")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("| plans | signatures | export: wall / CPU (s) | verify.sh: wall / CPU (s) |")
     print("| --- | --- | --- | --- |")
     signatures = sum(1 for _ in (out / "signatures.tsv").open())
-    print(f"| {args.plans:,} | {signatures:,} | {export_s:.1f} | {verify_s:.1f} (VERIFY_JOBS={args.jobs}) |")
+    print(f"| {args.plans:,} | {signatures:,} | {export_s[0]:.1f} / {export_s[1]:.1f} | {verify_s[0]:.1f} / "
+          f"{verify_s[1]:.1f} (VERIFY_JOBS={args.jobs}) |")
 
 
 if __name__ == "__main__":
