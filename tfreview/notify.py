@@ -340,6 +340,14 @@ def deliver(notices: Iterable[Notice], targets: Mapping[str, Target], environ: M
             jobs.extend((notice, target, i, url) for i, url in enumerate(urls, 1))
     if not jobs:
         return failures
+    if send is send_one:  # apprise finds its plugins once, here, not in several threads at once
+        try:
+            import apprise
+
+            _quiet_apprise()
+            apprise.Apprise().add("json://localhost")
+        except Exception:  # noqa: BLE001 - each delivery reports its own failure below
+            pass
     results: dict[int, str | None] = {}
 
     def run(n: int, notice: Notice, target: Target, url: str) -> None:
