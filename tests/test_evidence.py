@@ -199,3 +199,14 @@ def test_export_from_s3(mock_s3_store, tmp_path, stock_tools):
     assert (tmp_path / "pack" / "statements" / pid / "plan.stmt").is_file()
     done = run_verify(tmp_path / "pack", stock_tools)
     assert done.returncode == 0, done.stdout
+
+
+def test_export_json_has_the_documented_keys(exported):
+    from tests.test_cli_contract import documented, missing_keys
+
+    cli, _pack, _proc, _released, _rejected, day = exported
+    proc = cli.ok("audit", "export", "--since", day, "--until", day, "--output", str(cli.cwd / "json-pack"),
+                  "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert not missing_keys(documented("audit export"), doc)
+    assert doc["plans"] == 2 and doc["failures"] == [] and doc["policy_versions"] == [1]
