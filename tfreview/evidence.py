@@ -56,24 +56,36 @@ def _slug(who: str) -> str:
     return hashlib.sha256(who.strip().lower().encode()).hexdigest()[:16]
 
 
+def _write_file(target: Path, data: bytes, mode: int) -> None:
+    target.write_bytes(data)
+    if mode != 0o644:
+        target.chmod(mode)
+
+
 class _Writer:
     """Files under a root directory, each hashed for the manifest as it is written."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pool: ThreadPoolExecutor) -> None:
         self.root = root
         self.hashes: dict[str, str] = {}
         self.signed: list[tuple[str, str]] = []  # (path without .stmt/.sig, field naming the principal)
         self._dirs: set[Path] = set()
+        self._pool = pool  # files are written in parallel (the writes wait on the disk, not on the interpreter)
+        self._pending: list[Any] = []
 
     def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
         target = self.root / path
         if target.parent not in self._dirs:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(target.parent)
-        target.write_bytes(data)
-        if mode != 0o644:
-            target.chmod(mode)
+        self._pending.append(self._pool.submit(_write_file, target, data, mode))
         self.hashes[path] = hashlib.sha256(data).hexdigest()
+
+    def finish(self) -> None:
+        """Wait for every write; the first error (a full disk) is raised."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def statement(self, path: str, statement: Mapping[str, Any], signature: Any, principal_field: str) -> None:
         self.put(f"{path}.stmt", canonical(statement))
@@ -127,7 +139,12 @@ def export(store: Store, since: str, until: str, output: Path, *, include_failur
                             "the pack: --include-failures")
     work = Path(tempfile.mkdtemp(prefix=".tfreview-export-", dir=output.parent))
     try:
-        pack = _write(store, lo, hi, entries, result, failures, _Writer(work / "pack"), workers)
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pack-write") as pool:
+            writer = _Writer(work / "pack", pool)
+            try:
+                pack = _write(store, lo, hi, entries, result, failures, writer, workers)
+            finally:
+                writer.finish()
         if is_zip:
             _zip(work / "pack", work / "pack.zip")
             os.replace(work / "pack.zip", output)
@@ -300,6 +317,7 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
     w.put("signatures.tsv", "".join(f"{p}\t{f}\n" for p, f in w.signed).encode())
     w.put("README.txt", README.encode())
     w.put("verify.sh", VERIFY_SH.encode(), 0o755)
+    w.finish()
     manifest = "".join(f"{h}  {p}\n" for p, h in sorted(w.hashes.items()))
     (w.root / "MANIFEST.sha256").write_text(manifest)
     return pack
