@@ -385,7 +385,8 @@ check_one() {  # $1: path without .stmt/.sig, $2: the statement's field naming t
   pv=${body#*\"policy_version\":}; pv=${pv%%[,\}]*}
   case "$pv" in ''|*[!0-9]*) echo "FAIL signature $1: bad policy version"; return ;; esac
   [ "$pv" -eq 0 ] && pv=1  # policy version 1 is signed by its own admins
-  allowed=$(printf 'policy/%06d/allowed_signers' "$pv")
+  padded="000000$pv"; padded=${padded#"${padded%??????}"}  # six digits, without a subshell per signature
+  allowed="policy/$padded/allowed_signers"
   [ -f "$allowed" ] || { echo "FAIL signature $1: policy version $pv is not in the pack"; return; }
   if ssh-keygen -Y verify -f "$allowed" -I "$who" -n tfreview -s "$1.sig" < "$1.stmt" >/dev/null 2>&1; then
     echo "OK"
