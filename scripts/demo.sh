@@ -20,9 +20,25 @@ step "starting the local AWS (tfreview sandbox) on 127.0.0.1:$PORT"
 tfreview sandbox --port "$PORT" > "$DEMO_DIR/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill $SANDBOX_PID 2>/dev/null; wait $SANDBOX_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do grep -q '^export AWS_ENDPOINT_URL' "$DEMO_DIR/sandbox.log" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 300); do grep -q '^export AWS_ENDPOINT_URL' "$DEMO_DIR/sandbox.log" 2>/dev/null && break; sleep 0.2; done
 eval "$(grep '^export ' "$DEMO_DIR/sandbox.log")"
 echo "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
+
+step "a webhook receiver on 127.0.0.1 (stands in for Slack/Mattermost and a JSON webhook): tfreview notifies it"
+python3 tests/notify_receiver.py "$DEMO_DIR/notifications.jsonl" "$DEMO_DIR/receiver.port" > /dev/null 2>&1 &
+RECEIVER_PID=$!
+trap 'kill $SANDBOX_PID $RECEIVER_PID 2>/dev/null; wait $SANDBOX_PID $RECEIVER_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do [ -s "$DEMO_DIR/receiver.port" ] && break; sleep 0.2; done
+RECEIVER="127.0.0.1:$(cat "$DEMO_DIR/receiver.port")"
+# The targets are configured per environment; their URLs (secrets) come from the variable urls_env names.
+cat > "$DEMO_DIR/tfreview.toml" <<TOML
+[notify.$ENV_NAME]
+urls_env = "DEMO_NOTIFY_URLS"
+timeout_s = 3
+TOML
+export TFREVIEW_CONFIG="$DEMO_DIR/tfreview.toml"
+export DEMO_NOTIFY_URLS="mmost://$RECEIVER/demo-token json://$RECEIVER/webhook"
+echo "notifications for $ENV_NAME go to mmost://$RECEIVER/... and json://$RECEIVER/..."
 
 plan_id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 # Each person signs with their own key: `as WHO command...` (the principal comes from the key, never a name).
@@ -120,7 +136,25 @@ tfreview report --release "$P2" --format markdown --output "$DEMO_DIR/release-$P
 grep -q 'data-series="green"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no traffic chart"; exit 1; }
 grep -q 'data-series="healthy"' "$DEMO_DIR/release-$P2.html" || { echo "the release report has no task chart"; exit 1; }
 sed -n '/^## Release/,/^## Audit trail/p' "$DEMO_DIR/release-$P2.md"
+step "what the webhook receiver got (the JSON webhook's titles; the Mattermost copy is the same, Markdown-escaped)"
+python3 - "$DEMO_DIR/notifications.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    got = json.loads(line)
+    if got["path"] == "/webhook":
+        message = json.loads(got["body"])
+        print(f"  {message['title']}")
+        print("    " + message["message"].splitlines()[0])
+PY
+
+step "the evidence pack of the day, checked with its own verify.sh (ssh-keygen and sha256sum only)"
+DAY=$(date -u +%F)
+tfreview audit export --since "$DAY" --until "$DAY" --output "$DEMO_DIR/evidence-$DAY"
+sh "$DEMO_DIR/evidence-$DAY/verify.sh"
+head -n 5 "$DEMO_DIR/evidence-$DAY/index.csv"
+
 echo "store: $TFREVIEW_STORE"
 echo "reports: $DEMO_DIR/report-$P2.html $DEMO_DIR/report-$P2.md"
 echo "release reports: $DEMO_DIR/release-$P2.html $DEMO_DIR/release-$P2.md"
+echo "evidence pack: $DEMO_DIR/evidence-$DAY (notifications received: $DEMO_DIR/notifications.jsonl)"
 step "demo done"

@@ -139,7 +139,12 @@ def _context(title: str | None = None, settings: Any = None, sign: bool = True) 
     from tfreview.workflow import Context
 
     progress = Progress(title) if title else None
-    return Context.create(settings or _settings(), on_event=progress, sign=sign), progress
+    ctx = Context.create(settings or _settings(), on_event=progress, sign=sign)
+    if sign:  # what a command decides is told to the targets of [notify.<env>] (docs/notifications.md)
+        from tfreview.notify import attach
+
+        attach(ctx, ctx.settings, os.environ, enabled=not _state.get("no_notify"))
+    return ctx, progress
 
 
 JSON_SCHEMA_VERSION = 1
@@ -181,11 +186,21 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+NO_NOTIFY_HELP = "Send no notifications for this command ([notify.<env>] in tfreview.toml)."
+
+
+def _set_no_notify(value: Optional[bool]) -> None:
+    if value:
+        _state["no_notify"] = True
+
+
 @app.callback()
 def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_STORE", help=STORE_HELP),
+          no_notify: bool = typer.Option(False, "--no-notify", help=NO_NOTIFY_HELP),
           version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
                                        help="Print tfreview's version and exit.")) -> None:
     _set_store(store)
+    _set_no_notify(no_notify)
 
 
 # -- package --------------------------------------------------------------------------------------------------
@@ -1004,6 +1019,34 @@ def _witnessed(store: Any, entries: list[dict[str, Any]], result: Any) -> Any:
     return replace(result, ok=False, first_bad_seq=None, reason=why) if why else result
 
 
+@audit_app.command("export")
+def audit_export(since: str = typer.Option(..., "--since", help="First day (or time) of the period, e.g. 2026-10-01."),
+                 until: str = typer.Option(..., "--until", help="Last day (or time) of the period, e.g. 2026-12-31."),
+                 output: Path = typer.Option(..., "--output", "-o", help="A new directory, or a FILE.zip."),
+                 include_failures: bool = typer.Option(False, "--include-failures",
+                                                       help="Export even when audit verify fails, the failures in "
+                                                       "the pack (audit/FAILURES.txt)."),
+                 fmt: Format = FormatOpt) -> None:
+    """Write the evidence pack of a period: signed statements, policy versions, audit entries and seals, release
+    reports, an index, and verify.sh to check it all with ssh-keygen and sha256sum (docs/audit-evidence.md)."""
+    from tfreview.evidence import export
+    from tfreview.store import open_store
+
+    pack = export(open_store(_settings().store), since, until, output, include_failures=include_failures)
+    summary = {"output": str(output), "plans": pack.plans, "statements": pack.statements, "audit_entries": pack.entries,
+               "reports": pack.reports, "policy_versions": pack.policy_versions, "failures": pack.failures}
+    if fmt is Format.json:
+        _emit_json(summary)
+        return
+    for failure in pack.failures:
+        _warn(f"exported with a failure: {failure}")
+    _print(f"evidence pack written to {output}: {pack.plans} plan(s), {pack.statements} signed statement(s), "
+           f"{pack.entries} audit entr{'y' if pack.entries == 1 else 'ies'}, {pack.reports} release report(s), policy "
+           f"version(s) {', '.join(map(str, pack.policy_versions))}")
+    _print("check it with: " + ("unzip it, then: sh verify.sh" if output.suffix.lower() == ".zip" else
+                                f"sh {output}/verify.sh"))
+
+
 @audit_app.command("log")
 def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional[str] = typer.Option(None, "--env"),
               version: Optional[str] = typer.Option(None, "--version"),
@@ -1231,6 +1274,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),
     "history": ("tfreview history --app webapp --env prod", "tfreview history --person alice@example.com --since 2026-11-01"),
     "unlock": ("tfreview unlock --app webapp --env prod",),
+    "audit export": ("tfreview audit export --since 2026-10-01 --until 2026-12-31 --output evidence-q4.zip",
+                     "tfreview audit export --since 2026-12-07 --until 2026-12-07 --output evidence/ --include-failures"),
     "audit verify": ("tfreview audit verify", "tfreview audit verify --full", "tfreview audit verify --checkpoint s3://acme-audit/tfreview/checkpoint.json",
                      "tfreview --store s3://acme-deploy/tfreview audit verify --format json"),
     "audit seal": ("tfreview audit seal", "tfreview audit seal --format json"),
@@ -1245,6 +1290,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
 }
+
+
+# The commands whose audit entries can notify (tfreview.notify): they take --no-notify after the command too.
+NOTIFYING = frozenset({"plan", "approve", "reject", "apply", "rollback", "promote", "policy propose",
+                       "policy approve"})
 
 
 def _store_after_subcommand(value: Optional[str]) -> None:
@@ -1266,6 +1316,20 @@ def _store_option() -> Any:
     return option
 
 
+def _no_notify_option() -> Any:
+    """`--no-notify` after the subcommand too (`tfreview apply ID --no-notify`), not passed to the function."""
+    holder = typer.Typer()
+
+    @holder.command()
+    def _holder(no_notify: bool = typer.Option(False, "--no-notify", callback=_set_no_notify,
+                                               help=NO_NOTIFY_HELP)) -> None:
+        pass
+
+    option = typer.main.get_command(holder).params[0]
+    option.expose_value = False
+    return option
+
+
 def build_command() -> Any:
     """The click command: typer's, with the examples as each command's epilog and `--store` accepted after the
     subcommand too (`tfreview show ID --store DIR`)."""
@@ -1277,12 +1341,15 @@ def build_command() -> Any:
 
     root = typer.main.get_command(app)
     store = _store_option()
+    no_notify = _no_notify_option()
     for path, cmd in leaves(root):
         examples = EXAMPLES.get(path, ())
         if examples and not cmd.epilog:
             cmd.epilog = "Examples:\n\n\b\n" + "\n".join(f"  {e}" for e in examples)  # \b: click keeps the lines
         if not any("--store" in p.opts for p in cmd.params):
             cmd.params.append(store)
+        if path in NOTIFYING and not any("--no-notify" in p.opts for p in cmd.params):
+            cmd.params.append(no_notify)
     return root
 
 
@@ -1356,6 +1423,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             if isinstance(code, int) and code:  # typer.Exit(code), returned instead of raised outside standalone
                 sys.exit(code)
         finally:
+            _flush_notifications()  # whatever the outcome: a failed release is what people must hear of
             sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         ctx = getattr(exc, "ctx", None)
@@ -1393,6 +1461,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
                          "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
         sys.exit(EXIT_ERROR)
+
+
+def _flush_notifications() -> None:
+    if "tfreview.notify" in sys.modules:  # loaded only by commands that may notify
+        sys.modules["tfreview.notify"].flush_all()
 
 
 _CLOSED_PIPE = ("the output was closed before everything was written",

@@ -30,6 +30,8 @@ class Settings:
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
+    # Notification targets from [notify.<env>] (tfreview.notify.Target by name); their URLs come from variables.
+    notify: Mapping[str, Any] = field(default_factory=dict)
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
         """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
@@ -62,7 +64,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 # The keys of each table of tfreview.toml; anything else is a typo (exit 2, with the closest known key).
 _TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
-             "rollout_timeout_s", "rollout_poll_s")
+             "rollout_timeout_s", "rollout_poll_s", "notify")
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
 _APP_KEYS = ("image_repository",)  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
@@ -230,6 +232,10 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         for name, table in data["apps"].items():
             Roles.from_dict(table, f"apps.{name}")
     kwargs = {k: v for k, v in values.items() if v is not None}
+    if data.get("notify") is not None:
+        from tfreview.notify import parse_config
+
+        kwargs["notify"] = parse_config(data["notify"], str(cfg_path))
     return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
 
 

@@ -90,6 +90,7 @@ class Context:
     identity: dict[str, Any] = field(default_factory=dict)
     signer: Any = None
     policy: Any = None
+    notifier: Any = None  # tfreview.notify.Notifier: sees every audit entry this command appends
 
     @classmethod
     def create(cls, settings: Settings, on_event: OnEvent | None = None, *, sign: bool = True) -> "Context":
@@ -137,6 +138,8 @@ class Context:
                 seal_log(self, [entry["seq"] - SEGMENT_SIZE + 1])
             except TfreviewError:
                 pass
+        if self.notifier is not None:
+            self.notifier.saw(entry)
         return entry
 
 
