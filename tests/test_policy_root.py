@@ -59,9 +59,10 @@ def _team(cli_factory, tmp_path: Path, kind: str, request: Any, name: str = "roo
         bucket = f"tfr-root-{uuid.uuid4().hex[:12]}"
         sandbox.client("s3").create_bucket(Bucket=bucket)
         url = f"s3://{bucket}/team"
-        cli.env = {"TFREVIEW_STORE": url}
-        helpers.failing_terraform_cli(cli, tmp_path)
+        helpers.failing_terraform_cli(cli, tmp_path)  # the stub (and a package in the local store, unused)
         cli.env["TFREVIEW_STORE"] = url
+        cli.install_policy = True  # a new store: the test policy goes in first
+        cli.ok("package", "--app", "shop", "--version", "1.1.0")
         return Team(cli, S3Store.from_url(url, client=sandbox.client("s3")))
     helpers.failing_terraform_cli(cli, tmp_path)
     return Team(cli, LocalStore(cli.store))
@@ -205,12 +206,12 @@ def test_a_store_with_history_is_never_initialised_again(team):
     audit_fails(team, "has an audit log but no policy")
 
 
-def test_a_whole_store_replaced_by_an_intruder_is_refused_by_the_pin(team):
+def test_a_whole_store_replaced_by_an_intruder_is_refused_by_the_pin(fresh):
+    team = fresh
     pin = json.loads(team.cli.ok("policy", "show", "--format", "json").stdout)["pin"]
     team.config(f'[trust]\npolicy_root = "{pin}"\n')
     pid = team.plan()
     team.cli.ok("approve", pid, "--yes", user=BOB)
-    team.cli.ok("approve", pid, "--yes", user=CAROL)
     reached_terraform(team.cli("apply", pid))  # the pinned root: everything works
     # The intruder deletes everything and installs their own root (without the team's tfreview.toml)...
     team.remove("")

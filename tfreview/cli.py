@@ -150,8 +150,10 @@ def _suggest_pin(ctx: Any) -> None:
     if ctx.settings.store.startswith("s3://") and not ctx.settings.policy_root and ctx.policy is not None:
         from tfreview.trust.root import pin_of
 
-        _warn(f"tfreview.toml pins no policy root: add these two lines to it, in a reviewed commit: [trust] then "
-              f'policy_root = "{pin_of(ctx.policy.versions[1])}" (docs/approvals.md)')
+        _console(stderr=True).print(
+            f"warning: tfreview.toml pins no policy root: add these two lines to it, in a reviewed commit: [trust] "
+            f'then policy_root = "{pin_of(ctx.policy.versions[1])}" (docs/approvals.md)', markup=False,
+            highlight=False, soft_wrap=True)
 
 
 JSON_SCHEMA_VERSION = 1

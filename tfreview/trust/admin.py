@@ -50,7 +50,7 @@ def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | No
     ctx.policy = load_history(store, witness=False)  # the log witnesses version 1 with its first entry, next
     ctx.audit("policy-init", details={"version": 1, "policy_sha256": sha})
     ctx.policy = load_history(store)
-    return {**show(ctx.policy), "pin": pin_of(ctx.policy.versions[1])}
+    return show(ctx.policy)
 
 
 def _check_admin(ctx: Any, what: str) -> None:
@@ -115,13 +115,13 @@ def _version_json(pv: PolicyVersion) -> dict[str, Any]:
 
 
 def show(history: PolicyHistory) -> dict[str, Any]:
-    """The active version (and a pending proposal) as JSON-ready data."""
+    """The active version (and a pending proposal) as JSON-ready data, with the pin of the root."""
     return {"active": _version_json(history.active),
-            "pending": _version_json(history.pending) if history.pending else None}
+            "pending": _version_json(history.pending) if history.pending else None,
+            "pin": pin_of(history.versions[1])}
 
 
 def show_store(store: Store, pin: str | None = None) -> dict[str, Any]:
     """`show` of the store's policy, with the pin of its root."""
-    history = load_history(store, pin=pin)
-    return {**show(history), "pin": pin_of(history.versions[1])}
+    return show(load_history(store, pin=pin))
 
