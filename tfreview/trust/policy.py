@@ -211,17 +211,18 @@ def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: 
     return tuple(who)
 
 
-def load_history(store: Store, *, pin: str | None = None, witness: bool = True) -> PolicyHistory:
+def load_history(store: Store, *, pin: str | None = None, witness: bool = True, log: Any = None) -> PolicyHistory:
     """Read and verify the policy versions of the store. BadInput (exit 2) when there is none and no audit log;
     PolicyRefusal (exit 3) when version 1 is missing or not signed by one of its admins, a version's number is not
     its folder's, the chain does not start at the pinned root `pin`, or (with `witness`, always but inside `policy`
-    commands) the audit log activated a version the store no longer has as it was (tfreview.trust.root)."""
+    commands) the audit log activated a version the store no longer has as it was (tfreview.trust.root). `log`: a
+    tfreview.trust.root.LogView holding entries read already."""
     from tfreview.trust import root
 
     keys = store.list(PREFIX)  # recursive: the versions, their signatures and activation records, listed once
     numbers = sorted({int(k[len(PREFIX):len(PREFIX) + 6]) for k in keys if re.fullmatch(r"policy/\d{6}/policy\.json", k)})
     pointers = {int(k[len(PREFIX):len(PREFIX) + 6]) for k in keys if re.fullmatch(r"policy/\d{6}/activation\.json", k)}
-    log = root.LogView(store)
+    log = log or root.LogView(store)
     if not numbers:
         if witness and log.head() > 0:
             raise PolicyRefusal(f"store {store.url} has an audit log but no policy: it is a damaged store (policy/ "

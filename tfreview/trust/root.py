@@ -229,8 +229,9 @@ def policy_findings(store: Store, entries: list[dict[str, Any]], pin: str | None
     reason "" when all holds; history None when the policy cannot be loaded (or the store has none and no log)."""
     from tfreview.trust.policy import load_history
 
+    log = LogView(store, entries[-1]["seq"] if entries else 0, {e["seq"]: e for e in entries})  # read (and chained)
     try:
-        history = load_history(store, pin=pin)
+        history = load_history(store, pin=pin, log=log)
     except PolicyRefusal as exc:
         return None, None, exc.message
     except BadInput:
