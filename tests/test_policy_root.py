@@ -360,3 +360,28 @@ def test_init_on_a_store_with_a_policy_writes_the_pin(cli_factory):
     assert f'policy_root = "{pin}"' in (cli.cwd / "tfreview.toml").read_text()
     assert out["next"] == ["tfreview package --app shop --version 0.1.0"]
     cli.ok("package", "--app", "shop", "--version", "0.1.0")
+
+
+def test_a_version_signed_but_never_activated_is_not_in_force_until_an_admin_approves_again(cli_factory, tmp_path,
+                                                                                             request):
+    """What a `policy propose` killed after its signature and before its policy-activate entry leaves."""
+    from tfreview.trust.admin import _sign_version
+    from tfreview.trust.policy import read_policy_file, sha256_of, store_version
+
+    team = _team(cli_factory, tmp_path, "local", request, name="crash")
+    pid = team.plan()
+    v2 = tmp_path / "v2.toml"
+    v2.write_text(policy_toml(TWO_APPROVALS))
+    ctx = helpers.context_for(team.store, ALICE)
+    v1 = ctx.policy.active
+    raw = store_version(team.store, 2, read_policy_file(v2), v1.sha256, ALICE, "2026-12-07T00:00:00Z")
+    ctx.audit("policy-propose", details={"version": 2, "policy_sha256": sha256_of(raw)})
+    _sign_version(ctx, 2, sha256_of(raw))  # killed here
+    shown = json.loads(team.cli.ok("policy", "show", "--format", "json").stdout)
+    assert shown["active"]["version"] == 1 and shown["pending"]["version"] == 2
+    team.cli.ok("approve", pid, "--yes", user=BOB)  # enough under version 1
+    team.cli.ok("policy", "approve", "2")  # alice signed already: this records the activation
+    assert json.loads(team.cli.ok("policy", "show", "--format", "json").stdout)["active"]["version"] == 2
+    refused(team.cli("apply", pid), "1 of 2")
+    refused(team.cli("policy", "approve", "2"), "is not a proposal on the active version")
+    assert team.cli("audit", "verify").returncode == 0

@@ -60,15 +60,17 @@ def _check_admin(ctx: Any, what: str) -> None:
                             f"{what}", f"ask one of: {', '.join(active.document.admins)}")
 
 
-def _activate_if_signed(ctx: Any, version: int, sha: str) -> None:
+def _activate_if_signed(ctx: Any, version: int, sha: str) -> bool:
     """Once `version` has its quorum on the active version, record its activation: the `policy-activate` entry
-    (the log's witness), then policy/<version>/activation.json pointing at it."""
+    (the log's witness), then policy/<version>/activation.json pointing at it. True when it did."""
     chain = load_history(ctx.store, witness=False)
-    if chain.active.version == version and chain.active.sha256 == sha:
+    done = chain.active.version == version and chain.active.sha256 == sha
+    if done:
         entry = ctx.audit(ACTIVATE, details={"version": version, "policy_sha256": sha,
                                              "previous_sha256": chain.active.previous_sha256})
         store_activation(ctx.store, version, sha, int(entry["seq"]))
     ctx.policy = load_history(ctx.store, pin=getattr(ctx.settings, "policy_root", None))
+    return done
 
 
 def propose(ctx: Any, file: Path) -> dict[str, Any]:
@@ -99,6 +101,10 @@ def approve(ctx: Any, version: int) -> dict[str, Any]:
         raise PolicyRefusal(f"policy version {version} is not a proposal on the active version {active.version}",
                             "propose the change again on the active version: tfreview policy propose FILE")
     _check_admin(ctx, "approve a change")
+    if ctx.user in pv.signed_by:  # signed already: a command that died before the activation is finished here
+        if _activate_if_signed(ctx, version, pv.sha256):
+            return show(ctx.policy)
+        raise PolicyRefusal(f"{ctx.user} already signed policy version {version}", "another admin must sign it")
     _sign_version(ctx, version, pv.sha256)
     ctx.audit("policy-approve", details={"version": version, "policy_sha256": pv.sha256})
     _activate_if_signed(ctx, version, pv.sha256)
