@@ -212,8 +212,14 @@ def init(app_name: str = typer.Option(..., "--app", help="Application name."),
     from tfreview.init import first_day, scaffold
     from tfreview.workflow import check_name
 
+    from tfreview.errors import TfreviewError
+
     check_name("app", app_name)
-    day = first_day(_settings())
+    try:
+        settings = _settings()
+    except TfreviewError:  # a tfreview.toml there already: scaffold says so
+        settings = None
+    day = first_day(settings)
     files = scaffold(app_name, directory, pin=day.pin, policy=day.policy)
     steps = day.steps(app_name, "policy.toml" in files)
     if fmt is Format.json:

@@ -149,7 +149,8 @@ class FirstDay:
 
 
 def first_day(settings: Any) -> FirstDay:
-    """Look for the person's signing key (as signing does) and the store's policy, without writing anything."""
+    """Look for the person's signing key (as signing does) and the policy of the store of `settings` (None: none
+    to look at), without writing anything."""
     from tfreview.config import current_user
     from tfreview.errors import TfreviewError
     from tfreview.trust.policy import valid_principal
@@ -161,6 +162,8 @@ def first_day(settings: Any) -> FirstDay:
     except TfreviewError as exc:
         key, key_line, problem = None, None, exc.one_line()
     try:
+        if settings is None:
+            raise BadInput("no settings", "")
         from tfreview.store import open_store
         from tfreview.trust.policy import load_history
         from tfreview.trust.root import pin_of

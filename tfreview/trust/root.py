@@ -131,8 +131,8 @@ def _details(entry: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def _names(entry: Mapping[str, Any] | None, event: str, version: int, sha: str) -> bool:
     d = _details(entry)
-    return bool(entry) and entry.get("event") == event and d.get("version") == version \
-        and d.get("policy_sha256") == sha  # type: ignore[union-attr]
+    return entry is not None and entry.get("event") == event and d.get("version") == version \
+        and d.get("policy_sha256") == sha
 
 
 def _refuse(version: int, why: str) -> PolicyRefusal:
@@ -178,7 +178,8 @@ def witness(store: Store, versions: Mapping[int, "PolicyVersion"], chain: list[i
                       "replaced, edited, or comes from another store")
     for n in sorted(pointers):
         ptr = read_pointer(store, n)
-        entry = log.entry(ptr.get("audit_seq")) if ptr and isinstance(ptr.get("audit_seq"), int) else None
+        seq = ptr.get("audit_seq") if ptr else None
+        entry = log.entry(seq) if isinstance(seq, int) else None
         if not entry or entry.get("event") != ACTIVATE or _details(entry).get("version") != n:
             raise _refuse(n, f"has an activation record that no policy-activate entry of the audit log backs "
                           f"(policy/{n:06d}/activation.json)")
@@ -204,9 +205,11 @@ def witness(store: Store, versions: Mapping[int, "PolicyVersion"], chain: list[i
         active = n
     head = log.entry(log.head())
     if head:
-        seen = head.get("policy_version") if isinstance(head.get("policy_version"), int) else 0
-        if head.get("event") == ACTIVATE and isinstance(_details(head).get("version"), int):
-            seen = max(seen, _details(head)["version"])
+        named = head.get("policy_version")
+        seen: int = named if isinstance(named, int) else 0
+        activated = _details(head).get("version")
+        if head.get("event") == ACTIVATE and isinstance(activated, int):
+            seen = max(seen, activated)
         if seen > active:
             raise _refuse(seen, f"is the one the audit log's newest entry ({head.get('seq')}, {head.get('event')}) "
                           f"was written under, but the store's newest valid, activated version is {active}: version "
@@ -249,7 +252,7 @@ def policy_findings(store: Store, entries: list[dict[str, Any]], pin: str | None
             return history, e.get("seq"), (f"entry {e.get('seq')} ({e.get('event')}) records policy version {n} "
                                            f"with sha256 {str(sha)[:16]}..., the store's version {n} is "
                                            f"{pv.sha256[:16]}... (replaced or edited)")
-        if e.get("event") in ("policy-init", ACTIVATE):
+        if e.get("event") in ("policy-init", ACTIVATE) and isinstance(n, int):
             newest = max(newest, (n, int(e.get("seq") or 0)))
     if newest[0] > history.active.version:
         return history, newest[1], (f"policy version {newest[0]}, activated by entry {newest[1]}, is not the active "
