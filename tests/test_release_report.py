@@ -157,7 +157,7 @@ def test_release_report_charts_are_drawn_in_chromium_without_console_errors(stor
 def test_report_cli_takes_a_release_by_any_of_its_plans_and_history_shows_it_as_one_line(store):
     from tests.conftest import Cli
 
-    cli = Cli(store=store.root, cwd=store.root.parent)
+    cli = Cli(store=store.root, cwd=store.root.parent, install_policy=False)  # a log already: no policy init
     _record(store, "shop-qa-s1", "shift", "2026-11-26T10:05:50Z", release_id=DEPLOY)
     doc = json.loads(cli.ok("report", "--release", "shop-qa-s1", "--format", "json").stdout)
     assert doc["plan"]["id"] == DEPLOY and doc["release"]["outcome"] == "succeeded"

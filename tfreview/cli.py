@@ -144,7 +144,20 @@ def _context(title: str | None = None, settings: Any = None, sign: bool = True) 
         from tfreview.notify import attach
 
         attach(ctx, ctx.settings, os.environ, enabled=not _state.get("no_notify"))
+        _suggest_pin(ctx)
     return ctx, progress
+
+
+def _suggest_pin(ctx: Any) -> None:
+    """S3 mode without a pinned root: say once, on stderr, how to pin it (anyone who can write the bucket could
+    otherwise replace the whole store, root and all)."""
+    if ctx.settings.store.startswith("s3://") and not ctx.settings.policy_root and ctx.policy is not None:
+        from tfreview.trust.root import pin_of
+
+        _console(stderr=True).print(
+            f"warning: tfreview.toml pins no policy root: add these two lines to it, in a reviewed commit: [trust] "
+            f'then policy_root = "{pin_of(ctx.policy.versions[1])}" (docs/approvals.md)', markup=False,
+            highlight=False, soft_wrap=True)
 
 
 JSON_SCHEMA_VERSION = 1
@@ -208,15 +221,35 @@ def _main(store: Optional[str] = typer.Option(None, "--store", envvar="TFREVIEW_
 def init(app_name: str = typer.Option(..., "--app", help="Application name."),
          directory: Path = typer.Option(Path("."), "--dir", help="Repository to write into (default: here)."),
          fmt: Format = FormatOpt) -> None:
-    """Scaffold a working terraform/ tree (ECS blue/green module, envs sandbox/qa/prod) and tfreview.toml."""
-    from tfreview.init import scaffold
+    """Scaffold a working terraform/ tree (ECS blue/green module, envs sandbox/qa/prod), tfreview.toml and a starter
+    policy.toml (you as its admin and signer), then print the commands that remain."""
+    from tfreview.init import first_day, scaffold
+    from tfreview.workflow import check_name
 
-    files = scaffold(app_name, directory)
+    from tfreview.errors import TfreviewError
+
+    check_name("app", app_name)
+    try:
+        settings = _settings()
+    except TfreviewError:  # a tfreview.toml there already: scaffold says so
+        settings = None
+    day = first_day(settings)
+    files = scaffold(app_name, directory, pin=day.pin, policy=day.policy)
+    steps = day.steps(app_name, "policy.toml" in files)
     if fmt is Format.json:
-        _emit_json({"app": app_name, "directory": str(directory), "files": files})
+        _emit_json({"app": app_name, "directory": str(directory), "files": files, "signing_key": day.key,
+                    "principal": day.principal, "policy_root": day.pin, "next": steps})
         return
-    _print(f"wrote {len(files)} files into {directory}: terraform/ and tfreview.toml")
-    _print(f"next: tfreview package --app {app_name} --version 0.1.0")
+    _print(f"wrote {len(files)} files into {directory}: terraform/, tfreview.toml"
+           f"{' and policy.toml' if 'policy.toml' in files else ''}")
+    if day.key_problem:
+        _print(f"no signing key yet: {day.key_problem}")
+    elif day.key:
+        _print(f"your signing key: {day.key} ({day.principal} in policy.toml)" if day.policy else
+               f"your signing key: {day.key}")
+    _print("next:")
+    for number, step in enumerate(steps, start=1):
+        _print(f"  {number}. {step}")
 
 
 @app.command()
@@ -968,12 +1001,16 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
     from tfreview.errors import StoreError
     from tfreview.store import open_store
     from tfreview.store.audit import read_log
-    from tfreview.trust.verify import check_checkpoint, load_history_or_none, verify_log
+    from tfreview.trust.verify import check_checkpoint, verify_log
 
     store = open_store(_settings().store)
     entries, result = read_log(store, full=full)
     sealed = result.sealed
-    history = load_history_or_none(store) if result.ok else None
+    history = None
+    if result.ok:  # the chain holds: is the policy the one the log activated, at the pinned root
+        history, seq, why = _audit_policy(store, entries)
+        if why:
+            result = replace(result, ok=False, first_bad_seq=seq, reason=why)
     if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
         seq, why = verify_log(store, entries, result.seals, full=full, history=history)
         if why:
@@ -1007,6 +1044,13 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
            f"{' and every entry' if full else ''})" if sealed else "")
     _print(f"audit log intact: {result.count} entries{how}, each chained to the one before and signed by its actor; "
            "plan records and decisions match it")
+
+
+def _audit_policy(store: Any, entries: list[dict[str, Any]]) -> tuple[Any, int | None, str]:
+    """`audit verify`'s policy findings (tfreview.trust.root): (history, seq, reason), reason "" when all holds."""
+    from tfreview.trust.root import policy_findings
+
+    return policy_findings(store, entries, _settings().policy_root)
 
 
 def _witnessed(store: Any, entries: list[dict[str, Any]], result: Any) -> Any:
@@ -1150,6 +1194,9 @@ def policy_init(file: Path = typer.Argument(..., help="The policy TOML file (rul
 
     shown = init(settings, open_store(settings.store), find_signer(), file, claimed_user())
     _print_policy(shown, fmt, "installed policy version 1")
+    if fmt is Format.text:
+        _print("pin this root in tfreview.toml (commit it: code review then sees any change of root):")
+        _print(f'[trust]\npolicy_root = "{shown["pin"]}"')
 
 
 @policy_app.command("propose")
@@ -1176,7 +1223,11 @@ def policy_show(fmt: Format = FormatOpt) -> None:
     from tfreview.store import open_store
     from tfreview.trust.admin import show_store
 
-    _print_policy(show_store(open_store(_settings().store)), fmt)
+    settings = _settings()
+    shown = show_store(open_store(settings.store), settings.policy_root)
+    _print_policy(shown, fmt)
+    if fmt is Format.text:
+        _print(f'root pin ([trust] in tfreview.toml): policy_root = "{shown["pin"]}"')
 
 
 @policy_app.command("check")

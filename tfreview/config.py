@@ -32,6 +32,8 @@ class Settings:
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
     # Notification targets from [notify.<env>] (tfreview.notify.Target by name); their URLs come from variables.
     notify: Mapping[str, Any] = field(default_factory=dict)
+    # [trust] policy_root: the pin of the store's root policy version (tfreview.trust.root); None = not pinned.
+    policy_root: str | None = None
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
         """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
@@ -63,8 +65,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 # The keys of each table of tfreview.toml; anything else is a typo (exit 2, with the closest known key).
-_TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
+_TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "trust", "plan_max_age_hours",
              "rollout_timeout_s", "rollout_poll_s", "notify")
+_TRUST_KEYS = ("policy_root",)
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
 _APP_KEYS = ("image_repository",)  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
@@ -112,7 +115,7 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
         return BadInput(f"{path}: {key} must be {want}", "fix tfreview.toml: see Configuration in the README")
 
     _unknown_keys(data, _TOP_KEYS, "the top level", path)
-    for key in ("terraform", "apps", "backend"):
+    for key in ("terraform", "apps", "backend", "trust"):
         if not isinstance(data.get(key, {}), dict):
             raise bad(key, f"a table ([{key}...])")
     for table in ("apps", "backend"):
@@ -121,6 +124,9 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
                 raise bad(f"{table}.{name}", f"a table: [{table}.<{'app' if table == 'apps' else 'env'}>] with key = value lines")
     tf = data.get("terraform", {})
     _unknown_keys(tf, _TERRAFORM_KEYS, "[terraform]", path)
+    _unknown_keys(data.get("trust", {}), _TRUST_KEYS, "[trust]", path)
+    if "policy_root" in data.get("trust", {}):
+        check_policy_root(data["trust"]["policy_root"], f"{path} [trust]")
     if data.get("apps"):
         from tfreview.plan.roles import ROLE_KEYS  # docs/bring-your-own-terraform.md
 
@@ -142,6 +148,20 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
             raise bad(key, "a number")
         if value is not None:
             check_number(key, float(value), str(path))
+
+
+# The pin of the store's root policy (tfreview.trust.root.pin_of): version 1's sha256, its admins' key fingerprints.
+POLICY_ROOT = r"sha256:([0-9a-f]{64}) admins=(SHA256:[A-Za-z0-9+/]{43}(?:,SHA256:[A-Za-z0-9+/]{43})*)"
+
+
+def check_policy_root(pin: Any, source: str) -> str:
+    """`pin` if it has the shape of a policy root pin; BadInput (exit 2) naming `source` otherwise."""
+    import re
+
+    if not isinstance(pin, str) or not re.fullmatch(POLICY_ROOT, pin, re.ASCII):
+        raise BadInput(f"{source}: policy_root must be \"sha256:<64 hex> admins=SHA256:<fingerprint>[,...]\"",
+                       "paste the line `tfreview policy init` printed (`tfreview policy show` shows it too)")
+    return pin
 
 
 def check_store_url(store: str) -> str:
@@ -236,7 +256,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         from tfreview.notify import parse_config
 
         kwargs["notify"] = parse_config(data["notify"], str(cfg_path))
-    return Settings(backends=backends, apps=data.get("apps", {}), **kwargs)
+    return Settings(backends=backends, apps=data.get("apps", {}), policy_root=data.get("trust", {}).get("policy_root"),
+                    **kwargs)
 
 
 def current_user(environ: Mapping[str, str] | None = None) -> str:

@@ -108,8 +108,12 @@ class Context:
         from tfreview.trust.verify import identify
 
         signer = find_signer()
-        history = load_history(store)
+        history = load_history(store, pin=settings.policy_root)
         user = identify(signer, history, aws_arn=identity.get("aws_arn"))
+        if history.unrecorded:  # an activation record a crash lost, found in the log: put it back
+            from tfreview.trust.root import repair
+
+            repair(store, history)
         return cls(settings, store, user, on_event, {"user": user, **identity}, signer, history)
 
     @property
@@ -685,7 +689,7 @@ def load_policy(ctx: Context) -> Any:
     if ctx.policy is None:
         from tfreview.trust.policy import load_history
 
-        ctx.policy = load_history(ctx.store)
+        ctx.policy = load_history(ctx.store, pin=ctx.settings.policy_root)
     return ctx.policy.active.rules
 
 

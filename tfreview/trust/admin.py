@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tfreview.errors import Conflict, NotFound, PolicyRefusal
+from tfreview.errors import NotFound, PolicyRefusal
 from tfreview.store import Store
-from tfreview.trust.policy import (PolicyHistory, PolicyVersion, has_policy, load_history, policy_statement,
-                                   read_policy_file, sha256_of, store_signature, store_version)
+from tfreview.trust.policy import (PolicyHistory, PolicyVersion, load_history, policy_statement, read_policy_file,
+                                   sha256_of, store_signature, store_version)
+from tfreview.trust.root import ACTIVATE, pin_of, refuse_unless_new, store_activation
 
 
 def _now() -> str:
@@ -25,14 +26,17 @@ def _sign_version(ctx: Any, version: int, sha: str) -> None:
 
 
 def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | None = None) -> dict[str, Any]:
-    """Install version 1 from `file` into `store` (which has no policy), signed by `signer`, whose key must be one
-    of its admins' (`claimed`: TFREVIEW_USER, which must then name that admin)."""
+    """Install version 1 from `file` into `store` (which has no policy history and no audit entry), signed by
+    `signer`, whose key must be one of its admins' (`claimed`: TFREVIEW_USER, which must then name that admin).
+    The result carries `pin`, the line for tfreview.toml's [trust] policy_root."""
     from tfreview.workflow import Context
 
     document = read_policy_file(file)
-    if has_policy(store):
-        raise Conflict(f"store {store.url} already has a policy",
-                       "change it with: tfreview policy propose FILE (admins then approve it)")
+    if getattr(settings, "policy_root", None):
+        raise PolicyRefusal("tfreview.toml pins a policy root ([trust] policy_root): a new root would not match it",
+                            "a store is initialised once; if the team really starts over, remove the policy_root "
+                            "line in a reviewed commit first")
+    refuse_unless_new(store)
     principal = document.principal_of(signer.public_key)
     if principal is None or principal not in document.admins:
         raise PolicyRefusal(f"your signing key {signer.public_key.fingerprint} is not an admin's key in {file}",
@@ -43,25 +47,46 @@ def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | No
     sha = sha256_of(store_version(store, 1, document, None, principal, _now()))
     ctx = Context(settings, store, principal, identity={"user": principal}, signer=signer)
     _sign_version(ctx, 1, sha)
-    ctx.policy = load_history(store)
+    ctx.policy = load_history(store, witness=False)  # the log witnesses version 1 with its first entry, next
     ctx.audit("policy-init", details={"version": 1, "policy_sha256": sha})
+    ctx.policy = load_history(store)
     return show(ctx.policy)
 
 
+def _check_admin(ctx: Any, what: str) -> None:
+    active = ctx.policy.active
+    if ctx.user not in active.document.admins:
+        raise PolicyRefusal(f"{ctx.user} is not an admin of policy version {active.version}: only its admins may "
+                            f"{what}", f"ask one of: {', '.join(active.document.admins)}")
+
+
+def _activate_if_signed(ctx: Any, version: int, sha: str) -> bool:
+    """Once `version` has its quorum on the active version, record its activation: the `policy-activate` entry
+    (the log's witness), then policy/<version>/activation.json pointing at it. True when it did."""
+    chain = load_history(ctx.store, witness=False)
+    done = chain.active.version == version and chain.active.sha256 == sha
+    if done:
+        entry = ctx.audit(ACTIVATE, details={"version": version, "policy_sha256": sha,
+                                             "previous_sha256": chain.active.previous_sha256})
+        store_activation(ctx.store, version, sha, int(entry["seq"]))
+    ctx.policy = load_history(ctx.store, pin=getattr(ctx.settings, "policy_root", None))
+    return done
+
+
 def propose(ctx: Any, file: Path) -> dict[str, Any]:
-    """Store `file` as the next version after the active one, signed by the proposer (an admin's signature
-    counts toward the quorum; with admin_quorum = 1 an admin's proposal is active at once)."""
+    """Store `file` as the next version after the active one, signed by the proposer, who must be an admin of the
+    active version (their signature counts toward the quorum; with admin_quorum = 1 it is active at once)."""
     document = read_policy_file(file)
     history: PolicyHistory = ctx.policy
     active = history.active
+    _check_admin(ctx, "propose a change")
     version = max(history.versions) + 1
     raw = store_version(ctx.store, version, document, active.sha256, ctx.user, _now())
     sha = sha256_of(raw)
     ctx.audit("policy-propose", details={"version": version, "policy_sha256": sha})
-    if ctx.user in active.document.admins:
-        _sign_version(ctx, version, sha)
-        ctx.audit("policy-approve", details={"version": version, "policy_sha256": sha})
-    ctx.policy = load_history(ctx.store)
+    _sign_version(ctx, version, sha)
+    ctx.audit("policy-approve", details={"version": version, "policy_sha256": sha})
+    _activate_if_signed(ctx, version, sha)
     return show(ctx.policy)
 
 
@@ -75,12 +100,14 @@ def approve(ctx: Any, version: int) -> dict[str, Any]:
     if pv.previous_sha256 != active.sha256 or version <= active.version:
         raise PolicyRefusal(f"policy version {version} is not a proposal on the active version {active.version}",
                             "propose the change again on the active version: tfreview policy propose FILE")
-    if ctx.user not in active.document.admins:
-        raise PolicyRefusal(f"{ctx.user} is not an admin of policy version {active.version}",
-                            f"ask one of: {', '.join(active.document.admins)}")
+    _check_admin(ctx, "approve a change")
+    if ctx.user in pv.signed_by:  # signed already: a command that died before the activation is finished here
+        if _activate_if_signed(ctx, version, pv.sha256):
+            return show(ctx.policy)
+        raise PolicyRefusal(f"{ctx.user} already signed policy version {version}", "another admin must sign it")
     _sign_version(ctx, version, pv.sha256)
     ctx.audit("policy-approve", details={"version": version, "policy_sha256": pv.sha256})
-    ctx.policy = load_history(ctx.store)
+    _activate_if_signed(ctx, version, pv.sha256)
     return show(ctx.policy)
 
 
@@ -97,11 +124,13 @@ def _version_json(pv: PolicyVersion) -> dict[str, Any]:
 
 
 def show(history: PolicyHistory) -> dict[str, Any]:
-    """The active version (and a pending proposal) as JSON-ready data."""
+    """The active version (and a pending proposal) as JSON-ready data, with the pin of the root."""
     return {"active": _version_json(history.active),
-            "pending": _version_json(history.pending) if history.pending else None}
+            "pending": _version_json(history.pending) if history.pending else None,
+            "pin": pin_of(history.versions[1])}
 
 
-def show_store(store: Store) -> dict[str, Any]:
-    return show(load_history(store))
+def show_store(store: Store, pin: str | None = None) -> dict[str, Any]:
+    """`show` of the store's policy, with the pin of its root."""
+    return show(load_history(store, pin=pin))
 

@@ -188,6 +188,7 @@ class PolicyHistory:
     versions: Mapping[int, PolicyVersion]
     active: PolicyVersion
     pending: PolicyVersion | None = None
+    unrecorded: tuple[tuple[int, str, int], ...] = ()  # activations found in the log whose record a crash lost
 
 
 def _signatures(store: Store, keys: list[str]) -> list[dict[str, Any]]:
@@ -221,45 +222,61 @@ def _valid_signers(sigs: list[dict[str, Any]], version: int, sha: str, trusted: 
     return tuple(who)
 
 
-def load_history(store: Store) -> PolicyHistory:
-    """Read and verify the policy versions of the store. BadInput (exit 2) when there is none; PolicyRefusal
-    (exit 3) when version 1 is not signed by one of its admins."""
-    keys = store.list(PREFIX)  # recursive: the versions and their signatures, listed once
+def load_history(store: Store, *, pin: str | None = None, witness: bool = True, log: Any = None) -> PolicyHistory:
+    """Read and verify the policy versions of the store. BadInput (exit 2) when there is none and no audit log;
+    PolicyRefusal (exit 3) when version 1 is missing or not signed by one of its admins, a version's number is not
+    its folder's, the chain does not start at the pinned root `pin`, or (with `witness`, always but inside `policy`
+    commands) the audit log activated a version the store no longer has as it was (tfreview.trust.root). `log`: a
+    tfreview.trust.root.LogView holding entries read already."""
+    from tfreview.trust import root
+
+    keys = store.list(PREFIX)  # recursive: the versions, their signatures and activation records, listed once
     numbers = sorted({int(k[len(PREFIX):len(PREFIX) + 6]) for k in keys if re.fullmatch(r"policy/\d{6}/policy\.json", k)})
-    if not numbers or numbers[0] != 1:
+    pointers = {int(k[len(PREFIX):len(PREFIX) + 6]) for k in keys if re.fullmatch(r"policy/\d{6}/activation\.json", k)}
+    log = log or root.LogView(store)
+    if not numbers:
+        if witness and log.head() > 0:
+            raise PolicyRefusal(f"store {store.url} has an audit log but no policy: it is a damaged store (policy/ "
+                                "was removed), not a new one", root.RESTORE)
         raise BadInput(f"store {store.url} has no policy",
                        "an admin installs one: tfreview policy init POLICY.toml (see docs/approvals.md)")
+    if numbers[0] != 1:
+        raise PolicyRefusal("policy version 1 (the root) is missing from the store", root.RESTORE)
     versions: dict[int, PolicyVersion] = {}
-    active: PolicyVersion | None = None
-    pending: PolicyVersion | None = None
+    chain: list[int] = []  # the versions that verify, each signed by a quorum of the admins of the one before
     for n in numbers:
         try:
             raw = jsontext.loads_std(store.read(version_key(n)))
             document = parse_document(raw["document"])
         except (ValueError, KeyError, TypeError, BadInput):
-            if active is None:
+            if not chain or n in pointers:
                 raise PolicyRefusal(f"policy version {n} in the store is unreadable",
                                     "restore the store's policy/ from a backup") from None
             continue  # a broken proposal never becomes active
+        if raw.get("version") != n:  # tfreview never writes this: a version copied or moved into another's place
+            raise PolicyRefusal(f"policy version {n}: its file says it is version {raw.get('version')!r} (copied "
+                                "or moved from another place)", root.RESTORE)
         sha = sha256_of(raw)
-        # Version 1 is signed by its own admins (trust on first use); later ones by the active version's admins.
-        trusted = document if active is None else active.document
+        # Version 1 is signed by its own admins (trust on first use); later ones by the admins of the chain's last.
+        last = versions[chain[-1]] if chain else None
+        trusted = document if last is None else last.document
         signature_keys = [k for k in keys if k.startswith(f"{PREFIX}{n:06d}/signatures/")]
         pv = PolicyVersion(n, sha, raw.get("previous_sha256"), document,
                            _valid_signers(_signatures(store, signature_keys), n, sha, trusted))
         versions[n] = pv
-        if active is None:
+        if last is None:
             if not pv.signed_by:
                 raise PolicyRefusal("policy version 1 is not signed by one of its admins",
                                     "the store's policy was tampered with: restore policy/ from a backup")
-            active = pv
-        elif pv.previous_sha256 == active.sha256:
-            if len(pv.signed_by) >= active.document.admin_quorum:
-                active, pending = pv, None
-            else:
-                pending = pv
-    assert active is not None
-    return PolicyHistory(versions, active, pending)
+            chain.append(n)
+        elif pv.previous_sha256 == last.sha256 and len(pv.signed_by) >= last.document.admin_quorum:
+            chain.append(n)
+    if pin is not None:
+        root.check_pin(pin, versions[1])
+    seen = root.witness(store, versions, chain, pointers, log) if witness else root.Witnessed(chain[-1])
+    active = versions[seen.active]
+    following = [pv for n, pv in versions.items() if n > active.version and pv.previous_sha256 == active.sha256]
+    return PolicyHistory(versions, active, following[-1] if following else None, seen.unrecorded)
 
 
 def policy_statement(version: int, sha: str, signer: str, at: str) -> dict[str, Any]:
