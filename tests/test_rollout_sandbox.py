@@ -84,11 +84,12 @@ def test_fault_unhealthy_targets_is_a_failed_release(sandbox):
 
 
 def test_fault_unhealthy_targets_is_never_a_success_even_when_watched_too_briefly(sandbox):
-    app = make_webapp(sandbox)
-    sandbox.set_fault(app.service, "unhealthy-targets")
-    app.deploy_v2()
-    app.wait(lambda s: any(v == "unhealthy" for v in app.targets().values()))
-    result = watch(app, app.td_v2, timeout_s=0.01)
+    with driven_clock() as clock:  # no step between seeing it unhealthy and the brief watch, on any machine
+        app = make_webapp(sandbox)
+        sandbox.set_fault(app.service, "unhealthy-targets")
+        app.deploy_v2()
+        app.wait(lambda s: any(v == "unhealthy" for v in app.targets().values()))
+        result = watch(app, app.td_v2, timeout_s=0.01, clock=clock)
     assert result.state == FAILED and result.reason.startswith("did not finish in 0.01 s")
     assert "older deployment(s) still running 1 tasks" in result.reason
 
