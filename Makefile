@@ -37,14 +37,20 @@ native: $(BIN)/tfreview
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null 2>&1) || echo "chromium not installed: the HTML browser test will be skipped"; }
 
+# The suite runs in TEST_WORKERS pytest-xdist processes (each with its own local AWS; TEST_WORKERS=0: one process), a
+# test module whole on one worker. More workers than cores: most of the suite waits (terraform's provider, the ECS
+# lifecycle), it does not compute (docs/benchmarks.md, "The test suite").
+TEST_WORKERS ?= 4
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: venv browser
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest -q -m "not integration and not browser" $(PYTEST_ARGS)
 
 test-integration: venv
-	$(BIN)/pytest -q -m integration $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m integration $(XDIST) $(PYTEST_ARGS)
 
 # Refresh the lock from pyproject.toml's ranges and requirements/lock.in (newest allowed versions, with hashes),
 # with a pinned uv in its own venv; then run `make test` and commit the lock with what changed (README, Development).
@@ -63,7 +69,7 @@ test-latest:
 	.venv-latest/bin/pip install --quiet --upgrade -e '.[test]'
 	mkdir -p .cache && .venv-latest/bin/pip freeze --exclude-editable > .cache/latest-freeze.txt
 	@echo "newest allowed versions: .cache/latest-freeze.txt"
-	TFREVIEW_NATIVE=0 .venv-latest/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	TFREVIEW_NATIVE=0 .venv-latest/bin/pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # ruff and mypy over tfreview/ and tests/ (configured in pyproject.toml); both must be clean.
 lint: venv

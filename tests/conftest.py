@@ -5,13 +5,21 @@ ONE local AWS serves the whole session (`local_aws`): tfreview's sandbox (moto +
 real AWS provider against it (`aws_sandbox` exports its endpoint and credentials); the S3 store tests and the ECS
 sandbox tests talk to it with boto3. The provider mirror comes from TFREVIEW_PROVIDER_MIRROR (the Makefile finds
 it); the plugin cache is shared so each fresh working directory links the provider instead of copying it.
+
+Parallel runs (`make test`: pytest-xdist, `--dist loadfile`): each worker is a process with its own local AWS on its
+own free port (moto's state is per process) and its own temporary directories; a test module runs whole on one
+worker, so its module-scoped stacks are built once. The one thing workers share is the plugin cache, which the first
+of them fills under a lock (`_fill_plugin_cache`). Workers run the modules that drive terraform first
+(`pytest_collection_modifyitems`), so the longest ones do not start last.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,11 +48,39 @@ def local_aws():
     sandbox.stop()
 
 
+def _fill_plugin_cache() -> None:
+    """Install the AWS provider into the shared plugin cache once, before any test's terraform init links it.
+
+    Terraform does not make a plugin cache safe for concurrent installs, and parallel workers would all find it empty
+    on a fresh clone (and copy the 700 MB provider at once). One process at a time, under a lock file beside the
+    cache, runs `terraform init` in a scratch directory with tfreview's own terraform environment (mirror, cache);
+    once the provider is there, the others only find it."""
+    from tfreview.config import Settings
+    from tfreview.terraform import Terraform
+
+    cache = Path(os.environ["TFREVIEW_PLUGIN_CACHE_DIR"])
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f".{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if list(cache.glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
+            return
+        with tempfile.TemporaryDirectory(prefix="tfreview-plugin-cache-") as scratch:
+            shutil.copy(REPO / "terraform" / "modules" / "ecs-webapp" / "versions.tf", scratch)
+            settings = Settings(terraform_bin=os.environ.get("TFREVIEW_TERRAFORM_BIN", "terraform"),
+                                provider_mirror=os.environ.get("TFREVIEW_PROVIDER_MIRROR") or None,
+                                plugin_cache_dir=str(cache))
+            proc = subprocess.run([settings.terraform_bin, "init", "-backend=false", "-input=false", "-no-color"],
+                                  cwd=scratch, env=Terraform(settings, scratch).environment(), capture_output=True,
+                                  text=True, timeout=600)
+            assert proc.returncode == 0, f"terraform init (filling the plugin cache) failed:\n{proc.stdout}{proc.stderr}"
+
+
 @pytest.fixture(scope="session")
 def aws_sandbox(local_aws):
     """The local AWS for terraform; its endpoint and fake credentials are exported to subprocesses."""
     _require_terraform()
     os.environ.setdefault("TFREVIEW_PLUGIN_CACHE_DIR", str(REPO / ".cache" / "plugins"))
+    _fill_plugin_cache()
     saved = {k: os.environ.get(k) for k in local_aws.env()}
     os.environ.update(local_aws.env())
     yield local_aws
@@ -195,3 +231,30 @@ def cli_factory(tmp_path_factory):
         return Cli(store=cwd / ".tfreview", cwd=cwd)
 
     return make
+
+
+# -- parallel runs --------------------------------------------------------------------------------------------------
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a pytest-xdist worker, the modules that run terraform go first: those on the local AWS (the provider's
+    load balancer alone waits a minute per stack), then the other integration modules, most such tests first.
+
+    With `--dist loadfile --no-loadscope-reorder` (`make test`) a module is one unit of work, handed out in this order
+    as workers free up: the few modules that take minutes must start early, not last. Every worker computes the same
+    order. A run without workers keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    weight: dict[str, tuple[int, int]] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        on_aws, terraform = weight.get(module, (0, 0))
+        weight[module] = (on_aws + ("aws_sandbox" in getattr(item, "fixturenames", ())),
+                          terraform + (item.get_closest_marker("integration") is not None))
+    position = {module: i for i, module in enumerate(weight)}
+
+    def key(item: pytest.Item) -> tuple[bool, int, int]:
+        module = item.nodeid.split("::", 1)[0]
+        on_aws, terraform = weight[module]
+        return not on_aws, -terraform, position[module]
+
+    items.sort(key=key)

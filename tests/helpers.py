@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import re
@@ -12,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # -- signing keys and the policy of test stores ----------------------------------------------------------------------
 # Throw-away ed25519 keys made with ssh-keygen on first use, in a private temp directory removed at exit (never
@@ -247,13 +248,20 @@ class WebApp:
         self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=self.td_v2)
 
     def wait(self, condition: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
+        """The service once `condition` holds, polled every half step; on a driven clock (`driven_clock`) each poll
+        moves the sandbox's time one step instead, and `timeout_s` is counted in that time."""
+        from tfreview.sandbox import LIFECYCLE
+
+        driven = LIFECYCLE.clock if isinstance(LIFECYCLE.clock, DrivenClock) else None
+        now, sleep, pause = (driven, driven.sleep, LIFECYCLE.step_s) if driven else (time.monotonic, time.sleep,
+                                                                                      SANDBOX_STEP_S / 2)
+        deadline = now() + timeout_s
         while True:
             svc = self.describe()
             if condition(svc):
                 return svc
-            assert time.monotonic() < deadline, f"condition not met in {timeout_s} s: {svc['deployments']}"
-            time.sleep(SANDBOX_STEP_S / 2)
+            assert now() < deadline, f"condition not met in {timeout_s} s: {svc['deployments']}"
+            sleep(pause)
 
 
 def make_webapp(sandbox: Any, desired: int = 1, *, settle: bool = True) -> WebApp:
@@ -280,6 +288,36 @@ def make_webapp(sandbox: Any, desired: int = 1, *, settle: bool = True) -> WebAp
     if settle:
         app.wait(lambda s: s["deployments"][0]["rolloutState"] == "COMPLETED")
     return app
+
+
+class DrivenClock:
+    """The ECS lifecycle's clock when a test drives it (`driven_clock`): time moves only by `sleep`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextlib.contextmanager
+def driven_clock(step_s: float = 0.25) -> Iterator[DrivenClock]:
+    """The sandbox's deployments advance only when the test moves time (`clock.sleep(s)`), one step per `step_s`
+    (0.25 s: exact in binary, so a step is due exactly when the clock reaches it). A test that must see every
+    step of a deployment looks between two moves: however slow the machine, no step is skipped or merged. Time
+    goes on from the real clock's reading and the real clock is back afterwards."""
+    from tfreview.sandbox import LIFECYCLE
+
+    saved_clock, saved_step = LIFECYCLE.clock, LIFECYCLE.step_s
+    clock = DrivenClock(saved_clock())
+    LIFECYCLE.clock, LIFECYCLE.step_s = clock, step_s
+    try:
+        yield clock
+    finally:
+        LIFECYCLE.clock, LIFECYCLE.step_s = saved_clock, saved_step
 
 
 def primary(svc: dict[str, Any]) -> dict[str, Any]:

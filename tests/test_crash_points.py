@@ -164,6 +164,33 @@ def _recover(project: Project, args: tuple[str, ...], user: str) -> None:
     assert again.returncode == 0, (args, again.stderr)
 
 
+def descendants(pid: int) -> set[str]:
+    """The names (`comm`) of every process under `pid`, read from Linux's /proc."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        children.setdefault(int(rest[1]), []).append((int(stat.parent.name), name))
+    names, todo = set(), [pid]
+    while todo:
+        for child, name in children.get(todo.pop(), []):
+            names.add(name)
+            todo.append(child)
+    return names
+
+
+def wait_for_descendant(pid: int, name: str, timeout_s: float = 120) -> None:
+    """Wait until a process named `name` runs under `pid` (the apply's terraform reached its provisioner's `sleep`):
+    a condition, not a guess of how long terraform takes to get there on a busy machine."""
+    deadline = time.monotonic() + timeout_s
+    while name not in descendants(pid):
+        assert time.monotonic() < deadline, f"no {name!r} process under {pid} after {timeout_s} s"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_apply_records_its_outcome_stops_terraform_and_frees_the_lock(cli_factory, sig, code):
     project = Project(cli_factory(f"interrupt-{sig.name}"))
@@ -172,11 +199,7 @@ def test_an_interrupted_apply_records_its_outcome_stops_terraform_and_frees_the_
                                   check=True).stdout)
     project.run("approve", plan["id"], "--yes", user=APPROVER, check=True)
     proc = project.cli.popen("apply", plan["id"], "--no-wait", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    start = project.store / "applies" / plan["id"] / "start.json"
-    deadline = time.monotonic() + 60
-    while not start.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3)  # terraform is in the provisioner's sleep now
+    wait_for_descendant(proc.pid, "sleep")  # terraform is in the provisioner's sleep now
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == code, err
@@ -203,11 +226,7 @@ def test_a_killed_apply_keeps_its_lock_while_its_terraform_runs_and_its_workdir_
     work = project.dir / "work"
     proc = project.cli.popen("apply", plan["id"], "--no-wait", env={"TFREVIEW_WORK_DIR": str(work)},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    start = project.store / "applies" / plan["id"] / "start.json"
-    deadline = time.monotonic() + 60
-    while not start.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3)  # terraform is in the provisioner's sleep
+    wait_for_descendant(proc.pid, "sleep")  # terraform is in the provisioner's sleep
     proc.kill()
     proc.wait()
     assert [p.name for p in work.iterdir() if p.name.startswith(f"tfreview-apply-{proc.pid}-")]

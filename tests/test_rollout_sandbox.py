@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import SANDBOX_STEP_S as STEP_S
-from tests.helpers import WebApp, make_webapp, primary
+from tests.helpers import DrivenClock, WebApp, driven_clock, make_webapp, primary
 from tfreview.rollout.watch import FAILED, SUCCEEDED, LogLine, watch_deployment
 
 POLL_S = 0.05
@@ -13,20 +12,24 @@ POLL_S = 0.05
 pytestmark = pytest.mark.usefixtures("no_faults_left_behind")
 
 
-def watch(app: WebApp, expected: str, timeout_s: float = 10.0, lines: list[LogLine] | None = None):
+def watch(app: WebApp, expected: str, timeout_s: float = 10.0, lines: list[LogLine] | None = None,
+          clock: DrivenClock | None = None):
+    """watch_deployment of `app`'s service; with `clock` (helpers.driven_clock), on the sandbox's driven time."""
+    on_event = lines.append if lines is not None else None
+    if clock is None:
+        return watch_deployment(app.ecs, app.elbv2, app.cluster, app.service, expected, app.target_group,
+                                timeout_s=timeout_s, poll_s=POLL_S, on_event=on_event)
     return watch_deployment(app.ecs, app.elbv2, app.cluster, app.service, expected, app.target_group,
-                            timeout_s=timeout_s, poll_s=POLL_S, on_event=(lines.append if lines is not None else None))
+                            timeout_s=timeout_s, poll_s=POLL_S, on_event=on_event, clock=clock, sleep=clock.sleep)
 
 
 def test_a_good_deployment_is_watched_to_success_and_the_log_tells_the_story(sandbox):
     app = make_webapp(sandbox)
-    sandbox.step_s = 0.3  # slow enough that polls every 0.05 s see every step, even on a busy machine
-    try:
-        app.deploy_v2()
-    finally:
-        sandbox.step_s = STEP_S
     lines: list[LogLine] = []
-    result = watch(app, app.td_v2, lines=lines)
+    # The watcher's sleeps move the sandbox's time (5 polls per step): it sees every step, on any machine.
+    with driven_clock() as clock:
+        app.deploy_v2()
+        result = watch(app, app.td_v2, lines=lines, clock=clock)
     assert result.ok and result.state == SUCCEEDED, result.reason
     assert result.task_definition == app.td_v2 and result.duration_s > 0
     story = "\n".join(line.text for line in lines)
@@ -81,11 +84,12 @@ def test_fault_unhealthy_targets_is_a_failed_release(sandbox):
 
 
 def test_fault_unhealthy_targets_is_never_a_success_even_when_watched_too_briefly(sandbox):
-    app = make_webapp(sandbox)
-    sandbox.set_fault(app.service, "unhealthy-targets")
-    app.deploy_v2()
-    app.wait(lambda s: any(v == "unhealthy" for v in app.targets().values()))
-    result = watch(app, app.td_v2, timeout_s=0.01)
+    with driven_clock() as clock:  # no step between seeing it unhealthy and the brief watch, on any machine
+        app = make_webapp(sandbox)
+        sandbox.set_fault(app.service, "unhealthy-targets")
+        app.deploy_v2()
+        app.wait(lambda s: any(v == "unhealthy" for v in app.targets().values()))
+        result = watch(app, app.td_v2, timeout_s=0.01, clock=clock)
     assert result.state == FAILED and result.reason.startswith("did not finish in 0.01 s")
     assert "older deployment(s) still running 1 tasks" in result.reason
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import SANDBOX_STEP_S as STEP_S
-from tests.helpers import make_webapp, primary
+from tests.helpers import driven_clock, make_webapp, primary
 from tfreview.errors import BadInput
 from tfreview.sandbox import LIFECYCLE, parse_faults, set_remote_fault, start_sandbox
 
@@ -49,19 +49,21 @@ def test_sandbox_reports_a_busy_port_as_bad_input(sandbox):
 
 
 def test_create_service_starts_a_deployment_that_completes_with_healthy_targets(sandbox):
-    app = make_webapp(sandbox, desired=2, settle=False)
-    first = app.describe()
-    assert primary(first)["rolloutState"] == "IN_PROGRESS" and first["runningCount"] == 0
-    done = app.wait(lambda s: primary(s)["rolloutState"] == "COMPLETED")
+    with driven_clock():  # no step before the first look, however slow the machine
+        app = make_webapp(sandbox, desired=2, settle=False)
+        first = app.describe()
+        assert primary(first)["rolloutState"] == "IN_PROGRESS" and first["runningCount"] == 0
+        done = app.wait(lambda s: primary(s)["rolloutState"] == "COMPLETED")
     assert done["runningCount"] == 2 and primary(done)["runningCount"] == 2
     assert sorted(app.targets().values()) == ["healthy", "healthy"]
     assert messages(done)[-1] == f"(service {app.service}) has reached a steady state."
 
 
 def test_a_new_task_definition_makes_a_new_primary_and_demotes_the_old_one_to_active(sandbox):
-    app = make_webapp(sandbox)
-    app.deploy_v2()
-    svc = app.describe()
+    with driven_clock():  # no step before the look, however slow the machine
+        app = make_webapp(sandbox)
+        app.deploy_v2()
+        svc = app.describe()
     assert svc["taskDefinition"] == app.td_v2
     assert [(d["status"], d["taskDefinition"], d["rolloutState"]) for d in svc["deployments"]] == [
         ("PRIMARY", app.td_v2, "IN_PROGRESS"), ("ACTIVE", app.td_v1, "COMPLETED")]
@@ -71,19 +73,16 @@ def test_a_new_task_definition_makes_a_new_primary_and_demotes_the_old_one_to_ac
 def test_the_deployment_starts_registers_drains_and_completes_in_that_order(sandbox):
     app = make_webapp(sandbox)
     old_ips = set(app.targets())
-    sandbox.step_s = 0.3  # slow enough that polls see every step, even on a busy machine
-    try:
-        app.deploy_v2()
-    finally:
-        sandbox.step_s = STEP_S
     seen_states: set[str] = set()
-    svc = app.describe()
-    deadline = time.monotonic() + 10
-    while primary(svc)["rolloutState"] != "COMPLETED":
-        assert time.monotonic() < deadline
-        seen_states |= {f"{ip in old_ips}:{state}" for ip, state in app.targets().items()}
-        time.sleep(STEP_S / 3)
+    with driven_clock() as clock:  # time moves one step between two looks: every step is seen, on any machine
+        app.deploy_v2()
         svc = app.describe()
+        for _ in range(40):  # a deployment of one task takes 5 steps
+            if primary(svc)["rolloutState"] == "COMPLETED":
+                break
+            seen_states |= {f"{ip in old_ips}:{state}" for ip, state in app.targets().items()}
+            clock.sleep(0.25)
+            svc = app.describe()
     assert [d["status"] for d in svc["deployments"]] == ["PRIMARY"]
     assert primary(svc)["taskDefinition"] == app.td_v2 and primary(svc)["runningCount"] == 1
     assert primary(svc)["rolloutStateReason"] == f"ECS deployment {primary(svc)['id']} completed."
@@ -115,10 +114,11 @@ def test_scaling_without_a_new_revision_keeps_the_deployment(sandbox):
 
 
 def test_force_new_deployment_rolls_the_same_revision(sandbox):
-    app = make_webapp(sandbox)
-    before = primary(app.describe())["id"]
-    app.ecs.update_service(cluster=app.cluster, service=app.service, forceNewDeployment=True)
-    svc = app.describe()
+    with driven_clock():  # no step before the look, however slow the machine
+        app = make_webapp(sandbox)
+        before = primary(app.describe())["id"]
+        app.ecs.update_service(cluster=app.cluster, service=app.service, forceNewDeployment=True)
+        svc = app.describe()
     assert primary(svc)["id"] != before and primary(svc)["taskDefinition"] == app.td_v1
     assert [d["status"] for d in svc["deployments"]] == ["PRIMARY", "ACTIVE"]
 
@@ -152,16 +152,17 @@ def test_fault_circuit_breaker_rollback_ends_stable_on_the_old_revision(sandbox)
 
 
 def test_fault_unhealthy_targets_runs_tasks_whose_targets_fail_health_checks(sandbox):
-    app = make_webapp(sandbox)
-    sandbox.set_fault(app.service, "unhealthy-targets")
-    app.deploy_v2()
     seen: set[str] = set()
-    deadline = time.monotonic() + 10
-    while primary(app.describe())["rolloutState"] == "IN_PROGRESS":
-        assert time.monotonic() < deadline
-        seen |= set(app.targets().values())
-        time.sleep(STEP_S / 3)
-    svc = app.describe()
+    with driven_clock() as clock:  # time moves one step between two looks: every step is seen, on any machine
+        app = make_webapp(sandbox)
+        sandbox.set_fault(app.service, "unhealthy-targets")
+        app.deploy_v2()
+        for _ in range(80):
+            if primary(app.describe())["rolloutState"] != "IN_PROGRESS":
+                break
+            seen |= set(app.targets().values())
+            clock.sleep(0.25)
+        svc = app.describe()
     assert "unhealthy" in seen
     assert primary(svc)["rolloutState"] == "FAILED" and primary(svc)["failedTasks"] >= 3
     assert any("is unhealthy in (target-group" in m for m in messages(svc))
