@@ -769,6 +769,32 @@ def approval_progress(ctx: Context, record: dict[str, Any]) -> Any:
                             rejected_by=tuple(a.approver for a in decisions if a.kind != "approve"))
 
 
+# A decision file without its audit entry, made less than this many seconds ago, is most likely another run's
+# that is writing the entry right now (one append after the file); older, that run died.
+DECISION_GRACE_S = 10.0
+
+
+def _await_entry(store: Store, key: str, raw: bytes, etag: str, now: datetime) -> tuple[dict[str, Any], str]:
+    """The decision file at `key` (read as `raw`, `etag`) once it points at its audit entry, or as it is when its
+    maker is taken for dead: it was made DECISION_GRACE_S or more before `now`, or that long has passed here.
+    Completing another live run's decision would log it twice and make that run fail."""
+    import time
+
+    from tfreview.review.policy import parse_time
+
+    stored = parse_json(key, raw)
+    try:
+        age = (now - parse_time(str(stored.get("approved_at")))).total_seconds()
+    except ValueError:
+        age = DECISION_GRACE_S
+    deadline = time.monotonic() + max(0.0, min(DECISION_GRACE_S, DECISION_GRACE_S - age))
+    while "audit_seq" not in stored and time.monotonic() < deadline:
+        time.sleep(0.1)
+        raw, etag = store.read_versioned(key)
+        stored = parse_json(key, raw)
+    return stored, etag
+
+
 def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record an approval or a rejection of `plan_id` by the current user, bound to the plan's facts (`record`:
     the plan's record when the caller has read it; records are create-only)."""
@@ -793,8 +819,8 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str
     except NotFound:
         pass
     else:
-        stored = parse_json(key, raw)
-        if "audit_seq" not in stored:  # its signature was checked by `verified` above
+        stored, etag = _await_entry(ctx.store, key, raw, etag, now)
+        if "audit_seq" not in stored:  # its signature was checked by `verified` above; the run that made it died
             done = log(stored, etag)  # as it was made, not as asked now
             if stored.get("kind") == kind:
                 return done
