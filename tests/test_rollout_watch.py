@@ -288,9 +288,18 @@ class FakeClock:
 class ScriptedAws:
     """ecs + elbv2 stand-in that plays one (service, targets) frame per poll, repeating the last one."""
 
-    def __init__(self, frames: list[tuple[dict[str, Any] | Exception, list[dict[str, Any]]]]) -> None:
+    def __init__(self, frames: list[tuple[dict[str, Any] | Exception, list[dict[str, Any]]]],
+                 stopped: list[dict[str, Any]] | None = None) -> None:
         self.frames = frames
         self.polls = 0
+        self.stopped = stopped or []  # DescribeTasks descriptions of the service's stopped tasks
+
+    def list_tasks(self, cluster: str, serviceName: str, desiredStatus: str) -> dict[str, Any]:  # noqa: N803
+        assert desiredStatus == "STOPPED"
+        return {"taskArns": [t["taskArn"] for t in self.stopped]}
+
+    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
+        return {"tasks": [t for t in self.stopped if t["taskArn"] in tasks], "failures": []}
 
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         frame, _ = self.frames[min(self.polls, len(self.frames) - 1)]

@@ -588,6 +588,7 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
           steps: Optional[str] = typer.Option(None, "--steps", help="Traffic steps in percent, e.g. 10,50,100 (default: all at once)."),
           bake: float = typer.Option(0.0, "--bake", min=0.0, help="Seconds to wait (and re-check health) after each traffic step."),
           verify_cmd: Optional[str] = typer.Option(None, "--verify-cmd", help="Command run against the test listener before traffic moves ($TFREVIEW_TEST_URL)."),
+          alarm: Optional[list[str]] = typer.Option(None, "--alarm", metavar="NAME", help="CloudWatch alarm name (repeatable): in ALARM during the watch or a bake, it stops the release and traffic goes back."),
           break_glass: bool = typer.Option(False, "--break-glass", help="Apply without approvals (allowed identities only)."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
           fmt: Format = FormatOpt) -> None:
@@ -604,13 +605,20 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.rollout.traffic import weight_steps
 
     percents = weight_steps(steps)  # checked even with --no-wait: every option value is checked
+    from tfreview.rollout.alarms import check_alarm_name
+
+    for name in alarm or ():
+        check_alarm_name(name)
+    if alarm and no_wait:
+        raise _bad("--alarm needs the release to be watched", "drop --no-wait, or drop --alarm")
     settings = _settings()
-    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
-                                                  timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
     ctx, progress = _context(f"applying {plan_id}", settings)
     from tfreview.workflow import load_plan
 
     record = load_plan(ctx.store, plan_id)
+    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
+                                                  timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s,
+                                                  alarms=settings.alarms_for(record["app"], record["env"], tuple(alarm or ())))
     _warn_interrupted(ctx.store, record["app"], record["env"])
     with progress:
         result = apply_release(ctx, plan_id, options=options, log=progress.log, display=progress.rollout,
@@ -1111,7 +1119,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
                 "tfreview comment ID --forge github --repo acme/webapp --pr 7 --api-url https://ghe.example.com/api/v3"),
     "approve": ("tfreview approve webapp-qa-20261126-112547-0dbc", "tfreview approve ID --yes -m \"checked the image bump\""),
     "reject": ('tfreview reject ID --reason "opens port 22 to the world"',),
-    "apply": ("tfreview apply ID --steps 10,50,100 --bake 60 --verify-cmd ./smoke-test.sh", "tfreview apply ID --no-wait"),
+    "apply": ("tfreview apply ID --steps 10,50,100 --bake 60 --verify-cmd ./smoke-test.sh",
+              "tfreview apply ID --steps 25,100 --bake 300 --alarm webapp-prod-5xx --alarm webapp-prod-latency",
+              "tfreview apply ID --no-wait"),
     "status": ("tfreview status --app webapp --env prod", "tfreview status --app webapp --env prod --format json"),
     "rollback": ("tfreview rollback --app webapp --env prod", "tfreview rollback --app webapp --env prod --yes"),
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),

@@ -40,6 +40,12 @@ class Settings:
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
 
+    def alarms_for(self, app: str, env: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The CloudWatch alarms that gate a release of `app` to `env`: `[apps.<app>] alarms` and `extra` (--alarm)."""
+        from tfreview.rollout.alarms import alarm_names
+
+        return alarm_names(self.app_setting(app, "alarms"), env, extra, f"apps.{app}.alarms")
+
     def roles_for(self, app: str) -> Any:
         """The `Roles` of the app's Terraform: `[apps.<app>]` over the bundled module's defaults."""
         from tfreview.plan.roles import Roles
@@ -64,7 +70,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 _TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
              "rollout_timeout_s", "rollout_poll_s")
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
-_APP_KEYS = ("image_repository",)  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
+_APP_KEYS = ("image_repository", "alarms")  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
 _S3_BACKEND_KEYS = (
     "type", "bucket", "key", "region", "encrypt", "use_lockfile", "kms_key_id", "acl", "sse_customer_key",
@@ -132,6 +138,11 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
     for key, value in strings:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise bad(key, "a string, not empty")
+    for name, table in data.get("apps", {}).items():
+        if "alarms" in table:
+            from tfreview.rollout.alarms import check_alarms_setting
+
+            check_alarms_setting(table["alarms"], f"{path}: apps.{name}.alarms")
     if data.get("store") is not None:  # checked even when TFREVIEW_STORE or --store wins
         check_store_url(data["store"])
     for key in NUMBER_LIMITS:
