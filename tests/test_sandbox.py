@@ -345,7 +345,7 @@ def test_an_alarm_state_can_be_set_now_or_after_the_next_traffic_shift(sandbox):
 
     def forward(weights: tuple[int, int]) -> list[dict[str, Any]]:
         return [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
-            {"TargetGroupArn": tg, "Weight": w} for tg, w in zip(tgs, weights)]}}]
+            {"TargetGroupArn": tg, "Weight": w} for tg, w in zip(tgs, weights, strict=True)]}}]
 
     listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
                                      DefaultActions=forward((100, 0)))["Listeners"][0]["ListenerArn"]

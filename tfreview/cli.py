@@ -784,13 +784,32 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
         for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
             approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
             outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
-            if row.get("release"):
-                outcome = f"release {row['release']['outcome']}"
+            rel = row.get("release") or {}
+            if rel:
+                outcome = f"release {rel['outcome']}"
+                if isinstance(rel.get("alarm"), dict):
+                    outcome += f" (alarm {rel['alarm'].get('name')})"
             steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
             table.add_row(indent + row["id"], row.get("kind", ""), row["version"], row["env"], row["planner"],
                           approvals or under.get(row.get("kind", ""), "-"), outcome + steps,
                           _short_counts(row["summary"] or ""))
+        if expand or release:
+            for line in _release_why(r.get("release") or {}):
+                table.add_row("", "", "", "", "", "", line, "")
     _console().print(table if rows else "no plans yet")
+
+
+def _release_why(rel: dict[str, Any]) -> list[str]:
+    """The lines `history --expand` shows under a release that failed: its reason, the alarm that stopped it (name,
+    state reason, when it fired), why its tasks stopped (once per distinct reason)."""
+    from tfreview.report import alarm_line, stopped_lines
+
+    if not rel or rel.get("outcome") == "succeeded" and not rel.get("stopped_tasks"):
+        return []
+    out = [f"  why: {rel['reason']}"] if rel.get("reason") else []
+    if isinstance(rel.get("alarm"), dict):
+        out.append(f"  {alarm_line(rel['alarm'])}")
+    return out + [f"  {line}" for line in stopped_lines(rel)]
 
 
 def _short_counts(summary: str) -> str:

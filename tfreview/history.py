@@ -90,7 +90,9 @@ def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
             "outcome": outcome,
             "release": None if release is None else {"outcome": release.get("outcome"),
                                                      "reason": release.get("reason") or "",
-                                                     "finished_at": release.get("finished_at")}}
+                                                     "finished_at": release.get("finished_at"),
+                                                     "alarm": release.get("alarm"),
+                                                     "stopped_tasks": release.get("stopped_tasks") or []}}
 
 
 def _all_plan_ids(store: Store) -> list[str]:

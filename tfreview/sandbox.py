@@ -786,7 +786,8 @@ def _install_patches(self: Lifecycle) -> None:
                 if (service is None or svc.name == str(service).rsplit("/", 1)[-1])
                 and (t.state == "STOPPED") == (wanted == "STOPPED") and (not started_by or t.started_by == started_by)]
         if service is None:  # tasks moto itself ran (RunTask), as before
-            arns = [str(a) for a in orig_list_tasks(response).result["taskArns"]] + arns  # type: ignore[attr-defined]
+            listed: Any = orig_list_tasks(response).result
+            arns = [str(a) for a in listed["taskArns"]] + arns
         return ActionResult({"taskArns": arns})
 
     def describe_tasks_response(response: Any) -> Any:

@@ -182,12 +182,11 @@ class StoppedTask:
         if self.stop_code:
             parts[0] += f" [{self.stop_code}]"
         for name, code, reason in self.containers:
+            reason = "" if reason and reason in self.stopped_reason else reason  # said already
             if code is None and not reason:
                 continue
-            said = f"container {name}" + (f" exit code {code}" if code is not None else "")
-            if reason and reason not in self.stopped_reason:
-                said += f": {reason}"
-            parts.append(said)
+            parts.append(f"container {name}" + (f" exit code {code}" if code is not None else "")
+                         + (f": {reason}" if reason else ""))
         return "; ".join(parts)
 
 
@@ -567,6 +566,11 @@ def watch_deployment(
     live display). Service events created before `since` (e.g. when the apply began; default: when the watched
     deployment was created) are not replayed. AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a
     row raises AwsError; the deployment's own failure is a RolloutResult with ok False, never an exception.
+
+    When the watched deployment's failed task count grows, or it fails, its stopped tasks are read (ListTasks,
+    DescribeTasks) and each distinct reason (stoppedReason, stop code, containers' exit codes and reasons; the
+    targets' health reason codes) is logged once. `gate`, called after each poll that did not end the watch,
+    returns None to go on or {"reason": ...} to end it as failed with that reason (a gating alarm in ALARM).
     """
     started = clock()
     since = _as_datetime(since)
@@ -574,6 +578,9 @@ def watch_deployment(
     before: Observation | None = None
     errors = 0
     last = Assessment(IN_PROGRESS, "not observed yet")
+    reasons = Reasons()
+    stopped_by: dict[str, Any] | None = None
+    task_errors = 0
 
     def emit(line: LogLine) -> None:
         log.append(line)
