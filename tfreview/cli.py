@@ -107,7 +107,8 @@ class Progress:
         self.last = text
         if self.status is not None:
             self.status.update(Text(f"{self.title}: {text}"))
-        elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
+        elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout") or (
+                event.get("type") == "apply_progress" and event.get("tfreview")):  # ours: every progress interval
             if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
                 self.console.print(self.title, markup=False)
                 self.title = ""
@@ -648,9 +649,9 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
         run = st["running"].get(colour)
-        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
+        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or 'unknown'} ({run['task_definition']}, " \
             f"{(run['rollout_state'] or 'no rollout state').lower()}, {run['running']}/{run['desired']} tasks)"
-        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
+        _print(f"  {colour:<6} {version or 'unknown':<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
     for colour in st["differs"]:
         _print(f"  {colour}: the state records {st['versions'][colour]} but its service runs "
                f"{st['running'][colour]['version']} (the deployment did not take: a circuit-breaker rollback?); "

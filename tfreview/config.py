@@ -30,6 +30,7 @@ class Settings:
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
+    progress_interval_s: float = 30.0  # a resource terraform still works on gets a "still creating" line this often
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
         """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
@@ -68,7 +69,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 # The keys of each table of tfreview.toml; anything else is a typo (exit 2, with the closest known key).
 _TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "plan_max_age_hours",
-             "rollout_timeout_s", "rollout_poll_s")
+             "rollout_timeout_s", "rollout_poll_s", "progress_interval_s")
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
 _APP_KEYS = ("image_repository", "alarms")  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
@@ -84,7 +85,8 @@ _S3_BACKEND_KEYS = (
     "insecure", "max_retries", "retry_mode",
 )
 # Seconds or hours: finite, above zero, and below a bound no one means (a typo of a unit or a digit).
-NUMBER_LIMITS = {"plan_max_age_hours": 24.0 * 366, "rollout_timeout_s": 7 * 86_400.0, "rollout_poll_s": 3_600.0}
+NUMBER_LIMITS = {"plan_max_age_hours": 24.0 * 366, "rollout_timeout_s": 7 * 86_400.0, "rollout_poll_s": 3_600.0,
+                 "progress_interval_s": 3_600.0}
 
 
 def _unknown_keys(table: Mapping[str, Any], known: tuple[str, ...], where: str, path: Path) -> None:
@@ -194,6 +196,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "plan_max_age_hours": data.get("plan_max_age_hours"),
         "rollout_timeout_s": data.get("rollout_timeout_s"),
         "rollout_poll_s": data.get("rollout_poll_s"),
+        "progress_interval_s": data.get("progress_interval_s"),
     }
     env_map = {
         "store": "TFREVIEW_STORE",
@@ -203,6 +206,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "work_dir": "TFREVIEW_WORK_DIR",
         "rollout_timeout_s": "TFREVIEW_ROLLOUT_TIMEOUT",
         "rollout_poll_s": "TFREVIEW_ROLLOUT_POLL",
+        "progress_interval_s": "TFREVIEW_PROGRESS_INTERVAL",
     }
     for key, var in env_map.items():
         if env.get(var):
@@ -210,7 +214,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for key, val in (overrides or {}).items():
         if val is not None:
             values[key] = val
-    for key, var in (("rollout_timeout_s", "TFREVIEW_ROLLOUT_TIMEOUT"), ("rollout_poll_s", "TFREVIEW_ROLLOUT_POLL")):
+    for key, var in (("rollout_timeout_s", "TFREVIEW_ROLLOUT_TIMEOUT"), ("rollout_poll_s", "TFREVIEW_ROLLOUT_POLL"),
+                     ("progress_interval_s", "TFREVIEW_PROGRESS_INTERVAL")):
         if env.get(var) and values[key] == env[var]:  # tfreview.toml's values are checked above
             try:
                 values[key] = check_number(key, float(env[var]), var)

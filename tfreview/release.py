@@ -373,6 +373,14 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
     outputs = applied["outputs"]
+    record = workflow.load_plan(ctx.store, applied["plan_id"])
+    roles = record_roles(record)
+    if not roles.image and ctx.settings.roles_for(app).image:  # an `image` set since that plan was made
+        from dataclasses import replace
+
+        roles = replace(roles, image=ctx.settings.roles_for(app).image)
+    # The versions the state records (a module taking whole image URIs outputs them: the app's `image` says how).
+    recorded = {c: roles.version_of(v) for c, v in (outputs.get("versions") or {}).items()}
     weights = dict(outputs.get("weights") or {})
     source = "recorded"
     try:
@@ -387,7 +395,7 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         from tfreview import aws
         from tfreview.rollout.status import colour_status
 
-        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs).items()}
+        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs, roles).items()}
     except Exception:  # AWS unreachable: the state's versions are all we can say (what runs is unknown: null)
         unknown = dict.fromkeys(("version", "task_definition", "rollout_state", "running", "desired"))
         running = {c: dict(unknown) for c in outputs.get("versions") or {}}
@@ -396,10 +404,10 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
     release = last_release(ctx.store, app, env)
     # A team's module may have no `strategy` output: the release variables of that apply say it.
-    strategy = outputs.get("strategy") or workflow.load_plan(ctx.store, applied["plan_id"])["release_vars"].get("strategy")
+    strategy = outputs.get("strategy") or record["release_vars"].get("strategy")
     return {"app": app, "env": env, "strategy": strategy, "live_color": live,
-            "versions": outputs.get("versions"), "running": running,
-            "differs": differing(outputs.get("versions") or {}, running),
+            "versions": recorded, "running": running,
+            "differs": differing(recorded, running),
             "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by")},
@@ -422,7 +430,8 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     env_policy = workflow.load_policy(ctx).for_env(env)
     if env_policy.approvers is not None and ctx.user not in env_policy.approvers:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
-    log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
+    back_to = roles.version_of((outputs.get("versions") or {}).get(target))
+    log(f"planning rollback of {app} in {env}: 100% -> {target} ({back_to})")
     record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables).record
     refuse_unless_weight_only(record, "rollback plan")
     if env_policy.rollback_requires_approval:
@@ -430,8 +439,7 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     result = workflow.apply(ctx, record["id"], rollback=True)
     ctx.audit("rollback", app=app, env=env, version=applied["version"], plan_id=record["id"],
               details={"to": target})
-    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target,
-            "version": outputs["versions"][target]}
+    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target, "version": back_to}
 
 
 def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> workflow.Planned:

@@ -809,6 +809,8 @@ def _install_patches(self: Lifecycle) -> None:
             self.on_listener_weights()
         return listener
 
+    _install_autoscaling_tags()
+
     # setattr: these replace moto's methods on purpose (mypy would call a plain assignment a mistake).
     for owner, name, patched in ((backend_cls, "create_service", create_service),
                                  (backend_cls, "update_service", update_service),
@@ -822,6 +824,62 @@ def _install_patches(self: Lifecycle) -> None:
                                  (elbv2_models.ELBv2Backend, "modify_listener", modify_listener)):
         setattr(owner, name, patched)
     self._installed = True
+
+
+_AUTOSCALING_TAGS: dict[str, dict[str, str]] = {}  # resource ARN -> tags (Application Auto Scaling)
+
+
+def _install_autoscaling_tags() -> None:
+    """Emulator extension: Application Auto Scaling's tags (RegisterScalableTarget's Tags, TagResource,
+    UntagResource, ListTagsForResource). moto 5.2 answers none of them, and the AWS provider retries the unanswered
+    call for many minutes, so a module with an `aws_appautoscaling_target` seemed to hang. Tags are kept per ARN;
+    a scalable target's go when it is deregistered (moto's own state is reset by /moto-api/reset)."""
+    import json as _json
+
+    from moto.applicationautoscaling import responses as aas
+
+    cls = aas.ApplicationAutoScalingResponse
+    if getattr(cls, "_tfreview_tags", False):
+        return
+    orig_register, orig_deregister = cls.register_scalable_target, cls.deregister_scalable_target
+
+    def register_scalable_target(response: Any) -> Any:
+        body = orig_register(response)
+        tags = response._get_param("Tags") or {}
+        if tags:
+            arn = _json.loads(body)["ScalableTargetARN"]
+            _AUTOSCALING_TAGS.setdefault(arn, {}).update({str(k): str(v) for k, v in tags.items()})
+        return body
+
+    def deregister_scalable_target(response: Any) -> Any:
+        targets = response.applicationautoscaling_backend.describe_scalable_targets(
+            response._get_param("ServiceNamespace"), [response._get_param("ResourceId")],
+            response._get_param("ScalableDimension"))
+        body = orig_deregister(response)
+        for target in targets:
+            _AUTOSCALING_TAGS.pop(target.arn, None)
+        return body
+
+    def tag_resource(response: Any) -> str:
+        _AUTOSCALING_TAGS.setdefault(str(response._get_param("ResourceARN")), {}).update(
+            {str(k): str(v) for k, v in (response._get_param("Tags") or {}).items()})
+        return "{}"
+
+    def untag_resource(response: Any) -> str:
+        tags = _AUTOSCALING_TAGS.get(str(response._get_param("ResourceARN")), {})
+        for key in response._get_param("TagKeys") or []:
+            tags.pop(str(key), None)
+        return "{}"
+
+    def list_tags_for_resource(response: Any) -> str:
+        return _json.dumps({"Tags": _AUTOSCALING_TAGS.get(str(response._get_param("ResourceARN")), {})})
+
+    for name, patched in (("register_scalable_target", register_scalable_target),
+                          ("deregister_scalable_target", deregister_scalable_target),
+                          ("tag_resource", tag_resource), ("untag_resource", untag_resource),
+                          ("list_tags_for_resource", list_tags_for_resource)):
+        setattr(cls, name, patched)
+    cls._tfreview_tags = True  # type: ignore[attr-defined]
 
 
 def _forward_weights(listener: Any) -> dict[str, int]:
