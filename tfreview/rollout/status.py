@@ -44,7 +44,7 @@ def explicit_tag(image: str) -> str | None:
 def running_version(image: str, roles: Any = None) -> str | None:
     """The release version an image runs: the part `{version}` stands for in the app's `image` template (roles),
     else the image's explicit tag; None (unknown) when neither says it."""
-    if roles is not None and getattr(roles, "image", ""):
+    if roles is not None and bool(roles.image):
         version = roles.version_of(image)
         if version != image:
             return str(version)
@@ -57,7 +57,7 @@ def version_in(task_definition: Mapping[str, Any], container: str | None, roles:
     `image` template, else the first; None when unknown."""
     containers = [c for c in task_definition.get("containerDefinitions") or [] if isinstance(c, dict)]
     chosen = next((c for c in containers if c.get("name") == container), None)
-    if chosen is None and roles is not None and getattr(roles, "image", ""):
+    if chosen is None and roles is not None and bool(roles.image):
         chosen = next((c for c in containers if roles.version_of(str(c.get("image", ""))) != c.get("image")), None)
     chosen = chosen or (containers[0] if containers else None)
     return running_version(str(chosen["image"]), roles) if chosen and chosen.get("image") else None
