@@ -810,6 +810,7 @@ def _install_patches(self: Lifecycle) -> None:
         return listener
 
     _install_autoscaling_tags()
+    _install_iam_action_names()
 
     # setattr: these replace moto's methods on purpose (mypy would call a plain assignment a mistake).
     for owner, name, patched in ((backend_cls, "create_service", create_service),
@@ -824,6 +825,32 @@ def _install_patches(self: Lifecycle) -> None:
                                  (elbv2_models.ELBv2Backend, "modify_listener", modify_listener)):
         setattr(owner, name, patched)
     self._installed = True
+
+
+# Signing names that are not IAM service prefixes: AWS authorises CloudWatch's DescribeAlarms as
+# cloudwatch:DescribeAlarms, though the request is signed for "monitoring".
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _install_iam_action_names() -> None:
+    """Emulator fix: with IAM enforcement on, moto names the action of a request after the service name in its
+    signature (`monitoring:DescribeAlarms`), where AWS uses the IAM service prefix (`cloudwatch:DescribeAlarms`).
+    A documented policy would have to grant an action that does not exist; instead the local AWS names it as AWS
+    does (docs/rollout.md's policy is tested under enforcement)."""
+    from moto.iam.access_control import IAMRequest
+
+    if getattr(IAMRequest, "_tfreview_prefixes", False):
+        return
+    original = IAMRequest.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        service, _, action = str(getattr(self, "_action", "")).partition(":")
+        if service in _IAM_PREFIX:
+            self._action = f"{_IAM_PREFIX[service]}:{action}"
+
+    setattr(IAMRequest, "__init__", init)
+    IAMRequest._tfreview_prefixes = True  # type: ignore[attr-defined]
 
 
 _AUTOSCALING_TAGS: dict[str, dict[str, str]] = {}  # resource ARN -> tags (Application Auto Scaling)
