@@ -849,7 +849,7 @@ def _install_iam_action_names() -> None:
         if service in _IAM_PREFIX:
             self._action = f"{_IAM_PREFIX[service]}:{action}"
 
-    IAMRequest.__init__ = init
+    IAMRequest.__init__ = init  # type: ignore[method-assign]
     IAMRequest._tfreview_prefixes = True  # type: ignore[attr-defined]
 
 
