@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tfreview import workflow
-from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed
+from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed, TfreviewError
 from tfreview.plan.roles import Roles
 from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, traffic_state
 from tfreview.store import get_json
@@ -137,8 +137,8 @@ class Release:
         found = describe_alarms(self._cloudwatch, self.options.alarms)
         gone = missing(self.options.alarms, found)
         if gone:
-            raise BadInput(f"CloudWatch alarm {gone[0]} no longer exists", "check the alarm names (--alarm, "
-                           "[apps.<app>] alarms)")
+            raise RolloutFailed(f"CloudWatch alarm {gone[0]} no longer exists", "check the alarm names (--alarm, "
+                                "[apps.<app>] alarms)")
         up = firing(self.options.alarms, found)
         return up[0].to_dict() if up else None
 
@@ -174,7 +174,10 @@ class Release:
         during = f"watching {service}"
 
         def gate() -> dict[str, Any] | None:
-            alarm = self.firing_alarm()
+            try:
+                alarm = self.firing_alarm()
+            except TfreviewError as exc:  # the alarms cannot be read (gone, AWS refuses): fail safe, stop here
+                return {"reason": f"the gating alarms cannot be read: {exc.message}"}
             if alarm is None:
                 return None
             self._alarm_step(alarm, during)
@@ -224,7 +227,7 @@ class Release:
         old = idle_colour(target, roles.colours)
         try:  # an alarm already in ALARM stops the shift before any traffic moves
             self.check_alarms(f"before the shift to {target}")
-        except AlarmFired as exc:
+        except TfreviewError as exc:  # AlarmFired, or alarms that cannot be read: nothing moves
             self._fail(record, f"{exc.message}; traffic was not moved, it stays on {old}")
         for percent in self.options.steps:
             try:
