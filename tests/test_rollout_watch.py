@@ -494,3 +494,15 @@ def test_a_gate_stops_the_watch_as_failed_with_its_reason():
                               clock=clock, sleep=clock.sleep)
     assert result.state == FAILED and result.reason == "alarm web-5xx is in ALARM" and aws.polls == 2
     assert result.gate == {"reason": "alarm web-5xx is in ALARM"}
+
+
+def test_after_a_circuit_breaker_rollback_only_this_releases_tasks_give_reasons():
+    from tfreview.rollout.watch import Reasons, StoppedTask
+
+    def task(name: str, started_by: str, td: str, reason: str) -> StoppedTask:
+        return StoppedTask(name, started_by, "TaskFailedToStart", reason, (), td)
+
+    # The failed deployment is gone (rolled back): its tasks still ran the revision this release deploys.
+    stopped = [task("a", "ecs-svc/gone", NEW_TD, "CannotPullContainerError: new"),
+               task("b", "ecs-svc/older", OLD_TD, "CannotPullContainerError: an earlier release's")]
+    assert Reasons().tasks(stopped, [], NEW_TD) == ["CannotPullContainerError: new [TaskFailedToStart]"]

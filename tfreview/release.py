@@ -376,7 +376,10 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
     outputs = applied["outputs"]
-    record = workflow.load_plan(ctx.store, applied["plan_id"])
+    try:
+        record = workflow.load_plan(ctx.store, applied["plan_id"])
+    except NotFound:  # the apply result outlived its plan record: the app's roles as configured now
+        record = {"roles": ctx.settings.roles_for(app).to_json(), "release_vars": {}}
     roles = record_roles(record)
     if not roles.image and ctx.settings.roles_for(app).image:  # an `image` set since that plan was made
         from dataclasses import replace

@@ -162,6 +162,7 @@ class StoppedTask:
     stop_code: str
     stopped_reason: str
     containers: tuple[tuple[str, int | None, str], ...] = ()
+    task_definition: str = ""
 
     @staticmethod
     def from_aws(t: dict[str, Any]) -> "StoppedTask":
@@ -172,7 +173,7 @@ class StoppedTask:
         return StoppedTask(task=str(t.get("taskArn", "")).rsplit("/", 1)[-1], started_by=str(t.get("startedBy") or ""),
                            stop_code=str(t.get("stopCode") or ""),
                            stopped_reason=" ".join(str(t.get("stoppedReason") or "").split()),
-                           containers=containers)
+                           containers=containers, task_definition=str(t.get("taskDefinitionArn") or ""))
 
     @property
     def why(self) -> str:
@@ -374,12 +375,16 @@ class Reasons:
         self.counts[key] = self.counts.get(key, 0) + 1
         return first
 
-    def tasks(self, stopped: Iterable[StoppedTask], deployments: Iterable[str]) -> list[str]:
-        """The reasons first seen among `stopped` tasks started by one of `deployments` (not yet counted)."""
+    def tasks(self, stopped: Iterable[StoppedTask], deployments: Iterable[str], task_definition: str = "") -> list[str]:
+        """The reasons first seen among `stopped` tasks of the watched release (not yet counted): started by one of
+        `deployments`, or running `task_definition` (the revision this release deploys; its deployment may be gone
+        already, after a circuit-breaker rollback). Older releases' tasks are never this one's reasons."""
         wanted = set(deployments)
         new = []
         for t in stopped:
-            if t.task in self.seen_tasks or (wanted and t.started_by not in wanted):
+            ours = t.started_by in wanted or (bool(task_definition) and bool(t.task_definition)
+                                              and same_task_definition(t.task_definition, task_definition))
+            if t.task in self.seen_tasks or not ours:
                 continue
             self.seen_tasks.add(t.task)
             if self.add("task", t.why):
@@ -615,7 +620,8 @@ def watch_deployment(
                     task_errors += 1
                     emit(LogLine(elapsed, "error", f"cannot read the stopped tasks: {exc.message}"))
                 else:
-                    for why in reasons.tasks(found, watched_deployments(now, expected_task_definition_arn)):
+                    for why in reasons.tasks(found, watched_deployments(now, expected_task_definition_arn),
+                                             expected_task_definition_arn):
                         emit(LogLine(elapsed, "reason", f"task stopped: {why}"))
             before = now
             if on_poll is not None:
