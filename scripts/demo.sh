@@ -20,7 +20,7 @@ step "starting the local AWS (tfreview sandbox) on 127.0.0.1:$PORT"
 tfreview sandbox --port "$PORT" > "$DEMO_DIR/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill $SANDBOX_PID 2>/dev/null; wait $SANDBOX_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do grep -q '^export AWS_ENDPOINT_URL' "$DEMO_DIR/sandbox.log" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 300); do grep -q '^export AWS_ENDPOINT_URL' "$DEMO_DIR/sandbox.log" 2>/dev/null && break; sleep 0.2; done
 eval "$(grep '^export ' "$DEMO_DIR/sandbox.log")"
 echo "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
 
