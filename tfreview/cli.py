@@ -781,6 +781,7 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     for name in ("kind", "version", "env", "planned by", "approvals", "outcome", "changes"):
         table.add_column(name)
     under = {"shift": "(the release's)", "rollback": "(approver alone)"}
+    why: list[tuple[str, str]] = []
     for r in rows:
         for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
             approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
@@ -795,9 +796,10 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
                           approvals or under.get(row.get("kind", ""), "-"), outcome + steps,
                           _short_counts(row["summary"] or ""))
         if expand or release:
-            for line in _release_why(r.get("release") or {}):
-                table.add_row("", "", "", "", "", "", line, "")
+            why.extend((r["id"], line) for line in _release_why(r.get("release") or {}))
     _console().print(table if rows else "no plans yet")
+    for plan_id, line in why:  # under the table, unwrapped: reasons are long and must stay greppable
+        _print(f"{plan_id}: {line}")
 
 
 def _release_why(rel: dict[str, Any]) -> list[str]:
@@ -807,10 +809,10 @@ def _release_why(rel: dict[str, Any]) -> list[str]:
 
     if not rel or rel.get("outcome") == "succeeded" and not rel.get("stopped_tasks"):
         return []
-    out = [f"  why: {rel['reason']}"] if rel.get("reason") else []
+    out = [f"why: {rel['reason']}"] if rel.get("reason") else []
     if isinstance(rel.get("alarm"), dict):
-        out.append(f"  {alarm_line(rel['alarm'])}")
-    return out + [f"  {line}" for line in stopped_lines(rel)]
+        out.append(alarm_line(rel["alarm"]))
+    return out + stopped_lines(rel)
 
 
 def _short_counts(summary: str) -> str:
