@@ -58,7 +58,7 @@ def team(aws_sandbox, tmp_path_factory):
     # creates the stack, the AWS-managed policy attached; "still creating" lines every second instead of every 30
     rec, log = release(cli, "1.0.0", env={"TFREVIEW_PROGRESS_INTERVAL": "1"})
     assert rec["classification"]["kind"] == "infrastructure"
-    cli.first_log = log  # type: ignore[attr-defined]
+    cli.first_log = log
     return cli
 
 
