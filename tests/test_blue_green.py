@@ -173,7 +173,8 @@ def test_an_alarm_that_fires_after_the_first_shift_sends_traffic_back_and_is_nam
     status = json.loads(bg.ok("status", "--app", APP, "--env", ENV, "--format", "json").stdout)
     assert status["last_release"]["outcome"] == "failed" and alarm in status["last_release"]["reason"]
     # history: the release line names the alarm; --expand gives its state reason and when it fired
-    assert f"(alarm {alarm})" in " ".join(bg.ok("history", "--app", APP, "--limit", "1").stdout.split())
+    line = bg.ok("history", "--app", APP, "--limit", "1", env={"COLUMNS": "400"}).stdout  # the table unwrapped
+    assert f"release failed (alarm {alarm})" in line
     expanded = " ".join(bg.ok("history", "--release", rec["id"]).stdout.split())
     assert f"alarm {alarm} in ALARM since 20" in expanded and "Threshold Crossed" in expanded
     row = json.loads(bg.ok("history", "--release", rec["id"], "--format", "json").stdout)[0]
