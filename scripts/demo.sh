@@ -98,8 +98,38 @@ refused as ci tfreview apply "$P2" --steps 25,100 --bake 3 \
   --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
 cp "$DEMO_DIR/approval.orig" "$APPROVAL"   # put the signed original back
 
+ALARM="$APP-$ENV_NAME-5xx"
+step "a CloudWatch alarm gates the release: it fires after the first traffic step, so traffic goes back to blue"
+# The sandbox sets the alarm to ALARM at the first traffic shift (as a burst of 5xx errors on the new colour would).
+python3 - "$AWS_ENDPOINT_URL" "$ALARM" <<'PY'
+import sys
+from tfreview.aws import client
+from tfreview.sandbox import set_remote_alarm
+endpoint, name = sys.argv[1], sys.argv[2]
+client("cloudwatch").put_metric_alarm(
+    AlarmName=name, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB", Statistic="Sum",
+    Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold")
+set_remote_alarm(endpoint, name, "ALARM", "Threshold Crossed: 1 out of the last 1 datapoints [37.0] was greater "
+                 "than the threshold (5.0)", after_shifts=1)
+PY
+set +e
+as ci tfreview apply "$P2" --steps 25,100 --bake 3 --alarm "$ALARM" \
+  --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
+rc=$?
+set -e
+echo "exit code: $rc"; [ "$rc" = 1 ] || { echo "expected exit 1: the alarm stops the release"; exit 1; }
+tfreview status --app "$APP" --env "$ENV_NAME"     # all traffic back on blue; the last release names the alarm
+tfreview history --app "$APP" --release "$P2"      # the alarm, its reason and when it fired
+python3 -c 'import sys; from tfreview.sandbox import set_remote_alarm as s; s(sys.argv[1], sys.argv[2], "OK", "errors gone")' \
+  "$AWS_ENDPOINT_URL" "$ALARM"
+
+step "1.1.1, the fix: package -> plan -> approve -> apply, gated by the same alarm (OK now)"
+as ci tfreview package --app "$APP" --version 1.1.1
+P2=$(as ci tfreview plan --app "$APP" --version 1.1.1 --env "$ENV_NAME" --format json | plan_id)
+as reviewer tfreview approve "$P2" --yes --comment "the fix reviewed"
+
 step "apply: blue/green rollout to the idle colour, then traffic shift"
-as ci tfreview apply "$P2" --steps 25,100 --bake 3 \
+as ci tfreview apply "$P2" --steps 25,100 --bake 3 --alarm "$ALARM" \
   --verify-cmd 'test -n "$TFREVIEW_TEST_URL" && echo "smoke test against $TFREVIEW_TEST_URL"'
 
 step "status"

@@ -58,7 +58,7 @@ def test_a_second_approval_by_one_person_while_the_first_is_logging_is_refused_a
     from tfreview.workflow import Context, approvals_of, decide
 
     store = LocalStore(tmp_path / "store")
-    plan = stored_plan(store)  # type: ignore[arg-type]
+    plan = stored_plan(store)
     decisions = tmp_path / "store" / "approvals" / plan["id"]
     real_audit = Context.audit
     slowed = threading.Event()

@@ -288,9 +288,18 @@ class FakeClock:
 class ScriptedAws:
     """ecs + elbv2 stand-in that plays one (service, targets) frame per poll, repeating the last one."""
 
-    def __init__(self, frames: list[tuple[dict[str, Any] | Exception, list[dict[str, Any]]]]) -> None:
+    def __init__(self, frames: list[tuple[dict[str, Any] | Exception, list[dict[str, Any]]]],
+                 stopped: list[dict[str, Any]] | None = None) -> None:
         self.frames = frames
         self.polls = 0
+        self.stopped = stopped or []  # DescribeTasks descriptions of the service's stopped tasks
+
+    def list_tasks(self, cluster: str, serviceName: str, desiredStatus: str) -> dict[str, Any]:  # noqa: N803
+        assert desiredStatus == "STOPPED"
+        return {"taskArns": [t["taskArn"] for t in self.stopped]}
+
+    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
+        return {"tasks": [t for t in self.stopped if t["taskArn"] in tasks], "failures": []}
 
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         frame, _ = self.frames[min(self.polls, len(self.frames) - 1)]
@@ -418,3 +427,82 @@ def test_an_older_failed_deployment_of_the_same_revision_does_not_fail_a_forced_
                          reason="ECS deployment circuit breaker: tasks failed to start.")
     retry = deployment("ecs-svc/3", NEW_TD, pending=2)
     assert assess(service(retry, earlier), targets(), NEW_TD).state == IN_PROGRESS
+
+
+# -- why tasks stopped -------------------------------------------------------------------------------------------
+
+
+def stopped_task(task: str, started_by: str, stop_code: str, reason: str, exit_code: int | None = None,
+                 container_reason: str = "") -> dict[str, Any]:
+    container: dict[str, Any] = {"name": "web", "lastStatus": "STOPPED"}
+    if exit_code is not None:
+        container["exitCode"] = exit_code
+    if container_reason:
+        container["reason"] = container_reason
+    return {"taskArn": f"arn:aws:ecs:us-east-1:123456789012:task/web-qa/{task}", "startedBy": started_by,
+            "lastStatus": "STOPPED", "stopCode": stop_code, "stoppedReason": reason, "containers": [container]}
+
+
+def test_a_failed_deployment_says_once_per_distinct_reason_why_its_tasks_stopped():
+    pull = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref x:2: not found"
+    tasks = [stopped_task(f"t{i}", "ecs-svc/2", "TaskFailedToStart", pull, container_reason=pull) for i in range(3)]
+    tasks += [stopped_task("t9", "ecs-svc/2", "EssentialContainerExited", "Essential container in task exited", 137),
+              stopped_task("old", "ecs-svc/1", "ServiceSchedulerInitiated", "Scaling activity initiated by "
+                                                                             "(deployment ecs-svc/2)", 143)]
+    growing = deployment("ecs-svc/2", NEW_TD, pending=1)
+    failed = deployment("ecs-svc/2", NEW_TD, state="FAILED", reason="ECS deployment circuit breaker: tasks failed "
+                                                                     "to start.")
+    aws = ScriptedAws([(service(growing), []), (service(failed), [])], stopped=tasks)
+    clock, seen = FakeClock(), []
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=60, poll_s=5,
+                              on_event=seen.append, clock=clock, sleep=clock.sleep)
+    reasons = [line.text for line in seen if line.kind == "reason"]
+    assert reasons == [f"task stopped: {pull} [TaskFailedToStart]",
+                       "task stopped: Essential container in task exited [EssentialContainerExited]; "
+                       "container web exit code 137"]
+    assert [(s["reason"].split(":")[0], s["count"]) for s in result.stopped] == [
+        ("CannotPullContainerError", 3), ("Essential container in task exited [EssentialContainerExited]; container "
+                                          "web exit code 137", 1)]
+    assert not any("Scaling activity" in line.text for line in seen)  # the old deployment's tasks are not ours
+
+
+def test_unhealthy_targets_give_their_reason_code_once():
+    unhealthy = {"Target": {"Id": "10.0.0.5", "Port": 8080},
+                 "TargetHealth": {"State": "unhealthy", "Reason": "Target.FailedHealthChecks",
+                                  "Description": "Health checks failed"}}
+    running = deployment("ecs-svc/2", NEW_TD, running=2)
+    aws = ScriptedAws([(service(running), [unhealthy]), (service(running), [unhealthy])])
+    clock, seen = FakeClock(), []
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=10, poll_s=5,
+                              on_event=seen.append, clock=clock, sleep=clock.sleep)
+    assert [line.text for line in seen if line.kind == "reason"] == [
+        "target health Target.FailedHealthChecks: Health checks failed"]
+    assert result.stopped == ({"kind": "target", "reason": "target health Target.FailedHealthChecks: Health checks "
+                                                           "failed", "count": 1},)
+
+
+def test_a_gate_stops_the_watch_as_failed_with_its_reason():
+    pending = deployment("ecs-svc/2", NEW_TD, pending=1)
+    aws = ScriptedAws([(service(pending), [])])
+    clock, calls = FakeClock(), []
+
+    def gate() -> dict[str, Any] | None:
+        calls.append(clock.now)
+        return {"reason": "alarm web-5xx is in ALARM"} if len(calls) == 2 else None
+
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=60, poll_s=5, gate=gate,
+                              clock=clock, sleep=clock.sleep)
+    assert result.state == FAILED and result.reason == "alarm web-5xx is in ALARM" and aws.polls == 2
+    assert result.gate == {"reason": "alarm web-5xx is in ALARM"}
+
+
+def test_after_a_circuit_breaker_rollback_only_this_releases_tasks_give_reasons():
+    from tfreview.rollout.watch import Reasons, StoppedTask
+
+    def task(name: str, started_by: str, td: str, reason: str) -> StoppedTask:
+        return StoppedTask(name, started_by, "TaskFailedToStart", reason, (), td)
+
+    # The failed deployment is gone (rolled back): its tasks still ran the revision this release deploys.
+    stopped = [task("a", "ecs-svc/gone", NEW_TD, "CannotPullContainerError: new"),
+               task("b", "ecs-svc/older", OLD_TD, "CannotPullContainerError: an earlier release's")]
+    assert Reasons().tasks(stopped, [], NEW_TD) == ["CannotPullContainerError: new [TaskFailedToStart]"]

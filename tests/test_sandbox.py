@@ -260,3 +260,109 @@ def test_the_lifecycle_also_works_in_process_under_mock_aws():
         time.sleep(0.1)
         svc = ecs.describe_services(cluster="inproc", services=["inproc"])["services"][0]
         assert primary(svc)["rolloutState"] == "COMPLETED" and svc["runningCount"] == 1
+
+
+# -- stopped tasks say why, as ECS's DescribeTasks does -----------------------------------------------------------
+
+
+def stopped(app: Any, deployment_id: str) -> list[dict[str, Any]]:
+    """DescribeTasks of the service's STOPPED tasks started by `deployment_id` (ListTasks, then DescribeTasks)."""
+    arns = app.ecs.list_tasks(cluster=app.cluster, serviceName=app.service, desiredStatus="STOPPED")["taskArns"]
+    if not arns:
+        return []
+    tasks = app.ecs.describe_tasks(cluster=app.cluster, tasks=arns)["tasks"]
+    return [t for t in tasks if t["startedBy"] == deployment_id]
+
+
+@pytest.mark.parametrize("fault,stop_code,reason,exit_code", [
+    ("failed", "TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                                    "failed to resolve ref registry.local/web:1.1.0: not found", None),
+    ("container-exits", "EssentialContainerExited", "Essential container in task exited", 137),
+    ("unhealthy-targets", "ServiceSchedulerInitiated", "Task failed ELB health checks in (target-group ", 143),
+])
+def test_each_fault_stops_the_new_deployments_tasks_with_the_reason_ecs_gives(sandbox, fault, stop_code, reason,
+                                                                             exit_code):
+    app = make_webapp(sandbox)
+    sandbox.set_fault(app.service, fault)
+    app.deploy_v2()
+    svc = app.wait(lambda s: primary(s)["rolloutState"] == "FAILED")
+    tasks = stopped(app, primary(svc)["id"])
+    assert len(tasks) == primary(svc)["failedTasks"] >= 3
+    for task in tasks:
+        assert task["stopCode"] == stop_code and task["stoppedReason"].startswith(reason)
+        assert task["lastStatus"] == "STOPPED" and task["taskDefinitionArn"] == app.td_v2
+        container = task["containers"][0]
+        assert container["name"] == "web" and container.get("exitCode") == exit_code
+    if fault == "unhealthy-targets":
+        assert app.target_group in tasks[0]["stoppedReason"]
+    if fault == "failed":
+        assert tasks[0]["containers"][0]["reason"] == tasks[0]["stoppedReason"]
+
+
+def test_a_good_deployment_stops_the_old_tasks_as_scaling_activity_and_lists_running_ones(sandbox):
+    app = make_webapp(sandbox)
+    first = primary(app.describe())["id"]
+    app.deploy_v2()
+    svc = app.wait(lambda s: len(s["deployments"]) == 1 and primary(s)["taskDefinition"] == app.td_v2)
+    old = stopped(app, first)
+    assert [t["stoppedReason"] for t in old] == [f"Scaling activity initiated by (deployment {primary(svc)['id']})"]
+    running = app.ecs.list_tasks(cluster=app.cluster, serviceName=app.service)["taskArns"]
+    assert [t["startedBy"] for t in app.ecs.describe_tasks(cluster=app.cluster, tasks=running)["tasks"]] == [
+        primary(svc)["id"]]
+
+
+# -- CloudWatch alarms, set at a chosen moment ----------------------------------------------------------------------
+
+
+def new_alarm(sandbox: Any) -> str:
+    import uuid
+
+    name = f"web-5xx-{uuid.uuid4().hex[:8]}"
+    sandbox.client("cloudwatch").put_metric_alarm(
+        AlarmName=name, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB", Statistic="Sum",
+        Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold")
+    return name
+
+
+def alarm_of(sandbox: Any, name: str) -> dict[str, Any]:
+    return sandbox.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+
+
+def test_an_alarm_state_can_be_set_now_or_after_the_next_traffic_shift(sandbox):
+    from tfreview.sandbox import set_remote_alarm
+
+    name = new_alarm(sandbox)
+    assert alarm_of(sandbox, name)["StateValue"] == "OK"
+    set_remote_alarm(sandbox.endpoint, name, "ALARM", "Threshold Crossed: 9 errors", after_shifts=1)
+    assert alarm_of(sandbox, name)["StateValue"] == "OK"  # nothing moved yet
+    # A listener whose forward weights change is a traffic shift: the alarm fires then.
+    elbv2, ec2 = sandbox.client("elbv2"), sandbox.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+        "Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+    lb = elbv2.create_load_balancer(Name=name[:32], Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    tgs = [elbv2.create_target_group(Name=f"{name[:28]}-{c}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                     TargetType="ip")["TargetGroups"][0]["TargetGroupArn"] for c in "ab"]
+
+    def forward(weights: tuple[int, int]) -> list[dict[str, Any]]:
+        return [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": tg, "Weight": w} for tg, w in zip(tgs, weights, strict=True)]}}]
+
+    listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                                     DefaultActions=forward((100, 0)))["Listeners"][0]["ListenerArn"]
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward((100, 0)))  # same weights: no shift
+    assert alarm_of(sandbox, name)["StateValue"] == "OK"
+    elbv2.modify_listener(ListenerArn=listener, DefaultActions=forward((50, 50)))
+    fired = alarm_of(sandbox, name)
+    assert fired["StateValue"] == "ALARM" and fired["StateReason"] == "Threshold Crossed: 9 errors"
+    sandbox.set_alarm(name, "OK", "back to normal")
+    assert alarm_of(sandbox, name)["StateValue"] == "OK"
+
+
+def test_setting_an_unknown_alarm_or_state_is_refused(sandbox):
+    from tfreview.sandbox import set_remote_alarm
+
+    with pytest.raises(BadInput, match="no CloudWatch alarm named"):
+        set_remote_alarm(sandbox.endpoint, "no-such-alarm", "ALARM")
+    with pytest.raises(BadInput, match="unknown alarm state"):
+        set_remote_alarm(sandbox.endpoint, new_alarm(sandbox), "RED")

@@ -108,7 +108,8 @@ class Progress:
         self.last = text
         if self.status is not None:
             self.status.update(Text(f"{self.title}: {text}"))
-        elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout"):
+        elif event.get("type") in ("apply_start", "apply_complete", "change_summary", "rollout") or (
+                event.get("type") == "apply_progress" and event.get("tfreview")):  # ours: every progress interval
             if self.title:  # in logs, say what we are doing once something happens (not before a refusal)
                 self.console.print(self.title, markup=False)
                 self.title = ""
@@ -670,6 +671,7 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
           steps: Optional[str] = typer.Option(None, "--steps", help="Traffic steps in percent, e.g. 10,50,100 (default: all at once)."),
           bake: float = typer.Option(0.0, "--bake", min=0.0, help="Seconds to wait (and re-check health) after each traffic step."),
           verify_cmd: Optional[str] = typer.Option(None, "--verify-cmd", help="Command run against the test listener before traffic moves ($TFREVIEW_TEST_URL)."),
+          alarm: Optional[list[str]] = typer.Option(None, "--alarm", metavar="NAME", help="CloudWatch alarm name (repeatable): in ALARM during the watch or a bake, it stops the release and traffic goes back."),
           break_glass: bool = typer.Option(False, "--break-glass", help="Apply without approvals (allowed identities only)."),
           reason: Optional[str] = typer.Option(None, "--reason", help="Why break glass (required with --break-glass)."),
           fmt: Format = FormatOpt) -> None:
@@ -686,13 +688,20 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
     from tfreview.rollout.traffic import weight_steps
 
     percents = weight_steps(steps)  # checked even with --no-wait: every option value is checked
+    from tfreview.rollout.alarms import check_alarm_name
+
+    for name in alarm or ():
+        check_alarm_name(name)
+    if alarm and no_wait:
+        raise _bad("--alarm needs the release to be watched", "drop --no-wait, or drop --alarm")
     settings = _settings()
-    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
-                                                  timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s)
     ctx, progress = _context(f"applying {plan_id}", settings)
     from tfreview.workflow import load_plan
 
     record = load_plan(ctx.store, plan_id)
+    options = None if no_wait else ReleaseOptions(percents, bake_s=bake, verify_cmd=verify_cmd,
+                                                  timeout_s=settings.rollout_timeout_s, poll_s=settings.rollout_poll_s,
+                                                  alarms=settings.alarms_for(record["app"], record["env"], tuple(alarm or ())))
     _warn_interrupted(ctx.store, record["app"], record["env"])
     with progress:
         result = apply_release(ctx, plan_id, options=options, log=progress.log, display=progress.rollout,
@@ -724,9 +733,9 @@ def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(.
     _print(f"{app_name} in {env} ({st['strategy']}): live colour {st['live_color']}; weights {source}")
     for colour, version in sorted((st["versions"] or {}).items()):
         run = st["running"].get(colour)
-        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or '?'} ({run['task_definition']}, " \
+        runs = "" if run is None or run["task_definition"] is None else f"; runs {run['version'] or 'unknown'} ({run['task_definition']}, " \
             f"{(run['rollout_state'] or 'no rollout state').lower()}, {run['running']}/{run['desired']} tasks)"
-        _print(f"  {colour:<6} {version:<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
+        _print(f"  {colour:<6} {version or 'unknown':<12} {st['weights'].get(colour, 0):>3}% of traffic{runs}")
     for colour in st["differs"]:
         _print(f"  {colour}: the state records {st['versions'][colour]} but its service runs "
                f"{st['running'][colour]['version']} (the deployment did not take: a circuit-breaker rollback?); "
@@ -860,19 +869,40 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     for name in ("kind", "version", "env", "planned by", "approvals", "outcome", "changes"):
         table.add_column(name)
     under = {"shift": "(the release's)", "rollback": "(approver alone)"}
+    why: list[tuple[str, str]] = []
     for r in rows:
         for row, indent in [(r, "")] + ([(s, "  ") for s in r.get("steps", [])] if expand or release else []):
             approvals = ", ".join(f"{a['by']}{'' if a['kind'] == 'approve' else ' (rejected)'}" for a in row["approvals"])
             outcome = row["outcome"] + (" (BREAK-GLASS)" if row.get("break_glass") else "")
+            rel = row.get("release") or {}
+            if rel:
+                outcome = f"release {rel['outcome']}"
+                if isinstance(rel.get("alarm"), dict):
+                    outcome += f" (alarm {rel['alarm'].get('name')})"
             if row.get("policy_blocked"):
                 outcome += " (BLOCKED BY POLICY)"
-            if row.get("release"):
-                outcome = f"release {row['release']['outcome']}"
             steps = f" +{len(row['steps'])} steps" if row.get("steps") and not (expand or release) else ""
             table.add_row(indent + row["id"], row.get("kind", ""), row["version"], row["env"], row["planner"],
                           approvals or under.get(row.get("kind", ""), "-"), outcome + steps,
                           _short_counts(row["summary"] or ""))
+        if expand or release:
+            why.extend((r["id"], line) for line in _release_why(r.get("release") or {}))
     _console().print(table if rows else "no plans yet")
+    for plan_id, line in why:  # under the table, unwrapped: reasons are long and must stay greppable
+        _print(f"{plan_id}: {line}")
+
+
+def _release_why(rel: dict[str, Any]) -> list[str]:
+    """The lines `history --expand` shows under a release that failed: its reason, the alarm that stopped it (name,
+    state reason, when it fired), why its tasks stopped (once per distinct reason)."""
+    from tfreview.report import alarm_line, stopped_lines
+
+    if not rel or rel.get("outcome") == "succeeded" and not rel.get("stopped_tasks"):
+        return []
+    out = [f"why: {rel['reason']}"] if rel.get("reason") else []
+    if isinstance(rel.get("alarm"), dict):
+        out.append(alarm_line(rel["alarm"]))
+    return out + stopped_lines(rel)
 
 
 def _short_counts(summary: str) -> str:
@@ -1319,7 +1349,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
                 "tfreview comment ID --forge github --repo acme/webapp --pr 7 --api-url https://ghe.example.com/api/v3"),
     "approve": ("tfreview approve webapp-qa-20261126-112547-0dbc", "tfreview approve ID --yes -m \"checked the image bump\""),
     "reject": ('tfreview reject ID --reason "opens port 22 to the world"',),
-    "apply": ("tfreview apply ID --steps 10,50,100 --bake 60 --verify-cmd ./smoke-test.sh", "tfreview apply ID --no-wait"),
+    "apply": ("tfreview apply ID --steps 10,50,100 --bake 60 --verify-cmd ./smoke-test.sh",
+              "tfreview apply ID --steps 25,100 --bake 300 --alarm webapp-prod-5xx --alarm webapp-prod-latency",
+              "tfreview apply ID --no-wait"),
     "status": ("tfreview status --app webapp --env prod", "tfreview status --app webapp --env prod --format json"),
     "rollback": ("tfreview rollback --app webapp --env prod", "tfreview rollback --app webapp --env prod --yes"),
     "promote": ("tfreview promote --app webapp --version 1.1.0 --from qa --to prod",),

@@ -34,6 +34,7 @@ class Settings:
     notify: Mapping[str, Any] = field(default_factory=dict)
     # [trust] policy_root: the pin of the store's root policy version (tfreview.trust.root); None = not pinned.
     policy_root: str | None = None
+    progress_interval_s: float = 30.0  # a resource terraform still works on gets a "still creating" line this often
 
     def backend_for(self, env: str) -> Mapping[str, Any]:
         """The backend of `env`: its [backend.<env>] table, else [backend.default], else the store's kind (state in
@@ -43,6 +44,12 @@ class Settings:
 
     def app_setting(self, app: str, key: str, default: Any = None) -> Any:
         return self.apps.get(app, {}).get(key, default)
+
+    def alarms_for(self, app: str, env: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The CloudWatch alarms that gate a release of `app` to `env`: `[apps.<app>] alarms` and `extra` (--alarm)."""
+        from tfreview.rollout.alarms import alarm_names
+
+        return alarm_names(self.app_setting(app, "alarms"), env, extra, f"apps.{app}.alarms")
 
     def roles_for(self, app: str) -> Any:
         """The `Roles` of the app's Terraform: `[apps.<app>]` over the bundled module's defaults."""
@@ -66,10 +73,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 # The keys of each table of tfreview.toml; anything else is a typo (exit 2, with the closest known key).
 _TOP_KEYS = ("store", "source_dir", "terraform", "apps", "backend", "policy", "trust", "plan_max_age_hours",
-             "rollout_timeout_s", "rollout_poll_s", "notify")
+             "rollout_timeout_s", "rollout_poll_s", "progress_interval_s", "notify")
 _TRUST_KEYS = ("policy_root",)
 _TERRAFORM_KEYS = ("bin", "provider_mirror", "plugin_cache_dir", "work_dir")
-_APP_KEYS = ("image_repository",)  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
+_APP_KEYS = ("image_repository", "alarms")  # and the release roles (tfreview.plan.roles.ROLE_KEYS)
 # Terraform's S3 backend arguments (passed through to terraform) plus tfreview's `type`.
 _S3_BACKEND_KEYS = (
     "type", "bucket", "key", "region", "encrypt", "use_lockfile", "kms_key_id", "acl", "sse_customer_key",
@@ -83,7 +90,8 @@ _S3_BACKEND_KEYS = (
     "insecure", "max_retries", "retry_mode",
 )
 # Seconds or hours: finite, above zero, and below a bound no one means (a typo of a unit or a digit).
-NUMBER_LIMITS = {"plan_max_age_hours": 24.0 * 366, "rollout_timeout_s": 7 * 86_400.0, "rollout_poll_s": 3_600.0}
+NUMBER_LIMITS = {"plan_max_age_hours": 24.0 * 366, "rollout_timeout_s": 7 * 86_400.0, "rollout_poll_s": 3_600.0,
+                 "progress_interval_s": 3_600.0}
 
 
 def _unknown_keys(table: Mapping[str, Any], known: tuple[str, ...], where: str, path: Path) -> None:
@@ -140,6 +148,11 @@ def _check_types(data: Mapping[str, Any], path: Path) -> None:
     for key, value in strings:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise bad(key, "a string, not empty")
+    for name, table in data.get("apps", {}).items():
+        if "alarms" in table:
+            from tfreview.rollout.alarms import check_alarms_setting
+
+            check_alarms_setting(table["alarms"], f"{path}: apps.{name}.alarms")
     if data.get("store") is not None:  # checked even when TFREVIEW_STORE or --store wins
         check_store_url(data["store"])
     for key in NUMBER_LIMITS:
@@ -205,6 +218,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "plan_max_age_hours": data.get("plan_max_age_hours"),
         "rollout_timeout_s": data.get("rollout_timeout_s"),
         "rollout_poll_s": data.get("rollout_poll_s"),
+        "progress_interval_s": data.get("progress_interval_s"),
     }
     env_map = {
         "store": "TFREVIEW_STORE",
@@ -214,6 +228,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         "work_dir": "TFREVIEW_WORK_DIR",
         "rollout_timeout_s": "TFREVIEW_ROLLOUT_TIMEOUT",
         "rollout_poll_s": "TFREVIEW_ROLLOUT_POLL",
+        "progress_interval_s": "TFREVIEW_PROGRESS_INTERVAL",
     }
     for key, var in env_map.items():
         if env.get(var):
@@ -221,7 +236,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     for key, val in (overrides or {}).items():
         if val is not None:
             values[key] = val
-    for key, var in (("rollout_timeout_s", "TFREVIEW_ROLLOUT_TIMEOUT"), ("rollout_poll_s", "TFREVIEW_ROLLOUT_POLL")):
+    for key, var in (("rollout_timeout_s", "TFREVIEW_ROLLOUT_TIMEOUT"), ("rollout_poll_s", "TFREVIEW_ROLLOUT_POLL"),
+                     ("progress_interval_s", "TFREVIEW_PROGRESS_INTERVAL")):
         if env.get(var) and values[key] == env[var]:  # tfreview.toml's values are checked above
             try:
                 values[key] = check_number(key, float(env[var]), var)

@@ -30,7 +30,7 @@ from typing import Any, Iterable, NamedTuple
 
 import orjson
 
-from tfreview.errors import Conflict, NotFound, StoreError
+from tfreview.errors import Conflict, NotFound, StoreError, TfreviewError
 from tfreview import jsontext
 from tfreview.store.base import Store, get_json
 
@@ -88,7 +88,7 @@ def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
         outcome = "planned"
     else:  # no result yet: running or interrupted, decided when shown; a result without outcome: interrupted
         outcome = "no-outcome" if result is None else (result.get("outcome") or "interrupted")
-    return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": rec["version"],
+    return {"id": rec["id"], "app": rec["app"], "env": rec["env"], "version": shown_version(rec),
             "kind": rec.get("plan_kind", "deploy"), "release_id": rec.get("release_id"),
             "created_at": rec["created_at"], "planner": rec.get("planner", UNREADABLE),
             "summary": (rec.get("summary") or {}).get("summary_line"),
@@ -98,7 +98,26 @@ def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
             "policy_blocked": _blocked(rec), "outcome": outcome,
             "release": None if release is None else {"outcome": release.get("outcome"),
                                                      "reason": release.get("reason") or "",
-                                                     "finished_at": release.get("finished_at")}}
+                                                     "finished_at": release.get("finished_at"),
+                                                     "alarm": release.get("alarm"),
+                                                     "stopped_tasks": release.get("stopped_tasks") or []}}
+
+
+def shown_version(rec: dict[str, Any]) -> str:
+    """The version a history row shows: a rollback's is the version it rolled back to (the one then serving all
+    traffic), not the package it was planned with; any other plan's is its own."""
+    if rec.get("plan_kind") == "rollback" and isinstance(rec.get("release_vars"), dict):
+        from tfreview.plan.roles import Roles
+        from tfreview.rollout.traffic import traffic_state
+
+        try:
+            state = traffic_state(rec["release_vars"], Roles.from_dict(rec.get("roles")))
+        except (TfreviewError, TypeError, ValueError):  # a record we cannot read so: its own version
+            return str(rec["version"])
+        back_to = state.versions.get(state.live_color)
+        if back_to:
+            return str(back_to)
+    return str(rec["version"])
 
 
 def _all_plan_ids(store: Store) -> list[str]:

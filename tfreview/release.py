@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tfreview import workflow
-from tfreview.errors import NotFound, PolicyRefusal, RolloutFailed, StoreError
+from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed, StoreError, TfreviewError
 from tfreview.plan.roles import Roles
 from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, traffic_state
 from tfreview.store import get_json
@@ -60,6 +60,27 @@ class ReleaseOptions:
     verify_cmd: str | None = None
     timeout_s: float = 600.0
     poll_s: float = 2.0
+    alarms: tuple[str, ...] = ()  # CloudWatch alarm names: one in ALARM stops the release (--alarm, [apps] alarms)
+
+
+class AlarmFired(RolloutFailed):
+    """A gating alarm is in ALARM: the release stops (traffic goes back to the old colour)."""
+
+    def __init__(self, alarm: dict[str, Any], during: str) -> None:
+        self.alarm = alarm
+        super().__init__(f"alarm {alarm['name']} is in ALARM since {alarm['fired_at']} ({during}): {alarm['reason']}")
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """How a release ended, the one place its outcome is decided and recorded (the rollout record, the audit
+    entry; notifications hook here): `outcome` succeeded | failed, `reason` one line ("" on success), `alarm`
+    the alarm that stopped it ({name, state, reason, fired_at}) or None, `stopped` why tasks stopped."""
+
+    outcome: str
+    reason: str = ""
+    alarm: dict[str, Any] | None = None
+    stopped: tuple[dict[str, Any], ...] = ()
 
 
 class Release:
@@ -74,6 +95,10 @@ class Release:
         self.display = display
         self.steps: list[dict[str, Any]] = []
         self.started_at = _stamp()
+        self.alarm: dict[str, Any] | None = None  # the alarm that stopped the release
+        self.stopped: list[dict[str, Any]] = []  # why the watched deployments' tasks stopped (distinct reasons)
+        self._cloudwatch: Any = None
+        self.result: ReleaseResult | None = None
 
     # the after-apply hook
     def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +116,7 @@ class Release:
             self._verify(record, outputs)
             self._shift(record, ws, outputs, target, ecs, elbv2)
             outcome["live_color"] = target
-        self._record(record, "succeeded", "", outcome)
+        self._record(record, ReleaseResult("succeeded", stopped=tuple(self.stopped)), outcome)
         return outcome
 
     def _clients(self) -> tuple[Any, Any]:
@@ -99,12 +124,67 @@ class Release:
 
         return clients()
 
+    # -- alarms ----------------------------------------------------------------------------------------------
+    def firing_alarm(self) -> dict[str, Any] | None:
+        """The first gating alarm now in ALARM (as a dict), else None. An alarm deleted since the start is bad
+        input: the release cannot be gated by it any more."""
+        if not self.options.alarms:
+            return None
+        from tfreview.rollout.alarms import cloudwatch_client, describe_alarms, firing, missing
+
+        if self._cloudwatch is None:
+            self._cloudwatch = cloudwatch_client()
+        found = describe_alarms(self._cloudwatch, self.options.alarms)
+        gone = missing(self.options.alarms, found)
+        if gone:
+            raise RolloutFailed(f"CloudWatch alarm {gone[0]} no longer exists", "check the alarm names (--alarm, "
+                                "[apps.<app>] alarms)")
+        up = firing(self.options.alarms, found)
+        return up[0].to_dict() if up else None
+
+    def check_alarms(self, during: str) -> None:
+        """Raise AlarmFired when a gating alarm is in ALARM (logged and recorded as a step)."""
+        alarm = self.firing_alarm()
+        if alarm is not None:
+            self._alarm_step(alarm, during)
+            raise AlarmFired(alarm, during)
+
+    def _alarm_step(self, alarm: dict[str, Any], during: str) -> None:
+        self.alarm = alarm
+        self.log(f"ALARM {alarm['name']} (in ALARM since {alarm['fired_at']}, {during}): {alarm['reason']}")
+        self.steps.append({"step": "alarm", "at": _stamp(), "during": during, **alarm})
+
+    def _bake(self, percent: int, target: str) -> None:
+        """Wait --bake seconds at `percent` on `target`, looking at the alarms every poll meanwhile."""
+        self.check_alarms(f"at {percent}% on {target}")
+        if not self.options.bake_s:
+            return
+        self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}"
+                 + (f", watching {len(self.options.alarms)} alarm(s)" if self.options.alarms else ""))
+        deadline = time.monotonic() + self.options.bake_s
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, self.options.poll_s) if self.options.alarms else left)
+            self.check_alarms(f"baking at {percent}% on {target}")
+
     def _watch(self, ecs: Any, elbv2: Any, outputs: dict[str, Any], colour: str, record: dict[str, Any]) -> None:
         from tfreview.rollout.watch import watch_colour
 
         service = outputs["services"][colour]
         self.log(f"watching {service} (deployment of {outputs['task_definitions'][colour].rsplit('/', 1)[-1]})")
-        opts = {"ecs": ecs, "elbv2": elbv2, "timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s}
+        during = f"watching {service}"
+
+        def gate() -> dict[str, Any] | None:
+            try:
+                alarm = self.firing_alarm()
+            except TfreviewError as exc:  # the alarms cannot be read (gone, AWS refuses): fail safe, stop here
+                return {"reason": f"the gating alarms cannot be read: {exc.message}"}
+            if alarm is None:
+                return None
+            self._alarm_step(alarm, during)
+            return {"reason": AlarmFired(alarm, during).message, "alarm": alarm}
+
+        opts = {"ecs": ecs, "elbv2": elbv2, "timeout_s": self.options.timeout_s, "poll_s": self.options.poll_s,
+                "gate": gate if self.options.alarms else None}
         samples: list[dict[str, Any]] = []
         started = _stamp()
         if self.display is None:
@@ -118,8 +198,12 @@ class Release:
 
                 result = watch_colour(outputs, colour, **opts, on_event=shown.on_event, on_poll=on_poll)
         self.steps.append({"step": "watch", "colour": colour, "at": started, **result.to_dict(), "samples": samples})
+        self.stopped += [{**s, "service": service} for s in result.stopped]
         if not result.ok:
-            self._fail(record, f"{service} did not deploy: {result.reason}")
+            if self.alarm is not None:
+                self._fail(record, f"{service}: {result.reason}; traffic was not moved")
+            why = "; ".join(s["reason"] for s in result.stopped[:3])
+            self._fail(record, f"{service} did not deploy: {result.reason}" + (f" (why: {why})" if why else ""))
 
     def _verify(self, record: dict[str, Any], outputs: dict[str, Any]) -> None:
         if not self.options.verify_cmd:
@@ -141,13 +225,15 @@ class Release:
         base = dict(record["release_vars"])
         roles = record_roles(record)
         old = idle_colour(target, roles.colours)
+        try:  # an alarm already in ALARM stops the shift before any traffic moves
+            self.check_alarms(f"before the shift to {target}")
+        except TfreviewError as exc:  # AlarmFired, or alarms that cannot be read: nothing moves
+            self._fail(record, f"{exc.message}; traffic was not moved, it stays on {old}")
         for percent in self.options.steps:
             try:
                 self._apply_weights(record, ws, shift_vars(base, target, percent, roles), "shift",
                                     f"traffic {percent}% -> {target}")
-                if self.options.bake_s:
-                    self.log(f"baking {self.options.bake_s:g} s at {percent}% on {target}")
-                    time.sleep(self.options.bake_s)
+                self._bake(percent, target)
                 self._check_healthy(ecs, elbv2, outputs, target)
                 self.steps.append({"step": "bake", "at": _stamp(), "colour": target,
                                    "percent": percent, "bake_s": self.options.bake_s, "healthy": True})
@@ -192,19 +278,23 @@ class Release:
         self.log(f"{service} healthy")
 
     def _fail(self, record: dict[str, Any], reason: str) -> None:
-        self._record(record, "failed", reason, {"steps": self.steps})
+        self._record(record, ReleaseResult("failed", reason, self.alarm, tuple(self.stopped)), {"steps": self.steps})
         raise RolloutFailed(f"release of {record['app']} {record['version']} to {record['env']} failed: {reason}",
                             "traffic stays on the old colour; see tfreview status and the stored release record")
 
-    def _record(self, record: dict[str, Any], outcome: str, reason: str, detail: dict[str, Any]) -> None:
+    def _record(self, record: dict[str, Any], result: ReleaseResult, detail: dict[str, Any]) -> None:
+        """Record how the release ended (its audit entry, then the rollout record): `self.result` holds it after."""
+        self.result = result
         doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
-               "version": record["version"], "by": self.ctx.user, "outcome": outcome, "reason": reason,
+               "version": record["version"], "by": self.ctx.user, "outcome": result.outcome, "reason": result.reason,
+               "alarm": result.alarm, "alarms": list(self.options.alarms), "stopped_tasks": list(result.stopped),
                "started_at": self.started_at, "finished_at": workflow.iso(workflow.now_utc()),
                "weights_before": dict(traffic_state(record.get("prior_outputs") or {}, record_roles(record)).weights)
                if (record.get("prior_outputs") or {}).get("weights") else None, **detail}
         # The audit entry first: a rollout record never exists unrecorded (docs/design-notes.md, issue 20).
         self.ctx.audit("rollout", app=record["app"], env=record["env"], version=record["version"],
-                       plan_id=record["id"], details={"outcome": outcome, "reason": reason})
+                       plan_id=record["id"], details={"outcome": result.outcome, "reason": result.reason,
+                                                      "alarm": (result.alarm or {}).get("name")})
         self.ctx.store.create(f"rollouts/{record['app']}/{record['env']}/{record['id']}.json", dumps(doc))
 
 
@@ -236,8 +326,22 @@ def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOption
         raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
                             "deploy to the idle colour and shift traffic in separate plans "
                             "(or apply --break-glass --reason if you must)")
+    if options is not None and options.alarms:
+        check_alarms_exist(options.alarms)  # before the lock, terraform and any traffic (exit 2)
     hook = Release(ctx, options, log, display) if options is not None else None
     return workflow.apply(ctx, plan_id, break_glass_reason=break_glass_reason, after_apply=hook)
+
+
+def check_alarms_exist(names: tuple[str, ...], cloudwatch: Any = None) -> None:
+    """BadInput (exit 2) naming the first gating alarm CloudWatch does not have."""
+    from tfreview.rollout.alarms import cloudwatch_client, describe_alarms, missing
+
+    found = describe_alarms(cloudwatch or cloudwatch_client(), names)
+    gone = missing(names, found)
+    if gone:
+        raise BadInput(f"CloudWatch alarm {gone[0]} does not exist" + (f" (nor {', '.join(gone[1:])})"
+                                                                       if gone[1:] else ""),
+                       "check the names given with --alarm or in [apps.<app>] alarms, and the AWS region")
 
 
 # -- status / rollback / promote -----------------------------------------------------------------------------------
@@ -273,6 +377,17 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
     outputs = applied["outputs"]
+    try:
+        record = workflow.load_plan(ctx.store, applied["plan_id"])
+    except NotFound:  # the apply result outlived its plan record: the app's roles as configured now
+        record = {"roles": ctx.settings.roles_for(app).to_json(), "release_vars": {}}
+    roles = record_roles(record)
+    if not roles.image and ctx.settings.roles_for(app).image:  # an `image` set since that plan was made
+        from dataclasses import replace
+
+        roles = replace(roles, image=ctx.settings.roles_for(app).image)
+    # The versions the state records (a module taking whole image URIs outputs them: the app's `image` says how).
+    recorded = {c: roles.version_of(v) for c, v in (outputs.get("versions") or {}).items()}
     weights = dict(outputs.get("weights") or {})
     source = "recorded"
     try:
@@ -287,7 +402,7 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
         from tfreview import aws
         from tfreview.rollout.status import colour_status
 
-        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs).items()}
+        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs, roles).items()}
     except Exception:  # AWS unreachable: the state's versions are all we can say (what runs is unknown: null)
         unknown = dict.fromkeys(("version", "task_definition", "rollout_state", "running", "desired"))
         running = {c: dict(unknown) for c in outputs.get("versions") or {}}
@@ -306,8 +421,8 @@ def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
     # A team's module may have no `strategy` output: the release variables of that apply say it.
     strategy = outputs.get("strategy") or (None if damaged else (record.get("release_vars") or {}).get("strategy"))
     return {"app": app, "env": env, "strategy": strategy, "live_color": live,
-            "versions": outputs.get("versions"), "running": running,
-            "differs": differing(outputs.get("versions") or {}, running),
+            "versions": recorded, "running": running,
+            "differs": differing(recorded, running),
             "weights": weights, "weights_source": source,
             "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
                            "finished_at": applied["finished_at"], "by": applied.get("by"),
@@ -332,7 +447,8 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     env_policy = workflow.load_policy(ctx).for_env(env)
     if env_policy.approvers is not None and ctx.user not in env_policy.approvers:
         raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
-    log(f"planning rollback of {app} in {env}: 100% -> {target} ({outputs['versions'][target]})")
+    back_to = roles.version_of((outputs.get("versions") or {}).get(target))
+    log(f"planning rollback of {app} in {env}: 100% -> {target} ({back_to})")
     record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables).record
     refuse_unless_weight_only(record, "rollback plan")
     if env_policy.rollback_requires_approval:
@@ -340,8 +456,7 @@ def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, A
     result = workflow.apply(ctx, record["id"], rollback=True)
     ctx.audit("rollback", app=app, env=env, version=applied["version"], plan_id=record["id"],
               details={"to": target})
-    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target,
-            "version": outputs["versions"][target]}
+    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target, "version": back_to}
 
 
 def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> workflow.Planned:

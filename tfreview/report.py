@@ -114,7 +114,8 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
             break
     return {"outcome": doc.get("outcome"), "reason": doc.get("reason") or "", "by": doc.get("by"),
             "started_at": doc.get("started_at"), "finished_at": doc.get("finished_at"),
-            "live_color": doc.get("live_color"), "watched": doc.get("watched"),
+            "live_color": doc.get("live_color"), "watched": doc.get("watched"), "alarms": doc.get("alarms") or [],
+            "alarm": doc.get("alarm"), "stopped_tasks": doc.get("stopped_tasks") or [],
             "steps": doc.get("steps") or [], "timeline": release_timeline(doc), "rollback_after": followed}
 
 
@@ -248,11 +249,32 @@ def _step_lines(release: dict[str, Any]) -> list[str]:
         elif kind == "bake":
             lines.append(f"bake {step.get('bake_s', 0):g} s at {step.get('percent')}% on {step.get('colour')}: "
                          + ("healthy" if step.get("healthy") else f"NOT healthy: {step.get('reason', '')}"))
+        elif kind == "alarm":
+            lines.append(alarm_line(step))
         elif kind in ("shift", "rollback"):
             weights = ", ".join(f"{c} {w}%" for c, w in sorted((step.get("weights") or {}).items()))
             lines.append(f"{kind}: {step.get('what')} (plan {step.get('plan_id')}: {step.get('outcome')}"
                          + (f"; {weights}" if weights else "") + ")")
     return lines
+
+
+def alarm_line(alarm: dict[str, Any]) -> str:
+    """"alarm shop-5xx in ALARM since T (at 50% on green): its state reason" (a step, or the release's alarm)."""
+    during = f" ({alarm['during']})" if alarm.get("during") else ""
+    return (f"alarm {alarm.get('name')} in {alarm.get('state', 'ALARM')} since {alarm.get('fired_at')}{during}: "
+            f"{alarm.get('reason', '')}")
+
+
+def stopped_lines(release: dict[str, Any]) -> list[str]:
+    """Why the release's tasks stopped and targets failed: one line per distinct reason, with its count."""
+    out = []
+    for s in release.get("stopped_tasks") or []:
+        if not isinstance(s, dict):
+            continue
+        what = "task(s) stopped" if s.get("kind") == "task" else "target(s)"
+        where = f" ({s['service']})" if s.get("service") else ""
+        out.append(f"{s.get('count', 1)} {what}{where}: {s.get('reason', '')}")
+    return out
 
 
 def _md_release(release: dict[str, Any] | None) -> list[str]:
@@ -262,7 +284,12 @@ def _md_release(release: dict[str, Any] | None) -> list[str]:
     out = ["", "## Release", "", f"**{_md_cell(release['outcome'])}**{_md_cell(why)} (run by "
            f"{_md_cell(release.get('by'))}, {_md_cell(release.get('started_at'))} → "
            f"{_md_cell(release.get('finished_at'))})", ""]
+    if release.get("alarm"):
+        out += [f"**Stopped by an alarm:** {_md_cell(alarm_line(release['alarm']))}", ""]
     out += [f"{i}. {_md_cell(line)}" for i, line in enumerate(_step_lines(release), 1)]
+    stopped = stopped_lines(release)
+    if stopped:
+        out += ["", "Why tasks stopped:", ""] + [f"- {_md_cell(line)}" for line in stopped]
     followed = release.get("rollback_after")
     if followed:
         out += ["", f"Rolled back afterwards: plan {_md_cell(followed['plan_id'])} by {_md_cell(followed['by'])} "
@@ -281,9 +308,13 @@ def _html_release(release: dict[str, Any] | None) -> str:
     after = (f"<p class=rollback>Rolled back afterwards: plan {e(followed['plan_id'])} by {e(str(followed['by']))} "
              f"at {e(followed['at'])} ({e(str(followed['outcome']))}).</p>" if followed else "")
     charts = "".join(f"<figure>{svg}</figure>" for svg in release_charts(release["timeline"]))
+    alarm = (f"<p class=alarm><strong>Stopped by an alarm:</strong> {e(alarm_line(release['alarm']))}</p>"
+             if isinstance(release.get("alarm"), dict) else "")
+    items = "".join(f"<li>{e(line)}</li>" for line in stopped_lines(release))
+    stopped = f"<p>Why tasks stopped:</p><ul class=stopped>{items}</ul>" if items else ""
     return (f"<h2>Release</h2><p><strong>{e(str(release['outcome']))}</strong>{e(why)} (run by "
             f"{e(str(release.get('by')))}, {e(str(release.get('started_at')))} → "
-            f"{e(str(release.get('finished_at')))})</p><ol>{steps}</ol>{after}"
+            f"{e(str(release.get('finished_at')))})</p>{alarm}<ol>{steps}</ol>{stopped}{after}"
             f"<h3>Timeline</h3>{charts}")
 
 
@@ -365,7 +396,7 @@ def _seconds(start: str, at: str | None) -> float:
 
 def release_timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The release as rows in time order: `t` seconds since it started, `event`, `kind` (watch, shift, rollback,
-    verify, bake, failure, outcome), the production `weights` and each colour's `tasks` (desired, running, healthy)
+    verify, bake, alarm (when it fired), failure, outcome), the production `weights` and each colour's `tasks` (desired, running, healthy)
     as known at that moment."""
     start = doc.get("started_at") or doc.get("finished_at") or ""
     weights = dict(doc.get("weights_before") or {})
@@ -388,6 +419,9 @@ def release_timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
             ok = step.get("exit_code") == 0
             events.append((step.get("at") or start, i, {"kind": "verify" if ok else "failure",
                                                          "event": f"verify-cmd exited {step.get('exit_code')}"}))
+        elif kind == "alarm":  # marked when it fired (it may have fired before tfreview looked)
+            events.append((step.get("fired_at") or step.get("at") or start, i,
+                           {"kind": "alarm", "event": f"alarm {step.get('name')} in ALARM: {step.get('reason', '')}"}))
         elif kind == "bake":
             what = "healthy" if step.get("healthy") else f"NOT healthy: {step.get('reason', '')}"
             events.append((step.get("at") or start, i, {"kind": "bake" if step.get("healthy") else "failure",
@@ -415,7 +449,7 @@ def release_timeline(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def _marks(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
     from tfreview.render.charts import Mark
 
-    kinds = {"shift": "shift", "rollback": "rollback", "failure": "failure", "verify": "verify"}
+    kinds = {"shift": "shift", "rollback": "rollback", "failure": "failure", "verify": "verify", "alarm": "alarm"}
     return tuple(Mark(r["t"], kinds[r["kind"]], r["event"]) for r in rows if r["kind"] in kinds)
 
 

@@ -71,7 +71,10 @@ FAKE_CREDENTIALS: dict[str, str] = {
     "AWS_REGION": "us-east-1",
 }
 
-FAULTS: tuple[str, ...] = ("failed", "circuit-breaker-rollback", "unhealthy-targets", "never-finishes")
+FAULTS: tuple[str, ...] = ("failed", "circuit-breaker-rollback", "unhealthy-targets", "never-finishes",
+                           "container-exits")
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+STOPPED_TASKS_KEPT = 100  # stopped tasks kept per service for ListTasks/DescribeTasks (ECS keeps them ~1 hour)
 DEFAULT_STEP_S = 0.5
 CIRCUIT_BREAKER_THRESHOLD = 3  # failed tasks; ECS uses max(3, min(200, desired / 2))
 UNHEALTHY_ATTEMPTS = 3  # task replacements before an unhealthy deployment is marked FAILED
@@ -134,16 +137,51 @@ _ip_counter = itertools.count(1)
 
 @dataclass
 class _Task:
-    """One emulated ECS task of a deployment; `ip` is its awsvpc address, registered as an `ip` target."""
+    """One emulated ECS task of a deployment; `ip` is its awsvpc address, registered as an `ip` target. The rest is
+    what DescribeTasks tells of it: the deployment that started it (`startedBy`), and once STOPPED, why."""
 
     task_id: str
     ip: str
     state: str = "PENDING"  # PENDING | RUNNING | STOPPED
+    started_by: str = ""
+    task_definition: str = ""
+    container: str = "app"
+    created_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stop_code: str = ""
+    stopped_reason: str = ""
+    exit_code: int | None = None
+    container_reason: str = ""
 
     @staticmethod
     def new() -> "_Task":
         n = next(_ip_counter)
         return _Task(task_id=uuid.uuid4().hex, ip=f"10.0.{(n // 250) % 250}.{n % 250 + 2}")
+
+    def stop(self, at: datetime, stop_code: str, reason: str, exit_code: int | None = None,
+             container_reason: str = "") -> None:
+        self.state, self.stopped_at, self.stop_code, self.stopped_reason = "STOPPED", at, stop_code, reason
+        self.exit_code, self.container_reason = exit_code, container_reason
+
+    def describe(self, service: Any) -> dict[str, Any]:
+        """The task as DescribeTasks returns it (the fields tfreview and people read)."""
+        container: dict[str, Any] = {"name": self.container, "lastStatus": self.state,
+                                     "taskArn": self.arn(service)}
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        if self.container_reason:
+            container["reason"] = self.container_reason
+        out: dict[str, Any] = {
+            "taskArn": self.arn(service), "clusterArn": service.cluster_arn, "taskDefinitionArn": self.task_definition,
+            "group": f"service:{service.name}", "startedBy": self.started_by, "lastStatus": self.state,
+            "desiredStatus": "STOPPED" if self.state == "STOPPED" else "RUNNING", "launchType": service.launch_type,
+            "createdAt": self.created_at, "containers": [container]}
+        if self.state == "STOPPED":
+            out.update({"stoppedAt": self.stopped_at, "stopCode": self.stop_code, "stoppedReason": self.stopped_reason})
+        return out
+
+    def arn(self, service: Any) -> str:
+        return f"arn:aws:ecs:{service.region_name}:{service._account_id}:task/{service.cluster_name}/{self.task_id}"
 
 
 @dataclass
@@ -168,6 +206,10 @@ class Lifecycle:
         self._rollouts: dict[int, _Rollout] = {}  # id(service) -> rollout
         self._tasks: dict[str, list[_Task]] = {}  # deployment id -> its tasks
         self._health: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}  # (tg arn, ip) -> health
+        self._stopped: dict[int, list[_Task]] = {}  # id(service) -> its stopped tasks, newest last
+        self._services: dict[int, Any] = {}  # id(service) -> service, for ListTasks/DescribeTasks
+        self.alarm_triggers: list[dict[str, Any]] = []  # alarm states waiting for a traffic shift
+        self.shifts = 0  # production traffic shifts seen (ModifyListener calls that changed forward weights)
         self._installed = False
 
     # -- switching on and off ------------------------------------------------------------------------------------
@@ -193,7 +235,10 @@ class Lifecycle:
             self._rollouts.clear()
             self._tasks.clear()
             self._health.clear()
+            self._stopped.clear()
+            self._services.clear()
             self.faults.clear()
+            self.alarm_triggers.clear()
 
     def set_fault(self, service: str, fault: str | None) -> None:
         """Inject `fault` (one of FAULTS) into every new deployment of the service named `service`; None clears."""
@@ -202,6 +247,52 @@ class Lifecycle:
                 self.faults.pop(service, None)
             else:
                 self.faults[service] = _check_fault(fault)
+
+    # -- CloudWatch alarms ---------------------------------------------------------------------------------------
+
+    def set_alarm(self, alarm: str, state: str = "ALARM", reason: str | None = None, after_shifts: int = 0,
+                  region: str = FAKE_CREDENTIALS["AWS_REGION"]) -> dict[str, Any]:
+        """Set the CloudWatch alarm `alarm` (it must exist) to `state` now, or, with `after_shifts` N > 0, right
+        after the Nth production traffic shift from now (a ModifyListener that changes forward weights). Returns
+        the trigger. BadInput for an unknown alarm or state."""
+        if state not in ALARM_STATES:
+            raise BadInput(f"unknown alarm state {state!r}", f"choose one of {', '.join(ALARM_STATES)}")
+        if isinstance(after_shifts, bool) or not isinstance(after_shifts, int) or not 0 <= after_shifts <= 100:
+            raise BadInput(f"after_shifts {after_shifts!r} is not a number of shifts (0-100)", "e.g. 1: after the first")
+        trigger = {"alarm": alarm, "state": state, "region": region, "after_shifts": after_shifts,
+                   "reason": reason or f"Threshold Crossed: set to {state} by the sandbox (/_tfreview/alarms)"}
+        with self.lock:
+            self._alarm_backend(alarm, region)  # refuses an unknown alarm now, not when it should fire
+            if after_shifts == 0:
+                self._fire(trigger)
+            else:
+                self.alarm_triggers.append({**trigger, "at_shift": self.shifts + after_shifts})
+        return trigger
+
+    def _alarm_backend(self, alarm: str, region: str) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        if alarm not in backend.alarms:
+            raise BadInput(f"no CloudWatch alarm named {alarm!r} in {region}", "create it first (PutMetricAlarm)")
+        return backend
+
+    def _fire(self, trigger: dict[str, Any]) -> None:
+        backend = self._alarm_backend(trigger["alarm"], trigger["region"])
+        backend.set_alarm_state(trigger["alarm"], trigger["reason"], None, trigger["state"])
+
+    def on_listener_weights(self) -> None:
+        """A production traffic shift happened: fire the alarm states waiting for it."""
+        with self.lock:
+            self.shifts += 1
+            due = [t for t in self.alarm_triggers if t["at_shift"] <= self.shifts]
+            self.alarm_triggers = [t for t in self.alarm_triggers if t["at_shift"] > self.shifts]
+            for trigger in due:
+                try:
+                    self._fire(trigger)
+                except BadInput:  # deleted since: nothing to set
+                    pass
 
     # -- time -----------------------------------------------------------------------------------------------------
 
@@ -261,27 +352,59 @@ class Lifecycle:
             return  # the running script reads desiredCount when it launches tasks
         tasks = [t for t in self._tasks.setdefault(primary["id"], []) if t.state == "RUNNING"]
         if len(tasks) < desired:
-            new = [_Task.new() for _ in range(desired - len(tasks))]
+            new = self._launch(service, primary, desired - len(tasks))
             for task in new:
                 task.state = "RUNNING"
-            self._tasks[primary["id"]].extend(new)
             self._event(service, f"has started {len(new)} tasks: {_task_list(new)}.")
             self._register(service, new, ("healthy", None, None))
         elif len(tasks) > desired:
             gone = tasks[desired:]
             self._deregister(service, gone)
-            for task in gone:
-                task.state = "STOPPED"
+            self._stop(service, gone, "ServiceSchedulerInitiated",
+                       f"Scaling activity initiated by (deployment {primary['id']})", 143)
             self._event(service, f"has stopped {len(gone)} running tasks: {_task_list(gone)}.")
         self._sync(service)
 
     def on_delete(self, service: Any) -> None:
         self._rollouts.pop(id(service), None)
+        self._stopped.pop(id(service), None)
+        self._services.pop(id(service), None)
         for deployment in service.deployments:
             tasks = [t for t in self._tasks.pop(deployment["id"], []) if t.state != "STOPPED"]
             self._deregister(service, tasks)
         service.running_count = 0
         service.pending_count = 0
+
+    def _launch(self, service: Any, deployment: dict[str, Any], count: int) -> list[_Task]:
+        """`count` new tasks of `deployment` (PENDING), as ECS starts them: startedBy is the deployment's id."""
+        self._services[id(service)] = service
+        container, _image = _container_of(service, deployment["taskDefinition"])
+        tasks = [_Task.new() for _ in range(count)]
+        for task in tasks:
+            task.started_by, task.task_definition = deployment["id"], str(deployment["taskDefinition"] or "")
+            task.container, task.created_at = container, self._timestamp()
+        self._tasks.setdefault(deployment["id"], []).extend(tasks)
+        return tasks
+
+    def _stop(self, service: Any, tasks: list[_Task], stop_code: str, reason: str, exit_code: int | None = None,
+              container_reason: str = "") -> None:
+        """Stop `tasks` with the reason ECS gives; they stay listed as STOPPED tasks of the service."""
+        kept = self._stopped.setdefault(id(service), [])
+        for task in tasks:
+            task.stop(self._timestamp(), stop_code, reason, exit_code, container_reason)
+            kept.append(task)
+        del kept[:-STOPPED_TASKS_KEPT]
+
+    def stopped_tasks(self, service: Any) -> list[_Task]:
+        return list(self._stopped.get(id(service), []))
+
+    def service_tasks(self) -> list[tuple[Any, _Task]]:
+        """(service, task) of every emulated task, running or stopped."""
+        out = []
+        for key, service in self._services.items():
+            live = [t for d in service.deployments for t in self._tasks.get(d["id"], []) if t.state != "STOPPED"]
+            out += [(service, t) for t in [*live, *self._stopped.get(key, [])]]
+        return out
 
     def health_of(self, target_group_arn: str, target_id: str) -> tuple[str, str | None, str | None] | None:
         return self._health.get((target_group_arn, target_id))
@@ -318,14 +441,12 @@ class Lifecycle:
 
     def _script(self, service: Any, new: dict[str, Any], fault: str | None) -> Iterator[None]:
         """One deployment, one step per `next()`: launch, run, register, healthy, drain old, complete (or fail)."""
-        tasks = self._tasks[new["id"]]
         attempts = 0
         while True:
             wanted = new["desiredCount"]
             if wanted == 0:
                 break
-            launched = [_Task.new() for _ in range(wanted)]
-            tasks.extend(launched)
+            launched = self._launch(service, new, wanted)
             self._event(service, f"has started {wanted} tasks: {_task_list(launched)}.")
             self._touch(service, new)
             yield
@@ -333,10 +454,13 @@ class Lifecycle:
                 while True:
                     yield
             if fault in ("failed", "circuit-breaker-rollback"):
+                # ECS: the task stops before it runs (TaskFailedToStart), the pull error as its stoppedReason.
+                _container, image = _container_of(service, new["taskDefinition"])
+                why = (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve "
+                       f"ref {image}: not found")
+                self._stop(service, launched, "TaskFailedToStart", why, None, why)
                 for task in launched:
-                    task.state = "STOPPED"
-                    self._event(service, f"(task {task.task_id}) failed to start: CannotPullContainerError: "
-                                         f"pull image manifest has been retried 5 time(s) (sandbox fault {fault!r}).")
+                    self._event(service, f"(task {task.task_id}) failed to start: {why}")
                 new["failedTasks"] += wanted
                 self._touch(service, new)
                 if new["failedTasks"] >= CIRCUIT_BREAKER_THRESHOLD:
@@ -350,6 +474,18 @@ class Lifecycle:
                                                "Target registration is in progress"))
             self._touch(service, new)
             yield
+            if fault == "container-exits":
+                # ECS: the essential container exits (137: killed), so the task stops (EssentialContainerExited).
+                self._deregister(service, launched)
+                self._stop(service, launched, "EssentialContainerExited", "Essential container in task exited", 137)
+                self._event(service, f"has stopped {wanted} running tasks: {_task_list(launched)}.")
+                new["failedTasks"] += wanted
+                self._touch(service, new)
+                if new["failedTasks"] >= CIRCUIT_BREAKER_THRESHOLD:
+                    yield from self._fail(service, new, rollback=False)
+                    return
+                yield
+                continue
             if fault == "unhealthy-targets":
                 self._set_health(service, launched, ("unhealthy", "Target.FailedHealthChecks", "Health checks failed"))
                 for task in launched:
@@ -359,8 +495,9 @@ class Lifecycle:
                 self._touch(service, new)
                 yield
                 self._deregister(service, launched)
-                for task in launched:
-                    task.state = "STOPPED"
+                # ECS stops a task whose target fails its health checks (the scheduler's SIGTERM: exit 143).
+                self._stop(service, launched, "ServiceSchedulerInitiated",
+                           f"Task failed ELB health checks in (target-group {_target_group(service)})", 143)
                 self._event(service, f"has stopped {wanted} running tasks: {_task_list(launched)}.")
                 new["failedTasks"] += wanted
                 attempts += 1
@@ -397,8 +534,8 @@ class Lifecycle:
             self._sync(service)
             yield
             self._deregister(service, old_tasks)
-            for task in old_tasks:
-                task.state = "STOPPED"
+            self._stop(service, old_tasks, "ServiceSchedulerInitiated",
+                       f"Scaling activity initiated by (deployment {keep['id']})", 143)
             self._event(service, f"has stopped {len(old_tasks)} running tasks: {_task_list(old_tasks)}.")
         for deployment in others:
             self._tasks.pop(deployment["id"], None)
@@ -426,10 +563,9 @@ class Lifecycle:
         self._sync(service)
         yield
         # The rollback's tasks start and take over from the old ones, like any deployment.
-        launched = [_Task.new() for _ in range(back["desiredCount"])]
+        launched = self._launch(service, back, back["desiredCount"])
         for task in launched:
             task.state = "RUNNING"
-        self._tasks[back["id"]].extend(launched)
         if launched:
             self._event(service, f"has started {len(launched)} tasks: {_task_list(launched)}.")
         self._register(service, launched, ("healthy", None, None))
@@ -512,6 +648,21 @@ def _container_port(service: Any) -> int:
     return int(lb.get("containerPort") or 80) if lb else 80
 
 
+def _container_of(service: Any, task_definition: str | None) -> tuple[str, str]:
+    """(name, image) of the service's container (its load balancer's, else the first) in `task_definition`."""
+    lb = _load_balancer(service) or {}
+    try:
+        from moto.ecs.models import ecs_backends
+
+        td = ecs_backends[service._account_id][service.region_name].describe_task_definition(str(task_definition))
+        containers = list(td.container_definitions or [])
+    except Exception:  # a task definition moto no longer has: the names ECS would still report are unknown
+        containers = []
+    chosen = next((c for c in containers if c.get("name") == lb.get("containerName")),
+                  containers[0] if containers else {})
+    return str(chosen.get("name") or lb.get("containerName") or "app"), str(chosen.get("image") or "?")
+
+
 def _target_group_model(service: Any) -> Any:
     arn = _target_group(service)
     if not arn:
@@ -544,6 +695,9 @@ def _install_patches(self: Lifecycle) -> None:
     orig_health = elbv2_models.ELBv2Backend.describe_target_health
     orig_health_for = elbv2_models.FakeTargetGroup.health_for
     orig_create_response = ecs_responses.EC2ContainerServiceResponse.create_service
+    orig_list_tasks = ecs_responses.EC2ContainerServiceResponse.list_tasks
+    orig_describe_tasks = ecs_responses.EC2ContainerServiceResponse.describe_tasks
+    orig_modify_listener = elbv2_models.ELBv2Backend.modify_listener
 
     def create_service(backend: Any, *args: Any, **kwargs: Any) -> Any:
         service = orig_create(backend, *args, **kwargs)
@@ -614,6 +768,50 @@ def _install_patches(self: Lifecycle) -> None:
                     setattr(service, attr, value)
         return result
 
+    def emulated(response: Any) -> list[tuple[Any, _Task]]:
+        cluster = str(response._get_param("cluster", "default")).rsplit("/", 1)[-1]
+        return [(svc, t) for svc, t in self.service_tasks() if svc.cluster_name == cluster] if self.enabled else []
+
+    def list_tasks_response(response: Any) -> Any:
+        # ECS lists a service's tasks (running, or STOPPED for about an hour); moto starts none for services.
+        tasks = emulated(response)
+        if not tasks:
+            return orig_list_tasks(response)
+        from moto.core.responses import ActionResult
+
+        service = response._get_param("serviceName")
+        wanted = response._get_param("desiredStatus") or "RUNNING"
+        started_by = response._get_param("startedBy")
+        arns = [t.arn(svc) for svc, t in tasks
+                if (service is None or svc.name == str(service).rsplit("/", 1)[-1])
+                and (t.state == "STOPPED") == (wanted == "STOPPED") and (not started_by or t.started_by == started_by)]
+        if service is None:  # tasks moto itself ran (RunTask), as before
+            listed: Any = orig_list_tasks(response).result
+            arns = [str(a) for a in listed["taskArns"]] + arns
+        return ActionResult({"taskArns": arns})
+
+    def describe_tasks_response(response: Any) -> Any:
+        asked = [str(t) for t in response._get_param("tasks", []) or []]
+        ours = {t.task_id: (svc, t) for svc, t in emulated(response)}
+        found = [ours[a.rsplit("/", 1)[-1]] for a in asked if a.rsplit("/", 1)[-1] in ours]
+        if not found:
+            return orig_describe_tasks(response)
+        from moto.core.responses import ActionResult
+
+        return ActionResult({"tasks": [t.describe(svc) for svc, t in found], "failures": [
+            {"arn": a, "reason": "MISSING"} for a in asked if a.rsplit("/", 1)[-1] not in ours]})
+
+    def modify_listener(backend: Any, arn: str, *args: Any, **kwargs: Any) -> Any:
+        before = _forward_weights(backend.describe_listeners(load_balancer_arn=None, listener_arns=[arn])[0])
+        listener = orig_modify_listener(backend, arn, *args, **kwargs)
+        after = _forward_weights(listener)
+        if self.enabled and len(after) > 1 and before != after:
+            self.on_listener_weights()
+        return listener
+
+    _install_autoscaling_tags()
+    _install_iam_action_names()
+
     # setattr: these replace moto's methods on purpose (mypy would call a plain assignment a mistake).
     for owner, name, patched in ((backend_cls, "create_service", create_service),
                                  (backend_cls, "update_service", update_service),
@@ -621,9 +819,104 @@ def _install_patches(self: Lifecycle) -> None:
                                  (backend_cls, "delete_service", delete_service),
                                  (elbv2_models.ELBv2Backend, "describe_target_health", describe_target_health),
                                  (elbv2_models.FakeTargetGroup, "health_for", health_for),
-                                 (ecs_responses.EC2ContainerServiceResponse, "create_service", create_service_response)):
+                                 (ecs_responses.EC2ContainerServiceResponse, "create_service", create_service_response),
+                                 (ecs_responses.EC2ContainerServiceResponse, "list_tasks", list_tasks_response),
+                                 (ecs_responses.EC2ContainerServiceResponse, "describe_tasks", describe_tasks_response),
+                                 (elbv2_models.ELBv2Backend, "modify_listener", modify_listener)):
         setattr(owner, name, patched)
     self._installed = True
+
+
+# Signing names that are not IAM service prefixes: AWS authorises CloudWatch's DescribeAlarms as
+# cloudwatch:DescribeAlarms, though the request is signed for "monitoring".
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def _install_iam_action_names() -> None:
+    """Emulator fix: with IAM enforcement on, moto names the action of a request after the service name in its
+    signature (`monitoring:DescribeAlarms`), where AWS uses the IAM service prefix (`cloudwatch:DescribeAlarms`).
+    A documented policy would have to grant an action that does not exist; instead the local AWS names it as AWS
+    does (docs/rollout.md's policy is tested under enforcement)."""
+    from moto.iam.access_control import IAMRequest
+
+    if getattr(IAMRequest, "_tfreview_prefixes", False):
+        return
+    original = IAMRequest.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        service, _, action = str(getattr(self, "_action", "")).partition(":")
+        if service in _IAM_PREFIX:
+            self._action = f"{_IAM_PREFIX[service]}:{action}"
+
+    IAMRequest.__init__ = init  # type: ignore[method-assign]
+    IAMRequest._tfreview_prefixes = True  # type: ignore[attr-defined]
+
+
+_AUTOSCALING_TAGS: dict[str, dict[str, str]] = {}  # resource ARN -> tags (Application Auto Scaling)
+
+
+def _install_autoscaling_tags() -> None:
+    """Emulator extension: Application Auto Scaling's tags (RegisterScalableTarget's Tags, TagResource,
+    UntagResource, ListTagsForResource). moto 5.2 answers none of them, and the AWS provider retries the unanswered
+    call for many minutes, so a module with an `aws_appautoscaling_target` seemed to hang. Tags are kept per ARN;
+    a scalable target's go when it is deregistered (moto's own state is reset by /moto-api/reset)."""
+    import json as _json
+
+    from moto.applicationautoscaling import responses as aas
+
+    cls = aas.ApplicationAutoScalingResponse
+    if getattr(cls, "_tfreview_tags", False):
+        return
+    orig_register, orig_deregister = cls.register_scalable_target, cls.deregister_scalable_target
+
+    def register_scalable_target(response: Any) -> Any:
+        body = orig_register(response)
+        tags = response._get_param("Tags") or {}
+        if tags:
+            arn = _json.loads(body)["ScalableTargetARN"]
+            _AUTOSCALING_TAGS.setdefault(arn, {}).update({str(k): str(v) for k, v in tags.items()})
+        return body
+
+    def deregister_scalable_target(response: Any) -> Any:
+        targets = response.applicationautoscaling_backend.describe_scalable_targets(
+            response._get_param("ServiceNamespace"), [response._get_param("ResourceId")],
+            response._get_param("ScalableDimension"))
+        body = orig_deregister(response)
+        for target in targets:
+            _AUTOSCALING_TAGS.pop(target.arn, None)
+        return body
+
+    def tag_resource(response: Any) -> str:
+        _AUTOSCALING_TAGS.setdefault(str(response._get_param("ResourceARN")), {}).update(
+            {str(k): str(v) for k, v in (response._get_param("Tags") or {}).items()})
+        return "{}"
+
+    def untag_resource(response: Any) -> str:
+        tags = _AUTOSCALING_TAGS.get(str(response._get_param("ResourceARN")), {})
+        for key in response._get_param("TagKeys") or []:
+            tags.pop(str(key), None)
+        return "{}"
+
+    def list_tags_for_resource(response: Any) -> str:
+        return _json.dumps({"Tags": _AUTOSCALING_TAGS.get(str(response._get_param("ResourceARN")), {})})
+
+    for name, patched in (("register_scalable_target", register_scalable_target),
+                          ("deregister_scalable_target", deregister_scalable_target),
+                          ("tag_resource", tag_resource), ("untag_resource", untag_resource),
+                          ("list_tags_for_resource", list_tags_for_resource)):
+        setattr(cls, name, patched)
+    cls._tfreview_tags = True  # type: ignore[attr-defined]
+
+
+def _forward_weights(listener: Any) -> dict[str, int]:
+    """Target group ARN -> weight of a listener's weighted forward action (empty for a plain forward)."""
+    for action in getattr(listener, "default_actions", None) or []:
+        data = getattr(action, "data", None) or {}
+        groups = (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+        if data.get("Type") == "forward" and groups:
+            return {str(g.get("TargetGroupArn")): int(g.get("Weight", 1)) for g in groups}
+    return {}
 
 
 def _engage(step_s: float, faults: dict[str, str] | None) -> float:
@@ -680,6 +973,21 @@ def _control_app(inner: Callable[..., Any], lifecycle: Lifecycle) -> Callable[..
             elif method == "DELETE":
                 lifecycle.faults.clear()
             return reply(start_response, "200 OK", {"faults": dict(lifecycle.faults)})
+        if path == "/_tfreview/alarms":
+            if method == "POST":
+                try:
+                    length = int(environ.get("CONTENT_LENGTH") or 0)
+                    body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                    lifecycle.set_alarm(str(body["alarm"]), str(body.get("state") or "ALARM"), body.get("reason"),
+                                        body.get("after_shifts", 0), str(body.get("region") or
+                                                                         FAKE_CREDENTIALS["AWS_REGION"]))
+                except (ValueError, KeyError, TypeError, BadInput) as exc:
+                    message = exc.message if isinstance(exc, BadInput) else f"bad request: {exc}"
+                    return reply(start_response, "400 Bad Request", {"error": message})
+            elif method == "DELETE":
+                lifecycle.alarm_triggers.clear()
+            return reply(start_response, "200 OK", {"pending": list(lifecycle.alarm_triggers),
+                                                    "shifts": lifecycle.shifts})
         if path == "/moto-api/reset":
             lifecycle.reset()
         return inner(environ, start_response)
@@ -719,6 +1027,13 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         LIFECYCLE.faults.clear()
+        LIFECYCLE.alarm_triggers.clear()
+
+    def set_alarm(self, alarm: str, state: str = "ALARM", reason: str | None = None,
+                  after_shifts: int = 0) -> dict[str, Any]:
+        """Set the CloudWatch alarm `alarm` to `state` now, or right after the `after_shifts`-th production traffic
+        shift from now (see `Lifecycle.set_alarm`)."""
+        return LIFECYCLE.set_alarm(alarm, state, reason, after_shifts)
 
     @property
     def step_s(self) -> float:
@@ -810,6 +1125,32 @@ def set_remote_fault(endpoint: str, service: str, fault: str | None) -> dict[str
         if exc.code == 400:
             raise BadInput(json.loads(exc.read() or b"{}").get("error", "bad fault"),
                            f"choose one of {', '.join(FAULTS)}") from exc
+        raise AwsError(f"the sandbox at {endpoint} answered {exc.code}", "is it a `tfreview sandbox`?") from exc
+    except OSError as exc:
+        raise AwsError(f"cannot reach the sandbox at {endpoint}: {exc}", "start it with `tfreview sandbox`") from exc
+
+
+def set_remote_alarm(endpoint: str, alarm: str, state: str = "ALARM", reason: str | None = None,
+                     after_shifts: int = 0) -> dict[str, Any]:
+    """Set an alarm's state in a sandbox served by another process (loopback only), now or after N traffic shifts."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    host = urllib.parse.urlparse(endpoint).hostname or ""
+    if host not in _LOOPBACK:
+        raise BadInput(f"{endpoint} is not a loopback sandbox", "alarm states are set only in `tfreview sandbox`")
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/_tfreview/alarms", method="POST",
+        data=json.dumps({"alarm": alarm, "state": state, "reason": reason, "after_shifts": after_shifts}).encode(),
+        headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback only, checked above
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 400:
+            raise BadInput(json.loads(exc.read() or b"{}").get("error", "bad alarm request"),
+                           "name an existing alarm and a state of " + ", ".join(ALARM_STATES)) from exc
         raise AwsError(f"the sandbox at {endpoint} answered {exc.code}", "is it a `tfreview sandbox`?") from exc
     except OSError as exc:
         raise AwsError(f"cannot reach the sandbox at {endpoint}: {exc}", "start it with `tfreview sandbox`") from exc

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -105,8 +106,14 @@ class Terraform:
                            "set TFREVIEW_TERRAFORM_BIN (or [terraform] bin) to an executable terraform") from None
         out_lines: list[str] = []
         diags: list[Event] = []
+        still = StillWorking(self.settings.progress_interval_s)
         try:
-            for line in _follow(out_path, proc):
+            for line in _follow(out_path, proc, tick_s=min(1.0, still.interval_s / 4)):
+                if on_event is not None:  # a resource terraform works on for a while gets its "still" line
+                    for late in still.due(time.monotonic()):
+                        on_event(late)
+                if not line:  # a tick: nothing written meanwhile
+                    continue
                 out_lines.append(line)
                 if on_event is None and "json" not in options:
                     continue
@@ -115,6 +122,7 @@ class Terraform:
                     continue
                 if event.get("type") == "diagnostic":
                     diags.append(event)
+                still.see(event, time.monotonic())
                 if on_event is not None:
                     on_event(event)
             rc = proc.wait()
@@ -167,11 +175,11 @@ class Terraform:
         return json.loads(text) if text else None
 
 
-def _follow(path: Path, proc: subprocess.Popen, poll_s: float = 0.02) -> Iterator[str]:
-    """The lines `proc` writes to the file at `path`, as they come, until it exits (`tail -f` of one process)."""
-    import time
-
+def _follow(path: Path, proc: subprocess.Popen, poll_s: float = 0.02, tick_s: float | None = None) -> Iterator[str]:
+    """The lines `proc` writes to the file at `path`, as they come, until it exits (`tail -f` of one process); with
+    `tick_s`, also an empty string after each `tick_s` seconds in which nothing was written (a clock tick)."""
     partial = ""
+    quiet_since = time.monotonic()
     with open(path, encoding="utf-8", errors="replace") as reader:
         while True:
             chunk = reader.read()
@@ -180,15 +188,68 @@ def _follow(path: Path, proc: subprocess.Popen, poll_s: float = 0.02) -> Iterato
                 partial = lines.pop()
                 for line in lines:
                     yield line + "\n"
+                quiet_since = time.monotonic()
             elif proc.poll() is not None:
                 rest = reader.read()
                 if not rest:
                     break
                 partial += rest
             else:
+                if tick_s is not None and time.monotonic() - quiet_since >= tick_s:
+                    quiet_since = time.monotonic()
+                    yield ""
                 time.sleep(poll_s)
     if partial:
         yield partial
+
+
+_ACTING = {"create": "creating", "update": "modifying", "delete": "destroying", "read": "reading",
+           "replace": "replacing", "noop": "working"}
+
+
+def elapsed_text(seconds: float) -> str:
+    """Terraform's way of saying a duration: 30s, 1m0s, 2m30s, 1h0m0s."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+class StillWorking:
+    """Which resources terraform has started and not finished (apply_start, then apply_complete or apply_errored),
+    and the "still creating (1m0s elapsed)" event due for each every `interval_s` seconds, as terraform prints it,
+    so a slow resource never sits silent. Times are the caller's clock (time.monotonic), in seconds."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._working: dict[str, tuple[str, float, float]] = {}  # addr -> (action, started, last said)
+
+    def see(self, event: Event, now: float) -> None:
+        kind = event.get("type")
+        hook = event.get("hook") or {}
+        addr = str((hook.get("resource") or {}).get("addr", ""))
+        if not addr:
+            return
+        if kind == "apply_start":
+            self._working[addr] = (str(hook.get("action", "")), now, now)
+        elif kind in ("apply_complete", "apply_errored"):
+            self._working.pop(addr, None)
+
+    def due(self, now: float) -> list[Event]:
+        """tfreview's own `apply_progress` events (marked "tfreview": true) for resources not said for interval_s."""
+        out: list[Event] = []
+        for addr, (action, started, said) in list(self._working.items()):
+            if now - said >= self.interval_s:
+                self._working[addr] = (action, started, now)
+                elapsed = now - started
+                out.append({"type": "apply_progress", "tfreview": True,
+                            "@message": f"{addr}: Still {_ACTING.get(action, action + 'ing')}... "
+                                        f"[{elapsed_text(elapsed)} elapsed]",
+                            "hook": {"resource": {"addr": addr}, "action": action,
+                                     "elapsed_seconds": int(elapsed)}})
+        return out
 
 
 STOP_GRACE_S = 120.0  # how long terraform may take to finish its in-flight operations and write its state
@@ -291,7 +352,9 @@ def progress_text(event: Event) -> str | None:
     if kind == "apply_start":
         return f"{hook.get('action', 'apply')} {addr}"
     if kind == "apply_progress":
-        return f"{addr}: still {hook.get('action', 'working')} ({hook.get('elapsed_seconds', 0)}s)"
+        action = str(hook.get("action", "noop"))
+        return (f"{addr}: still {_ACTING.get(action, action + 'ing')} "
+                f"({elapsed_text(float(hook.get('elapsed_seconds', 0) or 0))} elapsed)")
     if kind == "apply_complete":
         return f"{addr}: {hook.get('action', 'done')} complete"
     if kind in ("refresh_start", "planned_change", "change_summary", "init_output", "log"):

@@ -402,7 +402,7 @@ def deploy_vars(app: str, version: str, outputs: dict[str, Any], default_strateg
     roles = roles or DEFAULT_ROLES
     strategy = outputs.get("strategy") or ("rolling" if roles.single_service else default_strategy)
     if strategy == "rolling":
-        return {"app": app, "strategy": "rolling", roles.rolling_version_variable: version}
+        return {"app": app, "strategy": "rolling", roles.rolling_version_variable: roles.version_value(version)}
     if not outputs.get("versions"):
         first, second = roles.colours
         return release_vars(TrafficState(strategy, first, {first: version, second: version}, {first: 100, second: 0},

@@ -14,6 +14,9 @@ A role is a resource address template; `{colour}` stands for a colour name. Defa
   weight_variable      `{colour}_weight`
   live_variable        `live_color` ("" for a module with weights only and no live-colour variable)
   rolling_version_variable  `app_version`
+  image                how the version variables' value is built from the version: "" (the value is the version,
+                       the image tag) or a template such as "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:{version}"
+                       for modules that take the whole image URI
 
 A template without `{colour}` names one resource: that stack has a single service and releases rolling.
 Addresses match with or without module prefixes (`module.web.aws_lb_listener.production` matches
@@ -31,6 +34,7 @@ from tfreview.errors import BadInput
 _TEMPLATE = re.compile(r'^[a-z0-9_]+\.[A-Za-z0-9_{}-]+(\["?[A-Za-z0-9_{}.-]*"?\])?$')
 _COLOUR = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _VARIABLE = re.compile(r"^[A-Za-z_{}][A-Za-z0-9_{}-]*$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]{0,511}$")  # an image reference with one {version}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class Roles:
     weight_variable: str = "{colour}_weight"
     live_variable: str = "live_color"
     rolling_version_variable: str = "app_version"
+    image: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "roles") -> "Roles":
@@ -66,6 +71,13 @@ class Roles:
                 continue
             if not isinstance(value, str):
                 raise BadInput(f"{where}.{key} must be a string", "fix tfreview.toml (see docs/bring-your-own-terraform.md)")
+            if key == "image":
+                if value and (not _IMAGE.match(value) or value.count("{version}") != 1
+                              or value.replace("{version}", "").count("{") + value.count("}") != 1):
+                    raise BadInput(f"{where}.image {value!r} is not an image reference with one {{version}}",
+                                   'write e.g. image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop:{version}"')
+                values[key] = value
+                continue
             optional = key in ("test_listener", "live_variable")
             pattern = _VARIABLE if key.endswith("variable") else (_COLOUR if key == "rolling_colour" else _TEMPLATE)
             if not (optional and value == "") and not pattern.match(value):
@@ -114,6 +126,21 @@ class Roles:
     def weight_var(self, colour: str) -> str:
         return self.weight_variable.replace("{colour}", colour)
 
+    def version_value(self, version: Any) -> Any:
+        """What a version variable is set to for `version`: the version itself, or the `image` template filled in
+        (a value that is already such an image is kept; None stays None)."""
+        if not self.image or not isinstance(version, str) or self.version_of(version) != version:
+            return version
+        return self.image.replace("{version}", version)
+
+    def version_of(self, value: Any) -> Any:
+        """The version in a version variable's value (or an output): the part of an `image`-shaped value that
+        `{version}` stands for; any other value unchanged."""
+        if not self.image or not isinstance(value, str):
+            return value
+        m = _image_pattern(self.image).fullmatch(value)
+        return m.group(1) if m else value
+
     @property
     def release_variables(self) -> frozenset[str]:
         """Every variable name tfreview sets for a release (a user's --var may not override them)."""
@@ -126,6 +153,12 @@ class Roles:
 
 DEFAULT_ROLES = Roles()
 ROLE_KEYS = tuple(f.name for f in fields(Roles))  # the keys of [apps.<app>] that describe roles
+
+
+@lru_cache(maxsize=64)
+def _image_pattern(image: str) -> re.Pattern[str]:
+    head, _, tail = image.partition("{version}")
+    return re.compile(re.escape(head) + r"([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})" + re.escape(tail))
 
 
 @lru_cache(maxsize=256)

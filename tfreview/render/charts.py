@@ -13,7 +13,7 @@ from html import escape
 
 WIDTH, HEIGHT = 720, 200
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 30
-MARK_STYLES = {"shift": "#555", "failure": "#c00", "rollback": "#c60", "verify": "#06c"}
+MARK_STYLES = {"shift": "#555", "failure": "#c00", "rollback": "#c60", "verify": "#06c", "alarm": "#d0a"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Series:
 
 @dataclass(frozen=True)
 class Mark:
-    """A moment worth seeing: `kind` is shift, failure, rollback or verify; `label` says what happened."""
+    """A moment worth seeing: `kind` is shift, failure, rollback, verify or alarm; `label` says what happened."""
 
     at: float
     kind: str

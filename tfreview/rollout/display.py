@@ -15,7 +15,8 @@ from rich.text import Text
 from tfreview.console import SafeConsole
 from tfreview.rollout.watch import FAILED, SUCCEEDED, Assessment, LogLine, Observation, short_td
 
-_KIND_STYLE = {"deploy": "bold cyan", "task": "cyan", "target": "magenta", "event": "dim", "error": "yellow"}
+_KIND_STYLE = {"deploy": "bold cyan", "task": "cyan", "target": "magenta", "event": "dim", "error": "yellow",
+               "reason": "bold red"}
 _STATE_STYLE = {"COMPLETED": "green", "IN_PROGRESS": "yellow", "FAILED": "bold red"}
 _HEALTH_STYLE = {"healthy": "green", "initial": "yellow", "unhealthy": "bold red", "draining": "dim",
                  "unused": "dim", "unavailable": "red"}
@@ -28,7 +29,7 @@ def log_line(line: LogLine) -> Text:
         style = "bold green" if line.text.startswith(SUCCEEDED.upper()) else "bold red"
     text = Text(f"{line.at_s:6.1f}s  ", style="dim")
     text.append(f"{line.kind:<6}  ", style=style)
-    text.append(line.text, style=style if line.kind in ("result", "error") else "")
+    text.append(line.text, style=style if line.kind in ("result", "error", "reason") else "")
     return text
 
 

@@ -32,20 +32,42 @@ class ColourStatus:
                 "rollout_state": self.rollout_state, "running": self.running, "desired": self.desired}
 
 
-def version_in(task_definition: Mapping[str, Any], container: str | None) -> str | None:
-    """The image tag of `container` (else of the first container) in a DescribeTaskDefinition `taskDefinition`:
-    the release version the module runs (its image is "<repository>:<version>")."""
-    from tfreview.plan.ecs import image_tag
+def explicit_tag(image: str) -> str | None:
+    """The tag an image reference names ("repo/web:1.2.0" -> "1.2.0"), or None: no tag ("web", which Docker
+    reads as latest, but no release is called that), a digest ("web@sha256:..."), a registry port ("host:5000/web")."""
+    if "@" in image:
+        return None
+    name = image.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[1] or None if ":" in name else None
 
+
+def running_version(image: str, roles: Any = None) -> str | None:
+    """The release version an image runs: the part `{version}` stands for in the app's `image` template (roles),
+    else the image's explicit tag; None (unknown) when neither says it."""
+    if roles is not None and bool(roles.image):
+        version = roles.version_of(image)
+        if version != image:
+            return str(version)
+    return explicit_tag(image)
+
+
+def version_in(task_definition: Mapping[str, Any], container: str | None, roles: Any = None) -> str | None:
+    """The release version `container` runs in a DescribeTaskDefinition `taskDefinition` (`running_version` of its
+    image). The container: `container` (the service's load-balanced one), else the one whose image fits the app's
+    `image` template, else the first; None when unknown."""
     containers = [c for c in task_definition.get("containerDefinitions") or [] if isinstance(c, dict)]
-    chosen = next((c for c in containers if c.get("name") == container), containers[0] if containers else None)
-    return image_tag(str(chosen["image"])) if chosen and chosen.get("image") else None
+    chosen = next((c for c in containers if c.get("name") == container), None)
+    if chosen is None and roles is not None and bool(roles.image):
+        chosen = next((c for c in containers if roles.version_of(str(c.get("image", ""))) != c.get("image")), None)
+    chosen = chosen or (containers[0] if containers else None)
+    return running_version(str(chosen["image"]), roles) if chosen and chosen.get("image") else None
 
 
 def differing(recorded: Mapping[str, Any], running: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Colours whose service runs another version than the state records (sorted); unknown versions never differ."""
+    """Colours whose service runs another version than the state records (sorted); a version unknown on either
+    side never differs (we say "unknown", never a disagreement we cannot show)."""
     return sorted(c for c, r in running.items()
-                  if r.get("version") is not None and c in recorded and str(recorded[c]) != r["version"])
+                  if r.get("version") is not None and recorded.get(c) is not None and str(recorded[c]) != r["version"])
 
 
 def listener_weights(elbv2: Any, listener_arn: str) -> dict[str, int]:
@@ -74,7 +96,7 @@ def colour_weights(elbv2: Any, outputs: Mapping[str, Any]) -> dict[str, int]:
     return {colour: by_arn.get(arn, 0) for colour, arn in (values.get("target_groups") or {}).items()}
 
 
-def colour_status(ecs: Any, elbv2: Any | None, outputs: Mapping[str, Any]) -> dict[str, ColourStatus]:
+def colour_status(ecs: Any, elbv2: Any | None, outputs: Mapping[str, Any], roles: Any = None) -> dict[str, ColourStatus]:
     """Colour -> ColourStatus for every colour of the environment: one DescribeServices, one DescribeTaskDefinition
     per distinct revision run, and (with `elbv2` and a listener) one DescribeListeners."""
     from tfreview.aws import translated
@@ -96,7 +118,7 @@ def colour_status(ecs: Any, elbv2: Any | None, outputs: Mapping[str, Any]) -> di
         if arn and (arn, container) not in versions:
             with translated("ecs:DescribeTaskDefinition", resource=arn):
                 td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            versions[(arn, container)] = version_in(td, container)
+            versions[(arn, container)] = version_in(td, container, roles)
         out[colour] = ColourStatus(colour=colour, weight=weights.get(colour, 0), task_definition=arn,
                                    rollout_state=primary.get("rolloutState"),
                                    running=int(primary.get("runningCount", s.get("runningCount", 0)) or 0),

@@ -69,11 +69,11 @@ def traffic_state(current: Mapping[str, Any], roles: Roles = DEFAULT_ROLES) -> T
     colours = roles.colours
     strategy = str(values.get("strategy") or "blue_green")
     if isinstance(values.get("versions"), Mapping):  # outputs
-        versions = {c: values["versions"].get(c) for c in colours}
+        versions = {c: roles.version_of(values["versions"].get(c)) for c in colours}
         weights = {c: int((values.get("weights") or {}).get(c, 0) or 0) for c in colours}
         live = values.get("live_color")
     elif any(roles.version_var(c) in values or roles.weight_var(c) in values for c in colours):  # release vars
-        versions = {c: values.get(roles.version_var(c)) for c in colours}
+        versions = {c: roles.version_of(values.get(roles.version_var(c))) for c in colours}
         weights = {c: int(values.get(roles.weight_var(c), 100 if c == colours[0] else 0) or 0) for c in colours}
         live = values.get(roles.live_variable) if roles.live_variable else None
     else:
@@ -128,8 +128,8 @@ def release_vars(state: TrafficState, *, live: str | None = None, versions: Mapp
     out["strategy"] = state.strategy
     if roles.live_variable:
         out[roles.live_variable] = live or state.live_color
-    for c in roles.colours:
-        out[roles.version_var(c)] = versions.get(c)
+    for c in roles.colours:  # the version, or the image built from it (`image` of [apps.<app>])
+        out[roles.version_var(c)] = roles.version_value(versions.get(c))
     for c in roles.colours:
         out[roles.weight_var(c)] = weights.get(c, 0)
     return out

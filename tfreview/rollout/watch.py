@@ -153,8 +153,49 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class StoppedTask:
+    """One stopped task as DescribeTasks tells it: `stop_code` (TaskFailedToStart, EssentialContainerExited,
+    ServiceSchedulerInitiated...), `stopped_reason`, and each container's (name, exitCode or None, reason)."""
+
+    task: str
+    started_by: str
+    stop_code: str
+    stopped_reason: str
+    containers: tuple[tuple[str, int | None, str], ...] = ()
+    task_definition: str = ""
+
+    @staticmethod
+    def from_aws(t: dict[str, Any]) -> "StoppedTask":
+        containers = tuple(
+            (str(c.get("name", "")), int(c["exitCode"]) if isinstance(c.get("exitCode"), int) else None,
+             " ".join(str(c.get("reason") or "").split()))
+            for c in t.get("containers") or [] if isinstance(c, dict))
+        return StoppedTask(task=str(t.get("taskArn", "")).rsplit("/", 1)[-1], started_by=str(t.get("startedBy") or ""),
+                           stop_code=str(t.get("stopCode") or ""),
+                           stopped_reason=" ".join(str(t.get("stoppedReason") or "").split()),
+                           containers=containers, task_definition=str(t.get("taskDefinitionArn") or ""))
+
+    @property
+    def why(self) -> str:
+        """One line, the same for every task that stopped for the same reason (no task ids): stoppedReason, the
+        stop code, and each container that exited or says why."""
+        parts = [self.stopped_reason or "stopped (no reason given)"]
+        if self.stop_code:
+            parts[0] += f" [{self.stop_code}]"
+        for name, code, reason in self.containers:
+            reason = "" if reason and reason in self.stopped_reason else reason  # said already
+            if code is None and not reason:
+                continue
+            parts.append(f"container {name}" + (f" exit code {code}" if code is not None else "")
+                         + (f": {reason}" if reason else ""))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class RolloutResult:
-    """How a watched deployment ended. `events` are the log lines emitted; `duration_s` seconds of watching."""
+    """How a watched deployment ended. `events` are the log lines emitted; `duration_s` seconds of watching.
+    `stopped`: why the deployment's tasks stopped and its targets failed, once per distinct reason
+    ({"reason", "count", "kind": "task" | "target"}); `gate`: what stopped the watch from outside (an alarm)."""
 
     ok: bool
     state: str
@@ -164,6 +205,8 @@ class RolloutResult:
     service: str = ""
     deployment_id: str = ""
     task_definition: str = ""  # what the PRIMARY deployment ran at the end
+    stopped: tuple[dict[str, Any], ...] = ()
+    gate: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record (for the store and `--format json`)."""
@@ -171,6 +214,7 @@ class RolloutResult:
             "ok": self.ok, "state": self.state, "reason": self.reason, "service": self.service,
             "deployment_id": self.deployment_id, "task_definition": self.task_definition,
             "duration_s": round(self.duration_s, 3), "log": [str(line) for line in self.events],
+            "stopped": [dict(s) for s in self.stopped], "gate": self.gate,
         }
 
 
@@ -316,6 +360,64 @@ def changes(before: Observation | None, after: Observation, at_s: float,
     return lines
 
 
+class Reasons:
+    """Why a deployment's tasks stopped and its targets failed, each distinct reason once (in the order first seen),
+    with how many tasks or targets gave it. `add` returns True the first time a reason is seen (print it then)."""
+
+    def __init__(self) -> None:
+        self.seen_tasks: set[str] = set()
+        self._seen_targets: set[tuple[str, str]] = set()
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, kind: str, reason: str) -> bool:
+        key = (kind, reason)
+        first = key not in self.counts
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return first
+
+    def tasks(self, stopped: Iterable[StoppedTask], deployments: Iterable[str], task_definition: str = "") -> list[str]:
+        """The reasons first seen among `stopped` tasks of the watched release (not yet counted): started by one of
+        `deployments`, or running `task_definition` (the revision this release deploys; its deployment may be gone
+        already, after a circuit-breaker rollback). Older releases' tasks are never this one's reasons."""
+        wanted = set(deployments)
+        new = []
+        for t in stopped:
+            ours = t.started_by in wanted or (bool(task_definition) and bool(t.task_definition)
+                                              and same_task_definition(t.task_definition, task_definition))
+            if t.task in self.seen_tasks or not ours:
+                continue
+            self.seen_tasks.add(t.task)
+            if self.add("task", t.why):
+                new.append(t.why)
+        return new
+
+    def targets(self, obs: "Observation") -> list[str]:
+        """Reason codes of targets now unhealthy (ELB's Target.FailedHealthChecks...), first seen ones only."""
+        new = []
+        for t in obs.targets or ():
+            if t.state != "unhealthy" or not t.reason or (t.key, t.reason) in self._seen_targets:
+                continue
+            self._seen_targets.add((t.key, t.reason))
+            why = f"target health {t.reason}" + (f": {t.description}" if t.description else "")
+            if self.add("target", why):
+                new.append(why)
+        return new
+
+    def summary(self) -> tuple[dict[str, Any], ...]:
+        return tuple({"kind": kind, "reason": reason, "count": n} for (kind, reason), n in self.counts.items())
+
+
+def watched_deployments(obs: Observation, expected_td_arn: str) -> list[str]:
+    """Ids of the deployments running the watched revision (their tasks' `startedBy`)."""
+    return [d.id for d in obs.deployments if same_task_definition(d.task_definition, expected_td_arn)]
+
+
+def _failed_count(obs: Observation | None, expected_td_arn: str) -> int:
+    if obs is None:
+        return 0
+    return sum(d.failed_tasks for d in obs.deployments if same_task_definition(d.task_definition, expected_td_arn))
+
+
 _TARGET_GROUP_ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:[^ )]*:targetgroup/([^/ )]+)/[0-9a-f]+")
 
 
@@ -428,6 +530,23 @@ def poll_once(ecs: Any, elbv2: Any, cluster: str, service: str,
     return described, list(health.get("TargetHealthDescriptions", []) or [])
 
 
+def stopped_tasks(ecs: Any, cluster: str, service: str, known: Iterable[str] = ()) -> list[StoppedTask]:
+    """The service's stopped tasks (ListTasks desiredStatus STOPPED, then DescribeTasks; ECS keeps them about an
+    hour), leaving out the task ids in `known` (already read)."""
+    from tfreview.aws import translated
+
+    with translated("ecs:ListTasks", resource=f"{cluster}/{service}"):
+        arns = ecs.list_tasks(cluster=cluster, serviceName=service, desiredStatus="STOPPED").get("taskArns") or []
+    skip = set(known)
+    arns = [a for a in arns if a.rsplit("/", 1)[-1] not in skip]
+    out: list[StoppedTask] = []
+    for i in range(0, len(arns), 100):  # DescribeTasks takes at most 100 tasks
+        with translated("ecs:DescribeTasks", resource=f"{cluster}/{service}"):
+            described = ecs.describe_tasks(cluster=cluster, tasks=arns[i:i + 100]).get("tasks") or []
+        out += [StoppedTask.from_aws(t) for t in described if isinstance(t, dict)]
+    return out
+
+
 def watch_deployment(
     ecs: Any,
     elbv2: Any,
@@ -441,6 +560,7 @@ def watch_deployment(
     on_poll: Callable[[Observation, Assessment], None] | None = None,
     *,
     since: datetime | None = None,
+    gate: Callable[[], dict[str, Any] | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RolloutResult:
@@ -451,6 +571,11 @@ def watch_deployment(
     live display). Service events created before `since` (e.g. when the apply began; default: when the watched
     deployment was created) are not replayed. AWS that cannot be reached for MAX_CONSECUTIVE_ERRORS polls in a
     row raises AwsError; the deployment's own failure is a RolloutResult with ok False, never an exception.
+
+    When the watched deployment's failed task count grows, or it fails, its stopped tasks are read (ListTasks,
+    DescribeTasks) and each distinct reason (stoppedReason, stop code, containers' exit codes and reasons; the
+    targets' health reason codes) is logged once. `gate`, called after each poll that did not end the watch,
+    returns None to go on or {"reason": ...} to end it as failed with that reason (a gating alarm in ALARM).
     """
     started = clock()
     since = _as_datetime(since)
@@ -458,6 +583,9 @@ def watch_deployment(
     before: Observation | None = None
     errors = 0
     last = Assessment(IN_PROGRESS, "not observed yet")
+    reasons = Reasons()
+    stopped_by: dict[str, Any] | None = None
+    task_errors = 0
 
     def emit(line: LogLine) -> None:
         log.append(line)
@@ -480,11 +608,29 @@ def watch_deployment(
                 since = _deployment_start(now, expected_task_definition_arn)
             for line in changes(before, now, elapsed, since):
                 emit(line)
-            before = now
             last = assess(now, None, expected_task_definition_arn)
+            for why in reasons.targets(now):
+                emit(LogLine(elapsed, "reason", why))
+            if task_errors < MAX_CONSECUTIVE_ERRORS and (
+                    _failed_count(now, expected_task_definition_arn) > _failed_count(before, expected_task_definition_arn)
+                    or last.state == FAILED):
+                try:
+                    found = stopped_tasks(ecs, cluster, service, reasons.seen_tasks)
+                except TfreviewError as exc:  # the reasons help; their absence must not fail the watch
+                    task_errors += 1
+                    emit(LogLine(elapsed, "error", f"cannot read the stopped tasks: {exc.message}"))
+                else:
+                    for why in reasons.tasks(found, watched_deployments(now, expected_task_definition_arn),
+                                             expected_task_definition_arn):
+                        emit(LogLine(elapsed, "reason", f"task stopped: {why}"))
+            before = now
             if on_poll is not None:
                 on_poll(now, last)
             if last.done:
+                break
+            stopped_by = gate() if gate is not None else None
+            if stopped_by is not None:
+                last = replace(last, state=FAILED, reason=str(stopped_by.get("reason", "stopped")))
                 break
         if elapsed >= timeout_s:
             last = timed_out(last, timeout_s)
@@ -497,6 +643,7 @@ def watch_deployment(
     return RolloutResult(
         ok=last.ok, state=last.state, reason=last.reason, events=tuple(log), duration_s=duration, service=service,
         deployment_id=primary.id if primary else "", task_definition=primary.task_definition if primary else "",
+        stopped=reasons.summary(), gate=stopped_by,
     )
 
 
@@ -512,6 +659,7 @@ def watch_colour(
     on_event: Callable[[LogLine], None] | None = None,
     on_poll: Callable[[Observation, Assessment], None] | None = None,
     since: datetime | None = None,
+    gate: Callable[[], dict[str, Any] | None] | None = None,
 ) -> RolloutResult:
     """Watch the deployment of one colour ("blue", "green", or "main" with rolling) of an ecs-webapp environment,
     from its root outputs (`terraform output -json`, wrapped in {"value": ...} or plain): cluster_name,
@@ -531,7 +679,7 @@ def watch_colour(
         made_ecs, made_elbv2 = clients(endpoint_url)
         ecs, elbv2 = ecs or made_ecs, elbv2 or made_elbv2
     return watch_deployment(ecs, elbv2, cluster, service, expected, target_group, timeout_s=timeout_s,
-                            poll_s=poll_s, on_event=on_event, on_poll=on_poll, since=since)
+                            poll_s=poll_s, on_event=on_event, on_poll=on_poll, since=since, gate=gate)
 
 
 def _deployment_start(obs: Observation, expected_td_arn: str) -> datetime | None:

@@ -14,17 +14,15 @@ provider "aws" {
 }
 
 variable "app" { type = string }
-variable "image_repository" {
-  type    = string
-  default = null
+variable "container_image_stable" {
+  description = "Full image URI of the stable track. CI normally writes the ECR image URI here."
+  type        = string
+  default     = null
 }
-variable "image_tag_stable" {
-  type    = string
-  default = null
-}
-variable "image_tag_canary" {
-  type    = string
-  default = null
+variable "container_image_canary" {
+  description = "Full image URI of the canary track. CI normally writes the ECR image URI here."
+  type        = string
+  default     = null
 }
 variable "traffic_stable" {
   type    = number
@@ -38,7 +36,7 @@ variable "traffic_canary" {
 locals {
   name    = "${var.app}-sandbox"
   tracks  = ["stable", "canary"]
-  tags    = { stable = var.image_tag_stable, canary = var.image_tag_canary }
+  images  = { stable = var.container_image_stable, canary = var.container_image_canary }
   traffic = { stable = var.traffic_stable, canary = var.traffic_canary }
   # No live-colour variable: the preview listener reaches the track with less production traffic.
   preview = var.traffic_stable >= var.traffic_canary ? "canary" : "stable"
@@ -122,7 +120,7 @@ resource "aws_ecs_task_definition" "task" {
   execution_role_arn       = aws_iam_role.task_exec.arn
   container_definitions = jsonencode([{
     name         = "web"
-    image        = "${coalesce(var.image_repository, "example/${var.app}")}:${local.tags[each.key]}"
+    image        = local.images[each.key]
     essential    = true
     portMappings = [{ containerPort = 8080, protocol = "tcp" }]
   }])
@@ -199,8 +197,53 @@ resource "aws_ecs_service" "svc" {
   depends_on = [aws_lb_listener.https]
 }
 
-# The outputs tfreview reads (docs/bring-your-own-terraform.md), keyed by track.
-output "versions" { value = local.tags }
+# Autoscaling as public ECS modules declare it: a scalable target per track, target tracking on CPU and a step policy.
+resource "aws_appautoscaling_target" "svc" {
+  for_each           = toset(local.tracks)
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.svc[each.key].name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = 1
+  max_capacity       = 4
+  tags               = { team = "shop", track = each.key }
+}
+
+resource "aws_appautoscaling_policy" "cpu" {
+  for_each           = toset(local.tracks)
+  name               = "${local.name}-${each.key}-cpu"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.svc[each.key].service_namespace
+  resource_id        = aws_appautoscaling_target.svc[each.key].resource_id
+  scalable_dimension = aws_appautoscaling_target.svc[each.key].scalable_dimension
+  target_tracking_scaling_policy_configuration {
+    target_value = 60
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "step" {
+  for_each           = toset(local.tracks)
+  name               = "${local.name}-${each.key}-step"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.svc[each.key].service_namespace
+  resource_id        = aws_appautoscaling_target.svc[each.key].resource_id
+  scalable_dimension = aws_appautoscaling_target.svc[each.key].scalable_dimension
+  step_scaling_policy_configuration {
+    adjustment_type         = "ChangeInCapacity"
+    cooldown                = 60
+    metric_aggregation_type = "Average"
+    step_adjustment {
+      metric_interval_lower_bound = 0
+      scaling_adjustment          = 1
+    }
+  }
+}
+
+# The outputs tfreview reads (docs/bring-your-own-terraform.md), keyed by track. `versions` are the whole image
+# URIs, as the module holds them: tfreview.toml's `image` says how to read the version out of them.
+output "versions" { value = local.images }
 output "weights" { value = local.traffic }
 output "cluster_name" { value = aws_ecs_cluster.main.name }
 output "services" { value = { for k, s in aws_ecs_service.svc : k => s.name } }
