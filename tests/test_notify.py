@@ -91,6 +91,7 @@ def test_no_notify_sends_nothing_before_or_after_the_command(cli, receiver):
 def test_events_filter_and_break_glass_always_sent(tmp_path, receiver):
     """Through Context.audit, as `apply` records them (break-glass and apply-start are sent at once)."""
     store = LocalStore(tmp_path / "store")
+    helpers.install_test_policy(store)  # first: a store whose log predates its policy is a damaged one
     _package(store)
     pid = helpers.record_plan(store, PLAN_DOC, "shop", "1.1.0", "prod", ALICE)
     ctx = _ctx(store, CAROL)

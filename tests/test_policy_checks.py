@@ -304,7 +304,7 @@ def test_checks_that_match_no_file_are_refused(cli_factory):
     assert_one_line_error(cli("policy", "propose", str(cli.cwd / "p.toml")), 2, "matches no file")
 
 
-def test_a_stored_module_edited_in_the_store_breaks_the_version_signature(cli_factory):
+def test_a_stored_module_edited_in_the_store_is_refused_by_every_command(cli_factory):
     cli = cli_factory("checks-swap")
     write_policy_dir(cli.cwd, "privileged.rego")
     cli.set_rules(RULES)
@@ -314,8 +314,14 @@ def test_a_stored_module_edited_in_the_store_breaks_the_version_signature(cli_fa
     stored["document"]["rego_modules"]["policy/privileged.rego"] = "package main\n"
     path.chmod(0o644)
     path.write_text(json.dumps(stored))
-    shown = json.loads(cli.ok("policy", "show", "--format", "json").stdout)["active"]
-    assert shown["version"] < version, "the edited version is not active: its admins' signatures no longer verify"
+    # The audit log activated the version with its old sha256: every command that loads the policy refuses,
+    # naming the version, and audit verify finds it (a signature check alone would fall back to the version before).
+    refused = cli("policy", "show", "--format", "json")
+    assert refused.returncode == 3 and f"policy version {version} is not the version audit entry" in refused.stderr
+    assert "replaced or edited" in refused.stderr
+    assert cli("plan", "--app", "webapp", "--version", "1.0.0", "--env", "qa").returncode == 3
+    verify = cli("audit", "verify")
+    assert verify.returncode == 1 and f"policy version {version}" in verify.stderr, verify.stderr
 
 
 def test_plan_time_checks_scrub_what_a_rule_prints(tmp_path):

@@ -364,7 +364,8 @@ def test_init_on_a_store_with_a_policy_writes_the_pin(cli_factory):
 
 def test_a_version_signed_but_never_activated_is_not_in_force_until_an_admin_approves_again(cli_factory, tmp_path,
                                                                                              request):
-    """What a `policy propose` killed after its signature and before its policy-activate entry leaves."""
+    """What a `policy propose` killed after its signature (written after its policy-approve entry) and before its
+    policy-activate entry leaves."""
     from tfreview.trust.admin import _sign_version
     from tfreview.trust.policy import read_policy_file, sha256_of, store_version
 
@@ -376,6 +377,7 @@ def test_a_version_signed_but_never_activated_is_not_in_force_until_an_admin_app
     v1 = ctx.policy.active
     raw = store_version(team.store, 2, read_policy_file(v2), v1.sha256, ALICE, "2026-12-07T00:00:00Z")
     ctx.audit("policy-propose", details={"version": 2, "policy_sha256": sha256_of(raw)})
+    ctx.audit("policy-approve", details={"version": 2, "policy_sha256": sha256_of(raw)})
     _sign_version(ctx, 2, sha256_of(raw))  # killed here
     shown = json.loads(team.cli.ok("policy", "show", "--format", "json").stdout)
     assert shown["active"]["version"] == 1 and shown["pending"]["version"] == 2

@@ -84,8 +84,10 @@ def propose(ctx: Any, file: Path) -> dict[str, Any]:
     raw = store_version(ctx.store, version, document, active.sha256, ctx.user, _now())
     sha = sha256_of(raw)
     ctx.audit("policy-propose", details={"version": version, "policy_sha256": sha})
-    _sign_version(ctx, version, sha)
+    # The entry before the signature: a kill between the two leaves an entry without its signature (signing again
+    # completes it), never a signature the log did not see (docs/design-notes.md, issue 20).
     ctx.audit("policy-approve", details={"version": version, "policy_sha256": sha})
+    _sign_version(ctx, version, sha)
     _activate_if_signed(ctx, version, sha)
     return show(ctx.policy)
 
@@ -105,8 +107,8 @@ def approve(ctx: Any, version: int) -> dict[str, Any]:
         if _activate_if_signed(ctx, version, pv.sha256):
             return show(ctx.policy)
         raise PolicyRefusal(f"{ctx.user} already signed policy version {version}", "another admin must sign it")
+    ctx.audit("policy-approve", details={"version": version, "policy_sha256": pv.sha256})  # then the signature
     _sign_version(ctx, version, pv.sha256)
-    ctx.audit("policy-approve", details={"version": version, "policy_sha256": pv.sha256})
     _activate_if_signed(ctx, version, pv.sha256)
     return show(ctx.policy)
 
