@@ -129,6 +129,26 @@ def test_policy_change_is_told_to_every_target(cli, receiver):
     assert {r.json()["title"] for r in got} == {"policy version 2 is active"}
 
 
+def test_a_policy_change_that_needs_a_second_admin_is_told_proposed_then_active(cli, receiver):
+    """Quorum 2: `policy propose` tells the proposal and who must sign; the activation is told once, when the
+    second admin's signature makes it active (the log's policy-activate entry), not at the proposer's own."""
+    configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
+    cli.ensure_policy()
+    two = cli.cwd / "two-admins.toml"
+    two.write_text(helpers.policy_toml(admins=(ALICE, BOB), quorum=2))
+    cli.ok("policy", "propose", str(two), user=ALICE)  # version 2, active at once: version 1's quorum is 1
+    cli.env["NOTIFY_QA"] = f"json://{receiver.base}/qa"
+    two.write_text(helpers.policy_toml("[policy.prod]\nrequired_approvals = 2\n", admins=(ALICE, BOB), quorum=2))
+    cli.ok("policy", "propose", str(two), user=ALICE)
+    got = receiver.wait_for(1)
+    assert [r.json()["title"] for r in got] == ["policy version 3 proposed"]
+    assert "tfreview policy approve 3" in got[0].json()["message"]
+    cli.ok("policy", "approve", "3", user=BOB)
+    got = receiver.wait_for(2)
+    assert [r.json()["title"] for r in got] == ["policy version 3 proposed", "policy version 3 is active"]
+    assert f"signed in by {BOB}" in got[1].json()["message"]
+
+
 # -- never in the way ----------------------------------------------------------------------------------------------
 def test_failing_and_slow_targets_warn_once_each_and_are_audited_without_url_or_token(cli, receiver):
     configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\ntimeout_s = 1\n')

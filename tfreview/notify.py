@@ -473,8 +473,10 @@ class Notifier:
         if event == "rollback" and not details.get("release"):  # automatic ones are told by the failed release
             return release_failed(entry, f"traffic moved back to {details.get('to') or 'the previous colour'} by "
                                   f"{entry.get('actor')}", rolled_back=True)
-        if event in ("policy-propose", "policy-approve"):
-            return self._policy(entry)
+        if event == "policy-activate":  # the log's own word that a version became active (trust/root.py)
+            return policy_change(entry, True)
+        if event == "policy-propose":
+            return self._proposed(entry)
         return None
 
     def _needs_approval(self, record: dict[str, Any]) -> Notice:
@@ -500,15 +502,12 @@ class Notifier:
             return None
         return doc if isinstance(doc, dict) else None
 
-    def _policy(self, entry: dict[str, Any]) -> Notice | None:
+    def _proposed(self, entry: dict[str, Any]) -> Notice | None:
         from tfreview.trust.policy import load_history
 
         history = load_history(self.ctx.store)
-        version = (entry.get("details") or {}).get("version")
-        if entry.get("event") == "policy-approve":
-            return policy_change(entry, True) if history.active.version == version else None
-        if history.active.version == version:  # proposed and activated at once (a quorum of one): one notice
-            return None
+        if history.active.version == (entry.get("details") or {}).get("version"):
+            return None  # proposed and activated at once (a quorum of one): its policy-activate entry tells it
         return policy_change(entry, False, history.active.document.admin_quorum)
 
 
