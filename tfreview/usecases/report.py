@@ -31,7 +31,7 @@ def _maybe(store: Store, key: str) -> dict[str, Any] | None:
 def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     """The report document of `plan_id` (documented shape: report_version, plan, approvals, apply, events,
     audit_chain). Raises NotFound for an unknown plan."""
-    from tfreview.workflow import load_plan
+    from tfreview.usecases.records import load_plan
 
     return _report_doc(store, load_plan(store, plan_id))
 
@@ -40,7 +40,7 @@ def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     from tfreview.store.audit import read_log
 
     plan_id = record["id"]
-    from tfreview.workflow import decision_docs
+    from tfreview.usecases.records import decision_docs
 
     from tfreview.trust.witness import placed
 
@@ -99,7 +99,7 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     doc = _maybe(store, f"rollouts/{record['app']}/{record['env']}/{record['id']}.json")
     if doc is None:
         return None
-    from tfreview.history import APP, CREATED, ENV, ID, RELEASE, load_rows, row
+    from tfreview.usecases.history import APP, CREATED, ENV, ID, RELEASE, load_rows, row
 
     app, env, since = record["app"].encode(), record["env"].encode(), (doc.get("finished_at") or "").encode()
     later = sorted((row(r) for r in load_rows(store).values() if r[APP] == app and r[ENV] == env
@@ -123,7 +123,7 @@ def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
     """The review engine's rendering of the plan diff in `fmt`, or None when the plan JSON is not in the store.
     PolicyRefusal when the stored JSON is not the one the plan record binds."""
     from tfreview.render import render
-    from tfreview.workflow import load_review
+    from tfreview.usecases.records import load_review
 
     try:
         return str(render(load_review(store, record), fmt))
@@ -135,7 +135,7 @@ def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
     """The report of `plan_id` as markdown, html or json text (json: the `build_report` document plus `diff`)."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    from tfreview.workflow import load_plan
+    from tfreview.usecases.records import load_plan
 
     record = load_plan(store, plan_id)
     doc = _report_doc(store, record)
