@@ -59,7 +59,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {  # by command path ("audit verify"): `i
     "sandbox": ("tfreview sandbox --port 5000    # prints the export lines for another shell, serves until Ctrl-C",
                 "tfreview sandbox --step 1 --faults webapp-sandbox-green=unhealthy-targets"),
 }
-# The commands whose audit entries can notify (tfreview.notify): they take --no-notify after the command too.
+# The commands whose audit entries can notify (tfreview.usecases.notify): they take --no-notify after the command too.
 NOTIFYING = frozenset({"plan", "approve", "reject", "apply", "rollback", "promote", "policy propose",
                        "policy approve"})
 
@@ -224,8 +224,8 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 def _flush_notifications() -> None:
-    if "tfreview.notify" in sys.modules:  # loaded only by commands that may notify
-        sys.modules["tfreview.notify"].flush_all()
+    if "tfreview.usecases.notify" in sys.modules:  # loaded only by commands that may notify
+        sys.modules["tfreview.usecases.notify"].flush_all()
 
 
 _CLOSED_PIPE = ("the output was closed before everything was written",

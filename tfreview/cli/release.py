@@ -64,7 +64,7 @@ def apply(plan_id: str = typer.Argument(..., help="Plan id."),
 def status(app_name: str = typer.Option(..., "--app"), env: str = typer.Option(..., "--env"),
            fmt: Format = FormatOpt) -> None:
     """Live colour, version per colour, traffic weights, last release and its outcome."""
-    from tfreview.usecases.release import status as do_status
+    from tfreview.usecases.status import status as do_status
 
     ctx, _ = _context(sign=False)
     st = do_status(ctx, app_name, env)
@@ -128,7 +128,7 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
              yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (scripts)."),
              fmt: Format = FormatOpt) -> None:
     """Move all production traffic back to the previous colour (it still runs the previous version)."""
-    from tfreview.usecases.release import rollback as do_rollback
+    from tfreview.usecases.rollback import rollback as do_rollback
     from tfreview.names import check_names
 
     check_names(app=app_name, env=env)  # before the question shows them
@@ -154,7 +154,7 @@ def promote(app_name: str = typer.Option(..., "--app"), version: str = typer.Opt
             target: str = typer.Option(..., "--to", help="Environment to plan it for."),
             fmt: Format = FormatOpt) -> None:
     """Plan a version for the next environment, only if it was released successfully in the previous one."""
-    from tfreview.usecases.release import promote as do_promote
+    from tfreview.usecases.promote import promote as do_promote
 
     ctx, progress = _context(f"planning {app_name} {version} for {target}")
     with progress:

@@ -20,7 +20,7 @@ def drift(ctx: Context, app: str, env: str) -> dict[str, Any]:
     resources [{address, action, attributes (names of the top-level attributes that changed)}]}."""
     from tfreview.plan.options import TerraformOptions
     from tfreview.plan.parse import parse_plan
-    from tfreview.usecases.release import last_applied
+    from tfreview.usecases.status import last_applied
 
     applied = last_applied(ctx.store, app, env, with_outputs=False)
     if applied is None:
