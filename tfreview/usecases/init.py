@@ -16,7 +16,7 @@ from typing import Any
 
 from tfreview.errors import BadInput, Conflict
 
-SCAFFOLD = Path(__file__).resolve().parent / "scaffold"
+SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"  # tfreview/scaffold
 
 CONFIG = '''# tfreview settings of {app} (README "Configuration"); the policy decides who approves what.
 [apps.{app}]
