@@ -73,13 +73,13 @@ def make_log(root: Path, n: int) -> tuple[LocalStore, Any]:
     from tfreview.trust.admin import init
     from tfreview.trust.policy import load_history
     from tfreview.trust.signer import find_signer
-    from tfreview.workflow import Context
+    from tfreview.usecases.context import Context
 
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "bob")], check=True)
     signer = find_signer({"TFREVIEW_SIGNING_KEY": str(root / "bob")})
     (root / "policy.toml").write_text(f'admins = ["{WHO}"]\n[signers]\n"{WHO}" = "{signer.public_key.line()}"\n')
     store = LocalStore(root / "store")
-    init(Settings(store=store.url), store, signer, root / "policy.toml")
+    init(Settings(store=store.url), store, signer, root / "policy.toml", context=Context)
     fast = InProcessSigner(root / "bob")
     for i in range(n - 1):  # the policy's own entry is the first
         append_event(store, "approve", WHO, signer=fast, policy_version=1, app="shop", env="qa",

@@ -45,7 +45,9 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
     from tfreview.trust.signer import find_signer
     from tfreview.trust.verify import seal_log, statement_of, statement_sha256
     from tfreview.review.policy import make_approval
-    from tfreview.workflow import Context, _facts, iso, now_utc
+    from tfreview.clock import iso, now_utc
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.records import _facts
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -56,7 +58,7 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
                                       f'"{APPROVER}" = "{keys["bob"]}"\n')
     store = LocalStore(root / "store")
     init(Settings(store=store.url), store, find_signer({"TFREVIEW_SIGNING_KEY": str(root / "alice")}),
-         root / "policy.toml")
+         root / "policy.toml", context=Context)
     alice, bob = InProcessSigner(root / "alice"), InProcessSigner(root / "bob")
     head = list(read_head(store)[:2])
 

@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    from tfreview.workflow import Context, decide, verified
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.records import verified
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -56,7 +58,8 @@ def main() -> None:
         (root / "policy.toml").write_text(f'admins = ["alice@example.com"]\n[signers]\n{lines}'
                                           '[policy.qa]\nrequired_approvals = 3\n')
         store = LocalStore(str(root / "store"))
-        init(Settings(store=str(root / "store")), store, signers["alice@example.com"], root / "policy.toml")
+        init(Settings(store=str(root / "store")), store, signers["alice@example.com"], root / "policy.toml",
+             context=Context)
         from tfreview.trust.policy import load_history
 
         history = load_history(store)
@@ -70,7 +73,7 @@ def main() -> None:
                                                                   args.repeat * 50)))
 
         from tfreview.plan.redact import REDACTION_VERSION, redact_plan
-        from tfreview.workflow import plan_keys
+        from tfreview.usecases.plan import plan_keys
 
         plan_json = redact_plan({"format_version": "1.2", "resource_changes": []})
 

@@ -89,11 +89,12 @@ def install_test_policy(store: Any, principals: tuple[str, ...] = TEST_PRINCIPAL
     from tfreview.config import Settings
     from tfreview.trust.admin import init
     from tfreview.trust.policy import has_policy, load_history
+    from tfreview.usecases.context import Context
 
     if not has_policy(store):
         file = Path(tempfile.mkdtemp(prefix="tfreview-test-policy-")) / "policy.toml"
         file.write_text(policy_toml(rules, principals))
-        init(Settings(store=store.url), store, signer(ADMIN), file)
+        init(Settings(store=store.url), store, signer(ADMIN), file, context=Context)
         shutil.rmtree(file.parent)
     return load_history(store)
 
@@ -101,7 +102,7 @@ def install_test_policy(store: Any, principals: tuple[str, ...] = TEST_PRINCIPAL
 def context_for(store: Any, user: str, aws_arn: str | None = None) -> Any:
     """A use-case Context acting as `user` with their test key, under the store's policy (installed if missing)."""
     from tfreview.config import Settings
-    from tfreview.workflow import Context
+    from tfreview.usecases.context import Context
 
     return Context(Settings(store=store.url), store, user, identity={"user": user, "aws_arn": aws_arn},
                    signer=signer(user), policy=install_test_policy(store))
@@ -162,8 +163,10 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     from tfreview.store.audit import append_event
     from tfreview.store.base import dumps
     from tfreview.config import Settings
-    from tfreview.workflow import (Context, backend_config, iso, new_plan_id, now_utc, plan_keys, review_summary,
-                                   state_location)
+    from tfreview.clock import iso, now_utc
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.plan import new_plan_id, plan_keys, review_summary
+    from tfreview.usecases.workspace import backend_config, state_location
 
     manifest = json.loads(store.read(f"packages/{app}/{version}/manifest.json"))
     created = now_utc()

@@ -140,7 +140,7 @@ def test_a_forged_seal_over_rewritten_entries_is_found(store):
 def test_a_seal_signed_by_a_key_outside_the_policy_is_refused(store):
     ctx = sealed_log(store, 8)
     store.delete(segment_key(5))
-    from tfreview.workflow import Context
+    from tfreview.usecases.context import Context
 
     stranger = Context(ctx.settings, store, "bob@example.com", identity=ctx.identity,
                        signer=helpers.signer("mallory@example.com"), policy=ctx.policy)

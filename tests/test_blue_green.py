@@ -229,7 +229,8 @@ def test_a_good_release_after_the_failed_ones_succeeds_and_drains_them(bg, aws_s
 def test_plan_touching_the_live_colour_is_refused_as_unsafe(bg, aws_sandbox, monkeypatch):
     from tests.helpers import signing_key
     from tfreview.config import load_settings
-    from tfreview.workflow import Context, plan
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.plan import plan
 
     monkeypatch.setenv("TFREVIEW_SIGNING_KEY", str(signing_key("alice@example.com")))  # the planner, in-process
     monkeypatch.delenv("TFREVIEW_USER", raising=False)

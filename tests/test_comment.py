@@ -197,7 +197,7 @@ def test_comment_body_respects_githubs_limit_and_escapes_untrusted_text():
 
 # -- where to post, from the CI's variables (pure) ------------------------------------------------------------------
 def test_target_from_github_ref_when_the_event_has_no_pull_request(tmp_path):
-    from tfreview.comment import resolve_target
+    from tfreview.usecases.comment import resolve_target
 
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"ref": "refs/heads/main"}))  # e.g. a push event
@@ -210,7 +210,7 @@ def test_target_from_github_ref_when_the_event_has_no_pull_request(tmp_path):
 
 
 def test_gitlab_prefers_a_project_token_to_the_job_token():
-    from tfreview.comment import resolve_target
+    from tfreview.usecases.comment import resolve_target
 
     env = {"GITLAB_CI": "true", "CI_PROJECT_ID": "5", "CI_MERGE_REQUEST_IID": "3",
            "CI_API_V4_URL": "https://git.example.com/api/v4/", "GITLAB_TOKEN": GL_TOKEN, "CI_JOB_TOKEN": "job"}
@@ -221,7 +221,7 @@ def test_gitlab_prefers_a_project_token_to_the_job_token():
 
 
 def test_step_summary_that_cannot_be_written_only_warns(tmp_path):
-    from tfreview.comment import append_step_summary
+    from tfreview.usecases.comment import append_step_summary
 
     summary = tmp_path / "summary.md"
     assert append_step_summary(str(summary), "## review") is None

@@ -7,7 +7,7 @@ import sys
 
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
-from tfreview.history import history
+from tfreview.usecases.history import history
 
 
 def _record(store: LocalStore, plan_id: str, **over) -> None:

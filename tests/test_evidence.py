@@ -185,8 +185,9 @@ def test_export_refuses_a_store_whose_audit_log_does_not_verify_unless_include_f
 
 def test_export_from_s3(mock_s3_store, tmp_path, stock_tools):
     """The same pack from an S3 store (moto in process): records read through the store's parallel reads."""
-    from tfreview.evidence import export
-    from tfreview.workflow import decide, package
+    from tfreview.usecases.evidence import export
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.package import package
 
     store = mock_s3_store
     helpers.install_test_policy(store)

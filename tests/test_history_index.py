@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfreview.history import INDEX_PREFIX, history, load_rows
+from tfreview.usecases.history import INDEX_PREFIX, history, load_rows
 from tfreview.store.audit import append_event
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore

@@ -14,7 +14,8 @@ from tests import helpers
 from tests.helpers import assert_one_line_error
 from tests.notify_receiver import Receiver
 from tests.test_approvals_cli import PLAN_DOC
-from tfreview import notify
+from tfreview import notifyconfig
+from tfreview.usecases import notices, notify
 from tfreview.store.audit import iter_entries
 from tfreview.store.local import LocalStore
 
@@ -95,7 +96,7 @@ def test_events_filter_and_break_glass_always_sent(tmp_path, receiver):
     _package(store)
     pid = helpers.record_plan(store, PLAN_DOC, "shop", "1.1.0", "prod", ALICE)
     ctx = _ctx(store, CAROL)
-    targets = notify.parse_config({"prod": {"urls_env": "N", "events": ["release-failed"]}}, "test")
+    targets = notifyconfig.parse_config({"prod": {"urls_env": "N", "events": ["release-failed"]}}, "test")
     notifier = notify.attach(ctx, type("S", (), {"notify": targets})(), {"N": f"json://{receiver.base}/hook"})
     assert notifier is not None
     fields = {"app": "shop", "env": "prod", "version": "1.1.0", "plan_id": pid}
@@ -202,7 +203,7 @@ def test_plan_needs_approval_says_how_many_who_and_the_command(tmp_path, receive
     _package(store)  # record_plan needs a packaged version
     pid = helpers.record_plan(store, PLAN_DOC, "shop", "1.1.0", "qa", ALICE)
     [entry] = [e for e in iter_entries(store) if e["event"] == "plan"]
-    targets = notify.parse_config({"qa": {"urls_env": "N"}}, "test")
+    targets = notifyconfig.parse_config({"qa": {"urls_env": "N"}}, "test")
     gh = {"N": f"json://{receiver.base}/hook", "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/shop",
           "GITHUB_REF": "refs/pull/42/merge"}
     n = notify.Notifier(ctx, targets, gh)
@@ -218,7 +219,8 @@ def test_plan_needs_approval_says_how_many_who_and_the_command(tmp_path, receive
 
 def _package(store) -> None:
     from tfreview.config import Settings
-    from tfreview.workflow import Context, package
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.package import package
 
     src = Path(__file__).resolve().parent.parent / "terraform"
     package(Context(Settings(store=store.url), store, ALICE), "shop", "1.1.0", str(src))
@@ -227,9 +229,9 @@ def _package(store) -> None:
 def test_release_outcomes_read_the_reason_colour_and_duration():
     entry = {"event": "rollout", "app": "shop", "env": "prod", "version": "1.2.0", "plan_id": "shop-prod-1",
              "actor": BOB, "details": {"outcome": "failed", "reason": "circuit breaker: tasks failed to start"}}
-    failed = notify.release_failed(entry, entry["details"]["reason"])
+    failed = notices.release_failed(entry, entry["details"]["reason"])
     assert failed.event == "release-failed" and "reason: circuit breaker: tasks failed to start" in failed.body
-    ok = notify.release_succeeded({**entry, "details": {"outcome": "succeeded"}},
+    ok = notices.release_succeeded({**entry, "details": {"outcome": "succeeded"}},
                                   {"live_color": "green", "started_at": "2026-12-01T10:00:00Z",
                                    "finished_at": "2026-12-01T10:03:30Z"})
     assert "live colour: green" in ok.body and "took 3.5 min" in ok.body
@@ -237,10 +239,10 @@ def test_release_outcomes_read_the_reason_colour_and_duration():
 
 
 def test_clean_and_markdown_escaping():
-    assert notify.clean("a\x1b[2Jb\u202e") == "a\\x1b[2Jb\\u202e"
-    assert "@here" not in notify.clean("hi @here and @everyone") and "@alice" in notify.clean("@alice")
+    assert notices.clean("a\x1b[2Jb\u202e") == "a\\x1b[2Jb\\u202e"
+    assert "@here" not in notices.clean("hi @here and @everyone") and "@alice" in notices.clean("@alice")
     assert notify.markdown_escaped("[x](y) <b>") == r"\[x\]\(y\) \<b\>"
-    assert len(notify.clean("x" * 1000)) == notify.MAX_FIELD
+    assert len(notices.clean("x" * 1000)) == notices.MAX_FIELD
 
 
 def _closed_port() -> int:
@@ -256,8 +258,8 @@ def test_deliveries_run_in_parallel_within_the_deadline():
         calls.append(url)
         return None if url.endswith("ok") else "boom"
 
-    targets = notify.parse_config({"qa": {"urls_env": "N"}}, "t")
-    notice = notify.Notice("approved", "shop", "qa", "1", "p", "t", ("l",))
+    targets = notifyconfig.parse_config({"qa": {"urls_env": "N"}}, "t")
+    notice = notices.Notice("approved", "shop", "qa", "1", "p", "t", ("l",))
     failures = notify.deliver([notice], targets, {"N": "json://a/ok,json://b/bad"}, send)
     assert sorted(calls) == ["json://a/ok", "json://b/bad"]
     assert [(f.index, f.scheme, f.reason) for _, f in failures] == [(2, "json", "boom")]

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from tfreview.store.local import LocalStore
-from tfreview.workflow import _advance_latest_plan
+from tfreview.usecases.plan import _advance_latest_plan
 
 
 def test_concurrent_packagers_of_the_same_content_all_succeed(cli_factory):
@@ -55,7 +55,9 @@ def test_a_second_approval_by_one_person_while_the_first_is_logging_is_refused_a
     from tests.test_s3_audit import stored_plan
     from tfreview.errors import PolicyRefusal
     from tfreview.store.audit import verify_chain
-    from tfreview.workflow import Context, approvals_of, decide
+    from tfreview.usecases.context import Context
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.records import approvals_of
 
     store = LocalStore(tmp_path / "store")
     plan = stored_plan(store)

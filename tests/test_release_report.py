@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tfreview.render.charts import Series, step_chart
-from tfreview.report import build_report, release_timeline, render_report
+from tfreview.usecases.report import build_report, render_report
+from tfreview.usecases.timeline import release_timeline
 from tfreview.store.audit import append_event
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore

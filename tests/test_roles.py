@@ -10,7 +10,7 @@ from tfreview.errors import BadInput
 from tfreview.plan import classify, parse_plan
 from tfreview.plan.roles import Roles
 from tfreview.rollout.traffic import next_release_vars, rollback_vars, shift_vars
-from tfreview.workflow import deploy_vars
+from tfreview.usecases.workspace import deploy_vars
 
 # A team module: one resource per colour, "stable"/"canary", an https listener and a preview listener.
 TEAM = Roles.from_dict({

@@ -84,7 +84,7 @@ def clients(session: Any, endpoint: str) -> dict[str, Any]:
 
 
 def test_the_documented_policy_runs_a_watch_with_its_reasons_and_alarms_and_status(world):
-    from tfreview.release import check_alarms_exist
+    from tfreview.usecases.release import check_alarms_exist
     from tfreview.rollout.alarms import describe_alarms, firing
     from tfreview.rollout.status import colour_status
     from tfreview.rollout.watch import FAILED, watch_deployment

@@ -75,9 +75,9 @@ def test_audit_chain_on_s3_detects_an_edited_entry(s3_store: S3Store) -> None:
 
 
 def stored_plan(store: S3Store, plan_id: str = "web-qa-20260101-000000-abcd") -> dict[str, Any]:
-    """A plan record, binary and review JSON as `workflow.plan` stores them (no terraform needed to approve one)."""
+    """A plan record, binary and review JSON as `usecases.plan.plan` stores them (no terraform needed to approve one)."""
     from tfreview.plan.redact import redact_plan
-    from tfreview.workflow import plan_keys
+    from tfreview.usecases.plan import plan_keys
 
     binary = b"terraform plan binary"
     plan_json = redact_plan({"format_version": "1.2", "resource_changes": []})
@@ -103,7 +103,8 @@ REVIEWERS = (*helpers.TEST_PRINCIPALS, *(f"reviewer{i}@example.com" for i in ran
 
 
 def test_ten_parallel_approvals_of_one_plan_by_different_people_on_s3_are_all_kept(s3_store: S3Store) -> None:
-    from tfreview.workflow import approvals_of, decide
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.records import approvals_of
 
     plan = stored_plan(s3_store)
     results = run_at_once(lambda i: decide(context_for(s3_store, f"reviewer{i}@example.com"), plan["id"],
@@ -117,7 +118,8 @@ def test_ten_parallel_approvals_of_one_plan_by_different_people_on_s3_are_all_ke
 
 
 def test_ten_parallel_approvals_by_one_person_on_s3_record_exactly_one(s3_store: S3Store) -> None:
-    from tfreview.workflow import approvals_of, decide
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.records import approvals_of
 
     plan = stored_plan(s3_store)
     results = run_at_once(lambda i: decide(context_for(s3_store, "alice@example.com"), plan["id"], "approve", "ok"))
@@ -131,7 +133,7 @@ def test_ten_parallel_approvals_by_one_person_on_s3_record_exactly_one(s3_store:
 
 def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s3_endpoint: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from tfreview.workflow import Context
+    from tfreview.usecases.context import Context
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("TFREVIEW_USER", "bob@example.com")
@@ -143,7 +145,7 @@ def test_s3_mode_records_the_aws_caller_arn_beside_the_user(s3_store: S3Store, s
 
 
 def test_audit_entries_in_s3_mode_carry_the_aws_principal(s3_store: S3Store) -> None:
-    from tfreview.workflow import decide
+    from tfreview.usecases.decide import decide
 
     plan = stored_plan(s3_store)
     arn = "arn:aws:sts::123456789012:assumed-role/reviewers/bob"

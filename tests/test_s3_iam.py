@@ -18,7 +18,7 @@ from tfreview.plan.redact import redact_plan
 from tfreview.store.audit import append_event, verify_chain
 from tfreview.store.base import dumps
 from tfreview.store.s3 import S3Store
-from tfreview.workflow import plan_keys
+from tfreview.usecases.plan import plan_keys
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN_ID = "web-qa-20260101-000000-abcd"
@@ -96,8 +96,8 @@ context_for = helpers.context_for
 
 
 def test_auditor_reads_history_report_and_verifies_the_chain_without_writing(team: dict[str, Any]) -> None:
-    from tfreview.report import render_report
-    from tfreview.history import history
+    from tfreview.usecases.report import render_report
+    from tfreview.usecases.history import history
 
     auditor = team["auditor"]
     assert [row["id"] for row in history(auditor)] == [PLAN_ID]
@@ -127,7 +127,7 @@ def test_auditor_and_reviewer_cannot_read_terraform_state(team: dict[str, Any]) 
 
 
 def test_reviewer_and_auditor_read_the_review_but_never_the_plan_binary(team: dict[str, Any]) -> None:
-    from tfreview.workflow import load_plan, load_review
+    from tfreview.usecases.records import load_plan, load_review
 
     keys = plan_keys(PLAN_ID)
     for role in ("auditor", "reviewer"):
@@ -140,7 +140,8 @@ def test_reviewer_and_auditor_read_the_review_but_never_the_plan_binary(team: di
 
 
 def test_reviewer_approves_but_cannot_write_plans(team: dict[str, Any]) -> None:
-    from tfreview.workflow import approvals_of, decide
+    from tfreview.usecases.decide import decide
+    from tfreview.usecases.records import approvals_of
 
     reviewer = team["reviewer"]
     decide(context_for(reviewer, "bob@example.com"), PLAN_ID, "approve", "lgtm")
@@ -152,7 +153,7 @@ def test_reviewer_approves_but_cannot_write_plans(team: dict[str, Any]) -> None:
 
 def test_ci_plans_locks_and_audits_but_can_never_approve(team: dict[str, Any]) -> None:
     from tfreview.store.locks import acquire_lock, release_lock
-    from tfreview.workflow import decide
+    from tfreview.usecases.decide import decide
 
     ci = team["ci"]
     ci.create("plans/web-qa-2/record.json", b"{}")

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pytest
 
 from tfreview.errors import NotFound, PolicyRefusal
-from tfreview.report import build_report, render_report
+from tfreview.usecases.report import build_report, render_report
 from tfreview.store.audit import append_event, iter_entries, verify_chain
 from tfreview.store.base import dumps
 from tfreview.store.local import LocalStore
 from tfreview.store.locks import acquire_lock, read_lock
-from tfreview.unlock import interrupted_applies, stale_warnings, unlock
+from tfreview.usecases.unlock import interrupted_applies, stale_warnings, unlock
 
 
 @dataclass

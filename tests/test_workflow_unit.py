@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from tfreview.errors import BadInput
-from tfreview.release import services_to_watch
-from tfreview.workflow import deploy_vars, env_default_strategy
+from tfreview.usecases.release import services_to_watch
+from tfreview.usecases.workspace import deploy_vars, env_default_strategy
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -30,7 +30,7 @@ class Settings:
     plan_max_age_hours: float = 24.0  # a plan older than this is stale and must be re-planned
     rollout_timeout_s: float = 600.0  # a deployment not done by then is a failed release
     rollout_poll_s: float = 5.0  # seconds between two looks at the deployment
-    # Notification targets from [notify.<env>] (tfreview.notify.Target by name); their URLs come from variables.
+    # Notification targets from [notify.<env>] (tfreview.notifyconfig.Target by name); their URLs come from variables.
     notify: Mapping[str, Any] = field(default_factory=dict)
     # [trust] policy_root: the pin of the store's root policy version (tfreview.trust.root); None = not pinned.
     policy_root: str | None = None
@@ -269,7 +269,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
             Roles.from_dict(table, f"apps.{name}")
     kwargs = {k: v for k, v in values.items() if v is not None}
     if data.get("notify") is not None:
-        from tfreview.notify import parse_config
+        from tfreview.notifyconfig import parse_config
 
         kwargs["notify"] = parse_config(data["notify"], str(cfg_path))
     return Settings(backends=backends, apps=data.get("apps", {}), policy_root=data.get("trust", {}).get("policy_root"),
@@ -280,13 +280,13 @@ def current_user(environ: Mapping[str, str] | None = None) -> str:
     """Who is acting: TFREVIEW_USER, else git's user.email, else the OS user."""
     env = os.environ if environ is None else environ
     if "TFREVIEW_USER" in env:
-        from tfreview.workflow import check_person
+        from tfreview.names import check_person
 
         return check_person(env["TFREVIEW_USER"], "TFREVIEW_USER").strip()
     try:
         out = subprocess.run(["git", "config", "user.email"], capture_output=True, text=True, timeout=5)
         if out.returncode == 0 and out.stdout.strip():
-            from tfreview.workflow import check_person
+            from tfreview.names import check_person
 
             return check_person(out.stdout.strip(), "git user.email").strip()
     except (OSError, subprocess.SubprocessError):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tfreview.errors import NotFound, PolicyRefusal
 from tfreview.store import Store
@@ -12,7 +12,7 @@ from tfreview.trust.root import ACTIVATE, pin_of, refuse_unless_new, store_activ
 
 
 def _now() -> str:
-    from tfreview.workflow import iso, now_utc
+    from tfreview.clock import iso, now_utc
 
     return iso(now_utc())
 
@@ -25,12 +25,12 @@ def _sign_version(ctx: Any, version: int, sha: str) -> None:
     store_signature(ctx.store, version, statement, sign(ctx.signer, statement)["signature"])
 
 
-def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | None = None) -> dict[str, Any]:
+def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | None = None, *,
+         context: Callable[..., Any]) -> dict[str, Any]:
     """Install version 1 from `file` into `store` (which has no policy history and no audit entry), signed by
     `signer`, whose key must be one of its admins' (`claimed`: TFREVIEW_USER, which must then name that admin).
-    The result carries `pin`, the line for tfreview.toml's [trust] policy_root."""
-    from tfreview.workflow import Context
-
+    The result carries `pin`, the line for tfreview.toml's [trust] policy_root. `context`: the use cases' Context
+    class (tfreview.usecases.context), passed in because the trust layer imports no use case."""
     document = read_policy_file(file)
     if getattr(settings, "policy_root", None):
         raise PolicyRefusal("tfreview.toml pins a policy root ([trust] policy_root): a new root would not match it",
@@ -45,7 +45,7 @@ def init(settings: Any, store: Store, signer: Any, file: Path, claimed: str | No
         raise PolicyRefusal(f"TFREVIEW_USER is {claimed!r} but your signing key belongs to {principal}",
                             "unset TFREVIEW_USER, or sign with that person's key")
     sha = sha256_of(store_version(store, 1, document, None, principal, _now()))
-    ctx = Context(settings, store, principal, identity={"user": principal}, signer=signer)
+    ctx = context(settings, store, principal, identity={"user": principal}, signer=signer)
     _sign_version(ctx, 1, sha)
     ctx.policy = load_history(store, witness=False)  # the log witnesses version 1 with its first entry, next
     ctx.audit("policy-init", details={"version": 1, "policy_sha256": sha})

@@ -27,9 +27,9 @@ from typing import Any, Mapping
 from tfreview.errors import BadInput, Conflict, PolicyRefusal
 from tfreview.store.base import Store, canonical, dumps
 from tfreview import jsontext
+from tfreview.trust.root import PREFIX
 from tfreview.trust.sshsig import PublicKey, SignatureError, parse_public_key, verify
 
-PREFIX = "policy/"
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+", re.ASCII)
@@ -306,3 +306,39 @@ def store_signature(store: Store, version: int, statement: dict[str, Any], signa
 def has_policy(store: Store) -> bool:
     return store.exists(version_key(1))
 
+
+# -- audit verify's policy findings -------------------------------------------------------------------------------------
+def policy_findings(store: Store, entries: list[dict[str, Any]], pin: str | None
+                    ) -> tuple["PolicyHistory | None", int | None, str]:
+    """(history, seq, reason) for `audit verify`: the store's policy as every command loads it (chain, witness,
+    pin), then every policy event of the (chain-verified) log against the store: each version the log names is in
+    the store with the sha256 the log recorded, and the newest version the log activated is the active one.
+    reason "" when all holds; history None when the policy cannot be loaded (or the store has none and no log)."""
+    from tfreview.trust import root
+
+    log = root.LogView(store, entries[-1]["seq"] if entries else 0, {e["seq"]: e for e in entries})  # read (and chained)
+    try:
+        history = load_history(store, pin=pin, log=log)
+    except PolicyRefusal as exc:
+        return None, None, exc.message
+    except BadInput:
+        return None, None, ""  # no policy and no log: nothing to check
+    newest = (0, 0)
+    for e in entries:
+        if e.get("event") not in root.POLICY_EVENTS:
+            continue
+        n, sha = root._details(e).get("version"), root._details(e).get("policy_sha256")
+        pv = history.versions.get(n) if isinstance(n, int) else None
+        if pv is None:
+            return history, e.get("seq"), (f"entry {e.get('seq')} ({e.get('event')}) records policy version {n}, "
+                                           "which the store no longer has (deleted or unreadable)")
+        if pv.sha256 != sha:
+            return history, e.get("seq"), (f"entry {e.get('seq')} ({e.get('event')}) records policy version {n} "
+                                           f"with sha256 {str(sha)[:16]}..., the store's version {n} is "
+                                           f"{pv.sha256[:16]}... (replaced or edited)")
+        if e.get("event") in ("policy-init", root.ACTIVATE) and isinstance(n, int):
+            newest = max(newest, (n, int(e.get("seq") or 0)))
+    if newest[0] > history.active.version:
+        return history, newest[1], (f"policy version {newest[0]}, activated by entry {newest[1]}, is not the active "
+                                    f"one (version {history.active.version}): a rollback")
+    return history, None, ""

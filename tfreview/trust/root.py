@@ -20,18 +20,33 @@ prevented; see docs/approvals.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
-from tfreview.errors import BadInput, PolicyRefusal
+from tfreview.errors import PolicyRefusal
 from tfreview.store.base import Store, dumps
 
-if TYPE_CHECKING:
-    from tfreview.trust.policy import PolicyHistory, PolicyVersion
-
+PREFIX = "policy/"  # the store folder of the policy chain (tfreview.trust.policy builds on this module, not back)
 ACTIVATE = "policy-activate"
 POLICY_EVENTS = ("policy-init", "policy-propose", "policy-approve", ACTIVATE)
 SCAN_BACK = 100  # entries below the head searched for an activation whose pointer a crash lost
 RESTORE = "restore the store's policy/ and audit/ from a backup; do not trust this store until then"
+
+
+class PolicyVersion(Protocol):
+    """What the root checks read of a tfreview.trust.policy.PolicyVersion (passed in: root.py never imports it)."""
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def document(self) -> Any: ...
+
+
+class PolicyHistory(Protocol):
+    """What `repair` reads of a tfreview.trust.policy.PolicyHistory."""
+
+    @property
+    def unrecorded(self) -> tuple[tuple[int, str, int], ...]: ...
 
 
 # -- the pin ---------------------------------------------------------------------------------------------------------
@@ -55,8 +70,6 @@ def refuse_unless_new(store: Store) -> None:
     """PolicyRefusal (exit 3) unless `store` has no policy history and no audit entry: a root is installed once."""
     from tfreview.store.audit import ENTRIES_PREFIX, HEAD_KEY, SEGMENTS_PREFIX, entry_key
 
-    from tfreview.trust.policy import PREFIX
-
     if store.list(PREFIX):
         raise PolicyRefusal(f"store {store.url} already has a policy history: its root cannot be installed again",
                             "change the policy with: tfreview policy propose FILE (admins then approve it)")
@@ -68,8 +81,6 @@ def refuse_unless_new(store: Store) -> None:
 
 # -- activation records ------------------------------------------------------------------------------------------------
 def activation_key(version: int) -> str:
-    from tfreview.trust.policy import PREFIX
-
     return f"{PREFIX}{version:06d}/activation.json"
 
 
@@ -221,40 +232,3 @@ def repair(store: Store, history: "PolicyHistory") -> None:
     """Write back the activation records a crash lost (found near the head of the log)."""
     for version, sha, seq in history.unrecorded:
         store_activation(store, version, sha, seq)
-
-
-# -- audit verify's policy findings -------------------------------------------------------------------------------------
-def policy_findings(store: Store, entries: list[dict[str, Any]], pin: str | None
-                    ) -> tuple["PolicyHistory | None", int | None, str]:
-    """(history, seq, reason) for `audit verify`: the store's policy as every command loads it (chain, witness,
-    pin), then every policy event of the (chain-verified) log against the store: each version the log names is in
-    the store with the sha256 the log recorded, and the newest version the log activated is the active one.
-    reason "" when all holds; history None when the policy cannot be loaded (or the store has none and no log)."""
-    from tfreview.trust.policy import load_history
-
-    log = LogView(store, entries[-1]["seq"] if entries else 0, {e["seq"]: e for e in entries})  # read (and chained)
-    try:
-        history = load_history(store, pin=pin, log=log)
-    except PolicyRefusal as exc:
-        return None, None, exc.message
-    except BadInput:
-        return None, None, ""  # no policy and no log: nothing to check
-    newest = (0, 0)
-    for e in entries:
-        if e.get("event") not in POLICY_EVENTS:
-            continue
-        n, sha = _details(e).get("version"), _details(e).get("policy_sha256")
-        pv = history.versions.get(n) if isinstance(n, int) else None
-        if pv is None:
-            return history, e.get("seq"), (f"entry {e.get('seq')} ({e.get('event')}) records policy version {n}, "
-                                           "which the store no longer has (deleted or unreadable)")
-        if pv.sha256 != sha:
-            return history, e.get("seq"), (f"entry {e.get('seq')} ({e.get('event')}) records policy version {n} "
-                                           f"with sha256 {str(sha)[:16]}..., the store's version {n} is "
-                                           f"{pv.sha256[:16]}... (replaced or edited)")
-        if e.get("event") in ("policy-init", ACTIVATE) and isinstance(n, int):
-            newest = max(newest, (n, int(e.get("seq") or 0)))
-    if newest[0] > history.active.version:
-        return history, newest[1], (f"policy version {newest[0]}, activated by entry {newest[1]}, is not the active "
-                                    f"one (version {history.active.version}): a rollback")
-    return history, None, ""

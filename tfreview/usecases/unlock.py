@@ -18,7 +18,7 @@ from tfreview import jsontext
 from tfreview.store.locks import Lock, describe_lock, force_unlock, holder_alive, lock_key, read_lock
 
 if TYPE_CHECKING:
-    from tfreview.workflow import Context
+    from tfreview.usecases.context import Context
 
 
 def _iso(t: datetime) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tfreview.errors import BadInput, Conflict
 
-SCAFFOLD = Path(__file__).resolve().parent / "scaffold"
+SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"  # tfreview/scaffold
 
 CONFIG = '''# tfreview settings of {app} (README "Configuration"); the policy decides who approves what.
 [apps.{app}]
@@ -83,7 +83,7 @@ def scaffold(app: str, directory: Path, *, pin: str | None = None, policy: str |
     """Write terraform/ and tfreview.toml for `app` into `directory`, with the root `pin` when the store has one
     (a comment saying where it goes otherwise), and `policy` as policy.toml unless one exists; returns the files
     written (relative)."""
-    from tfreview.workflow import check_name
+    from tfreview.names import check_name
 
     check_name("app", app)
     try:

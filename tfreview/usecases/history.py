@@ -68,7 +68,7 @@ def _blocked(rec: dict[str, Any]) -> bool:
 
 def _plan_row(store: Store, plan_id: str, key: str) -> dict[str, Any]:
     from tfreview.review.policy import parse_time
-    from tfreview.workflow import approvals_of, checked_json
+    from tfreview.usecases.records import approvals_of, checked_json
 
     rec = checked_json(store, key, _ROW_FIELDS)
     parse_time(rec["created_at"])  # ValueError: a record whose date cannot be read is listed as damaged
@@ -290,11 +290,13 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     bound the plan's creation time (dates inclusive). `releases`: one row per release (a deploy and the traffic
     plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
     only that release's deploy row with its steps."""
-    from tfreview.workflow import check_names, iso, time_bound
+    from tfreview.clock import iso
+    from tfreview.names import check_names
+    from tfreview.usecases.records import time_bound
 
     check_names(app=app, env=env, version=version, person=person)
     lo, hi = time_bound(since), time_bound(until, end=True)
-    # Fields compare as bytes; times as text: every created_at is written by workflow.iso (UTC, seconds, "Z").
+    # Fields compare as bytes; times as text: every created_at is written by clock.iso (UTC, seconds, "Z").
     lo_b, hi_b = (iso(lo).encode() if lo else None), (iso(hi).encode() if hi else None)
     want = {APP: app, ENV: env, VERSION: version}
     want_b = [(i, v.encode()) for i, v in want.items() if v]

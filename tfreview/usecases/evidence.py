@@ -126,7 +126,7 @@ def export(store: Store, since: str, until: str, output: Path, *, include_failur
     """Write the evidence pack of plans created from `since` to `until` (dates inclusive) to `output`, a new
     directory or a .zip file; TfreviewError (exit 1) when the audit log does not verify (unless
     `include_failures`), written nothing then."""
-    from tfreview.workflow import time_bound
+    from tfreview.usecases.records import time_bound
 
     lo, hi = time_bound(since), time_bound(until, end=True)
     if lo is None or hi is None or lo > hi:
@@ -168,11 +168,11 @@ def _zip(folder: Path, target: Path) -> None:
 
 def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result: Any, failures: list[str],
            w: _Writer, workers: int) -> Pack:
-    from tfreview.history import query
+    from tfreview.usecases.history import query
     from tfreview.store.audit import SEGMENT_SIZE, entry_statement, entry_time, segment_first
     from tfreview.trust.policy import load_history
     from tfreview.trust.verify import _entry_refusal, _signed_by, statement_of
-    from tfreview.workflow import iso
+    from tfreview.clock import iso
 
     history = load_history(store)
     pack = Pack(failures=list(failures))
@@ -295,7 +295,7 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
     pack.statements = len(w.signed)
 
     # Release reports, rendered in parallel (each reads its own records).
-    from tfreview.report import render_report
+    from tfreview.usecases.report import render_report
 
     def render(pid: str) -> list[tuple[str, bytes]]:
         try:

@@ -61,7 +61,8 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     else:
         if store_url is None:
             raise BadInput(f"{target} is neither a file nor a stored plan", "pass a plan JSON file or a plan id")
-        from tfreview.workflow import load_plan, open_store, reviewed_json
+        from tfreview.store import open_store
+        from tfreview.usecases.records import load_plan, reviewed_json
 
         store = open_store(store_url)
         record = load_plan(store, target)
@@ -80,7 +81,7 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
         if store_url is None:
             raise BadInput("no --policy DIR and no store", "pass --policy DIR, or a store whose policy has checks")
         from tfreview.trust.policy import load_history
-        from tfreview.workflow import open_store
+        from tfreview.store import open_store
 
         active = load_history(open_store(store_url)).active
         env_policy = active.rules.for_env(env or "default")

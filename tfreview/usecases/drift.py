@@ -8,26 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfreview import workflow
 from tfreview.errors import NotFound
+from tfreview.usecases.context import Context
+from tfreview.usecases.package import fetch_package
+from tfreview.usecases.records import load_plan
+from tfreview.usecases.workspace import open_workspace, write_release_vars
 
 
-def drift(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
+def drift(ctx: Context, app: str, env: str) -> dict[str, Any]:
     """{app, env, version, plan_id (the apply it checks), drifted,
     resources [{address, action, attributes (names of the top-level attributes that changed)}]}."""
     from tfreview.plan.options import TerraformOptions
     from tfreview.plan.parse import parse_plan
-    from tfreview.release import last_applied
+    from tfreview.usecases.status import last_applied
 
     applied = last_applied(ctx.store, app, env, with_outputs=False)
     if applied is None:
         raise NotFound(f"{app} has never been applied to {env}: nothing to check for drift",
                        f"release it first: tfreview plan --app {app} --version V --env {env}")
-    record = workflow.load_plan(ctx.store, applied["plan_id"])
-    zip_bytes, _manifest = workflow.fetch_package(ctx.store, app, record["version"])
-    ws = workflow.open_workspace(ctx, app, env, zip_bytes, "drift")
+    record = load_plan(ctx.store, applied["plan_id"])
+    zip_bytes, _manifest = fetch_package(ctx.store, app, record["version"])
+    ws = open_workspace(ctx, app, env, zip_bytes, "drift")
     try:
-        workflow.write_release_vars(ctx, ws, app, dict(record["release_vars"]))
+        write_release_vars(ctx, ws, app, dict(record["release_vars"]))
         ws.tf.plan("drift.tfplan", on_event=ctx.on_event, options=TerraformOptions(refresh_only=True))
         plan = parse_plan(ws.tf.show_json("drift.tfplan"))  # only its drift is read: no review to build
     finally:

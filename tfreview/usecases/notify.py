@@ -23,210 +23,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
-from tfreview.errors import BadInput
+from tfreview.notifyconfig import Target
 from tfreview.text import visible
+from tfreview.usecases.notices import (Notice, apply_started, break_glass, decision, plan_needs_approval, policy_change,
+    release_failed, release_succeeded, review_link)
 
-EVENTS = ("plan-needs-approval", "approved", "rejected", "apply-started", "release-succeeded", "release-failed",
-          "break-glass", "policy-proposed", "policy-activated")
-ALWAYS = frozenset({"break-glass"})  # sent whatever a target's `events` say
+
 IMMEDIATE = frozenset({"apply-start", "break-glass"})  # audit events flushed at once (the release is starting)
-DEFAULT_TIMEOUT_S = 5.0
-MAX_TIMEOUT_S = 30.0
-_KEYS = ("urls_env", "events", "timeout_s")
-_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_MENTION = re.compile(r"@(?=(?:channel|here|everyone|all)\b)|<!(?=channel|here|everyone)", re.IGNORECASE)
-MAX_FIELD = 300  # characters of one untrusted field in a notice
-
-
-@dataclass(frozen=True)
-class Target:
-    """One configured destination: `name` is the [notify.<name>] table (an environment or "default")."""
-
-    name: str
-    urls_env: str
-    events: frozenset[str]
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-    def wants(self, event: str) -> bool:
-        return event in ALWAYS or event in self.events
-
-
-def parse_config(table: Any, where: str) -> dict[str, Target]:
-    """The `[notify]` table of tfreview.toml as Targets by name; BadInput (exit 2) for anything else, and for a
-    URL written in the file (URLs hold tokens: they come from the variable `urls_env` names)."""
-    import difflib
-
-    if table is None:
-        return {}
-    if not isinstance(table, dict):
-        raise BadInput(f"{where}: notify must be a table ([notify.<env>])", "see docs/notifications.md")
-    out = {}
-    for name, body in table.items():
-        at = f"{where}: [notify.{name}]"
-        if not isinstance(body, dict):
-            raise BadInput(f"{at} must be a table", 'write [notify.<env>] with urls_env = "VARIABLE"')
-        for key in body:
-            if key in ("url", "urls"):
-                raise BadInput(f"{at} has {key!r}: notification URLs carry tokens and never live in a file",
-                               'put them in an environment variable and name it: urls_env = "TFREVIEW_NOTIFY_..."')
-            if key not in _KEYS:
-                close = difflib.get_close_matches(key, _KEYS, n=1)
-                raise BadInput(f"{at}: unknown key {key!r}",
-                               f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(_KEYS)}")
-        urls_env = body.get("urls_env")
-        if not isinstance(urls_env, str) or not _ENV_VAR.fullmatch(urls_env):
-            raise BadInput(f"{at}: urls_env must name an environment variable",
-                           'e.g. urls_env = "TFREVIEW_NOTIFY_PROD" (letters, digits and _)')
-        events = body.get("events", list(EVENTS))
-        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-            raise BadInput(f"{at}: events must be a list of event names", f"known events: {', '.join(EVENTS)}")
-        for event in events:
-            if event not in EVENTS:
-                close = difflib.get_close_matches(event, EVENTS, n=1)
-                raise BadInput(f"{at}: unknown event {event!r}",
-                               f"did you mean {close[0]!r}?" if close else f"known events: {', '.join(EVENTS)}")
-        timeout = body.get("timeout_s", DEFAULT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
-            raise BadInput(f"{at}: timeout_s must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}",
-                           "a few seconds: a notification never holds up a release")
-        out[name] = Target(name, urls_env, frozenset(events), float(timeout))
-    return out
-
-
-# -- what is said (pure) -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Notice:
-    """One message: `event` (one of EVENTS), the release it is about, a title and a few lines of plain text."""
-
-    event: str
-    app: str | None
-    env: str | None
-    version: str | None
-    plan_id: str | None
-    title: str
-    lines: tuple[str, ...]
-
-    @property
-    def body(self) -> str:
-        return "\n".join(self.lines)
-
-
-def clean(value: Any, limit: int = MAX_FIELD) -> str:
-    """Untrusted text (from a plan, a store or a person) on one line: control and bidi characters made visible,
-    @channel-style mentions and Slack's <!channel> broken, at most `limit` characters. The target's markup is
-    escaped by apprise (the body is sent as plain text)."""
-    text = visible(str(value), keep_lines=False)
-    text = _MENTION.sub(lambda m: m.group() + "\u2060" if m.group() == "@" else "<\u2060!", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _who(record: Mapping[str, Any]) -> str:
-    return "app {app}, env {env}, version {version}, plan {plan}".format(
-        app=clean(record.get("app")), env=clean(record.get("env")), version=clean(record.get("version")),
-        plan=clean(record.get("plan_id") or record.get("id")))
-
-
-def _notice(event: str, fields: Mapping[str, Any], title: str, *lines: str) -> Notice:
-    def opt(key: str) -> str | None:
-        value = fields.get(key) or (fields.get("id") if key == "plan_id" else None)
-        return None if value is None else clean(value)
-
-    return Notice(event, opt("app"), opt("env"), opt("version"), opt("plan_id"), title,
-                  (_who(fields), *[line for line in lines if line]))
-
-
-def _duration(start: Any, end: Any) -> str:
-    from tfreview.review.policy import parse_time
-
-    try:
-        seconds = (parse_time(str(end)) - parse_time(str(start))).total_seconds()
-    except (ValueError, TypeError):
-        return ""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def plan_needs_approval(record: Mapping[str, Any], required: int, approved: int, approvers: Sequence[str] | None,
-                        review_link: str | None = None) -> Notice:
-    """A plan waits: how many approvals are missing, who may give them, the command to run, the review link."""
-    missing = max(required - approved, 0)
-    may = ", ".join(clean(a, 80) for a in approvers[:8]) if approvers is not None else "anyone but the planner"
-    risks = [clean(r, 120) for r in (record.get("risk_reasons") or [])[:3]]
-    summary = (record.get("summary") or {}).get("summary_line")
-    return _notice("plan-needs-approval", record,
-                   f"plan needs approval: {clean(record.get('app'))} {clean(record.get('version'))} -> "
-                   f"{clean(record.get('env'))}",
-                   f"planned by {clean(record.get('planner'))}: {clean(summary)}" if summary else
-                   f"planned by {clean(record.get('planner'))}",
-                   f"{missing} of {required} approval(s) missing; may approve: {may}",
-                   f"risk: {'; '.join(risks)}" if risks else "",
-                   f"approve with: tfreview approve {clean(record.get('id'))}",
-                   f"review: {clean(review_link, 500)}" if review_link else
-                   f"review with: tfreview show {clean(record.get('id'))}")
-
-
-def decision(entry: Mapping[str, Any]) -> Notice:
-    kind = "approved" if entry.get("event") == "approve" else "rejected"
-    comment = (entry.get("details") or {}).get("comment")
-    return _notice(kind, entry, f"plan {kind} by {clean(entry.get('actor'))}: {clean(entry.get('app'))} "
-                   f"{clean(entry.get('version'))} -> {clean(entry.get('env'))}",
-                   f"{'comment' if kind == 'approved' else 'reason'}: {clean(comment)}" if comment else "")
-
-
-def apply_started(entry: Mapping[str, Any]) -> Notice:
-    return _notice("apply-started", entry, f"apply started by {clean(entry.get('actor'))}: {clean(entry.get('app'))} "
-                   f"{clean(entry.get('version'))} -> {clean(entry.get('env'))}")
-
-
-def break_glass(entry: Mapping[str, Any]) -> Notice:
-    reason = (entry.get("details") or {}).get("reason")
-    return _notice("break-glass", entry, f"BREAK-GLASS apply by {clean(entry.get('actor'))}: "
-                   f"{clean(entry.get('app'))} {clean(entry.get('version'))} -> {clean(entry.get('env'))}",
-                   f"approvals bypassed; reason: {clean(reason)}")
-
-
-def release_succeeded(entry: Mapping[str, Any], release: Mapping[str, Any] | None) -> Notice:
-    release = release or {}
-    colour = release.get("live_color")
-    took = _duration(release.get("started_at"), release.get("finished_at"))
-    return _notice("release-succeeded", entry, f"released: {clean(entry.get('app'))} {clean(entry.get('version'))} "
-                   f"in {clean(entry.get('env'))}",
-                   f"live colour: {clean(colour)}" if colour else "",
-                   f"took {took}" if took else "", f"by {clean(entry.get('actor'))}")
-
-
-def release_failed(entry: Mapping[str, Any], reason: Any, *, rolled_back: bool = False) -> Notice:
-    what = "rolled back" if rolled_back else "release FAILED"
-    return _notice("release-failed", entry, f"{what}: {clean(entry.get('app'))} {clean(entry.get('version'))} in "
-                   f"{clean(entry.get('env'))}", f"reason: {clean(reason, 500)}" if reason else "",
-                   f"by {clean(entry.get('actor'))}")
-
-
-def policy_change(entry: Mapping[str, Any], activated: bool, quorum: int | None = None) -> Notice:
-    details = entry.get("details") or {}
-    version, sha = clean(details.get("version")), clean(str(details.get("policy_sha256") or "")[:12])
-    if activated:
-        return Notice("policy-activated", None, None, None, None, f"policy version {version} is active",
-                      (f"signed in by {clean(entry.get('actor'))}; sha256 {sha}",))
-    return Notice("policy-proposed", None, None, None, None, f"policy version {version} proposed",
-                  (f"proposed by {clean(entry.get('actor'))}; sha256 {sha}",
-                   f"needs {quorum} admin signature(s): tfreview policy approve {version}" if quorum else
-                   f"admins sign it with: tfreview policy approve {version}"))
-
-
-def review_link(environ: Mapping[str, str]) -> str | None:
-    """The pull/merge request a CI run plans for (where `tfreview comment` posts), from the CI's variables."""
-    if environ.get("GITLAB_CI") and environ.get("CI_MERGE_REQUEST_PROJECT_URL") and environ.get("CI_MERGE_REQUEST_IID"):
-        return f"{environ['CI_MERGE_REQUEST_PROJECT_URL']}/-/merge_requests/{environ['CI_MERGE_REQUEST_IID']}"
-    if environ.get("GITHUB_ACTIONS") and environ.get("GITHUB_REPOSITORY"):
-        from tfreview.comment import _github_pr
-
-        number = _github_pr(environ)
-        if number:
-            server = environ.get("GITHUB_SERVER_URL") or "https://github.com"
-            return f"{server}/{environ['GITHUB_REPOSITORY']}/pull/{number}"
-    return None
 
 
 def targets_for(notice: Notice, targets: Mapping[str, Target]) -> list[Target]:
@@ -433,7 +238,7 @@ class Notifier:
 
     def _record(self, plan_id: Any) -> dict[str, Any] | None:
         from tfreview.errors import TfreviewError
-        from tfreview.workflow import load_plan
+        from tfreview.usecases.records import load_plan
 
         try:
             return load_plan(self.ctx.store, str(plan_id))
@@ -481,7 +286,7 @@ class Notifier:
 
     def _needs_approval(self, record: dict[str, Any]) -> Notice:
         from tfreview.review.policy import required_approvals
-        from tfreview.workflow import _facts, load_policy
+        from tfreview.usecases.records import _facts, load_policy
 
         facts = _facts(record)
         env_policy = load_policy(self.ctx).for_env(record["env"])
@@ -489,7 +294,7 @@ class Notifier:
                                    env_policy.approvers_of(facts), review_link(self.environ))
 
     def _rollbacks_need_approval(self, record: dict[str, Any]) -> bool:
-        from tfreview.workflow import load_policy
+        from tfreview.usecases.records import load_policy
 
         return bool(load_policy(self.ctx).for_env(record["env"]).rollback_requires_approval)
 

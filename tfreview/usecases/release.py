@@ -16,18 +16,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from tfreview import workflow
-from tfreview.errors import BadInput, NotFound, PolicyRefusal, RolloutFailed, StoreError, TfreviewError
+from tfreview.clock import iso, now_utc
+from tfreview.errors import BadInput, PolicyRefusal, RolloutFailed, TfreviewError
 from tfreview.plan.roles import Roles
-from tfreview.rollout.traffic import idle_colour, rollback_vars, shift_vars, target_of, traffic_state
-from tfreview.store import get_json
+from tfreview.rollout.traffic import idle_colour, shift_vars, traffic_state
 from tfreview.store.base import dumps
+from tfreview.usecases.apply import apply, apply_in_workspace
+from tfreview.usecases.context import Context
+from tfreview.usecases.plan import plan_in_workspace
+from tfreview.usecases.records import is_destroy, load_plan, load_review
+from tfreview.usecases.workspace import Workspace
+
 
 Log = Callable[[str], None]
 
-
-# -- pure ---------------------------------------------------------------------------------------------------------
-# Release variables and weight steps come from tfreview.rollout.traffic; what is left here is specific to a plan.
 
 def refuse_unless_weight_only(record: dict[str, Any], what: str) -> None:
     """A release's traffic plans (shift, rollback) may only change listener weights."""
@@ -84,9 +86,9 @@ class ReleaseResult:
 
 
 class Release:
-    """Runs inside `workflow.apply` (the lock held, the workspace open) as its after-apply hook."""
+    """Runs inside `apply` (the lock held, the workspace open) as its after-apply hook."""
 
-    def __init__(self, ctx: workflow.Context, options: ReleaseOptions, log: Log,
+    def __init__(self, ctx: Context, options: ReleaseOptions, log: Log,
                  display: Callable[[], Any] | None = None) -> None:
         self.ctx = ctx
         self.options = options
@@ -101,10 +103,10 @@ class Release:
         self.result: ReleaseResult | None = None
 
     # the after-apply hook
-    def __call__(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, record: dict[str, Any], ws: Workspace, outputs: dict[str, Any]) -> dict[str, Any]:
         """`outputs`: the environment's public outputs right after the apply."""
         kind = (record["summary"].get("classification") or {}).get("kind")
-        review = workflow.load_review(self.ctx.store, record).summary_json()
+        review = load_review(self.ctx.store, record).summary_json()
         colours = services_to_watch(review, record_roles(record))
         ecs, elbv2 = self._clients()
         for colour in colours:
@@ -220,7 +222,7 @@ class Release:
             last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1][:200]
             self._fail(record, f"--verify-cmd exited {proc.returncode} ({last}); traffic was not moved")
 
-    def _shift(self, record: dict[str, Any], ws: workflow.Workspace, outputs: dict[str, Any], target: str,
+    def _shift(self, record: dict[str, Any], ws: Workspace, outputs: dict[str, Any], target: str,
                ecs: Any, elbv2: Any) -> None:
         base = dict(record["release_vars"])
         roles = record_roles(record)
@@ -247,18 +249,18 @@ class Release:
                 self._apply_weights(record, ws, back, "rollback", f"traffic 100% -> {old} (automatic rollback)")
                 self._fail(record, f"traffic shift to {target} failed at {percent}%: {reason}; traffic is back on {old}")
 
-    def _apply_weights(self, record: dict[str, Any], ws: workflow.Workspace, variables: dict[str, Any], kind: str,
+    def _apply_weights(self, record: dict[str, Any], ws: Workspace, variables: dict[str, Any], kind: str,
                        what: str) -> dict[str, Any]:
         """Plan a weight-only change in the release's workspace, check it is one, and apply it under the release's
         approval (lock held)."""
         self.log(f"planning {what}")
-        planned = workflow.plan_in_workspace(self.ctx, ws, record["app"], record["version"], record["env"],
+        planned = plan_in_workspace(self.ctx, ws, record["app"], record["version"], record["env"],
                                              record["package_sha256"], kind=kind, release_vars=variables,
                                              release_id=record["id"])
         shift = planned.record
         refuse_unless_weight_only(shift, f"the {kind} plan")
         self.log(f"applying {what} ({shift['id']})")
-        result = workflow.apply_in_workspace(self.ctx, shift, planned.binary, ws, None, None)
+        result = apply_in_workspace(self.ctx, shift, planned.binary, ws, None, None)
         self.steps.append({"step": kind, "at": _stamp(),
                            "plan_id": shift["id"], "what": what, "outcome": result["outcome"],
                            "weights": dict(traffic_state(variables, record_roles(record)).weights)})
@@ -288,7 +290,7 @@ class Release:
         doc = {"kind": "release", "plan_id": record["id"], "app": record["app"], "env": record["env"],
                "version": record["version"], "by": self.ctx.user, "outcome": result.outcome, "reason": result.reason,
                "alarm": result.alarm, "alarms": list(self.options.alarms), "stopped_tasks": list(result.stopped),
-               "started_at": self.started_at, "finished_at": workflow.iso(workflow.now_utc()),
+               "started_at": self.started_at, "finished_at": iso(now_utc()),
                "weights_before": dict(traffic_state(record.get("prior_outputs") or {}, record_roles(record)).weights)
                if (record.get("prior_outputs") or {}).get("weights") else None, **detail}
         # The audit entry first: a rollout record never exists unrecorded (docs/design-notes.md, issue 20).
@@ -300,7 +302,7 @@ class Release:
 
 def _stamp() -> str:
     """Now, to the millisecond (polls come faster than once a second): the times of the release timeline."""
-    return workflow.now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return now_utc().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _sample(samples: list[dict[str, Any]], obs: Any, verdict: Any) -> None:
@@ -315,21 +317,21 @@ def _sample(samples: list[dict[str, Any]], obs: Any, verdict: Any) -> None:
         samples.append({"at": _stamp(), **point})
 
 
-def apply_release(ctx: workflow.Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
+def apply_release(ctx: Context, plan_id: str, *, options: ReleaseOptions | None, log: Log,
                   break_glass_reason: str | None = None, display: Callable[[], Any] | None = None) -> dict[str, Any]:
     """`tfreview apply`: refuse unsafe plans (unless break-glass), apply, and (unless options is None, --no-wait)
     run the release: watch, verify, shift traffic, roll back on failure."""
-    record = workflow.load_plan(ctx.store, plan_id)
+    record = load_plan(ctx.store, plan_id)
     cls = record["summary"].get("classification") or {}
     # A destroy plan touches the live colour by design: its own policy rule (destroy_approvals/approvers) decides.
-    if cls.get("kind") == "unsafe" and break_glass_reason is None and not workflow.is_destroy(record):
+    if cls.get("kind") == "unsafe" and break_glass_reason is None and not is_destroy(record):
         raise PolicyRefusal(f"plan {plan_id} is unsafe: {'; '.join(cls.get('reasons', [])[:2])}",
                             "deploy to the idle colour and shift traffic in separate plans "
                             "(or apply --break-glass --reason if you must)")
     if options is not None and options.alarms:
         check_alarms_exist(options.alarms)  # before the lock, terraform and any traffic (exit 2)
     hook = Release(ctx, options, log, display) if options is not None else None
-    return workflow.apply(ctx, plan_id, break_glass_reason=break_glass_reason, after_apply=hook)
+    return apply(ctx, plan_id, break_glass_reason=break_glass_reason, after_apply=hook)
 
 
 def check_alarms_exist(names: tuple[str, ...], cloudwatch: Any = None) -> None:
@@ -342,128 +344,3 @@ def check_alarms_exist(names: tuple[str, ...], cloudwatch: Any = None) -> None:
         raise BadInput(f"CloudWatch alarm {gone[0]} does not exist" + (f" (nor {', '.join(gone[1:])})"
                                                                        if gone[1:] else ""),
                        "check the names given with --alarm or in [apps.<app>] alarms, and the AWS region")
-
-
-# -- status / rollback / promote -----------------------------------------------------------------------------------
-def last_applied(store: Any, app: str, env: str, with_outputs: bool = True) -> dict[str, Any] | None:
-    """The newest apply result of app/env that changed it (it carries the outputs after that apply); `with_outputs`
-    False also finds applies of stacks without outputs."""
-    best = None
-    for key in store.list("applies/"):
-        if not key.endswith("/result.json"):
-            continue
-        doc = get_json(store, key)
-        # An apply whose release failed afterwards still changed the environment: its outputs count.
-        if doc.get("app") == app and doc.get("env") == env and (
-                doc.get("outputs") or (not with_outputs and doc.get("outcome") == "applied")):
-            if best is None or doc["finished_at"] > best["finished_at"]:
-                best = doc
-    return best
-
-
-def last_release(store: Any, app: str, env: str) -> dict[str, Any] | None:
-    keys = store.list(f"rollouts/{app}/{env}/")
-    docs = [get_json(store, k) for k in keys]
-    return max(docs, key=lambda d: d["finished_at"]) if docs else None
-
-
-def status(ctx: workflow.Context, app: str, env: str) -> dict[str, Any]:
-    """Live colour, version per colour as the state records it and as each service actually runs it (its PRIMARY
-    deployment's task definition, read from ECS), the colours where they differ, weights (read from the listener
-    when AWS answers), last release."""
-    workflow.check_name("app", app)
-    workflow.check_name("env", env)
-    applied = last_applied(ctx.store, app, env)
-    if applied is None:
-        raise NotFound(f"{app} has never been applied to {env}", f"release it: tfreview plan --app {app} --env {env} ...")
-    outputs = applied["outputs"]
-    try:
-        record = workflow.load_plan(ctx.store, applied["plan_id"])
-    except NotFound:  # the apply result outlived its plan record: the app's roles as configured now
-        record = {"roles": ctx.settings.roles_for(app).to_json(), "release_vars": {}}
-    roles = record_roles(record)
-    if not roles.image and ctx.settings.roles_for(app).image:  # an `image` set since that plan was made
-        from dataclasses import replace
-
-        roles = replace(roles, image=ctx.settings.roles_for(app).image)
-    # The versions the state records (a module taking whole image URIs outputs them: the app's `image` says how).
-    recorded = {c: roles.version_of(v) for c, v in (outputs.get("versions") or {}).items()}
-    weights = dict(outputs.get("weights") or {})
-    source = "recorded"
-    try:
-        from tfreview import aws
-        from tfreview.rollout.status import colour_weights
-
-        weights = colour_weights(aws.client("elbv2"), outputs) or weights
-        source = "live"
-    except Exception:  # AWS unreachable: say we show the recorded weights
-        pass
-    try:
-        from tfreview import aws
-        from tfreview.rollout.status import colour_status
-
-        running = {c: s.to_dict() for c, s in colour_status(aws.client("ecs"), None, outputs, roles).items()}
-    except Exception:  # AWS unreachable: the state's versions are all we can say (what runs is unknown: null)
-        unknown = dict.fromkeys(("version", "task_definition", "rollout_state", "running", "desired"))
-        running = {c: dict(unknown) for c in outputs.get("versions") or {}}
-    from tfreview.rollout.status import differing
-
-    live = max(weights, key=lambda c: weights[c]) if weights else outputs.get("live_color")
-    release = last_release(ctx.store, app, env)
-    from tfreview.trust.verify import load_history_or_none
-    from tfreview.trust.witness import record_damage
-
-    try:  # what status shows comes from that apply: its plan record must be its planner's
-        record = workflow.load_plan(ctx.store, applied["plan_id"])
-        damaged = record_damage(record, ctx.policy or load_history_or_none(ctx.store))
-    except (NotFound, StoreError) as exc:
-        record, damaged = {}, exc.message
-    # A team's module may have no `strategy` output: the release variables of that apply say it.
-    strategy = outputs.get("strategy") or (None if damaged else (record.get("release_vars") or {}).get("strategy"))
-    return {"app": app, "env": env, "strategy": strategy, "live_color": live,
-            "versions": recorded, "running": running,
-            "differs": differing(recorded, running),
-            "weights": weights, "weights_source": source,
-            "last_apply": {"plan_id": applied["plan_id"], "version": applied["version"],
-                           "finished_at": applied["finished_at"], "by": applied.get("by"),
-                           **({"damaged": f"plan record plans/{applied['plan_id']}/record.json is damaged: {damaged}"}
-                              if damaged else {})},
-            "last_release": None if release is None else {k: release.get(k) for k in
-                                                          ("plan_id", "version", "outcome", "reason", "finished_at", "by")}}
-
-
-def rollback(ctx: workflow.Context, app: str, env: str, log: Log) -> dict[str, Any]:
-    """Move 100 % of production traffic back to the previous colour (which still runs the previous version):
-    a weight-only plan, applied at once by an approver (unless policy wants approvals for rollbacks)."""
-    workflow.check_name("app", app)
-    workflow.check_name("env", env)
-    applied = last_applied(ctx.store, app, env)
-    if applied is None:
-        raise NotFound(f"{app} has never been applied to {env}", "nothing to roll back")
-    outputs = applied["outputs"]
-    roles = ctx.settings.roles_for(app)
-    variables = rollback_vars({**outputs, "app": app}, roles=roles)
-    target = target_of(variables, roles)
-    env_policy = workflow.load_policy(ctx).for_env(env)
-    if env_policy.approvers is not None and ctx.user not in env_policy.approvers:
-        raise PolicyRefusal(f"{ctx.user} may not roll back {app} in {env}", "ask one of the environment's approvers")
-    back_to = roles.version_of((outputs.get("versions") or {}).get(target))
-    log(f"planning rollback of {app} in {env}: 100% -> {target} ({back_to})")
-    record = workflow.plan(ctx, app, applied["version"], env, kind="rollback", release_vars=variables).record
-    refuse_unless_weight_only(record, "rollback plan")
-    if env_policy.rollback_requires_approval:
-        return {"plan_id": record["id"], "outcome": "planned", "needs_approval": True, "target": target}
-    result = workflow.apply(ctx, record["id"], rollback=True)
-    ctx.audit("rollback", app=app, env=env, version=applied["version"], plan_id=record["id"],
-              details={"to": target})
-    return {"plan_id": record["id"], "outcome": result["outcome"], "target": target, "version": back_to}
-
-
-def promote(ctx: workflow.Context, app: str, version: str, source_env: str, target_env: str) -> workflow.Planned:
-    """Plan `version` for `target_env` only if it was released successfully in `source_env`."""
-    for kind, value in (("app", app), ("version", version), ("env", source_env), ("env", target_env)):
-        workflow.check_name(kind, value)
-    if source_env not in workflow.succeeded_in(ctx.store, app, version):
-        raise PolicyRefusal(f"{app} {version} was not released successfully in {source_env}",
-                            f"release it there first: tfreview plan --app {app} --version {version} --env {source_env}")
-    return workflow.plan(ctx, app, version, target_env)
