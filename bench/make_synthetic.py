@@ -16,8 +16,8 @@ Deterministic: same fixtures in, same bytes out.
 `--families all` (files `synthetic-all-<n>k.json`): the templates are every non-no-op change of every plan family
 the project knows, not only ours: the real ECS fixtures, the hand-made ECS documents of tests/data, and the peer
 corpus (hashicorp/terraform-json's test data: null resources, test providers, modules, sensitive values,
-numerics, moves, checks...), interleaved family by family. Each copy also goes under its own module
-(`module.copy<k>.`), so addresses stay unique in documents that have no "webapp" to rewrite.
+numerics, moves, checks...), interleaved family by family. Each copy of each document also goes under its own
+module (`module.copy<k>d<document>.`), so addresses stay unique in documents that have no "webapp" to rewrite.
 
 Usage:
     .venv/bin/python bench/make_synthetic.py                 # 1k, 10k, 50k into bench/data/
@@ -73,7 +73,9 @@ def build(n: int, tmpl: list[tuple[int, bytes]], skeleton: dict, *, modules: boo
         raw = raw.replace(b"webapp", token)
         if modules:
             rc = orjson.loads(raw)
-            prefix = f"module.copy{k // len(tmpl)}"
+            # One module per copy of each document: two documents may hold the same address (the peer corpus
+            # has `module.foo.null_resource.aliased` twice), and a plan lists an address once (parse.py refuses).
+            prefix = f"module.copy{k // len(tmpl)}d{fixture_index}"
             rc["address"] = f"{prefix}.{rc['address']}"
             if rc.get("previous_address"):
                 rc["previous_address"] = f"{prefix}.{rc['previous_address']}"
