@@ -64,23 +64,35 @@ def templates(files: list[Path] | None = None) -> list[tuple[int, bytes]]:
     return out
 
 
+def _address(raw: bytes) -> bytes:
+    """The address (and deposed key) of a serialized change: what must be unique in a plan."""
+    rc = orjson.loads(raw)
+    return orjson.dumps([rc.get("address"), rc.get("deposed")])
+
+
 def build(n: int, tmpl: list[tuple[int, bytes]], skeleton: dict, *, modules: bool = False) -> bytes:
     """A plan document with exactly n resource changes (`modules`: each copy under its own module)."""
     changes = []
+    seen: set[bytes] = set()
     for k in range(n):
         fixture_index, raw = tmpl[k % len(tmpl)]
         token = f"a{k // len(tmpl):05d}x{fixture_index:02d}".encode()
         raw = raw.replace(b"webapp", token)
-        if modules:
+        # One module per copy of each document (`modules`), or for a change whose address has no "webapp" to
+        # rewrite and is taken already: two documents may hold the same address (the peer corpus has
+        # `module.foo.null_resource.aliased` twice, the ECS fixtures `aws_cloudwatch_log_group.audit`), and a
+        # plan lists an address once (parse.py refuses the document otherwise).
+        address = _address(raw)
+        if modules or address in seen:
             rc = orjson.loads(raw)
-            # One module per copy of each document: two documents may hold the same address (the peer corpus
-            # has `module.foo.null_resource.aliased` twice), and a plan lists an address once (parse.py refuses).
             prefix = f"module.copy{k // len(tmpl)}d{fixture_index}"
             rc["address"] = f"{prefix}.{rc['address']}"
             if rc.get("previous_address"):
                 rc["previous_address"] = f"{prefix}.{rc['previous_address']}"
             rc["module_address"] = f"{prefix}.{rc['module_address']}" if rc.get("module_address") else prefix
             raw = orjson.dumps(rc)
+            address = _address(raw)
+        seen.add(address)
         changes.append(orjson.Fragment(raw))
     doc = {key: value for key, value in skeleton.items() if key not in ("resource_drift", "relevant_attributes")}
     doc["planned_values"] = {"root_module": {}}
