@@ -1436,6 +1436,7 @@ def build_command() -> Any:
             cmd.params.append(store)
         if path in NOTIFYING and not any("--no-notify" in p.opts for p in cmd.params):
             cmd.params.append(no_notify)
+    __import__("tfreview.coercion").coercion.install(root)  # plain values coerced without pydantic (issue 21)
     return root
 
 
