@@ -16,8 +16,8 @@ Deterministic: same fixtures in, same bytes out.
 `--families all` (files `synthetic-all-<n>k.json`): the templates are every non-no-op change of every plan family
 the project knows, not only ours: the real ECS fixtures, the hand-made ECS documents of tests/data, and the peer
 corpus (hashicorp/terraform-json's test data: null resources, test providers, modules, sensitive values,
-numerics, moves, checks...), interleaved family by family. Each copy also goes under its own module
-(`module.copy<k>.`), so addresses stay unique in documents that have no "webapp" to rewrite.
+numerics, moves, checks...), interleaved family by family. Each copy of each document also goes under its own
+module (`module.copy<k>d<document>.`), so addresses stay unique in documents that have no "webapp" to rewrite.
 
 Usage:
     .venv/bin/python bench/make_synthetic.py                 # 1k, 10k, 50k into bench/data/
@@ -64,21 +64,35 @@ def templates(files: list[Path] | None = None) -> list[tuple[int, bytes]]:
     return out
 
 
+def _address(raw: bytes) -> bytes:
+    """The address (and deposed key) of a serialized change: what must be unique in a plan."""
+    rc = orjson.loads(raw)
+    return orjson.dumps([rc.get("address"), rc.get("deposed")])
+
+
 def build(n: int, tmpl: list[tuple[int, bytes]], skeleton: dict, *, modules: bool = False) -> bytes:
     """A plan document with exactly n resource changes (`modules`: each copy under its own module)."""
     changes = []
+    seen: set[bytes] = set()
     for k in range(n):
         fixture_index, raw = tmpl[k % len(tmpl)]
         token = f"a{k // len(tmpl):05d}x{fixture_index:02d}".encode()
         raw = raw.replace(b"webapp", token)
-        if modules:
+        # One module per copy of each document (`modules`), or for a change whose address has no "webapp" to
+        # rewrite and is taken already: two documents may hold the same address (the peer corpus has
+        # `module.foo.null_resource.aliased` twice, the ECS fixtures `aws_cloudwatch_log_group.audit`), and a
+        # plan lists an address once (parse.py refuses the document otherwise).
+        address = _address(raw)
+        if modules or address in seen:
             rc = orjson.loads(raw)
-            prefix = f"module.copy{k // len(tmpl)}"
+            prefix = f"module.copy{k // len(tmpl)}d{fixture_index}"
             rc["address"] = f"{prefix}.{rc['address']}"
             if rc.get("previous_address"):
                 rc["previous_address"] = f"{prefix}.{rc['previous_address']}"
             rc["module_address"] = f"{prefix}.{rc['module_address']}" if rc.get("module_address") else prefix
             raw = orjson.dumps(rc)
+            address = _address(raw)
+        seen.add(address)
         changes.append(orjson.Fragment(raw))
     doc = {key: value for key, value in skeleton.items() if key not in ("resource_drift", "relevant_attributes")}
     doc["planned_values"] = {"root_module": {}}

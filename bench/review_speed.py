@@ -16,7 +16,11 @@ printed with the tables.
 Usage:
     .venv/bin/python bench/make_synthetic.py --sizes 10000,50000
     .venv/bin/python bench/make_synthetic.py --families all --sizes 10000,50000
-    .venv/bin/python bench/review_speed.py [--repeat 3] [--sizes 10k,50k]
+    .venv/bin/python bench/review_speed.py [--repeat 3] [--sizes 10k,50k] [--baseline DIR]
+
+`--baseline DIR`: also run `tfreview` from another checkout's package (DIR holds its `tfreview/`, compiled
+modules built there: `git archive REV tfreview scripts | tar -x -C DIR`, then `scripts/build_native.py` and
+`compileall` in DIR) in the same rounds, as "baseline": before and after, side by side under the same load.
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ DATA = REPO / "bench" / "data"
 TFDATA = DATA / "tfdata1000"
 PY = sys.executable
 TFREVIEW = str(Path(PY).parent / "tfreview")
+BASELINE = ""  # --baseline
 LOADS = [PY, "-c", "import sys, orjson; orjson.loads(open(sys.argv[1], 'rb').read())"]
 
 
@@ -73,11 +78,13 @@ def make_tfdata(env: dict[str, str]) -> None:
 
 def run_group(name: str, specs: dict[str, tuple[list[str], Path]], env: dict[str, str], repeat: int) -> dict:
     runs: dict[str, list[tuple[float, float]]] = {label: [] for label in specs}
-    for argv, cwd in specs.values():  # warm the page cache
-        measure(argv, cwd, env)
+    envs = {label: {**env, "PYTHONPATH": BASELINE} if label.startswith("baseline") and BASELINE else env
+            for label in specs}
+    for label, (argv, cwd) in specs.items():  # warm the page cache
+        measure(argv, cwd, envs[label])
     for _ in range(repeat):
         for label, (argv, cwd) in specs.items():
-            runs[label].append(measure(argv, cwd, env))
+            runs[label].append(measure(argv, cwd, envs[label]))
     out = {}
     for label, got in runs.items():
         walls = [w for w, _ in got]
@@ -92,7 +99,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sizes", default="10k,50k")
     ap.add_argument("--families", default="synthetic,synthetic-all")
+    ap.add_argument("--baseline", default="", help="a directory holding another checkout's tfreview/ package")
     args = ap.parse_args()
+    global BASELINE
+    BASELINE = str(Path(args.baseline).resolve()) if args.baseline else ""
     env = tf_env()
     make_tfdata(env)
     load_before = os.getloadavg()
@@ -103,11 +113,16 @@ def main() -> int:
             path = DATA / f"{family}-{size}.json"
             if not path.is_file():
                 raise SystemExit(f"{path} is missing: run bench/make_synthetic.py (see --help)")
-            got = run_group(path.name, {"loads": ([*LOADS, str(path)], REPO),
-                                        "review": ([TFREVIEW, "render", str(path)], REPO)}, env, args.repeat)
+            specs = {"loads": ([*LOADS, str(path)], REPO), "review": ([TFREVIEW, "render", str(path)], REPO)}
+            if BASELINE:
+                specs["baseline review"] = ([TFREVIEW, "render", str(path)], REPO)
+            got = run_group(path.name, specs, env, args.repeat)
             rows.append((path.name, path.stat().st_size / 1e6, got))
-    tfd = run_group("tfdata", {"terraform show": (["terraform", "show", "-no-color", "plan.tfplan"], TFDATA),
-                               "tfreview render": ([TFREVIEW, "render", "plan.json"], TFDATA)}, env, args.repeat)
+    tfd_specs = {"terraform show": (["terraform", "show", "-no-color", "plan.tfplan"], TFDATA),
+                 "tfreview render": ([TFREVIEW, "render", "plan.json"], TFDATA)}
+    if BASELINE:
+        tfd_specs["baseline tfreview render"] = ([TFREVIEW, "render", "plan.json"], TFDATA)
+    tfd = run_group("tfdata", tfd_specs, env, args.repeat)
     start = run_group("startup", {"terraform version": (["terraform", "version"], REPO),
                                   "tfreview --help": ([TFREVIEW, "--help"], REPO)}, env, max(args.repeat, 7))
     load_after = os.getloadavg()
@@ -121,6 +136,14 @@ def main() -> int:
         print(f"| {name} | {mb:.1f} MB | {lo['median']:.2f} s ({lo['min']:.2f}-{lo['max']:.2f}) | "
               f"{rv['median']:.2f} s ({rv['min']:.2f}-{rv['max']:.2f}) | {rv['median'] / lo['median']:.1f}x | "
               f"{lo['rss']:.0f} / {rv['rss']:.0f} MB | {rv['rss'] / lo['rss']:.2f}x |")
+    if BASELINE:
+        print(f"\nBaseline ({BASELINE}), the same rounds:\n")
+        print("| plan | baseline review | time ratio | review now | time ratio |")
+        print("|---|---|---|---|---|")
+        for name, _, got in rows:
+            lo, rv, base = got["loads"], got["review"], got["baseline review"]
+            print(f"| {name} | {base['median']:.2f} s ({base['min']:.2f}-{base['max']:.2f}) | "
+                  f"{base['median'] / lo['median']:.1f}x | {rv['median']:.2f} s | {rv['median'] / lo['median']:.1f}x |")
     by_family: dict[str, list[tuple[str, float]]] = {}
     for name, _, got in rows:
         family, size = name.removesuffix(".json").rsplit("-", 1)

@@ -122,3 +122,26 @@ def test_values_deeper_than_the_limit_become_one_value_that_still_tells_a_change
     while node.children:
         node, depth = node.children[0][1], depth + 1
     assert (depth, node.kind, node.before, node.after, node.note) == (MAX_DEPTH, "value", "{...}", "{...}", TOO_DEEP)
+
+
+def test_an_unchanged_json_string_is_hidden_without_being_decoded_but_shown_whole_when_it_must_be(monkeypatch):
+    from tfreview.plan import diff
+    from tfreview.render.lines import node_text
+
+    policy = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]})
+    before = {"policy": policy, "size": 1, "items": [{"name": policy, "v": 1}]}
+    after = {"policy": policy, "size": 2, "items": [{"name": policy, "v": 2}]}
+    decoded = []
+    real = diff.jsontext.loads
+    monkeypatch.setattr(diff.jsontext, "loads", lambda text: decoded.append(text) or real(text))
+    tree = build_tree(before, after, collapse_unchanged=True)
+    hidden = child(tree, "policy")
+    assert (hidden.action, hidden.kind, hidden.collapsed, hidden.children) == ("no-op", "json", True, ())
+    # A changed list element shows its "name" whole (it says which element changed): decoded, as before.
+    assert len(decoded) == 1 and child(tree, "items", 0, "name").children
+    text = node_text(tree)
+    assert "# (1 unchanged attribute hidden)" in text and "policy" not in text
+    assert "name = jsonencode(" in text
+    # The full tree (`--full`) still decodes and shows every JSON string.
+    full = build_tree(before, after)
+    assert child(full, "policy").children and node_text(full, full=True).count("s3:GetObject") == 2

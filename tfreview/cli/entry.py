@@ -117,6 +117,9 @@ def build_command() -> Any:
             cmd.params.append(store)
         if path in NOTIFYING and not any("--no-notify" in p.opts for p in cmd.params):
             cmd.params.append(no_notify)
+    from tfreview.coercion import install
+
+    install(root)  # plain values coerced without pydantic (issue 21)
     return root
 
 
