@@ -5,7 +5,8 @@ Every non-no-op entry of `resource_changes` in fixtures/plans/*.json is a templa
 definitions, services, listeners, target groups, security groups, SSM parameters, ... from 16 real plans).
 Change k of the synthetic plan is template k % T, copy k // T. Each copy gets a unique token, written over
 "webapp" everywhere in the change (addresses, module address, names, families, ARNs, images), so addresses
-are unique and a task definition still links to the service of its own copy only, as in a real big plan.
+are unique (a change whose address has no "webapp" goes under `module.copy<k>.`) and a task definition still
+links to the service of its own copy only, as in a real big plan.
 
 The rest of the document (format_version, terraform_version, variables, configuration, output_changes) is the
 image_bump fixture's; `planned_values` and `prior_state` are emptied and `resource_drift` dropped, so the size
@@ -71,8 +72,10 @@ def build(n: int, tmpl: list[tuple[int, bytes]], skeleton: dict, *, modules: boo
         fixture_index, raw = tmpl[k % len(tmpl)]
         token = f"a{k // len(tmpl):05d}x{fixture_index:02d}".encode()
         raw = raw.replace(b"webapp", token)
-        if modules:
-            rc = orjson.loads(raw)
+        rc = orjson.loads(raw)
+        # A change whose address has no "webapp" (fixtures/plans/import.json's log group) goes under its copy's
+        # module too: Terraform lists an address once, and tfreview refuses a plan that repeats one.
+        if modules or token.decode() not in rc["address"]:
             prefix = f"module.copy{k // len(tmpl)}"
             rc["address"] = f"{prefix}.{rc['address']}"
             if rc.get("previous_address"):

@@ -336,8 +336,36 @@ def test_plan_time_checks_scrub_what_a_rule_prints(tmp_path):
             "  rc.type == \"aws_ecs_task_definition\"\n"
             "  some c in json.unmarshal(rc.change.after.container_definitions)\n  some e in c.environment\n"
             "  msg := sprintf(\"%s=%s\", [e.name, e.value])\n}\n")
-    run = run_checks({"policy/leak.rego": leak, "policy/p.rego": (POLICIES / "privileged.rego").read_text()},
-                     EnvPolicy(checks=("policy/*.rego",)), raw, {}, secrets)
-    text = "\n".join(f.msg for f in run.findings)
-    assert "runs privileged" in text and "(sensitive value)" in text
-    assert not any(s in text for s in secrets if len(s) >= 4)
+    modules = {"policy/leak.rego": leak, "policy/p.rego": (POLICIES / "privileged.rego").read_text()}
+    # As `plan` calls it (the plan's secrets looked for only once there is a message), and with them given.
+    for given in (None, secrets):
+        run = run_checks(modules, EnvPolicy(checks=("policy/*.rego",)), raw, {}, given)
+        text = "\n".join(f.msg for f in run.findings)
+        assert "runs privileged" in text and "(sensitive value)" in text
+        assert not any(s in text for s in secrets if len(s) >= 4)
+
+
+def test_one_query_reads_every_namespace_and_an_error_still_names_its_rule():
+    """deny/violation/warn of every namespace come from one query; a namespace with no package is empty, not an
+    error; a rule that fails is named (asked again rule by rule), and the run blocks."""
+    aws = 'package terraform.aws\nimport rego.v1\ndeny contains "aws says no" if { true }\n'
+    main = 'package main\nimport rego.v1\nviolation contains {"msg": "main violation"} if { true }\n'
+    run = rego.evaluate({"a.rego": aws, "m.rego": main}, b"{}", namespaces=("main", "terraform.aws", "absent"))
+    assert run.error is None
+    assert [(f.namespace, f.rule, f.msg) for f in run.findings] == [("main", "violation", "main violation"),
+                                                                    ("terraform.aws", "deny", "aws says no")]
+    broken = 'package terraform.aws\nimport rego.v1\nwarn contains x if { x := 1 / 0 }\n'
+    run = rego.evaluate({"a.rego": broken, "m.rego": main}, b"{}", namespaces=("main", "terraform.aws"))
+    assert run.blocked and run.error and "data.terraform.aws.warn" in run.error and "a.rego:3:" in run.error
+
+
+def test_engine_errors_stay_one_line_with_rust_backtraces_on(monkeypatch):
+    """RUST_BACKTRACE=1 in the environment (common on developer machines) must not turn a parse error into a
+    stack dump, nor slow every v0 module set down (they are tried as v1 first)."""
+    monkeypatch.setenv("RUST_BACKTRACE", "1")
+    with pytest.raises(BadInput) as info:
+        rego.check_modules({"bad.rego": "package main\nimport rego.v1\ndeny contains if {\n"})
+    assert "bad.rego:" in info.value.message and "\n" not in info.value.message
+    assert "backtrace" not in info.value.message.lower()
+    v0 = (POLICIES / "legacy_v0.rego").read_text()
+    assert rego.check_modules({"legacy_v0.rego": v0}) == "v0"

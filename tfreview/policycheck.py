@@ -48,6 +48,7 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     path = Path(target)
     record: dict[str, Any] = {}
+    document: dict[str, Any] | None = None
     if path.is_file():
         try:
             plan_json = path.read_bytes()
@@ -68,9 +69,6 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
         plan_json = reviewed_json(store, record)  # the reviewed copy: the store holds no unredacted JSON
         facts = plan_facts(record)
         env = env or record.get("env")
-    from tfreview.plan.parse import load_document, parse_plan
-
-    secrets = parse_plan(load_document(plan_json)).sensitive_strings
     if policy_dir is not None:
         modules = read_dir(policy_dir)
         _parse(modules)
@@ -93,11 +91,20 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     from tfreview.plan.diff import scrub
 
     run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    # The plan's secrets are looked for only when there is a message to scrub of them (a passing plan's check
+    # parses the plan once, in the engine).
+    secrets = _secrets(document if document is not None else plan_json) if run.findings or run.error else frozenset()
     results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
     return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
                                                              for n, s in sorted(checks.items())],
             "rego_version": run.rego_version, "error": scrub(run.error, secrets) if run.error else None,
             "blocked": run.blocked, "results": results}
+
+
+def _secrets(plan: Any) -> frozenset[str]:
+    from tfreview.plan.parse import load_document, parse_plan
+
+    return parse_plan(load_document(plan)).sensitive_strings
 
 
 def test(directory: Path, timeout: float) -> list[dict[str, Any]]:
