@@ -163,7 +163,7 @@ class FirstDay:
             out.append("make a signing key: ssh-keygen -t ed25519 -f ~/.ssh/tfreview, then export "
                        "TFREVIEW_SIGNING_KEY=~/.ssh/tfreview and put ~/.ssh/tfreview.pub in policy.toml's [signers]")
         if self.pin is None:
-            out.append(f"review policy.toml and the rules it names (tfreview policy test policy/), then install it: "
+            out.append("review policy.toml and the rules it names (tfreview policy test policy/), then install it: "
                        "tfreview policy init policy.toml" if wrote_policy else
                        "review your policy file, then install it: tfreview policy init POLICY.toml")
             out.append("paste the [trust] policy_root line it prints into tfreview.toml, and commit both files")
