@@ -78,7 +78,7 @@ as security tfreview policy init "$DEMO_DIR/policy.toml"
 step "1.0.0: package (build stage) -> plan -> approve -> apply (first release: creates the stack, ~90 s)"
 as ci tfreview package --app "$APP" --version 1.0.0
 P1=$(as ci tfreview plan --app "$APP" --version 1.0.0 --env "$ENV_NAME" --format json | plan_id)
-tfreview show "$P1" | head -n 30   # summary, risks, ECS panels
+tfreview show "$P1" | head -n 40   # the policy's warnings (IAM), summary, risks, ECS panels
 as reviewer tfreview approve "$P1" --yes --comment "first release"
 # Creating IAM roles and security groups is risky: the default policy asks for one more approver.
 as security tfreview approve "$P1" --yes --comment "IAM and security groups reviewed"
@@ -91,7 +91,7 @@ as ci tfreview plan --app "$APP" --version 1.1.0 --env "$ENV_NAME" --var image_r
   --fail-on policy > "$DEMO_DIR/plan-blocked.txt"
 rc=$?
 set -e
-sed -n '/^Blocked by policy/,/^$/p' "$DEMO_DIR/plan-blocked.txt"   # the review opens with the rule's messages
+sed -n '/^Blocked by policy/,/^policy checks:/p' "$DEMO_DIR/plan-blocked.txt"   # the review opens with the rule's messages
 echo "exit code: $rc"; [ "$rc" = 4 ] || { echo "expected exit 4: blocked by policy"; exit 1; }
 PB=$(grep '^plan id:' "$DEMO_DIR/plan-blocked.txt" | awk '{print $3}')
 step "apply of the blocked plan is refused (exit 3): a deny blocks it before approvals count"
