@@ -369,3 +369,19 @@ def test_engine_errors_stay_one_line_with_rust_backtraces_on(monkeypatch):
     assert "backtrace" not in info.value.message.lower()
     v0 = (POLICIES / "legacy_v0.rego").read_text()
     assert rego.check_modules({"legacy_v0.rego": v0}) == "v0"
+
+
+def test_suffixed_rule_names_count_as_conftest_reads_them():
+    """conftest reads deny_*, violation_* and warn_* as deny, violation and warn (conftest.dev: "Rules can
+    optionally be suffixed with an underscore and an identifier"), in v1 and in v0 modules; a local variable or
+    another rule whose name merely starts alike is not a rule."""
+    v1 = ('package main\nimport rego.v1\n\ndeny_public_bucket contains msg if {\n\tsome rc in input.resource_changes\n'
+          '\tdeny_count := 1\n\tmsg := sprintf("%s is public (%d)", [rc.address, deny_count])\n}\n\n'
+          'warn_tags contains {"msg": "tags missing"} if true\n\nwarning_level := 3\n')
+    run = rego.evaluate({"a.rego": v1}, b'{"resource_changes": [{"address": "aws_s3_bucket.logs"}]}')
+    assert run.error is None and run.blocked
+    assert [(f.rule, f.msg, f.to_json()["level"]) for f in run.findings] == [
+        ("deny_public_bucket", "aws_s3_bucket.logs is public (1)", "deny"), ("warn_tags", "tags missing", "warn")]
+    v0 = 'package main\n\nviolation_size[msg] {\n  msg := "too big"\n}\n'
+    run = rego.evaluate({"b.rego": v0}, b"{}")
+    assert run.rego_version == "v0" and run.blocked and [f.rule for f in run.findings] == ["violation_size"]

@@ -7,7 +7,8 @@ The one interface the rest of tfreview uses (the engine can be swapped behind it
     run_tests(modules)                         -> [(test rule, passed, error)] for `policy test`
 
 Conventions, as conftest's: in each namespace (`main` by default) the rules `deny` and `violation` block and
-`warn` warns; each is a set (or array) of strings, or of objects with a string `msg`. Rego v1 syntax is the
+`warn` warns, as do the same names with suffixes (`deny_public_bucket`, `warn_tags`); each is a set (or array) of
+strings, or of objects with a string `msg`. Rego v1 syntax is the
 default (OPA 1.x, conftest 0.56+); a set whose modules do not all parse as v1 is read as v0 (`deny[msg] { ... }`),
 where a v1 module needs `import rego.v1`, exactly as under OPA's v0-compatible mode. The input document is the
 plan JSON as `terraform show -json` wrote it (the truth, secrets included); `data.tfreview` holds tfreview's facts.
@@ -35,6 +36,9 @@ from tfreview.errors import BadInput
 
 RULES = ("deny", "violation", "warn")
 BLOCKING = ("deny", "violation")
+# A rule head at the start of a line (`deny_x contains`, `warn_y[msg] {`, `default deny_z := ...`).
+# A name that is not a rule (a local variable at the start of a body line) is asked for and found undefined.
+_RULE_HEAD = re.compile(r"^[ \t]*(?:default[ \t]+)?((?:deny|violation|warn)(?:_[A-Za-z0-9]+)*)\b", re.ASCII | re.M)
 DEFAULT_TIMEOUT_S = 10.0
 MAX_MESSAGES = 1000  # per rule: a rule that matches every resource of a huge plan still makes a readable record
 MAX_MESSAGE_CHARS = 2000
@@ -64,7 +68,7 @@ class Finding:
 
     @property
     def blocks(self) -> bool:
-        return self.rule in BLOCKING
+        return self.rule.split("_", 1)[0] in BLOCKING
 
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "rule": self.rule, "level": "deny" if self.blocks else "warn",
@@ -138,11 +142,17 @@ class _ParseError(Exception):
     pass
 
 
-def _rules_query(namespaces: tuple[str, ...]) -> str:
+def rule_names(modules: Mapping[str, str]) -> tuple[str, ...]:
+    """deny, violation, warn and every suffixed name (deny_public_bucket) a module defines at a line start."""
+    found = {m.group(1) for source in modules.values() for m in _RULE_HEAD.finditer(source)}
+    return tuple(sorted(found | set(RULES)))
+
+
+def _rules_query(namespaces: tuple[str, ...], names: tuple[str, ...] = RULES) -> str:
     """One query for every rule of every namespace (in syntax both Rego versions read): an array with, per
-    namespace, the object {rule: value} of its defined deny/violation/warn. An object comprehension is never
+    namespace, the object {rule: value} of its defined rules among `names`. An object comprehension is never
     undefined, so a namespace or rule that does not exist is an empty entry, not a failed query."""
-    rules = ", ".join(f'"{r}"' for r in RULES)
+    rules = ", ".join(f'"{r}"' for r in names)
     return "[" + ", ".join(f"{{r: v | r := [{rules}][_]; v := data.{ns}[r]}}" for ns in namespaces) + "]"
 
 
@@ -265,6 +275,7 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
     checks = {n: s for n, s in sorted(modules.items()) if not is_test_module(n)}
     if not checks:
         return CheckRun()
+    names = rule_names(checks)
     started = time.monotonic()
 
     def work() -> bytes:
@@ -274,9 +285,9 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
         # again); one query reads deny/violation/warn of every namespace.
         engine.set_input_json(plan_json.decode() if isinstance(plan_json, bytes) else plan_json)
         try:
-            found = engine.eval_query_as_json(_rules_query(namespaces))
+            found = engine.eval_query_as_json(_rules_query(namespaces, names))
         except Exception as exc:  # noqa: BLE001 - which rule failed, asked again one rule at a time
-            return json.dumps({"error": _failing_rule(engine, namespaces, exc), "v0": v0}).encode()
+            return json.dumps({"error": _failing_rule(engine, namespaces, names, exc), "v0": v0}).encode()
         return b'{"v0": %s, "found": %s}' % (b"true" if v0 else b"false", found.encode())
 
     answer = _in_child(work, timeout)
@@ -290,7 +301,7 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
                         elapsed_s=elapsed)
     findings: list[Finding] = []
     try:
-        for path, value in sorted(_results(answer.get("found"), namespaces).items()):
+        for path, value in sorted(_results(answer.get("found"), namespaces, names).items()):
             _, ns_rule = path.split(".", 1)
             ns, rule = ns_rule.rsplit(".", 1)
             msgs = _shape(ns, rule, value)
@@ -302,10 +313,10 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
     return CheckRun(tuple(findings), None, version, elapsed)
 
 
-def _failing_rule(engine: Any, namespaces: tuple[str, ...], exc: Exception) -> str:
+def _failing_rule(engine: Any, namespaces: tuple[str, ...], names: tuple[str, ...], exc: Exception) -> str:
     """The error of the combined query as one line naming the first rule whose own query fails (error path only)."""
     for ns in namespaces:
-        for rule in RULES:
+        for rule in names:
             try:
                 engine.eval_query_as_json(f"data.{ns}.{rule}")
             except Exception as rule_exc:  # noqa: BLE001
@@ -313,7 +324,7 @@ def _failing_rule(engine: Any, namespaces: tuple[str, ...], exc: Exception) -> s
     return _first_error(str(exc)) or type(exc).__name__
 
 
-def _results(found: Any, namespaces: tuple[str, ...]) -> dict[str, Any]:
+def _results(found: Any, namespaces: tuple[str, ...], names: tuple[str, ...]) -> dict[str, Any]:
     """{"data.<ns>.<rule>": value} of the engine's answer to `_rules_query` (ValueError when it is not that)."""
     try:
         per_namespace = found["result"][0]["expressions"][0]["value"]
@@ -322,7 +333,7 @@ def _results(found: Any, namespaces: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(per_namespace, list) or len(per_namespace) != len(namespaces):
         raise ValueError("the policy engine gave a result of the wrong shape for the rules")
     return {f"data.{ns}.{rule}": value for ns, values in zip(namespaces, per_namespace, strict=True)
-            for rule, value in (values.items() if isinstance(values, dict) else ()) if rule in RULES}
+            for rule, value in (values.items() if isinstance(values, dict) else ()) if rule in names}
 
 
 def run_tests(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:
