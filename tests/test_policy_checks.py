@@ -385,3 +385,16 @@ def test_suffixed_rule_names_count_as_conftest_reads_them():
     v0 = 'package main\n\nviolation_size[msg] {\n  msg := "too big"\n}\n'
     run = rego.evaluate({"b.rego": v0}, b"{}")
     assert run.rego_version == "v0" and run.blocked and [f.rule for f in run.findings] == ["violation_size"]
+
+
+def test_policy_check_refuses_a_broken_plan_file_even_when_every_rule_passes(tmp_path):
+    """The plan file is read as every command reads one (exit 2 for a broken plan), not only handed to the engine."""
+    doc = json.loads((PLANS / "image_bump.json").read_text())
+    doc["resource_changes"].append(doc["resource_changes"][0])
+    broken = tmp_path / "twice.json"
+    broken.write_text(json.dumps(doc))
+    passing = tmp_path / "passing"
+    passing.mkdir()
+    (passing / "ok.rego").write_text('package main\nimport rego.v1\nwarn contains "never" if { false }\n')
+    assert tfreview("policy", "check", str(PLANS / "image_bump.json"), "--policy", str(passing)).returncode == 0
+    assert_one_line_error(tfreview("policy", "check", str(broken), "--policy", str(passing)), 2, "listed twice")
