@@ -101,9 +101,9 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
 
 def _secrets(plan: Any) -> frozenset[str]:
-    from tfreview.plan.parse import load_document, parse_plan
+    from tfreview.plan.parse import sensitive_strings
 
-    return parse_plan(load_document(plan)).sensitive_strings
+    return sensitive_strings(plan)
 
 
 def test(directory: Path, timeout: float) -> list[dict[str, Any]]:

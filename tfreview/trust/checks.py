@@ -161,9 +161,9 @@ def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, fa
     if secrets is None:
         secrets = frozenset()
         if run.findings or run.error:
-            from tfreview.plan.parse import load_document, parse_plan
+            from tfreview.plan.parse import sensitive_strings
 
-            secrets = parse_plan(load_document(plan_json)).sensitive_strings
+            secrets = sensitive_strings(plan_json)
     findings = tuple(replace(f, msg=scrub(f.msg, secrets)) for f in run.findings)
     error = scrub(run.error, secrets) if run.error else None
     return replace(run, findings=findings, error=error)
