@@ -3,8 +3,14 @@
 
 Ten rules (tests/data/rego/conftest_style: forbidden types, tags, registries, blast radius, stateful deletion,
 public ingress, privileged, a v0 module, listeners, tfreview facts) over the synthetic plans of
-bench/make_synthetic.py. "checks" is what `tfreview plan` pays: the forked engine process parses the modules,
-takes the plan JSON as input and evaluates deny/violation/warn, the parent reads the answer.
+bench/make_synthetic.py, in one run, each figure the median of `--repeat` runs:
+
+- "JSON parse": `orjson.loads` of the plan bytes, the floor of anything that reads the plan;
+- "checks": what `tfreview plan` pays for its checks (`rego.evaluate`): fork the engine process, add the modules
+  once, hand the plan's bytes to the engine as its input, one query for deny/violation/warn, read the answer;
+- "policy check": the whole `tfreview policy check PLAN.json --policy DIR --format json` process (start-up,
+  imports, reading and validating the plan, the checks, scrubbing and printing every message);
+- "review summary": `review_plan(raw).summary_json()`, what the review of the same plan costs.
 
 Usage:
     .venv/bin/python bench/policy.py [--sizes 1000,10000] [--repeat 3]
@@ -13,10 +19,13 @@ Prints a Markdown table (docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import orjson
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -39,10 +48,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, str(REPO / "bench" / "make_synthetic.py"), "--sizes", args.sizes, "--out", tmp],
                        check=True, capture_output=True)
-        print(f"| resource changes | plan JSON | {len(modules)} Rego modules: checks | messages | review summary |")
-        print("|---|---|---|---|---|")
+        print(f"| resource changes | plan JSON | JSON parse | {len(modules)} Rego modules: checks | messages "
+              "| `tfreview policy check` (process) | review summary |")
+        print("|---|---|---|---|---|---|---|")
         for n in (int(s) for s in args.sizes.split(",")):
-            raw = (Path(tmp) / f"synthetic-{n // 1000}k.json").read_bytes()
+            path = Path(tmp) / f"synthetic-{n // 1000}k.json"
+            raw = path.read_bytes()
             found: list[int] = []
 
             def check(raw: bytes = raw) -> None:
@@ -50,9 +61,18 @@ def main() -> int:
                 assert run.error is None, run.error
                 found.append(len(run.findings))
 
+            def process(path: Path = path) -> None:
+                proc = subprocess.run([sys.executable, "-m", "tfreview", "policy", "check", str(path), "--policy",
+                                       str(POLICIES), "--format", "json", "--timeout", "600"],
+                                      capture_output=True, env={**os.environ, "NO_COLOR": "1"})
+                assert proc.returncode in (0, 3), proc.stderr.decode()
+
+            parse = timed(lambda raw=raw: orjson.loads(raw), args.repeat)
             checks = timed(check, args.repeat)
+            whole = timed(process, args.repeat)
             review = timed(lambda raw=raw: review_plan(raw).summary_json(), args.repeat)
-            print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {checks:.2f} s | {found[-1]:,} | {review:.2f} s |")
+            print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {parse:.2f} s | {checks:.2f} s | {found[-1]:,} | "
+                  f"{whole:.2f} s | {review:.2f} s |", flush=True)
     return 0
 
 

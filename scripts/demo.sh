@@ -49,7 +49,7 @@ refused() {  # run a command that must be refused by policy (exit 3)
 }
 unset TFREVIEW_USER
 
-step "throw-away SSH keys for ci, a reviewer and a security reviewer; the signed policy in the store"
+step "throw-away SSH keys for ci, a reviewer and a security reviewer; the signed policy (with its Rego rules) in the store"
 mkdir -p "$DEMO_DIR/keys"
 for who in ci reviewer security; do
   ssh-keygen -q -t ed25519 -N "" -C "$who@example.com (tfreview demo)" -f "$DEMO_DIR/keys/$who"
@@ -66,20 +66,37 @@ admin_quorum = 1
 [policy.default]
 required_approvals = 1
 escalate_on_risk = 1
+checks = ["policy/*.rego"]
 POLICY
+# The team's own rules, in Rego: the example policy `tfreview init` writes (a deny rule: images only from the
+# registries it lists; a warn rule: IAM changes) with its test. `policy init` stores them in the signed version.
+mkdir -p "$DEMO_DIR/policy"
+cp tfreview/policy_example/example.rego tfreview/policy_example/example_test.rego "$DEMO_DIR/policy/"
+tfreview policy test "$DEMO_DIR/policy"
 as security tfreview policy init "$DEMO_DIR/policy.toml"
 
 step "1.0.0: package (build stage) -> plan -> approve -> apply (first release: creates the stack, ~90 s)"
 as ci tfreview package --app "$APP" --version 1.0.0
 P1=$(as ci tfreview plan --app "$APP" --version 1.0.0 --env "$ENV_NAME" --format json | plan_id)
-tfreview show "$P1" | head -n 30   # summary, risks, ECS panels
+tfreview show "$P1" | head -n 40   # the policy's warnings (IAM), summary, risks, ECS panels
 as reviewer tfreview approve "$P1" --yes --comment "first release"
 # Creating IAM roles and security groups is risky: the default policy asks for one more approver.
 as security tfreview approve "$P1" --yes --comment "IAM and security groups reviewed"
 as ci tfreview apply "$P1"
 
-step "1.1.0: package -> plan (the review shows the image change on the idle colour)"
+step "1.1.0 from a registry the policy does not allow: the deny rule blocks the plan (--fail-on policy: exit 4)"
 as ci tfreview package --app "$APP" --version 1.1.0
+set +e
+as ci tfreview plan --app "$APP" --version 1.1.0 --env "$ENV_NAME" --var image_repository=docker.io/mallory/webapp \
+  --fail-on policy > "$DEMO_DIR/plan-blocked.txt"
+rc=$?
+set -e
+sed -n '/^Blocked by policy/,/^policy checks:/p' "$DEMO_DIR/plan-blocked.txt"   # the review opens with the rule's messages
+echo "exit code: $rc"; [ "$rc" = 4 ] || { echo "expected exit 4: blocked by policy"; exit 1; }
+# (Its apply is refused, exit 3: tests/test_policy_example.py. Here it would be refused first for touching the
+# live colour too, since the image repository of both colours changed.)
+
+step "1.1.0: plan (the review shows the image change on the idle colour)"
 as ci tfreview plan --app "$APP" --version 1.1.0 --env "$ENV_NAME" | tee "$DEMO_DIR/plan-1.1.0.txt"
 P2=$(grep '^plan id:' "$DEMO_DIR/plan-1.1.0.txt" | awk '{print $3}')
 

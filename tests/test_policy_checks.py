@@ -336,8 +336,82 @@ def test_plan_time_checks_scrub_what_a_rule_prints(tmp_path):
             "  rc.type == \"aws_ecs_task_definition\"\n"
             "  some c in json.unmarshal(rc.change.after.container_definitions)\n  some e in c.environment\n"
             "  msg := sprintf(\"%s=%s\", [e.name, e.value])\n}\n")
-    run = run_checks({"policy/leak.rego": leak, "policy/p.rego": (POLICIES / "privileged.rego").read_text()},
-                     EnvPolicy(checks=("policy/*.rego",)), raw, {}, secrets)
-    text = "\n".join(f.msg for f in run.findings)
-    assert "runs privileged" in text and "(sensitive value)" in text
-    assert not any(s in text for s in secrets if len(s) >= 4)
+    modules = {"policy/leak.rego": leak, "policy/p.rego": (POLICIES / "privileged.rego").read_text()}
+    # As `plan` calls it (the plan's secrets looked for only once there is a message), and with them given.
+    for given in (None, secrets):
+        run = run_checks(modules, EnvPolicy(checks=("policy/*.rego",)), raw, {}, given)
+        text = "\n".join(f.msg for f in run.findings)
+        assert "runs privileged" in text and "(sensitive value)" in text
+        assert not any(s in text for s in secrets if len(s) >= 4)
+
+
+def test_one_query_reads_every_namespace_and_an_error_still_names_its_rule():
+    """deny/violation/warn of every namespace come from one query; a namespace with no package is empty, not an
+    error; a rule that fails is named (asked again rule by rule), and the run blocks."""
+    aws = 'package terraform.aws\nimport rego.v1\ndeny contains "aws says no" if { true }\n'
+    main = 'package main\nimport rego.v1\nviolation contains {"msg": "main violation"} if { true }\n'
+    run = rego.evaluate({"a.rego": aws, "m.rego": main}, b"{}", namespaces=("main", "terraform.aws", "absent"))
+    assert run.error is None
+    assert [(f.namespace, f.rule, f.msg) for f in run.findings] == [("main", "violation", "main violation"),
+                                                                    ("terraform.aws", "deny", "aws says no")]
+    broken = 'package terraform.aws\nimport rego.v1\nwarn contains x if { x := 1 / 0 }\n'
+    run = rego.evaluate({"a.rego": broken, "m.rego": main}, b"{}", namespaces=("main", "terraform.aws"))
+    assert run.blocked and run.error and "data.terraform.aws.warn" in run.error and "a.rego:3:" in run.error
+
+
+def test_engine_errors_stay_one_line_with_rust_backtraces_on(monkeypatch):
+    """RUST_BACKTRACE=1 in the environment (common on developer machines) must not turn a parse error into a
+    stack dump, nor slow every v0 module set down (they are tried as v1 first)."""
+    monkeypatch.setenv("RUST_BACKTRACE", "1")
+    with pytest.raises(BadInput) as info:
+        rego.check_modules({"bad.rego": "package main\nimport rego.v1\ndeny contains if {\n"})
+    assert "bad.rego:" in info.value.message and "\n" not in info.value.message
+    assert "backtrace" not in info.value.message.lower()
+    v0 = (POLICIES / "legacy_v0.rego").read_text()
+    assert rego.check_modules({"legacy_v0.rego": v0}) == "v0"
+
+
+def test_suffixed_rule_names_count_as_conftest_reads_them():
+    """conftest reads deny_*, violation_* and warn_* as deny, violation and warn (conftest.dev: "Rules can
+    optionally be suffixed with an underscore and an identifier"), in v1 and in v0 modules; a local variable or
+    another rule whose name merely starts alike is not a rule."""
+    v1 = ('package main\nimport rego.v1\n\ndeny_public_bucket contains msg if {\n\tsome rc in input.resource_changes\n'
+          '\tdeny_count := 1\n\tmsg := sprintf("%s is public (%d)", [rc.address, deny_count])\n}\n\n'
+          'warn_tags contains {"msg": "tags missing"} if true\n\nwarning_level := 3\n')
+    run = rego.evaluate({"a.rego": v1}, b'{"resource_changes": [{"address": "aws_s3_bucket.logs"}]}')
+    assert run.error is None and run.blocked
+    assert [(f.rule, f.msg, f.to_json()["level"]) for f in run.findings] == [
+        ("deny_public_bucket", "aws_s3_bucket.logs is public (1)", "deny"), ("warn_tags", "tags missing", "warn")]
+    v0 = 'package main\n\nviolation_size[msg] {\n  msg := "too big"\n}\n'
+    run = rego.evaluate({"b.rego": v0}, b"{}")
+    assert run.rego_version == "v0" and run.blocked and [f.rule for f in run.findings] == ["violation_size"]
+
+
+def test_policy_check_refuses_a_broken_plan_file_even_when_every_rule_passes(tmp_path):
+    """The plan file is read as every command reads one (exit 2 for a broken plan), not only handed to the engine."""
+    doc = json.loads((PLANS / "image_bump.json").read_text())
+    doc["resource_changes"].append(doc["resource_changes"][0])
+    broken = tmp_path / "twice.json"
+    broken.write_text(json.dumps(doc))
+    passing = tmp_path / "passing"
+    passing.mkdir()
+    (passing / "ok.rego").write_text('package main\nimport rego.v1\nwarn contains "never" if { false }\n')
+    assert tfreview("policy", "check", str(PLANS / "image_bump.json"), "--policy", str(passing)).returncode == 0
+    assert_one_line_error(tfreview("policy", "check", str(broken), "--policy", str(passing)), 2, "listed twice")
+
+
+def test_the_secrets_the_checks_scrub_are_the_ones_the_review_redacts():
+    """parse.sensitive_strings (what scrubs the checks' messages, reading only the marked changes) finds exactly
+    what parse_plan finds, on every plan of the fixtures and test data that parses (secrets in 17 of them)."""
+    from tfreview.plan.parse import parse_plan, sensitive_strings
+
+    compared = with_secrets = 0
+    for path in sorted([*PLANS.glob("*.json"), *(REPO / "tests" / "data").rglob("*.json")]):
+        raw = path.read_bytes()
+        try:
+            want = parse_plan(raw).sensitive_strings
+        except Exception:  # noqa: BLE001 - not a plan (state, schema, broken on purpose): nothing to compare
+            continue
+        assert sensitive_strings(raw) == want, path
+        compared, with_secrets = compared + 1, with_secrets + bool(want)
+    assert compared >= 20 and with_secrets >= 10

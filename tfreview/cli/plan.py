@@ -39,7 +39,8 @@ def init(app_name: str = typer.Option(..., "--app", help="Application name."),
                     "principal": day.principal, "policy_root": day.pin, "next": steps})
         return
     _print(f"wrote {len(files)} files into {directory}: terraform/, tfreview.toml"
-           f"{' and policy.toml' if 'policy.toml' in files else ''}")
+           f"{' and policy.toml' if 'policy.toml' in files else ''}"
+           f"{' (with an example Rego policy in policy/)' if 'policy/example.rego' in files else ''}")
     if day.key_problem:
         _print(f"no signing key yet: {day.key_problem}")
     elif day.key:

@@ -105,6 +105,25 @@ def parse_plan(doc: bytes | str | dict) -> Plan:
     )
 
 
+def sensitive_strings(doc: bytes | str | dict) -> frozenset[str]:
+    """`parse_plan(doc).sensitive_strings` of a plan already known to parse (the policy checks scrub their messages
+    of them), reading only the changes with a sensitivity mark: the others add nothing to the set, and building the
+    model of every change of a 10,000-resource plan costs more than the policy checks themselves."""
+    data = load_document(doc)
+    check_format_version(data)
+
+    def marked(section: str) -> tuple[ResourceChange, ...]:
+        out = []
+        for rc in _list(data, section):
+            change = rc.get("change") if isinstance(rc, dict) else None
+            if not isinstance(change, dict) or _any_mark(change.get("before_sensitive")) or \
+                    _any_mark(change.get("after_sensitive")):
+                out.append(_resource_change(rc, section))  # a broken entry raises here, as parse_plan does
+        return tuple(out)
+
+    return _sensitive_strings(data, marked("resource_changes"), marked("resource_drift"), _outputs(data))
+
+
 def _unique(changes: tuple[ResourceChange, ...], section: str) -> None:
     """Terraform lists each resource instance once per section (a deposed object beside it has its own `deposed`
     key): a second entry for the same one would let a reviewer read one change while another is applied."""

@@ -149,14 +149,21 @@ def plan_facts(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, facts: Mapping[str, Any],
-               secrets: frozenset[str]) -> rego.CheckRun:
-    """Evaluate the env's modules over `plan_json` (the truth) and scrub every message of `secrets`."""
+               secrets: frozenset[str] | None = None) -> rego.CheckRun:
+    """Evaluate the env's modules over `plan_json` (the truth) and scrub every message of `secrets` (None: the
+    plan's sensitive strings, looked for only when there is a message: a passing plan is not parsed again)."""
     from dataclasses import replace
 
     from tfreview.plan.diff import scrub
 
     selected = modules_for(modules, env_policy.checks)
     run = rego.evaluate(selected, plan_json, facts, env_policy.checks_namespaces, env_policy.checks_timeout_seconds)
+    if secrets is None:
+        secrets = frozenset()
+        if run.findings or run.error:
+            from tfreview.plan.parse import sensitive_strings
+
+            secrets = sensitive_strings(plan_json)
     findings = tuple(replace(f, msg=scrub(f.msg, secrets)) for f in run.findings)
     error = scrub(run.error, secrets) if run.error else None
     return replace(run, findings=findings, error=error)
@@ -183,10 +190,7 @@ def plan_checks(history: Any, env: str, plan_json: bytes, record: Mapping[str, A
     env_policy = active.rules.for_env(env)
     if not env_policy.checks:
         return None
-    from tfreview.plan.parse import load_document, parse_plan
-
-    secrets = parse_plan(load_document(plan_json)).sensitive_strings
-    run = run_checks(active.document.rego_modules, env_policy, plan_json, plan_facts(record), secrets)
+    run = run_checks(active.document.rego_modules, env_policy, plan_json, plan_facts(record))
     return checks_record(active.version, active.sha256, active.document.rego_modules, env_policy, run)
 
 

@@ -7,7 +7,8 @@ The one interface the rest of tfreview uses (the engine can be swapped behind it
     run_tests(modules)                         -> [(test rule, passed, error)] for `policy test`
 
 Conventions, as conftest's: in each namespace (`main` by default) the rules `deny` and `violation` block and
-`warn` warns; each is a set (or array) of strings, or of objects with a string `msg`. Rego v1 syntax is the
+`warn` warns, as do the same names with suffixes (`deny_public_bucket`, `warn_tags`); each is a set (or array) of
+strings, or of objects with a string `msg`. Rego v1 syntax is the
 default (OPA 1.x, conftest 0.56+); a set whose modules do not all parse as v1 is read as v0 (`deny[msg] { ... }`),
 where a v1 module needs `import rego.v1`, exactly as under OPA's v0-compatible mode. The input document is the
 plan JSON as `terraform show -json` wrote it (the truth, secrets included); `data.tfreview` holds tfreview's facts.
@@ -35,6 +36,9 @@ from tfreview.errors import BadInput
 
 RULES = ("deny", "violation", "warn")
 BLOCKING = ("deny", "violation")
+# A rule head at the start of a line (`deny_x contains`, `warn_y[msg] {`, `default deny_z := ...`).
+# A name that is not a rule (a local variable at the start of a body line) is asked for and found undefined.
+_RULE_HEAD = re.compile(r"^[ \t]*(?:default[ \t]+)?((?:deny|violation|warn)(?:_[A-Za-z0-9]+)*)\b", re.ASCII | re.M)
 DEFAULT_TIMEOUT_S = 10.0
 MAX_MESSAGES = 1000  # per rule: a rule that matches every resource of a huge plan still makes a readable record
 MAX_MESSAGE_CHARS = 2000
@@ -64,7 +68,7 @@ class Finding:
 
     @property
     def blocks(self) -> bool:
-        return self.rule in BLOCKING
+        return self.rule.split("_", 1)[0] in BLOCKING
 
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "rule": self.rule, "level": "deny" if self.blocks else "warn",
@@ -97,55 +101,68 @@ def _first_error(text: str) -> str:
     return f"{where}: {what}" if where else what
 
 
-def _parse_mode(modules: Mapping[str, str]) -> tuple[bool, str | None]:
-    """(v0?, error): v1 when every module parses as v1, else v0 when every module parses as v0 (v1 modules with
-    `import rego.v1` do); else the first module's v1 parse error. Runs inside the engine process."""
-    import regorus
-
-    errors: dict[str, str] = {}
-    for name, source in modules.items():
-        engine = regorus.Engine()
-        try:
-            engine.add_policy(name, source)
-        except Exception as exc:  # noqa: BLE001 - the engine raises RuntimeError/ValueError with its message
-            errors[name] = _first_error(str(exc))
-    if not errors:
-        return False, None
-    engine = regorus.Engine()
-    engine.set_rego_v0(True)
-    try:
-        for name, source in modules.items():
-            engine.add_policy(name, source)
-        return True, None
-    except Exception as exc:  # noqa: BLE001
-        v0_error = _first_error(str(exc))
-    name, v1_error = next(iter(errors.items()))
-    if v0_error.split(":")[0] != name:  # the v0 reading failed elsewhere: a v1 module among v0 ones
-        return False, f"{v1_error} (as Rego v0: {v0_error}; a v1 module among v0 ones needs `import rego.v1`)"
-    return False, v1_error
-
-
 def _engine(modules: Mapping[str, str]) -> tuple[Any, bool]:
+    """One engine with every module added once, and whether it reads them as v0: v1 when they all parse as v1,
+    else v0 when they all parse as v0 (v1 modules with `import rego.v1` do); else _ParseError naming the first
+    module's v1 parse error. Runs inside the engine process."""
     import regorus
 
-    v0, error = _parse_mode(modules)
-    if error is not None:
-        raise _ParseError(error)
-    engine = regorus.Engine()
-    engine.set_rego_v0(v0)
+    v0_error = ""
+    for v0 in (False, True):
+        engine = regorus.Engine()
+        engine.set_rego_v0(v0)
+        try:
+            for name, source in modules.items():
+                engine.add_policy(name, source)
+        except Exception as exc:  # noqa: BLE001 - the engine raises RuntimeError/ValueError with its message
+            v0_error = _first_error(str(exc))
+            continue
+        return engine, v0
+    raise _ParseError(_mixed_error(modules, v0_error))
+
+
+def _mixed_error(modules: Mapping[str, str], v0_error: str) -> str:
+    """The parse error to show when the modules parse neither all as v1 nor all as v0 (the failing path only)."""
+    import regorus
+
     for name, source in modules.items():
-        engine.add_policy(name, source)
-    return engine, v0
+        try:
+            regorus.Engine().add_policy(name, source)
+        except Exception as exc:  # noqa: BLE001
+            v1_error = _first_error(str(exc))
+            break
+    else:  # every module parses alone as v1: the v0 reading names the problem
+        return v0_error
+    if v0_error.split(":")[0] != name:  # the v0 reading failed elsewhere: a v1 module among v0 ones
+        return f"{v1_error} (as Rego v0: {v0_error}; a v1 module among v0 ones needs `import rego.v1`)"
+    return v1_error
 
 
 class _ParseError(Exception):
     pass
 
 
+def rule_names(modules: Mapping[str, str]) -> tuple[str, ...]:
+    """deny, violation, warn and every suffixed name (deny_public_bucket) a module defines at a line start."""
+    found = {m.group(1) for source in modules.values() for m in _RULE_HEAD.finditer(source)}
+    return tuple(sorted(found | set(RULES)))
+
+
+def _rules_query(namespaces: tuple[str, ...], names: tuple[str, ...] = RULES) -> str:
+    """One query for every rule of every namespace (in syntax both Rego versions read): an array with, per
+    namespace, the object {rule: value} of its defined rules among `names`. An object comprehension is never
+    undefined, so a namespace or rule that does not exist is an empty entry, not a failed query."""
+    rules = ", ".join(f'"{r}"' for r in names)
+    return "[" + ", ".join(f"{{r: v | r := [{rules}][_]; v := data.{ns}[r]}}" for ns in namespaces) + "]"
+
+
 # -- the engine process -------------------------------------------------------------------------------------------
 def _in_child(work: Any, timeout: float) -> dict[str, Any]:
-    """Run `work()` (returning a JSON-ready dict) in a forked child killed after `timeout` s; its answer, or
-    {"error": ...}. The child's stderr goes to /dev/null (the engine prints its parse warnings there)."""
+    """Run `work()` in a forked child killed after `timeout` s; its answer (a JSON-ready dict, or the bytes of a
+    JSON object, written as they are), or {"error": ...}. The child's stderr goes to /dev/null (the engine prints
+    its parse warnings there), and Rust's error backtraces are off there: with RUST_BACKTRACE=1 in the
+    environment every engine error (a v0 module tried as v1 is one) cost half a second of symbol lookup."""
+    import orjson
     import regorus  # noqa: F401 - imported before the fork: the child never takes the import lock
 
     read_fd, write_fd = os.pipe()
@@ -156,13 +173,14 @@ def _in_child(work: Any, timeout: float) -> dict[str, Any]:
             os.close(read_fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)
+            os.environ["RUST_LIB_BACKTRACE"] = "0"  # read by the engine at its first error, in this process only
             try:
                 answer = work()
             except _ParseError as exc:
                 answer = {"parse_error": str(exc)}
             except Exception as exc:  # noqa: BLE001 - every engine failure is an answer: fail closed
                 answer = {"error": _first_error(str(exc)) or type(exc).__name__}
-            data = json.dumps(answer).encode()
+            data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             view = memoryview(data)
             while view:
                 n = os.write(write_fd, view)
@@ -201,10 +219,13 @@ def _in_child(work: Any, timeout: float) -> dict[str, Any]:
     if not chunks:
         return {"error": f"the policy engine stopped without an answer (status {status})"}
     try:
-        decoded: dict[str, Any] = json.loads(b"".join(chunks))
-        return decoded
+        decoded = orjson.loads(b"".join(chunks))
     except ValueError:
         return {"error": "the policy engine gave an unreadable answer"}
+    if isinstance(decoded, dict):
+        return decoded
+    return {"error": "the policy engine gave an unreadable answer"}
+
 
 
 def check_modules(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S) -> str:
@@ -214,8 +235,8 @@ def check_modules(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S
         return "v1"
 
     def work() -> dict[str, Any]:
-        v0, error = _parse_mode(modules)
-        return {"parse_error": error} if error else {"v0": v0}
+        _, v0 = _engine(modules)  # _ParseError: the answer's parse_error
+        return {"v0": v0}
 
     answer = _in_child(work, timeout)
     if answer.get("parse_error"):
@@ -254,28 +275,20 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
     checks = {n: s for n, s in sorted(modules.items()) if not is_test_module(n)}
     if not checks:
         return CheckRun()
-    text = plan_json.decode() if isinstance(plan_json, bytes) else plan_json
+    names = rule_names(checks)
     started = time.monotonic()
 
-    def work() -> dict[str, Any]:
+    def work() -> bytes:
         engine, v0 = _engine(checks)
         engine.add_data({"tfreview": dict(facts or {})})
-        engine.set_input_json(text)
-        packages = set(engine.get_packages())
-        results: dict[str, Any] = {}
-        for ns in namespaces:
-            if f"data.{ns}" not in packages:
-                continue
-            for rule in RULES:
-                path = f"data.{ns}.{rule}"
-                try:
-                    found = json.loads(engine.eval_query_as_json(path))
-                except Exception as exc:  # noqa: BLE001
-                    return {"error": f"{path}: {_first_error(str(exc))}"}
-                values = [e["value"] for r in found.get("result", []) for e in r.get("expressions", [])]
-                if values:
-                    results[path] = values[0]
-        return {"results": results, "v0": v0}
+        # The plan's own bytes are the input, parsed once by the engine (never decoded to Python and encoded
+        # again); one query reads deny/violation/warn of every namespace.
+        engine.set_input_json(plan_json.decode() if isinstance(plan_json, bytes) else plan_json)
+        try:
+            found = engine.eval_query_as_json(_rules_query(namespaces, names))
+        except Exception as exc:  # noqa: BLE001 - which rule failed, asked again one rule at a time
+            return json.dumps({"error": _failing_rule(engine, namespaces, names, exc), "v0": v0}).encode()
+        return b'{"v0": %s, "found": %s}' % (b"true" if v0 else b"false", found.encode())
 
     answer = _in_child(work, timeout)
     elapsed = time.monotonic() - started
@@ -288,7 +301,7 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
                         elapsed_s=elapsed)
     findings: list[Finding] = []
     try:
-        for path, value in sorted(answer.get("results", {}).items()):
+        for path, value in sorted(_results(answer.get("found"), namespaces, names).items()):
             _, ns_rule = path.split(".", 1)
             ns, rule = ns_rule.rsplit(".", 1)
             msgs = _shape(ns, rule, value)
@@ -298,6 +311,29 @@ def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[
     except ValueError as exc:
         return CheckRun(error=f"policy checks failed: {exc}", rego_version=version, elapsed_s=elapsed)
     return CheckRun(tuple(findings), None, version, elapsed)
+
+
+def _failing_rule(engine: Any, namespaces: tuple[str, ...], names: tuple[str, ...], exc: Exception) -> str:
+    """The error of the combined query as one line naming the first rule whose own query fails (error path only)."""
+    for ns in namespaces:
+        for rule in names:
+            try:
+                engine.eval_query_as_json(f"data.{ns}.{rule}")
+            except Exception as rule_exc:  # noqa: BLE001
+                return f"data.{ns}.{rule}: {_first_error(str(rule_exc))}"
+    return _first_error(str(exc)) or type(exc).__name__
+
+
+def _results(found: Any, namespaces: tuple[str, ...], names: tuple[str, ...]) -> dict[str, Any]:
+    """{"data.<ns>.<rule>": value} of the engine's answer to `_rules_query` (ValueError when it is not that)."""
+    try:
+        per_namespace = found["result"][0]["expressions"][0]["value"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError("the policy engine gave no result for the rules") from None
+    if not isinstance(per_namespace, list) or len(per_namespace) != len(namespaces):
+        raise ValueError("the policy engine gave a result of the wrong shape for the rules")
+    return {f"data.{ns}.{rule}": value for ns, values in zip(namespaces, per_namespace, strict=True)
+            for rule, value in (values.items() if isinstance(values, dict) else ()) if rule in names}
 
 
 def run_tests(modules: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:

@@ -2,8 +2,11 @@
 
 The tree is the bundled one (`modules/ecs-webapp`, `envs/{sandbox,qa,prod}`), shipped inside the package as
 `tfreview/scaffold` (a link to the repository's `terraform/` in a source checkout); its contract is
-docs/bring-your-own-terraform.md. Nothing is overwritten: an existing `terraform/` or `tfreview.toml` is refused,
-and the tree appears whole or not at all (built beside, then renamed into place).
+docs/bring-your-own-terraform.md. With the starter policy.toml comes an example Rego policy, `policy/example.rego`
+(a deny and a warn rule) and its test `policy/example_test.rego` (shipped as `tfreview/policy_example`), which
+the policy file names in `checks` (docs/policy-as-code.md). Nothing is overwritten: an existing `terraform/` or
+`tfreview.toml` is refused, an existing `policy/` is left alone (and `checks` then commented out), and the tree
+appears whole or not at all (built beside, then renamed into place).
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from typing import Any
 from tfreview.errors import BadInput, Conflict
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"  # tfreview/scaffold
+POLICY_EXAMPLE = Path(__file__).resolve().parent.parent / "policy_example"  # tfreview/policy_example
+EXAMPLE_FILES = ("example.rego", "example_test.rego")
+CHECKS_LINE = 'checks = ["policy/*.rego"]'
 
 CONFIG = '''# tfreview settings of {app} (README "Configuration"); the policy decides who approves what.
 [apps.{app}]
@@ -58,6 +64,10 @@ admin_quorum = 1                  # admins of the active version who must sign t
 
 [policy.default]
 required_approvals = 1            # another person approves every plan
+# The team's own rules over every plan, in Rego (docs/policy-as-code.md): policy/example.rego holds a deny rule
+# (images from other registries) and a warn rule (IAM changes); `tfreview policy test policy/` runs its tests.
+# `policy init`/`policy propose` store every file named here inside the signed policy version.
+checks = ["policy/*.rego"]
 
 # Production: two approvers from a list, break-glass for the on-call (add their keys to [signers] first).
 # [policy.prod]
@@ -110,15 +120,27 @@ def scaffold(app: str, directory: Path, *, pin: str | None = None, policy: str |
             shutil.copyfile(src, dest)
         (staging / "tfreview.toml").write_text(CONFIG.format(app=app) + (PINNED.format(pin=pin) if pin else UNPINNED))
         wrote_policy = policy is not None and not os.path.lexists(directory / "policy.toml")
+        # The example rules come with the starter policy that names them, into a policy/ that is not there yet.
+        examples = wrote_policy and not os.path.lexists(directory / "policy")
         if wrote_policy:
-            (staging / "policy.toml").write_text(policy or "")
+            text = policy or ""
+            if not examples:  # a policy/ of the team's own: never written into, nor named unseen
+                text = text.replace(f"\n{CHECKS_LINE}\n", f"\n# {CHECKS_LINE}\n")
+            (staging / "policy.toml").write_text(text)
+        if examples:
+            (staging / "policy").mkdir()
+            for name in EXAMPLE_FILES:
+                shutil.copyfile(POLICY_EXAMPLE / name, staging / "policy" / name)
         (staging / "terraform").rename(directory / "terraform")
         (staging / "tfreview.toml").rename(directory / "tfreview.toml")
+        if examples:
+            (staging / "policy").rename(directory / "policy")
         if wrote_policy:
             (staging / "policy.toml").rename(directory / "policy.toml")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ([f"terraform/{p.relative_to(SCAFFOLD)}" for p in files] + ["tfreview.toml"]
+            + ([f"policy/{name}" for name in EXAMPLE_FILES] if examples else [])
             + (["policy.toml"] if wrote_policy else []))
 
 
@@ -141,8 +163,9 @@ class FirstDay:
             out.append("make a signing key: ssh-keygen -t ed25519 -f ~/.ssh/tfreview, then export "
                        "TFREVIEW_SIGNING_KEY=~/.ssh/tfreview and put ~/.ssh/tfreview.pub in policy.toml's [signers]")
         if self.pin is None:
-            out.append(f"review {'policy.toml' if wrote_policy else 'your policy file'}, then install it: "
-                       f"tfreview policy init {'policy.toml' if wrote_policy else 'POLICY.toml'}")
+            out.append("review policy.toml and the rules it names (tfreview policy test policy/), then install it: "
+                       "tfreview policy init policy.toml" if wrote_policy else
+                       "review your policy file, then install it: tfreview policy init POLICY.toml")
             out.append("paste the [trust] policy_root line it prints into tfreview.toml, and commit both files")
         out.append(f"tfreview package --app {app} --version 0.1.0")
         return out

@@ -48,15 +48,16 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     path = Path(target)
     record: dict[str, Any] = {}
+    secrets: frozenset[str] | None = None
     if path.is_file():
         try:
             plan_json = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}", "pass a `terraform show -json` file") from None
-        from tfreview.plan.parse import check_format_version, load_document
+        from tfreview.plan.parse import load_document, parse_plan
 
-        document = load_document(plan_json)  # InvalidPlan (exit 2) for what is not a plan
-        check_format_version(document)
+        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file).
+        secrets = parse_plan(load_document(plan_json)).sensitive_strings
         facts = {"env": env}
     else:
         if store_url is None:
@@ -69,9 +70,6 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
         plan_json = reviewed_json(store, record)  # the reviewed copy: the store holds no unredacted JSON
         facts = plan_facts(record)
         env = env or record.get("env")
-    from tfreview.plan.parse import load_document, parse_plan
-
-    secrets = parse_plan(load_document(plan_json)).sensitive_strings
     if policy_dir is not None:
         modules = read_dir(policy_dir)
         _parse(modules)
@@ -94,11 +92,19 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     from tfreview.plan.diff import scrub
 
     run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
+        secrets = _secrets(plan_json) if run.findings or run.error else frozenset()
     results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
     return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
                                                              for n, s in sorted(checks.items())],
             "rego_version": run.rego_version, "error": scrub(run.error, secrets) if run.error else None,
             "blocked": run.blocked, "results": results}
+
+
+def _secrets(plan: Any) -> frozenset[str]:
+    from tfreview.plan.parse import sensitive_strings
+
+    return sensitive_strings(plan)
 
 
 def test(directory: Path, timeout: float) -> list[dict[str, Any]]:
