@@ -149,6 +149,46 @@ def test_failing_and_slow_targets_warn_once_each_and_are_audited_without_url_or_
     assert cli("audit", "verify").returncode == 0  # the log stays valid
 
 
+def test_on_the_s3_store_the_cli_notifies_slack_style_and_json_targets_and_audits_a_failure(s3_endpoint, tmp_path,
+                                                                                             cli_factory, receiver):
+    """Team mode: TFREVIEW_STORE=s3://... (the local AWS), the real command, the same receiver on loopback."""
+    from tests.conftest import Cli
+    from tfreview.sandbox import FAKE_CREDENTIALS
+    from tfreview.store.s3 import S3Store
+
+    bucket = helpers.new_bucket(s3_endpoint)
+    stub = tmp_path / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    cli = Cli(store=f"s3://{bucket}/team", cwd=cli_factory("notify-s3").cwd,  # type: ignore[arg-type]
+              env={**FAKE_CREDENTIALS, "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": s3_endpoint,
+                   "TFREVIEW_TERRAFORM_BIN": str(stub)})
+    cli.ok("package", "--app", "shop", "--version", "1.1.0")
+    configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
+    store = S3Store(bucket, "team", endpoint_url=s3_endpoint)
+    first, second = (helpers.record_plan(store, PLAN_DOC, "shop", "1.1.0", "qa", ALICE) for _ in range(2))
+    urls = f"json://{receiver.base}/hook mmost://{receiver.base}/{TOKEN}"
+    proc = cli.ok("approve", first, "--yes", "-m", HOSTILE, user=BOB, env={"NOTIFY_QA": urls})
+    assert proc.stderr == ""
+    got = receiver.wait_for(2)
+    assert len(got) == 2
+    generic = next(r for r in got if r.path == "/hook").json()
+    assert generic["title"] == f"plan approved by {BOB}: shop 1.1.0 -> qa"
+    assert f"app shop, env qa, version 1.1.0, plan {first}" in generic["message"]
+    assert "\x1b" not in generic["message"] and "<!channel>" not in generic["message"]
+    slack_style = next(r for r in got if r.path.startswith("/hooks/")).json()["text"]
+    assert f"plan {first}" in slack_style and "<script>" not in slack_style and "[click](" not in slack_style
+    # A target that answers 500: one warning, an audit entry in the bucket without the URL or its token
+    proc = cli.ok("reject", second, "--reason", "not now", user=BOB,
+                  env={"NOTIFY_QA": f"json://{receiver.base}/fail/{TOKEN}"})
+    assert proc.stderr.startswith("warning: notification 'rejected' to [notify.qa] (URL 1, json) failed")
+    assert len(proc.stderr.splitlines()) == 1 and TOKEN not in proc.stderr
+    failed = [e for e in iter_entries(store) if e["event"] == "notify-failed"]
+    assert [(f["plan_id"], f["details"]["event"]) for f in failed] == [(second, "rejected")]
+    assert TOKEN not in json.dumps(failed) and receiver.base not in json.dumps(failed)
+    assert cli("audit", "verify").returncode == 0
+
+
 def test_a_missing_variable_is_one_warning(cli):
     configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
     proc = cli.ok("approve", record_plan(cli), "--yes", user=BOB)

@@ -41,7 +41,7 @@ import orjson
 
 from tfreview.errors import Conflict, NotFound, StoreError
 from tfreview import jsontext
-from tfreview.store.base import Store, canonical, dumps, each_read, put_json, read_many
+from tfreview.store.base import Store, canonical, dumps, each_read, put_json, read_all, read_many
 
 HEAD_KEY = "audit/head.json"
 ENTRIES_PREFIX = "audit/entries/"
@@ -130,6 +130,28 @@ def load_entries(store: Store, seqs: Iterable[int]) -> list[dict[str, Any] | Non
     return each_read(store, lambda seq: load_entry(store, seq), seqs)
 
 
+def entry_hash_at(store: Store, seq: int) -> str | None:
+    """The `hash` of audit entry `seq` as stored, not verified ("" for seq 0, before the first entry; None when the
+    entry is missing)."""
+    if seq == 0:
+        return ""
+    entry = load_entry(store, seq)
+    return None if entry is None else str(entry.get("hash", ""))
+
+
+def plans_named(store: Store, first: int, last: int) -> tuple[dict[str, str], str]:
+    """What entries first..last (not verified) say changed: plan id -> time of the newest of them naming that plan,
+    and the `hash` of entry `last` ("" when it is missing or unreadable). Read `store.read_workers` at a time."""
+    touched: dict[str, str] = {}
+    last_hash = ""
+    for found in load_entries(store, range(first, last + 1)):
+        entry = found or {}
+        last_hash = str(entry.get("hash", ""))
+        if entry.get("plan_id"):
+            touched[str(entry["plan_id"])] = str(entry.get("time", ""))
+    return touched, last_hash
+
+
 def _backoff(attempt: int) -> None:
     # Full jitter, capped: concurrent writers spread out instead of colliding in lock-step.
     time.sleep(random.uniform(0, min(0.05, 0.002 * (2 ** min(attempt, 6)))))
@@ -195,9 +217,8 @@ def _parse(raw: bytes) -> Any:
 def iter_entries(store: Store) -> Iterator[dict[str, Any]]:
     """Audit entries in seq order, from their entry files (not verified: use `read_log` for that); unreadable
     ones are skipped."""
-    keys = [key for key in store.list(ENTRIES_PREFIX) if _ENTRY_NAME.match(key)]
-    for raw in read_many(store, keys):
-        entry = _parse(raw) if raw is not None else None
+    for key, raw in read_all(store, ENTRIES_PREFIX):
+        entry = _parse(raw) if raw is not None and _ENTRY_NAME.match(key) else None
         if isinstance(entry, dict):
             yield entry
 
@@ -408,21 +429,25 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     segments = dict(zip(named, zip(named.values(), read_many(store, list(named.values())), strict=True),
                         strict=True))
     compare = full or store.read_workers <= 1
-    if compare or not named:
-        listed = store.list(ENTRIES_PREFIX)
+    files: dict[int, bytes | None] = {}
+    if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
+        for key, raw in read_all(store, ENTRIES_PREFIX):
+            if m := _ENTRY_NAME.match(key):
+                files[int(m.group(1))] = raw
+            else:
+                strays.append(key)
     else:  # entries of the segments not sealed below the last one, then all after it
         top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
         gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
                 for seq in range(first, first + SEGMENT_SIZE)]
-        listed = gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top))
-    seq_of: dict[str, int] = {}
-    for key in listed:
-        if m := _ENTRY_NAME.match(key):
-            seq_of[key] = int(m.group(1))
-        else:
-            strays.append(key)
-    wanted = list(seq_of)  # without `compare`, `listed` holds no entry of a sealed segment
-    files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
+        seq_of: dict[str, int] = {}
+        for key in gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top)):
+            if m := _ENTRY_NAME.match(key):
+                seq_of[key] = int(m.group(1))
+            else:
+                strays.append(key)
+        wanted = list(seq_of)  # no entry of a sealed segment
+        files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
     try:
         head: tuple[int, str] | None = read_head(store)[:2]
     except StoreError:
