@@ -308,10 +308,22 @@ class Segment:
     entries: list[dict[str, Any]]
 
 
-def check_segment(raw: bytes, first: int, prev_hash: str) -> Segment | str:
+def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
+    """(lines, entries) of the segment in `raw`: its entries' bytes, one per line, and those lines parsed as one JSON
+    list (_UNPARSABLE when they are not JSON). Pure; the expensive part of `check_segment`, which can be given it."""
+    lines = raw.partition(b"\n")[2].splitlines(keepends=True)
+    try:
+        return lines, jsontext.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        return lines, _UNPARSABLE
+
+
+def check_segment(raw: bytes, first: int, prev_hash: str,
+                  parsed: tuple[list[bytes], Any] | None = None) -> Segment | str:
     """The segment in `raw` if it holds entries first..first + SEGMENT_SIZE - 1, exactly the bytes its seal names,
     chained from `prev_hash`; else why not. Its entries' own hashes are not recomputed: the sealer checked them
-    (and their signatures) before signing the seal, and any later change of a byte breaks `entries_sha256`."""
+    (and their signatures) before signing the seal, and any later change of a byte breaks `entries_sha256`.
+    `parsed`: `parse_segment(raw)`, when the caller has it already."""
     header, _, body = raw.partition(b"\n")
     seal = _parse(header)
     last = first + SEGMENT_SIZE - 1
@@ -323,10 +335,8 @@ def check_segment(raw: bytes, first: int, prev_hash: str) -> Segment | str:
         return "its entries are not the bytes its seal names (modified, removed or reordered after sealing)"
     if seal.get("prev_hash") != prev_hash:
         return f"it does not chain to entry {first - 1} (prev_hash differs)"
-    lines = body.splitlines(keepends=True)
-    try:
-        entries = jsontext.loads(b"[" + b",".join(lines) + b"]")
-    except orjson.JSONDecodeError:
+    lines, entries = parsed if parsed is not None else parse_segment(raw)
+    if entries is _UNPARSABLE:
         return "its entries are not JSON"
     if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):
         return f"it holds {len(entries)} entries, not {SEGMENT_SIZE}"
@@ -357,10 +367,13 @@ class VerifyResult:
 
 
 def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
-          head: tuple[int, str] | None, compare: bool) -> tuple[list[dict[str, Any]], VerifyResult]:
+          head: tuple[int, str] | None, compare: bool,
+          parsed: dict[int, tuple[list[bytes], Any]] | None = None) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
     entries, every other entry from `files` (seq -> bytes, None when missing); with `compare`, the entry files
-    of sealed entries must be the segment's bytes. `head`: (seq, hash), None when unreadable."""
+    of sealed entries must be the segment's bytes. `head`: (seq, hash), None when unreadable. `parsed`: first seq
+    -> `parse_segment` of its bytes, for the segments already parsed."""
+    parsed = parsed or {}
     entries: list[dict[str, Any]] = []
     seals: list[dict[str, Any]] = []
     prev_hash, seq = GENESIS_HASH, 1
@@ -373,14 +386,15 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
     while True:
         if seq in segments:
             key, raw = segments.pop(seq)
-            checked = check_segment(raw, seq, prev_hash) if raw is not None else "it vanished while verifying"
+            checked = (check_segment(raw, seq, prev_hash, parsed.get(seq)) if raw is not None
+                       else "it vanished while verifying")
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
             for at, line in enumerate(checked.lines, start=seq):
-                if compare and files.get(at) != line:
-                    what = "is missing" if files.get(at) is None else "differs from its sealed copy (modified)"
+                got = files.pop(at, None)
+                if compare and got != line:
+                    what = "is missing" if got is None else "differs from its sealed copy (modified)"
                     return bad(at, f"entry {at} {what} (sealed in {key})")
-                files.pop(at, None)
             entries += checked.entries
             seals.append(checked.seal)
             prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
@@ -430,8 +444,17 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
                         strict=True))
     compare = full or store.read_workers <= 1
     files: dict[int, bytes | None] = {}
+    parsed: dict[int, tuple[list[bytes], Any]] = {}
     if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
-        for key, raw in read_all(store, ENTRIES_PREFIX):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-read") as pool:
+            # Reading 10^5 files is mostly waiting on system calls (the interpreter lock released): it runs beside
+            # the parsing of the segments, which is the other half of the work.
+            listing = pool.submit(read_all, store, ENTRIES_PREFIX)
+            parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
+            blobs = listing.result()
+        for key, raw in blobs:
             if m := _ENTRY_NAME.match(key):
                 files[int(m.group(1))] = raw
             else:
@@ -452,7 +475,7 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
         head: tuple[int, str] | None = read_head(store)[:2]
     except StoreError:
         head = None
-    return _walk(segments, files, strays, head, compare)
+    return _walk(segments, files, strays, head, compare, parsed)
 
 
 def verify_chain(store: Store) -> VerifyResult:

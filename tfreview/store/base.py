@@ -133,7 +133,7 @@ def read_all(store: Store, prefix: str) -> list[tuple[str, bytes | None]]:
     the store's own one-pass read where it has one (the local store), else `list` then `read_many`."""
     bulk = getattr(store, "read_all", None)
     if bulk is not None:
-        return bulk(prefix)  # type: ignore[no-any-return]
+        return bulk(prefix)
     keys = store.list(prefix)
     return list(zip(keys, read_many(store, keys), strict=True))
 
