@@ -312,8 +312,13 @@ def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
     """(lines, entries) of the segment in `raw`: its entries' bytes, one per line, and those lines parsed as one JSON
     list (_UNPARSABLE when they are not JSON). Pure; the expensive part of `check_segment`, which can be given it."""
     lines = raw.partition(b"\n")[2].splitlines(keepends=True)
+    joined = b"[" + b",".join(lines) + b"]"
     try:
-        return lines, jsontext.loads(b"[" + b",".join(lines) + b"]")
+        if all(line.count(b"{") + line.count(b"[") < jsontext.MAX_NESTING for line in lines):
+            # No entry holds enough brackets to nest too deep for what reads it later: jsontext's walk of the whole
+            # 720 KB (a third of the parsing) is not needed.
+            return lines, orjson.loads(joined)
+        return lines, jsontext.loads(joined)
     except orjson.JSONDecodeError:
         return lines, _UNPARSABLE
 
