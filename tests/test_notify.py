@@ -191,6 +191,35 @@ def test_on_the_s3_store_the_cli_notifies_slack_style_and_json_targets_and_audit
     assert cli("audit", "verify").returncode == 0
 
 
+def test_the_demos_receiver_process_logs_what_tfreview_sent(cli, tmp_path):
+    """`python tests/notify_receiver.py LOG PORTFILE`, as scripts/demo.sh starts it: a separate process that writes
+    its port, then one JSON line per request it got."""
+    import subprocess
+    import sys
+    import time
+
+    log, port_file = tmp_path / "notifications.jsonl", tmp_path / "receiver.port"
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("notify_receiver.py")), str(log),
+                               str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        base = f"127.0.0.1:{port_file.read_text()}"
+        configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
+        pid = record_plan(cli)
+        cli.ok("approve", pid, "--yes", user=BOB, env={"NOTIFY_QA": f"json://{base}/hook mmost://{base}/{TOKEN}"})
+        while len(log.read_text().splitlines() if log.exists() else []) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert sorted(line["path"].split("/")[1] for line in lines) == ["hook", "hooks"]
+        generic = json.loads(next(line for line in lines if line["path"] == "/hook")["body"])
+        assert generic["title"] == f"plan approved by {BOB}: shop 1.1.0 -> qa" and f"plan {pid}" in generic["message"]
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_a_missing_variable_is_one_warning(cli):
     configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
     proc = cli.ok("approve", record_plan(cli), "--yes", user=BOB)
