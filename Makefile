@@ -88,6 +88,7 @@ bench: venv
 	$(BIN)/python bench/make_synthetic.py --families all --sizes 10000,50000
 	$(BIN)/python bench/review_speed.py --repeat 3
 	$(BIN)/python bench/audit.py --entries 100000
+	$(BIN)/python bench/audit_verify.py --entries 100000 --repeat 5
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/policy.py
 

@@ -112,6 +112,22 @@ def test_reordered_or_removed_lines_of_a_segment_are_found(store):
         assert not ok and seq == 5 and "not the bytes its seal names" in why
 
 
+def test_a_segment_whose_entry_nests_too_deep_is_refused_not_a_crash(small_segments):
+    """The segment's bytes are parsed before its seal's signature is checked: an entry nesting deeper than
+    jsontext.MAX_NESTING is 'not JSON' there, never a recursion error later (canonical JSON, the signature check)."""
+    from tfreview.jsontext import MAX_NESTING
+
+    assert audit.parse_segment(b"{}\n" + b'{"a":' * (MAX_NESTING - 2) + b"1" + b"}" * (MAX_NESTING - 2) + b"\n")[1] \
+        != audit._UNPARSABLE  # as deep as it may be (inside the list of entries)
+    deep = b'{"a":' * MAX_NESTING + b"1" + b"}" * MAX_NESTING + b"\n"
+    assert audit.parse_segment(b"{}\n" + deep)[1] is audit._UNPARSABLE
+    import hashlib
+
+    seal = {"kind": "audit-seal", "first": 1, "last": SIZE, "prev_hash": audit.GENESIS_HASH,
+            "entries_sha256": hashlib.sha256(deep).hexdigest()}  # bytes as its (forged) seal names them
+    assert audit.check_segment(dumps(seal) + deep, 1, audit.GENESIS_HASH) == "its entries are not JSON"
+
+
 def test_a_forged_seal_over_rewritten_entries_is_found(store):
     """Whoever can write the store but holds no policy key rewrites an entry inside a segment and recomputes
     everything a hash protects: the seal's signature no longer matches."""

@@ -135,6 +135,23 @@ def test_verify_sh_catches_one_altered_statement_signature_or_manifest_line(expo
     assert done.stdout.splitlines()[-1].startswith(f"evidence pack NOT verified: {len(expected)} failure(s)")
 
 
+def test_verify_sh_uses_getconf_when_there_and_refuses_a_bad_job_count(exported, stock_tools, tmp_path):
+    """`getconf` is optional: with one that names 6 CPUs (a stub in PATH) the pack still verifies, and getconf was
+    asked; a VERIFY_JOBS that is not a positive number is one line and exit 2, before any check."""
+    _cli, pack, *_ = exported
+    bin_dir = tmp_path / "bin"
+    shutil.copytree(stock_tools["PATH"], bin_dir, symlinks=True)
+    asked = tmp_path / "asked"
+    (bin_dir / "getconf").write_text(f"#!{bin_dir}/sh\necho \"$1\" > {asked}\necho 6\n")
+    (bin_dir / "getconf").chmod(0o755)
+    done = run_verify(pack, {**stock_tools, "PATH": str(bin_dir)})
+    assert done.returncode == 0 and done.stdout.startswith("evidence pack verified: "), done.stdout + done.stderr
+    assert asked.read_text() == "_NPROCESSORS_ONLN\n"
+    for bad in ("lots", "0", "-1"):
+        done = run_verify(pack, {**stock_tools, "VERIFY_JOBS": bad})
+        assert (done.returncode, done.stdout) == (2, "") and done.stderr == "verify.sh: VERIFY_JOBS must be a positive number\n"
+
+
 def test_zip_output_verifies_after_unzip(exported, stock_tools, tmp_path):
     cli, _pack, _proc, released, _rejected, day = exported
     target = tmp_path / "evidence.zip"

@@ -170,6 +170,77 @@ def test_failing_and_slow_targets_warn_once_each_and_are_audited_without_url_or_
     assert cli("audit", "verify").returncode == 0  # the log stays valid
 
 
+def test_on_the_s3_store_the_cli_notifies_slack_style_and_json_targets_and_audits_a_failure(s3_endpoint, tmp_path,
+                                                                                             cli_factory, receiver):
+    """Team mode: TFREVIEW_STORE=s3://... (the local AWS), the real command, the same receiver on loopback."""
+    from tests.conftest import Cli
+    from tfreview.sandbox import FAKE_CREDENTIALS
+    from tfreview.store.s3 import S3Store
+
+    bucket = helpers.new_bucket(s3_endpoint)
+    stub = tmp_path / "terraform"
+    stub.write_text("#!/bin/sh\necho \"stub terraform reached: $*\" >&2\nexit 1\n")
+    stub.chmod(0o755)
+    cli = Cli(store=f"s3://{bucket}/team", cwd=cli_factory("notify-s3").cwd,
+              env={**FAKE_CREDENTIALS, "AWS_SESSION_TOKEN": "", "AWS_ENDPOINT_URL": s3_endpoint,
+                   "TFREVIEW_TERRAFORM_BIN": str(stub)})
+    cli.ok("package", "--app", "shop", "--version", "1.1.0")
+    configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
+    store = S3Store(bucket, "team", endpoint_url=s3_endpoint)
+    first, second = (helpers.record_plan(store, PLAN_DOC, "shop", "1.1.0", "qa", ALICE) for _ in range(2))
+    urls = f"json://{receiver.base}/hook mmost://{receiver.base}/{TOKEN}"
+    proc = cli.ok("approve", first, "--yes", "-m", HOSTILE, user=BOB, env={"NOTIFY_QA": urls})
+    assert "notification" not in proc.stderr  # (S3 mode also warns that tfreview.toml pins no policy root)
+    got = receiver.wait_for(2)
+    assert len(got) == 2
+    generic = next(r for r in got if r.path == "/hook").json()
+    assert generic["title"] == f"plan approved by {BOB}: shop 1.1.0 -> qa"
+    assert f"app shop, env qa, version 1.1.0, plan {first}" in generic["message"]
+    assert "\x1b" not in generic["message"] and "<!channel>" not in generic["message"]
+    slack_style = next(r for r in got if r.path.startswith("/hooks/")).json()["text"]
+    assert first.replace("-", "\\-") in slack_style  # Mattermost renders Markdown: every punctuation is escaped
+    assert r"\<script\>" in slack_style and "<script>" not in slack_style and "[click](" not in slack_style
+    # A target that answers 500: one warning, an audit entry in the bucket without the URL or its token
+    proc = cli.ok("reject", second, "--reason", "not now", user=BOB,
+                  env={"NOTIFY_QA": f"json://{receiver.base}/fail/{TOKEN}"})
+    [warning] = [line for line in proc.stderr.splitlines() if "notification" in line]
+    assert warning.startswith("warning: notification 'rejected' to [notify.qa] (URL 1, json) failed")
+    assert TOKEN not in proc.stderr and receiver.base not in proc.stderr
+    failed = [e for e in iter_entries(store) if e["event"] == "notify-failed"]
+    assert [(f["plan_id"], f["details"]["event"]) for f in failed] == [(second, "rejected")]
+    assert TOKEN not in json.dumps(failed) and receiver.base not in json.dumps(failed)
+    assert cli("audit", "verify").returncode == 0
+
+
+def test_the_demos_receiver_process_logs_what_tfreview_sent(cli, tmp_path):
+    """`python tests/notify_receiver.py LOG PORTFILE`, as scripts/demo.sh starts it: a separate process that writes
+    its port, then one JSON line per request it got."""
+    import subprocess
+    import sys
+    import time
+
+    log, port_file = tmp_path / "notifications.jsonl", tmp_path / "receiver.port"
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("notify_receiver.py")), str(log),
+                               str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        base = f"127.0.0.1:{port_file.read_text()}"
+        configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
+        pid = record_plan(cli)
+        cli.ok("approve", pid, "--yes", user=BOB, env={"NOTIFY_QA": f"json://{base}/hook mmost://{base}/{TOKEN}"})
+        while len(log.read_text().splitlines() if log.exists() else []) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert sorted(line["path"].split("/")[1] for line in lines) == ["hook", "hooks"]
+        generic = json.loads(next(line for line in lines if line["path"] == "/hook")["body"])
+        assert generic["title"] == f"plan approved by {BOB}: shop 1.1.0 -> qa" and f"plan {pid}" in generic["message"]
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_a_missing_variable_is_one_warning(cli):
     configure(cli, '[notify.qa]\nurls_env = "NOTIFY_QA"\n')
     proc = cli.ok("approve", record_plan(cli), "--yes", user=BOB)

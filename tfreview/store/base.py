@@ -128,6 +128,16 @@ def read_many(store: Store, keys: list[str]) -> list[bytes | None]:
     return each_read(store, read, keys)
 
 
+def read_all(store: Store, prefix: str) -> list[tuple[str, bytes | None]]:
+    """(key, bytes) of every object under `prefix`, sorted by key (None: removed between the listing and the read):
+    the store's own one-pass read where it has one (the local store), else `list` then `read_many`."""
+    bulk = getattr(store, "read_all", None)
+    if bulk is not None:
+        return bulk(prefix)
+    keys = store.list(prefix)
+    return list(zip(keys, read_many(store, keys), strict=True))
+
+
 def each_read(store: Store, read: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     """`read(item)` for each of `items`, in order, `store.read_workers` at a time (on S3 each read is a round trip;
     on a disk threads would only add overhead)."""

@@ -55,8 +55,11 @@ def unwitnessed(store: Store, entries: list[dict[str, Any]]) -> str | None:
     """Why the store holds a record that stands for an event the audit log never recorded, or a decision outside
     the folder of the plan it names (None: every one is witnessed and in place). Names the record and the entry
     it lacks."""
+    by_event: dict[Any, list[Mapping[str, Any]]] = {}  # one pass over the log (10^5 entries), not one per check
+    for e in entries:
+        by_event.setdefault(e.get("event"), []).append(e)
     for check in (_misplaced_decisions, _unlogged_packages, _unlogged_applies, _unlogged_rollouts, _unlogged_policy):
-        why = check(store, entries)
+        why = check(store, by_event)
         if why:
             return why
     return None
@@ -68,11 +71,13 @@ def _objects(store: Store, keys: list[str]) -> Iterable[tuple[str, dict[str, Any
         yield key, doc if isinstance(doc, dict) else {}
 
 
-def _events(entries: Iterable[Mapping[str, Any]], *names: str) -> list[Mapping[str, Any]]:
-    return [e for e in entries if e.get("event") in names]
+def _events(by_event: Mapping[Any, list[Mapping[str, Any]]], *names: str) -> list[Mapping[str, Any]]:
+    """The entries of events `names`, in log order."""
+    found = [e for name in names for e in by_event.get(name, ())]
+    return sorted(found, key=lambda e: e.get("seq") or 0) if len(names) > 1 else found
 
 
-def _misplaced_decisions(store: Store, entries: list[dict[str, Any]]) -> str | None:
+def _misplaced_decisions(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
     logged = {e.get("seq"): e for e in _events(entries, "approve", "reject")}
     for key, doc in _objects(store, store.list("approvals/")):
         folder = folder_of(key)
@@ -85,7 +90,7 @@ def _misplaced_decisions(store: Store, entries: list[dict[str, Any]]) -> str | N
     return None
 
 
-def _unlogged_packages(store: Store, entries: list[dict[str, Any]]) -> str | None:
+def _unlogged_packages(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
     logged = {(e.get("app"), e.get("version"), (e.get("details") or {}).get("sha256"))
               for e in _events(entries, "package")}
     for key, doc in _objects(store, [k for k in store.list("packages/") if k.endswith("/manifest.json")]):
@@ -94,7 +99,7 @@ def _unlogged_packages(store: Store, entries: list[dict[str, Any]]) -> str | Non
     return None
 
 
-def _unlogged_applies(store: Store, entries: list[dict[str, Any]]) -> str | None:
+def _unlogged_applies(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
     starts = {e.get("plan_id") for e in _events(entries, "apply-start")}
     ends = {e.get("plan_id") for e in _events(entries, "apply-end")}
     for key in store.list("applies/"):
@@ -106,7 +111,7 @@ def _unlogged_applies(store: Store, entries: list[dict[str, Any]]) -> str | None
     return None
 
 
-def _unlogged_rollouts(store: Store, entries: list[dict[str, Any]]) -> str | None:
+def _unlogged_rollouts(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
     logged = {(e.get("app"), e.get("env"), e.get("plan_id")) for e in _events(entries, "rollout")}
     for key in store.list("rollouts/"):
         parts = key.split("/")
@@ -116,7 +121,7 @@ def _unlogged_rollouts(store: Store, entries: list[dict[str, Any]]) -> str | Non
     return None
 
 
-def _unlogged_policy(store: Store, entries: list[dict[str, Any]]) -> str | None:
+def _unlogged_policy(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
     from tfreview.trust.policy import PREFIX, sha256_of
 
     made = {((e.get("details") or {}).get("version"), (e.get("details") or {}).get("policy_sha256"))

@@ -365,14 +365,23 @@ with the people themselves); every later version is signed by admins of the vers
 VERIFY_SH = r"""#!/bin/sh
 # Verifies a tfreview evidence pack with stock tools only: ssh-keygen and sha256sum (or shasum -a 256).
 # Prints one line per failure, then a summary. Exit 0: every signature and every file holds; 1: some do not;
-# 2: a tool is missing. VERIFY_JOBS (default 4) signatures are checked at a time.
+# 2: a tool is missing. VERIFY_JOBS signatures are checked at a time (default: the CPU count from getconf when
+# there is one, at least 4).
 set -u
 case "$0" in */*) cd "${0%/*}" || exit 2 ;; esac
 if command -v sha256sum >/dev/null 2>&1; then SUM="sha256sum"
 elif command -v shasum >/dev/null 2>&1; then SUM="shasum -a 256"
 else echo "verify.sh: needs sha256sum or shasum" >&2; exit 2; fi
 command -v ssh-keygen >/dev/null 2>&1 || { echo "verify.sh: needs ssh-keygen (OpenSSH 8.1 or later)" >&2; exit 2; }
-JOBS=${VERIFY_JOBS:-4}
+JOBS=${VERIFY_JOBS:-}
+if [ -z "$JOBS" ]; then  # one ssh-keygen process per signature (~13 ms of CPU each): use every CPU
+  JOBS=4
+  if command -v getconf >/dev/null 2>&1; then
+    cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || cpus=""
+    case "$cpus" in ''|*[!0-9]*) ;; *) [ "$cpus" -gt "$JOBS" ] && JOBS=$cpus ;; esac
+  fi
+fi
+case "$JOBS" in ''|*[!0-9]*|0) echo "verify.sh: VERIFY_JOBS must be a positive number" >&2; exit 2 ;; esac
 [ -f MANIFEST.sha256 ] && [ -f signatures.tsv ] || { echo "verify.sh: run it inside an evidence pack" >&2; exit 2; }
 
 # One signature: the principal and the policy version come from the signed bytes themselves.

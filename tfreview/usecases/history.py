@@ -179,19 +179,9 @@ def _write_segment(store: Store, kind: str, to_seq: int, to_hash: str, lines: It
         pass  # a read-only reader (an auditor's role): the answer is right, the next writer's reader keeps it
 
 
-def _entry_hash(store: Store, seq: int) -> str | None:
-    """The `hash` of audit entry `seq` ("" for seq 0, before the first entry; None when it is missing)."""
-    from tfreview.store.audit import load_entry
-
-    if seq == 0:
-        return ""
-    entry = load_entry(store, seq)
-    return None if entry is None else str(entry.get("hash", ""))
-
-
 def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
     """Plan id (bytes) -> index row, from the index, brought up to date with the audit log first (see the module doc)."""
-    from tfreview.store.audit import load_entries, read_head
+    from tfreview.store.audit import entry_hash_at, plans_named, read_head
 
     rows: dict[bytes, IndexRow] = {}
     segments = [] if rebuild else _segments(store)
@@ -204,17 +194,11 @@ def load_rows(store: Store, *, rebuild: bool = False) -> dict[bytes, IndexRow]:
         header, rows = None, {}
     head = read_head(store)[0]
     covered = int(header["to_seq"]) if header else 0
-    if header is None or covered > head or _entry_hash(store, covered) != header.get("to_hash"):
+    if header is None or covered > head or entry_hash_at(store, covered) != header.get("to_hash"):
         return _rebuild(store, head)
     if covered == head:
         return rows
-    touched: dict[str, str] = {}  # plan id -> time of its newest entry
-    last_hash = ""
-    for found in load_entries(store, range(covered + 1, head + 1)):
-        entry = found or {}
-        last_hash = str(entry.get("hash", ""))
-        if entry.get("plan_id"):
-            touched[str(entry["plan_id"])] = str(entry.get("time", ""))
+    touched, last_hash = plans_named(store, covered + 1, head)  # plan id -> time of its newest entry
     fresh = []
     pending = False
     for pid in sorted(touched):
@@ -246,8 +230,10 @@ def _recent(at: str) -> bool:
 
 
 def _rebuild(store: Store, head: int) -> dict[bytes, IndexRow]:
+    from tfreview.store.audit import entry_hash_at
+
     lines = [_line(found) for pid in _all_plan_ids(store) if (found := plan_row(store, pid)) is not None]
-    _write_segment(store, "full", head, _entry_hash(store, head) or "", lines)
+    _write_segment(store, "full", head, entry_hash_at(store, head) or "", lines)
     return {r[ID]: r for r in map(_parse_line, lines)}
 
 

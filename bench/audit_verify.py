@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Benchmark the check an auditor runs first: `tfreview audit verify` of a sealed 100,000-entry local log, timed
+as a whole process (interpreter start-up, imports, listing and reading the store, every check), as they run it.
+
+The log is built once and kept under bench/data/audit-verify-<N>/ (reused while its `complete` marker is there):
+a policy made by `tfreview`'s own init (keys by ssh-keygen), then signed entries written as `append_event` writes
+them (create-only entry files chained by hash, the head at the last one) but in one pass without the per-entry head
+round trips, signed in this process in the SSHSIG format (tests.helpers.InProcessSigner: the bytes ssh-keygen
+writes), each complete segment of 1,000 stored as `tfreview audit seal` stores it, its seal signed the same way
+(`seal_log` would check 10^5 signatures first: half an hour here). `audit verify` must say the log is intact (its
+checks vouch for the seals and bytes), or the bench fails.
+
+Usage:
+    .venv/bin/python bench/audit_verify.py [--entries 100000] [--repeat 5] [--rebuild]
+Prints a Markdown table row (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.helpers import InProcessSigner  # noqa: E402
+from tfreview.config import Settings  # noqa: E402
+from tfreview.store.audit import HEAD_KEY, entry_hash, entry_key, read_head  # noqa: E402
+from tfreview.store.base import canonical, dumps  # noqa: E402
+from tfreview.store.local import LocalStore  # noqa: E402
+
+WHO = "bob@example.com"
+
+
+def build(root: Path, n: int) -> LocalStore:
+    """A local store at root/store holding a policy and a log of exactly `n` signed entries, every complete segment
+    sealed."""
+    from tfreview.store.audit import SEGMENT_SIZE, seal_statement, store_segment
+    from tfreview.trust.admin import init
+    from tfreview.trust.signer import find_signer
+    from tfreview.trust.verify import sign
+    from tfreview.workflow import iso, now_utc
+
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "bob")], check=True)
+    signer = find_signer({"TFREVIEW_SIGNING_KEY": str(root / "bob")})
+    (root / "policy.toml").write_text(f'admins = ["{WHO}"]\n[signers]\n"{WHO}" = "{signer.public_key.line()}"\n')
+    store = LocalStore(root / "store")
+    init(Settings(store=store.url), store, signer, root / "policy.toml")
+    fast = InProcessSigner(root / "bob")
+    seq, prev = read_head(store)[:2]
+    assert seq < SEGMENT_SIZE
+    body = [store.read(entry_key(s)) for s in range(1, seq + 1)]  # the policy's own entries open segment 1
+    seg_prev = "0" * 64
+    folder = store.path(entry_key(1)).parent
+    while seq < n:  # what append_event writes, one writer, without its fsync and head round trip per entry
+        seq += 1
+        statement = {"time": iso(now_utc()), "event": "approve", "actor": WHO, "policy_version": 1, "app": "shop",
+                     "env": "qa", "plan_id": f"shop-qa-{seq}", "details": {"comment": "looks good",
+                                                                            "plan_sha256": f"{seq:064x}"}}
+        entry = {"seq": seq, **statement, "signature": fast.sign(canonical(statement)), "prev_hash": prev}
+        entry["hash"] = prev = entry_hash(entry)
+        data = dumps(entry)
+        (folder / entry_key(seq).rsplit("/", 1)[1]).write_bytes(data)
+        body.append(data)
+        if seq % SEGMENT_SIZE == 0:  # what `tfreview audit seal` stores (signed here in-process: no process each)
+            bytes_ = b"".join(body)
+            seal = sign(fast, {**seal_statement(seq - SEGMENT_SIZE + 1, seg_prev, bytes_, prev), "sealer": WHO,
+                               "time": iso(now_utc()), "policy_version": 1})
+            assert store_segment(store, seal, bytes_)
+            body, seg_prev = [], prev
+    store.write(HEAD_KEY, dumps({"seq": seq, "hash": prev}))
+    (root / "complete").write_text(f"{n}\n")
+    return store
+
+
+def run_verify(store: LocalStore, cwd: Path, *args: str) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the process, its output) of one `tfreview audit verify`."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([str(Path(sys.executable).parent / "tfreview"), "audit", "verify", *args], cwd=cwd,
+                          env={**os.environ, "TFREVIEW_STORE": store.url}, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert proc.returncode == 0 and "audit log intact" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rebuild", action="store_true", help="build the log again even if it is cached")
+    args = parser.parse_args()
+    root = REPO / "bench" / "data" / f"audit-verify-{args.entries}"
+    if args.rebuild or not (root / "complete").exists():
+        start = time.perf_counter()
+        build(root, args.entries)
+        print(f"built and sealed {args.entries:,} entries in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    store = LocalStore(root / "store")
+    run_verify(store, root)  # the files in the page cache, as after the auditor's copy or a first run
+    runs = [run_verify(store, root) for _ in range(args.repeat)]
+    walls, cpus = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
+    print(runs[0][2])
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("| log | `tfreview audit verify` (process): wall, median (min-max) | CPU, median | target |")
+    print("|---|---|---|---|")
+    print(f"| {args.entries:,} entries, sealed, local | **{statistics.median(walls):.2f} s** ({walls[0]:.2f}-"
+          f"{walls[-1]:.2f}) | {statistics.median(cpus):.2f} s | <= 2 s |")
+
+
+if __name__ == "__main__":
+    main()
