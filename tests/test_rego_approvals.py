@@ -1,0 +1,116 @@
+"""Approval rules in Rego (issue 22, item 4), the pure core: the shape of an `approvals` rule, and how its demands
+combine with the built-in rules (the stricter wins, never the looser). Through the CLI: test_policy_approval_rules.py."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.test_policy import BOB, CAROL, FACTS, NOW, RISKY, approve, current, refusal
+from tfreview.review.policy import EnvPolicy, PlanFacts, Policy, check_apply, policy_from_dict, required_approvals
+from tfreview.review.rego_approvals import RuleApproval, demand_lines, demands_of, parse_demands, shortfall_lines
+
+ERIN = "erin@example.com"
+SECURITY = RuleApproval("main", required=2, from_=(ERIN,), from_required=1, msg="IAM changes need security")
+
+
+def with_rules(facts: PlanFacts, *demands: RuleApproval) -> PlanFacts:
+    return replace(facts, rule_approvals=demands)
+
+
+# -- the shape ----------------------------------------------------------------------------------------------------
+def test_an_object_or_a_set_of_objects_is_read():
+    one = parse_demands("main", {"required": 2, "from": [ERIN], "msg": "why"})
+    assert one == [RuleApproval("main", 2, (ERIN,), 1, "why")]
+    several = parse_demands("main", [{"required": 3}, {"from": [ERIN, BOB], "from_required": 2}])
+    assert [d.count for d in several] == [3, 2]
+
+
+@pytest.mark.parametrize("value, says", [
+    ("two", "is a str, not an object"),
+    (["two"], "each demand must be an object"),
+    ({"required": "2"}, "required must be a whole number"),
+    ({"required": True}, "required must be a whole number"),
+    ({"required": -1}, "required must be a whole number"),
+    ({"requried": 2}, "unknown key 'requried'"),  # a typo never loosens a rule
+    ({"from": "security@example.com"}, "from must be a list"),
+    ({"from": []}, "from must be a list"),
+    ({"from": [ERIN], "from_required": 2}, "from_required must be a whole number from 1 to 1"),
+    ({"from_required": 1}, "from_required needs from"),
+    ({"msg": "nothing asked"}, "a demand needs required >= 1 or from"),
+    ({"required": 2, "msg": 3}, "msg must be a string"),
+])
+def test_a_wrong_shape_is_refused_naming_the_rule_and_module(value, says):
+    with pytest.raises(ValueError) as info:
+        parse_demands("main", value, ["policy/approvals.rego"])
+    assert str(info.value).startswith("data.main.approvals (policy/approvals.rego)")
+    assert says in str(info.value)
+
+
+def test_the_demands_are_read_back_from_the_signed_record():
+    checks = {"approvals": [SECURITY.to_json()]}
+    assert demands_of(checks) == (SECURITY,)
+    assert demands_of(None) == () and demands_of({"results": []}) == ()
+    record = {k: v for k, v in FACTS.to_dict().items() if k != "rule_approvals"}  # a plan record has no such key
+    facts = PlanFacts.from_dict({**record, "policy_checks": checks})
+    assert facts.rule_approvals == (SECURITY,)
+    assert PlanFacts.from_dict(with_rules(FACTS, SECURITY).to_dict()).rule_approvals == (SECURITY,)
+    assert demand_lines([SECURITY]) == ["2 approvals incl. an approval from erin@example.com (required by "
+                                        "main.approvals: IAM changes need security)"]
+
+
+# -- the combination --------------------------------------------------------------------------------------------
+def test_the_count_is_the_stricter_of_the_built_in_and_the_rules():
+    assert required_approvals(EnvPolicy(), with_rules(FACTS, RuleApproval("main", required=3))) == 3
+    # a rule asking for fewer never lowers the built-in count (2: one more for a risky plan)
+    assert required_approvals(EnvPolicy(), with_rules(RISKY, RuleApproval("main", required=1))) == 2
+    assert required_approvals(EnvPolicy(required_approvals=0), with_rules(FACTS, RuleApproval("main", required=0,
+                                                                                               from_=(ERIN,),
+                                                                                               from_required=1))) == 1
+
+
+def test_a_rule_asking_for_fewer_does_not_lower_the_count():
+    facts = with_rules(RISKY, RuleApproval("main", required=1, msg="one is enough"))
+    reason = refusal(check_apply, Policy(), facts, [approve(BOB, facts)], NOW, current(facts))
+    assert "has 1 of 2 required approvals, 1 more because destroys aws_lb_listener.prod" in reason
+
+
+def test_a_rule_asking_for_more_raises_the_count_and_says_why():
+    facts = with_rules(FACTS, RuleApproval("main", required=3, msg="three pairs of eyes"))
+    reason = refusal(check_apply, Policy(), facts, [approve(BOB, facts), approve(CAROL, facts)], NOW, current(facts))
+    assert "has 2 of 3 required approvals; 1 more approver(s) needed because main.approvals: three pairs of eyes" \
+        in reason
+    check_apply(Policy(), facts, [approve(w, facts) for w in (BOB, CAROL, "dave@example.com")], NOW, current(facts))
+
+
+def test_enough_approvals_without_the_named_person_are_refused_naming_who():
+    facts = with_rules(RISKY, SECURITY)
+    reason = refusal(check_apply, Policy(), facts, [approve(BOB, facts), approve(CAROL, facts)], NOW, current(facts))
+    assert "an approval from erin@example.com needed because main.approvals: IAM changes need security" in reason
+    assert "ask erin@example.com to run: tfreview approve p-0001" in reason
+    check_apply(Policy(), facts, [approve(BOB, facts), approve(ERIN, facts)], NOW, current(facts))
+
+
+def test_the_named_persons_approval_counts_only_when_it_counts_for_the_built_in_rules():
+    facts = with_rules(RISKY, SECURITY)
+    # erin is not among the environment's approvers: her approval is not counted, so the demand is not met
+    policy = policy_from_dict({"qa": {"approvers": [BOB, CAROL]}})
+    reason = refusal(check_apply, policy, facts, [approve(BOB, facts), approve(CAROL, facts), approve(ERIN, facts)],
+                     NOW, current(facts))
+    assert "an approval from erin@example.com needed" in reason
+    # the same key under erin's name as bob's counts once, and not as erin's
+    reason = refusal(check_apply, Policy(), facts, [approve(BOB, facts, key="k"), approve(ERIN, facts, key="k"),
+                                                   approve(CAROL, facts)], NOW, current(facts))
+    assert "an approval from erin@example.com needed" in reason
+
+
+def test_an_unapproved_plan_names_the_rule():
+    facts = with_rules(FACTS, SECURITY)
+    reason = refusal(check_apply, Policy(), facts, [], NOW, current(facts))
+    assert "is not approved (2 approvals required; 2 approvals incl. an approval from erin@example.com" in reason
+
+
+def test_shortfall_lines_are_empty_when_met():
+    assert shortfall_lines(2, [SECURITY], [BOB, ERIN]) == []
+    assert shortfall_lines(2, [SECURITY], [BOB]) == ["an approval from erin@example.com needed because "
+                                                     "main.approvals: IAM changes need security"]
