@@ -2,6 +2,7 @@
 combine with the built-in rules (the stricter wins, never the looser). Through the CLI: test_policy_approval_rules.py."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from tests.test_policy import BOB, CAROL, FACTS, NOW, RISKY, approve, current, refusal
 from tfreview.review.policy import EnvPolicy, PlanFacts, Policy, check_apply, policy_from_dict, required_approvals
 from tfreview.review.rego_approvals import RuleApproval, demand_lines, demands_of, parse_demands, shortfall_lines
+from tfreview.trust.rego_approvals import evaluate
 
 ERIN = "erin@example.com"
 SECURITY = RuleApproval("main", required=2, from_=(ERIN,), from_required=1, msg="IAM changes need security")
@@ -114,3 +116,73 @@ def test_shortfall_lines_are_empty_when_met():
     assert shortfall_lines(2, [SECURITY], [BOB, ERIN]) == []
     assert shortfall_lines(2, [SECURITY], [BOB]) == ["an approval from erin@example.com needed because "
                                                      "main.approvals: IAM changes need security"]
+
+
+# -- evaluation (the real engine, no terraform) -----------------------------------------------------------------
+PLAN = json.dumps({"format_version": "1.2", "resource_changes": [
+    {"address": "aws_iam_role.app", "type": "aws_iam_role", "change": {"actions": ["create"]}}]})
+V1 = """package main
+
+import rego.v1
+
+approvals contains {"required": 2, "from": ["erin@example.com"], "msg": sprintf("%s is IAM", [rc.address])} if {
+	some rc in input.resource_changes
+	startswith(rc.type, "aws_iam_")
+}
+"""
+
+
+def test_a_v1_set_rule_is_evaluated_over_the_plan_and_the_facts():
+    demands, error = evaluate({"policy/a.rego": V1}, PLAN, {"env": "prod"}, ("main",), 30)
+    assert error is None
+    assert demands == [RuleApproval("main", 2, (ERIN,), 1, "aws_iam_role.app is IAM")]
+
+
+def test_a_v0_object_rule_and_other_namespaces():
+    v0 = ('package team.rules\n\napprovals = {"required": 3, "msg": "prod"} {\n\tdata.tfreview.env == "prod"\n}\n')
+    demands, error = evaluate({"policy/b.rego": v0}, PLAN, {"env": "prod"}, ("main", "team.rules"), 30)
+    assert error is None and demands == [RuleApproval("team.rules", 3, (), 0, "prod")]
+    assert evaluate({"policy/b.rego": v0}, PLAN, {"env": "qa"}, ("team.rules",), 30) == ([], None)  # undefined
+    assert evaluate({"policy/b.rego": v0}, PLAN, {"env": "prod"}, ("main",), 30) == ([], None)  # not its namespace
+
+
+def test_a_wrong_shape_or_an_error_is_one_line_naming_module_and_rule():
+    bad = 'package main\n\nimport rego.v1\n\napprovals := {"required": "two"}\n'
+    demands, error = evaluate({"policy/bad.rego": bad, "policy/a.rego": V1}, PLAN, {}, ("main",), 30)
+    assert demands == [] and error is not None and "\n" not in error
+    assert "data.main.approvals" in error and "policy/bad.rego" in error
+    boom = 'package main\n\nimport rego.v1\n\napprovals := {"required": 1 / 0}\n'
+    demands, error = evaluate({"policy/boom.rego": boom}, PLAN, {}, ("main",), 30)
+    assert demands == [] and error and "data.main.approvals" in error
+
+
+def test_modules_that_never_name_the_rule_cost_nothing(monkeypatch):
+    from tfreview.trust import rego
+
+    monkeypatch.setattr(rego, "_in_child", lambda *a, **k: pytest.fail("the engine ran"))
+    assert evaluate({"policy/d.rego": "package main\n\ndeny[m] { m := \"x\"; false }\n"}, PLAN, {}, ("main",),
+                    30) == ([], None)
+
+
+def test_policy_check_shows_the_demands_and_refuses_a_wrong_shape(tmp_path):
+    from tests.test_policy_checks import PLANS, tfreview
+
+    plan = PLANS / "sg_opened.json"
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.rego").write_text('package main\n\nimport rego.v1\n\napprovals contains {"required": 2, '
+                                            '"from": ["erin@example.com"], "msg": "security group"} if {\n'
+                                            '\tsome rc in input.resource_changes\n'
+                                            '\tstartswith(rc.type, "aws_security_group")\n}\n')
+    proc = tfreview("policy", "check", str(plan), "--policy", str(tmp_path / "ok"))
+    assert proc.returncode == 0, proc.stderr
+    assert "approvals: 2 approvals incl. an approval from erin@example.com (required by main.approvals: security " \
+           "group)" in proc.stdout
+    doc = json.loads(tfreview("policy", "check", str(plan), "--policy", str(tmp_path / "ok"), "--format",
+                              "json").stdout)
+    assert doc["approvals"] == [{"namespace": "main", "rule": "approvals", "required": 2, "from": [ERIN],
+                                 "from_required": 1, "msg": "security group"}]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.rego").write_text('package main\n\napprovals := ["two"]\n')
+    proc = tfreview("policy", "check", str(plan), "--policy", str(tmp_path / "bad"))
+    assert proc.returncode == 1 and "data.main.approvals (a.rego)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1

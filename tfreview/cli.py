@@ -381,7 +381,8 @@ def _confirm(question: str) -> None:
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
             "terraform_version", "state_lineage", "state_serial", "terraform_options")
-    doc = {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
+    doc = {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"],
+           "schema_version": 2}  # 2: policy_checks (issue 22)
     if record.get("policy_checks"):  # only plans of environments with Rego checks
         from tfreview.review.checks import blocking_lines
 
@@ -868,7 +869,7 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     if more:
         _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
-        _emit_json(rows)
+        _emit_json([{**r, "schema_version": 2} for r in rows])  # 2: policy_blocked (issue 22)
         return
     from rich.table import Table
 
@@ -1284,6 +1285,7 @@ def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
     """Run Rego checks on a plan without touching the store: exit 0 pass, 3 blocked, 1 checks failed to run."""
     from tfreview.errors import PolicyRefusal
     from tfreview.policycheck import PolicyChecksFailed, check
+    from tfreview.render.checks import approval_lines
     from tfreview.text import visible
 
     store_url = None if Path(target).is_file() and policy_dir is not None else _settings().store
@@ -1294,6 +1296,8 @@ def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
     else:
         for r in result["results"]:
             _print(f"{r['level']:<5} {r['namespace']}.{r['rule']}: {visible(r['msg'], keep_lines=False)}")
+        for line in approval_lines(result):  # Rego approval rules (issue 22)
+            _print(visible(line, keep_lines=False))
         warns = len(result["results"]) - denies
         if not result["error"]:
             _print(f"{len(result['modules'])} module(s) of {result['policy']}: {denies} deny, {warns} warn")

@@ -94,10 +94,17 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
     results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
+    from dataclasses import replace
+
+    from tfreview.trust import rego_approvals
+
+    demands, demand_error = rego_approvals.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    error = run.error or demand_error
     return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
                                                              for n, s in sorted(checks.items())],
-            "rego_version": run.rego_version, "error": scrub(run.error, secrets) if run.error else None,
-            "blocked": run.blocked, "results": results}
+            "rego_version": run.rego_version, "error": scrub(error, secrets) if error else None,
+            "blocked": run.blocked or bool(demand_error), "results": results,
+            "approvals": [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]}
 
 
 def test(directory: Path, timeout: float) -> list[dict[str, Any]]:

@@ -41,6 +41,12 @@ def still_needed(checks: Mapping[str, Any] | None, plan_id: str, approved_by: li
             for d in unmet_from(demands_of(checks), approved_by)]
 
 
+def module_names(checks: Mapping[str, Any]) -> str:
+    """`policy/iam.rego (sha256 0123456789ab), ...`: the modules that judged the plan."""
+    mods = [m for m in checks.get("modules") or [] if isinstance(m, Mapping)]
+    return ", ".join(f"{m.get('name')} (sha256 {str(m.get('sha256'))[:12]})" for m in mods) or "none"
+
+
 def _md(text: str) -> str:
     out = visible(text, keep_lines=False).replace("\\", "\\\\")
     for ch in "`*_{}[]<>()#+-!|~":
@@ -53,7 +59,8 @@ def text_section(checks: Mapping[str, Any] | None) -> str:
     if not checks:
         return ""
     blocking, warns = blocking_lines(checks), warning_lines(checks)
-    head = f"policy checks: policy version {checks.get('policy_version')}, {len(checks.get('modules') or [])} module(s)"
+    head = (f"policy checks: policy version {checks.get('policy_version')}, {len(checks.get('modules') or [])} "
+            f"module(s): {visible(module_names(checks), keep_lines=False)}")
     lines = []
     if blocking:
         lines += ["Blocked by policy", *[f"  deny  {visible(m, keep_lines=False)}" for m in blocking]]
@@ -75,7 +82,8 @@ def markdown_section(checks: Mapping[str, Any] | None) -> str:
         lines += ["## Blocked by policy", "", *[f"- **deny** {_md(m)}" for m in blocking], ""]
     lines += ["### Policy checks", "",
               f"Policy version {checks.get('policy_version')}: "
-              f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s).", ""]
+              f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s). Modules: "
+              f"{_md(module_names(checks))}.", ""]
     lines += [f"- warn {_md(m)}" for m in warns]
     lines += [f"- {_md(m)}" for m in approval_lines(checks)]
     return "\n".join(lines) + "\n\n"
@@ -90,7 +98,8 @@ def html_section(checks: Mapping[str, Any] | None) -> str:
         parts.append("<h2>Blocked by policy</h2><ul>" +
                      "".join(f"<li><strong>deny</strong> {html.escape(visible(m, keep_lines=False))}</li>" for m in blocking) + "</ul>")
     parts.append(f"<h3>Policy checks</h3><p>Policy version {html.escape(str(checks.get('policy_version')))}: "
-                 f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s).</p>")
+                 f"{'blocked' if blocking else 'passed'}, {len(warns)} warning(s). Modules: "
+                 f"{html.escape(visible(module_names(checks), keep_lines=False))}.</p>")
     notes = [f"warn {m}" for m in warns] + approval_lines(checks)
     if notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(visible(m, keep_lines=False))}</li>" for m in notes) + "</ul>")
@@ -110,6 +119,7 @@ def with_checks(rendered: str, fmt: str, checks: Mapping[str, Any] | None) -> st
         return rendered[:cut] + html_section(checks) + rendered[cut:]
     if fmt == "json":
         doc = json.loads(rendered)
-        doc = {"policy_checks": {**checks, "blocked": bool(blocking_lines(checks))}, **doc}
+        # schema_version 2: the review (1) with the plan's policy checks (issue 22)
+        doc = {"policy_checks": {**checks, "blocked": bool(blocking_lines(checks))}, **doc, "schema_version": 2}
         return json.dumps(doc, indent=2, ensure_ascii=False)
     return text_section(checks) + rendered
