@@ -629,12 +629,12 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
         have += f"; expired: {', '.join(a.approver for a in expired)}"
     if not_counted:
         have += f"; not counted: {'; '.join(not_counted)}"
-    rules = shortfall_lines(builtin_approvals(ep, f), f.rule_approvals, distinct)
-    if rules:
+    missing = shortfall_lines(builtin_approvals(ep, f), f.rule_approvals, distinct)
+    if missing:
         people = sorted({p for d in unmet for p in d.from_} - set(distinct))
         ask = f"ask {', '.join(people)}" if people else f"ask another reviewer (not {', '.join([f.planner, *distinct])})"
         raise PolicyRefusal(
-            f"plan {pid} has {len(distinct)} of {need} required approvals{why}; {'; '.join(rules)} "
+            f"plan {pid} has {len(distinct)} of {need} required approvals{why}; {'; '.join(missing)} "
             f"(approved by: {have})",
             f"{ask} to run: tfreview approve {pid}",
         )
