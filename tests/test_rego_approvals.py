@@ -186,3 +186,18 @@ def test_policy_check_shows_the_demands_and_refuses_a_wrong_shape(tmp_path):
     proc = tfreview("policy", "check", str(plan), "--policy", str(tmp_path / "bad"))
     assert proc.returncode == 1 and "data.main.approvals (a.rego)" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_approve_states_the_demands_and_what_is_still_missing():
+    from tfreview.render.checks import approve_lines, still_needed
+
+    checks = {"approvals": [SECURITY.to_json(), {**SECURITY.to_json(), "from": ["x\x1b[31m@example.com"],
+                                                 "msg": "evil \x1b]8;;"}]}
+    lines = approve_lines(checks, [BOB])
+    assert "  approvals: 2 approvals incl. an approval from erin@example.com (required by main.approvals: IAM " \
+           "changes need security)" in lines
+    assert "  still needed: an approval from erin@example.com (main.approvals: IAM changes need security)" in lines
+    assert not any("\x1b" in line for line in lines)  # rule output is untrusted: no terminal control sequences
+    assert still_needed(checks, "p-1", [BOB, ERIN, "x\x1b[31m@example.com"]) == []
+    assert still_needed({"approvals": [SECURITY.to_json()]}, "p-1", [BOB]) == [
+        "plan p-1 still needs an approval from erin@example.com (main.approvals: IAM changes need security)"]
