@@ -201,3 +201,14 @@ def test_approve_states_the_demands_and_what_is_still_missing():
     assert still_needed(checks, "p-1", [BOB, ERIN, "x\x1b[31m@example.com"]) == []
     assert still_needed({"approvals": [SECURITY.to_json()]}, "p-1", [BOB]) == [
         "plan p-1 still needs an approval from erin@example.com (main.approvals: IAM changes need security)"]
+
+
+def test_show_json_with_checks_is_schema_version_2_and_carries_the_demands():
+    from tfreview.render.checks import with_checks
+
+    review = json.dumps({"schema_version": 1, "counts": {}})
+    checks = {"policy_version": 2, "modules": [], "results": [], "blocked": False, "error": None,
+              "approvals": [SECURITY.to_json()]}
+    doc = json.loads(with_checks(review, "json", checks))
+    assert doc["schema_version"] == 2 and doc["policy_checks"]["approvals"] == [SECURITY.to_json()]
+    assert json.loads(with_checks(review, "json", None))["schema_version"] == 1  # no checks: the review as it was
