@@ -197,3 +197,38 @@ def test_the_report_reviews_the_plan_with_the_roles_its_record_holds(tmp_path):
                   "test_listener": "aws_lb_listener.preview"}})))
     diff = json.loads(render_report(store, pid, "json"))["diff"]
     assert (diff["classification"]["kind"], diff["classification"]["target_colour"]) == ("deploy-to-idle", "canary")
+
+
+CHECKS = {"policy_version": 3, "policy_sha256": "c" * 64, "modules": [{"name": "policy/tags.rego", "sha256": "d" * 64}],
+          "namespaces": ["main"], "rego_version": "v1", "blocked": False, "error": None,
+          "results": [{"namespace": "main", "rule": "warn", "level": "warn", "msg": f"aws_lb.app: no owner tag {EVIL}"}],
+          "approvals": [{"namespace": "main", "rule": "approvals", "required": 2, "from": ["erin@example.com"],
+                         "from_required": 1, "msg": "prod needs security"}]}
+
+
+def test_release_report_has_the_policy_checks_of_the_deploy_and_of_its_traffic_plans(store):
+    """Issue 22: the release report carries the "Policy checks" section (module, rule, message, deny/warn) of the
+    deploy plan and of each traffic plan the release applied, in JSON, Markdown and HTML, escaped."""
+    for plan_id, release_id in ((DEPLOY, None), ("shop-qa-s1", DEPLOY)):
+        key = f"plans/{plan_id}/record.json"
+        record = json.loads(store.read(key)) if store.exists(key) else None
+        if record is None:
+            _record(store, plan_id, "shift", "2026-11-26T10:05:45Z", release_id)
+            record = json.loads(store.read(key))
+        shift = plan_id != DEPLOY
+        checks = {**CHECKS, "results": [{**CHECKS["results"][0], "msg": "weights move in one step"}]} if shift else CHECKS
+        store.replace(key, dumps({**record, "policy_checks": checks}), store.read_versioned(key)[1])
+    doc = build_report(store, DEPLOY)
+    assert doc["schema_version"] == doc["report_version"] == 2
+    assert doc["plan"]["policy_checks"]["results"][0]["rule"] == "warn"
+    assert [t["plan_id"] for t in doc["release"]["traffic_checks"]] == ["shop-qa-s1"]
+    md = render_report(store, DEPLOY, "markdown")
+    assert "### Policy checks" in md and "Modules: policy/tags.rego \\(sha256 dddddddddddd\\)" in md
+    assert "- warn main.warn: aws\\_lb.app: no owner tag \\<script\\>alert\\(1\\)\\</script\\>" in md
+    assert "- approvals: 2 approvals incl. an approval from erin@example.com \\(required by main.approvals: prod " \
+           "needs security\\)" in md
+    assert "Traffic plan shop-qa-s1 (traffic 50% -&gt; green):" in md and "weights move in one step" in md
+    page = render_report(store, DEPLOY, "html")
+    assert "<h3>Policy checks</h3>" in page and "policy/tags.rego (sha256 dddddddddddd)" in page
+    assert EVIL not in page and "&lt;script&gt;" in page
+    assert "Traffic plan shop-qa-s1" in page and "weights move in one step" in page

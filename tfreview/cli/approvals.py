@@ -16,6 +16,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
             yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (scripts)."),
             fmt: Format = FormatOpt) -> None:
     """Approve a plan: binds your approval to this exact plan's bytes, package and state."""
+    from tfreview.render.checks import approve_lines, still_needed
     from tfreview.usecases.decide import approval_status, decide
     from tfreview.usecases.records import load_plan, load_review
 
@@ -34,6 +35,7 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
         lines += [f"  risk: {reason}" for reason in status["risk_reasons"]]
         if status["escalation"]:
             lines.append(f"  one more approver needed because: {'; '.join(status['escalation'])}")
+        lines += approve_lines(record.get("policy_checks"), status["approved_by"])  # Rego approval rules (issue 22)
         _print_checks(record, console=term)
         for line in lines:
             term.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -41,10 +43,17 @@ def approve(plan_id: str = typer.Argument(..., help="Plan id."),
     doc = decide(ctx, plan_id, "approve", comment, record)
     from tfreview.review.checks import blocking_lines
 
-    blocked = blocking_lines((record or load_plan(ctx.store, plan_id)).get("policy_checks"))
+    record = record or load_plan(ctx.store, plan_id)
+    blocked = blocking_lines(record.get("policy_checks"))
     if blocked:
         _warn(f"plan {plan_id} is blocked by policy ({blocked[0]}): approvals do not let it apply "
               "(only break-glass does)")
+    if (record.get("policy_checks") or {}).get("approvals"):  # Rego approval rules not met yet (issue 22)
+        from tfreview.usecases.records import approvals_of
+
+        approved = [a.approver for a in approvals_of(ctx.store, plan_id) if a.kind == "approve"]
+        for line in still_needed(record["policy_checks"], plan_id, approved):
+            _warn(line)
     if fmt is Format.json:
         _emit_json(doc)
         return

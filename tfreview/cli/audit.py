@@ -51,7 +51,7 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     if more:
         _console(stderr=True).print(f"more releases: --page {page + 1} (or --limit 0 for all)", markup=False)
     if fmt is Format.json:
-        _emit_json(rows)
+        _emit_json([{**r, "schema_version": 2} for r in rows])  # 2: policy_blocked (issue 22)
         return
     from rich.table import Table
 

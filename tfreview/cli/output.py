@@ -65,7 +65,8 @@ def _confirm(question: str) -> None:
 def _plan_json(record: dict[str, Any]) -> dict[str, Any]:
     keys = ("id", "app", "env", "version", "plan_kind", "plan_sha256", "package_sha256", "planner", "created_at",
             "terraform_version", "state_lineage", "state_serial", "terraform_options")
-    doc = {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"]}
+    doc = {**{k: record.get(k) for k in keys}, "sha256": record["plan_sha256"], **record["summary"],
+           "schema_version": 2}  # 2: policy_checks (issue 22)
     if record.get("policy_checks"):  # only plans of environments with Rego checks
         from tfreview.review.checks import blocking_lines
 

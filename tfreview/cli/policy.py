@@ -100,8 +100,9 @@ def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
                  fmt: Format = FormatOpt) -> None:
     """Run Rego checks on a plan without touching the store: exit 0 pass, 3 blocked, 1 checks failed to run."""
     from tfreview.errors import PolicyRefusal
-    from tfreview.usecases.policycheck import PolicyChecksFailed, check
+    from tfreview.render.checks import approval_lines
     from tfreview.text import visible
+    from tfreview.usecases.policycheck import PolicyChecksFailed, check
 
     store_url = None if Path(target).is_file() and policy_dir is not None else _settings().store
     result = check(target, store_url, policy_dir, env, tuple(namespace or ()), timeout)
@@ -111,6 +112,8 @@ def policy_check(target: str = typer.Argument(..., metavar="PLAN_JSON|PLAN_ID",
     else:
         for r in result["results"]:
             _print(f"{r['level']:<5} {r['namespace']}.{r['rule']}: {visible(r['msg'], keep_lines=False)}")
+        for line in approval_lines(result):  # Rego approval rules (issue 22)
+            _print(visible(line, keep_lines=False))
         warns = len(result["results"]) - denies
         if not result["error"]:
             _print(f"{len(result['modules'])} module(s) of {result['policy']}: {denies} deny, {warns} warn")

@@ -229,6 +229,8 @@ class PlanFacts(BoundFacts):
     destroy: a destroy plan (`plan --destroy`), under the env's destroy rule.
     planner_key: fingerprint of the key that signed the plan record (set by the shell once verified).
     planner_arn: the AWS principal the (signed) plan record names as the planner's (S3 mode; "" elsewhere).
+    rule_approvals: the demands of the policy's Rego `approvals` rules, from the signed record's `policy_checks`
+        (tfreview.review.rego_approvals): more approvers, or approvers from named people, never fewer.
     """
 
     created_at: datetime
@@ -237,22 +239,29 @@ class PlanFacts(BoundFacts):
     destroy: bool = False
     planner_key: str = ""
     planner_arn: str = ""
+    rule_approvals: tuple[Any, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (times as ISO-8601 UTC)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["created_at"] = _iso(self.created_at)
         d["risk_reasons"] = list(self.risk_reasons)
+        d["rule_approvals"] = [r.to_json() for r in self.rule_approvals]
         d.pop("planner_key")
         d.pop("planner_arn")
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PlanFacts":
-        """Inverse of `to_dict` (unknown keys ignored)."""
+        """Inverse of `to_dict` (unknown keys ignored); from a plan record, `rule_approvals` are read from its
+        `policy_checks`."""
+        from tfreview.review.rego_approvals import RuleApproval, demands_of
+
         kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
         kw["created_at"] = parse_time(kw["created_at"])
         kw["risk_reasons"] = tuple(kw.get("risk_reasons", ()))
+        kw["rule_approvals"] = (tuple(RuleApproval.from_json(r) for r in kw["rule_approvals"])
+                                if "rule_approvals" in kw else demands_of(d.get("policy_checks")))
         return cls(**_empty_state(kw))
 
 
@@ -355,7 +364,14 @@ def _in(who: str, people: Iterable[str]) -> bool:
 
 def required_approvals(env_policy: EnvPolicy, facts: PlanFacts) -> int:
     """Distinct approvers the plan needs: the env's count plus the escalation when the plan is risky; a destroy
-    plan needs `destroy_approvals` when the env sets it."""
+    plan needs `destroy_approvals` when the env sets it; a Rego `approvals` rule may ask for more, never fewer."""
+    from tfreview.review.rego_approvals import required_count
+
+    return required_count(builtin_approvals(env_policy, facts), facts.rule_approvals)
+
+
+def builtin_approvals(env_policy: EnvPolicy, facts: PlanFacts) -> int:
+    """The count of the `[policy.<env>]` rules alone (escalation included)."""
     if facts.destroy and env_policy.destroy_approvals is not None:
         return env_policy.destroy_approvals
     return env_policy.required_approvals + (env_policy.escalate_on_risk if facts.risky else 0)
@@ -544,8 +560,12 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
     if need == 0:
         return
     if not approved:
+        from tfreview.review.rego_approvals import demand_lines
+
+        rules = "; ".join(demand_lines(f.rule_approvals))
         raise PolicyRefusal(
-            f"plan {pid} is not approved ({need} approval{'s' if need != 1 else ''} required)",
+            f"plan {pid} is not approved ({need} approval{'s' if need != 1 else ''} required"
+            + (f"; {rules}" if rules else "") + ")",
             f"ask a reviewer other than {f.planner} to run: tfreview approve {pid}",
         )
     bound = []
@@ -585,7 +605,10 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
             distinct.append(a.approver)
             counted.append(a)
         seen |= marks
-    if len(distinct) >= need:
+    from tfreview.review.rego_approvals import shortfall_lines, unmet_from
+
+    unmet = unmet_from(f.rule_approvals, distinct)
+    if len(distinct) >= need and not unmet:
         return
     expired = [a for a in eligible if a not in live]
     if expired and not live:
@@ -606,6 +629,15 @@ def check_apply(policy: Policy, plan_facts: PlanFacts, approvals: Iterable[Appro
         have += f"; expired: {', '.join(a.approver for a in expired)}"
     if not_counted:
         have += f"; not counted: {'; '.join(not_counted)}"
+    missing = shortfall_lines(builtin_approvals(ep, f), f.rule_approvals, distinct)
+    if missing:
+        people = sorted({p for d in unmet for p in d.from_} - set(distinct))
+        ask = f"ask {', '.join(people)}" if people else f"ask another reviewer (not {', '.join([f.planner, *distinct])})"
+        raise PolicyRefusal(
+            f"plan {pid} has {len(distinct)} of {need} required approvals{why}; {'; '.join(missing)} "
+            f"(approved by: {have})",
+            f"{ask} to run: tfreview approve {pid}",
+        )
     raise PolicyRefusal(
         f"plan {pid} has {len(distinct)} of {need} required approvals{why} (approved by: {have})",
         f"ask another reviewer (not {', '.join([f.planner, *distinct])}) to run: tfreview approve {pid}",

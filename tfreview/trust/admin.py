@@ -127,7 +127,8 @@ def _version_json(pv: PolicyVersion) -> dict[str, Any]:
 
 def show(history: PolicyHistory) -> dict[str, Any]:
     """The active version (and a pending proposal) as JSON-ready data, with the pin of the root."""
-    return {"active": _version_json(history.active),
+    return {"schema_version": 2,  # 2: each version's `checks` (issue 22)
+            "active": _version_json(history.active),
             "pending": _version_json(history.pending) if history.pending else None,
             "pin": pin_of(history.versions[1])}
 

@@ -190,8 +190,35 @@ def plan_checks(history: Any, env: str, plan_json: bytes, record: Mapping[str, A
     env_policy = active.rules.for_env(env)
     if not env_policy.checks:
         return None
-    run = run_checks(active.document.rego_modules, env_policy, plan_json, plan_facts(record))
-    return checks_record(active.version, active.sha256, active.document.rego_modules, env_policy, run)
+    facts = plan_facts(record)
+    run = run_checks(active.document.rego_modules, env_policy, plan_json, facts)
+    out = checks_record(active.version, active.sha256, active.document.rego_modules, env_policy, run)
+    return with_approval_rules(out, modules_for(active.document.rego_modules, env_policy.checks), env_policy,
+                               plan_json, facts)
+
+
+def with_approval_rules(checks: dict[str, Any], modules: Mapping[str, str], env_policy: Any, plan_json: bytes,
+                        facts: Mapping[str, Any], secrets: frozenset[str] | None = None) -> dict[str, Any]:
+    """`checks` (a `policy_checks` record) with the demands of the modules' Rego `approvals` rules (messages
+    scrubbed of `secrets`; None: the plan's sensitive strings, looked for only when there is a message); a rule
+    that fails, or gives the wrong shape, sets `error` and blocks."""
+    from dataclasses import replace
+
+    from tfreview.plan.diff import scrub
+    from tfreview.trust import rego_approvals
+
+    demands, error = rego_approvals.evaluate(modules, plan_json, facts, env_policy.checks_namespaces,
+                                             env_policy.checks_timeout_seconds)
+    if secrets is None:
+        secrets = frozenset()
+        if demands or error:
+            from tfreview.plan.parse import sensitive_strings
+
+            secrets = sensitive_strings(plan_json)
+    out = {**checks, "approvals": [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]}
+    if error and not out.get("error"):
+        out.update(error=scrub(error, secrets), blocked=True)
+    return out
 
 
 def active_modules(history: Any, env: str) -> list[dict[str, str]]:

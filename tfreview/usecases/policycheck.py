@@ -91,14 +91,21 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
         source = f"policy version {active.version}"
     from tfreview.plan.diff import scrub
 
+    from dataclasses import replace
+
+    from tfreview.trust import rego_approvals
+
     run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    demands, demand_error = rego_approvals.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    error = run.error or demand_error
     if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
-        secrets = _secrets(plan_json) if run.findings or run.error else frozenset()
+        secrets = _secrets(plan_json) if run.findings or error or demands else frozenset()
     results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
     return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
                                                              for n, s in sorted(checks.items())],
-            "rego_version": run.rego_version, "error": scrub(run.error, secrets) if run.error else None,
-            "blocked": run.blocked, "results": results}
+            "rego_version": run.rego_version, "error": scrub(error, secrets) if error else None,
+            "blocked": run.blocked or bool(demand_error), "results": results,
+            "approvals": [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]}
 
 
 def _secrets(plan: Any) -> frozenset[str]:

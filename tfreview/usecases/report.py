@@ -20,7 +20,7 @@ from tfreview.usecases.timeline import _md_cell, release_charts, release_timelin
 
 
 FORMATS = ("markdown", "html", "json")
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: plan.policy_checks (issue 22: Rego checks, approval rules)
 
 
 def _maybe(store: Store, key: str) -> dict[str, Any] | None:
@@ -118,7 +118,27 @@ def _release(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
             "started_at": doc.get("started_at"), "finished_at": doc.get("finished_at"),
             "live_color": doc.get("live_color"), "watched": doc.get("watched"), "alarms": doc.get("alarms") or [],
             "alarm": doc.get("alarm"), "stopped_tasks": doc.get("stopped_tasks") or [],
-            "steps": doc.get("steps") or [], "timeline": release_timeline(doc), "rollback_after": followed}
+            "steps": doc.get("steps") or [], "timeline": release_timeline(doc), "rollback_after": followed,
+            "traffic_checks": _traffic_checks(store, doc.get("steps") or [])}
+
+
+def _traffic_checks(store: Store, steps: list[Any]) -> list[dict[str, Any]]:
+    """The policy-check results of the traffic plans a release applied (`[{plan_id, what, policy_checks}]`, only
+    those whose record has checks): judged and recorded like any plan (docs/policy-as-code.md)."""
+    from tfreview.usecases.records import load_plan
+
+    out = []
+    for step in steps:
+        plan_id = step.get("plan_id") if isinstance(step, dict) else None
+        if not isinstance(plan_id, str):
+            continue
+        try:
+            checks = load_plan(store, plan_id).get("policy_checks")
+        except (NotFound, BadInput):
+            continue
+        if checks:
+            out.append({"plan_id": plan_id, "what": step.get("what"), "policy_checks": checks})
+    return out
 
 
 def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
@@ -290,6 +310,12 @@ def _md_release(release: dict[str, Any] | None) -> list[str]:
     if followed:
         out += ["", f"Rolled back afterwards: plan {_md_cell(followed['plan_id'])} by {_md_cell(followed['by'])} "
                     f"at {_md_cell(followed['at'])} ({_md_cell(followed['outcome'])})."]
+    from tfreview.render.checks import markdown_section
+
+    for t in release.get("traffic_checks") or []:
+        out += ["", f"Traffic plan {_md_cell(t['plan_id'])} ({_md_cell(t.get('what'))}):", "",
+                markdown_section(t["policy_checks"]).replace("## Blocked by policy", "#### Blocked by policy")
+                .replace("### Policy checks", "#### Policy checks").rstrip("\n")]
     out += ["", "### Timeline", ""] + timeline_table(release["timeline"])
     return out
 
@@ -308,6 +334,10 @@ def _html_release(release: dict[str, Any] | None) -> str:
              if isinstance(release.get("alarm"), dict) else "")
     items = "".join(f"<li>{e(line)}</li>" for line in stopped_lines(release))
     stopped = f"<p>Why tasks stopped:</p><ul class=stopped>{items}</ul>" if items else ""
+    from tfreview.render.checks import html_section
+
+    stopped += "".join(f"<p>Traffic plan {e(str(t['plan_id']))} ({e(str(t.get('what')))}):</p>"
+                       + html_section(t["policy_checks"]) for t in release.get("traffic_checks") or [])
     return (f"<h2>Release</h2><p><strong>{e(str(release['outcome']))}</strong>{e(why)} (run by "
             f"{e(str(release.get('by')))}, {e(str(release.get('started_at')))} → "
             f"{e(str(release.get('finished_at')))})</p>{alarm}<ol>{steps}</ol>{stopped}{after}"
