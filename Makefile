@@ -43,7 +43,9 @@ browser:
 TEST_WORKERS ?= 4
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test: venv browser
+# The virtualenv (pip, then the mypyc build) and Chromium's install (apt, on a machine without it) side by side.
+test:
+	@$(MAKE) --no-print-directory -j2 venv browser
 	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 test-unit: venv
