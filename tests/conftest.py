@@ -243,12 +243,13 @@ LONG_MODULES = {
     "tests/test_blue_green_faults.py": 450,
     "tests/test_own_terraform.py": 300,
     "tests/test_walking_skeleton.py": 300,
-    "tests/test_crash_points.py": 300,
     "tests/test_blue_green_alarms.py": 300,
     "tests/test_blue_green.py": 300,
     "tests/test_s3_release.py": 260,
     "tests/test_blue_green_rolling.py": 250,
     "tests/test_approvals_cli.py": 200,
+    "tests/test_crash_points.py": 180,  # kill -9 at each write of package, plan, approve; SIGINT/SIGTERM
+    "tests/test_crash_points_apply.py": 140,  # kill -9 at each write of apply
     "tests/test_drift.py": 150,
 }
 
