@@ -249,8 +249,8 @@ LONG_MODULES = {
     "tests/test_blue_green_rolling.py": 250,
     "tests/test_approvals_cli.py": 200,
     "tests/test_crash_points.py": 180,  # kill -9 at each write of package, plan, approve; SIGINT/SIGTERM
-    "tests/test_crash_points_apply.py": 140,  # kill -9 at each write of apply
     "tests/test_drift.py": 150,
+    "tests/test_crash_points_apply.py": 140,  # kill -9 at each write of apply
 }
 
 
@@ -282,7 +282,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return -LONG_MODULES.get(module, 0), not on_aws, -terraform, position[module]
 
     order = sorted(weight, key=key)
-    workers = int(config.workerinput.get("workercount", 1))  # type: ignore[attr-defined]
+    workers = int(config.workerinput.get("workercount", 1))
     quick = [m for m in order if weight[m] == (0, 0, 0) and m not in LONG_MODULES][:workers]
     order = [m for m in order[:workers] if m not in quick] + quick + [m for m in order[workers:] if m not in quick]
     rank = {module: i for i, module in enumerate(order)}
