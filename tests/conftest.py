@@ -157,6 +157,9 @@ def mock_s3_store(fake_aws_env) -> Iterator[Any]:
 # -- the CLI --------------------------------------------------------------------------------------------------------
 
 DEFAULT_USER = "alice@example.com"
+# A guard against a hung command, not a budget: an apply with two traffic steps (four terraform runs) takes a minute
+# or two on an idle machine, and took more than 10 on this 2-core one shared by 7 parallel suites (load 20).
+COMMAND_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -206,7 +209,7 @@ class Cli:
         self._policy_command("propose", rules)
 
     def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+                 env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
         return self._run(args, user, input, env, timeout)
 
     def popen(self, *args: str, user: str = DEFAULT_USER, env: dict[str, str] | None = None,

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.fake_forges import FakeForge
+from tests.conftest import COMMAND_TIMEOUT_S
 from tests.helpers import signing_key
 
 pytestmark = pytest.mark.integration
@@ -154,7 +155,7 @@ def run(aws_sandbox, sandbox, cli_factory, tmp_path_factory):
         full = {**cli.environment(user), **env, **FAST, **CHEAP, "TFREVIEW_STORE": str(cli.store)}
         tfreview = f"{shlex.quote(sys.executable)} -m tfreview"  # this checkout's tfreview, as `pip install` gives
         proc = subprocess.run(["bash", "-o", "pipefail", "-ec", re.sub(r"^tfreview ", tfreview + " ", line)],
-                              cwd=cli.cwd, env=full, capture_output=True, text=True, timeout=900)
+                              cwd=cli.cwd, env=full, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
         assert proc.returncode == 0, f"`{line}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         return proc
 
