@@ -30,8 +30,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.fake_forges import FakeForge
 from tests.conftest import COMMAND_TIMEOUT_S
+from tests.fake_forges import FakeForge
 from tests.helpers import signing_key
 
 pytestmark = pytest.mark.integration
