@@ -39,11 +39,14 @@ browser:
 
 # The suite runs in TEST_WORKERS pytest-xdist processes (each with its own local AWS; TEST_WORKERS=0: one process), a
 # test module whole on one worker. More workers than cores: most of the suite waits (terraform's provider, the ECS
-# lifecycle), it does not compute (docs/benchmarks.md, "The test suite").
-TEST_WORKERS ?= 4
+# lifecycle), it does not compute; 6 keep 2 cores busy (a worker computes about a quarter of its time) without one
+# worker's CPU waits outgrowing what the others overlap (docs/benchmarks.md, "The test suite").
+TEST_WORKERS ?= 6
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test: venv browser
+# The virtualenv (pip, then the mypyc build) and Chromium's install (apt, on a machine without it) side by side.
+test:
+	@$(MAKE) --no-print-directory -j2 venv browser
 	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 test-unit: venv

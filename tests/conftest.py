@@ -9,8 +9,8 @@ it); the plugin cache is shared so each fresh working directory links the provid
 Parallel runs (`make test`: pytest-xdist, `--dist loadfile`): each worker is a process with its own local AWS on its
 own free port (moto's state is per process) and its own temporary directories; a test module runs whole on one
 worker, so its module-scoped stacks are built once. The one thing workers share is the plugin cache, which the first
-of them fills under a lock (`_fill_plugin_cache`). Workers run the modules that drive terraform first
-(`pytest_collection_modifyitems`), so the longest ones do not start last.
+of them fills under a lock (`_fill_plugin_cache`). Workers run the longest modules first, then the others that drive
+terraform (`pytest_collection_modifyitems`), so the longest ones do not start last.
 """
 from __future__ import annotations
 
@@ -157,6 +157,9 @@ def mock_s3_store(fake_aws_env) -> Iterator[Any]:
 # -- the CLI --------------------------------------------------------------------------------------------------------
 
 DEFAULT_USER = "alice@example.com"
+# A guard against a hung command, not a budget: an apply with two traffic steps (four terraform runs) takes a minute
+# or two on an idle machine, and took more than 10 on this 2-core one shared by 7 parallel suites (load 20).
+COMMAND_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -206,7 +209,7 @@ class Cli:
         self._policy_command("propose", rules)
 
     def __call__(self, *args: str, user: str = DEFAULT_USER, input: str | None = None,
-                 env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+                 env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
         return self._run(args, user, input, env, timeout)
 
     def popen(self, *args: str, user: str = DEFAULT_USER, env: dict[str, str] | None = None,
@@ -235,26 +238,55 @@ def cli_factory(tmp_path_factory):
 
 # -- parallel runs --------------------------------------------------------------------------------------------------
 
+# The modules that take minutes, longest first, in seconds on one worker of `make test` (CI, an idle 2-core machine,
+# docs/benchmarks.md): only their order matters. A module not listed comes after them, by the rule below.
+LONG_MODULES = {
+    "tests/test_examples.py": 480,  # a GitHub Actions run creates two stacks, a GitLab pipeline deploys to them
+    "tests/test_examples_gocd.py": 480,  # the same with GoCD
+    "tests/test_blue_green_faults.py": 450,
+    "tests/test_own_terraform.py": 300,
+    "tests/test_walking_skeleton.py": 300,
+    "tests/test_blue_green_alarms.py": 300,
+    "tests/test_blue_green.py": 300,
+    "tests/test_s3_release.py": 260,
+    "tests/test_blue_green_rolling.py": 250,
+    "tests/test_approvals_cli.py": 200,
+    "tests/test_crash_points.py": 180,  # kill -9 at each write of package, plan, approve; SIGINT/SIGTERM
+    "tests/test_drift.py": 150,
+    "tests/test_crash_points_apply.py": 140,  # kill -9 at each write of apply
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a pytest-xdist worker, the modules that run terraform go first: those on the local AWS (the provider's
-    load balancer alone waits a minute per stack), then the other integration modules, most such tests first.
+    """On a pytest-xdist worker, the modules that take minutes go first, longest first (LONG_MODULES); then the others
+    that run terraform: those on the local AWS (the provider's load balancer alone waits a minute per stack), then
+    the other integration modules, most such tests first; then the rest.
 
     With `--dist loadfile --no-loadscope-reorder` (`make test`) a module is one unit of work, handed out in this order
-    as workers free up: the few modules that take minutes must start early, not last. Every worker computes the same
-    order. A run without workers keeps pytest's order."""
+    as workers free up: the few modules that take minutes must start early, not last. One more thing of xdist's: a
+    worker whose module has at most 2 tests left is sent its next module at once, queued behind them. So right after
+    the first module of each worker come as many quick ones (modules that run no terraform), which is what the
+    workers given a long module of one or two tests queue behind it, and not another long one. Every worker computes
+    the same order. A run without workers keeps pytest's order."""
     if not hasattr(config, "workerinput"):
         return
-    weight: dict[str, tuple[int, int]] = {}
+    weight: dict[str, tuple[int, int, int]] = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        on_aws, terraform = weight.get(module, (0, 0))
-        weight[module] = (on_aws + ("aws_sandbox" in getattr(item, "fixturenames", ())),
-                          terraform + (item.get_closest_marker("integration") is not None))
+        fixtures = getattr(item, "fixturenames", ())
+        on_aws, terraform, local_aws = weight.get(module, (0, 0, 0))
+        weight[module] = (on_aws + ("aws_sandbox" in fixtures),
+                          terraform + (item.get_closest_marker("integration") is not None),
+                          local_aws + ("local_aws" in fixtures))
     position = {module: i for i, module in enumerate(weight)}
 
-    def key(item: pytest.Item) -> tuple[bool, int, int]:
-        module = item.nodeid.split("::", 1)[0]
-        on_aws, terraform = weight[module]
-        return not on_aws, -terraform, position[module]
+    def key(module: str) -> tuple[int, bool, int, int]:
+        on_aws, terraform, _ = weight[module]
+        return -LONG_MODULES.get(module, 0), not on_aws, -terraform, position[module]
 
-    items.sort(key=key)
+    order = sorted(weight, key=key)
+    workers = int(config.workerinput.get("workercount", 1))
+    quick = [m for m in order if weight[m] == (0, 0, 0) and m not in LONG_MODULES][:workers]
+    order = [m for m in order[:workers] if m not in quick] + quick + [m for m in order[workers:] if m not in quick]
+    rank = {module: i for i, module in enumerate(order)}
+    items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
