@@ -14,12 +14,14 @@ PYTEST_ARGS ?=
 
 # Installs are pinned: every package, direct and transitive, at the exact version and hashes of requirements/dev.lock
 # (`make lock` refreshes it), then tfreview itself, editable, with the locked setuptools and no other download.
+# `editable_mode=compat`: a plain path in a .pth file, not setuptools' import-hook finder (about 30 ms of every
+# command's start-up, docs/benchmarks.md).
 LOCK := requirements/dev.lock
 
 $(BIN)/tfreview: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	$(BIN)/pip check
 	touch $@
 
