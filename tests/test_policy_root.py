@@ -98,6 +98,7 @@ def test_rollback_by_copying_version_1_over_version_2_is_refused_and_detected(te
     team.copy("policy/000001/policy.json", "policy/000002/policy.json")
     refused(team.cli("apply", pid), "policy version 2")
     refused(team.cli("approve", other, "--yes", user=BOB), "policy version 2")
+    refused(team.cli("report", pid), "policy version 2")  # never "verified" against the rolled-back rules
     audit_fails(team, "policy version 2")
 
 
@@ -106,6 +107,7 @@ def test_rollback_by_deleting_version_2_is_refused_and_detected(team):
     team.remove("policy/000002/")
     err = refused(team.cli("apply", pid), "policy version 2", "rollback")
     assert "restore" in err
+    refused(team.cli("report", pid, "--format", "json"), "policy version 2", "rollback")
     audit_fails(team, "policy version 2")
 
 
@@ -223,6 +225,7 @@ def test_a_whole_store_replaced_by_an_intruder_is_refused_by_the_pin(fresh):
     # ...every command of the team refuses it, and so does audit verify.
     refused(team.cli("apply", theirs, user=ERIN), "is not the one tfreview.toml pins")
     refused(team.cli("policy", "show"), "is not the one tfreview.toml pins")
+    refused(team.cli("report", theirs), "is not the one tfreview.toml pins")  # erin's own signatures not "verified"
     audit_fails(team, "is not the one tfreview.toml pins")
     # Installing a root where a pin is configured is refused up front.
     team.remove("")

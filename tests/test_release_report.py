@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers
+
 from tfreview.render.charts import Series, step_chart
 from tfreview.usecases.report import build_report, render_report
 from tfreview.usecases.timeline import release_timeline
@@ -62,6 +64,7 @@ ROLLOUT = {
 @pytest.fixture
 def store(tmp_path) -> LocalStore:
     store = LocalStore(tmp_path / "store")
+    helpers.install_test_policy(store)  # first: a log without a policy is a damaged store, which `report` refuses
     _record(store, DEPLOY, "deploy", "2026-11-26T10:00:00Z")
     store.create(f"approvals/{DEPLOY}/x.json", dumps({
         "kind": "approve", "approver": "bob@example.com", "approved_at": "2026-11-26T10:01:00Z", "comment": EVIL,

@@ -363,7 +363,16 @@ def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a releas
         from tfreview.usecases.records import load_plan
 
         plan_id = load_plan(store, plan_id).get("release_id") or plan_id
-    text = render_report(store, plan_id, fmt)
+    # The signatures are judged by the policy as every command reads it: pinned, and witnessed by the log, so a
+    # store whose policy was rolled back or replaced is refused (exit 3) rather than reported as "verified".
+    from tfreview.errors import BadInput
+    from tfreview.trust.policy import load_history
+
+    try:
+        history = load_history(store, pin=_settings().policy_root)
+    except BadInput:  # no policy and no log: nothing was ever signed here (the plan is not found next)
+        history = None
+    text = render_report(store, plan_id, fmt, history)
     if output is None:
         sys.stdout.write(text)
     else:

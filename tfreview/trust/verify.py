@@ -261,13 +261,14 @@ def check_checkpoint(doc: Mapping[str, Any], entries: list[dict[str, Any]], hist
 
 # -- the auditor's report ----------------------------------------------------------------------------------------------
 def report_statements(store: Store, record: Mapping[str, Any], decisions: Iterable[Mapping[str, Any]],
-                      events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+                      events: Iterable[Mapping[str, Any]], history: PolicyHistory | None = None) -> dict[str, Any]:
     """Every signed statement about one plan, for a report an auditor checks without tfreview: `statements`
     (what, principal, the exact signed bytes as text, signature, key fingerprint, verified here yes/no) and
-    `allowed_signers` (policy version -> OpenSSH allowed_signers text) of the versions they name."""
+    `allowed_signers` (policy version -> OpenSSH allowed_signers text) of the versions they name. `history`: the
+    policy versions to check against (None: the store's, read without the log's witness)."""
     from tfreview.store.audit import entry_statement
 
-    history = load_history_or_none(store)
+    history = history if history is not None else load_history_or_none(store)
     items = [("plan record", record, statement_of(record), str(record.get("planner")))]
     items += [(f"{d.get('kind')} by {d.get('approver')}", d, statement_of(d), str(d.get("approver")))
               for d in decisions]

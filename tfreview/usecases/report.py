@@ -38,7 +38,7 @@ def build_report(store: Store, plan_id: str) -> dict[str, Any]:
     return _report_doc(store, load_plan(store, plan_id))
 
 
-def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def _report_doc(store: Store, record: dict[str, Any], history: Any = None) -> dict[str, Any]:
     from tfreview.store.audit import read_log
 
     plan_id = record["id"]
@@ -60,7 +60,7 @@ def _report_doc(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     events = [e for e in entries if e.get("plan_id") == plan_id]
     from tfreview.trust.verify import report_statements
 
-    signed = report_statements(store, record, decisions, events)
+    signed = report_statements(store, record, decisions, events, history)
     plan = {k: record.get(k) for k in ("id", "app", "env", "version", "plan_kind", "planner", "created_at",
                                        "plan_sha256", "package_sha256", "json_sha256", "state_lineage",
                                        "state_serial", "terraform_version", "risky", "risk_reasons", "summary",
@@ -153,14 +153,15 @@ def _diff(store: Store, record: dict[str, Any], fmt: str) -> str | None:
         return None
 
 
-def render_report(store: Store, plan_id: str, fmt: str = "markdown") -> str:
-    """The report of `plan_id` as markdown, html or json text (json: the `build_report` document plus `diff`)."""
+def render_report(store: Store, plan_id: str, fmt: str = "markdown", history: Any = None) -> str:
+    """The report of `plan_id` as markdown, html or json text (json: the `build_report` document plus `diff`);
+    signatures are checked against `history` (the store's policy versions when None)."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown report format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
     from tfreview.usecases.records import load_plan
 
     record = load_plan(store, plan_id)
-    doc = _report_doc(store, record)
+    doc = _report_doc(store, record, history)
     diff = _diff(store, record, fmt)  # the whole record: its roles and terraform options shape the review
     if fmt == "json":
         if diff is not None:
