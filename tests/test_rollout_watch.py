@@ -506,3 +506,17 @@ def test_after_a_circuit_breaker_rollback_only_this_releases_tasks_give_reasons(
     stopped = [task("a", "ecs-svc/gone", NEW_TD, "CannotPullContainerError: new"),
                task("b", "ecs-svc/older", OLD_TD, "CannotPullContainerError: an earlier release's")]
     assert Reasons().tasks(stopped, [], NEW_TD) == ["CannotPullContainerError: new [TaskFailedToStart]"]
+
+
+@pytest.mark.parametrize("start", [0.0, 12_345.678, 98_765.4321, 1e9 + 0.1])
+def test_a_brief_watch_on_a_driven_clock_ends_whatever_the_clock_reads(start):
+    """A 0.01 s watch on a clock that moves only by its sleeps ends after its time, however large the clock's
+    reading: the remainder left by float rounding (1e-12 s) is never slept forever (the sandbox's driven clock hung
+    a test this way)."""
+    aws = ScriptedAws([(service(deployment("ecs-svc/2", NEW_TD, pending=2)), [])])
+    clock = FakeClock()
+    clock.now = start
+    result = watch_deployment(aws, aws, "web-qa", "web-qa-green", NEW_TD, timeout_s=0.01, poll_s=0.05,
+                              clock=clock, sleep=clock.sleep)
+    assert not result.ok and result.reason.startswith("did not finish in 0.01 s")
+    assert aws.polls <= 3

@@ -27,6 +27,9 @@ FAILED = "failed"
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_POLL_S = 5.0
+# The shortest wait worth a sleep: a watch with less time left than this has timed out. (Without it, a remainder
+# of 1e-12 s on a clock reading 1e5 adds nothing to that clock, and a driven clock never reaches the timeout.)
+MIN_WAIT_S = 0.001
 MAX_CONSECUTIVE_ERRORS = 3  # polls in a row that may fail (after botocore's own retries) before we give up
 
 
@@ -632,10 +635,11 @@ def watch_deployment(
             if stopped_by is not None:
                 last = replace(last, state=FAILED, reason=str(stopped_by.get("reason", "stopped")))
                 break
-        if elapsed >= timeout_s:
+        remaining = timeout_s - elapsed
+        if remaining < MIN_WAIT_S:
             last = timed_out(last, timeout_s)
             break
-        sleep(max(0.0, min(poll_s, timeout_s - elapsed)) or poll_s)
+        sleep(min(poll_s, remaining))
 
     duration = clock() - started
     emit(LogLine(duration, "result", f"{last.state.upper()}: {last.reason}"))
