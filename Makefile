@@ -41,9 +41,10 @@ browser:
 
 # The suite runs in TEST_WORKERS pytest-xdist processes (each with its own local AWS; TEST_WORKERS=0: one process), a
 # test module whole on one worker. More workers than cores: most of the suite waits (terraform's provider, the ECS
-# lifecycle), it does not compute; 6 keep 2 cores busy (a worker computes about a quarter of its time) without one
-# worker's CPU waits outgrowing what the others overlap (docs/benchmarks.md, "The test suite").
-TEST_WORKERS ?= 6
+# lifecycle), it does not compute. 4, not 6: with 6 the fresh-clone run was no faster (27 min 46 s for 1,489 tests,
+# against 26 min 50 s for 1,424 with 4) and one terraform run failed to load its provider's schemas on the starved
+# cores (docs/design-notes.md, "A suite twice as fast").
+TEST_WORKERS ?= 4
 XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The virtualenv (pip, then the mypyc build) and Chromium's install (apt, on a machine without it) side by side.
