@@ -44,7 +44,7 @@ def build(root: Path, n: int) -> LocalStore:
     from tfreview.trust.admin import init
     from tfreview.trust.signer import find_signer
     from tfreview.trust.verify import sign
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
 
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

@@ -45,7 +45,7 @@ def build(root: Path, n: int) -> tuple[LocalStore, str]:
     from tfreview.trust.signer import find_signer
     from tfreview.trust.verify import seal_log, statement_of, statement_sha256
     from tfreview.review.policy import make_approval
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
     from tfreview.usecases.context import Context
     from tfreview.usecases.records import _facts
 

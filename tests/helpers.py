@@ -163,7 +163,7 @@ def record_plan(store: Any, plan_doc: dict[str, Any], app: str, version: str, en
     from tfreview.store.audit import append_event
     from tfreview.store.base import dumps
     from tfreview.config import Settings
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
     from tfreview.usecases.context import Context
     from tfreview.usecases.plan import new_plan_id, plan_keys, review_summary
     from tfreview.usecases.workspace import backend_config, state_location

@@ -14,7 +14,7 @@ from tests import helpers
 from tests.helpers import assert_one_line_error
 from tests.notify_receiver import Receiver
 from tests.test_approvals_cli import PLAN_DOC
-from tfreview import notifyconfig
+from tfreview import config as notifyconfig
 from tfreview.usecases import notices, notify
 from tfreview.store.audit import iter_entries
 from tfreview.store.local import LocalStore

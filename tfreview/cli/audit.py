@@ -31,7 +31,7 @@ def history(app_name: Optional[str] = typer.Option(None, "--app"), env: Optional
     """Releases (a deploy and its traffic steps) and plans, newest first, one line each."""
     from tfreview.usecases.history import query
     from tfreview.store import open_store
-    from tfreview.names import check_name
+    from tfreview.text import check_name
 
     if release is not None:
         check_name("plan id", release)
@@ -157,7 +157,7 @@ def audit_checkpoint(output: Optional[str] = typer.Option(None, "--output", "-o"
     from tfreview.errors import StoreError
     from tfreview.store.audit import read_log
     from tfreview.trust.verify import make_checkpoint
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
 
     ctx, _ = _context()
     entries, result = read_log(ctx.store)
@@ -320,7 +320,7 @@ def audit_log(app_name: Optional[str] = typer.Option(None, "--app"), env: Option
     """The audit entries, oldest first, filtered, one page at a time (not verified: see `tfreview audit verify`)."""
     from tfreview.store import open_store
     from tfreview.store.audit_page import page
-    from tfreview.names import check_names
+    from tfreview.text import check_names
     from tfreview.usecases.records import time_bound
 
     check_names(app=app_name, env=env, version=version, person=person, plan_id=plan_id)
@@ -352,7 +352,7 @@ def report(plan_id: Optional[str] = typer.Argument(None, help="Plan id (a releas
     was applied, the rollout with its traffic steps and timeline (charts in HTML), outcome, a rollback after it."""
     from tfreview.usecases.report import render_report
     from tfreview.store import open_store
-    from tfreview.names import check_name
+    from tfreview.text import check_name
 
     if (plan_id is None) == (release is None):
         raise _bad("report needs one id", "pass a plan id, or --release ID (the release's deploy plan id)")

@@ -22,7 +22,7 @@ def init(app_name: str = typer.Option(..., "--app", help="Application name."),
     """Scaffold a working terraform/ tree (ECS blue/green module, envs sandbox/qa/prod), tfreview.toml and a starter
     policy.toml (you as its admin and signer), then print the commands that remain."""
     from tfreview.usecases.init import first_day, scaffold
-    from tfreview.names import check_name
+    from tfreview.text import check_name
 
     from tfreview.errors import TfreviewError
 

@@ -101,7 +101,7 @@ def drift(app_name: str = typer.Option(..., "--app", help="Application name."),
     """Compare what is deployed with its state (a refresh-only plan): exit 0 no drift, 2 drift, 1 any error (as
     terraform's -detailed-exitcode), for scheduled CI."""
     _state["detailed"] = True  # exit 2 is kept for "drift" (see main)
-    from tfreview.names import check_names
+    from tfreview.text import check_names
 
     check_names(app=app_name, env=env)  # a bad name is named before the signing key is looked for
     ctx, progress = _context(f"checking {app_name} in {env} for drift")
@@ -129,7 +129,7 @@ def rollback(app_name: str = typer.Option(..., "--app"), env: str = typer.Option
              fmt: Format = FormatOpt) -> None:
     """Move all production traffic back to the previous colour (it still runs the previous version)."""
     from tfreview.usecases.rollback import rollback as do_rollback
-    from tfreview.names import check_names
+    from tfreview.text import check_names
 
     check_names(app=app_name, env=env)  # before the question shows them
     if not yes and not sys.stdin.isatty():

@@ -12,7 +12,7 @@ from tfreview.trust.root import ACTIVATE, pin_of, refuse_unless_new, store_activ
 
 
 def _now() -> str:
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
 
     return iso(now_utc())
 

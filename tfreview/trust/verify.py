@@ -55,7 +55,7 @@ def check_signed(doc: Mapping[str, Any], policy: PolicyVersion, actor: str, what
 
 def claimed_user(environ: Mapping[str, str] | None = None) -> str | None:
     """TFREVIEW_USER when set (None otherwise); BadInput (exit 2) when it is blank or holds control characters."""
-    from tfreview.names import check_person
+    from tfreview.text import check_person
 
     env = os.environ if environ is None else environ
     claimed = env.get("TFREVIEW_USER")
@@ -192,7 +192,7 @@ def seal_log(ctx: Any, firsts: Iterable[int] | None = None) -> list[dict[str, An
     Returns the seals written (a segment someone else sealed first is skipped). StoreError naming the first entry
     that does not verify (nothing is sealed from it on)."""
     from tfreview.store.audit import seal_statement, segment_to_seal, store_segment, unsealed_segments
-    from tfreview.clock import iso, now_utc
+    from tfreview.text import iso, now_utc
 
     store, history = ctx.store, ctx.policy
     written = []

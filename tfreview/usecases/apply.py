@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable
 
-from tfreview.clock import iso, now_utc
+from tfreview.text import iso, now_utc
 from tfreview.errors import Conflict, Interrupted, NotFound, PolicyRefusal, StoreError, TfreviewError
 from tfreview.store import Store, get_json
 from tfreview.store.base import dumps, update_json

@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from tfreview.clock import now_utc
+from tfreview.text import now_utc
 from tfreview.errors import Conflict, NotFound, PolicyRefusal
 from tfreview.store import Store
 from tfreview.store.base import dumps, parse_json

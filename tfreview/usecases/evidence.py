@@ -172,7 +172,7 @@ def _write(store: Store, lo: Any, hi: Any, entries: list[dict[str, Any]], result
     from tfreview.store.audit import SEGMENT_SIZE, entry_statement, entry_time, segment_first
     from tfreview.trust.policy import load_history
     from tfreview.trust.verify import _entry_refusal, _signed_by, statement_of
-    from tfreview.clock import iso
+    from tfreview.text import iso
 
     history = load_history(store)
     pack = Pack(failures=list(failures))

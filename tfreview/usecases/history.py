@@ -276,8 +276,8 @@ def query(store: Store, app: str | None = None, env: str | None = None, version:
     bound the plan's creation time (dates inclusive). `releases`: one row per release (a deploy and the traffic
     plans it made are one release: those rows go under the deploy's `steps`) and per plan made alone; `release`:
     only that release's deploy row with its steps."""
-    from tfreview.clock import iso
-    from tfreview.names import check_names
+    from tfreview.text import iso
+    from tfreview.text import check_names
     from tfreview.usecases.records import time_bound
 
     check_names(app=app, env=env, version=version, person=person)

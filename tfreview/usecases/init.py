@@ -93,7 +93,7 @@ def scaffold(app: str, directory: Path, *, pin: str | None = None, policy: str |
     """Write terraform/ and tfreview.toml for `app` into `directory`, with the root `pin` when the store has one
     (a comment saying where it goes otherwise), and `policy` as policy.toml unless one exists; returns the files
     written (relative)."""
-    from tfreview.names import check_name
+    from tfreview.text import check_name
 
     check_name("app", app)
     try:

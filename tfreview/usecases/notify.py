@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from tfreview.notifyconfig import Target
+from tfreview.config import Target
 from tfreview.text import visible
 from tfreview.usecases.notices import (Notice, apply_started, break_glass, decision, plan_needs_approval, policy_change,
     release_failed, release_succeeded, review_link)

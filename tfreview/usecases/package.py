@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tfreview import packaging
-from tfreview.clock import iso, now_utc
+from tfreview.text import iso, now_utc
 from tfreview.errors import Conflict, NotFound, PolicyRefusal, StoreError
-from tfreview.names import check_name
+from tfreview.text import check_name
 from tfreview.store import Store, get_json
 from tfreview.store.base import dumps, parse_json
 from tfreview.usecases.context import Context

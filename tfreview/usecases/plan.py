@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tfreview.clock import iso, now_utc
+from tfreview.text import iso, now_utc
 from tfreview.errors import BadInput
-from tfreview.names import check_name
+from tfreview.text import check_name
 from tfreview.store import Store
 from tfreview.store.base import dumps, update_json
 from tfreview.usecases.context import Context

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tfreview.errors import PolicyRefusal
-from tfreview.names import check_name
+from tfreview.text import check_name
 from tfreview.usecases.context import Context
 from tfreview.usecases.plan import Planned, plan
 from tfreview.usecases.records import succeeded_in

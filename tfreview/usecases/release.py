@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from tfreview.clock import iso, now_utc
+from tfreview.text import iso, now_utc
 from tfreview.errors import BadInput, PolicyRefusal, RolloutFailed, TfreviewError
 from tfreview.plan.roles import Roles
 from tfreview.rollout.traffic import idle_colour, shift_vars, traffic_state

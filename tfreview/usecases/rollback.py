@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfreview.errors import NotFound, PolicyRefusal
-from tfreview.names import check_name
+from tfreview.text import check_name
 from tfreview.rollout.traffic import rollback_vars, target_of
 from tfreview.usecases.apply import apply
 from tfreview.usecases.context import Context

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfreview.errors import NotFound, StoreError
-from tfreview.names import check_name
+from tfreview.text import check_name
 from tfreview.store import get_json
 from tfreview.usecases.context import Context
 from tfreview.usecases.records import load_plan
