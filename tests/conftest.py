@@ -14,7 +14,6 @@ terraform (`pytest_collection_modifyitems`), so the longest ones do not start la
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -56,12 +55,11 @@ def _fill_plugin_cache() -> None:
     cache, runs `terraform init` in a scratch directory with tfreview's own terraform environment (mirror, cache);
     once the provider is there, the others only find it."""
     from tfreview.config import Settings
-    from tfreview.terraform import Terraform
+    from tfreview.terraform import Terraform, plugin_cache_lock
 
     cache = Path(os.environ["TFREVIEW_PLUGIN_CACHE_DIR"])
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache.parent / f".{cache.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+    with plugin_cache_lock(cache):  # the lock tfreview's own terraform init takes
         if list(cache.glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
             return
         with tempfile.TemporaryDirectory(prefix="tfreview-plugin-cache-") as scratch:

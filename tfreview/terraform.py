@@ -6,9 +6,12 @@ mirror, plugin cache, AWS endpoint) and so that `-json` UI events stream to a pr
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -65,6 +68,12 @@ class Terraform:
             raise BadInput(f"cannot use the plugin cache {cache}: {exc.strerror}",
                            "fix TFREVIEW_PLUGIN_CACHE_DIR or [terraform].plugin_cache_dir in tfreview.toml") from None
         env["TF_PLUGIN_CACHE_DIR"] = str(cache)
+        # Link a provider the cache already holds instead of installing it into the cache again. Without this, every
+        # init of a directory without a lock file (every fetched package) removes and re-creates the cache's entry,
+        # and a terraform starting meanwhile in another run (plan, show, state pull) finds no provider: "Failed to
+        # load plugin schemas", "still not detected in .terraform/providers". A lock file, when the package has one,
+        # is still checked against the cached provider.
+        env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"] = "true"
         if self.settings.provider_mirror:
             mirror = Path(self.settings.provider_mirror)
             if not mirror.is_dir():
@@ -139,8 +148,10 @@ class Terraform:
         return result
 
     def init(self, backend_config: dict[str, str] | None = None, on_event: OnEvent | None = None) -> Result:
-        return self.run("init", on_event=on_event, input=False, no_color=_flag(), json=_flag(),
-                        backend_config=backend_config or None)
+        # One init at a time per plugin cache: terraform does not make the cache safe for concurrent installs.
+        with plugin_cache_lock(Path(self.settings.plugin_cache_dir)):
+            return self.run("init", on_event=on_event, input=False, no_color=_flag(), json=_flag(),
+                            backend_config=backend_config or None)
 
     def plan(self, out: str, on_event: OnEvent | None = None, options: Any = None) -> Result:
         """`terraform plan -out OUT`, with the planner's `TerraformOptions` (var-files first, so a --var wins)."""
@@ -170,7 +181,7 @@ class Terraform:
 
     def state_pull(self) -> dict[str, Any] | None:
         """The current state document (lineage, serial, outputs...), or None when there is no state yet."""
-        result = self.run("state pull")
+        result = self.run("state pull", no_color=_flag())
         text = result.stdout.strip()
         return json.loads(text) if text else None
 
@@ -307,9 +318,28 @@ def first_error(result: Result) -> str:
             if where:
                 text = f"{text} ({where})"
             return f"{text}: {detail[:300]}" if detail else text
-    lines = [ln.strip() for ln in (result.stderr or result.stdout).splitlines() if ln.strip()
-             and not set(ln.strip()) <= set("╷│╵")]
-    return lines[0].lstrip("│ ").strip()[:300] if lines else f"exit code {result.returncode}"
+    text = _ANSI.sub("", result.stderr or result.stdout)
+    lines = [ln.strip().lstrip("│ ").strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not set(ln) <= set("╷│╵")]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    return (errors or lines or [f"exit code {result.returncode}"])[0][:300]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@contextlib.contextmanager
+def plugin_cache_lock(cache: Path) -> Iterator[None]:
+    """Hold the lock of the plugin cache `cache` (a file beside it): one terraform init at a time fills it."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(cache.parent / f".{cache.name}.lock", "a")
+    except OSError as exc:
+        raise BadInput(f"cannot use the plugin cache {cache}: {exc.strerror}",
+                       "fix TFREVIEW_PLUGIN_CACHE_DIR or [terraform].plugin_cache_dir in tfreview.toml") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        yield
 
 
 def make_workdir(settings: Settings, prefix: str) -> Path:
