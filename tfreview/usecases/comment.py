@@ -50,7 +50,7 @@ def _number(value: str | int | None, what: str, hint: str) -> int:
     return int(text)
 
 
-def _github_pr(env: Mapping[str, str]) -> str | None:
+def github_pr(env: Mapping[str, str]) -> str | None:
     """The pull request number of a GitHub Actions run: the event payload, else refs/pull/N/merge."""
     path = env.get("GITHUB_EVENT_PATH")
     if path:
@@ -78,7 +78,7 @@ def resolve_target(env: Mapping[str, str], *, forge: str | None = None, project:
         return Target(
             "github", (api_url or env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             _need(project or env.get("GITHUB_REPOSITORY"), "GitHub repository", "set GITHUB_REPOSITORY or pass --repo OWNER/REPO"),
-            _number(number or _github_pr(env), "pull request number",
+            _number(number or github_pr(env), "pull request number",
                     "run on a pull_request event or pass --pr N"),
             _need(env.get("GITHUB_TOKEN"), "GitHub token", "set GITHUB_TOKEN (permissions: pull-requests: write)"))
     token, header = env.get("GITLAB_TOKEN"), "PRIVATE-TOKEN"

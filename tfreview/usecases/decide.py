@@ -11,7 +11,7 @@ from tfreview.errors import Conflict, NotFound, PolicyRefusal
 from tfreview.store import Store
 from tfreview.store.base import dumps, parse_json
 from tfreview.usecases.context import Context
-from tfreview.usecases.plan import _statement_sha256
+from tfreview.trust.verify import statement_sha256
 from tfreview.usecases.records import load_plan, load_policy, reviewed_json, verified
 
 
@@ -90,7 +90,7 @@ def decide(ctx: Context, plan_id: str, kind: str, comment: str, record: dict[str
         """Audit `decision` (naming its statement's sha256), then point its file at the entry: now it counts."""
         entry = ctx.audit(decision["kind"], app=record["app"], env=record["env"], version=record["version"],
                           plan_id=plan_id, details={"comment": decision["comment"], "plan_sha256": record["plan_sha256"],
-                                                    "statement_sha256": _statement_sha256(decision)})
+                                                    "statement_sha256": statement_sha256(decision)})
         done = {**decision, "audit_seq": entry["seq"]}
         ctx.store.replace(key, dumps(done), etag)
         return done

@@ -138,9 +138,9 @@ def review_link(environ: Mapping[str, str]) -> str | None:
     if environ.get("GITLAB_CI") and environ.get("CI_MERGE_REQUEST_PROJECT_URL") and environ.get("CI_MERGE_REQUEST_IID"):
         return f"{environ['CI_MERGE_REQUEST_PROJECT_URL']}/-/merge_requests/{environ['CI_MERGE_REQUEST_IID']}"
     if environ.get("GITHUB_ACTIONS") and environ.get("GITHUB_REPOSITORY"):
-        from tfreview.usecases.comment import _github_pr
+        from tfreview.usecases.comment import github_pr
 
-        number = _github_pr(environ)
+        number = github_pr(environ)
         if number:
             server = environ.get("GITHUB_SERVER_URL") or "https://github.com"
             return f"{server}/{environ['GITHUB_REPOSITORY']}/pull/{number}"

@@ -13,6 +13,7 @@ from tfreview.errors import BadInput
 from tfreview.text import check_name
 from tfreview.store import Store
 from tfreview.store.base import dumps, update_json
+from tfreview.trust.verify import statement_sha256
 from tfreview.usecases.context import Context
 from tfreview.usecases.package import fetch_package
 from tfreview.usecases.workspace import (Workspace, deploy_vars, env_default_strategy, open_workspace, state_identity,
@@ -136,16 +137,10 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     # The audit entry before the record: a plan exists once its record does, and never unrecorded.
     ctx.audit("plan", app=app, env=env, version=version, plan_id=plan_id,
               details={"plan_sha256": record["plan_sha256"], "counts": summary["counts"], "kind": kind,
-                       "statement_sha256": _statement_sha256(record)})
+                       "statement_sha256": statement_sha256(record)})
     ctx.store.create(keys["record"], dumps(record))
     _advance_latest_plan(ctx.store, app, env, plan_id, created)
     return Planned(record, binary, review)
-
-
-def _statement_sha256(doc: dict[str, Any]) -> str:
-    from tfreview.trust.verify import statement_sha256
-
-    return statement_sha256(doc)
 
 
 def _advance_latest_plan(store: Store, app: str, env: str, plan_id: str, created: datetime) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from tfreview.errors import BadInput, NotFound
 from tfreview.store.base import Store, get_json
 from tfreview.text import json_safe, visible
-from tfreview.usecases.timeline import _md_cell, release_charts, release_timeline, signature_fields, timeline_table
+from tfreview.usecases.timeline import md_cell, release_charts, release_timeline, signature_fields, timeline_table
 
 
 FORMATS = ("markdown", "html", "json")
@@ -199,20 +199,20 @@ def _title(doc: dict[str, Any]) -> str:
 
 
 def _markdown(doc: dict[str, Any], diff: str | None) -> str:
-    out = [f"# {_md_cell(_title(doc))}", ""]
+    out = [f"# {md_cell(_title(doc))}", ""]
     if doc["break_glass"]:
-        out += [f"> **BREAK-GLASS apply** by {_md_cell(doc['apply']['by'])}: {_md_cell(doc['apply']['break_glass'])}",
+        out += [f"> **BREAK-GLASS apply** by {md_cell(doc['apply']['by'])}: {md_cell(doc['apply']['break_glass'])}",
                 ""]
     from tfreview.render.checks import markdown_section
 
     checks = markdown_section(doc["plan"].get("policy_checks"))
     out += [checks] if checks else []
-    out += ["| | |", "|---|---|"] + [f"| {k} | {_md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
+    out += ["| | |", "|---|---|"] + [f"| {k} | {md_cell(v)} |" for k, v in _facts_rows(doc)] + [""]
     out += ["## Approvals", ""]
     if doc["approvals"]:
         out += ["| Decision | By | At | Comment | Bound to this plan | Signature |", "|---|---|---|---|---|---|"]
-        out += [f"| {_md_cell(a['kind'])} | {_md_cell(a['by'])} | {_md_cell(a['at'])} | {_md_cell(a['comment'])} | "
-                f"{'yes' if a['bound_to_plan'] else 'NO'} | {_md_cell(_signed(a))} |" for a in doc["approvals"]]
+        out += [f"| {md_cell(a['kind'])} | {md_cell(a['by'])} | {md_cell(a['at'])} | {md_cell(a['comment'])} | "
+                f"{'yes' if a['bound_to_plan'] else 'NO'} | {md_cell(_signed(a))} |" for a in doc["approvals"]]
     else:
         out.append("None.")
     out += ["", "## Apply", ""]
@@ -220,21 +220,21 @@ def _markdown(doc: dict[str, Any], diff: str | None) -> str:
     if a is None:
         out.append("Not applied.")
     else:
-        out.append(f"Started by {_md_cell(a['by'])} at {_md_cell(a['started_at'])}; finished "
-                   f"{_md_cell(a['finished_at'] or '(never)')}: **{_md_cell(doc['outcome'])}**.")
+        out.append(f"Started by {md_cell(a['by'])} at {md_cell(a['started_at'])}; finished "
+                   f"{md_cell(a['finished_at'] or '(never)')}: **{md_cell(doc['outcome'])}**.")
         if a.get("error"):
-            out.append(f"\nError: {_md_cell(a['error'])}")
+            out.append(f"\nError: {md_cell(a['error'])}")
         if a.get("unlocked_by"):
-            out.append(f"\nLock released by {_md_cell(a['unlocked_by'])}.")
+            out.append(f"\nLock released by {md_cell(a['unlocked_by'])}.")
     out += _md_release(doc.get("release"))
     out += ["", "## Audit trail", ""]
-    out += [f"- #{e['seq']} {_md_cell(e['time'])} {_md_cell(e['event'])} by {_md_cell(e['actor'])}"
+    out += [f"- #{e['seq']} {md_cell(e['time'])} {md_cell(e['event'])} by {md_cell(e['actor'])}"
             for e in doc["events"]] or ["None."]
     chain = doc["audit_chain"]
     out += ["", f"Audit chain: {'intact' if chain['ok'] else 'BROKEN at entry ' + str(chain['first_bad_seq'])} "
                 f"({chain['entries']} entries)."]
     out += ["", "## Signatures", "", "| Statement | Signed by | Key | Verified |", "|---|---|---|---|"]
-    out += [f"| {_md_cell(x['what'])} | {_md_cell(x['principal'])} | {_md_cell(x['key'])} | {x['verified']} |"
+    out += [f"| {md_cell(x['what'])} | {md_cell(x['principal'])} | {md_cell(x['key'])} | {x['verified']} |"
             for x in doc["statements"]]
     out += ["", "Check one with stock OpenSSH (statement and signature from `tfreview report --format json`): "
                 "`ssh-keygen -Y verify -f allowed_signers -I PRINCIPAL -n tfreview -s SIG < STATEMENT`.", ""]
@@ -298,23 +298,23 @@ def _md_release(release: dict[str, Any] | None) -> list[str]:
     if release is None:
         return []
     why = f": {release['reason']}" if release.get("reason") else ""
-    out = ["", "## Release", "", f"**{_md_cell(release['outcome'])}**{_md_cell(why)} (run by "
-           f"{_md_cell(release.get('by'))}, {_md_cell(release.get('started_at'))} → "
-           f"{_md_cell(release.get('finished_at'))})", ""]
+    out = ["", "## Release", "", f"**{md_cell(release['outcome'])}**{md_cell(why)} (run by "
+           f"{md_cell(release.get('by'))}, {md_cell(release.get('started_at'))} → "
+           f"{md_cell(release.get('finished_at'))})", ""]
     if release.get("alarm"):
-        out += [f"**Stopped by an alarm:** {_md_cell(alarm_line(release['alarm']))}", ""]
-    out += [f"{i}. {_md_cell(line)}" for i, line in enumerate(_step_lines(release), 1)]
+        out += [f"**Stopped by an alarm:** {md_cell(alarm_line(release['alarm']))}", ""]
+    out += [f"{i}. {md_cell(line)}" for i, line in enumerate(_step_lines(release), 1)]
     stopped = stopped_lines(release)
     if stopped:
-        out += ["", "Why tasks stopped:", ""] + [f"- {_md_cell(line)}" for line in stopped]
+        out += ["", "Why tasks stopped:", ""] + [f"- {md_cell(line)}" for line in stopped]
     followed = release.get("rollback_after")
     if followed:
-        out += ["", f"Rolled back afterwards: plan {_md_cell(followed['plan_id'])} by {_md_cell(followed['by'])} "
-                    f"at {_md_cell(followed['at'])} ({_md_cell(followed['outcome'])})."]
+        out += ["", f"Rolled back afterwards: plan {md_cell(followed['plan_id'])} by {md_cell(followed['by'])} "
+                    f"at {md_cell(followed['at'])} ({md_cell(followed['outcome'])})."]
     from tfreview.render.checks import markdown_section
 
     for t in release.get("traffic_checks") or []:
-        out += ["", f"Traffic plan {_md_cell(t['plan_id'])} ({_md_cell(t.get('what'))}):", "",
+        out += ["", f"Traffic plan {md_cell(t['plan_id'])} ({md_cell(t.get('what'))}):", "",
                 markdown_section(t["policy_checks"]).replace("## Blocked by policy", "#### Blocked by policy")
                 .replace("### Policy checks", "#### Policy checks").rstrip("\n")]
     out += ["", "### Timeline", ""] + timeline_table(release["timeline"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _md_cell(value: Any) -> str:
+def md_cell(value: Any) -> str:
     from tfreview.render.markdown import md_text
 
     return md_text(str("" if value is None else value))
@@ -139,7 +139,7 @@ def timeline_table(rows: list[dict[str, Any]]) -> list[str]:
     head = ["+s", "event"] + [f"{c} %" for c in weights] + [f"{c} tasks d/r/h" for c in colours]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [f"{r['t']:.1f}", _md_cell(r["event"])] + [str(r["weights"].get(c, "")) for c in weights]
+        cells = [f"{r['t']:.1f}", md_cell(r["event"])] + [str(r["weights"].get(c, "")) for c in weights]
         cells += ["/".join(str(r["tasks"][c][k]) for k in ("desired", "running", "healthy")) if c in r["tasks"]
                   else "" for c in colours]
         out.append("| " + " | ".join(cells) + " |")
