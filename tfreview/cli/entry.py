@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any, Iterator, Optional
@@ -169,9 +170,11 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     With `plan --detailed-exitcode`, as with terraform's, and with `drift`, 2 means "changes" (drift) and every
     error exits 1 (the risk gate keeps its 4)."""
-    import errno
-
     _raise_on_signals()
+    if sys.stdout is None:  # started with stdout closed (`>&-`): what it would print is dropped, as click's echo does
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     _degrade_unicode()
     detailed = "--detailed-exitcode" in (sys.argv[1:] if argv is None else argv)
     try:  # the click typer ships (newer typer vendors it)
@@ -219,11 +222,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     except Exception as exc:  # a full disk is one line; anything else is a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
-            _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
-        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
-                         "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
-        sys.exit(EXIT_ERROR)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_FAILED:
+            fail_on_write(exc)
+        _internal_error(exc)
+
+
+_WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def fail_on_write(exc: OSError) -> None:
+    """Writing the output failed: one line and exit 1 (a closed pipe, a full disk), as `main` says it."""
+    if isinstance(exc, BrokenPipeError):
+        _fail(*_CLOSED_PIPE)
+    if exc.errno in _WRITE_FAILED:
+        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
+    _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> None:
+    sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
+                     "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
+    sys.exit(EXIT_ERROR)
 
 
 def _flush_notifications() -> None:
