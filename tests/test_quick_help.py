@@ -135,3 +135,79 @@ def test_a_full_disk_or_a_closed_stdout_reads_as_on_the_full_path():
     closed_full = run(FULL, "--help", stdout=subprocess.DEVNULL,
                       preexec_fn=lambda: os.close(1))
     assert (closed.returncode, closed.stderr) == (closed_full.returncode, closed_full.stderr) == (0, "")
+
+
+# -- the command being run is the only one built (tfreview.cli.entry.command_named) ---------------------------------
+def _outcome(monkeypatch, argv: list[str], lazy: bool) -> tuple[object, str, str]:
+    """(exit code, stdout, stderr) of `tfreview ARGV` run in this process by `main`, building only the command
+    run (`lazy`) or the whole tree as before."""
+    import io
+
+    from tfreview.cli import entry
+    from tfreview.cli.app import _state
+
+    out, err = io.StringIO(), io.StringIO()
+    before = dict(_state)
+    with monkeypatch.context() as m:
+        m.setattr(entry, "_raise_on_signals", lambda: None)  # pytest keeps its own Ctrl-C
+        if not lazy:
+            m.setattr(entry, "command_named", lambda args, environ: None)
+        m.setattr(sys, "stdout", out)
+        m.setattr(sys, "stderr", err)
+        m.setenv("COLUMNS", "100")
+        m.delenv("_TFREVIEW_COMPLETE", raising=False)
+        m.setenv("TFREVIEW_STORE", "/nonexistent/tfreview-quick-help-store")
+        try:
+            entry.main(list(argv))
+            code: object = 0
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            _state.clear()
+            _state.update(before)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _every_command_path() -> list[list[str]]:
+    from tfreview.cli import build_command
+
+    paths = []
+    for name, cmd in build_command().commands.items():
+        paths.append([name])
+        paths.extend([name, sub] for sub in getattr(cmd, "commands", {}))
+    return paths
+
+
+def test_each_command_built_alone_reads_as_in_the_whole_tree(monkeypatch):
+    """Help screens, a wrong option, a bad value, an unknown subcommand: byte for byte what the whole tree says,
+    exit code included, for every command and subcommand."""
+    from tfreview.cli.entry import command_named
+
+    paths = _every_command_path()
+    assert len(paths) >= 30 and ["audit", "verify"] in paths and ["policy", "check"] in paths
+    for path in paths:
+        assert command_named(path, {}) == path[0]
+        # Never a bare command: some run with no argument at all (history, sandbox); these fail while parsing.
+        for argv in (path + ["--help"], path + ["-h"], path + ["--no-such-option"],
+                     ["--store", "elsewhere", "--no-notify"] + path + ["--help"], path + ["nope", "--format", "yaml"]):
+            lazy, whole = _outcome(monkeypatch, argv, True), _outcome(monkeypatch, argv, False)
+            assert lazy == whole, f"tfreview {' '.join(argv)}"
+    code, out, _ = _outcome(monkeypatch, ["audit", "verify", "--help"], True)
+    assert code == 0 and out.startswith("Usage: tfreview audit verify [OPTIONS]") and "Examples:" in out
+
+
+def test_what_needs_the_whole_tree_gets_it():
+    """A typo is answered with the close names, so it, help before a command and completion build everything."""
+    from tfreview.cli.entry import command_named
+
+    assert command_named(["--store", "plan", "show", "ID"], {}) == "show"  # --store's value is not the command
+    assert command_named(["--store=x", "--no-notify", "apply", "ID"], {}) == "apply"
+    for args in (["rendr", "x"], ["--help", "plan"], ["--version"], ["--store"], [], ["-x", "plan"], ["--", "plan"],
+                 ["--no-notify=1", "plan"]):
+        assert command_named(args, {}) is None, args
+    assert command_named(["plan"], {"_TFREVIEW_COMPLETE": "complete_bash"}) is None
+
+
+def test_a_typo_still_gets_suggestions(monkeypatch):
+    code, out, err = _outcome(monkeypatch, ["rendr", "x"], True)
+    assert code == 2 and out == "" and "No such command 'rendr'. Did you mean 'render'?" in err
