@@ -211,3 +211,12 @@ def test_what_needs_the_whole_tree_gets_it():
 def test_a_typo_still_gets_suggestions(monkeypatch):
     code, out, err = _outcome(monkeypatch, ["rendr", "x"], True)
     assert code == 2 and out == "" and "No such command 'rendr'. Did you mean 'render'?" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["audit"], ["policy"]])
+def test_no_command_is_one_line_pointing_at_the_help(argv):
+    """`tfreview` alone (or a group alone) said the whole help screen as one escaped error line: now one short line."""
+    proc = run(SAVED, *argv)
+    where = " ".join(["tfreview", *argv])
+    line = assert_one_line_error(proc, 2, "no command given")
+    assert line == f"tfreview: error: no command given (see `{where} -h` for the commands)"
