@@ -10,7 +10,7 @@ TFREVIEW_PLUGIN_CACHE_DIR ?= $(CURDIR)/.cache/plugins
 export TFREVIEW_PROVIDER_MIRROR TFREVIEW_PLUGIN_CACHE_DIR
 PYTEST_ARGS ?=
 
-.PHONY: venv native test test-unit test-integration test-latest lock lint demo bench golden clean
+.PHONY: venv native test test-unit test-integration test-latest lock lint demo bench golden help-text clean
 
 # Installs are pinned: every package, direct and transitive, at the exact version and hashes of requirements/dev.lock
 # (`make lock` refreshes it), then tfreview itself, editable, with the locked setuptools and no other download.
@@ -79,6 +79,11 @@ test-latest:
 	TFREVIEW_NATIVE=0 .venv-latest/bin/pytest -q -p no:cacheprovider $(XDIST) --ignore=tests/test_native.py $(PYTEST_ARGS)
 
 # ruff and mypy over tfreview/ and tests/ (configured in pyproject.toml); both must be clean.
+# The top-level `tfreview --help` screen saved at build time (tfreview/_help.py, printed without importing typer):
+# after changing a command's name or help, or a top-level option. tests/test_quick_help.py fails while it is stale.
+help-text: venv
+	$(BIN)/python -m tfreview.cli.helpscreen
+
 lint: venv
 	$(BIN)/ruff check tfreview tests
 	$(BIN)/mypy

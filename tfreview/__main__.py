@@ -1,3 +1,3 @@
-from tfreview.cli import main
+from tfreview.launch import main
 
 main()

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any, Iterator, Optional
@@ -97,16 +98,18 @@ def _no_notify_option() -> Any:
     return option
 
 
-def build_command() -> Any:
+def build_command(only: Optional[str] = None) -> Any:
     """The click command: typer's, with the examples as each command's epilog and `--store` accepted after the
-    subcommand too (`tfreview show ID --store DIR`)."""
+    subcommand too (`tfreview show ID --store DIR`). `only`: a top-level command's (or group's) name: the root
+    holds that one alone, the others are not built (what `main` runs: building all 31 from their signatures cost
+    more than the command's own start-up, issue 21); it is the command the whole tree has, option for option."""
     import typer.main
 
     def leaves(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for name, cmd in group.commands.items():
             yield from leaves(cmd, f"{prefix}{name} ") if hasattr(cmd, "commands") else ((f"{prefix}{name}", cmd),)
 
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(app if only is None else _app_of(only))
     store = _store_option()
     no_notify = _no_notify_option()
     for path, cmd in leaves(root):
@@ -121,6 +124,48 @@ def build_command() -> Any:
 
     install(root)  # plain values coerced without pydantic (issue 21)
     return root
+
+
+def _top_level_names() -> dict[str, Any]:
+    """The app's top-level commands and groups by the name typer gives them, in typer's order."""
+    import typer.main
+
+    names: dict[str, Any] = {}
+    for command in app.registered_commands:  # named as typer.main.get_command_from_info names them
+        names[command.name or typer.main.get_command_name(getattr(command.callback, "__name__", ""))] = command
+    names.update((group.name, group) for group in app.registered_groups if group.name)
+    return names
+
+
+def _app_of(name: str) -> Any:
+    """The app with one top-level command or group, `name`: its callback, options and settings unchanged."""
+    import copy
+
+    info = _top_level_names()[name]
+    one = copy.copy(app)
+    one.registered_commands = [c for c in app.registered_commands if c is info]
+    one.registered_groups = [g for g in app.registered_groups if g is info]
+    return one
+
+
+def command_named(args: list[str], environ: Any) -> Optional[str]:
+    """The top-level command (or group) `args` run, when the root needs no other command to run it: only
+    `--store VALUE` and `--no-notify` come before it, it is one of tfreview's, and no shell completion is asked
+    for. Otherwise None (help, a typo that typer answers with suggestions, anything else: the whole tree)."""
+    if "_TFREVIEW_COMPLETE" in environ:
+        return None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--store":  # click takes the next word as its value, whatever it looks like
+            i += 2
+        elif arg == "--no-notify" or arg.startswith("--store="):
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            return arg if arg in _top_level_names() else None
+    return None
 
 
 # What a stream that cannot encode Unicode (PYTHONIOENCODING=ascii, a latin-1 terminal) prints instead.
@@ -169,9 +214,11 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     With `plan --detailed-exitcode`, as with terraform's, and with `drift`, 2 means "changes" (drift) and every
     error exits 1 (the risk gate keeps its 4)."""
-    import errno
-
     _raise_on_signals()
+    if sys.stdout is None:  # started with stdout closed (`>&-`): what it would print is dropped, as click's echo does
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     _degrade_unicode()
     detailed = "--detailed-exitcode" in (sys.argv[1:] if argv is None else argv)
     try:  # the click typer ships (newer typer vendors it)
@@ -182,7 +229,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     try:
         try:
             # Not standalone: click's usage errors come here as exceptions and become one line like every error.
-            code = build_command()(args=argv, prog_name="tfreview", standalone_mode=False)
+            args = sys.argv[1:] if argv is None else list(argv)
+            root = build_command(only=command_named(args, os.environ))
+            code = root(args=argv, prog_name="tfreview", standalone_mode=False)
             if isinstance(code, int) and code:  # typer.Exit(code), returned instead of raised outside standalone
                 sys.exit(code)
         finally:
@@ -192,6 +241,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path} -h" if ctx is not None else "tfreview -h"
         code = EXIT_ERROR if detailed or _state.get("detailed") else exc.exit_code
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `tfreview` alone: its message is the whole help screen
+            _fail("no command given", f"see `{where}` for the commands", code)
         _fail(exc.format_message().rstrip("."), f"see `{where}`", code)
     except typer.Abort:
         _fail("aborted", "", EXIT_ERROR)
@@ -219,11 +270,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     except Exception as exc:  # a full disk is one line; anything else is a bug: still one line unless debugging
         if os.environ.get("TFREVIEW_DEBUG"):
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
-            _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
-        sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
-                         "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
-        sys.exit(EXIT_ERROR)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_FAILED:
+            fail_on_write(exc)
+        _internal_error(exc)
+
+
+_WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def fail_on_write(exc: OSError) -> None:
+    """Writing the output failed: one line and exit 1 (a closed pipe, a full disk), as `main` says it."""
+    if isinstance(exc, BrokenPipeError):
+        _fail(*_CLOSED_PIPE)
+    if exc.errno in _WRITE_FAILED:
+        _fail(f"write failed: {exc.strerror}", "free some space (or write elsewhere) and run it again", EXIT_ERROR)
+    _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> None:
+    sys.stderr.write(f"tfreview: internal error: {type(exc).__name__}: {visible(str(exc), keep_lines=False)} "
+                     "(run again with TFREVIEW_DEBUG=1 and report the traceback)\n")
+    sys.exit(EXIT_ERROR)
 
 
 def _flush_notifications() -> None:
