@@ -212,10 +212,11 @@ class PlanChecks:
     def cancel(self) -> None:
         self.pending.cancel()
 
-    def finish(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def finish(self, record: Mapping[str, Any], secrets: frozenset[str] | None = None) -> dict[str, Any]:
         """The checks with `data.tfreview` = the facts of `record` (the plan record being made), as its
-        `policy_checks`: every message scrubbed of the plan's secrets; the `approvals` demands beside them (a
-        rule that fails, or gives the wrong shape, sets `error` and blocks)."""
+        `policy_checks`: every message scrubbed of `secrets` (None: the plan's sensitive strings, looked for only
+        when there is a message; `plan` has them from its redaction); the `approvals` demands beside them (a rule
+        that fails, or gives the wrong shape, sets `error` and blocks)."""
         from dataclasses import replace
 
         from tfreview.plan.diff import scrub
@@ -223,7 +224,7 @@ class PlanChecks:
 
         run = self.pending.finish(plan_facts(record))
         demands, demand_error = rego_approvals.demands_of_run(self.modules, run)
-        secrets = _secrets_for(self.plan_json, bool(run.findings or run.error or demands or demand_error), None)
+        secrets = _secrets_for(self.plan_json, bool(run.findings or run.error or demands or demand_error), secrets)
         run = _scrubbed(run, secrets)
         out = checks_record(self.active.version, self.active.sha256, self.active.document.rego_modules,
                             self.env_policy, run)

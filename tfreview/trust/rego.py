@@ -88,6 +88,8 @@ class CheckRun:
     rego_version: str = "v1"
     elapsed_s: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # the engine process's CPU seconds: (modules and the plan as input, before the facts; the query, after them)
+    engine_cpu_s: tuple[float, float] | None = None
 
     @property
     def blocked(self) -> bool:
@@ -349,17 +351,21 @@ def start(modules: Mapping[str, str], plan_json: bytes | str, namespaces: tuple[
     asked = names + tuple(r for r in extra_rules if r not in names)
 
     def work(receive: Any) -> bytes | None:
+        import time
+
         engine, v0 = _engine(checks)
         # The plan's own bytes are the input, parsed once by the engine (never decoded to Python and encoded
         # again), before the facts are there: this is the part that overlaps the caller's own work.
         engine.set_input_json(plan_json.decode() if isinstance(plan_json, bytes) else plan_json)
+        before = time.process_time()  # the engine's CPU seconds, before and after the facts (docs/benchmarks.md)
         facts = receive()
         if not facts:
             return None  # the caller gave up: no answer
         engine.add_data_json('{"tfreview": %s}' % facts.decode())
-        head = b'{"v0": %s, ' % (b"true" if v0 else b"false")
         try:  # one query reads deny/violation/warn (and the extra rules) of every namespace
-            return head + b'"found": %s}' % engine.eval_query_as_json(_rules_query(namespaces, asked)).encode()
+            found = engine.eval_query_as_json(_rules_query(namespaces, asked)).encode()
+            return b'{"v0": %s, "cpu_s": [%.3f, %.3f], "found": %s}' % (
+                b"true" if v0 else b"false", before, time.process_time() - before, found)
         except Exception as exc:  # noqa: BLE001 - which rule failed, asked again one rule at a time
             failed = _failing_rule(engine, namespaces, names, exc)
             if failed is not None or asked == names:
@@ -430,7 +436,9 @@ def _run_of(answer: Mapping[str, Any], pending: Pending, elapsed: float) -> Chec
                 findings.append(Finding(ns, rule, f"... and {len(msgs) - MAX_MESSAGES} more messages"))
     except ValueError as exc:
         return CheckRun(error=f"policy checks failed: {exc}", rego_version=version, elapsed_s=elapsed)
-    return CheckRun(tuple(findings), None, version, elapsed, extra)
+    cpu = answer.get("cpu_s")
+    return CheckRun(tuple(findings), None, version, elapsed, extra,
+                    tuple(cpu) if isinstance(cpu, list) and len(cpu) == 2 else None)
 
 
 def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[str, Any] | None = None,

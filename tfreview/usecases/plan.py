@@ -75,7 +75,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     from dataclasses import replace
 
     from tfreview.plan import review_plan
-    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan_with_secrets
 
     # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
     raw_json = ws.tf.show_json("tfreview.tfplan")
@@ -85,7 +85,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     # process takes the plan as its input while the review below is built (the facts the rules see need it).
     checks_started = start_plan_checks(ctx.policy, env, raw_json)
     try:
-        plan_json = redact_plan(raw_json)
+        plan_json, plan_secrets = redact_plan_with_secrets(raw_json)
 
         review = review_plan(plan_json, roles=roles)
         # A --var whose value the redaction replaced (sensitive, or equal to a secret) is recorded and shown masked.
@@ -129,7 +129,7 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
             "escalation_reasons": list(escalation),
         }
         if checks_started is not None:
-            record["policy_checks"] = checks_started.finish(record)
+            record["policy_checks"] = checks_started.finish(record, plan_secrets)
     finally:
         if checks_started is not None:
             checks_started.cancel()  # nothing after finish; a review that failed leaves no engine process behind
