@@ -120,7 +120,7 @@ def test_the_approvals_rules_come_from_the_checks_own_engine_pass(monkeypatch):
     made: list[object] = []
     real = rego._Child
 
-    class Counting(real):  # type: ignore[misc, valid-type]
+    class Counting(real):
         def __init__(self, work):  # noqa: ANN001
             made.append(work)
             super().__init__(work)
