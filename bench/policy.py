@@ -8,6 +8,8 @@ bench/make_synthetic.py, in one run, each figure the median of `--repeat` runs:
 - "JSON parse": `orjson.loads` of the plan bytes, the floor of anything that reads the plan;
 - "checks": the checks alone (`rego.evaluate`, nothing else running): fork the engine process, add the modules
   once, hand the plan's bytes to the engine as its input, one query for deny/violation/warn, read the answer;
+- "engine CPU": the engine process's CPU seconds taking the modules and the plan as input (before the facts)
+  + running the query (after them), measured inside it (`CheckRun.engine_cpu_s`), median;
 - "checks in `plan`": what `tfreview plan` waits for its checks, as it runs them: `rego.start` (fork; the engine
   adds the modules and takes the plan as input in its own process) right after `terraform show -json`, then the
   review summary in the parent (`plan` also redacts the JSON first: left out here, so the figure is on the
@@ -56,22 +58,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, str(REPO / "bench" / "make_synthetic.py"), "--sizes", args.sizes, "--out", tmp],
                        check=True, capture_output=True)
-        print(f"| resource changes | plan JSON | JSON parse | {len(modules)} Rego modules: checks | checks in `plan` "
-              "| messages | review summary | review + checks in `plan` | `tfreview policy check` (process) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print(f"| resource changes | plan JSON | JSON parse | {len(modules)} Rego modules: checks | engine CPU: input "
+              "+ query | checks in `plan` | messages | review summary | review + checks in `plan` "
+              "| `tfreview policy check` (process) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for n in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"synthetic-{n // 1000}k.json"
             raw = path.read_bytes()
             found: list[int] = []
+            engine: list[tuple[float, float]] = []
 
-            def check(raw: bytes = raw) -> None:
+            def check(raw: bytes = raw, found: list[int] = found,
+                      engine: list[tuple[float, float]] = engine) -> None:
                 run = rego.evaluate(modules, raw, facts, timeout=600)
                 assert run.error is None, run.error
                 found.append(len(run.findings))
+                engine.append(run.engine_cpu_s or (0.0, 0.0))
 
             waits: list[float] = []
 
-            def in_plan(raw: bytes = raw) -> None:
+            def in_plan(raw: bytes = raw, waits: list[float] = waits) -> None:
                 t0 = time.perf_counter()
                 started = rego.start(modules, raw, timeout=600)
                 t1 = time.perf_counter()
@@ -92,8 +98,9 @@ def main() -> int:
             review = timed(lambda raw=raw: review_plan(raw).summary_json(), args.repeat)
             both = timed(in_plan, args.repeat)
             whole = timed(process, args.repeat)
+            cpu_in, cpu_query = (statistics.median(e[i] for e in engine) for i in (0, 1))
             print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {parse:.2f} s | {checks:.2f} s | "
-                  f"{statistics.median(waits):.2f} s | {found[-1]:,} | {review:.2f} s | {both:.2f} s | "
+                  f"{cpu_in:.2f} + {cpu_query:.2f} s | {statistics.median(waits):.2f} s | {found[-1]:,} | {review:.2f} s | {both:.2f} s | "
                   f"{whole:.2f} s |", flush=True)
     return 0
 
