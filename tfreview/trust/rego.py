@@ -239,6 +239,8 @@ class _Child:
             if not out:
                 os.close(self._send_fd)
                 self._send_fd = -1
+            else:  # never blocked in a write: the deadline holds, and the answer is read meanwhile
+                os.set_blocking(self._send_fd, False)
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -249,6 +251,8 @@ class _Child:
                 if writable:
                     try:
                         out = out[os.write(self._send_fd, out[:1 << 16]):]
+                    except BlockingIOError:
+                        pass
                     except BrokenPipeError:  # the child answered without reading (a module that does not parse)
                         out = out[:0]
                     if not out:
@@ -259,8 +263,8 @@ class _Child:
                     if not chunk:
                         break
                     chunks.append(chunk)
-        finally:
-            status = self._end(kill=timed_out)
+        finally:  # killed in every case: past the time limit, on an interrupt, or (harmless) when it is exiting
+            status = self._end()
         if timed_out:
             return {"timeout": True}
         if not chunks:
@@ -276,9 +280,9 @@ class _Child:
     def cancel(self) -> None:
         """End the child without its answer (the parent no longer needs it); nothing when it already ended."""
         if self.pid is not None:
-            self._end(kill=True)
+            self._end()
 
-    def _end(self, kill: bool) -> int:
+    def _end(self) -> int:
         for fd in (self._read_fd, self._send_fd):
             if fd >= 0:
                 os.close(fd)
@@ -286,11 +290,10 @@ class _Child:
         pid, self.pid = self.pid, None
         if pid is None:
             return 0
-        if kill:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         return os.waitpid(pid, 0)[1]
 
 
