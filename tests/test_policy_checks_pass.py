@@ -178,3 +178,25 @@ def test_plan_facts_reach_the_rules_through_plan_checks():
     assert plan_facts(record)["ecs"] == [{"family": "shop"}]
     assert [r["msg"] for r in out["results"]] == ["aws_iam_role.app: IAM in prod", "1 ECS stories"]
     assert out["blocked"] and [a["required"] for a in out["approvals"]] == [2]
+
+
+def test_an_interrupt_while_a_rule_runs_ends_the_engine_process(monkeypatch):
+    """Ctrl-C while `plan` waits for a rule that runs for minutes: the engine process is killed and reaped, not
+    waited for."""
+    import select
+
+    loop = "package main\nimport rego.v1\ndeny contains x if { some x in numbers.range(1, 2000000000); x < 0 }\n"
+    started = rego.start({"slow.rego": loop}, b"{}", timeout=600)
+    assert started._child is not None
+    pid = started._child.pid
+    real = select.select
+
+    def interrupted(readers, writers, errors, timeout):  # noqa: ANN001
+        if not writers:  # the facts are sent: the rule runs, and the user presses Ctrl-C
+            raise KeyboardInterrupt
+        return real(readers, writers, errors, timeout)
+
+    monkeypatch.setattr(select, "select", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        started.finish({})
+    assert pid is not None and _gone(pid, within=5)
