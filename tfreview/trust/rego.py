@@ -33,6 +33,7 @@ import json
 import os
 import re
 import signal
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -225,7 +226,6 @@ class _Child:
         """Send `send` (what `receive()` returns in the child; b"": nothing), then read the child's answer within
         `timeout` s (the child is killed past it): the decoded JSON object, {"timeout": True} or {"error": ...}."""
         import select
-        import time
 
         import orjson
 
@@ -353,9 +353,7 @@ def start(modules: Mapping[str, str], plan_json: bytes | str, namespaces: tuple[
     names = rule_names(checks)
     asked = names + tuple(r for r in extra_rules if r not in names)
 
-    def work(receive: Any) -> bytes | None:
-        import time
-
+    def work(receive: Any) -> bytes | None:  # in the engine process: imports nothing (see _Child)
         engine, v0 = _engine(checks)
         # The plan's own bytes are the input, parsed once by the engine (never decoded to Python and encoded
         # again), before the facts are there: this is the part that overlaps the caller's own work.
@@ -398,8 +396,6 @@ class Pending:
     def finish(self, facts: Mapping[str, Any] | None = None) -> CheckRun:
         """Evaluate with `data.tfreview` = `facts` (JSON-ready). Never raises for a policy problem: the problem is
         the CheckRun's `error`, which blocks. The time limit counts from here."""
-        import time
-
         if self._child is None:
             return CheckRun()
         started = time.monotonic()
