@@ -6,8 +6,16 @@ public ingress, privileged, a v0 module, listeners, tfreview facts) over the syn
 bench/make_synthetic.py, in one run, each figure the median of `--repeat` runs:
 
 - "JSON parse": `orjson.loads` of the plan bytes, the floor of anything that reads the plan;
-- "checks": what `tfreview plan` pays for its checks (`rego.evaluate`): fork the engine process, add the modules
+- "checks": the checks alone (`rego.evaluate`, nothing else running): fork the engine process, add the modules
   once, hand the plan's bytes to the engine as its input, one query for deny/violation/warn, read the answer;
+- "engine CPU": the engine process's CPU seconds taking the modules and the plan as input (before the facts)
+  + running the query (after them), measured inside it (`CheckRun.engine_cpu_s`), median;
+- "checks in `plan`": what `tfreview plan` waits for its checks, as it runs them: `rego.start` (fork; the engine
+  adds the modules and takes the plan as input in its own process) right after `terraform show -json`, then the
+  review summary in the parent (`plan` also redacts the JSON first: left out here, so the figure is on the
+  high side), then `finish(facts)` (send the facts, the query, read the answer): the time spent in `start` +
+  `finish`, i.e. what the checks add to `plan`'s own work;
+- "review + checks in `plan`": that whole sequence, to compare with "review summary" + "checks";
 - "policy check": the whole `tfreview policy check PLAN.json --policy DIR --format json` process (start-up,
   imports, reading and validating the plan, the checks, scrubbing and printing every message);
 - "review summary": `review_plan(raw).summary_json()`, what the review of the same plan costs.
@@ -20,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -48,18 +58,34 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, str(REPO / "bench" / "make_synthetic.py"), "--sizes", args.sizes, "--out", tmp],
                        check=True, capture_output=True)
-        print(f"| resource changes | plan JSON | JSON parse | {len(modules)} Rego modules: checks | messages "
-              "| `tfreview policy check` (process) | review summary |")
-        print("|---|---|---|---|---|---|---|")
+        print(f"| resource changes | plan JSON | JSON parse | {len(modules)} Rego modules: checks | engine CPU: input "
+              "+ query | checks in `plan` | messages | review summary | review + checks in `plan` "
+              "| `tfreview policy check` (process) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for n in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"synthetic-{n // 1000}k.json"
             raw = path.read_bytes()
             found: list[int] = []
+            engine: list[tuple[float, float]] = []
 
-            def check(raw: bytes = raw) -> None:
+            def check(raw: bytes = raw, found: list[int] = found,
+                      engine: list[tuple[float, float]] = engine) -> None:
                 run = rego.evaluate(modules, raw, facts, timeout=600)
                 assert run.error is None, run.error
                 found.append(len(run.findings))
+                engine.append(run.engine_cpu_s or (0.0, 0.0))
+
+            waits: list[float] = []
+
+            def in_plan(raw: bytes = raw, waits: list[float] = waits) -> None:
+                t0 = time.perf_counter()
+                started = rego.start(modules, raw, timeout=600)
+                t1 = time.perf_counter()
+                review_plan(raw).summary_json()  # what `plan` does before the facts are there (and more)
+                t2 = time.perf_counter()
+                run = started.finish(facts)
+                waits.append(t1 - t0 + time.perf_counter() - t2)
+                assert run.error is None, run.error
 
             def process(path: Path = path) -> None:
                 proc = subprocess.run([sys.executable, "-m", "tfreview", "policy", "check", str(path), "--policy",
@@ -69,10 +95,13 @@ def main() -> int:
 
             parse = timed(lambda raw=raw: orjson.loads(raw), args.repeat)
             checks = timed(check, args.repeat)
-            whole = timed(process, args.repeat)
             review = timed(lambda raw=raw: review_plan(raw).summary_json(), args.repeat)
-            print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {parse:.2f} s | {checks:.2f} s | {found[-1]:,} | "
-                  f"{whole:.2f} s | {review:.2f} s |", flush=True)
+            both = timed(in_plan, args.repeat)
+            whole = timed(process, args.repeat)
+            cpu_in, cpu_query = (statistics.median(e[i] for e in engine) for i in (0, 1))
+            print(f"| {n:,} | {len(raw) / 1e6:.1f} MB | {parse:.2f} s | {checks:.2f} s | "
+                  f"{cpu_in:.2f} + {cpu_query:.2f} s | {statistics.median(waits):.2f} s | {found[-1]:,} | {review:.2f} s | {both:.2f} s | "
+                  f"{whole:.2f} s |", flush=True)
     return 0
 
 

@@ -57,13 +57,19 @@ def canonical(doc: Any) -> bytes:
 def redact_plan(raw: bytes | str | dict) -> bytes:
     """The redacted, canonical JSON of the plan document `raw` (raises InvalidPlan for a document that is not a
     plan)."""
+    return redact_plan_with_secrets(raw)[0]
+
+
+def redact_plan_with_secrets(raw: bytes | str | dict) -> tuple[bytes, frozenset[str]]:
+    """`redact_plan(raw)` and the secrets it masked (`parse_plan(raw).sensitive_strings`), for a caller that
+    scrubs other text of them too (`tfreview plan`'s policy check messages) without parsing the plan again."""
     data = load_document(raw)
     check_format_version(data)
     secrets = parse_plan(data).sensitive_strings
     redactor = _Redactor(secrets)
     out = redactor.document(data)
     out[REDACTION_KEY] = {"version": REDACTION_VERSION, "markers": redactor.count}
-    return canonical(out)
+    return canonical(out), secrets
 
 
 class _Redactor:

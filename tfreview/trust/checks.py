@@ -148,25 +148,43 @@ def plan_facts(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, facts: Mapping[str, Any],
-               secrets: frozenset[str] | None = None) -> rego.CheckRun:
-    """Evaluate the env's modules over `plan_json` (the truth) and scrub every message of `secrets` (None: the
-    plan's sensitive strings, looked for only when there is a message: a passing plan is not parsed again)."""
+def start_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes) -> rego.Pending:
+    """Start the env's checks over `plan_json` (the truth): the engine takes the plan as input while the caller
+    builds the facts; the `approvals` rules are asked for in the same query when a module names them."""
+    from tfreview.trust import rego_approvals
+
+    selected = modules_for(modules, env_policy.checks)
+    return rego.start(selected, plan_json, env_policy.checks_namespaces, env_policy.checks_timeout_seconds,
+                      extra_rules=rego_approvals.extra_rules(selected))
+
+
+def _secrets_for(plan_json: bytes, needed: bool, secrets: frozenset[str] | None) -> frozenset[str]:
+    """`secrets`, or (None) the plan's sensitive strings, looked for only when a message `needed` scrubbing: a
+    passing plan is not parsed again."""
+    if secrets is not None:
+        return secrets
+    if not needed:
+        return frozenset()
+    from tfreview.plan.parse import sensitive_strings
+
+    return sensitive_strings(plan_json)
+
+
+def _scrubbed(run: rego.CheckRun, secrets: frozenset[str]) -> rego.CheckRun:
     from dataclasses import replace
 
     from tfreview.plan.diff import scrub
 
-    selected = modules_for(modules, env_policy.checks)
-    run = rego.evaluate(selected, plan_json, facts, env_policy.checks_namespaces, env_policy.checks_timeout_seconds)
-    if secrets is None:
-        secrets = frozenset()
-        if run.findings or run.error:
-            from tfreview.plan.parse import sensitive_strings
-
-            secrets = sensitive_strings(plan_json)
     findings = tuple(replace(f, msg=scrub(f.msg, secrets)) for f in run.findings)
-    error = scrub(run.error, secrets) if run.error else None
-    return replace(run, findings=findings, error=error)
+    return replace(run, findings=findings, error=scrub(run.error, secrets) if run.error else None)
+
+
+def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, facts: Mapping[str, Any],
+               secrets: frozenset[str] | None = None) -> rego.CheckRun:
+    """Evaluate the env's modules over `plan_json` (the truth) and scrub every message of `secrets` (None: the
+    plan's sensitive strings, looked for only when there is a message: a passing plan is not parsed again)."""
+    run = start_checks(modules, env_policy, plan_json).finish(facts)
+    return _scrubbed(run, _secrets_for(plan_json, bool(run.findings or run.error), secrets))
 
 
 def checks_record(policy_version: int, policy_sha256: str, modules: Mapping[str, str], env_policy: Any,
@@ -181,44 +199,56 @@ def checks_record(policy_version: int, policy_sha256: str, modules: Mapping[str,
     }
 
 
-def plan_checks(history: Any, env: str, plan_json: bytes, record: Mapping[str, Any]) -> dict[str, Any] | None:
+class PlanChecks:
+    """The active policy version's checks of one plan, started before the plan's review (`start_plan_checks`):
+    the engine process takes the plan as its input while `tfreview plan` builds the review the facts need;
+    `finish(record)` gives the record's `policy_checks`. Call `finish` or `cancel`."""
+
+    def __init__(self, active: Any, env_policy: Any, plan_json: bytes) -> None:
+        self.active, self.env_policy, self.plan_json = active, env_policy, plan_json
+        self.modules = modules_for(active.document.rego_modules, env_policy.checks)
+        self.pending = start_checks(active.document.rego_modules, env_policy, plan_json)
+
+    def cancel(self) -> None:
+        self.pending.cancel()
+
+    def finish(self, record: Mapping[str, Any], secrets: frozenset[str] | None = None) -> dict[str, Any]:
+        """The checks with `data.tfreview` = the facts of `record` (the plan record being made), as its
+        `policy_checks`: every message scrubbed of `secrets` (None: the plan's sensitive strings, looked for only
+        when there is a message; `plan` has them from its redaction); the `approvals` demands beside them (a rule
+        that fails, or gives the wrong shape, sets `error` and blocks)."""
+        from dataclasses import replace
+
+        from tfreview.plan.diff import scrub
+        from tfreview.trust import rego_approvals
+
+        run = self.pending.finish(plan_facts(record))
+        demands, demand_error = rego_approvals.demands_of_run(self.modules, run)
+        secrets = _secrets_for(self.plan_json, bool(run.findings or run.error or demands or demand_error), secrets)
+        run = _scrubbed(run, secrets)
+        out = checks_record(self.active.version, self.active.sha256, self.active.document.rego_modules,
+                            self.env_policy, run)
+        out["approvals"] = [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]
+        if demand_error and not out.get("error"):
+            out.update(error=scrub(demand_error, secrets), blocked=True)
+        return out
+
+
+def start_plan_checks(history: Any, env: str, plan_json: bytes) -> PlanChecks | None:
     """The checks of the active policy version for `env` over `plan_json` (as `terraform show -json` wrote it),
-    as the plan record's `policy_checks`; None when the environment has no checks."""
+    started; None when the environment has no checks."""
     if history is None:
         return None
-    active = history.active
-    env_policy = active.rules.for_env(env)
+    env_policy = history.active.rules.for_env(env)
     if not env_policy.checks:
         return None
-    facts = plan_facts(record)
-    run = run_checks(active.document.rego_modules, env_policy, plan_json, facts)
-    out = checks_record(active.version, active.sha256, active.document.rego_modules, env_policy, run)
-    return with_approval_rules(out, modules_for(active.document.rego_modules, env_policy.checks), env_policy,
-                               plan_json, facts)
+    return PlanChecks(history.active, env_policy, plan_json)
 
 
-def with_approval_rules(checks: dict[str, Any], modules: Mapping[str, str], env_policy: Any, plan_json: bytes,
-                        facts: Mapping[str, Any], secrets: frozenset[str] | None = None) -> dict[str, Any]:
-    """`checks` (a `policy_checks` record) with the demands of the modules' Rego `approvals` rules (messages
-    scrubbed of `secrets`; None: the plan's sensitive strings, looked for only when there is a message); a rule
-    that fails, or gives the wrong shape, sets `error` and blocks."""
-    from dataclasses import replace
-
-    from tfreview.plan.diff import scrub
-    from tfreview.trust import rego_approvals
-
-    demands, error = rego_approvals.evaluate(modules, plan_json, facts, env_policy.checks_namespaces,
-                                             env_policy.checks_timeout_seconds)
-    if secrets is None:
-        secrets = frozenset()
-        if demands or error:
-            from tfreview.plan.parse import sensitive_strings
-
-            secrets = sensitive_strings(plan_json)
-    out = {**checks, "approvals": [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]}
-    if error and not out.get("error"):
-        out.update(error=scrub(error, secrets), blocked=True)
-    return out
+def plan_checks(history: Any, env: str, plan_json: bytes, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`start_plan_checks` and `finish` in one: the record's `policy_checks`, or None without checks."""
+    started = start_plan_checks(history, env, plan_json)
+    return None if started is None else started.finish(record)
 
 
 def active_modules(history: Any, env: str) -> list[dict[str, str]]:

@@ -5,53 +5,48 @@ Guarantees:
 - the rule sees what `deny`/`warn` see: the plan JSON as `terraform show -json` wrote it and `data.tfreview`;
 - bounded and fail closed as the other checks (tfreview.trust.rego's forked, time-limited engine process): an
   evaluation error, the time limit or a value of the wrong shape is an error line that blocks the plan;
-- cheap when unused: modules whose text never names the rule are not evaluated again.
+- one engine pass: the rule is asked for in the checks' own query (`rego.evaluate(..., extra_rules=(RULE,))`,
+  `demands_of_run`), never in a second process that would take the plan as input again;
+- cheap when unused: when no module's text names the rule, it is not asked for.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from tfreview.review.rego_approvals import RULE, RuleApproval, defining_modules, mentions_rule, parse_demands
 from tfreview.trust import rego
 
 
-def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[str, Any] | None,
-             namespaces: tuple[str, ...], timeout: float) -> tuple[list[RuleApproval], str | None]:
-    """(demands, error) of the `approvals` rules of `namespaces` over `plan_json`; error is one line that blocks."""
-    checks = {n: s for n, s in sorted(modules.items()) if not rego.is_test_module(n)}
-    if not mentions_rule(checks):
+def extra_rules(modules: Mapping[str, str]) -> tuple[str, ...]:
+    """What to ask for beside deny/violation/warn: the rule, when a check module could define it."""
+    return (RULE,) if mentions_rule({n: s for n, s in modules.items() if not rego.is_test_module(n)}) else ()
+
+
+def demands_of_run(modules: Mapping[str, str], run: rego.CheckRun) -> tuple[list[RuleApproval], str | None]:
+    """(demands, error) of the `approvals` values of a CheckRun asked for with `extra_rules(modules)` (pure);
+    error is one line that blocks. A run that failed as a whole has its error already: no demands here."""
+    if run.error is not None:
         return [], None
-    text = plan_json.decode() if isinstance(plan_json, bytes) else plan_json
-
-    def work() -> dict[str, Any]:
-        engine, _v0 = rego._engine(checks)
-        engine.add_data({"tfreview": dict(facts or {})})
-        engine.set_input_json(text)
-        packages = set(engine.get_packages())
-        values: dict[str, Any] = {}
-        for ns in namespaces:
-            if f"data.{ns}" not in packages:
-                continue
-            path = f"data.{ns}.{RULE}"
-            try:
-                found = json.loads(engine.eval_query_as_json(path))
-            except Exception as exc:  # noqa: BLE001 - every engine failure blocks: fail closed
-                return {"error": f"{path}: {rego._first_error(str(exc))}"}
-            got = [e["value"] for r in found.get("result", []) for e in r.get("expressions", [])]
-            if got:
-                values[ns] = got[0]
-        return {"values": values}
-
-    answer = rego._in_child(work, timeout)
-    if answer.get("timeout"):
-        return [], f"policy approval rules did not finish within {timeout:g} s; a rule that runs this long blocks"
-    if answer.get("parse_error") or answer.get("error"):
-        return [], f"policy approval rules failed: {answer.get('parse_error') or answer.get('error')}"
+    if run.extra.get("error"):
+        return [], f"policy approval rules failed: {run.extra['error']}"
+    checks = {n: s for n, s in sorted(modules.items()) if not rego.is_test_module(n)}
     demands: list[RuleApproval] = []
     try:
-        for ns, value in sorted((answer.get("values") or {}).items()):
+        for ns, value in sorted((run.extra.get(RULE) or {}).items()):
             demands += parse_demands(ns, value, defining_modules(checks, ns))
     except ValueError as exc:
         return [], f"policy approval rules failed: {exc}"
     return demands, None
+
+
+def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[str, Any] | None,
+             namespaces: tuple[str, ...], timeout: float) -> tuple[list[RuleApproval], str | None]:
+    """(demands, error) of the `approvals` rules of `namespaces` over `plan_json`; error is one line that blocks.
+    (The rules alone: `plan` and `policy check` ask for them in the checks' query instead.)"""
+    asked = extra_rules(modules)
+    if not asked:
+        return [], None
+    run = rego.evaluate(modules, plan_json, facts, namespaces, timeout, extra_rules=asked)
+    if run.error is not None:
+        return [], run.error.replace("policy checks", "policy approval rules", 1)
+    return demands_of_run(modules, run)

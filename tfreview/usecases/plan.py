@@ -76,59 +76,64 @@ def plan_in_workspace(ctx: Context, ws: Workspace, app: str, version: str, env: 
     from dataclasses import replace
 
     from tfreview.plan import review_plan
-    from tfreview.plan.redact import REDACTION_VERSION, redact_plan
+    from tfreview.plan.redact import REDACTION_VERSION, redact_plan_with_secrets
 
     # Reviewers read, and the record binds, the redacted JSON: no secret leaves the binary (plan/redact.py).
     raw_json = ws.tf.show_json("tfreview.tfplan")
-    plan_json = redact_plan(raw_json)
+    from tfreview.trust.checks import start_plan_checks
 
-    review = review_plan(plan_json, roles=roles)
-    # A --var whose value the redaction replaced (sensitive, or equal to a secret) is recorded and shown masked.
-    recorded = record_options(options, redacted_variables(plan_json, options), var_files) if options else None
-    review = replace(review, terraform_options=recorded)
-    created = now_utc()
-    plan_id = new_plan_id(app, env, created)
-    keys = plan_keys(plan_id)
-    summary = review_summary(review)
-    from tfreview.review.policy import escalation_reasons
+    # The policy's Rego checks judge the truth (the unredacted JSON); only their messages are scrubbed. The engine
+    # process takes the plan as its input while the review below is built (the facts the rules see need it).
+    checks_started = start_plan_checks(ctx.policy, env, raw_json)
+    try:
+        plan_json, plan_secrets = redact_plan_with_secrets(raw_json)
 
-    # Risks that call for more approvers (destroy, replace, changed IAM/security groups), per the policy.
-    escalation = [*escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
-                                       "deposed": r.deposed} for r in review.resources), *option_risks(recorded)]
-    record = {
-        "kind": "plan",
-        "id": plan_id,
-        "plan_kind": kind,
-        "release_id": release_id,
-        "app": app,
-        "env": env,
-        "version": version,
-        "plan_sha256": hashlib.sha256(binary).hexdigest(),
-        "json_sha256": hashlib.sha256(plan_json).hexdigest(),
-        "json_redaction": REDACTION_VERSION,
-        "package_sha256": package_sha256,
-        "state_lineage": lineage,
-        "state_serial": serial,
-        "state_location": ws.state_location,
-        "prior_outputs": public_outputs(outputs),
-        "release_vars": variables,
-        "roles": roles.to_json(),
-        "terraform_options": recorded,
-        "terraform_version": review.terraform_version or "unknown",
-        "planner": ctx.user,
-        "identity": ctx.identity,
-        "created_at": iso(created),
-        "summary": summary,
-        "risky": bool(escalation),
-        "risk_reasons": [*summary["risk_reasons"], *option_risks(recorded)],
-        "escalation_reasons": list(escalation),
-    }
-    from tfreview.trust.checks import plan_checks
+        review = review_plan(plan_json, roles=roles)
+        # A --var whose value the redaction replaced (sensitive, or equal to a secret) is recorded and shown masked.
+        recorded = record_options(options, redacted_variables(plan_json, options), var_files) if options else None
+        review = replace(review, terraform_options=recorded)
+        created = now_utc()
+        plan_id = new_plan_id(app, env, created)
+        keys = plan_keys(plan_id)
+        summary = review_summary(review)
+        from tfreview.review.policy import escalation_reasons
 
-    # The policy's Rego checks judge the truth (the unredacted JSON); only their messages are scrubbed.
-    checks = plan_checks(ctx.policy, env, raw_json, record)
-    if checks is not None:
-        record["policy_checks"] = checks
+        # Risks that call for more approvers (destroy, replace, changed IAM/security groups), per the policy.
+        escalation = [*escalation_reasons({"address": r.address, "type": r.type, "action": r.action, "mode": r.mode,
+                                           "deposed": r.deposed} for r in review.resources), *option_risks(recorded)]
+        record = {
+            "kind": "plan",
+            "id": plan_id,
+            "plan_kind": kind,
+            "release_id": release_id,
+            "app": app,
+            "env": env,
+            "version": version,
+            "plan_sha256": hashlib.sha256(binary).hexdigest(),
+            "json_sha256": hashlib.sha256(plan_json).hexdigest(),
+            "json_redaction": REDACTION_VERSION,
+            "package_sha256": package_sha256,
+            "state_lineage": lineage,
+            "state_serial": serial,
+            "state_location": ws.state_location,
+            "prior_outputs": public_outputs(outputs),
+            "release_vars": variables,
+            "roles": roles.to_json(),
+            "terraform_options": recorded,
+            "terraform_version": review.terraform_version or "unknown",
+            "planner": ctx.user,
+            "identity": ctx.identity,
+            "created_at": iso(created),
+            "summary": summary,
+            "risky": bool(escalation),
+            "risk_reasons": [*summary["risk_reasons"], *option_risks(recorded)],
+            "escalation_reasons": list(escalation),
+        }
+        if checks_started is not None:
+            record["policy_checks"] = checks_started.finish(record, plan_secrets)
+    finally:
+        if checks_started is not None:
+            checks_started.cancel()  # nothing after finish; a review that failed leaves no engine process behind
     if ctx.signer is not None:  # the planner signs the plan record (plan, JSON and package sha256, state, ...)
         record = ctx.sign(record)
     # The binary holds secrets in clear: a private object (owner-only file; on S3 under private/).

@@ -95,8 +95,10 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     from tfreview.trust import rego_approvals
 
-    run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
-    demands, demand_error = rego_approvals.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout)
+    # deny/violation/warn and the `approvals` rules in one engine pass (the plan taken as input once)
+    run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout,
+                        extra_rules=rego_approvals.extra_rules(checks))
+    demands, demand_error = rego_approvals.demands_of_run(checks, run)
     error = run.error or demand_error
     if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
         secrets = _secrets(plan_json) if run.findings or error or demands else frozenset()
