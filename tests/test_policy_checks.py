@@ -22,6 +22,7 @@ from tfreview.trust import rego
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = REPO / "tests" / "data" / "rego" / "conftest_style"
 PLANS = REPO / "fixtures" / "plans"
+HIDDEN_BY_NAME = "fixture-env-secret-5e1d0b7a"  # SESSION_SECRET's value in secret_env_rotated.json: not marked
 COMPARED = ["destroy", "sg_opened", "image_bump", "sidecar_added", "traffic_shift", "service_removed", "drift"]
 
 
@@ -154,6 +155,10 @@ def test_a_rule_that_prints_a_secret_shows_it_masked(tmp_path):
     assert "(sensitive value)" in proc.stdout
     for secret in secrets:
         assert secret not in proc.stdout + proc.stderr
+    # A value Terraform does not mark but the review hides by its name (SESSION_SECRET of the web containers) is
+    # hidden in the messages too; a plain value is not.
+    assert "SESSION_SECRET=(sensitive value)" in proc.stdout and "APP_ENV=prod" in proc.stdout
+    assert HIDDEN_BY_NAME not in proc.stdout + proc.stderr
 
 
 # -- engine: parsing, v0/v1, fail closed ----------------------------------------------------------------------------
@@ -343,6 +348,25 @@ def test_plan_time_checks_scrub_what_a_rule_prints(tmp_path):
         text = "\n".join(f.msg for f in run.findings)
         assert "runs privileged" in text and "(sensitive value)" in text
         assert not any(s in text for s in secrets if len(s) >= 4)
+        assert "APP_ENV=prod" in text
+        assert given is not None or HIDDEN_BY_NAME not in text  # found by the redaction, not given
+    # As `plan` calls it: with the secrets of its own redaction.
+    from tfreview.plan.redact import redact_plan_with_secrets
+
+    run = run_checks(modules, EnvPolicy(checks=("policy/*.rego",)), raw, {}, redact_plan_with_secrets(raw)[1])
+    text = "\n".join(f.msg for f in run.findings)
+    assert "SESSION_SECRET=(sensitive value)" in text and HIDDEN_BY_NAME not in text and "APP_ENV=prod" in text
+
+
+def test_the_scrubber_hides_every_character_of_every_secret_it_knows():
+    from tfreview.plan.diff import Scrubber
+
+    scrub = Scrubber(frozenset({"abcdef", "defghi", "xyz", "k3y-secret"}))
+    assert scrub("1 abcdefghi 2") == "1 (sensitive value) 2"  # overlapping secrets: one marker over both
+    assert scrub("k3y-secretk3y-secret!") == "(sensitive value)(sensitive value)!"
+    assert scrub("xyz is too short to be a secret") == "xyz is too short to be a secret"
+    assert scrub("abcde, defgh") == "abcde, defgh"
+    assert Scrubber(frozenset())("anything") == "anything"
 
 
 def test_one_query_reads_every_namespace_and_an_error_still_names_its_rule():

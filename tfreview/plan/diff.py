@@ -514,10 +514,48 @@ def _has_marks(marks: Any) -> bool:
 
 def scrub(text: str, secrets: frozenset[str]) -> str:
     """`text` with every occurrence of a known sensitive string (4+ characters) replaced by a marker."""
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "(sensitive value)")
-    return text
+    return Scrubber(secrets)(text)
+
+
+class Scrubber:
+    """`scrub` for many texts and many secrets: the secrets indexed once by their first four characters, so a text
+    costs one look-up per character, not one search per secret (a plan's policy messages against thousands of
+    hidden values). Every character of every occurrence is hidden, overlapping occurrences included: each run of
+    hidden characters becomes one marker."""
+
+    MARKER = "(sensitive value)"
+
+    def __init__(self, secrets: frozenset[str] | set[str]) -> None:
+        self._by_prefix: dict[str, list[str]] = {}
+        for secret in secrets:
+            if len(secret) >= 4:
+                self._by_prefix.setdefault(secret[:4], []).append(secret)
+
+    def __call__(self, text: str) -> str:
+        if not self._by_prefix or len(text) < 4:
+            return text
+        get = self._by_prefix.get
+        spans: list[list[int]] = []
+        for i in range(len(text) - 3):
+            candidates = get(text[i:i + 4])
+            if not candidates:
+                continue
+            end = max((i + len(s) for s in candidates if text.startswith(s, i)), default=i)
+            if end == i:
+                continue
+            if spans and i < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([i, end])
+        if not spans:
+            return text
+        out, at = [], 0
+        for start, end in spans:
+            out.append(text[at:start])
+            out.append(self.MARKER)
+            at = end
+        out.append(text[at:])
+        return "".join(out)
 
 
 def path_text(path: Iterable[Any]) -> str:

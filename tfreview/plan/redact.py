@@ -61,21 +61,24 @@ def redact_plan(raw: bytes | str | dict) -> bytes:
 
 
 def redact_plan_with_secrets(raw: bytes | str | dict) -> tuple[bytes, frozenset[str]]:
-    """`redact_plan(raw)` and the secrets it masked (`parse_plan(raw).sensitive_strings`), for a caller that
-    scrubs other text of them too (`tfreview plan`'s policy check messages) without parsing the plan again."""
+    """`redact_plan(raw)` and the secrets it hid (Terraform's sensitive strings, and the values hidden by their
+    name, such as `SESSION_SECRET`'s, that Terraform did not mark), for a caller that scrubs other text of them too
+    (`tfreview plan`'s policy check messages) without parsing the plan again: a rule that prints a secret's value
+    shows no more of it than the review does."""
     data = load_document(raw)
     check_format_version(data)
     secrets = parse_plan(data).sensitive_strings
     redactor = _Redactor(secrets)
     out = redactor.document(data)
     out[REDACTION_KEY] = {"version": REDACTION_VERSION, "markers": redactor.count}
-    return canonical(out), secrets
+    return canonical(out), secrets | frozenset(redactor.hidden)
 
 
 class _Redactor:
     def __init__(self, secrets: frozenset[str]) -> None:
         self.secrets = secrets
         self.markers: dict[tuple[str, str], str] = {}
+        self.hidden: set[str] = set()  # the strings hidden by their name only (Terraform did not mark them)
 
     @property
     def count(self) -> int:
@@ -120,10 +123,15 @@ class _Redactor:
             return value
         if isinstance(value, dict):
             named = _named_secret(parent_key, value.get("name"))
-            return {k: self.marker(v) if named(k) else self.scrub(v, k, depth + 1) for k, v in sorted(value.items())}
+            return {k: self.by_name(v) if named(k) else self.scrub(v, k, depth + 1) for k, v in sorted(value.items())}
         if isinstance(value, list):
             return [self.scrub(v, None, depth + 1) for v in value]
         return value
+
+    def by_name(self, value: Any) -> Any:
+        """The marker of a value hidden because of its name; its strings are remembered (`hidden`)."""
+        _collect_strings(value, self.hidden)
+        return self.marker(value)
 
     # -- marked values ---------------------------------------------------------------------------------------
     def hide(self, value: Any, ecs_definitions: bool = False) -> Any:
@@ -165,7 +173,8 @@ class _Redactor:
             return self.scrub(value, path[-1] if path else None)
         if isinstance(value, dict) and isinstance(marks, dict):
             named = _named_secret(path[-1] if path else None, value.get("name"))
-            return {k: self.marked(v, True if named(k) else _sub_marks(marks, k), (*path, k), ecs)
+            return {k: self.by_name(v) if named(k) and not _any_mark(_sub_marks(marks, k)) else
+                    self.marked(v, True if named(k) else _sub_marks(marks, k), (*path, k), ecs)
                     for k, v in sorted(value.items())}
         if isinstance(value, list) and isinstance(marks, list):
             return [self.marked(v, _sub_marks(marks, i), (*path, i), ecs) for i, v in enumerate(value)]
@@ -185,6 +194,9 @@ class _Redactor:
             ob, oa = {}, {}
             for k in sorted(set(b) | set(a)):
                 named = named_b(k) or named_a(k)  # as the review: a secret name on either side hides both
+                if named:
+                    _collect_strings(b.get(k), self.hidden)
+                    _collect_strings(a.get(k), self.hidden)
                 vb, va = self.pair(b.get(k), a.get(k), True if named else _sub_marks(bs, k),
                                    True if named else _sub_marks(as_, k), (*path, k), ecs)
                 if k in b:
@@ -299,6 +311,18 @@ class _Redactor:
         if isinstance(value, list):
             return [self.constants(v) for v in value]
         return value
+
+
+def _collect_strings(value: Any, into: set[str]) -> None:
+    """Every string in `value` added to `into` (an object's keys are not: `name`, `value` are no secrets)."""
+    if isinstance(value, str):
+        into.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _collect_strings(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_strings(v, into)
 
 
 def _map_strings(value: Any, fn: Any) -> Any:

@@ -165,18 +165,19 @@ def _secrets_for(plan_json: bytes, needed: bool, secrets: frozenset[str] | None)
         return secrets
     if not needed:
         return frozenset()
-    from tfreview.plan.parse import sensitive_strings
+    from tfreview.plan.redact import redact_plan_with_secrets
 
-    return sensitive_strings(plan_json)
+    return redact_plan_with_secrets(plan_json)[1]  # what the review hides, hidden by name included
 
 
 def _scrubbed(run: rego.CheckRun, secrets: frozenset[str]) -> rego.CheckRun:
     from dataclasses import replace
 
-    from tfreview.plan.diff import scrub
+    from tfreview.plan.diff import Scrubber
 
-    findings = tuple(replace(f, msg=scrub(f.msg, secrets)) for f in run.findings)
-    return replace(run, findings=findings, error=scrub(run.error, secrets) if run.error else None)
+    scrub = Scrubber(secrets)
+    findings = tuple(replace(f, msg=scrub(f.msg)) for f in run.findings)
+    return replace(run, findings=findings, error=scrub(run.error) if run.error else None)
 
 
 def run_checks(modules: Mapping[str, str], env_policy: Any, plan_json: bytes, facts: Mapping[str, Any],
@@ -219,7 +220,7 @@ class PlanChecks:
         that fails, or gives the wrong shape, sets `error` and blocks)."""
         from dataclasses import replace
 
-        from tfreview.plan.diff import scrub
+        from tfreview.plan.diff import Scrubber
         from tfreview.trust import rego_approvals
 
         run = self.pending.finish(plan_facts(record))
@@ -228,9 +229,10 @@ class PlanChecks:
         run = _scrubbed(run, secrets)
         out = checks_record(self.active.version, self.active.sha256, self.active.document.rego_modules,
                             self.env_policy, run)
-        out["approvals"] = [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]
+        scrub = Scrubber(secrets)
+        out["approvals"] = [replace(d, msg=scrub(d.msg)).to_json() for d in demands]
         if demand_error and not out.get("error"):
-            out.update(error=scrub(demand_error, secrets), blocked=True)
+            out.update(error=scrub(demand_error), blocked=True)
         return out
 
 

@@ -54,10 +54,11 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
             plan_json = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}", "pass a `terraform show -json` file") from None
-        from tfreview.plan.parse import load_document, parse_plan
+        from tfreview.plan.redact import redact_plan_with_secrets
 
-        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file).
-        secrets = parse_plan(load_document(plan_json)).sensitive_strings
+        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file);
+        # the messages are scrubbed of every value the review would hide (hidden by name included).
+        secrets = redact_plan_with_secrets(plan_json)[1]
         facts = {"env": env}
     else:
         if store_url is None:
@@ -89,7 +90,7 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
             raise BadInput(f"the store's policy version {active.version} has no checks for {env or 'default'}",
                            "pass --policy DIR, or --env ENV of an environment with checks")
         source = f"policy version {active.version}"
-    from tfreview.plan.diff import scrub
+    from tfreview.plan.diff import Scrubber
 
     from dataclasses import replace
 
@@ -102,12 +103,13 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     error = run.error or demand_error
     if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
         secrets = _secrets(plan_json) if run.findings or error or demands else frozenset()
-    results = [{**f.to_json(), "msg": scrub(f.msg, secrets)} for f in run.findings]
+    scrub = Scrubber(secrets)
+    results = [{**f.to_json(), "msg": scrub(f.msg)} for f in run.findings]
     return {"target": target, "policy": source, "modules": [{"name": n, "sha256": rego.module_sha256(s)}
                                                              for n, s in sorted(checks.items())],
-            "rego_version": run.rego_version, "error": scrub(error, secrets) if error else None,
+            "rego_version": run.rego_version, "error": scrub(error) if error else None,
             "blocked": run.blocked or bool(demand_error), "results": results,
-            "approvals": [replace(d, msg=scrub(d.msg, secrets)).to_json() for d in demands]}
+            "approvals": [replace(d, msg=scrub(d.msg)).to_json() for d in demands]}
 
 
 def _secrets(plan: Any) -> frozenset[str]:
