@@ -18,7 +18,9 @@ from tests.data.corpus import data_plans, fixture_plans, peer_plans
 from tfreview import native
 
 ROOT = Path(__file__).resolve().parent.parent
-WHICH = "import tfreview.plan.diff as d, tfreview.render.lines as l; print(d.__file__); print(l.__file__)"
+# Where each compiled module is imported from (a .so of .native/, or its .py).
+WHICH = "import importlib\n" + "".join(
+    f"print(importlib.import_module({name.removesuffix('.py').replace('/', '.')!r}).__file__)\n" for name in native.COMPILED)
 
 
 needs_build = pytest.mark.skipif(not native.fresh(), reason="no fresh compiled build in .native/: `make native` "
