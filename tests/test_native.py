@@ -58,6 +58,8 @@ def test_an_edited_source_a_damaged_stamp_or_another_python_fall_back_to_pure_py
     data = json.loads(stamp.read_text())
     stamp.write_text(json.dumps({**data, "python": "cpython-399"}))
     assert all(f.endswith(".py") for f in _run(WHICH, copy)), "a build for another Python was used"
+    stamp.write_text(json.dumps({**data, "compiled": list(native.COMPILED[:2])}))
+    assert all(f.endswith(".py") for f in _run(WHICH, copy)), "a build of another list of modules was used"
     stamp.write_text("{not json")
     assert all(f.endswith(".py") for f in _run(WHICH, copy))
 
