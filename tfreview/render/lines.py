@@ -14,7 +14,7 @@ import orjson
 from tfreview.errors import BadInput
 from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, is_json_text, looks_secret,
                                 marks_getter, sorted_names, sub_marks, subtree)
-from tfreview.plan.markers import Marker
+from tfreview.plan.markers import UNKNOWN, Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
 from tfreview.plan.review import ResourceDiff, Review
@@ -137,6 +137,7 @@ def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -
 # secret, equal to a sensitive value, JSON text, nested near `MAX_DEPTH`) is handed to the tree (`subtree`), so
 # what is masked stays decided in `plan/diff.py`. The same bytes as `_resource` (tests/test_render_one_side.py).
 _NO_VALUES: dict = {}
+_UNKNOWN_TEXT = format_value(UNKNOWN)
 
 
 def _one_side_text(res: ResourceDiff, side: OneSide) -> str:
@@ -167,14 +168,18 @@ def _side_object(side: OneSide, values: dict, au: Any, bs: Any, as_: Any, path: 
         secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
         cbs = bs_get(key)
         cas = as_get(key)
-        if not secret and cau is not True and cbs is not True and cas is not True:
-            kind = type(value)
-            if kind is str:
-                if value not in secrets and not is_json_text(value):
-                    out.append(pad + _label(key) + orjson.dumps(value).decode() + tail)
+        if not secret and cbs is not True and cas is not True:
+            if cau is not True:
+                kind = type(value)
+                if kind is str:
+                    if value not in secrets and not is_json_text(value):
+                        out.append(pad + _label(key) + orjson.dumps(value).decode() + tail)
+                        continue
+                elif kind is int or kind is float or kind is bool:
+                    out.append(pad + _label(key) + format_value(value) + tail)
                     continue
-            elif kind is int or kind is float or kind is bool:
-                out.append(pad + _label(key) + format_value(value) + tail)
+            elif created:  # known after apply, and not sensitive: what the tree's "unknown" node prints
+                out.append(pad + _label(key) + _UNKNOWN_TEXT)
                 continue
         _side_child(side, key, key, value, cau, cbs, cas, secret, path, depth, out)
 
@@ -199,14 +204,18 @@ def _side_list(side: OneSide, items: list, au: Any, bs: Any, as_: Any, path: tup
             continue
         elif value is None:
             continue
-        if cau is not True and cbs is not True and cas is not True:
-            kind = type(value)
-            if kind is str:
-                if value not in secrets and not is_json_text(value):
-                    out.append(pad + orjson.dumps(value).decode() + tail)
+        if cbs is not True and cas is not True:
+            if cau is not True:
+                kind = type(value)
+                if kind is str:
+                    if value not in secrets and not is_json_text(value):
+                        out.append(pad + orjson.dumps(value).decode() + tail)
+                        continue
+                elif kind is int or kind is float or kind is bool:
+                    out.append(pad + format_value(value) + tail)
                     continue
-            elif kind is int or kind is float or kind is bool:
-                out.append(pad + format_value(value) + tail)
+            else:  # created (a deleted one's went to the tree above): known after apply
+                out.append(pad + _UNKNOWN_TEXT)
                 continue
         _side_child(side, i, None, value, cau, cbs, cas, False, path, depth, out)
 
