@@ -27,7 +27,7 @@ $(BIN)/tfreview: pyproject.toml $(LOCK)
 
 venv: $(BIN)/tfreview native
 
-# Optional speed: the two hottest modules compiled with mypyc into .native/ (tfreview/native.py), rebuilt when a
+# Optional speed: the hottest modules (tfreview/native.py's COMPILED) compiled with mypyc into .native/ (tfreview/native.py), rebuilt when a
 # source they depend on changes (the script checks, a no-op otherwise); without a C compiler tfreview runs pure
 # Python. Then the bytecode of the package (this machine sets PYTHONDONTWRITEBYTECODE: without it every run
 # compiles tfreview's sources again).

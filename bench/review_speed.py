@@ -42,8 +42,9 @@ BASELINE = ""  # --baseline
 LOADS = [PY, "-c", "import sys, orjson; orjson.loads(open(sys.argv[1], 'rb').read())"]
 
 
-def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one process whose stdout is a pipe read to its end."""
+def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds: user + system) of one process whose stdout is a pipe read to its
+    end. CPU is what a loaded machine distorts least (wall time there is mostly waiting for a core)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -54,7 +55,7 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(argv)}: exit {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def tf_env() -> dict[str, str]:
@@ -77,7 +78,7 @@ def make_tfdata(env: dict[str, str]) -> None:
 
 
 def run_group(name: str, specs: dict[str, tuple[list[str], Path]], env: dict[str, str], repeat: int) -> dict:
-    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in specs}
+    runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in specs}
     envs = {label: {**env, "PYTHONPATH": BASELINE} if label.startswith("baseline") and BASELINE else env
             for label in specs}
     for label, (argv, cwd) in specs.items():  # warm the page cache
@@ -87,9 +88,9 @@ def run_group(name: str, specs: dict[str, tuple[list[str], Path]], env: dict[str
             runs[label].append(measure(argv, cwd, envs[label]))
     out = {}
     for label, got in runs.items():
-        walls = [w for w, _ in got]
+        walls = [w for w, _, _ in got]
         out[label] = {"median": statistics.median(walls), "min": min(walls), "max": max(walls),
-                      "rss": max(r for _, r in got)}
+                      "rss": max(r for _, r, _ in got), "cpu": statistics.median(c for _, _, c in got)}
     print(f"measured {name}", file=sys.stderr)
     return out
 
@@ -136,6 +137,16 @@ def main() -> int:
         print(f"| {name} | {mb:.1f} MB | {lo['median']:.2f} s ({lo['min']:.2f}-{lo['max']:.2f}) | "
               f"{rv['median']:.2f} s ({rv['min']:.2f}-{rv['max']:.2f}) | {rv['median'] / lo['median']:.1f}x | "
               f"{lo['rss']:.0f} / {rv['rss']:.0f} MB | {rv['rss'] / lo['rss']:.2f}x |")
+    print("\nCPU (user + system, median), the same runs:\n")
+    print("| plan | `orjson.loads` | review | CPU ratio |" + (" baseline review | CPU ratio |" if BASELINE else ""))
+    print("|---|---|---|---|" + ("---|---|" if BASELINE else ""))
+    for name, _, got in rows:
+        lo, rv = got["loads"]["cpu"], got["review"]["cpu"]
+        line = f"| {name} | {lo:.2f} s | {rv:.2f} s | {rv / lo:.1f}x |"
+        if BASELINE:
+            base = got["baseline review"]["cpu"]
+            line += f" {base:.2f} s | {base / lo:.1f}x |"
+        print(line)
     if BASELINE:
         print(f"\nBaseline ({BASELINE}), the same rounds:\n")
         print("| plan | baseline review | time ratio | review now | time ratio |")

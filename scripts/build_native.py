@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile tfreview's two hottest modules with mypyc into .native/ (see tfreview/native.py); `make` runs this.
+"""Compile tfreview's hottest modules (`native.COMPILED`) with mypyc into .native/ (see tfreview/native.py); `make` runs this.
 
 Optional by design: without mypyc or a C compiler, or when a build fails, this says so in one line and leaves
 no stamp, and tfreview runs its pure-Python modules (the same output, slower on big plans). Exit 0 either way,
@@ -41,7 +41,8 @@ def build() -> str | None:
             shutil.rmtree(work / scratch, ignore_errors=True)
         for leftover in work.glob("*.so"):  # nothing belongs at the top (one module per build)
             leftover.unlink()
-        (work / "stamp.json").write_text(json.dumps({"python": native.build_tag(), "sources": state}, indent=1))
+        (work / "stamp.json").write_text(json.dumps({"python": native.build_tag(), "sources": state,
+                                                            "compiled": list(native.COMPILED)}, indent=1))
         shutil.copytree(work, native.BUILD)
     return None
 

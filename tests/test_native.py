@@ -18,7 +18,9 @@ from tests.data.corpus import data_plans, fixture_plans, peer_plans
 from tfreview import native
 
 ROOT = Path(__file__).resolve().parent.parent
-WHICH = "import tfreview.plan.diff as d, tfreview.render.lines as l; print(d.__file__); print(l.__file__)"
+# Where each compiled module is imported from (a .so of .native/, or its .py).
+WHICH = "import importlib\n" + "".join(
+    f"print(importlib.import_module({name.removesuffix('.py').replace('/', '.')!r}).__file__)\n" for name in native.COMPILED)
 
 
 needs_build = pytest.mark.skipif(not native.fresh(), reason="no fresh compiled build in .native/: `make native` "
@@ -56,6 +58,8 @@ def test_an_edited_source_a_damaged_stamp_or_another_python_fall_back_to_pure_py
     data = json.loads(stamp.read_text())
     stamp.write_text(json.dumps({**data, "python": "cpython-399"}))
     assert all(f.endswith(".py") for f in _run(WHICH, copy)), "a build for another Python was used"
+    stamp.write_text(json.dumps({**data, "compiled": list(native.COMPILED[:2])}))
+    assert all(f.endswith(".py") for f in _run(WHICH, copy)), "a build of another list of modules was used"
     stamp.write_text("{not json")
     assert all(f.endswith(".py") for f in _run(WHICH, copy))
 

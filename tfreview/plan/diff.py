@@ -109,6 +109,79 @@ def build_tree(
     return _node(b, a, after_unknown, before_sensitive, after_sensitive, ctx, (), False, None)
 
 
+class OneSide(NamedTuple):
+    """A created or deleted object whose tree `build_tree` would make through `_one_sided` alone (see `one_side`):
+    what a renderer needs to write its lines straight from the values, and to hand back to `subtree` every
+    attribute that is not a plain value, object or list (anything marked, named like a secret, equal to a
+    sensitive value, JSON text, or nested near `MAX_DEPTH`), so masking stays decided here."""
+
+    values: dict
+    created: bool  # `values` is the after side (else the before side)
+    after_unknown: Any
+    before_sensitive: Any
+    after_sensitive: Any
+    ctx: _Ctx
+
+
+def one_side(
+    before: Any,
+    after: Any,
+    after_unknown: Any = None,
+    before_sensitive: Any = None,
+    after_sensitive: Any = None,
+    *,
+    secrets: frozenset[str] = frozenset(),
+    replace_paths: Iterable[tuple] = (),
+    json_normalizers: dict[tuple, Callable[[Any], Any]] | None = None,
+    collapse_unchanged: bool = False,
+) -> OneSide | None:
+    """`build_tree`'s arguments as a `OneSide` when its root is an object on one side only (a created or deleted
+    resource, nothing forcing a replacement, the whole object neither sensitive nor unknown); else None."""
+    if replace_paths or before_sensitive is True or after_sensitive is True or after_unknown is True:
+        return None
+    if before is None and isinstance(after, dict):
+        values, created = after, True
+    elif after is None and isinstance(before, dict):
+        values, created = before, False
+    else:
+        return None
+    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(), normalizers=json_normalizers or {},
+               collapse=collapse_unchanged)
+    return OneSide(values, created, after_unknown, before_sensitive, after_sensitive, ctx)
+
+
+ABSENT = _ABSENT  # a side that does not exist, for `subtree` (None is a value: JSON null)
+
+
+def subtree(b: Any, a: Any, au: Any, bs: Any, as_: Any, side: OneSide, path: tuple, secret: bool, key: Any) -> Node:
+    """The tree `build_tree` makes for the attribute at `path` of a `OneSide` (`b` / `a`: its values, `ABSENT`
+    for a missing side; `secret`: named like a secret by its parent; `key`: its name)."""
+    return _node(b, a, au, bs, as_, side.ctx, path, secret, key)
+
+
+def sorted_names(before: dict, after: dict, after_unknown: Any) -> list:
+    """The attribute names of an object in the order its tree lists them (names known only after apply too)."""
+    names: Iterable[Any]
+    if isinstance(after_unknown, dict) and after_unknown:
+        names = before.keys() | after.keys() | {k for k, v in after_unknown.items() if v is True}
+    else:  # no set to build for a created or deleted object (a dict's keys are distinct already)
+        names = after.keys() if not before else before.keys() if not after else before.keys() | after.keys()
+    try:
+        return sorted(names)  # object keys are strings (JSON)
+    except TypeError:
+        return sorted(names, key=str)
+
+
+def marks_getter(marks: Any) -> Callable[[Any], Any]:
+    """`lambda key: marks[key]` for the marks of an object (True, a dict, or nothing), None when absent."""
+    return _marks_getter(marks)
+
+
+def sub_marks(marks: Any, key: Any) -> Any:
+    """The marks of `key` (an attribute name or a list index) within `marks`."""
+    return _sub(marks, key)
+
+
 def _action(b: Any, a: Any) -> str:
     if b is _ABSENT:
         return "create"
@@ -298,16 +371,7 @@ def _sub(marks: Any, key: Any) -> Any:
 def _object(b, a, au, bs, as_, ctx, path, forces, parent_key) -> Node:
     bd = b if isinstance(b, dict) else _NO_ATTRIBUTES
     ad = a if isinstance(a, dict) else _NO_ATTRIBUTES
-    # Attributes in name order, as Terraform prints them (unknown-only attributes included).
-    names: Iterable[Any]
-    if isinstance(au, dict) and au:
-        names = bd.keys() | ad.keys() | {k for k, v in au.items() if v is True}
-    else:  # no set to build for a created or deleted object (a dict's keys are distinct already)
-        names = ad.keys() if not bd else bd.keys() if not ad else bd.keys() | ad.keys()
-    try:
-        keys = sorted(names)  # object keys are strings (JSON)
-    except TypeError:
-        keys = sorted(names, key=str)
+    keys = sorted_names(bd, ad, au)  # in name order, as Terraform prints them (unknown-only attributes included)
     env_map = parent_key in ENV_CONTAINER_KEYS
     name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
     # The hottest loops of a review, kept lean for speed: one lookup function per marks (`_sub` without its checks
@@ -397,6 +461,11 @@ def _marks_getter(marks: Any) -> Callable[[Any], Any]:
 
 
 _PRIMITIVES = frozenset({str, int, float, bool})
+
+
+def is_json_text(value: Any) -> bool:
+    """A string that may hold a JSON object or list (the tree decodes and diffs it structurally)."""
+    return _is_json_text(value)
 
 
 def _plain_primitive(value: Any, ctx: _Ctx) -> bool:

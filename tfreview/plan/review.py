@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Node, build_tree, path_text, scrub
+from tfreview.plan.diff import Node, OneSide, build_tree, one_side, path_text, scrub
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
@@ -106,6 +106,25 @@ class ResourceDiff:
             return self.full_tree if full else self.tree
         tree = self._full_tree if full else self._tree
         return tree if tree is not None else self._build(collapse=not full)
+
+    def one_side(self, full: bool) -> OneSide | None:
+        """What `tree_for(full)` is built from, when it is a created or deleted object made of one side alone
+        (`diff.one_side`): a renderer may write its lines from the values. None for everything else, and for a
+        replacement (its tree may be folded: `fold_empty_unset`)."""
+        rc = self._change
+        if (rc.action in REPLACE_ACTIONS and not self.is_drift) or (self._full_tree if full else self._tree) is not None:
+            return None  # (a tree already built is written as it is)
+        return one_side(
+            rc.before,
+            rc.after,
+            rc.after_unknown,
+            rc.before_sensitive,
+            rc.after_sensitive,
+            secrets=self._secrets,
+            replace_paths=rc.replace_paths,
+            json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
+            collapse_unchanged=not full,
+        )
 
     def _build(self, *, collapse: bool) -> Node:
         rc = self._change

@@ -12,8 +12,9 @@ from typing import Any, Callable, NamedTuple, Sequence
 import orjson
 
 from tfreview.errors import BadInput
-from tfreview.plan.diff import Node
-from tfreview.plan.markers import Marker
+from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, is_json_text, looks_secret,
+                                marks_getter, sorted_names, sub_marks, subtree)
+from tfreview.plan.markers import UNKNOWN, Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
 from tfreview.plan.review import ResourceDiff, Review
@@ -122,7 +123,127 @@ def resource_lines(res: ResourceDiff, *, full: bool = False) -> list[Line]:
 def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -> str:
     """The plain text of `resource_lines(res, full=full)`, made without the `Line` objects; `keep=False`: the
     tree, when not built yet, is not kept (see `ResourceDiff.tree_for`)."""
+    side = res.one_side(full)
+    if side is not None:
+        return _one_side_text(res, side)
     return "\n".join(_resource(res, full, _text_line, keep))
+
+
+# --- created and deleted resources, written straight from their values ------------------------------------------
+# Most resources of a big plan are created or deleted whole: every attribute is shown, "+ name = value" (or
+# "- name = value -> null"), nothing compared. Their text is written here from the values, without the tree's
+# `Node`s (a 10,000-resource plan of deletions makes some 200,000 of them only to be printed once). Only plain
+# values, objects and lists are written here; every other attribute (marked sensitive or unknown, named like a
+# secret, equal to a sensitive value, JSON text, nested near `MAX_DEPTH`) is handed to the tree (`subtree`), so
+# what is masked stays decided in `plan/diff.py`. The same bytes as `_resource` (tests/test_render_one_side.py).
+_NO_VALUES: dict = {}
+_UNKNOWN_TEXT = format_value(UNKNOWN)
+
+
+def _one_side_text(res: ResourceDiff, side: OneSide) -> str:
+    kind = "data" if res.mode == "data" else "resource"
+    out = [_prefix(0, None) + headline(res),
+           _prefix(0, SYMBOLS.get(res.action, "~")) + f'{kind} "{res.type}" "{res.name}" {{']
+    _side_object(side, side.values, side.after_unknown, side.before_sensitive, side.after_sensitive, (), None, 1, out)
+    out.append(_prefix(0, " ") + "}")
+    return "\n".join(out)
+
+
+def _side_object(side: OneSide, values: dict, au: Any, bs: Any, as_: Any, path: tuple, parent_key: Any, depth: int,
+                 out: list) -> None:
+    """The lines of the attributes of one object of a `OneSide` (`diff._object` and `_one_sided`, then `_node`)."""
+    created = side.created
+    keys = sorted_names(_NO_VALUES, values, au) if created else sorted_names(values, _NO_VALUES, au)
+    env_map = parent_key in ENV_CONTAINER_KEYS
+    name_secret = looks_secret(values.get("name"))
+    au_get, bs_get, as_get = marks_getter(au), marks_getter(bs), marks_getter(as_)
+    secrets = side.ctx.secrets
+    pad = _prefix(depth, "+" if created else "-")
+    tail = "" if created else " -> null"
+    for key in keys:
+        value = values.get(key)
+        cau = au_get(key)
+        if value is None and (not created or cau is not True):  # absent (a created one may be known after apply)
+            continue
+        secret = (env_map and looks_secret(key)) or (name_secret and key == "value")
+        cbs = bs_get(key)
+        cas = as_get(key)
+        if not secret and cbs is not True and cas is not True:
+            if cau is not True:
+                kind = type(value)
+                if kind is str:
+                    if value not in secrets and not is_json_text(value):
+                        out.append(pad + _label(key) + orjson.dumps(value).decode() + tail)
+                        continue
+                elif kind is int or kind is float or kind is bool:
+                    out.append(pad + _label(key) + format_value(value) + tail)
+                    continue
+            elif created:  # known after apply, and not sensitive: what the tree's "unknown" node prints
+                out.append(pad + _label(key) + _UNKNOWN_TEXT)
+                continue
+        _side_child(side, key, key, value, cau, cbs, cas, secret, path, depth, out)
+
+
+def _side_list(side: OneSide, items: list, au: Any, bs: Any, as_: Any, path: tuple, depth: int, out: list) -> None:
+    """The lines of the elements of one list of a `OneSide` (`diff._list`'s general case, then `_node`)."""
+    created = side.created
+    secrets = side.ctx.secrets
+    pad = _prefix(depth, "+" if created else "-")
+    tail = "" if created else " -> null"
+    for i in range(max(len(items), len(au) if isinstance(au, list) else 0)):
+        cau = sub_marks(au, i) if au else None
+        cbs = sub_marks(bs, i) if bs else None
+        cas = sub_marks(as_, i) if as_ else None
+        value = items[i] if i < len(items) else None
+        if created:
+            if value is None and cau is not True:
+                continue
+        elif cau is True:  # a deleted element known after apply: compared, not one-sided (the tree decides)
+            before = ABSENT if value is None else value
+            _node(i, subtree(before, None, cau, cbs, cas, side, path + (i,), False, None), depth, True, out, _text_line)
+            continue
+        elif value is None:
+            continue
+        if cbs is not True and cas is not True:
+            if cau is not True:
+                kind = type(value)
+                if kind is str:
+                    if value not in secrets and not is_json_text(value):
+                        out.append(pad + orjson.dumps(value).decode() + tail)
+                        continue
+                elif kind is int or kind is float or kind is bool:
+                    out.append(pad + format_value(value) + tail)
+                    continue
+            else:  # created (a deleted one's went to the tree above): known after apply
+                out.append(pad + _UNKNOWN_TEXT)
+                continue
+        _side_child(side, i, None, value, cau, cbs, cas, False, path, depth, out)
+
+
+def _side_child(side: OneSide, key: Any, name: Any, value: Any, au: Any, bs: Any, as_: Any, secret: bool,
+                parent_path: tuple, depth: int, out: list) -> None:
+    """The lines of an attribute (`name` its key) or list element (`key` its index, `name` None) that is not a
+    plain value: an object or list written here, anything else by the tree."""
+    path = parent_path + (key,)
+    kind = type(value)
+    if (not secret and au is not True and bs is not True and as_ is not True and (kind is dict or kind is list)
+            and len(path) < MAX_DEPTH):
+        head = _prefix(depth, "+" if side.created else "-") + _label(key)
+        start = len(out)
+        out.append(head)  # the opening line, once it is known whether anything is inside
+        if kind is dict:
+            _side_object(side, value, au, bs, as_, path, name, depth + 1, out)
+        else:
+            _side_list(side, value, au, bs, as_, path, depth + 1, out)
+        if len(out) == start + 1:
+            out[start] = head + ("{}" if kind is dict else "[]")
+        else:
+            out[start] = head + ("{" if kind is dict else "[")
+            out.append(_prefix(depth, " ") + ("}" if kind is dict else "]"))
+        return
+    tree = (subtree(ABSENT, value, au, bs, as_, side, path, secret, name) if side.created
+            else subtree(value, ABSENT, au, bs, as_, side, path, secret, name))
+    _node(key, tree, depth, True, out, _text_line)
 
 
 def _resource(res: ResourceDiff, full: bool, make: LineMaker, keep: bool = True) -> list:
