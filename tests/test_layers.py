@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tfreview"
 # The layers above the base: the command line calls the use cases, the use cases call everything below.
-UPPER = ("tfreview.cli", "tfreview.usecases", "tfreview.__main__")
+UPPER = ("tfreview.cli", "tfreview.usecases", "tfreview.__main__", "tfreview.launch")
 
 
 def _module_name(path: Path) -> str:

@@ -22,6 +22,7 @@ def _entry(cache: Path) -> os.stat_result:
 
 
 @pytest.mark.skipif(not shutil.which(os.environ.get("TFREVIEW_TERRAFORM_BIN", "terraform")), reason="no terraform")
+@pytest.mark.skipif(not os.environ.get("TFREVIEW_PROVIDER_MIRROR"), reason="no provider mirror (make test sets it)")
 def test_parallel_inits_link_the_cached_provider_and_leave_the_cache_untouched(tmp_path):
     settings = Settings(terraform_bin=os.environ.get("TFREVIEW_TERRAFORM_BIN", "terraform"),
                         provider_mirror=os.environ.get("TFREVIEW_PROVIDER_MIRROR") or None,
