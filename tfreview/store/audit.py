@@ -35,7 +35,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -311,16 +311,22 @@ class Segment:
 def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
     """(lines, entries) of the segment in `raw`: its entries' bytes, one per line, and those lines parsed as one JSON
     list (_UNPARSABLE when they are not JSON). Pure; the expensive part of `check_segment`, which can be given it."""
-    lines = raw.partition(b"\n")[2].splitlines(keepends=True)
+    body = raw.partition(b"\n")[2]
+    lines = body.splitlines(keepends=True)
     joined = b"[" + b",".join(lines) + b"]"
     try:
-        if all(line.count(b"{") + line.count(b"[") < jsontext.MAX_NESTING for line in lines):
-            # No entry holds enough brackets to nest too deep for what reads it later: jsontext's walk of the whole
-            # 720 KB (a third of the parsing) is not needed.
+        # The most brackets any line opens (every byte but `{`, `[` and newlines deleted, at C speed: no Python loop
+        # over the lines): when no line holds enough to nest too deep for what reads it later, jsontext's walk of the
+        # whole 720 KB (a third of the parsing) is not needed. Lines split at newlines only, so never fewer brackets
+        # per line than `splitlines` gives.
+        if max(map(len, body.translate(None, _NOT_OPENING).split(b"\n"))) < jsontext.MAX_NESTING:
             return lines, orjson.loads(joined)
         return lines, jsontext.loads(joined)
     except orjson.JSONDecodeError:
         return lines, _UNPARSABLE
+
+
+_NOT_OPENING = bytes(b for b in range(256) if b not in b"{[\n")  # what parse_segment deletes to count brackets
 
 
 def check_segment(raw: bytes, first: int, prev_hash: str,
@@ -372,13 +378,16 @@ class VerifyResult:
 
 
 def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
-          head: tuple[int, str] | None, compare: bool,
+          head: tuple[int, str] | None, mismatched: Mapping[int, tuple[int, bool]] | None = None,
           parsed: dict[int, tuple[list[bytes], Any]] | None = None) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
-    entries, every other entry from `files` (seq -> bytes, None when missing); with `compare`, the entry files
-    of sealed entries must be the segment's bytes. `head`: (seq, hash), None when unreadable. `parsed`: first seq
-    -> `parse_segment` of its bytes, for the segments already parsed."""
+    entries, every other entry from `files` (seq -> bytes, None when missing). `mismatched`: the segments (first
+    seq) whose entry files are not their lines, with the first entry that is not and whether it is missing
+    (tfreview.store.entryfiles.compare; none when the entry files of sealed entries were not read). `head`: (seq,
+    hash), None when unreadable. `parsed`: first seq -> `parse_segment` of its bytes, for the segments already
+    parsed."""
     parsed = parsed or {}
+    mismatched = mismatched or {}
     entries: list[dict[str, Any]] = []
     seals: list[dict[str, Any]] = []
     prev_hash, seq = GENESIS_HASH, 1
@@ -395,11 +404,12 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
                        else "it vanished while verifying")
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
-            for at, line in enumerate(checked.lines, start=seq):
-                got = files.pop(at, None)
-                if compare and got != line:
-                    what = "is missing" if got is None else "differs from its sealed copy (modified)"
-                    return bad(at, f"entry {at} {what} (sealed in {key})")
+            if seq in mismatched:
+                at, missing = mismatched[seq]
+                what = "is missing" if missing else "differs from its sealed copy (modified)"
+                return bad(at, f"entry {at} {what} (sealed in {key})")
+            for at in range(seq, seq + SEGMENT_SIZE):
+                files.pop(at, None)  # read where the store lists no further than the segments (S3): not compared
             entries += checked.entries
             seals.append(checked.seal)
             prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
@@ -450,20 +460,23 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     compare = full or store.read_workers <= 1
     files: dict[int, bytes | None] = {}
     parsed: dict[int, tuple[list[bytes], Any]] = {}
+    mismatched: dict[int, tuple[int, bool]] = {}
     if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
-        from concurrent.futures import ThreadPoolExecutor
+        from tfreview.store import entryfiles
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-read") as pool:
-            # Reading 10^5 files is mostly waiting on system calls (the interpreter lock released): it runs beside
-            # the parsing of the segments, which is the other half of the work.
-            listing = pool.submit(read_all, store, ENTRIES_PREFIX)
+        def entry_files() -> entryfiles.EntryFiles:
+            lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
+                        if raw is not None}
+            return entryfiles.compare(read_all(store, ENTRIES_PREFIX), lines_of, SEGMENT_SIZE)
+
+        # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on the
+        # other CPU while this process parses the segments (not on S3, where a client's sockets must not be shared,
+        # nor without segments, where this process needs every file's bytes anyway).
+        with entryfiles.beside(entry_files, fork=bool(named) and store.read_workers <= 1) as pending:
             parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
-            blobs = listing.result()
-        for key, raw in blobs:
-            if m := _ENTRY_NAME.match(key):
-                files[int(m.group(1))] = raw
-            else:
-                strays.append(key)
+            found = pending.result()
+        files, mismatched = found.files, found.mismatched
+        strays += found.strays
     else:  # entries of the segments not sealed below the last one, then all after it
         top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
         gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
@@ -480,7 +493,7 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
         head: tuple[int, str] | None = read_head(store)[:2]
     except StoreError:
         head = None
-    return _walk(segments, files, strays, head, compare, parsed)
+    return _walk(segments, files, strays, head, mismatched, parsed)
 
 
 def verify_chain(store: Store) -> VerifyResult:
