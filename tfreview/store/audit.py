@@ -378,16 +378,13 @@ class VerifyResult:
 
 
 def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
-          head: tuple[int, str] | None, mismatched: Mapping[int, tuple[int, bool]] | None = None,
+          head: tuple[int, str] | None,
           parsed: dict[int, tuple[list[bytes], Any]] | None = None) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
-    entries, every other entry from `files` (seq -> bytes, None when missing). `mismatched`: the segments (first
-    seq) whose entry files are not their lines, with the first entry that is not and whether it is missing
-    (tfreview.store.entryfiles.compare; none when the entry files of sealed entries were not read). `head`: (seq,
-    hash), None when unreadable. `parsed`: first seq -> `parse_segment` of its bytes, for the segments already
-    parsed."""
+    entries, every other entry from `files` (seq -> bytes, None when missing; the entry files of sealed entries
+    are compared with their segments apart: `_settle`). `head`: (seq, hash), None when unreadable. `parsed`: first
+    seq -> `parse_segment` of its bytes, for the segments already parsed."""
     parsed = parsed or {}
-    mismatched = mismatched or {}
     entries: list[dict[str, Any]] = []
     seals: list[dict[str, Any]] = []
     prev_hash, seq = GENESIS_HASH, 1
@@ -404,12 +401,8 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
                        else "it vanished while verifying")
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
-            if seq in mismatched:
-                at, missing = mismatched[seq]
-                what = "is missing" if missing else "differs from its sealed copy (modified)"
-                return bad(at, f"entry {at} {what} (sealed in {key})")
             for at in range(seq, seq + SEGMENT_SIZE):
-                files.pop(at, None)  # read where the store lists no further than the segments (S3): not compared
+                files.pop(at, None)  # not expected here (entryfiles.split_listing keeps them apart)
             entries += checked.entries
             seals.append(checked.seal)
             prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
@@ -440,6 +433,58 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
     return entries, VerifyResult(True, count, seals=tuple(seals))
 
 
+def _settle(entries: list[dict[str, Any]], walked: VerifyResult, mismatched: Mapping[int, tuple[int, bool]],
+            keys: Mapping[int, str]) -> tuple[list[dict[str, Any]], VerifyResult]:
+    """The log's verdict once the entry files of the sealed segments are compared with them (pure): `walked` (the
+    chain as `_walk` found it) unless a segment it walked (its seal in `walked.seals`) has an entry file that is
+    missing or not its line (`mismatched`: first seq -> (that entry, missing?); `keys`: first seq -> segment key).
+    The walk would have stopped at the first such entry, before anything after it, so that is the finding."""
+    walked_firsts = {seal["first"] for seal in walked.seals}
+    bad = sorted(first for first in mismatched if first in walked_firsts)
+    if not bad:
+        return entries, walked
+    first = bad[0]
+    at, missing = mismatched[first]
+    what = "is missing" if missing else "differs from its sealed copy (modified)"
+    return entries[:first - 1], VerifyResult(False, first - 1, at, f"entry {at} {what} (sealed in {keys[first]})",
+                                             tuple(seal for seal in walked.seals if seal["first"] < first))
+
+
+class LogRead:
+    """The audit log being read (`open_log`): `entries` and `result`, the chain as walked, are there at once;
+    `finish()` returns the final verdict, once the entry files of sealed segments are compared with them (on the
+    local store a forked child reads them meanwhile: see tfreview.store.entryfiles). Use it in a `with` block."""
+
+    def __init__(self, entries: list[dict[str, Any]], result: VerifyResult, child: Any,
+                 keys: Mapping[int, str]) -> None:
+        self.entries, self.result = entries, result
+        self._child, self._keys = child, keys
+        self._final: tuple[list[dict[str, Any]], VerifyResult] | None = None
+
+    def finish(self) -> VerifyResult:
+        """Whether the log holds, every check done (`result`, or the first sealed entry file that differs)."""
+        return self.final()[1]
+
+    def final(self) -> tuple[list[dict[str, Any]], VerifyResult]:
+        """(entries, verdict) as `read_log` returns them."""
+        if self._final is None:
+            mismatched = self._child.next() if self._child is not None else {}
+            self._final = _settle(self.entries, self.result, mismatched, self._keys)
+            self.close()
+        return self._final
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def __enter__(self) -> "LogRead":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Every entry of the log in seq order, and whether the chain holds (`VerifyResult`), each object read once.
 
@@ -448,6 +493,15 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     read is a round trip, they are not read (entry objects there are create-only and never deleted, by the
     bucket policy of docs/s3-store.md). Everything after the last segment, or not sealed, is checked entry by
     entry (canonical bytes, own hash, seq, chain)."""
+    with open_log(store, full=full) as log:
+        return log.final()
+
+
+def open_log(store: Store, *, full: bool = False) -> LogRead:
+    """`read_log`, the comparison of the sealed entry files still running (`LogRead`): what needs only the
+    entries (signatures, policy, records) can be checked meanwhile."""
+    from tfreview.store import entryfiles
+
     named: dict[int, str] = {}
     strays: list[str] = []
     for key in store.list(SEGMENTS_PREFIX):
@@ -460,40 +514,53 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     compare = full or store.read_workers <= 1
     files: dict[int, bytes | None] = {}
     parsed: dict[int, tuple[list[bytes], Any]] = {}
-    mismatched: dict[int, tuple[int, bool]] = {}
-    if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
-        from tfreview.store import entryfiles
-
-        def entry_files() -> entryfiles.EntryFiles:
-            lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
-                        if raw is not None}
-            return entryfiles.compare(read_all(store, ENTRIES_PREFIX), lines_of, SEGMENT_SIZE)
-
-        # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on the
-        # other CPU while this process parses the segments (not on S3, where a client's sockets must not be shared,
-        # nor without segments, where this process needs every file's bytes anyway).
-        with entryfiles.beside(entry_files, fork=bool(named) and store.read_workers <= 1) as pending:
-            parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
-            found = pending.result()
-        files, mismatched = found.files, found.mismatched
-        strays += found.strays
-    else:  # entries of the segments not sealed below the last one, then all after it
-        top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
-        gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
-                for seq in range(first, first + SEGMENT_SIZE)]
-        seq_of: dict[str, int] = {}
-        for key in gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top)):
-            if m := _ENTRY_NAME.match(key):
-                seq_of[key] = int(m.group(1))
-            else:
-                strays.append(key)
-        wanted = list(seq_of)  # no entry of a sealed segment
-        files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
+    child = None
     try:
-        head: tuple[int, str] | None = read_head(store)[:2]
-    except StoreError:
-        head = None
-    return _walk(segments, files, strays, head, mismatched, parsed)
+        if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
+            def entry_files() -> Iterator[Any]:
+                lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
+                            if raw is not None}
+                sealed, unsealed, others = entryfiles.split_listing(
+                    store.list(ENTRIES_PREFIX), {first: len(lines) for first, lines in lines_of.items()},
+                    SEGMENT_SIZE)
+                yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed],
+                                                   read_many(store, [key for _seq, key in unsealed]), strict=True)),
+                                          others)
+                read = getattr(store, "read_keys", None) or (lambda keys: read_many(store, keys))
+                got = zip([seq for seq, _key in sealed], read([key for _seq, key in sealed]), strict=True)
+                yield entryfiles.mismatches(list(got), lines_of, SEGMENT_SIZE)
+
+            # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on
+            # the other CPU while this process parses the segments and, after `open_log` returns, checks signatures,
+            # policy and records (not on S3, where a client's sockets must not be shared, nor without segments,
+            # where this process needs every file's bytes anyway).
+            child = entryfiles.Child(entry_files, fork=bool(named) and store.read_workers <= 1)
+            parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
+            found = child.next()
+            files = found.files
+            strays += found.strays
+        else:  # entries of the segments not sealed below the last one, then all after it
+            top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
+            gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
+                    for seq in range(first, first + SEGMENT_SIZE)]
+            seq_of: dict[str, int] = {}
+            for key in gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top)):
+                if m := _ENTRY_NAME.match(key):
+                    seq_of[key] = int(m.group(1))
+                else:
+                    strays.append(key)
+            wanted = list(seq_of)  # no entry of a sealed segment
+            files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
+        try:
+            head: tuple[int, str] | None = read_head(store)[:2]
+        except StoreError:
+            head = None
+        entries, result = _walk(segments, files, strays, head, parsed)
+    except BaseException:
+        if child is not None:
+            child.close()
+        raise
+    return LogRead(entries, result, child, named)
 
 
 def verify_chain(store: Store) -> VerifyResult:
