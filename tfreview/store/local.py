@@ -229,6 +229,9 @@ class LocalStore:
                 try:
                     data = read(fd, _CHUNK)
                     add(data if len(data) < _CHUNK else data + _read_rest(fd))
+                except IsADirectoryError:
+                    raise StoreError(f"store object {key} is a folder", "the store was modified outside tfreview: "
+                                     "restore that folder from a backup") from None
                 finally:
                     close(fd)
             return out
