@@ -187,15 +187,17 @@ def test_leaving_early_reaps_the_child(forks):
 
 
 # -- pure parts ---------------------------------------------------------------------------------------------------
-def test_split_listing_and_mismatches():
-    keys = [entry_key(s) for s in (1, 2, 3, 4, 5, 9)] + ["audit/entries/x.json"]
-    inside, outside, strays = entryfiles.split_listing(keys, {1: 4}, 4)
-    assert [s for s, _k in inside] == [1, 2, 3, 4] and [s for s, _k in outside] == [5, 9]
-    assert strays == ["audit/entries/x.json"]
+def test_sealed_names_others_and_mismatches():
     lines = {1: [b"a\n", b"b\n", b"c\n", b"d\n"]}
-    assert entryfiles.mismatches([(1, b"a\n"), (2, b"b\n"), (3, b"c\n"), (4, b"d\n")], lines, 4) == {}
-    assert entryfiles.mismatches([(1, b"a\n"), (3, b"c\n"), (4, b"d\n")], lines, 4) == {1: (2, True)}
-    assert entryfiles.mismatches([(1, b"a\n"), (2, b"b\n"), (3, b"C\n"), (4, b"d\n")], lines, 4) == {1: (3, False)}
+    sealed = entryfiles.sealed_names(lines, entry_key)
+    assert sealed == {entry_key(s): s for s in (1, 2, 3, 4)}
+    keys = [entry_key(s) for s in (9, 1, 2, 3, 4, 5)] + ["audit/entries/x.json"]
+    assert entryfiles.others(keys, sealed) == ([(5, entry_key(5)), (9, entry_key(9))], ["audit/entries/x.json"])
+    assert entryfiles.mismatches(lines, [b"a\n", b"b\n", b"c\n", b"d\n"]) == {}
+    assert entryfiles.mismatches(lines, [b"a\n", None, b"c\n", b"d\n"]) == {1: (2, True)}
+    assert entryfiles.mismatches(lines, [b"a\n", b"b\n", b"C\n", b"d\n"]) == {1: (3, False)}
+    two = {1: lines[1], 5: [b"e\n", b"f\n", b"g\n", b"h\n"]}
+    assert entryfiles.mismatches(two, [*lines[1], b"e\n", b"f\n", b"g\n", b"H\n"]) == {5: (8, False)}
 
 
 def test_settle_reports_only_segments_the_walk_vouched_for():

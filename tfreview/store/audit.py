@@ -520,15 +520,14 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
             def entry_files() -> Iterator[Any]:
                 lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
                             if raw is not None}
-                sealed, unsealed, others = entryfiles.split_listing(
-                    store.list(ENTRIES_PREFIX), {first: len(lines) for first, lines in lines_of.items()},
-                    SEGMENT_SIZE)
+                sealed = entryfiles.sealed_names(lines_of, entry_key)
+                listed = getattr(store, "scan_keys", None) or store.list  # the local store's needs no sorting
+                unsealed, others = entryfiles.others(listed(ENTRIES_PREFIX), sealed)
                 yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed],
                                                    read_many(store, [key for _seq, key in unsealed]), strict=True)),
                                           others)
                 read = getattr(store, "read_keys", None) or (lambda keys: read_many(store, keys))
-                got = zip([seq for seq, _key in sealed], read([key for _seq, key in sealed]), strict=True)
-                yield entryfiles.mismatches(list(got), lines_of, SEGMENT_SIZE)
+                yield entryfiles.mismatches(lines_of, read(list(sealed)))
 
             # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on
             # the other CPU while this process parses the segments and, after `open_log` returns, checks signatures,

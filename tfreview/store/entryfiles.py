@@ -18,7 +18,7 @@ import re
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tfreview.errors import TfreviewError
 
@@ -40,40 +40,38 @@ def segment_lines(raw: bytes) -> list[bytes]:
     return raw.partition(b"\n")[2].splitlines(keepends=True)
 
 
-def split_listing(keys: Sequence[str], sealed: Mapping[int, int], size: int
-                  ) -> tuple[list[tuple[int, str]], list[tuple[int, str]], list[str]]:
-    """(sealed, unsealed, strays) of the entries' folder listing `keys`: (seq, key) of the entry files inside the
-    sealed segments (`sealed`: first seq -> how many lines it holds), of the others, and the keys that are not an
-    entry's name. Segments hold `size` entries. Pure."""
-    inside: list[tuple[int, str]] = []
-    outside: list[tuple[int, str]] = []
+def sealed_names(lines_of: Mapping[int, list[bytes]], key_of: Callable[[int], str]) -> dict[str, int]:
+    """Key -> seq of the entry files the sealed segments cover (`lines_of`: first seq -> the segment's lines; `key_of`:
+    an entry's key), segment after segment, in seq order. Pure."""
+    return {key_of(seq): seq for first, lines in lines_of.items() for seq in range(first, first + len(lines))}
+
+
+def others(keys: Iterable[str], sealed: Mapping[str, int]) -> tuple[list[tuple[int, str]], list[str]]:
+    """(unsealed, strays) of the entries' folder listing `keys`: (seq, key) of the entry files no sealed segment
+    covers (`sealed`: `sealed_names`), sorted, and the keys that are not an entry's name. Pure."""
+    unsealed: list[tuple[int, str]] = []
     strays: list[str] = []
-    match = _ENTRY_NAME.match
-    for key in keys:
-        m = match(key)
+    for key in [key for key in keys if key not in sealed]:  # the few: the tail, unsealed segments, strays
+        m = _ENTRY_NAME.match(key)
         if m is None:
             strays.append(key)
-            continue
-        seq = int(m.group(1))
-        first = (seq - 1) // size * size + 1
-        (inside if seq - first < sealed.get(first, 0) else outside).append((seq, key))
-    return inside, outside, strays
+        else:
+            unsealed.append((int(m.group(1)), key))
+    return sorted(unsealed), sorted(strays)
 
 
-def mismatches(got: Sequence[tuple[int, bytes | None]], lines_of: Mapping[int, list[bytes]],
-               size: int) -> dict[int, tuple[int, bool]]:
-    """For each sealed segment (first seq -> its lines in `lines_of`) whose entry files (`got`: (seq, bytes or None)
-    of those read) are not exactly its lines: the first entry that is not, and whether its file is missing. Pure."""
-    slots: dict[int, list[bytes | None]] = {first: [None] * len(lines) for first, lines in lines_of.items()}
-    for seq, raw in got:
-        first = (seq - 1) // size * size + 1
-        slots[first][seq - first] = raw
+def mismatches(lines_of: Mapping[int, list[bytes]], files: Sequence[bytes | None]) -> dict[int, tuple[int, bool]]:
+    """For each sealed segment (first seq -> its lines in `lines_of`) whose entry files (`files`: the bytes of each,
+    None when missing, in the order of `sealed_names`) are not exactly its lines: the first entry that is not, and
+    whether its file is missing. Pure."""
     out: dict[int, tuple[int, bool]] = {}
-    for first, mine in slots.items():
-        lines = lines_of[first]
+    at = 0
+    for first, lines in lines_of.items():
+        mine = files[at:at + len(lines)]
+        at += len(lines)
         if mine != lines:  # one comparison of the lists at C speed; the loop only to name the entry
-            at = next(i for i, (file, line) in enumerate(zip(mine, lines, strict=True)) if file != line)
-            out[first] = (first + at, mine[at] is None)
+            i = next(i for i, (file, line) in enumerate(zip(mine, lines, strict=True)) if file != line)
+            out[first] = (first + i, mine[i] is None)
     return out
 
 

@@ -187,13 +187,18 @@ class LocalStore:
         found = sorted(self._scan(prefix), key=itemgetter(0))  # keys are unique: no comparing of whole tuples
         return list(zip((key for key, _folder, _name in found), self._read_found(found), strict=True))
 
+    def scan_keys(self, prefix: str) -> list[str]:
+        """The keys `list(prefix)` names, not sorted."""
+        return [key for key, _folder, _name in self._scan(prefix)]
+
     def read_keys(self, keys: list[str]) -> list[bytes | None]:
         """The bytes of each of `keys` (None: no such object), in order, as `read_all` reads them (10^5 audit entries
         whose keys are known)."""
         folders: dict[str, str] = {}
         found = []
+        rpartition = str.rpartition
         for key in keys:
-            folder_key, _, name = key.rpartition("/")
+            folder_key, _, name = rpartition(key, "/")
             if not name or name.startswith(".") or "/." in f"/{folder_key}":  # rare: the full check of the key
                 parts = key_parts(key)
                 folder_key, name = "/".join(parts[:-1]), parts[-1]
