@@ -351,10 +351,15 @@ def check_segment(raw: bytes, first: int, prev_hash: str,
         return "its entries are not JSON"
     if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):
         return f"it holds {len(entries)} entries, not {SEGMENT_SIZE}"
-    for seq, entry in enumerate(entries, start=first):
-        if entry.get("seq") != seq or entry.get("prev_hash") != prev_hash:
-            return f"entry {seq} in it is out of place"
-        prev_hash = entry.get("hash")
+    # Each entry's seq and prev_hash, as lists compared at C speed (10^5 entries); the loop only to name the entry.
+    seqs, prevs = [e.get("seq") for e in entries], [e.get("prev_hash") for e in entries]
+    hashes = [e.get("hash") for e in entries]
+    if seqs != list(range(first, last + 1)) or prevs != [prev_hash, *hashes[:-1]]:
+        for seq, entry in enumerate(entries, start=first):
+            if entry.get("seq") != seq or entry.get("prev_hash") != prev_hash:
+                return f"entry {seq} in it is out of place"
+            prev_hash = entry.get("hash")
+    prev_hash = hashes[-1]
     if prev_hash != seal.get("last_hash"):
         return "its last entry is not the one its seal names"
     return Segment(seal, lines, entries)
@@ -401,8 +406,6 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
                        else "it vanished while verifying")
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
-            for at in range(seq, seq + SEGMENT_SIZE):
-                files.pop(at, None)  # not expected here (entryfiles.split_listing keeps them apart)
             entries += checked.entries
             seals.append(checked.seal)
             prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
