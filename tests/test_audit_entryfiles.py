@@ -119,10 +119,10 @@ def test_an_unreadable_entry_folder_is_one_error_not_a_crash(store, monkeypatch)
     """Whichever process reads it, the store's own error is what the command reports."""
     sealed_log(store)
 
-    def refuse(self: Any, keys: list[str]) -> list[bytes | None]:
+    def refuse(self: Any, found: list[Any], prefix: str = "") -> list[bytes | None]:
         raise StoreError("cannot read audit/entries: Permission denied", "check the store directory's permissions")
 
-    monkeypatch.setattr(LocalStore, "read_keys", refuse)
+    monkeypatch.setattr(LocalStore, "_read_found", refuse)
     with pytest.raises(StoreError) as info:
         read_log(store)
     assert info.value.message == "cannot read audit/entries: Permission denied"
@@ -189,10 +189,11 @@ def test_leaving_early_reaps_the_child(forks):
 # -- pure parts ---------------------------------------------------------------------------------------------------
 def test_sealed_names_others_and_mismatches():
     lines = {1: [b"a\n", b"b\n", b"c\n", b"d\n"]}
-    sealed = entryfiles.sealed_names(lines, entry_key)
-    assert sealed == {entry_key(s): s for s in (1, 2, 3, 4)}
-    keys = [entry_key(s) for s in (9, 1, 2, 3, 4, 5)] + ["audit/entries/x.json"]
-    assert entryfiles.others(keys, sealed) == ([(5, entry_key(5)), (9, entry_key(9))], ["audit/entries/x.json"])
+    sealed = entryfiles.sealed_names(lines)
+    assert [audit.ENTRIES_PREFIX + name for name in sealed] == [entry_key(s) for s in (1, 2, 3, 4)]
+    keys = [entry_key(s) for s in (9, 1, 2, 3, 4, 5)] + ["audit/entries/x.json", "audit/entries/sub/000000000001.json"]
+    assert entryfiles.others(keys, audit.ENTRIES_PREFIX, set(sealed)) == (
+        [(5, entry_key(5)), (9, entry_key(9))], ["audit/entries/sub/000000000001.json", "audit/entries/x.json"])
     assert entryfiles.mismatches(lines, [b"a\n", b"b\n", b"c\n", b"d\n"]) == {}
     assert entryfiles.mismatches(lines, [b"a\n", None, b"c\n", b"d\n"]) == {1: (2, True)}
     assert entryfiles.mismatches(lines, [b"a\n", b"b\n", b"C\n", b"d\n"]) == {1: (3, False)}
@@ -221,8 +222,15 @@ def test_read_keys_reads_what_read_reads_and_refuses_what_read_refuses(tmp_path)
         with pytest.raises(StoreError, match="invalid store key"):
             store.read_keys([bad])
     store.write("a/d/e.json", b"3\n")
-    with pytest.raises(StoreError, match="is a folder"):
+    with pytest.raises(StoreError, match="store object a/d is a folder"):
         store.read_keys(["a/d"])
+    assert store.read_in("a/", ["b.json", "none.json"]) == [b"1\n", None]
+    assert store.read_in("nowhere/", ["x.json"]) == [None]
+    with pytest.raises(StoreError, match="store object a/d is a folder"):
+        store.read_in("a/", ["d"])
+    for bad in ("../c.json", "..", "d/e.json", ""):
+        with pytest.raises(StoreError, match="invalid name"):
+            store.read_in("a/", [bad])
 
 
 def test_the_cli_reports_a_missing_sealed_entry_file_in_one_line(cli_factory):

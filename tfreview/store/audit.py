@@ -523,14 +523,15 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
             def entry_files() -> Iterator[Any]:
                 lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
                             if raw is not None}
-                sealed = entryfiles.sealed_names(lines_of, entry_key)
+                names = entryfiles.sealed_names(lines_of)
                 listed = getattr(store, "scan_keys", None) or store.list  # the local store's needs no sorting
-                unsealed, others = entryfiles.others(listed(ENTRIES_PREFIX), sealed)
+                unsealed, others = entryfiles.others(listed(ENTRIES_PREFIX), ENTRIES_PREFIX, set(names))
                 yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed],
                                                    read_many(store, [key for _seq, key in unsealed]), strict=True)),
                                           others)
-                read = getattr(store, "read_keys", None) or (lambda keys: read_many(store, keys))
-                yield entryfiles.mismatches(lines_of, read(list(sealed)))
+                read_in = getattr(store, "read_in", None)  # the local store's: one folder, no path per file
+                yield entryfiles.mismatches(lines_of, read_in(ENTRIES_PREFIX, names) if read_in is not None
+                                            else read_many(store, [ENTRIES_PREFIX + name for name in names]))
 
             # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on
             # the other CPU while this process parses the segments and, after `open_log` returns, checks signatures,

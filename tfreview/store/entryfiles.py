@@ -40,18 +40,20 @@ def segment_lines(raw: bytes) -> list[bytes]:
     return raw.partition(b"\n")[2].splitlines(keepends=True)
 
 
-def sealed_names(lines_of: Mapping[int, list[bytes]], key_of: Callable[[int], str]) -> dict[str, int]:
-    """Key -> seq of the entry files the sealed segments cover (`lines_of`: first seq -> the segment's lines; `key_of`:
-    an entry's key), segment after segment, in seq order. Pure."""
-    return {key_of(seq): seq for first, lines in lines_of.items() for seq in range(first, first + len(lines))}
+def sealed_names(lines_of: Mapping[int, list[bytes]]) -> list[str]:
+    """The names (in the entries' folder: tfreview.store.audit.entry_key without its folder) of the entry files the
+    sealed segments cover (`lines_of`: first seq -> the segment's lines), segment after segment, in seq order."""
+    return [f"{seq:012d}.json" for first, lines in lines_of.items() for seq in range(first, first + len(lines))]
 
 
-def others(keys: Iterable[str], sealed: Mapping[str, int]) -> tuple[list[tuple[int, str]], list[str]]:
-    """(unsealed, strays) of the entries' folder listing `keys`: (seq, key) of the entry files no sealed segment
-    covers (`sealed`: `sealed_names`), sorted, and the keys that are not an entry's name. Pure."""
+def others(keys: Iterable[str], prefix: str, sealed: set[str]) -> tuple[list[tuple[int, str]], list[str]]:
+    """(unsealed, strays) of the listing `keys` of the entries' folder `prefix`: (seq, key) of the entry files no
+    sealed segment covers (`sealed`: their names, `sealed_names`), sorted, and the keys that are not an entry's
+    name. Pure."""
     unsealed: list[tuple[int, str]] = []
     strays: list[str] = []
-    for key in [key for key in keys if key not in sealed]:  # the few: the tail, unsealed segments, strays
+    cut = len(prefix)
+    for key in [key for key in keys if key[cut:] not in sealed or not key.startswith(prefix)]:  # the few
         m = _ENTRY_NAME.match(key)
         if m is None:
             strays.append(key)

@@ -191,6 +191,15 @@ class LocalStore:
         """The keys `list(prefix)` names, not sorted."""
         return [key for key, _folder, _name in self._scan(prefix)]
 
+    def read_in(self, prefix: str, names: list[str]) -> list[bytes | None]:
+        """The bytes of each of the files `names` right in folder `prefix` (None: no such file), in order, as
+        `read_all` reads them (the 10^5 entry files of sealed audit segments)."""
+        if any("/" in name or name.startswith(".") or not name for name in names):
+            raise StoreError(f"invalid name in store folder {prefix!r}", "names in store keys are letters, digits, "
+                             "'.', '_' and '-', never '..'")
+        folder = os.path.join(self.url, *key_parts(prefix, what="prefix"))
+        return self._read_found([(name, folder, name) for name in names], prefix)
+
     def read_keys(self, keys: list[str]) -> list[bytes | None]:
         """The bytes of each of `keys` (None: no such object), in order, as `read_all` reads them (10^5 audit entries
         whose keys are known)."""
@@ -208,9 +217,9 @@ class LocalStore:
             found.append((key, folder, name))
         return self._read_found(found)
 
-    def _read_found(self, found: list[tuple[str, str, str]]) -> list[bytes | None]:
+    def _read_found(self, found: list[tuple[str, str, str]], prefix: str = "") -> list[bytes | None]:
         """The bytes of each (key, folder, name) of `found`, in order (None: no such file): each file read by one
-        open relative to its folder and one read, no buffered file object."""
+        open relative to its folder and one read, no buffered file object. Keys (in errors) are after `prefix`."""
         folders: dict[str, int] = {}
         try:
             for _key, folder, _name in found:
@@ -229,13 +238,13 @@ class LocalStore:
                 try:
                     fd = open_(name, flags, dir_fd=at)
                 except (FileNotFoundError, IsADirectoryError):
-                    add(_read_at(at, name, key))  # gone (None), or the error it is
+                    add(_read_at(at, name, prefix + key))  # gone (None), or the error it is
                     continue
                 try:
                     data = read(fd, _CHUNK)
                     add(data if len(data) < _CHUNK else data + _read_rest(fd))
                 except IsADirectoryError:
-                    raise StoreError(f"store object {key} is a folder", "the store was modified outside tfreview: "
+                    raise StoreError(f"store object {prefix}{key} is a folder", "the store was modified outside tfreview: "
                                      "restore that folder from a backup") from None
                 finally:
                     close(fd)
