@@ -250,3 +250,27 @@ def test_the_cli_reports_a_missing_sealed_entry_file_in_one_line(cli_factory):
     assert f"audit log broken at entry 777: entry 777 is missing (sealed in {segment_key(1)})" in proc.stderr
     out = json.loads(cli("audit", "verify", "--format", "json").stdout)
     assert (out["ok"], out["first_bad_seq"], out["entries"], out["sealed"]) == (False, 777, 0, 0)
+
+
+def test_keys_besides_is_list_without_the_named_files(tmp_path):
+    """What `audit verify`'s child lists: the keys `list` names, except the sealed entries' files."""
+    store = LocalStore(tmp_path / "s")
+    for key in ("e/1.json", "e/2.json", "e/x.txt", "e/sub/3.json", "e/.tmp-1.part", "other/4.json"):
+        store.write(key, b"{}\n")
+    (tmp_path / "s" / "e" / "linked").symlink_to(tmp_path / "s" / "other")  # a link to a folder: not followed
+    (tmp_path / "s" / "e" / "file-link.json").symlink_to(tmp_path / "s" / "other" / "4.json")
+    assert sorted(store.keys_besides("e/", set())) == store.list("e/")
+    assert sorted(store.keys_besides("e/", {"1.json", "2.json", "none.json"})) == [
+        "e/file-link.json", "e/sub/3.json", "e/x.txt"]
+    assert store.keys_besides("nowhere/", {"1.json"}) == []
+    with pytest.raises(StoreError, match="is a file"):
+        store.keys_besides("e/x.txt/", set())
+
+
+def test_a_sealed_entry_replaced_by_a_folder_is_found(store):
+    sealed_log(store)
+    path = store.path(entry_key(6))
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(StoreError, match="store object audit/entries/000000000006.json is a folder"):
+        read_log(store)

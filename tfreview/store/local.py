@@ -187,9 +187,32 @@ class LocalStore:
         found = sorted(self._scan(prefix), key=itemgetter(0))  # keys are unique: no comparing of whole tuples
         return list(zip((key for key, _folder, _name in found), self._read_found(found), strict=True))
 
-    def scan_keys(self, prefix: str) -> list[str]:
-        """The keys `list(prefix)` names, not sorted."""
-        return [key for key, _folder, _name in self._scan(prefix)]
+    def keys_besides(self, prefix: str, names: set[str]) -> list[str]:
+        """The keys `list(prefix)` names, not sorted, except those of the files right in `prefix` named in `names`
+        (the sealed audit entries: their 10^5 names are set apart by one set difference, no object per file; one
+        of them that is a folder is left to the read, which says so)."""
+        parts = key_parts(prefix, what="prefix")
+        base = os.path.join(self.url, *parts)
+        try:
+            listed = os.listdir(base)
+        except FileNotFoundError:
+            return []
+        except NotADirectoryError:
+            raise StoreError(f"store folder {base} is a file", "the store was modified outside tfreview: restore "
+                             "that folder from a backup") from None
+        except OSError as exc:
+            raise StoreError(f"cannot list {base}: {exc.strerror}", "check the store directory's permissions") from exc
+        key_prefix = "".join(f"{part}/" for part in parts)
+        out = []
+        for name in set(listed).difference(names):  # the few others, as `_scan` sees them
+            path = os.path.join(base, name)
+            if name.startswith("."):
+                continue
+            if not os.path.isdir(path):
+                out.append(f"{key_prefix}{name}")
+            elif not os.path.islink(path):  # a link to a folder is neither listed nor followed
+                out += [key for key, _folder, _name in self._scan(f"{key_prefix}{name}/")]
+        return out
 
     def read_in(self, prefix: str, names: list[str]) -> list[bytes | None]:
         """The bytes of each of the files `names` right in folder `prefix` (None: no such file), in order, as
