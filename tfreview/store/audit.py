@@ -547,9 +547,10 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
                 besides = getattr(store, "keys_besides", None)  # the local store's: one listing, one set difference
                 listed = besides(ENTRIES_PREFIX, set(names)) if besides is not None else store.list(ENTRIES_PREFIX)
                 unsealed, others = entryfiles.others(listed, ENTRIES_PREFIX, set(names))
-                yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed],
-                                                   read_many(store, [key for _seq, key in unsealed]), strict=True)),
-                                          others)
+                keys = [key for _seq, key in unsealed]  # all of them in a log not sealed
+                read_keys = getattr(store, "read_keys", None)  # the local store's: one pass, no path per file
+                yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed], read_keys(keys) if read_keys
+                                                   is not None else read_many(store, keys), strict=True)), others)
                 read_in = getattr(store, "read_in", None)  # the local store's: one folder, no path per file
                 yield entryfiles.mismatches(lines_of, read_in(ENTRIES_PREFIX, names) if read_in is not None
                                             else read_many(store, [ENTRIES_PREFIX + name for name in names]))
@@ -580,7 +581,8 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
             head: tuple[int, str] | None = read_head(store)[:2]
         except StoreError:
             head = None
-        entries, result = _walk(segments, files, strays, head, parsed)
+        with _no_collection():  # the entries no segment holds are parsed here, one by one
+            entries, result = _walk(segments, files, strays, head, parsed)
     except BaseException:
         if child is not None:
             child.close()

@@ -202,9 +202,12 @@ class LocalStore:
                              "that folder from a backup") from None
         except OSError as exc:
             raise StoreError(f"cannot list {base}: {exc.strerror}", "check the store directory's permissions") from exc
+        rest = set(listed).difference(names)
+        if len(rest) > 256:  # many (a log not sealed): scandir knows the folders without a stat per name
+            return [key for key, folder, name in self._scan(prefix) if folder != base or name not in names]
         key_prefix = "".join(f"{part}/" for part in parts)
         out = []
-        for name in set(listed).difference(names):  # the few others, as `_scan` sees them
+        for name in rest:  # the few others, as `_scan` sees them
             path = os.path.join(base, name)
             if name.startswith("."):
                 continue
