@@ -243,6 +243,9 @@ def test_the_cli_reports_a_missing_sealed_entry_file_in_one_line(cli_factory):
                            plan_id=f"p-{i}")
     cli.ok("audit", "seal", user="carol@example.com")
     assert json.loads(cli.ok("audit", "verify", "--format", "json").stdout)["sealed"] == 1000
+    store.write("approvals/p-x/bob.json", b'{"kind": "approve", "approver": "bob@example.com", "plan_id": "p-x"}\n')
+    proc = cli("audit", "verify")  # a decision no one signed: found by the checks that run beside the child
+    assert proc.returncode == 1 and "decision approvals/p-x/bob.json" in proc.stderr
     store.path(entry_key(777)).unlink()
     store.path(entry_key(1003)).write_bytes(b"{}\n")  # later in the log: not the finding
     proc = cli("audit", "verify")
