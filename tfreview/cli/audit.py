@@ -212,25 +212,32 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
     the first that is not). Sealed segments (`audit seal`) are checked by their seal's signature and bytes."""
     from dataclasses import replace
 
-    from tfreview.errors import StoreError
+    from tfreview.errors import StoreError, TfreviewError
     from tfreview.store import open_store
-    from tfreview.store.audit import read_log
+    from tfreview.store.audit import open_log
     from tfreview.trust.verify import check_checkpoint, verify_log
 
     store = open_store(_settings().store)
-    entries, result = read_log(store, full=full)
-    sealed = result.sealed
-    history = None
-    if result.ok:  # the chain holds: is the policy the one the log activated, at the pinned root
-        history, seq, why = _audit_policy(store, entries)
-        if why:
-            result = replace(result, ok=False, first_bad_seq=seq, reason=why)
-    if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
-        seq, why = verify_log(store, entries, result.seals, full=full, history=history)
-        if why:
-            result = replace(result, ok=False, first_bad_seq=seq, reason=why)
-    if result.ok:  # every record that stands for an event has its entry; decisions sit beside their plan
-        result = _witnessed(store, entries, result)
+    with open_log(store, full=full) as log:  # the sealed entry files are compared meanwhile (local store)
+        entries, result = log.entries, log.result
+        history = None
+        try:
+            if result.ok:  # the chain holds: is the policy the one the log activated, at the pinned root
+                history, seq, why = _audit_policy(store, entries)
+                if why:
+                    result = replace(result, ok=False, first_bad_seq=seq, reason=why)
+            if result.ok:  # the chain holds: now who said each entry, and do the store's records match the log
+                seq, why = verify_log(store, entries, result.seals, full=full, history=history)
+                if why:
+                    result = replace(result, ok=False, first_bad_seq=seq, reason=why)
+            if result.ok:  # every record that stands for an event has its entry; decisions sit beside their plan
+                result = _witnessed(store, entries, result)
+        except TfreviewError:
+            if log.finish() is log.result:
+                raise
+        chain = log.finish()
+    if chain is not log.result:  # a sealed entry file is not its segment's line: the chain's finding comes first
+        result = chain
     if result.ok and checkpoint is not None:
         try:
             from tfreview import jsontext
@@ -244,6 +251,7 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
         if gap is not None:
             result = replace(result, ok=False, first_bad_seq=doc.get("seq"),
                              reason=f"the log no longer extends checkpoint {checkpoint}: {gap}")
+    sealed = chain.sealed
     if fmt is Format.json:
         _emit_json({"ok": result.ok, "entries": result.count, "sealed": sealed,
                     "first_bad_seq": result.first_bad_seq, "reason": result.reason})

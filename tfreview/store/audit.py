@@ -28,14 +28,16 @@ accepts entries past the head when they chain.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -311,16 +313,22 @@ class Segment:
 def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
     """(lines, entries) of the segment in `raw`: its entries' bytes, one per line, and those lines parsed as one JSON
     list (_UNPARSABLE when they are not JSON). Pure; the expensive part of `check_segment`, which can be given it."""
-    lines = raw.partition(b"\n")[2].splitlines(keepends=True)
+    body = raw.partition(b"\n")[2]
+    lines = body.splitlines(keepends=True)
     joined = b"[" + b",".join(lines) + b"]"
     try:
-        if all(line.count(b"{") + line.count(b"[") < jsontext.MAX_NESTING for line in lines):
-            # No entry holds enough brackets to nest too deep for what reads it later: jsontext's walk of the whole
-            # 720 KB (a third of the parsing) is not needed.
+        # The most brackets any line opens (every byte but `{`, `[` and newlines deleted, at C speed: no Python loop
+        # over the lines): when no line holds enough to nest too deep for what reads it later, jsontext's walk of the
+        # whole 720 KB (a third of the parsing) is not needed. Lines split at newlines only, so never fewer brackets
+        # per line than `splitlines` gives.
+        if max(map(len, body.translate(None, _NOT_OPENING).split(b"\n"))) < jsontext.MAX_NESTING:
             return lines, orjson.loads(joined)
         return lines, jsontext.loads(joined)
     except orjson.JSONDecodeError:
         return lines, _UNPARSABLE
+
+
+_NOT_OPENING = bytes(b for b in range(256) if b not in b"{[\n")  # what parse_segment deletes to count brackets
 
 
 def check_segment(raw: bytes, first: int, prev_hash: str,
@@ -345,10 +353,15 @@ def check_segment(raw: bytes, first: int, prev_hash: str,
         return "its entries are not JSON"
     if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):
         return f"it holds {len(entries)} entries, not {SEGMENT_SIZE}"
-    for seq, entry in enumerate(entries, start=first):
-        if entry.get("seq") != seq or entry.get("prev_hash") != prev_hash:
-            return f"entry {seq} in it is out of place"
-        prev_hash = entry.get("hash")
+    # Each entry's seq and prev_hash, as lists compared at C speed (10^5 entries); the loop only to name the entry.
+    seqs, prevs = [e.get("seq") for e in entries], [e.get("prev_hash") for e in entries]
+    hashes = [e.get("hash") for e in entries]
+    if seqs != list(range(first, last + 1)) or prevs != [prev_hash, *hashes[:-1]]:
+        for seq, entry in enumerate(entries, start=first):
+            if entry.get("seq") != seq or entry.get("prev_hash") != prev_hash:
+                return f"entry {seq} in it is out of place"
+            prev_hash = entry.get("hash")
+    prev_hash = hashes[-1]
     if prev_hash != seal.get("last_hash"):
         return "its last entry is not the one its seal names"
     return Segment(seal, lines, entries)
@@ -372,12 +385,12 @@ class VerifyResult:
 
 
 def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes | None], strays: list[str],
-          head: tuple[int, str] | None, compare: bool,
+          head: tuple[int, str] | None,
           parsed: dict[int, tuple[list[bytes], Any]] | None = None) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Check the log (pure): from entry 1, each segment of `segments` (first seq -> key, bytes) in place of its
-    entries, every other entry from `files` (seq -> bytes, None when missing); with `compare`, the entry files
-    of sealed entries must be the segment's bytes. `head`: (seq, hash), None when unreadable. `parsed`: first seq
-    -> `parse_segment` of its bytes, for the segments already parsed."""
+    entries, every other entry from `files` (seq -> bytes, None when missing; the entry files of sealed entries
+    are compared with their segments apart: `_settle`). `head`: (seq, hash), None when unreadable. `parsed`: first
+    seq -> `parse_segment` of its bytes, for the segments already parsed."""
     parsed = parsed or {}
     entries: list[dict[str, Any]] = []
     seals: list[dict[str, Any]] = []
@@ -395,11 +408,6 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
                        else "it vanished while verifying")
             if isinstance(checked, str):
                 return bad(seq, f"sealed segment {key}: {checked}")
-            for at, line in enumerate(checked.lines, start=seq):
-                got = files.pop(at, None)
-                if compare and got != line:
-                    what = "is missing" if got is None else "differs from its sealed copy (modified)"
-                    return bad(at, f"entry {at} {what} (sealed in {key})")
             entries += checked.entries
             seals.append(checked.seal)
             prev_hash, seq = checked.seal["last_hash"], seq + SEGMENT_SIZE
@@ -430,6 +438,63 @@ def _walk(segments: dict[int, tuple[str, bytes | None]], files: dict[int, bytes 
     return entries, VerifyResult(True, count, seals=tuple(seals))
 
 
+def _settle(entries: list[dict[str, Any]], walked: VerifyResult, mismatched: Mapping[int, tuple[int, bool]],
+            keys: Mapping[int, str]) -> tuple[list[dict[str, Any]], VerifyResult]:
+    """The log's verdict once the entry files of the sealed segments are compared with them (pure): `walked` (the
+    chain as `_walk` found it) unless a segment it walked (its seal in `walked.seals`) has an entry file that is
+    missing or not its line (`mismatched`: first seq -> (that entry, missing?); `keys`: first seq -> segment key).
+    The walk would have stopped at the first such entry, before anything after it, so that is the finding."""
+    walked_firsts = {seal["first"] for seal in walked.seals}
+    bad = sorted(first for first in mismatched if first in walked_firsts)
+    if not bad:
+        return entries, walked
+    first = bad[0]
+    at, missing = mismatched[first]
+    what = "is missing" if missing else "differs from its sealed copy (modified)"
+    return entries[:first - 1], VerifyResult(False, first - 1, at, f"entry {at} {what} (sealed in {keys[first]})",
+                                             tuple(seal for seal in walked.seals if seal["first"] < first))
+
+
+class LogRead:
+    """The audit log being read (`open_log`): `entries` and `result`, the chain as walked, are there at once;
+    `finish()` returns the final verdict, once the entry files of sealed segments are compared with them (on the
+    local store a forked child reads them meanwhile: see tfreview.store.entryfiles). Use it in a `with` block."""
+
+    def __init__(self, entries: list[dict[str, Any]], result: VerifyResult, child: Any,
+                 keys: Mapping[int, str]) -> None:
+        self.entries, self.result = entries, result
+        self._child, self._keys = child, keys
+        self._final: tuple[list[dict[str, Any]], VerifyResult] | None = None
+        self._collecting = False
+
+    def finish(self) -> VerifyResult:
+        """Whether the log holds, every check done (`result`, or the first sealed entry file that differs)."""
+        return self.final()[1]
+
+    def final(self) -> tuple[list[dict[str, Any]], VerifyResult]:
+        """(entries, verdict) as `read_log` returns them."""
+        if self._final is None:
+            mismatched = self._child.next() if self._child is not None else {}
+            self._final = _settle(self.entries, self.result, mismatched, self._keys)
+            self.close()
+        return self._final
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def __enter__(self) -> "LogRead":
+        self._collecting = gc.isenabled()  # none inside the block either: its checks walk the 10^5 entries again
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self._collecting:
+            gc.enable()
+
+
 def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]], VerifyResult]:
     """Every entry of the log in seq order, and whether the chain holds (`VerifyResult`), each object read once.
 
@@ -438,6 +503,28 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     read is a round trip, they are not read (entry objects there are create-only and never deleted, by the
     bucket policy of docs/s3-store.md). Everything after the last segment, or not sealed, is checked entry by
     entry (canonical bytes, own hash, seq, chain)."""
+    with open_log(store, full=full) as log:
+        return log.final()
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """No cyclic garbage collection inside: parsing 10^5 entries creates 10^5 dicts, none in a cycle, and the
+    collector would walk the growing heap again and again (half the time of the parse)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def open_log(store: Store, *, full: bool = False) -> LogRead:
+    """`read_log`, the comparison of the sealed entry files still running (`LogRead`): what needs only the
+    entries (signatures, policy, records) can be checked meanwhile."""
+    from tfreview.store import entryfiles
+
     named: dict[int, str] = {}
     strays: list[str] = []
     for key in store.list(SEGMENTS_PREFIX):
@@ -450,37 +537,57 @@ def read_log(store: Store, *, full: bool = False) -> tuple[list[dict[str, Any]],
     compare = full or store.read_workers <= 1
     files: dict[int, bytes | None] = {}
     parsed: dict[int, tuple[list[bytes], Any]] = {}
-    if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-read") as pool:
-            # Reading 10^5 files is mostly waiting on system calls (the interpreter lock released): it runs beside
-            # the parsing of the segments, which is the other half of the work.
-            listing = pool.submit(read_all, store, ENTRIES_PREFIX)
-            parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
-            blobs = listing.result()
-        for key, raw in blobs:
-            if m := _ENTRY_NAME.match(key):
-                files[int(m.group(1))] = raw
-            else:
-                strays.append(key)
-    else:  # entries of the segments not sealed below the last one, then all after it
-        top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
-        gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
-                for seq in range(first, first + SEGMENT_SIZE)]
-        seq_of: dict[str, int] = {}
-        for key in gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top)):
-            if m := _ENTRY_NAME.match(key):
-                seq_of[key] = int(m.group(1))
-            else:
-                strays.append(key)
-        wanted = list(seq_of)  # no entry of a sealed segment
-        files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
+    child = None
     try:
-        head: tuple[int, str] | None = read_head(store)[:2]
-    except StoreError:
-        head = None
-    return _walk(segments, files, strays, head, compare, parsed)
+        if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
+            def entry_files() -> Iterator[Any]:
+                lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
+                            if raw is not None}
+                names = entryfiles.sealed_names(lines_of)
+                besides = getattr(store, "keys_besides", None)  # the local store's: one listing, one set difference
+                listed = besides(ENTRIES_PREFIX, set(names)) if besides is not None else store.list(ENTRIES_PREFIX)
+                unsealed, others = entryfiles.others(listed, ENTRIES_PREFIX, set(names))
+                keys = [key for _seq, key in unsealed]  # all of them in a log not sealed
+                read_keys = getattr(store, "read_keys", None)  # the local store's: one pass, no path per file
+                yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed], read_keys(keys) if read_keys
+                                                   is not None else read_many(store, keys), strict=True)), others)
+                read_in = getattr(store, "read_in", None)  # the local store's: one folder, no path per file
+                yield entryfiles.mismatches(lines_of, read_in(ENTRIES_PREFIX, names) if read_in is not None
+                                            else read_many(store, [ENTRIES_PREFIX + name for name in names]))
+
+            # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on
+            # the other CPU while this process parses the segments and, after `open_log` returns, checks signatures,
+            # policy and records (not on S3, where a client's sockets must not be shared, nor without segments,
+            # where this process needs every file's bytes anyway).
+            child = entryfiles.Child(entry_files, fork=bool(named) and store.read_workers <= 1)
+            with _no_collection():
+                parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
+            found = child.next()
+            files = found.files
+            strays += found.strays
+        else:  # entries of the segments not sealed below the last one, then all after it
+            top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
+            gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
+                    for seq in range(first, first + SEGMENT_SIZE)]
+            seq_of: dict[str, int] = {}
+            for key in gaps + store.list(ENTRIES_PREFIX, start_after=entry_key(top)):
+                if m := _ENTRY_NAME.match(key):
+                    seq_of[key] = int(m.group(1))
+                else:
+                    strays.append(key)
+            wanted = list(seq_of)  # no entry of a sealed segment
+            files = {seq_of[key]: raw for key, raw in zip(wanted, read_many(store, wanted), strict=True)}
+        try:
+            head: tuple[int, str] | None = read_head(store)[:2]
+        except StoreError:
+            head = None
+        with _no_collection():  # the entries no segment holds are parsed here, one by one
+            entries, result = _walk(segments, files, strays, head, parsed)
+    except BaseException:
+        if child is not None:
+            child.close()
+        raise
+    return LogRead(entries, result, child, named)
 
 
 def verify_chain(store: Store) -> VerifyResult:

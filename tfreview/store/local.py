@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+from operator import itemgetter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -181,36 +182,107 @@ class LocalStore:
         return found
 
     def read_all(self, prefix: str) -> list[tuple[str, bytes | None]]:
-        """(key, bytes) of every object `list(prefix)` names, sorted by key, in one pass: each file read by one open
-        relative to its folder, no buffered file object (10^5 audit entries). None for a file removed between the
-        listing and the read."""
-        found = sorted(self._scan(prefix))
+        """(key, bytes) of every object `list(prefix)` names, sorted by key, in one pass (`_read_found`). None for a
+        file removed between the listing and the read."""
+        found = sorted(self._scan(prefix), key=itemgetter(0))  # keys are unique: no comparing of whole tuples
+        return list(zip((key for key, _folder, _name in found), self._read_found(found), strict=True))
+
+    def keys_besides(self, prefix: str, names: set[str]) -> list[str]:
+        """The keys `list(prefix)` names, not sorted, except those of the files right in `prefix` named in `names`
+        (the sealed audit entries: their 10^5 names are set apart by one set difference, no object per file; one
+        of them that is a folder is left to the read, which says so)."""
+        parts = key_parts(prefix, what="prefix")
+        base = os.path.join(self.url, *parts)
+        try:
+            listed = os.listdir(base)
+        except FileNotFoundError:
+            return []
+        except NotADirectoryError:
+            raise StoreError(f"store folder {base} is a file", "the store was modified outside tfreview: restore "
+                             "that folder from a backup") from None
+        except OSError as exc:
+            raise StoreError(f"cannot list {base}: {exc.strerror}", "check the store directory's permissions") from exc
+        rest = set(listed).difference(names)
+        if len(rest) > 256:  # many (a log not sealed): scandir knows the folders without a stat per name
+            return [key for key, folder, name in self._scan(prefix) if folder != base or name not in names]
+        key_prefix = "".join(f"{part}/" for part in parts)
+        out = []
+        for name in rest:  # the few others, as `_scan` sees them
+            path = os.path.join(base, name)
+            if name.startswith("."):
+                continue
+            if not os.path.isdir(path):
+                out.append(f"{key_prefix}{name}")
+            elif not os.path.islink(path):  # a link to a folder is neither listed nor followed
+                out += [key for key, _folder, _name in self._scan(f"{key_prefix}{name}/")]
+        return out
+
+    def read_in(self, prefix: str, names: list[str]) -> list[bytes | None]:
+        """The bytes of each of the files `names` right in folder `prefix` (None: no such file), in order, as
+        `read_all` reads them (the 10^5 entry files of sealed audit segments)."""
+        if any("/" in name or name.startswith(".") or not name for name in names):
+            raise StoreError(f"invalid name in store folder {prefix!r}", "names in store keys are letters, digits, "
+                             "'.', '_' and '-', never '..'")
+        folder = os.path.join(self.url, *key_parts(prefix, what="prefix"))
+        return self._read_found([(name, folder, name) for name in names], prefix)
+
+    def read_keys(self, keys: list[str]) -> list[bytes | None]:
+        """The bytes of each of `keys` (None: no such object), in order, as `read_all` reads them (10^5 audit entries
+        whose keys are known)."""
+        folders: dict[str, str] = {}
+        found = []
+        rpartition = str.rpartition
+        for key in keys:
+            folder_key, _, name = rpartition(key, "/")
+            if not name or name.startswith(".") or "/." in f"/{folder_key}":  # rare: the full check of the key
+                parts = key_parts(key)
+                folder_key, name = "/".join(parts[:-1]), parts[-1]
+            folder = folders.get(folder_key)
+            if folder is None:
+                folder = folders[folder_key] = os.path.join(self.url, *key_parts(folder_key, what="prefix"))
+            found.append((key, folder, name))
+        return self._read_found(found)
+
+    def _read_found(self, found: list[tuple[str, str, str]], prefix: str = "") -> list[bytes | None]:
+        """The bytes of each (key, folder, name) of `found`, in order (None: no such file): each file read by one
+        open relative to its folder and one read, no buffered file object. Keys (in errors) are after `prefix`."""
         folders: dict[str, int] = {}
         try:
             for _key, folder, _name in found:
                 if folder not in folders:
-                    folders[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            out: list[tuple[str, bytes | None]] = []
+                    try:
+                        folders[folder] = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    except FileNotFoundError:
+                        folders[folder] = -1  # no folder: none of its files
+            out: list[bytes | None] = []
             add, open_, read, close, flags = out.append, os.open, os.read, os.close, os.O_RDONLY | os.O_CLOEXEC
             for key, folder, name in found:  # the loop of _read_at, inlined: it runs once per file (10^5 of them)
+                at = folders[folder]
+                if at < 0:
+                    add(None)
+                    continue
                 try:
-                    fd = open_(name, flags, dir_fd=folders[folder])
+                    fd = open_(name, flags, dir_fd=at)
                 except (FileNotFoundError, IsADirectoryError):
-                    add((key, _read_at(folders[folder], name, key)))  # gone (None), or the error it is
+                    add(_read_at(at, name, prefix + key))  # gone (None), or the error it is
                     continue
                 try:
                     data = read(fd, _CHUNK)
-                    add((key, data if len(data) < _CHUNK else data + _read_rest(fd)))
+                    add(data if len(data) < _CHUNK else data + _read_rest(fd))
+                except IsADirectoryError:
+                    raise StoreError(f"store object {prefix}{key} is a folder", "the store was modified outside tfreview: "
+                                     "restore that folder from a backup") from None
                 finally:
                     close(fd)
             return out
         except OSError as exc:
-            raise StoreError(f"cannot read {exc.filename or prefix}: {exc.strerror}",
+            raise StoreError(f"cannot read {exc.filename or found[0][1]}: {exc.strerror}",
                              "check the store directory's permissions") from exc
         finally:
             for fd in folders.values():
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
 
     def list(self, prefix: str, *, start_after: str = "") -> list[str]:
-        out = sorted(key for key, _folder, _name in self._scan(prefix))
+        out = sorted([key for key, _folder, _name in self._scan(prefix)])
         return out[bisect.bisect_right(out, start_after):] if start_after else out

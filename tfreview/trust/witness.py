@@ -78,12 +78,14 @@ def _events(by_event: Mapping[Any, list[Mapping[str, Any]]], *names: str) -> lis
 
 
 def _misplaced_decisions(store: Store, entries: Mapping[Any, list[Mapping[str, Any]]]) -> str | None:
-    logged = {e.get("seq"): e for e in _events(entries, "approve", "reject")}
+    logged: dict[Any, Mapping[str, Any]] | None = None  # seq -> decision entry, built when a decision needs it
     for key, doc in _objects(store, store.list("approvals/")):
         folder = folder_of(key)
         if not placed(doc, folder):
             return (f"decision {key} names plan {doc.get('plan_id')} but sits in the folder of plan {folder} "
                     "(copied from another plan)")
+        if logged is None:
+            logged = {e.get("seq"): e for name in ("approve", "reject") for e in entries.get(name, ())}
         entry = logged.get(doc.get("audit_seq"))
         if "audit_seq" in doc and (entry is None or entry.get("plan_id") != folder):
             return f"decision {key}: its audit entry {doc.get('audit_seq')} is not a decision on plan {folder}"
