@@ -36,6 +36,7 @@ from tfreview.plan.diff import ENV_CONTAINER_KEYS, MAX_DEPTH, SECRET_NAME_RE, lo
 from tfreview.plan.parse import (
     REDACTION_KEY,
     _any_mark,
+    _collect_all,
     _declared_sensitive_outputs,
     check_format_version,
     load_document,
@@ -78,7 +79,7 @@ class _Redactor:
     def __init__(self, secrets: frozenset[str]) -> None:
         self.secrets = secrets
         self.markers: dict[tuple[str, str], str] = {}
-        self.hidden: set[str] = set()  # the strings hidden by their name only (Terraform did not mark them)
+        self.hidden: set[str] = set()  # the values hidden by their name only (not marked), as text
 
     @property
     def count(self) -> int:
@@ -130,7 +131,7 @@ class _Redactor:
 
     def by_name(self, value: Any) -> Any:
         """The marker of a value hidden because of its name; its strings are remembered (`hidden`)."""
-        _collect_strings(value, self.hidden)
+        _collect_all(value, self.hidden)
         return self.marker(value)
 
     # -- marked values ---------------------------------------------------------------------------------------
@@ -195,8 +196,8 @@ class _Redactor:
             for k in sorted(set(b) | set(a)):
                 named = named_b(k) or named_a(k)  # as the review: a secret name on either side hides both
                 if named:
-                    _collect_strings(b.get(k), self.hidden)
-                    _collect_strings(a.get(k), self.hidden)
+                    _collect_all(b.get(k), self.hidden)
+                    _collect_all(a.get(k), self.hidden)
                 vb, va = self.pair(b.get(k), a.get(k), True if named else _sub_marks(bs, k),
                                    True if named else _sub_marks(as_, k), (*path, k), ecs)
                 if k in b:
@@ -311,18 +312,6 @@ class _Redactor:
         if isinstance(value, list):
             return [self.constants(v) for v in value]
         return value
-
-
-def _collect_strings(value: Any, into: set[str]) -> None:
-    """Every string in `value` added to `into` (an object's keys are not: `name`, `value` are no secrets)."""
-    if isinstance(value, str):
-        into.add(value)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _collect_strings(v, into)
-    elif isinstance(value, list):
-        for v in value:
-            _collect_strings(v, into)
 
 
 def _map_strings(value: Any, fn: Any) -> Any:
