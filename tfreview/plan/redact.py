@@ -174,9 +174,12 @@ class _Redactor:
             return self.scrub(value, path[-1] if path else None)
         if isinstance(value, dict) and isinstance(marks, dict):
             named = _named_secret(path[-1] if path else None, value.get("name"))
-            return {k: self.by_name(v) if named(k) and not _any_mark(_sub_marks(marks, k)) else
-                    self.marked(v, True if named(k) else _sub_marks(marks, k), (*path, k), ecs)
-                    for k, v in sorted(value.items())}
+            out = {}
+            for k, v in sorted(value.items()):
+                if named(k):  # hidden by its name whatever its marks: remembered as `by_name` does
+                    _collect_all(v, self.hidden)
+                out[k] = self.marked(v, True if named(k) else _sub_marks(marks, k), (*path, k), ecs)
+            return out
         if isinstance(value, list) and isinstance(marks, list):
             return [self.marked(v, _sub_marks(marks, i), (*path, i), ecs) for i, v in enumerate(value)]
         return self.scrub(value, path[-1] if path else None)

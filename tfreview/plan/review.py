@@ -114,31 +114,23 @@ class ResourceDiff:
         rc = self._change
         if (rc.action in REPLACE_ACTIONS and not self.is_drift) or (self._full_tree if full else self._tree) is not None:
             return None  # (a tree already built is written as it is)
-        return one_side(
-            rc.before,
-            rc.after,
-            rc.after_unknown,
-            rc.before_sensitive,
-            rc.after_sensitive,
-            secrets=self._secrets,
-            replace_paths=rc.replace_paths,
-            json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
-            collapse_unchanged=not full,
-        )
+        return one_side(*self._tree_args(), **self._tree_options(collapse=not full))
+
+    def _tree_args(self) -> tuple[Any, Any, Any, Any, Any]:
+        """`build_tree`'s and `one_side`'s positional arguments: the change's values and marks."""
+        rc = self._change
+        return rc.before, rc.after, rc.after_unknown, rc.before_sensitive, rc.after_sensitive
+
+    def _tree_options(self, *, collapse: bool) -> dict[str, Any]:
+        """`build_tree`'s and `one_side`'s options for this change."""
+        rc = self._change
+        return {"secrets": self._secrets, "replace_paths": rc.replace_paths,
+                "json_normalizers": _ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
+                "collapse_unchanged": collapse}
 
     def _build(self, *, collapse: bool) -> Node:
         rc = self._change
-        tree = build_tree(
-            rc.before,
-            rc.after,
-            rc.after_unknown,
-            rc.before_sensitive,
-            rc.after_sensitive,
-            secrets=self._secrets,
-            replace_paths=rc.replace_paths,
-            json_normalizers=_ECS_NORMALIZERS if rc.type == "aws_ecs_task_definition" else None,
-            collapse_unchanged=collapse,
-        )
+        tree = build_tree(*self._tree_args(), **self._tree_options(collapse=collapse))
         if collapse and rc.action in REPLACE_ACTIONS and not self.is_drift:
             return fold_empty_unset(tree, rc.before)
         return tree
