@@ -241,7 +241,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path} -h" if ctx is not None else "tfreview -h"
         code = EXIT_ERROR if detailed or _state.get("detailed") else exc.exit_code
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `tfreview` alone: its message is the whole help screen
+        if type(exc).__name__ == "NoArgsIsHelpError" or exc.format_message() == "Missing command.":
+            # `tfreview` alone (its message is the whole help screen), or options with no command after them
             _fail("no command given", f"see `{where}` for the commands", code)
         _fail(exc.format_message().rstrip("."), f"see `{where}`", code)
     except typer.Abort:
