@@ -48,17 +48,18 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     path = Path(target)
     record: dict[str, Any] = {}
-    secrets: frozenset[str] | None = None
+    document: dict[str, Any] | None = None  # a plan file's, parsed once: its secrets are found beside the engine
     if path.is_file():
         try:
             plan_json = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}", "pass a `terraform show -json` file") from None
-        from tfreview.plan.redact import redact_plan_with_secrets
+        from tfreview.plan.parse import check_format_version, load_document, parse_plan
 
-        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file);
-        # the messages are scrubbed of every value the review would hide (hidden by name included).
-        secrets = redact_plan_with_secrets(plan_json)[1]
+        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file)
+        document = load_document(plan_json)
+        check_format_version(document)
+        parse_plan(document)
         facts = {"env": env}
     else:
         if store_url is None:
@@ -97,8 +98,17 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     from tfreview.trust import rego_approvals
 
     # deny/violation/warn and the `approvals` rules in one engine pass (the plan taken as input once)
-    run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout,
-                        extra_rules=rego_approvals.extra_rules(checks))
+    pending = rego.start(checks, plan_json, namespaces or ("main",), timeout,
+                         extra_rules=rego_approvals.extra_rules(checks))
+    secrets: frozenset[str] | None = None
+    try:
+        if document is not None:  # while the engine works: every value the review would hide (by name too)
+            from tfreview.plan.redact import redact_plan_with_secrets
+
+            secrets = redact_plan_with_secrets(document)[1]
+        run = pending.finish(facts)
+    finally:
+        pending.cancel()  # nothing after finish; anything that failed before it leaves no engine process behind
     demands, demand_error = rego_approvals.demands_of_run(checks, run)
     error = run.error or demand_error
     if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
