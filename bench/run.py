@@ -151,7 +151,7 @@ def machine() -> dict:
     dirty = subprocess.run(["git", "status", "--porcelain", "tfreview"], cwd=REPO, capture_output=True, text=True).stdout
     which = subprocess.run([str(Path(PY).parent / "python"), "-c", "import tfreview.plan.diff as d; print(d.__file__)"],
                            cwd=REPO, capture_output=True, text=True).stdout.strip()
-    return {"commit": commit + (" (tfreview/ modified: " + " ".join(l[3:] for l in dirty.splitlines()) + ")"
+    return {"commit": commit + (" (tfreview/ modified: " + " ".join(line[3:] for line in dirty.splitlines()) + ")"
                                 if dirty.strip() else ""),
             "cpu": cpu, "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1e6, 1), "python": platform.python_version(),
             "orjson": orjson.__version__, "terraform": tf, "kernel": platform.release(),

@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, argv in COMMANDS.items():
+    for argv in COMMANDS.values():
         once(argv)  # warm the page cache once
     for _ in range(args.repeat):
         for name, argv in COMMANDS.items():

@@ -412,7 +412,8 @@ def _real_plan(cli, version: str) -> str:
 def first_release(aws_sandbox, cli_factory):
     """20 `tfreview apply` of one approved plan started together (the environment's first, full release)."""
     cli = cli_factory("approvals-it")
-    cli.ok("package", "--app", IT_APP, "--version", "1.0.0")
+    for version in ("1.0.0", "1.1.0"):  # 1.1.0: what the module's later tests plan, each on its own
+        cli.ok("package", "--app", IT_APP, "--version", version)
     plan_id = _real_plan(cli, "1.0.0")
     procs = [_popen(cli, "apply", plan_id, "--no-wait") for _ in range(20)]
     outcomes = [(p.wait(timeout=900), p.stderr.read()) for p in procs]
@@ -445,7 +446,6 @@ def test_twenty_concurrent_applies_of_one_plan_exactly_one_applies(first_release
 @pytest.mark.integration
 def test_apply_refuses_when_state_moved_since_plan(first_release):
     cli, _first, _ = first_release
-    cli.ok("package", "--app", IT_APP, "--version", "1.1.0")
     plan_id = _real_plan(cli, "1.1.0")
     state_file = cli.store / "state" / IT_APP / IT_ENV / "terraform.tfstate"
     state = json.loads(state_file.read_text())
