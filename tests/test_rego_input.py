@@ -169,3 +169,24 @@ def test_unusual_documents_read_the_same_cut_or_whole(plan):
         assert not any("fake.x" in m for _, m in msgs(cut))
     else:
         assert any("a.b: create of a forbidden resource type" in m for _, m in msgs(cut))
+
+
+def test_the_syntax_tree_is_not_read_when_cutting_cannot_pay():
+    reader = rego_input.decoder()
+    plan = '{"resource_changes": ["' + "x" * 1000 + '"], "format_version": "1.2"}'
+    sources = ["package main\nwarn contains 1 if input.resource_changes\n"]
+
+    def tree() -> str:
+        raise AssertionError("the syntax tree was read")
+
+    assert rego_input.engine_input(plan, sources, tree, reader) == (plan, None)
+    # the biggest value is not named by any module: worth reading which keys they need
+    asked: list[bool] = []
+
+    def empty_tree() -> str:
+        asked.append(True)
+        return "[]"
+
+    other = ["package main\nwarn contains 1 if input.format_version\n"]
+    assert rego_input.engine_input(plan, other, empty_tree, reader) == (plan, None)  # the tree does not account
+    assert asked

@@ -365,8 +365,9 @@ def start(modules: Mapping[str, str], plan_json: bytes | str, namespaces: tuple[
         # The plan's own bytes are the input, parsed once by the engine (never decoded to Python and encoded
         # again), before the facts are there: this is the part that overlaps the caller's own work.
         text = plan_json.decode() if isinstance(plan_json, bytes) else plan_json
-        keys = rego_input.needed_keys(engine.get_ast_as_json(), checks.values()) if reader is not None else None
-        text, given = rego_input.input_text(text, keys, reader)
+        given = None
+        if reader is not None:  # only the top-level keys the modules read (tfreview.trust.rego_input)
+            text, given = rego_input.engine_input(text, list(checks.values()), engine.get_ast_as_json, reader)
         engine.set_input_json(text)
         del text
         before = time.process_time()  # the engine's CPU seconds, before and after the facts (docs/benchmarks.md)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 import orjson
 
@@ -150,10 +150,38 @@ def input_text(plan_text: str, keys: frozenset[str] | None, reader: Any,
     byte for byte as the plan wrote it. `reader` is `decoder()`'s."""
     if keys is None:
         return plan_text, None
+    parts = _parts(plan_text, reader)
+    return (plan_text, None) if parts is None else _cut(plan_text, parts, keys, min_dropped_share)
+
+
+def engine_input(plan_text: str, sources: Collection[str], ast_json: Callable[[], str], reader: Any,
+                 min_dropped_share: float = MIN_DROPPED_SHARE) -> tuple[str, tuple[str, ...] | None]:
+    """`input_text` with the keys the modules (`sources`, and `ast_json()` their syntax tree) read. The tree is
+    not even asked for when cutting cannot pay: the biggest top-level value is nearly all of the document and
+    its name appears in the modules (bench/make_synthetic.py's plans, where `resource_changes` is 99.9%)."""
+    parts = _parts(plan_text, reader)
+    if parts is None:
+        return plan_text, None
+    total = len(plan_text)
+    if parts:
+        biggest = max(parts, key=lambda k: len(parts[k]))
+        if total - len(parts[biggest]) < min_dropped_share * total and any(biggest in s for s in sources):
+            return plan_text, None
+    keys = needed_keys(ast_json(), sources)
+    return (plan_text, None) if keys is None else _cut(plan_text, parts, keys, min_dropped_share)
+
+
+def _parts(plan_text: str, reader: Any) -> Mapping[str, Any] | None:
+    """The document's top-level values, raw; None when it is not a JSON object (or not JSON)."""
     try:
         parts: Mapping[str, Any] = reader.decode(plan_text)
     except Exception:  # noqa: BLE001 - msgspec's DecodeError/ValidationError: not a JSON object, given whole
-        return plan_text, None
+        return None
+    return parts
+
+
+def _cut(plan_text: str, parts: Mapping[str, Any], keys: frozenset[str],
+         min_dropped_share: float) -> tuple[str, tuple[str, ...] | None]:
     kept = sorted(k for k in keys if k in parts)
     raws = [bytes(parts[k]) for k in kept]
     total = len(plan_text)  # characters against bytes: the share only decides whether cutting pays
