@@ -190,3 +190,13 @@ def test_the_syntax_tree_is_not_read_when_cutting_cannot_pay():
     other = ["package main\nwarn contains 1 if input.format_version\n"]
     assert rego_input.engine_input(plan, other, empty_tree, reader) == (plan, None)  # the tree does not account
     assert asked
+
+
+def test_an_engine_that_cannot_show_its_syntax_tree_gets_the_whole_document():
+    plan = '{"resource_changes": [], "planned_values": {"pad": "' + "x" * 1000 + '"}}'
+
+    def broken() -> str:
+        raise RuntimeError("no tree")
+
+    sources = ["package main\nwarn contains 1 if input.resource_changes\n"]
+    assert rego_input.engine_input(plan, sources, broken, rego_input.decoder()) == (plan, None)

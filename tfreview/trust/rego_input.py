@@ -167,7 +167,11 @@ def engine_input(plan_text: str, sources: Collection[str], ast_json: Callable[[]
         biggest = max(parts, key=lambda k: len(parts[k]))
         if total - len(parts[biggest]) < min_dropped_share * total and any(biggest in s for s in sources):
             return plan_text, None
-    keys = needed_keys(ast_json(), sources)
+    try:
+        tree = ast_json()
+    except Exception:  # noqa: BLE001 - the engine could not show its syntax tree: the whole document, as before
+        return plan_text, None
+    keys = needed_keys(tree, sources)
     return (plan_text, None) if keys is None else _cut(plan_text, parts, keys, min_dropped_share)
 
 
