@@ -200,3 +200,12 @@ def test_an_engine_that_cannot_show_its_syntax_tree_gets_the_whole_document():
 
     sources = ["package main\nwarn contains 1 if input.resource_changes\n"]
     assert rego_input.engine_input(plan, sources, broken, rego_input.decoder()) == (plan, None)
+
+
+def test_a_key_written_with_escapes_in_the_rule_is_the_plans_key():
+    module = ('package main\n\nimport rego.v1\n\n'
+              'warn contains sprintf("%d changes", [count(input["resource\\u005fchanges"])]) if true\n')
+    plan = ('{"resource_changes": [1, 2, 3], "planned_values": {"pad": "' + "x" * 1000 + '"}}').encode()
+    cut, whole = both({"m.rego": module}, plan)
+    assert cut.input_keys == ("resource_changes",)
+    assert msgs(cut) == msgs(whole) == [("warn", "3 changes")]
