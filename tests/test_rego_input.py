@@ -209,3 +209,34 @@ def test_a_key_written_with_escapes_in_the_rule_is_the_plans_key():
     cut, whole = both({"m.rego": module}, plan)
     assert cut.input_keys == ("resource_changes",)
     assert msgs(cut) == msgs(whole) == [("warn", "3 changes")]
+
+
+def test_policy_check_reports_the_plans_problem_before_the_modules(tmp_path):
+    """`policy check FILE --policy DIR` starts the engine before the plan is redacted (they overlap); the plan's own
+    problem is still the one reported (exit 2), the modules' next (exit 1), as before."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import assert_one_line_error
+
+    plans = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
+    doc = json.loads((plans / "image_bump.json").read_text())
+    doc["resource_changes"].append(doc["resource_changes"][0])
+    broken = tmp_path / "twice.json"
+    broken.write_text(json.dumps(doc))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.rego").write_text("package main\ndeny contains if {\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+        return subprocess.run([sys.executable, "-m", "tfreview", "policy", "check", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert_one_line_error(run(str(broken), "--policy", str(bad)), 2, "listed twice")
+    assert_one_line_error(run(str(broken), "--policy", str(DATA / "conftest_style")), 2, "listed twice")
+    assert_one_line_error(run(str(plans / "image_bump.json"), "--policy", str(bad)), 1, "x.rego:")
+    assert_one_line_error(run(str(broken), "--policy", str(tmp_path / "nowhere")), 2, "listed twice")
+    ok = run(str(plans / "destroy.json"), "--policy", str(DATA / "conftest_style"), "--format", "json")
+    assert ok.returncode == 3 and json.loads(ok.stdout)["blocked"]
