@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.data.corpus import fixture_plans, peer_plans
 from tfreview.trust import rego, rego_input
@@ -240,3 +242,24 @@ def test_policy_check_reports_the_plans_problem_before_the_modules(tmp_path):
     assert_one_line_error(run(str(broken), "--policy", str(tmp_path / "nowhere")), 2, "listed twice")
     ok = run(str(plans / "destroy.json"), "--policy", str(DATA / "conftest_style"), "--format", "json")
     assert ok.returncode == 3 and json.loads(ok.stdout)["blocked"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from('ab"\\{}[],:é\n\t ')),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet="ab\"{}", max_size=4), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=st.dictionaries(st.sampled_from(["resource_changes", "planned_values", "a\"b", "{", "x"]), _JSON),
+       keys=st.frozensets(st.sampled_from(["resource_changes", "planned_values", "a\"b", "{", "absent"])),
+       indent=st.booleans())
+def test_the_cut_holds_exactly_the_kept_top_level_values(doc, keys, indent):
+    """Whatever the values hold (quotes, brackets, escapes, nesting), the cut is the document's own values of the
+    kept keys, and nothing else."""
+    text = json.dumps(doc, indent=2 if indent else None, ensure_ascii=False)
+    cut, kept = rego_input.input_text(text, keys, rego_input.decoder(), min_dropped_share=0.0)
+    assert kept == tuple(sorted(k for k in keys if k in doc))
+    assert json.loads(cut) == {k: doc[k] for k in kept}
