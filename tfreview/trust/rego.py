@@ -14,6 +14,8 @@ strings, or of objects with a string `msg`. Rego v1 syntax is the
 default (OPA 1.x, conftest 0.56+); a set whose modules do not all parse as v1 is read as v0 (`deny[msg] { ... }`),
 where a v1 module needs `import rego.v1`, exactly as under OPA's v0-compatible mode. The input document is the
 plan JSON as `terraform show -json` wrote it (the truth, secrets included); `data.tfreview` holds tfreview's facts.
+The engine is given only the top-level keys of the plan that the modules read (tfreview.trust.rego_input): what a
+rule sees does not change, and the engine's parse of the input, half of the checks' cost, shrinks with it.
 
 Guarantees:
 - fail closed: an evaluation error, a rule that does not end within `timeout` seconds, or a result of the wrong
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tfreview.errors import BadInput
+from tfreview.trust import rego_input
 
 RULES = ("deny", "violation", "warn")
 BLOCKING = ("deny", "violation")
@@ -91,6 +94,8 @@ class CheckRun:
     extra: Mapping[str, Any] = field(default_factory=dict)
     # the engine process's CPU seconds: (modules and the plan as input, before the facts; the query, after them)
     engine_cpu_s: tuple[float, float] | None = None
+    # the top-level keys of the plan the engine was given (what the rules can read); None: the whole document
+    input_keys: tuple[str, ...] | None = None
 
     @property
     def blocked(self) -> bool:
@@ -342,22 +347,31 @@ def _shape(namespace: str, rule: str, value: Any) -> list[str]:
 
 
 def start(modules: Mapping[str, str], plan_json: bytes | str, namespaces: tuple[str, ...] = ("main",),
-          timeout: float = DEFAULT_TIMEOUT_S, extra_rules: tuple[str, ...] = ()) -> "Pending":
+          timeout: float = DEFAULT_TIMEOUT_S, extra_rules: tuple[str, ...] = (),
+          slice_input: bool = True) -> "Pending":
     """Start the checks of `plan_json`: the engine process adds the check modules (test modules left out) and
     takes the plan as its input while the caller goes on (`tfreview plan` builds its review meanwhile, which the
     facts need); `finish(facts)` then evaluates. `extra_rules` (e.g. "approvals") are asked for in the same
-    query; their values are the CheckRun's `extra`. Call `finish` or `cancel` (the process waits until then)."""
+    query; their values are the CheckRun's `extra`. Call `finish` or `cancel` (the process waits until then).
+    The engine is given only the top-level keys of the plan the modules can read (tfreview.trust.rego_input);
+    `slice_input=False` gives it the whole document (the tests' and the benchmark's comparison)."""
     checks = {n: s for n, s in sorted(modules.items()) if not is_test_module(n)}
     if not checks:
         return Pending(checks, (), namespaces, timeout, None)
     names = rule_names(checks)
     asked = names + tuple(r for r in extra_rules if r not in names)
+    reader = rego_input.decoder() if slice_input else None
 
     def work(receive: Any) -> bytes | None:  # in the engine process: imports nothing (see _Child)
         engine, v0 = _engine(checks)
         # The plan's own bytes are the input, parsed once by the engine (never decoded to Python and encoded
         # again), before the facts are there: this is the part that overlaps the caller's own work.
-        engine.set_input_json(plan_json.decode() if isinstance(plan_json, bytes) else plan_json)
+        text = plan_json.decode() if isinstance(plan_json, bytes) else plan_json
+        given = None
+        if reader is not None:  # only the top-level keys the modules read (tfreview.trust.rego_input)
+            text, given = rego_input.engine_input(text, list(checks.values()), engine.get_ast_as_json, reader)
+        engine.set_input_json(text)
+        del text
         before = time.process_time()  # the engine's CPU seconds, before and after the facts (docs/benchmarks.md)
         facts = receive()
         if not facts:
@@ -365,8 +379,9 @@ def start(modules: Mapping[str, str], plan_json: bytes | str, namespaces: tuple[
         engine.add_data_json('{"tfreview": %s}' % facts.decode())
         try:  # one query reads deny/violation/warn (and the extra rules) of every namespace
             found = engine.eval_query_as_json(_rules_query(namespaces, asked)).encode()
-            return b'{"v0": %s, "cpu_s": [%.3f, %.3f], "found": %s}' % (
-                b"true" if v0 else b"false", before, time.process_time() - before, found)
+            return b'{"v0": %s, "cpu_s": [%.3f, %.3f], "input_keys": %s, "found": %s}' % (
+                b"true" if v0 else b"false", before, time.process_time() - before, json.dumps(given).encode(),
+                found)
         except Exception as exc:  # noqa: BLE001 - which rule failed, asked again one rule at a time
             failed = _failing_rule(engine, namespaces, names, exc)
             if failed is not None or asked == names:
@@ -436,16 +451,18 @@ def _run_of(answer: Mapping[str, Any], pending: Pending, elapsed: float) -> Chec
     except ValueError as exc:
         return CheckRun(error=f"policy checks failed: {exc}", rego_version=version, elapsed_s=elapsed)
     cpu = answer.get("cpu_s")
+    given = answer.get("input_keys")
     return CheckRun(tuple(findings), None, version, elapsed, extra,
-                    tuple(cpu) if isinstance(cpu, list) and len(cpu) == 2 else None)
+                    tuple(cpu) if isinstance(cpu, list) and len(cpu) == 2 else None,
+                    tuple(str(k) for k in given) if isinstance(given, list) else None)
 
 
 def evaluate(modules: Mapping[str, str], plan_json: bytes | str, facts: Mapping[str, Any] | None = None,
              namespaces: tuple[str, ...] = ("main",), timeout: float = DEFAULT_TIMEOUT_S,
-             extra_rules: tuple[str, ...] = ()) -> CheckRun:
+             extra_rules: tuple[str, ...] = (), slice_input: bool = True) -> CheckRun:
     """Evaluate the check modules (test modules left out) over `plan_json` with `data.tfreview` = `facts`
     (`start` and `finish` in one). Never raises for a policy problem: the problem is the CheckRun's `error`."""
-    return start(modules, plan_json, namespaces, timeout, extra_rules).finish(facts)
+    return start(modules, plan_json, namespaces, timeout, extra_rules, slice_input).finish(facts)
 
 
 def _failing_rule(engine: Any, namespaces: tuple[str, ...], names: tuple[str, ...], exc: Exception) -> str | None:

@@ -48,18 +48,26 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
 
     path = Path(target)
     record: dict[str, Any] = {}
-    document: dict[str, Any] | None = None  # a plan file's, parsed once: its secrets are found beside the engine
+    secrets: frozenset[str] | None = None
+    early: _Early | None = None
     if path.is_file():
         try:
             plan_json = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}", "pass a `terraform show -json` file") from None
-        from tfreview.plan.parse import check_format_version, load_document, parse_plan
+        from tfreview.plan.redact import redact_plan_with_secrets
 
-        # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan file)
-        document = load_document(plan_json)
-        check_format_version(document)
-        parse_plan(document)
+        if policy_dir is not None:  # the engine takes the plan as input while the plan is redacted here
+            early = _Early(policy_dir, plan_json, namespaces, timeout)
+        try:
+            # InvalidPlan (exit 2) for what is not a plan, or a broken one (as every command reading a plan
+            # file), before any problem of the modules; the messages are scrubbed of every value the review
+            # would hide (hidden by name included).
+            secrets = redact_plan_with_secrets(plan_json)[1]
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
         facts = {"env": env}
     else:
         if store_url is None:
@@ -72,7 +80,10 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
         plan_json = reviewed_json(store, record)  # the reviewed copy: the store holds no unredacted JSON
         facts = plan_facts(record)
         env = env or record.get("env")
-    if policy_dir is not None:
+    if early is not None:
+        checks = early.checks()  # the modules' own problem, if any, now (after the plan's)
+        source = str(policy_dir)
+    elif policy_dir is not None:
         modules = read_dir(policy_dir)
         _parse(modules)
         checks = {n: s for n, s in modules.items() if not rego.is_test_module(n)}
@@ -98,17 +109,11 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
     from tfreview.trust import rego_approvals
 
     # deny/violation/warn and the `approvals` rules in one engine pass (the plan taken as input once)
-    pending = rego.start(checks, plan_json, namespaces or ("main",), timeout,
-                         extra_rules=rego_approvals.extra_rules(checks))
-    secrets: frozenset[str] | None = None
-    try:
-        if document is not None:  # while the engine works: every value the review would hide (by name too)
-            from tfreview.plan.redact import redact_plan_with_secrets
-
-            secrets = redact_plan_with_secrets(document)[1]
-        run = pending.finish(facts)
-    finally:
-        pending.cancel()  # nothing after finish; anything that failed before it leaves no engine process behind
+    if early is not None:
+        run = early.finish(facts)
+    else:
+        run = rego.evaluate(checks, plan_json, facts, namespaces or ("main",), timeout,
+                            extra_rules=rego_approvals.extra_rules(checks))
     demands, demand_error = rego_approvals.demands_of_run(checks, run)
     error = run.error or demand_error
     if secrets is None:  # a stored plan (checked when it was made): parsed only when there is a message to scrub
@@ -120,6 +125,42 @@ def check(target: str, store_url: str | None, policy_dir: Path | None, env: str 
             "rego_version": run.rego_version, "error": scrub(error) if error else None,
             "blocked": run.blocked or bool(demand_error), "results": results,
             "approvals": [replace(d, msg=scrub(d.msg)).to_json() for d in demands]}
+
+
+class _Early:
+    """`policy check FILE --policy DIR`: the checks started before the plan is redacted (`rego.start`), so the
+    engine takes the plan as its input meanwhile, as in `tfreview plan`. A problem of DIR (unreadable, no .rego,
+    a module that does not parse) is kept and raised by `checks()`, after the plan's own problems, in the order
+    the command always reported them."""
+
+    def __init__(self, policy_dir: Path, plan_json: bytes, namespaces: tuple[str, ...], timeout: float) -> None:
+        from tfreview.trust import rego_approvals
+
+        self._problem: TfreviewError | None = None
+        self._checks: dict[str, str] = {}
+        self._pending: rego.Pending | None = None
+        try:
+            modules = read_dir(policy_dir)
+            _parse(modules)
+        except TfreviewError as exc:
+            self._problem = exc
+            return
+        self._checks = {n: s for n, s in modules.items() if not rego.is_test_module(n)}
+        self._pending = rego.start(self._checks, plan_json, namespaces or ("main",), timeout,
+                                   extra_rules=rego_approvals.extra_rules(self._checks))
+
+    def checks(self) -> dict[str, str]:
+        if self._problem is not None:
+            raise self._problem
+        return self._checks
+
+    def finish(self, facts: dict[str, Any]) -> rego.CheckRun:
+        assert self._pending is not None  # checks() raised otherwise
+        return self._pending.finish(facts)
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
 
 
 def _secrets(plan: Any) -> frozenset[str]:
