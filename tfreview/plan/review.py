@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Node, OneSide, build_tree, one_side, path_text, scrub
+from tfreview.plan.diff import Node, OneSide, TwoSide, build_tree, one_side, path_text, scrub, two_side
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
@@ -116,6 +116,20 @@ class ResourceDiff:
             return None  # (a tree already built is written as it is)
         return one_side(*self._tree_args(), **self._tree_options(collapse=not full))
 
+    def two_side(self, full: bool) -> TwoSide | None:
+        """What the collapsed `tree` is built from, when it is an object on both sides (an update or a replacement,
+        `diff.two_side`) and not built yet: a renderer may write its lines without a node per unchanged attribute
+        (`diff.collapsed_root`; a replacement's empty attributes folded with `folds` and `fold_note`). None for
+        `full`, and for everything else."""
+        if full or self._tree is not None:
+            return None
+        return two_side(*self._tree_args(), **self._tree_options(collapse=True))
+
+    @property
+    def folds_empty(self) -> bool:
+        """The collapsed tree folds the empty attributes becoming unset (`fold_empty_unset`): a replacement."""
+        return self._change.action in REPLACE_ACTIONS and not self.is_drift
+
     def _tree_args(self) -> tuple[Any, Any, Any, Any, Any]:
         """`build_tree`'s and `one_side`'s positional arguments: the change's values and marks."""
         rc = self._change
@@ -131,7 +145,7 @@ class ResourceDiff:
     def _build(self, *, collapse: bool) -> Node:
         rc = self._change
         tree = build_tree(*self._tree_args(), **self._tree_options(collapse=collapse))
-        if collapse and rc.action in REPLACE_ACTIONS and not self.is_drift:
+        if collapse and self.folds_empty:
             return fold_empty_unset(tree, rc.before)
         return tree
 
@@ -310,20 +324,29 @@ def fold_empty_unset(tree: Node, before: Any) -> Node:
     folded: list[str] = []
     unknown = False
     for key, child in tree.children:
-        to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
-        to_unknown = child.kind == "unknown"
-        if (to_unset or to_unknown) and not child.forces_replacement and not child.note and _empty(before.get(key)):
+        if folds(child, before.get(key)):
             folded.append(str(key))
-            unknown = unknown or to_unknown
+            unknown = unknown or child.kind == "unknown"
             continue
         kept.append((key, child))
     if not folded:
         return tree
+    return tree._replace(children=tuple(kept), note=fold_note(folded, unknown))
+
+
+def folds(child: Node, before: Any) -> bool:
+    """A top-level attribute of a replacement's tree that `fold_empty_unset` folds: its old value (`before`) is
+    empty and it becomes unset or known after apply, neither forcing the replacement nor carrying a note."""
+    to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
+    return (to_unset or child.kind == "unknown") and not child.forces_replacement and not child.note and _empty(before)
+
+
+def fold_note(folded: list[str], unknown: bool) -> str:
+    """The root's note naming the folded attributes (`unknown`: one of them becomes known after apply)."""
     names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
     become = "become" if len(folded) > 1 else "becomes"
     become += " unset or known after apply" if unknown else " unset"
-    note = f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
-    return tree._replace(children=tuple(kept), note=note)
+    return f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
 
 
 def node_to_json(node: Node, *, full: bool = False) -> dict:
