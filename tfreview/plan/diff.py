@@ -258,6 +258,30 @@ def collapsed_root(side: TwoSide) -> tuple[list[tuple[Any, Node]], int]:
     return shown, hidden
 
 
+# How many attribute names the fold of a replacement's empty attributes lists before "and N more".
+FOLD_NAMES = 6
+
+
+def _empty(value: Any) -> bool:
+    """"", [], {} or false: a value a replacement dropping it (or leaving it to the provider) loses nothing of."""
+    return value is False or (type(value) in (str, list, dict) and not value)
+
+
+def folds(child: Node, before: Any) -> bool:
+    """A top-level attribute of a replacement's tree that `review.fold_empty_unset` folds: its old value (`before`) is
+    empty and it becomes unset or known after apply, neither forcing the replacement nor carrying a note."""
+    to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
+    return (to_unset or child.kind == "unknown") and not child.forces_replacement and not child.note and _empty(before)
+
+
+def fold_note(folded: list[str], unknown: bool) -> str:
+    """The root's note naming the folded attributes (`unknown`: one of them becomes known after apply)."""
+    names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
+    become = "become" if len(folded) > 1 else "becomes"
+    become += " unset or known after apply" if unknown else " unset"
+    return f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
+
+
 ABSENT = _ABSENT  # a side that does not exist, for `subtree` (None is a value: JSON null)
 
 

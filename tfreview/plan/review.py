@@ -11,7 +11,8 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Node, OneSide, TwoSide, build_tree, one_side, path_text, scrub, two_side
+from tfreview.plan.diff import (Node, OneSide, TwoSide, build_tree, fold_note, folds, one_side, path_text, scrub,
+                                two_side)
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
@@ -114,6 +115,8 @@ class ResourceDiff:
         rc = self._change
         if (rc.action in REPLACE_ACTIONS and not self.is_drift) or (self._full_tree if full else self._tree) is not None:
             return None  # (a tree already built is written as it is)
+        if rc.before is not None and rc.after is not None:  # both sides: never one-sided (`diff.one_side`)
+            return None
         return one_side(*self._tree_args(), **self._tree_options(collapse=not full))
 
     def two_side(self, full: bool) -> TwoSide | None:
@@ -121,7 +124,8 @@ class ResourceDiff:
         `diff.two_side`) and not built yet: a renderer may write its lines without a node per unchanged attribute
         (`diff.collapsed_root`; a replacement's empty attributes folded with `folds` and `fold_note`). None for
         `full`, and for everything else."""
-        if full or self._tree is not None:
+        rc = self._change
+        if full or self._tree is not None or not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
             return None
         return two_side(*self._tree_args(), **self._tree_options(collapse=True))
 
@@ -304,15 +308,6 @@ class Review:
         }
 
 
-# How many attribute names the fold of a replacement's empty attributes lists before "and N more".
-FOLD_NAMES = 6
-
-
-def _empty(value: Any) -> bool:
-    """"", [], {} or false: a value a replacement dropping it (or leaving it to the provider) loses nothing of."""
-    return value is False or (type(value) in (str, list, dict) and not value)
-
-
 def fold_empty_unset(tree: Node, before: Any) -> Node:
     """A replacement's tree without the top-level attributes that go from an empty value (`""`, `[]`, `{}`,
     `false`) to unset or known after apply: they are counted and named in the root's note instead ("4 empty
@@ -332,21 +327,6 @@ def fold_empty_unset(tree: Node, before: Any) -> Node:
     if not folded:
         return tree
     return tree._replace(children=tuple(kept), note=fold_note(folded, unknown))
-
-
-def folds(child: Node, before: Any) -> bool:
-    """A top-level attribute of a replacement's tree that `fold_empty_unset` folds: its old value (`before`) is
-    empty and it becomes unset or known after apply, neither forcing the replacement nor carrying a note."""
-    to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
-    return (to_unset or child.kind == "unknown") and not child.forces_replacement and not child.note and _empty(before)
-
-
-def fold_note(folded: list[str], unknown: bool) -> str:
-    """The root's note naming the folded attributes (`unknown`: one of them becomes known after apply)."""
-    names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
-    become = "become" if len(folded) > 1 else "becomes"
-    become += " unset or known after apply" if unknown else " unset"
-    return f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
 
 
 def node_to_json(node: Node, *, full: bool = False) -> dict:

@@ -12,11 +12,11 @@ import orjson
 
 from tfreview.errors import BadInput
 from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, TwoSide, collapsed_root,
-                                is_json_text, looks_secret, marks_getter, sorted_names, sub_marks, subtree)
+                                fold_note, folds, is_json_text, looks_secret, marks_getter, sorted_names, sub_marks, subtree)
 from tfreview.plan.markers import UNKNOWN, Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
-from tfreview.plan.review import ResourceDiff, Review, fold_note, folds
+from tfreview.plan.review import ResourceDiff, Review
 
 SYMBOLS = {
     "create": "+",
