@@ -32,9 +32,27 @@ MAX_DEPTH = 100
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels: not shown"
 
 
+# The same pattern without IGNORECASE, for names in ASCII upper-cased first: for ASCII text the two match alike, and
+# a case-insensitive regex folds every character's case as it scans (a big review asks this of every object's name).
+_SECRET_NAME_UPPER_RE = re.compile(SECRET_NAME_RE.pattern)
+_SECRET_NAMES: dict[str, bool] = {}  # names seen (they repeat: "name", environment keys), up to _SECRET_NAMES_MAX
+_SECRET_NAMES_MAX = 16384
+
+
 def looks_secret(name: Any) -> bool:
     """True when an environment variable name suggests a secret value (PASSWORD, API_KEY, TOKEN...)."""
-    return isinstance(name, str) and SECRET_NAME_RE.search(name) is not None
+    if not isinstance(name, str):
+        return False
+    known = _SECRET_NAMES.get(name)
+    if known is not None:
+        return known
+    if name.isascii():
+        found = _SECRET_NAME_UPPER_RE.search(name.upper()) is not None
+    else:  # other letters fold their case in ways `upper` does not mirror (the Kelvin sign is a "k")
+        found = SECRET_NAME_RE.search(name) is not None
+    if len(_SECRET_NAMES) < _SECRET_NAMES_MAX:
+        _SECRET_NAMES[name] = found
+    return found
 
 
 class Node(NamedTuple):
@@ -148,6 +166,120 @@ def one_side(
     ctx = _Ctx(secrets=secrets, replace_paths=frozenset(), normalizers=json_normalizers or {},
                collapse=collapse_unchanged)
     return OneSide(values, created, after_unknown, before_sensitive, after_sensitive, ctx)
+
+
+class TwoSide(NamedTuple):
+    """An object on both sides (an update or a replacement) whose collapsed tree `build_tree` would make through
+    `_object` (see `two_side`): what a renderer needs to write its lines without a `Node` for each unchanged
+    attribute (`collapsed_root`)."""
+
+    before: dict
+    after: dict
+    after_unknown: Any
+    before_sensitive: Any
+    after_sensitive: Any
+    ctx: _Ctx
+
+
+def two_side(
+    before: Any,
+    after: Any,
+    after_unknown: Any = None,
+    before_sensitive: Any = None,
+    after_sensitive: Any = None,
+    *,
+    secrets: frozenset[str] = frozenset(),
+    replace_paths: Iterable[tuple] = (),
+    json_normalizers: dict[tuple, Callable[[Any], Any]] | None = None,
+    collapse_unchanged: bool = False,
+) -> TwoSide | None:
+    """`build_tree`'s arguments as a `TwoSide` when its tree is collapsed (`collapse_unchanged`) and its root is
+    an object on both sides, the whole object neither sensitive nor unknown; else None."""
+    if not collapse_unchanged or before_sensitive is True or after_sensitive is True or after_unknown is True:
+        return None
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None
+    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(tuple(p) for p in replace_paths),
+               normalizers=json_normalizers or {}, collapse=True)
+    return TwoSide(before, after, after_unknown, before_sensitive, after_sensitive, ctx)
+
+
+def collapsed_root(side: TwoSide) -> tuple[list[tuple[Any, Node]], int]:
+    """The root's children that a collapsed rendering shows, in the tree's order, and how many it hides: the
+    changed attributes (their subtrees as `build_tree` makes them) and, when anything changed, an unchanged
+    "name" (it says which object changed); every other unchanged attribute is only counted, no `Node` made for
+    it. `_object`'s loop at the root (no parent key: no environment map), with `_children`'s rule of what shows."""
+    bd, ad, au, bs, as_, ctx = side
+    keys = sorted_names(bd, ad, au)
+    name_secret = looks_secret(bd.get("name")) or looks_secret(ad.get("name"))
+    au_get, bs_get, as_get = _marks_getter(au), _marks_getter(bs), _marks_getter(as_)
+    shown: list[tuple[Any, Node]] = []
+    hidden = 0
+    name_at = -1
+    name_node: Node | None = None
+    name_value: Any = None
+    name_secret_value = False
+    for key in keys:
+        cb = bd.get(key)
+        ca = ad.get(key)
+        cau = au_get(key)
+        if cb is None:
+            cb = _ABSENT
+        if ca is None and cau is not True:
+            ca = _ABSENT
+        if cb is _ABSENT and ca is _ABSENT:
+            continue
+        secret = name_secret and key == "value"
+        cbs = bs_get(key)
+        cas = as_get(key)
+        if (cb is not _ABSENT and cb == ca and not (cau and _has_marks(cau)) and not (cbs and _has_marks(cbs))
+                and not (cas and _has_marks(cas))):
+            # Unchanged (`_object`'s fast path: `_unchanged` makes a no-op node): hidden, unless it is "name".
+            if key == "name":
+                name_at, name_value, name_secret_value = len(shown), ca, secret
+            else:
+                hidden += 1
+            continue
+        child = _node(cb, ca, cau, cbs, cas, ctx, (key,), secret, key)
+        if child.action == "no-op":
+            if key == "name":
+                name_at, name_node = len(shown), child
+            else:
+                hidden += 1
+            continue
+        shown.append((key, child))
+    if name_at >= 0:
+        if shown:  # the root is an update: its "name" shows (`lines._children`)
+            if name_node is None:
+                name_node = _unchanged(name_value, ctx, name_secret_value, "name", ctx.depth + 1)
+            shown.insert(name_at, ("name", name_node))
+        else:
+            hidden += 1
+    return shown, hidden
+
+
+# How many attribute names the fold of a replacement's empty attributes lists before "and N more".
+FOLD_NAMES = 6
+
+
+def _empty(value: Any) -> bool:
+    """"", [], {} or false: a value a replacement dropping it (or leaving it to the provider) loses nothing of."""
+    return value is False or (type(value) in (str, list, dict) and not value)
+
+
+def folds(child: Node, before: Any) -> bool:
+    """A top-level attribute of a replacement's tree that `review.fold_empty_unset` folds: its old value (`before`) is
+    empty and it becomes unset or known after apply, neither forcing the replacement nor carrying a note."""
+    to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
+    return (to_unset or child.kind == "unknown") and not child.forces_replacement and not child.note and _empty(before)
+
+
+def fold_note(folded: list[str], unknown: bool) -> str:
+    """The root's note naming the folded attributes (`unknown`: one of them becomes known after apply)."""
+    names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
+    become = "become" if len(folded) > 1 else "becomes"
+    become += " unset or known after apply" if unknown else " unset"
+    return f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
 
 
 ABSENT = _ABSENT  # a side that does not exist, for `subtree` (None is a value: JSON null)

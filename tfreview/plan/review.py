@@ -11,7 +11,8 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import Node, OneSide, build_tree, one_side, path_text, scrub
+from tfreview.plan.diff import (Node, OneSide, TwoSide, build_tree, fold_note, folds, one_side, path_text, scrub,
+                                two_side)
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
@@ -114,7 +115,24 @@ class ResourceDiff:
         rc = self._change
         if (rc.action in REPLACE_ACTIONS and not self.is_drift) or (self._full_tree if full else self._tree) is not None:
             return None  # (a tree already built is written as it is)
+        if rc.before is not None and rc.after is not None:  # both sides: never one-sided (`diff.one_side`)
+            return None
         return one_side(*self._tree_args(), **self._tree_options(collapse=not full))
+
+    def two_side(self, full: bool) -> TwoSide | None:
+        """What the collapsed `tree` is built from, when it is an object on both sides (an update or a replacement,
+        `diff.two_side`) and not built yet: a renderer may write its lines without a node per unchanged attribute
+        (`diff.collapsed_root`; a replacement's empty attributes folded with `folds` and `fold_note`). None for
+        `full`, and for everything else."""
+        rc = self._change
+        if full or self._tree is not None or not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
+            return None
+        return two_side(*self._tree_args(), **self._tree_options(collapse=True))
+
+    @property
+    def folds_empty(self) -> bool:
+        """The collapsed tree folds the empty attributes becoming unset (`fold_empty_unset`): a replacement."""
+        return self._change.action in REPLACE_ACTIONS and not self.is_drift
 
     def _tree_args(self) -> tuple[Any, Any, Any, Any, Any]:
         """`build_tree`'s and `one_side`'s positional arguments: the change's values and marks."""
@@ -131,7 +149,7 @@ class ResourceDiff:
     def _build(self, *, collapse: bool) -> Node:
         rc = self._change
         tree = build_tree(*self._tree_args(), **self._tree_options(collapse=collapse))
-        if collapse and rc.action in REPLACE_ACTIONS and not self.is_drift:
+        if collapse and self.folds_empty:
             return fold_empty_unset(tree, rc.before)
         return tree
 
@@ -290,15 +308,6 @@ class Review:
         }
 
 
-# How many attribute names the fold of a replacement's empty attributes lists before "and N more".
-FOLD_NAMES = 6
-
-
-def _empty(value: Any) -> bool:
-    """"", [], {} or false: a value a replacement dropping it (or leaving it to the provider) loses nothing of."""
-    return value is False or (type(value) in (str, list, dict) and not value)
-
-
 def fold_empty_unset(tree: Node, before: Any) -> Node:
     """A replacement's tree without the top-level attributes that go from an empty value (`""`, `[]`, `{}`,
     `false`) to unset or known after apply: they are counted and named in the root's note instead ("4 empty
@@ -310,20 +319,14 @@ def fold_empty_unset(tree: Node, before: Any) -> Node:
     folded: list[str] = []
     unknown = False
     for key, child in tree.children:
-        to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
-        to_unknown = child.kind == "unknown"
-        if (to_unset or to_unknown) and not child.forces_replacement and not child.note and _empty(before.get(key)):
+        if folds(child, before.get(key)):
             folded.append(str(key))
-            unknown = unknown or to_unknown
+            unknown = unknown or child.kind == "unknown"
             continue
         kept.append((key, child))
     if not folded:
         return tree
-    names = ", ".join(folded[:FOLD_NAMES]) + (f" and {len(folded) - FOLD_NAMES} more" if len(folded) > FOLD_NAMES else "")
-    become = "become" if len(folded) > 1 else "becomes"
-    become += " unset or known after apply" if unknown else " unset"
-    note = f"{len(folded)} empty attribute{'s' if len(folded) > 1 else ''} {become}: {names}"
-    return tree._replace(children=tuple(kept), note=note)
+    return tree._replace(children=tuple(kept), note=fold_note(folded, unknown))
 
 
 def node_to_json(node: Node, *, full: bool = False) -> dict:

@@ -161,10 +161,25 @@ def _image_pattern(image: str) -> re.Pattern[str]:
     return re.compile(re.escape(head) + r"([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})" + re.escape(tail))
 
 
-@lru_cache(maxsize=256)
+# `_templates` by the `Roles` object they were made for (its identity: hashing a frozen dataclass's twelve fields
+# cost more than the look-up it served, once per resource of a big plan), kept with it so an id is never reused.
+_TEMPLATES: dict[tuple[int, str], tuple[Roles, tuple[tuple[str, str], ...]]] = {}
+
+
 def _templates(roles: Roles, role: str) -> tuple[tuple[str, str], ...]:
     """(colour, address) of `role` per colour, the rolling colour last; one for a role without `{colour}` (it is
     the rolling colour's). Classifying a big plan asks for each resource: made once per `Roles`."""
+    made = _TEMPLATES.get((id(roles), role))
+    if made is not None and made[0] is roles:
+        return made[1]
+    if len(_TEMPLATES) >= 256:
+        _TEMPLATES.clear()
+    templates = _make_templates(roles, role)
+    _TEMPLATES[(id(roles), role)] = (roles, templates)
+    return templates
+
+
+def _make_templates(roles: Roles, role: str) -> tuple[tuple[str, str], ...]:
     template = getattr(roles, role)
     if "{colour}" not in template:
         return ((roles.rolling_colour, template),)

@@ -6,14 +6,13 @@ already sanitized (sensitive and unknown are `Marker`s), so this walk cannot lea
 from __future__ import annotations
 
 import fnmatch
-from functools import lru_cache
 from typing import Any, Callable, NamedTuple, Sequence
 
 import orjson
 
 from tfreview.errors import BadInput
-from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, is_json_text, looks_secret,
-                                marks_getter, sorted_names, sub_marks, subtree)
+from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, TwoSide, collapsed_root,
+                                fold_note, folds, is_json_text, looks_secret, marks_getter, sorted_names, sub_marks, subtree)
 from tfreview.plan.markers import UNKNOWN, Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
@@ -90,9 +89,20 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-@lru_cache(maxsize=8192, typed=True)
+_LABELS: dict[str, str] = {}
+_LABELS_MAX = 16384  # distinct attribute names remembered (a hostile plan's endless names cannot grow it further)
+
+
 def _label(key: Any) -> str:
-    """`name = ` before a child's value (`""` for list elements and JSON roots); keys repeat across resources."""
+    """`name = ` before a child's value (`""` for list elements and JSON roots); keys repeat across resources, so
+    a name's label is made once (a plain dict: `lru_cache`'s wrapper cost more than the label, once per line)."""
+    if type(key) is str:
+        label = _LABELS.get(key)
+        if label is None:
+            label = _name_text(key) + " = "
+            if len(_LABELS) < _LABELS_MAX:
+                _LABELS[key] = label
+        return label
     if key is None or isinstance(key, int):
         return ""
     return _name_text(str(key)) + " = "
@@ -126,7 +136,40 @@ def resource_text(res: ResourceDiff, *, full: bool = False, keep: bool = True) -
     side = res.one_side(full)
     if side is not None:
         return _one_side_text(res, side)
+    both = res.two_side(full)
+    if both is not None:
+        return _two_side_text(res, both)
     return "\n".join(_resource(res, full, _text_line, keep))
+
+
+# --- updates and replacements, without a node per unchanged attribute ----------------------------------------------
+# An update changes a few of its resource's attributes (a service's task definition, a listener's weights): the
+# collapsed tree made a `Node` for each of the others only for `_children` to count them as hidden. Here the root's
+# changed attributes get their subtrees (`diff.collapsed_root`: the tree decides what is shown and how it is
+# masked) and the unchanged ones are counted; a replacement's empty attributes are folded as `fold_empty_unset`
+# folds them. The same bytes as `_resource` (tests/test_render_two_side.py).
+def _two_side_text(res: ResourceDiff, side: TwoSide) -> str:
+    kind = "data" if res.mode == "data" else "resource"
+    out = [_prefix(0, None) + headline(res),
+           _prefix(0, SYMBOLS.get(res.action, "~")) + f'{kind} "{res.type}" "{res.name}" {{']
+    shown, hidden = collapsed_root(side)
+    fold = res.folds_empty
+    folded: list[str] = []
+    unknown = False
+    before = side.before
+    for key, child in shown:
+        if fold and folds(child, before.get(key)):
+            folded.append(str(key))
+            unknown = unknown or child.kind == "unknown"
+            continue
+        _node(key, child, 1, False, out, _text_line)
+    note = _prefix(1, " ")
+    if hidden:
+        out.append(note + f"# ({hidden} unchanged {'attribute' if hidden == 1 else 'attributes'} hidden)")
+    if folded:
+        out.append(note + f"# ({fold_note(folded, unknown)})")
+    out.append(_prefix(0, " ") + "}")
+    return "\n".join(out)
 
 
 # --- created and deleted resources, written straight from their values ------------------------------------------
@@ -368,10 +411,21 @@ def _multiline(prefix: str, node: Node, depth: int, out: list, make: LineMaker) 
     out.append(make(depth, " ", "EOT", "update"))
 
 
-@lru_cache(maxsize=1024)
+# Indentation and action symbol of a line, by symbol then depth: a few dozen distinct ones, asked for once per line.
+_PREFIXES: dict[str | None, list[str]] = {}
+
+
 def _prefix(depth: int, symbol: str | None) -> str:
-    """Indentation and action symbol of a line (`symbol` None: a header line); a few dozen distinct ones."""
-    return ("    " * depth) + ("  " if symbol is None else f"{symbol:>3} ")
+    """Indentation and action symbol of a line (`symbol` None: a header line)."""
+    made = _PREFIXES.get(symbol)
+    if made is None:
+        made = _PREFIXES[symbol] = []
+    if depth < len(made):
+        return made[depth]
+    text = ("    " * depth) + ("  " if symbol is None else f"{symbol:>3} ")
+    if depth < 256:  # deeper lines (the tree stops nesting at MAX_DEPTH) are made each time
+        made.extend(("    " * d) + ("  " if symbol is None else f"{symbol:>3} ") for d in range(len(made), depth + 1))
+    return text
 
 
 # --- filters ------------------------------------------------------------------------------------------------
