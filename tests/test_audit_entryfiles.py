@@ -189,7 +189,7 @@ def test_leaving_early_reaps_the_child(forks):
 # -- pure parts ---------------------------------------------------------------------------------------------------
 def test_sealed_names_others_and_mismatches():
     lines = {1: [b"a\n", b"b\n", b"c\n", b"d\n"]}
-    sealed = entryfiles.sealed_names(lines)
+    sealed = entryfiles.sealed_names({first: len(got) for first, got in lines.items()})
     assert [audit.ENTRIES_PREFIX + name for name in sealed] == [entry_key(s) for s in (1, 2, 3, 4)]
     keys = [entry_key(s) for s in (9, 1, 2, 3, 4, 5)] + ["audit/entries/x.json", "audit/entries/sub/000000000001.json"]
     assert entryfiles.others(keys, audit.ENTRIES_PREFIX, set(sealed)) == (
