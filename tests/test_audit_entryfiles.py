@@ -309,8 +309,8 @@ def test_a_child_that_dies_holding_a_share_leaves_it_to_this_process(store, monk
 def test_shares_go_to_one_taker_each_and_settle_compares_every_group(forks):
     """Two processes taking tokens at once get disjoint groups that cover every segment; `settle` compares here
     what the child did not report."""
-    shares = entryfiles.Shares(list(range(1, 3001)))  # more segments than tokens: groups of 3
-    assert len(shares.groups) == 1000 and shares.groups[0] == [1, 2, 3]
+    shares = entryfiles.Shares(list(range(1, 3001)))  # more segments than tokens: groups of 6
+    assert len(shares.groups) == 500 and shares.groups[0] == [1, 2, 3, 4, 5, 6]
 
     def take() -> Iterator[list[list[int]]]:
         yield list(shares.take())

@@ -106,7 +106,7 @@ def compare(groups: Iterable[Sequence[int]], lines_of: Callable[[int], list[byte
 
 
 _TOKEN = struct.Struct(">I")
-MAX_GROUPS = 1024  # tokens in the pipe: 4 KiB, well within any pipe's buffer, so filling it never blocks
+MAX_GROUPS = 512  # tokens in the pipe: 2 KiB, within any pipe's buffer (POSIX: at least 512 bytes atomic), never blocking
 
 
 class Shares:

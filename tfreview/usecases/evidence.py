@@ -5,8 +5,9 @@ What a pack guarantees (docs/audit-evidence.md):
   versions, the seals of the audit segments holding the period's entries and the unsealed entries themselves) is a
   `NAME.stmt` file holding exactly the bytes that were signed, beside `NAME.sig`, its armoured SSHSIG signature:
   `ssh-keygen -Y verify -f policy/<version>/allowed_signers -I PRINCIPAL -n tfreview -s NAME.sig < NAME.stmt`.
-  The principal and the policy version are read from the signed bytes themselves (`signatures.tsv` names only the
-  field holding the principal), so a pack cannot point a statement at another key.
+  The principal and the policy version are read from the signed bytes themselves (the field holding the principal
+  follows from where the statement sits: `verify.sh` lists the statements itself; `signatures.tsv` lists them for
+  people), so a pack cannot point a statement at another key.
 - `policy/<version>/` holds each policy version as stored, its `allowed_signers` and its admins' signatures.
 - `audit/entries.jsonl` holds the audit entries of the period as stored; `audit/seals/<first>.entries` the bytes a
   seal names (its `entries_sha256`); `audit/verify.txt` what `tfreview audit verify` said at export.
