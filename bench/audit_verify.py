@@ -11,8 +11,10 @@ writes), each complete segment of 1,000 stored as `tfreview audit seal` stores i
 checks vouch for the seals and bytes), or the bench fails.
 
 Usage:
-    .venv/bin/python bench/audit_verify.py [--entries 100000] [--repeat 5] [--rebuild] [--split]
-Prints a Markdown table row (docs/benchmarks.md).
+    .venv/bin/python bench/audit_verify.py [--entries 100000] [--repeat 5] [--rebuild] [--split] [--before DIR]
+Prints a Markdown table row (docs/benchmarks.md). `--before DIR`: also time the `tfreview` package under DIR (an
+export of another commit: `git archive COMMIT tfreview | tar -x -C DIR`), run after run with this tree's, same
+venv, same store: the before/after of one run.
 """
 from __future__ import annotations
 
@@ -80,14 +82,19 @@ def build(root: Path, n: int) -> LocalStore:
     return store
 
 
-def run_verify(store: LocalStore, cwd: Path, *args: str) -> tuple[float, float, str]:
-    """(wall seconds, CPU seconds of the process, its output) of one `tfreview audit verify`."""
+def environment(store: LocalStore, tree: Path | None = None) -> dict[str, str]:
+    """The environment of a `tfreview` run on `store` (`tree`: a folder holding another tfreview package)."""
+    return {**os.environ, "TFREVIEW_STORE": store.url, **({"PYTHONPATH": str(tree)} if tree else {})}
+
+
+def run_verify(store: LocalStore, cwd: Path, *args: str, tree: Path | None = None) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the process and its child, its output) of one `tfreview audit verify`."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([str(Path(sys.executable).parent / "tfreview"), "audit", "verify", *args], cwd=cwd,
-                          env={**os.environ, "TFREVIEW_STORE": store.url}, capture_output=True, text=True)
+                          env=environment(store, tree), capture_output=True, text=True)
     took = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0 and "audit log intact" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -109,12 +116,12 @@ main()
 """
 
 
-def split_cpu(store: LocalStore, cwd: Path) -> tuple[float, float]:
+def split_cpu(store: LocalStore, cwd: Path, tree: Path | None = None) -> tuple[float, float]:
     """(CPU seconds of the `tfreview audit verify` process itself, of its child) of one run."""
     import json
 
-    proc = subprocess.run([sys.executable, "-c", SPLIT], cwd=cwd, env={**os.environ, "TFREVIEW_STORE": store.url},
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", SPLIT], cwd=cwd, env=environment(store, tree), capture_output=True,
+                          text=True)
     assert proc.returncode == 0 and "audit log intact" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     got = json.loads(proc.stderr.strip().splitlines()[-1])
     return got["process"], got["child"]
@@ -126,6 +133,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="build the log again even if it is cached")
     parser.add_argument("--split", action="store_true", help="also the CPU of the process and of its child, apart")
+    parser.add_argument("--before", metavar="DIR", help="also time the tfreview package under DIR, run after run")
     args = parser.parse_args()
     root = REPO / "bench" / "data" / f"audit-verify-{args.entries}"
     if args.rebuild or not (root / "complete").exists():
@@ -133,19 +141,29 @@ def main() -> None:
         build(root, args.entries)
         print(f"built and sealed {args.entries:,} entries in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     store = LocalStore(root / "store")
-    run_verify(store, root)  # the files in the page cache, as after the auditor's copy or a first run
-    runs = [run_verify(store, root) for _ in range(args.repeat)]
-    walls, cpus = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
-    print(runs[0][2])
+    trees: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.before:
+        trees.insert(0, (f"before ({args.before})", Path(args.before).resolve()))
+    for _name, tree in trees:
+        run_verify(store, root, tree=tree)  # the files in the page cache, as after the auditor's copy or a first run
+    runs: dict[str, list[tuple[float, float, str]]] = {name: [] for name, _tree in trees}
+    splits: dict[str, list[tuple[float, float]]] = {name: [] for name, _tree in trees}
+    for _ in range(args.repeat):  # one run of each tree after the other: the same load for both
+        for name, tree in trees:
+            runs[name].append(run_verify(store, root, tree=tree))
+            if args.split:
+                splits[name].append(split_cpu(store, root, tree))
+    print(runs["this tree"][0][2])
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print("| log | `tfreview audit verify` (process): wall, median (min-max) | CPU, median | target |")
-    print("|---|---|---|---|")
-    print(f"| {args.entries:,} entries, sealed, local | **{statistics.median(walls):.2f} s** ({walls[0]:.2f}-"
-          f"{walls[-1]:.2f}) | {statistics.median(cpus):.2f} s | <= 2 s |")
-    if args.split:
-        splits = [split_cpu(store, root) for _ in range(args.repeat)]
-        print(f"CPU of the process itself / of its child (the sealed entry files), median of {args.repeat}: "
-              f"{statistics.median(s[0] for s in splits):.2f} s / {statistics.median(s[1] for s in splits):.2f} s")
+    print("| log | tree | `tfreview audit verify` (process): wall, median (min-max) | CPU, median | "
+          "CPU of the process / of its child, median | target |")
+    print("|---|---|---|---|---|---|")
+    for name, _tree in trees:
+        walls, cpus = sorted(r[0] for r in runs[name]), sorted(r[1] for r in runs[name])
+        split = (f"{statistics.median(s[0] for s in splits[name]):.2f} s / "
+                 f"{statistics.median(s[1] for s in splits[name]):.2f} s" if args.split else "")
+        print(f"| {args.entries:,} entries, sealed, local | {name} | **{statistics.median(walls):.2f} s** "
+              f"({walls[0]:.2f}-{walls[-1]:.2f}) | {statistics.median(cpus):.2f} s | {split} | <= 2 s |")
 
 
 if __name__ == "__main__":

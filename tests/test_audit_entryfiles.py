@@ -189,7 +189,7 @@ def test_leaving_early_reaps_the_child(forks):
 # -- pure parts ---------------------------------------------------------------------------------------------------
 def test_sealed_names_others_and_mismatches():
     lines = {1: [b"a\n", b"b\n", b"c\n", b"d\n"]}
-    sealed = entryfiles.sealed_names(lines)
+    sealed = entryfiles.sealed_names({first: len(got) for first, got in lines.items()})
     assert [audit.ENTRIES_PREFIX + name for name in sealed] == [entry_key(s) for s in (1, 2, 3, 4)]
     keys = [entry_key(s) for s in (9, 1, 2, 3, 4, 5)] + ["audit/entries/x.json", "audit/entries/sub/000000000001.json"]
     assert entryfiles.others(keys, audit.ENTRIES_PREFIX, set(sealed)) == (
@@ -280,3 +280,63 @@ def test_a_sealed_entry_replaced_by_a_folder_is_found(store):
     path.mkdir()
     with pytest.raises(StoreError, match="store object audit/entries/000000000006.json is a folder"):
         read_log(store)
+
+
+# -- the sealed entry files shared out between the child and this process ------------------------------------------
+def test_a_child_that_dies_holding_a_share_leaves_it_to_this_process(store, monkeypatch):
+    """The child takes a group of segments, then dies before reporting: this process compares that group too, so
+    a changed sealed entry file in it is still found (it went unchecked when the child's work was redone here after
+    the walk had emptied the segments it read)."""
+    sealed_log(store, 13)  # segments 1-4, 5-8, 9-12: three groups
+    parent = os.getpid()
+    real = entryfiles.mismatches
+
+    def dies_in_child(lines_of: Any, files: Any) -> Any:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(lines_of, files)
+
+    monkeypatch.setattr(entryfiles, "mismatches", dies_in_child)
+    for seq in (2, 6, 10):  # whichever group the child took when it died
+        path = store.path(entry_key(seq))
+        original = path.read_bytes()
+        path.write_bytes(original.replace(b'"p-1"', b'"p-2"'))
+        assert chain(store)[:2] == (False, seq)
+        path.write_bytes(original)
+    assert chain(store) == (True, None, "")
+
+
+def test_shares_go_to_one_taker_each_and_settle_compares_every_group(forks):
+    """Two processes taking tokens at once get disjoint groups that cover every segment; `settle` compares here
+    what the child did not report."""
+    shares = entryfiles.Shares(list(range(1, 3001)))  # more segments than tokens: groups of 6
+    assert len(shares.groups) == 500 and shares.groups[0] == [1, 2, 3, 4, 5, 6]
+
+    def take() -> Iterator[list[list[int]]]:
+        yield list(shares.take())
+
+    with entryfiles.Child(take) as child:
+        here = list(shares.take(helper=True))
+        there = child.next()
+    assert sorted(first for group in here + there for first in group) == list(range(1, 3001))
+    shares.close()
+
+    lines = {first: [f"{first}\n".encode()] for first in (1, 2, 3)}
+    files = {"000000000001.json": b"1\n", "000000000002.json": b"x\n", "000000000003.json": None}
+    read: list[list[str]] = []
+
+    def reader(names: list[str]) -> list[bytes | None]:
+        read.append(names)
+        return [files[name] for name in names]
+
+    shares = entryfiles.Shares([1, 2, 3])
+    assert shares.groups == [[1], [2], [3]] and list(shares.take()) == [[1], [2], [3]]  # the child took all three
+    dead = type("Died", (), {"next": lambda self: ({1}, {})})()  # and reported group [1] only
+    assert shares.settle(dead, lines.__getitem__, reader) == {2: (2, False), 3: (3, True)}
+    assert read == [["000000000002.json"], ["000000000003.json"]]  # the two it did not report, compared here
+
+
+def test_line_count_is_the_number_of_segment_lines():
+    for raw in (b"", b"seal", b"seal\n", b"seal\na\n", b"seal\na\nb", b"seal\na\r\nb\n", b"seal\na\rb\n\n",
+                b"seal\n\n\n", b"seal\r\na\n"):
+        assert entryfiles.line_count(raw) == len(entryfiles.segment_lines(raw)), raw

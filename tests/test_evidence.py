@@ -135,6 +135,45 @@ def test_verify_sh_catches_one_altered_statement_signature_or_manifest_line(expo
     assert done.stdout.splitlines()[-1].startswith(f"evidence pack NOT verified: {len(expected)} failure(s)")
 
 
+def rehash(pack: Path, *paths: str) -> None:
+    """Rewrite the manifest lines of `paths` for their bytes now (dropping those of files gone), as an exporter who
+    tampers with the pack would: only the signatures can tell."""
+    import hashlib
+
+    manifest = pack / "MANIFEST.sha256"
+    lines = [line for line in manifest.read_text().splitlines(keepends=True) if line[66:-1] not in paths]
+    lines += [f"{hashlib.sha256((pack / path).read_bytes()).hexdigest()}  {path}\n" for path in paths
+              if (pack / path).exists()]
+    manifest.write_text("".join(sorted(lines, key=lambda line: line[66:])))
+
+
+def test_verify_sh_finds_the_signer_from_where_a_statement_sits_not_from_the_index(exported, stock_tools, tmp_path):
+    """verify.sh checks every statement in the pack (not only those signatures.tsv lists), and the field naming its
+    signer comes from its place: bob's approval passed off as the plan record (it names alice as the planner: read as
+    a plan, it is not alice's signature), a statement somewhere a pack holds none, a statement left out of the index
+    without its signature, each fail even with the manifest rewritten to match."""
+    _cli, pack, _proc, released, _rejected, _day = exported
+    copy = tmp_path / "pack"
+    shutil.copytree(pack, copy)
+    folder = f"statements/{released}"
+    approval = next(p.stem for p in (copy / folder).glob("approve-*.stmt"))
+    for ext in ("stmt", "sig"):  # bob's approval in place of alice's plan record
+        shutil.copy(copy / folder / f"{approval}.{ext}", copy / folder / f"plan.{ext}")
+        shutil.copy(copy / folder / f"{approval}.{ext}", copy / folder / f"extra.{ext}")
+    (copy / folder / f"{approval}.sig").unlink()  # and the approval's own signature gone, index line and all
+    tsv = copy / "signatures.tsv"
+    tsv.write_text("".join(line for line in tsv.read_text().splitlines(keepends=True) if approval not in line))
+    rehash(copy, f"{folder}/plan.stmt", f"{folder}/plan.sig", f"{folder}/extra.stmt", f"{folder}/extra.sig",
+           f"{folder}/{approval}.sig", "signatures.tsv")
+    done = run_verify(copy, stock_tools)
+    assert done.returncode == 1, done.stdout
+    assert sorted(line for line in done.stdout.splitlines() if line.startswith("FAIL")) == [
+        f"FAIL signature {folder}/{approval}: not a valid signature by {BOB} under policy version 1",
+        f"FAIL signature {folder}/extra: not a statement an evidence pack holds",
+        f"FAIL signature {folder}/plan: not a valid signature by {ALICE} under policy version 1"], done.stdout
+    assert done.stdout.splitlines()[-1].startswith("evidence pack NOT verified: 3 failure(s)")
+
+
 def test_verify_sh_uses_getconf_when_there_and_refuses_a_bad_job_count(exported, stock_tools, tmp_path):
     """`getconf` is optional: with one that names 6 CPUs (a stub in PATH) the pack still verifies, and getconf was
     asked; a VERIFY_JOBS that is not a positive number is one line and exit 2, before any check."""

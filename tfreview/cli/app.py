@@ -59,6 +59,15 @@ FailOnOpt = typer.Option(None, "--fail-on", help="CI gate: exit 4 after printing
                          "this level or above, or the plan is blocked by policy (policy: only then).")
 
 
+def leave_when_done(*keep: Any) -> None:
+    """The command is done and has nothing left to write but its flushed output: `main` then ends the process
+    (exit 0) as soon as that output is flushed, with `os._exit` once the exit handlers ran, instead of freeing
+    `keep` (what the command built: `audit verify`'s 10^5 parsed audit entries take ~0.2 s to free) and the rest of
+    the interpreter object by object (tfreview.cli.entry.main, `_leave`). Only for a read-only command whose children
+    are reaped."""
+    _state["leave"] = keep
+
+
 def _console(stderr: bool = False) -> Any:
     from tfreview.console import SafeConsole
 

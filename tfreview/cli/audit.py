@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import typer
 
-from tfreview.cli.app import Format, FormatOpt, _bad, _console, _context, _emit_json, _print, _settings, _warn, app
+from tfreview.cli.app import (Format, FormatOpt, _bad, _console, _context, _emit_json, _print, _settings, _warn, app,
+                              leave_when_done)
 from tfreview.cli.output import _check_output, _warn_interrupted, _write_atomic
 from tfreview.errors import EXIT_ERROR
 
@@ -257,6 +258,7 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
                     "first_bad_seq": result.first_bad_seq, "reason": result.reason})
         if not result.ok:
             raise typer.Exit(EXIT_ERROR)
+        leave_when_done(log, history)  # the child is reaped (`finish`): no freeing of the 10^5 entries
         return
     if not result.ok:
         where = f"audit log broken at entry {result.first_bad_seq}" if result.first_bad_seq else "audit check failed"
@@ -266,6 +268,7 @@ def audit_verify(checkpoint: Optional[str] = typer.Option(None, "--checkpoint",
            f"{' and every entry' if full else ''})" if sealed else "")
     _print(f"audit log intact: {result.count} entries{how}, each chained to the one before and signed by its actor; "
            "plan records and decisions match it")
+    leave_when_done(log, history)
 
 
 def _audit_policy(store: Any, entries: list[dict[str, Any]]) -> tuple[Any, int | None, str]:

@@ -237,6 +237,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         finally:
             _flush_notifications()  # whatever the outcome: a failed release is what people must hear of
             sys.stdout.flush()  # a full disk shows here, not as a warning at interpreter exit
+        if argv is None and "leave" in _state:  # the process's own command line (not a caller's), done: leave
+            _leave()
     except ClickException as exc:  # unknown option, missing argument, bad value: exit 2
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path} -h" if ctx is not None else "tfreview -h"
@@ -277,6 +279,26 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 _WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def _leave() -> None:
+    """End the process now, exit 0, for a command that asked to (tfreview.cli.app.leave_when_done) and succeeded:
+    its output is flushed (stdout by `main` already, stderr here: an error here is `main`'s to report), the exit
+    handlers run and logging is shut down as at a normal exit, then `os._exit` skips only the freeing of every
+    object. Not while another thread runs (a normal exit would wait for it)."""
+    import atexit
+    import threading
+
+    if threading.active_count() > 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    getattr(atexit, "_run_exitfuncs", lambda: None)()
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    sys.stdout.flush()  # anything an exit handler printed
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def fail_on_write(exc: OSError) -> None:

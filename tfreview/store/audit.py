@@ -37,7 +37,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from functools import partial
+from itertools import repeat
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -317,11 +319,11 @@ def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
     lines = body.splitlines(keepends=True)
     joined = b"[" + b",".join(lines) + b"]"
     try:
-        # The most brackets any line opens (every byte but `{`, `[` and newlines deleted, at C speed: no Python loop
-        # over the lines): when no line holds enough to nest too deep for what reads it later, jsontext's walk of the
-        # whole 720 KB (a third of the parsing) is not needed. Lines split at newlines only, so never fewer brackets
-        # per line than `splitlines` gives.
-        if max(map(len, body.translate(None, _NOT_OPENING).split(b"\n"))) < jsontext.MAX_NESTING:
+        # The most brackets any line opens (every byte but `{`, `[` and newlines deleted, then a search for a run of
+        # MAX_NESTING brackets: at C speed, no object per line): when no line holds enough to nest too deep for what
+        # reads it later, jsontext's walk of the whole 720 KB (a third of the parsing) is not needed. Lines split at
+        # newlines only, so never fewer brackets per line than `splitlines` gives.
+        if _DEEP.search(body.translate(None, _NOT_OPENING)) is None:
             return lines, orjson.loads(joined)
         return lines, jsontext.loads(joined)
     except orjson.JSONDecodeError:
@@ -329,6 +331,7 @@ def parse_segment(raw: bytes) -> tuple[list[bytes], Any]:
 
 
 _NOT_OPENING = bytes(b for b in range(256) if b not in b"{[\n")  # what parse_segment deletes to count brackets
+_DEEP = re.compile(rb"[^\n]{%d}" % jsontext.MAX_NESTING)  # a line (once only brackets are left) that may nest too deep
 
 
 def check_segment(raw: bytes, first: int, prev_hash: str,
@@ -351,7 +354,7 @@ def check_segment(raw: bytes, first: int, prev_hash: str,
     lines, entries = parsed if parsed is not None else parse_segment(raw)
     if entries is _UNPARSABLE:
         return "its entries are not JSON"
-    if len(entries) != SEGMENT_SIZE or not all(isinstance(e, dict) for e in entries):
+    if len(entries) != SEGMENT_SIZE or not all(map(isinstance, entries, repeat(dict))):
         return f"it holds {len(entries)} entries, not {SEGMENT_SIZE}"
     # Each entry's seq and prev_hash, as lists compared at C speed (10^5 entries); the loop only to name the entry.
     seqs, prevs = [e.get("seq") for e in entries], [e.get("prev_hash") for e in entries]
@@ -460,10 +463,10 @@ class LogRead:
     `finish()` returns the final verdict, once the entry files of sealed segments are compared with them (on the
     local store a forked child reads them meanwhile: see tfreview.store.entryfiles). Use it in a `with` block."""
 
-    def __init__(self, entries: list[dict[str, Any]], result: VerifyResult, child: Any,
-                 keys: Mapping[int, str]) -> None:
+    def __init__(self, entries: list[dict[str, Any]], result: VerifyResult, child: Any, keys: Mapping[int, str],
+                 settle: Callable[[], Mapping[int, tuple[int, bool]]] | None = None, shares: Any = None) -> None:
         self.entries, self.result = entries, result
-        self._child, self._keys = child, keys
+        self._child, self._keys, self._settle, self._shares = child, keys, settle, shares
         self._final: tuple[list[dict[str, Any]], VerifyResult] | None = None
         self._collecting = False
 
@@ -472,9 +475,10 @@ class LogRead:
         return self.final()[1]
 
     def final(self) -> tuple[list[dict[str, Any]], VerifyResult]:
-        """(entries, verdict) as `read_log` returns them."""
+        """(entries, verdict) as `read_log` returns them. The sealed entry files the child has not compared yet are
+        compared here meanwhile (tfreview.store.entryfiles.Shares)."""
         if self._final is None:
-            mismatched = self._child.next() if self._child is not None else {}
+            mismatched = self._settle() if self._settle is not None else {}
             self._final = _settle(self.entries, self.result, mismatched, self._keys)
             self.close()
         return self._final
@@ -483,6 +487,9 @@ class LogRead:
         if self._child is not None:
             self._child.close()
             self._child = None
+        if self._shares is not None:
+            self._shares.close()
+            self._shares = None
 
     def __enter__(self) -> "LogRead":
         self._collecting = gc.isenabled()  # none inside the block either: its checks walk the 10^5 entries again
@@ -537,34 +544,44 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
     compare = full or store.read_workers <= 1
     files: dict[int, bytes | None] = {}
     parsed: dict[int, tuple[list[bytes], Any]] = {}
-    child = None
+    child = shares = None
+    settle: Callable[[], Mapping[int, tuple[int, bool]]] | None = None
     try:
         if compare or not named:  # every entry file, listed and read in one pass where the store can (local)
+            # The segments' bytes as read (`_walk` pops `segments`; the work may run here after it, when the child dies).
+            raws = {first: raw for first, (_key, raw) in segments.items() if raw is not None}
+            shares = shared = entryfiles.Shares(list(raws))
+            read_in = getattr(store, "read_in", None)  # the local store's: one folder, no path per file
+
+            def read_sealed(names: list[str]) -> list[bytes | None]:
+                return read_in(ENTRIES_PREFIX, names) if read_in is not None else read_many(
+                    store, [ENTRIES_PREFIX + name for name in names])
+
             def entry_files() -> Iterator[Any]:
-                lines_of = {first: entryfiles.segment_lines(raw) for first, (_key, raw) in segments.items()
-                            if raw is not None}
-                names = entryfiles.sealed_names(lines_of)
+                names = entryfiles.sealed_names({first: entryfiles.line_count(raw) for first, raw in raws.items()})
                 besides = getattr(store, "keys_besides", None)  # the local store's: one listing, one set difference
                 listed = besides(ENTRIES_PREFIX, set(names)) if besides is not None else store.list(ENTRIES_PREFIX)
                 unsealed, others = entryfiles.others(listed, ENTRIES_PREFIX, set(names))
+                del names
                 keys = [key for _seq, key in unsealed]  # all of them in a log not sealed
                 read_keys = getattr(store, "read_keys", None)  # the local store's: one pass, no path per file
                 yield entryfiles.Unsealed(dict(zip([seq for seq, _key in unsealed], read_keys(keys) if read_keys
                                                    is not None else read_many(store, keys), strict=True)), others)
-                read_in = getattr(store, "read_in", None)  # the local store's: one folder, no path per file
-                yield entryfiles.mismatches(lines_of, read_in(ENTRIES_PREFIX, names) if read_in is not None
-                                            else read_many(store, [ENTRIES_PREFIX + name for name in names]))
+                yield entryfiles.compare(shared.take(), lambda first: entryfiles.segment_lines(raws[first]),
+                                         read_sealed)
 
             # Reading 10^5 entry files is the other half of the work: on the local store a forked child does it on
             # the other CPU while this process parses the segments and, after `open_log` returns, checks signatures,
-            # policy and records (not on S3, where a client's sockets must not be shared, nor without segments,
-            # where this process needs every file's bytes anyway).
+            # policy and records, then joins in (`Shares`: the groups of segments the child has not taken yet).
+            # Not on S3, where a client's sockets must not be shared, nor without segments, where this process
+            # needs every file's bytes anyway.
             child = entryfiles.Child(entry_files, fork=bool(named) and store.read_workers <= 1)
             with _no_collection():
-                parsed = {first: parse_segment(raw) for first, (_key, raw) in segments.items() if raw is not None}
+                parsed = {first: parse_segment(raw) for first, raw in raws.items()}
             found = child.next()
             files = found.files
             strays += found.strays
+            settle = partial(shared.settle, child, lambda first: parsed[first][0], read_sealed)
         else:  # entries of the segments not sealed below the last one, then all after it
             top = max(named) + SEGMENT_SIZE - 1  # the last sealed seq
             gaps = [entry_key(seq) for first in range(1, top + 1, SEGMENT_SIZE) if first not in named
@@ -586,8 +603,10 @@ def open_log(store: Store, *, full: bool = False) -> LogRead:
     except BaseException:
         if child is not None:
             child.close()
+        if shares is not None:
+            shares.close()
         raise
-    return LogRead(entries, result, child, named)
+    return LogRead(entries, result, child, named, settle, shares)
 
 
 def verify_chain(store: Store) -> VerifyResult:

@@ -40,10 +40,22 @@ def segment_lines(raw: bytes) -> list[bytes]:
     return raw.partition(b"\n")[2].splitlines(keepends=True)
 
 
-def sealed_names(lines_of: Mapping[int, list[bytes]]) -> list[str]:
+def line_count(raw: bytes) -> int:
+    """`len(segment_lines(raw))`, without making the lines (no copy of the 720 KB): the newlines after the seal
+    line, one more when the last line has none. Pure."""
+    start = raw.find(b"\n") + 1
+    if not start:
+        return 0
+    if raw.find(b"\r", start) >= 0:  # splitlines splits there too: let it count
+        return len(segment_lines(raw))
+    return raw.count(b"\n", start) + (0 if raw.endswith(b"\n") else 1)
+
+
+def sealed_names(counts: Mapping[int, int]) -> list[str]:
     """The names (in the entries' folder: tfreview.store.audit.entry_key without its folder) of the entry files the
-    sealed segments cover (`lines_of`: first seq -> the segment's lines), segment after segment, in seq order."""
-    return [f"{seq:012d}.json" for first, lines in lines_of.items() for seq in range(first, first + len(lines))]
+    sealed segments cover (`counts`: first seq -> how many lines the segment holds), segment after segment, in seq
+    order."""
+    return [f"{seq:012d}.json" for first, count in counts.items() for seq in range(first, first + count)]
 
 
 def others(keys: Iterable[str], prefix: str, sealed: set[str]) -> tuple[list[tuple[int, str]], list[str]]:
@@ -75,6 +87,77 @@ def mismatches(lines_of: Mapping[int, list[bytes]], files: Sequence[bytes | None
             i = next(i for i, (file, line) in enumerate(zip(mine, lines, strict=True)) if file != line)
             out[first] = (first + i, mine[i] is None)
     return out
+
+
+Reader = Callable[[list[str]], Sequence["bytes | None"]]  # the bytes of entry files by name (None: missing)
+
+
+def compare(groups: Iterable[Sequence[int]], lines_of: Callable[[int], list[bytes]],
+            read: Reader) -> tuple[set[int], dict[int, tuple[int, bool]]]:
+    """(the segments compared, `mismatches` among them) for each group of sealed segments (their first seqs) in
+    `groups`: their entry files read by `read`, compared with their lines (`lines_of(first)`)."""
+    covered: set[int] = set()
+    found: dict[int, tuple[int, bool]] = {}
+    for group in groups:
+        lines = {first: lines_of(first) for first in group}
+        found.update(mismatches(lines, read(sealed_names({first: len(got) for first, got in lines.items()}))))
+        covered.update(group)
+    return covered, found
+
+
+_TOKEN = struct.Struct(">I")
+MAX_GROUPS = 512  # tokens in the pipe: 2 KiB, within any pipe's buffer (POSIX: at least 512 bytes atomic), never blocking
+
+
+class Shares:
+    """The sealed segments' entry files, shared out between `Child`'s process and this one: the segments are cut
+    into groups (at most MAX_GROUPS), one token per group is written into a pipe before the fork, and whichever
+    process is free takes the next token (`take`; a read of one token from a pipe is one read of 4 bytes, which
+    the kernel never splits between two readers). So the child compares from the start of the log and this
+    process joins in once its own checks are done, and both end at about the same time whatever the load. Every
+    group is taken exactly once; `settle` still compares here any group the child took and did not report (it
+    died). Without a pipe (none could be made), the child's side takes every group and this side none."""
+
+    def __init__(self, firsts: Sequence[int]) -> None:
+        size = -(-len(firsts) // MAX_GROUPS) or 1
+        self.groups = [list(firsts[i:i + size]) for i in range(0, len(firsts), size)]
+        self._fd = -1
+        try:
+            rfd, wfd = os.pipe()
+        except OSError:
+            return
+        try:
+            os.write(wfd, b"".join(_TOKEN.pack(i) for i in range(len(self.groups))))
+        finally:
+            os.close(wfd)  # every token is in: an empty pipe reads as the end, never blocks
+        self._fd = rfd
+
+    def take(self, *, helper: bool = False) -> Iterator[list[int]]:
+        """The groups this process takes, one at a time (`helper`: this side, which takes none without a pipe)."""
+        if self._fd < 0:
+            yield from ([] if helper else self.groups)
+            return
+        while len(got := os.read(self._fd, _TOKEN.size)) == _TOKEN.size and (i := _TOKEN.unpack(got)[0]) < len(
+                self.groups):  # anything else (the pipe's end) stops: `settle` compares what is left
+            yield self.groups[i]
+
+    def settle(self, child: "Child", lines_of: Callable[[int], list[bytes]],
+               read: Reader) -> dict[int, tuple[int, bool]]:
+        """`mismatches` of every sealed segment: the groups left when this process gets here, compared here, then
+        the child's findings (its last message: `compare` of what it took), then any group neither compared."""
+        covered, found = compare(self.take(helper=True), lines_of, read)
+        theirs, more = child.next()
+        covered |= theirs
+        found.update(more)
+        _rest, rest = compare([g for g in self.groups if not covered.issuperset(g)], lines_of, read)
+        found.update(rest)
+        self.close()
+        return found
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def can_fork() -> bool:
