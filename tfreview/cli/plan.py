@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from tfreview.cli.app import (FailOnOpt, Forge, Format, FormatOpt, Level, ReportFormat, _bad, _context, _emit_json,
-    _print, _settings, _state, app)
+    _print, _settings, _state, app, leave_when_done)
 from tfreview.cli.output import (_check_output, _gate, _output_review, _plan_json, _print_checks, _show_review,
     _step_summary, _warn_interrupted)
 
@@ -167,6 +167,7 @@ def render(file: Path = typer.Argument(..., help="A .tfplan file or `terraform s
     review = review_plan(data)
     _output_review(review, fmt, output, full=full, actions=action, types=rtype, addresses=address)
     _gate(review, fail_on)
+    leave_when_done(review, data)  # read-only, no child: no freeing of the whole parsed plan before exit 0
 
 
 def _show_plan_file(file: Path) -> bytes:
