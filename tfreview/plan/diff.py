@@ -98,6 +98,13 @@ _ABSENT = object()
 _new = tuple.__new__
 
 
+def _context(secrets: frozenset[str], replace_paths: Iterable[tuple],
+             json_normalizers: dict[tuple, Callable[[Any], Any]] | None, collapse: bool) -> _Ctx:
+    """The walk's context from `build_tree`'s options (also what `one_side` and `two_side` hand a renderer)."""
+    return _Ctx(secrets=secrets, replace_paths=frozenset(tuple(p) for p in replace_paths),
+                normalizers=json_normalizers or {}, collapse=collapse)
+
+
 def build_tree(
     before: Any,
     after: Any,
@@ -116,12 +123,7 @@ def build_tree(
     (e.g. ECS container definitions without AWS defaults) before the structural diff.
     `collapse_unchanged`: unchanged objects, lists and JSON strings keep no children (`Node.collapsed`); renderers hide
     unchanged attributes anyway, so this is the cheap tree for everything but `--full`."""
-    ctx = _Ctx(
-        secrets=secrets,
-        replace_paths=frozenset(tuple(p) for p in replace_paths),
-        normalizers=json_normalizers or {},
-        collapse=collapse_unchanged,
-    )
+    ctx = _context(secrets, replace_paths, json_normalizers, collapse_unchanged)
     b = _ABSENT if before is None else before
     a = _ABSENT if after is None and after_unknown is not True else after
     return _node(b, a, after_unknown, before_sensitive, after_sensitive, ctx, (), False, None)
@@ -163,8 +165,7 @@ def one_side(
         values, created = before, False
     else:
         return None
-    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(), normalizers=json_normalizers or {},
-               collapse=collapse_unchanged)
+    ctx = _context(secrets, (), json_normalizers, collapse_unchanged)
     return OneSide(values, created, after_unknown, before_sensitive, after_sensitive, ctx)
 
 
@@ -199,8 +200,7 @@ def two_side(
         return None
     if not isinstance(before, dict) or not isinstance(after, dict):
         return None
-    ctx = _Ctx(secrets=secrets, replace_paths=frozenset(tuple(p) for p in replace_paths),
-               normalizers=json_normalizers or {}, collapse=True)
+    ctx = _context(secrets, replace_paths, json_normalizers, True)
     return TwoSide(before, after, after_unknown, before_sensitive, after_sensitive, ctx)
 
 
@@ -272,6 +272,21 @@ def folds(child: Node, before: Any) -> bool:
     empty and it becomes unset or known after apply, neither forcing the replacement nor carrying a note."""
     to_unset = child.action == "delete" and child.kind in ("value", "list", "object") and not child.children
     return (to_unset or child.kind == "unknown") and not child.forces_replacement and not child.note and _empty(before)
+
+
+def split_folds(children: Iterable[tuple[Any, Node]], before: Any) -> tuple[list[tuple[Any, Node]], list[str], bool]:
+    """A replacement's top-level `children` split by `folds` (`before`: the old object): (the ones kept, the names
+    folded, whether one of those becomes known after apply)."""
+    kept: list[tuple[Any, Node]] = []
+    folded: list[str] = []
+    unknown = False
+    for key, child in children:
+        if folds(child, before.get(key)):
+            folded.append(str(key))
+            unknown = unknown or child.kind == "unknown"
+        else:
+            kept.append((key, child))
+    return kept, folded, unknown
 
 
 def fold_note(folded: list[str], unknown: bool) -> str:

@@ -11,8 +11,8 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from tfreview.plan.classify import Classification, classify
-from tfreview.plan.diff import (Node, OneSide, TwoSide, build_tree, fold_note, folds, one_side, path_text, scrub,
-                                two_side)
+from tfreview.plan.diff import (Node, OneSide, TwoSide, build_tree, fold_note, one_side, path_text, scrub,
+                                split_folds, two_side)
 from tfreview.plan.markers import Marker
 from tfreview.plan.ecs import EcsStory, clean_definitions, ecs_stories
 from tfreview.plan.model import REPLACE_ACTIONS, CheckResult, OutputChange, Plan, ResourceChange
@@ -122,7 +122,7 @@ class ResourceDiff:
     def two_side(self, full: bool) -> TwoSide | None:
         """What the collapsed `tree` is built from, when it is an object on both sides (an update or a replacement,
         `diff.two_side`) and not built yet: a renderer may write its lines without a node per unchanged attribute
-        (`diff.collapsed_root`; a replacement's empty attributes folded with `folds` and `fold_note`). None for
+        (`diff.collapsed_root`; a replacement's empty attributes folded with `split_folds` and `fold_note`). None for
         `full`, and for everything else."""
         rc = self._change
         if full or self._tree is not None or not isinstance(rc.before, dict) or not isinstance(rc.after, dict):
@@ -315,15 +315,7 @@ def fold_empty_unset(tree: Node, before: Any) -> Node:
     forcing the replacement are never folded. `--full` (the full tree) shows each."""
     if tree.kind != "object" or not isinstance(before, dict) or not tree.children:
         return tree
-    kept: list[tuple[Any, Node]] = []
-    folded: list[str] = []
-    unknown = False
-    for key, child in tree.children:
-        if folds(child, before.get(key)):
-            folded.append(str(key))
-            unknown = unknown or child.kind == "unknown"
-            continue
-        kept.append((key, child))
+    kept, folded, unknown = split_folds(tree.children, before)
     if not folded:
         return tree
     return tree._replace(children=tuple(kept), note=fold_note(folded, unknown))

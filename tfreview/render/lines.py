@@ -12,7 +12,8 @@ import orjson
 
 from tfreview.errors import BadInput
 from tfreview.plan.diff import (ABSENT, ENV_CONTAINER_KEYS, MAX_DEPTH, Node, OneSide, TwoSide, collapsed_root,
-                                fold_note, folds, is_json_text, looks_secret, marks_getter, sorted_names, sub_marks, subtree)
+                                fold_note, is_json_text, looks_secret, marks_getter, sorted_names, split_folds,
+                                sub_marks, subtree)
 from tfreview.plan.markers import UNKNOWN, Marker
 from tfreview.plan.model import ACTION_WORDS
 from tfreview.plan.options import options_line
@@ -153,15 +154,11 @@ def _two_side_text(res: ResourceDiff, side: TwoSide) -> str:
     out = [_prefix(0, None) + headline(res),
            _prefix(0, SYMBOLS.get(res.action, "~")) + f'{kind} "{res.type}" "{res.name}" {{']
     shown, hidden = collapsed_root(side)
-    fold = res.folds_empty
     folded: list[str] = []
     unknown = False
-    before = side.before
+    if res.folds_empty:
+        shown, folded, unknown = split_folds(shown, side.before)
     for key, child in shown:
-        if fold and folds(child, before.get(key)):
-            folded.append(str(key))
-            unknown = unknown or child.kind == "unknown"
-            continue
         _node(key, child, 1, False, out, _text_line)
     note = _prefix(1, " ")
     if hidden:
@@ -422,10 +419,11 @@ def _prefix(depth: int, symbol: str | None) -> str:
         made = _PREFIXES[symbol] = []
     if depth < len(made):
         return made[depth]
-    text = ("    " * depth) + ("  " if symbol is None else f"{symbol:>3} ")
-    if depth < 256:  # deeper lines (the tree stops nesting at MAX_DEPTH) are made each time
-        made.extend(("    " * d) + ("  " if symbol is None else f"{symbol:>3} ") for d in range(len(made), depth + 1))
-    return text
+    mark = "  " if symbol is None else f"{symbol:>3} "
+    if depth >= 256:  # deeper lines (the tree stops nesting at MAX_DEPTH) are made each time
+        return ("    " * depth) + mark
+    made.extend(("    " * d) + mark for d in range(len(made), depth + 1))
+    return made[depth]
 
 
 # --- filters ------------------------------------------------------------------------------------------------
