@@ -325,3 +325,19 @@ def driven_clock(step_s: float = 0.25) -> Iterator[DrivenClock]:
 
 def primary(svc: dict[str, Any]) -> dict[str, Any]:
     return next(d for d in svc["deployments"] if d["status"] == "PRIMARY")
+
+
+def sealed_log(cli: Any, entries: int) -> Any:
+    """`cli`'s store (with its policy) with `entries` audit entries in all, bob's approvals filling it up, and the
+    first 1,000 of them sealed by carol (so `audit verify` compares sealed entry files); its LocalStore."""
+    from tfreview.store import audit
+    from tfreview.store.local import LocalStore
+
+    cli.ensure_policy()
+    store = LocalStore(cli.store)
+    bob = InProcessSigner(signing_key("bob@example.com"))
+    for i in range(entries - len(list(audit.iter_entries(store)))):
+        audit.append_event(store, "approve", "bob@example.com", signer=bob, policy_version=1, app="shop", env="qa",
+                           plan_id=f"p-{i}")
+    cli.ok("audit", "seal", user="carol@example.com")
+    return store

@@ -235,13 +235,7 @@ def test_read_keys_reads_what_read_reads_and_refuses_what_read_refuses(tmp_path)
 
 def test_the_cli_reports_a_missing_sealed_entry_file_in_one_line(cli_factory):
     cli = cli_factory("entryfiles")
-    cli.ensure_policy()
-    store = LocalStore(cli.store)
-    bob = helpers.InProcessSigner(helpers.signing_key("bob@example.com"))
-    for i in range(1005 - len(list(audit.iter_entries(store)))):
-        audit.append_event(store, "approve", "bob@example.com", signer=bob, policy_version=1, app="shop", env="qa",
-                           plan_id=f"p-{i}")
-    cli.ok("audit", "seal", user="carol@example.com")
+    store = helpers.sealed_log(cli, 1005)
     assert json.loads(cli.ok("audit", "verify", "--format", "json").stdout)["sealed"] == 1000
     store.write("approvals/p-x/bob.json", b'{"kind": "approve", "approver": "bob@example.com", "plan_id": "p-x"}\n')
     proc = cli("audit", "verify")  # a decision no one signed: found by the checks that run beside the child

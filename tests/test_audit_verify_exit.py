@@ -14,7 +14,6 @@ import pytest
 from tests import helpers
 from tfreview.store import audit
 from tfreview.store.audit import entry_key
-from tfreview.store.local import LocalStore
 
 INTACT = ("audit log intact: {n} entries (1000 of them in 1 sealed segment(s), checked by their seals' signatures), "
           "each chained to the one before and signed by its actor; plan records and decisions match it\n")
@@ -24,13 +23,7 @@ INTACT = ("audit log intact: {n} entries (1000 of them in 1 sealed segment(s), c
 def sealed(cli_factory):
     """A store whose log has a sealed segment (so `audit verify` forks its child) and a few entries after it."""
     cli = cli_factory("verify-exit")
-    cli.ensure_policy()
-    store = LocalStore(cli.store)
-    bob = helpers.InProcessSigner(helpers.signing_key("bob@example.com"))
-    for i in range(1003 - len(list(audit.iter_entries(store)))):
-        audit.append_event(store, "approve", "bob@example.com", signer=bob, policy_version=1, app="shop", env="qa",
-                           plan_id=f"p-{i}")
-    cli.ok("audit", "seal", user="carol@example.com")
+    store = helpers.sealed_log(cli, 1003)
     n = len(list(audit.iter_entries(store)))
     return cli, store, INTACT.format(n=n), n
 
